@@ -1,0 +1,56 @@
+"""xpgrad: forward/backward rules for matmul, add_bias, linear and sum that run
+unchanged on NumPy, CuPy and any Array API namespace, with a small autograd
+Tensor on top.
+
+Layers, each importing only the ones above it in this list:
+
+- ``_device``: :class:`Device`, :func:`devices`, :func:`default_device`;
+- ``_backend``: :func:`get_namespace`, :func:`device_of`, :func:`to_device`;
+- ``_shapes``: :func:`sum_to`, :func:`broadcast_axes`;
+- ``ops``: the rules, ``ops.<op>.forward`` / ``ops.<op>.backward``;
+- ``tensor``: :class:`Tensor` and the functions that build graphs;
+- ``testing``: :func:`testing.gradcheck`, :func:`testing.assert_close`.
+
+``import xpgrad`` never imports CuPy.
+"""
+
+from . import ops, testing
+from ._backend import device_of, get_namespace, to_device, to_numpy
+from ._device import Device, default_device, devices, get_default_device, synchronize
+from ._shapes import broadcast_axes, sum_to
+from .tensor import (
+    Tensor,
+    add_bias,
+    is_grad_enabled,
+    linear,
+    matmul,
+    no_grad,
+    sum,
+    tensor,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Device",
+    "Tensor",
+    "add_bias",
+    "broadcast_axes",
+    "default_device",
+    "device_of",
+    "devices",
+    "get_default_device",
+    "get_namespace",
+    "is_grad_enabled",
+    "linear",
+    "matmul",
+    "no_grad",
+    "ops",
+    "sum",
+    "sum_to",
+    "synchronize",
+    "tensor",
+    "testing",
+    "to_device",
+    "to_numpy",
+]

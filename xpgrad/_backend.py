@@ -1,0 +1,286 @@
+"""Array namespaces: which library an array belongs to, and on which device.
+
+Every rule asks this module for the namespace of its inputs on its first
+line, so the lookup is cached by the array's type: after the first call for a
+type it costs one dict lookup per argument. array-api-compat does the slow,
+careful detection once per type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from ._device import CPU, Device, require_available
+
+__all__ = ["get_namespace", "device_of", "to_device", "to_numpy", "dtype_info"]
+
+# Python scalars and None are skipped by get_namespace: they take the array's type.
+_SKIP = frozenset({int, float, complex, bool, type(None)})
+
+# Libraries whose arrays all live in host memory, so no device check is needed.
+_HOST_ONLY = frozenset({"numpy", "dask"})
+
+_NULL_SCOPE = contextlib.nullcontext()
+
+
+class _Lib:
+    """What xpgrad knows about one array type."""
+
+    __slots__ = ("name", "xp", "check_device", "scoped")
+
+    def __init__(self, name: str, xp: object) -> None:
+        self.name = name
+        self.xp = xp
+        self.check_device = name not in _HOST_ONLY
+        # CuPy runs kernels on the *current* device, not the array's: enter it.
+        self.scoped = name == "cupy"
+
+
+_LIBS: dict[type, _Lib] = {}
+# One _Lib per namespace, so two array types of one library compare identical.
+_BY_XP: dict[int, _Lib] = {}
+
+
+def _lib_of_type(t: type, x: object) -> _Lib:
+    lib = _LIBS.get(t)
+    if lib is None:
+        lib = _register(t, x)
+    return lib
+
+
+def _register(t: type, x: object) -> _Lib:
+    import array_api_compat
+
+    try:
+        xp = array_api_compat.array_namespace(x)
+    except TypeError:
+        raise TypeError(
+            f"{t.__module__}.{t.__qualname__} is not an array type xpgrad "
+            f"supports (numpy, cupy, torch, dask, or any Array API array)"
+        ) from None
+    lib = _BY_XP.get(id(xp))
+    if lib is None:
+        name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
+        lib = _BY_XP[id(xp)] = _Lib(name, xp)
+    _LIBS[t] = lib
+    return lib
+
+
+def _describe_device(lib: _Lib, x: object) -> str:
+    try:
+        return str(_device_of(lib, x))
+    except ValueError:
+        return str(x.device)
+
+
+def resolve(op: str, *arrays: object) -> tuple[object, object]:
+    """Namespace of ``arrays`` and the context that makes their device current.
+
+    The internal twin of :func:`get_namespace` used by every rule; ``op``
+    names the caller in error messages.
+    """
+    lib = first = None
+    for x in arrays:
+        t = type(x)
+        if t in _SKIP:
+            continue
+        other = _LIBS.get(t) or _register(t, x)
+        if lib is None:
+            lib, first = other, x
+        elif other is not lib:
+            raise TypeError(
+                f"{op}: inputs come from different array libraries: {lib.name}, "
+                f"{other.name}; move them to one device with xpgrad.to_device"
+            )
+        elif lib.check_device and x.device != first.device:
+            raise ValueError(
+                f"{op}: inputs are on different devices: "
+                f"{_describe_device(lib, first)} and {_describe_device(lib, x)}; "
+                f"move them to one device with xpgrad.to_device"
+            )
+    if lib is None:
+        raise TypeError(f"{op}: no array among the inputs (only Python scalars or None)")
+    return lib.xp, (first.device if lib.scoped else _NULL_SCOPE)
+
+
+def get_namespace(*arrays: object, xp: object = None) -> object:
+    """Return the Array API namespace of ``arrays``.
+
+    Parameters
+    ----------
+    *arrays
+        NumPy, CuPy, torch, dask or other Array API arrays. Python scalars and
+        ``None`` are ignored.
+    xp : namespace, optional
+        If given, it is returned unchanged (the scikit-learn convention for an
+        explicit override).
+
+    Returns
+    -------
+    namespace
+        ``array_api_compat.numpy`` for NumPy arrays, ``array_api_compat.cupy``
+        for CuPy, ``array_api_compat.torch`` for torch, the library itself for
+        a namespace that is already compliant (array_api_strict).
+
+    Raises
+    ------
+    TypeError
+        If the arrays come from different libraries, or none is an array.
+    ValueError
+        If they come from one library but sit on different devices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> get_namespace(np.ones(2), 3.0).__name__
+    'array_api_compat.numpy'
+    """
+    if xp is not None:
+        return xp
+    return resolve("get_namespace", *arrays)[0]
+
+
+def _device_of(lib: _Lib, x: object) -> Device:
+    if lib.name == "cupy":
+        return Device._make("cuda", x.device.id)
+    if lib.name == "torch":
+        dev = x.device
+        if dev.type == "cuda":
+            return Device._make("cuda", 0 if dev.index is None else dev.index)
+        if dev.type == "cpu":
+            return CPU
+        raise ValueError(f"device_of: torch device '{dev}' is not supported by xpgrad")
+    # numpy, dask, array_api_strict (whose extra devices are all host memory).
+    return CPU
+
+
+def device_of(array: object) -> Device:
+    """The :class:`Device` an array lives on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> device_of(np.zeros(3))
+    Device('cpu')
+    """
+    return _device_of(_lib_of_type(type(array), array), array)
+
+
+def to_numpy(array: object):
+    """A NumPy array with the values of ``array`` (copied to the host if needed)."""
+    import numpy as np
+
+    if isinstance(array, np.ndarray):
+        return array
+    lib = _lib_of_type(type(array), array)
+    if lib.name == "cupy":
+        return array.get()
+    if lib.name == "torch":
+        return array.detach().cpu().numpy()
+    if lib.name == "dask":
+        return np.asarray(array.compute())
+    try:
+        return np.from_dlpack(array)
+    except Exception:
+        return np.asarray(array)
+
+
+def to_device(array: object, device: object):
+    """Return ``array`` on ``device``, copying only when it is elsewhere.
+
+    NumPy and other host arrays go to CuPy on ``cuda:N``; CuPy arrays come back
+    as NumPy on ``cpu`` or move between GPUs; torch tensors stay torch tensors.
+
+    Raises
+    ------
+    RuntimeError
+        If ``device`` is not available (no CuPy, no GPU, index out of range).
+    TypeError
+        If ``array`` is not an array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_device(np.arange(3), "cpu")
+    array([0, 1, 2])
+    """
+    lib = _lib_of_type(type(array), array)
+    dev = Device(device)
+    if _device_of(lib, array) == dev:
+        return array
+    if lib.name == "torch":
+        return _torch_to(array, dev)
+    require_available(dev)
+    if dev.kind == "cpu":
+        return to_numpy(array)
+    import cupy
+
+    with cupy.cuda.Device(dev.index):
+        # cupy.asarray copies onto the current device, from the host or from
+        # another GPU; other host arrays go through NumPy first.
+        return cupy.asarray(array if lib.name == "cupy" else to_numpy(array))
+
+
+def _torch_to(array, dev: Device):
+    torch = sys.modules["torch"]
+    if dev.kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if dev.index >= count:
+            why = f"only {count} CUDA GPU(s) visible to torch" if count else "torch sees no CUDA GPU"
+            available = ", ".join(["cpu"] + [f"cuda:{i}" for i in range(count)])
+            raise RuntimeError(f"device '{dev}' is not available ({why}); available: {available}")
+    return array.to(str(dev))
+
+
+class DTypeInfo:
+    """Facts about one dtype in one namespace, computed once and cached.
+
+    Attributes
+    ----------
+    inexact : bool
+        Real or complex floating point: gradients are defined.
+    complex : bool
+        Complex floating point: gradients use conjugates (torch's convention).
+    accum : dtype or None
+        float32 for float16/bfloat16, the dtype sums accumulate in; else None.
+    gemm : dtype or None
+        float32 where the namespace has no fast half-precision GEMM (NumPy and
+        the namespaces built on it) and the dtype is half; else None.
+    """
+
+    __slots__ = ("inexact", "complex", "accum", "gemm")
+
+
+_DTYPES: dict[tuple[int, object], DTypeInfo] = {}
+# NumPy has no float16 GEMM (it loops in C, hundreds of times slower than
+# float32), and these namespaces run on NumPy underneath.
+_NO_HALF_GEMM = frozenset({"numpy", "array_api_strict", "dask"})
+
+
+def dtype_info(xp: object, dtype: object) -> DTypeInfo:
+    """Cached :class:`DTypeInfo` for ``dtype`` in namespace ``xp``."""
+    key = (id(xp), dtype)
+    info = _DTYPES.get(key)
+    if info is None:
+        info = _DTYPES[key] = _classify(xp, dtype)
+    return info
+
+
+def _classify(xp: object, dtype: object) -> DTypeInfo:
+    name = str(dtype).rsplit(".", 1)[-1]
+    try:
+        real = bool(xp.isdtype(dtype, "real floating"))
+        cplx = bool(xp.isdtype(dtype, "complex floating"))
+    except Exception:
+        real, cplx = "float" in name and "complex" not in name, "complex" in name
+    if "bfloat16" in name:  # ml_dtypes' bfloat16 is not a NumPy floating kind
+        real = True
+    info = DTypeInfo()
+    info.inexact = real or cplx
+    info.complex = cplx
+    half = name in ("float16", "bfloat16")
+    info.accum = xp.float32 if half else None
+    ns = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
+    info.gemm = xp.float32 if half and ns in _NO_HALF_GEMM else None
+    return info

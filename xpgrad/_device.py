@@ -1,0 +1,229 @@
+"""Devices: parsing, availability, and the default-device context.
+
+This is the lowest layer of xpgrad: it knows nothing about arrays. CuPy is
+imported only inside functions that need to talk to a GPU, never at import
+time, so ``import xpgrad`` works on a machine without CuPy or a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import sys
+
+__all__ = [
+    "Device",
+    "devices",
+    "default_device",
+    "get_default_device",
+    "require_available",
+    "synchronize",
+]
+
+_KINDS = ("cpu", "cuda")
+
+
+class Device:
+    """A place where arrays live: ``cpu`` or ``cuda:N``.
+
+    Parameters
+    ----------
+    spec : str, Device, or a library device object
+        ``"cpu"``, ``"cuda"`` (meaning ``cuda:0``), ``"cuda:N"``, an existing
+        ``Device``, a ``torch.device`` or a ``cupy.cuda.Device``.
+
+    Raises
+    ------
+    TypeError
+        If ``spec`` is not a string or a device object.
+    ValueError
+        If the string is not a device name xpgrad knows.
+
+    Examples
+    --------
+    >>> Device("cuda")
+    Device('cuda:0')
+    >>> str(Device("cpu"))
+    'cpu'
+    >>> Device("cuda:1") == "cuda:1"
+    True
+    """
+
+    __slots__ = ("kind", "index")
+
+    def __new__(cls, spec: object = "cpu") -> Device:
+        if type(spec) is Device:
+            return spec
+        if isinstance(spec, str):
+            return _parse(spec)
+        # torch.device has .type/.index; cupy.cuda.Device has .id.
+        kind = getattr(spec, "type", None)
+        if isinstance(kind, str):
+            index = getattr(spec, "index", None)
+            return _parse(kind if index is None else f"{kind}:{index}")
+        index = getattr(spec, "id", None)
+        if isinstance(index, int) and type(spec).__module__.startswith("cupy"):
+            return _parse(f"cuda:{index}")
+        raise TypeError(
+            f"Device: expected a string such as 'cpu' or 'cuda:0', or a device "
+            f"object; got {type(spec).__name__}"
+        )
+
+    @classmethod
+    def _make(cls, kind: str, index: int | None) -> Device:
+        self = object.__new__(cls)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "index", index)
+        return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Device is immutable")
+
+    def __str__(self) -> str:
+        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"Device('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Device:
+            try:
+                other = Device(other)
+            except (TypeError, ValueError):
+                return NotImplemented
+        return self.kind == other.kind and self.index == other.index
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.index))
+
+    def __reduce__(self):
+        return (Device, (str(self),))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(text: str) -> Device:
+    name = text.strip().lower()
+    kind, sep, index_text = name.partition(":")
+    if kind not in _KINDS:
+        raise ValueError(
+            f"Device: unknown device {text!r}; expected 'cpu', 'cuda' or 'cuda:N'"
+        )
+    if kind == "cpu":
+        if sep and index_text not in ("", "0"):
+            raise ValueError(f"Device: {text!r} names a CPU index; use 'cpu'")
+        return Device._make("cpu", None)
+    if not sep:
+        return Device._make("cuda", 0)
+    if not index_text.isdigit():
+        raise ValueError(
+            f"Device: {text!r} has an invalid index {index_text!r}; "
+            f"expected a non-negative integer as in 'cuda:0'"
+        )
+    return Device._make("cuda", int(index_text))
+
+
+CPU = Device("cpu")
+
+
+def _cuda_status() -> tuple[int, str]:
+    """Number of GPUs CuPy sees, and why it is zero when it is."""
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        return 0, f"cupy is not installed or failed to import: {exc}"
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as exc:
+        return 0, f"cupy sees no CUDA GPU: {exc}"
+    if count == 0:
+        return 0, "cupy sees no CUDA GPU"
+    return count, ""
+
+
+_cuda_status_cached = functools.lru_cache(maxsize=1)(_cuda_status)
+
+
+def devices() -> list[Device]:
+    """List the devices usable now.
+
+    ``cpu`` is always there; ``cuda:N`` appears for each GPU that CuPy imports
+    and sees. Calling this imports CuPy if it is installed.
+
+    Returns
+    -------
+    list of Device
+
+    Examples
+    --------
+    >>> devices()[0]
+    Device('cpu')
+    """
+    count, _ = _cuda_status_cached()
+    return [CPU] + [Device._make("cuda", i) for i in range(count)]
+
+
+def require_available(device: object) -> Device:
+    """Parse ``device`` and raise ``RuntimeError`` unless it can be used now."""
+    dev = Device(device)
+    if dev.kind == "cpu":
+        return dev
+    count, why = _cuda_status_cached()
+    if dev.index < count:
+        return dev
+    if count:
+        why = f"only {count} CUDA GPU{'s' if count > 1 else ''} visible"
+    available = ", ".join(str(d) for d in devices())
+    raise RuntimeError(f"device '{dev}' is not available ({why}); available: {available}")
+
+
+_DEFAULT: contextvars.ContextVar[Device] = contextvars.ContextVar(
+    "xpgrad_default_device", default=CPU
+)
+
+
+def get_default_device() -> Device:
+    """The device new tensors go to when none is given (``cpu`` unless set)."""
+    return _DEFAULT.get()
+
+
+@contextlib.contextmanager
+def default_device(device: object):
+    """Make ``device`` the default for :func:`xpgrad.tensor` inside a ``with`` block.
+
+    The setting lives in a :class:`contextvars.ContextVar`, so threads and
+    asyncio tasks each see their own.
+
+    Raises
+    ------
+    RuntimeError
+        If the device is not available.
+
+    Examples
+    --------
+    >>> with default_device("cpu"):
+    ...     get_default_device()
+    Device('cpu')
+    """
+    token = _DEFAULT.set(require_available(device))
+    try:
+        yield _DEFAULT.get()
+    finally:
+        _DEFAULT.reset(token)
+
+
+def synchronize(device: object = None) -> None:
+    """Wait until all queued work on ``device`` (default: the default device) is done.
+
+    A no-op on the CPU. On ``cuda:N`` it waits for CuPy's work on that GPU, and
+    for torch's too when torch is already imported.
+    """
+    dev = get_default_device() if device is None else require_available(device)
+    if dev.kind == "cpu":
+        return
+    import cupy
+
+    cupy.cuda.Device(dev.index).synchronize()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.synchronize(dev.index)

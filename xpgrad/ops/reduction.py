@@ -1,0 +1,115 @@
+"""sum and mean over axes."""
+
+from __future__ import annotations
+
+import math
+
+from .._backend import dtype_info, resolve
+from .._shapes import fmt, normalize_axis
+from ._common import Ctx, cast
+
+__all__ = ["sum", "mean"]
+
+
+def _reduce(op, x, axis, keepdims):
+    xp, scope = resolve(op, x)
+    shape = tuple(x.shape)
+    axes = normalize_axis(axis, len(shape), op, shape)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    out_shape = kept if keepdims else tuple(d for i, d in enumerate(shape) if i not in axes)
+    info = dtype_info(xp, x.dtype)
+    return xp, scope, shape, axes, kept, out_shape, info
+
+
+def _spread(op, g, ctx):
+    """``g`` reshaped to the kept-dims shape and broadcast back to the input's
+    shape: a view, since the gradient of a sum is the same value everywhere."""
+    xp = ctx.xp
+    shape, kept, out_shape, dtype = ctx.saved
+    if tuple(g.shape) != out_shape:
+        raise ValueError(
+            f"{op}.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(out_shape)}"
+        )
+    with ctx.scope:
+        if out_shape != kept:
+            g = xp.reshape(g, kept)
+        return xp.broadcast_to(cast(xp, g, dtype), shape)
+
+
+class sum:  # noqa: A001 - the public name of the rule is the math it does
+    """``out = sum(x, axis, keepdims)``.
+
+    dx = G broadcast back over the summed axes.
+    """
+
+    @staticmethod
+    def forward(x, axis=None, keepdims=False):
+        """Sum over ``axis`` (None for all, an int, a negative int, or a tuple).
+
+        float16 and bfloat16 accumulate in float32. Integer inputs follow the
+        namespace's rules for the result dtype.
+
+        Raises
+        ------
+        ValueError
+            For an axis out of range or repeated.
+        TypeError
+            For an axis that is not an int or a tuple of ints.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> out, ctx = sum.forward(np.ones((2, 3)), axis=-1)
+        >>> out
+        array([3., 3.])
+        """
+        xp, scope, shape, axes, kept, out_shape, info = _reduce("sum", x, axis, keepdims)
+        with scope:
+            if info.accum is None:
+                out = xp.sum(x, axis=axes, keepdims=keepdims)
+            else:
+                out = xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum), x.dtype)
+        return out, Ctx(xp, scope, (shape, kept, out_shape, x.dtype), (info.inexact,))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        """``(grad_x,)``: a read-only broadcast view of ``grad_out`` with x's shape and dtype."""
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        return (_spread("sum", grad_out, ctx),)
+
+
+class mean:
+    """``out = mean(x, axis, keepdims)``; dx = G / n broadcast back, n the count averaged."""
+
+    @staticmethod
+    def forward(x, axis=None, keepdims=False):
+        """Mean over ``axis``; ``x`` must be floating point (real or complex).
+
+        Raises
+        ------
+        TypeError
+            For an integer ``x`` (cast it first) or a bad axis type.
+        ValueError
+            For an axis out of range or repeated.
+        """
+        xp, scope, shape, axes, kept, out_shape, info = _reduce("mean", x, axis, keepdims)
+        if not info.inexact:
+            raise TypeError(
+                f"mean: x has dtype {x.dtype}; mean needs a floating-point array, cast it first"
+            )
+        count = math.prod(shape[i] for i in axes)
+        with scope:
+            total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum)
+            out = cast(xp, total / count if count else total * float("nan"), x.dtype)
+        return out, Ctx(xp, scope, (shape, kept, out_shape, x.dtype, count), (True,))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        """``(grad_x,)`` with x's shape and dtype."""
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        shape, kept, out_shape, dtype, count = ctx.saved
+        g = grad_out / count if count else grad_out
+        spread = Ctx(ctx.xp, ctx.scope, (shape, kept, out_shape, dtype), None)
+        return (_spread("mean", g, spread),)

@@ -1,0 +1,428 @@
+"""A small autograd Tensor on top of the rules.
+
+A Tensor wraps one native array (``.data``) and, when it was computed from
+tensors that require gradients, the rule, its ctx and its parents. The graph
+is walked without recursion and released after ``backward()``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import numbers
+
+from . import ops
+from ._backend import dtype_info, resolve, to_numpy
+from ._backend import device_of as _device_of
+from ._backend import to_device as _to_device
+from ._device import Device, get_default_device
+from ._shapes import fmt
+
+__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
+
+_GRAD_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "xpgrad_grad_enabled", default=True
+)
+_SCALARS = (int, float, complex, bool)
+
+
+def is_grad_enabled() -> bool:
+    """False inside :class:`no_grad`."""
+    return _GRAD_ENABLED.get()
+
+
+class no_grad:
+    """Context manager: operations inside record no graph.
+
+    >>> import xpgrad
+    >>> w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> with xpgrad.no_grad():
+    ...     y = w * 2.0
+    >>> y.requires_grad
+    False
+    """
+
+    def __init__(self) -> None:
+        self._tokens: list = []
+
+    def __enter__(self) -> no_grad:
+        self._tokens.append(_GRAD_ENABLED.set(False))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _GRAD_ENABLED.reset(self._tokens.pop())
+
+
+def _check_requires_grad(xp, data, flag, where: str) -> bool:
+    flag = bool(flag)
+    if flag and not dtype_info(xp, data.dtype).inexact:
+        raise TypeError(
+            f"{where}: requires_grad=True needs a floating-point dtype; got {data.dtype}. "
+            f"Gradients of integer or boolean arrays are not defined: pass dtype='float64' "
+            f"or another floating dtype"
+        )
+    return flag
+
+
+class Tensor:
+    """An array with an optional gradient. Build one with :func:`xpgrad.tensor`.
+
+    Attributes
+    ----------
+    data : native array
+        NumPy, CuPy, torch or other Array API array.
+    grad : native array or None
+        Same shape, dtype and device as ``data``; filled by ``backward()`` on
+        tensors with ``requires_grad=True`` that no op produced (leaves), and
+        summed over successive ``backward()`` calls. Set it to None to reset.
+    requires_grad : bool
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "__weakref__")
+    # NumPy defers ndarray <op> Tensor to Tensor's reflected operators.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False) -> None:
+        if type(data) is Tensor:
+            data = data.data
+        xp, _ = resolve("Tensor", data)
+        self.data = data
+        self.grad = None
+        self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
+        self._rule = None
+        self._ctx = None
+        self._parents = ()
+
+    # -- properties -------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def device(self) -> Device:
+        return _device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._rule is None
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}, device='{self.device}'{grad})"
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    # -- conversion -------------------------------------------------------
+    def numpy(self):
+        """The values as a NumPy array (copied to the host when on a GPU)."""
+        return to_numpy(self.data)
+
+    def item(self):
+        """The single value of a one-element tensor as a Python scalar."""
+        return to_numpy(self.data).item()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing ``data`` with no graph and no gradient."""
+        return Tensor(self.data)
+
+    def to(self, device) -> Tensor:
+        """This tensor on ``device``; gradients flow back to the original device."""
+        return _apply(ops.to_device, (self,), Device(device))
+
+    # -- graph ------------------------------------------------------------
+    def backward(self, grad=None, *, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        Parameters
+        ----------
+        grad : array or Tensor, optional
+            Upstream gradient with this tensor's shape. May be omitted only for
+            a single-element tensor (it is then 1).
+        retain_graph : bool, default False
+            Keep the graph so that ``backward`` can be called through it again.
+
+        Raises
+        ------
+        RuntimeError
+            If this tensor does not require grad, or its graph was released.
+        ValueError
+            If ``grad`` is omitted for a tensor with more than one element, or
+            has the wrong shape.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad; create its inputs with "
+                "xpgrad.tensor(..., requires_grad=True)"
+            )
+        xp, _ = resolve("backward", self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward: grad can be omitted only for a single-element output; this one "
+                    f"has shape {fmt(self.shape)}, pass grad=an array of that shape"
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            if type(grad) is Tensor:
+                grad = grad.data
+            resolve("backward", self.data, grad)
+            if tuple(grad.shape) != self.shape:
+                raise ValueError(
+                    f"backward: grad has shape {fmt(grad.shape)}, expected {fmt(self.shape)}"
+                )
+            if grad.dtype != self.data.dtype:
+                grad = xp.astype(grad, self.data.dtype)
+        _run_backward(self, grad, retain_graph)
+
+    # -- operators --------------------------------------------------------
+    def __matmul__(self, other):
+        return _apply(ops.matmul, (self, other))
+
+    def __rmatmul__(self, other):
+        return _apply(ops.matmul, (other, self))
+
+    def __add__(self, other):
+        return _apply(ops.add, (self, other))
+
+    def __radd__(self, other):
+        return _apply(ops.add, (other, self))
+
+    def __sub__(self, other):
+        return _apply(ops.sub, (self, other))
+
+    def __rsub__(self, other):
+        return _apply(ops.sub, (other, self))
+
+    def __mul__(self, other):
+        return _apply(ops.mul, (self, other))
+
+    def __rmul__(self, other):
+        return _apply(ops.mul, (other, self))
+
+    def __truediv__(self, other):
+        return _apply(ops.div, (self, other))
+
+    def __rtruediv__(self, other):
+        return _apply(ops.div, (other, self))
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
+            raise TypeError(
+                f"Tensor ** {type(exponent).__name__}: the exponent must be a real Python scalar"
+            )
+        return _apply(ops.pow, (self,), exponent)
+
+    def __neg__(self):
+        return _apply(ops.neg, (self,))
+
+    def __pos__(self):
+        return self
+
+    # -- shape and reductions ---------------------------------------------
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed (NumPy's ``.T``)."""
+        return _apply(ops.permute_dims, (self,), tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped."""
+        n = self.ndim
+        if n < 2:
+            raise ValueError(f"mT: needs at least 2 dimensions; got shape {fmt(self.shape)}")
+        axes = tuple(range(n - 2)) + (n - 1, n - 2)
+        return _apply(ops.permute_dims, (self,), axes)
+
+    def reshape(self, *shape) -> Tensor:
+        """Same data in ``shape`` (a tuple, or ints; one may be -1)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _apply(ops.reshape, (self,), shape)
+
+    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.sum, (self,), axis, keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.mean, (self,), axis, keepdims)
+
+
+def _apply(rule, inputs: tuple, *params) -> Tensor:
+    """Run ``rule.forward`` on the inputs' arrays and record the node if needed."""
+    arrays = tuple(t.data if type(t) is Tensor else t for t in inputs)
+    out, ctx = rule.forward(*arrays, *params)
+    result = Tensor.__new__(Tensor)
+    result.data = out
+    result.grad = None
+    result._parents = ()
+    result._rule = result._ctx = None
+    result.requires_grad = False
+    if _GRAD_ENABLED.get():
+        wants = tuple(type(t) is Tensor and t.requires_grad for t in inputs)
+        if any(wants):
+            ctx.needs_input_grad = tuple(w and n for w, n in zip(wants, ctx.needs_input_grad))
+            result.requires_grad = True
+            result._rule = rule
+            result._ctx = ctx
+            result._parents = tuple(t if w else None for t, w in zip(inputs, wants))
+    return result
+
+
+def _run_backward(root: Tensor, grad, retain_graph: bool) -> None:
+    if root._rule is not None and root._ctx is None:
+        raise RuntimeError(_RELEASED)
+    # Iterative post-order DFS: no recursion limit on long chains.
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent is not None and parent._rule is not None and id(parent) not in seen:
+                if parent._ctx is None:
+                    raise RuntimeError(_RELEASED)
+                stack.append((parent, False))
+
+    grads = {id(root): grad} if root._rule is not None else {}
+    if root._rule is None:  # backward() on a leaf: its gradient is grad itself
+        _accumulate(root, grad)
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None or node._rule is None:
+            continue
+        for parent, pg in zip(node._parents, node._rule.backward(g, node._ctx)):
+            if parent is None or pg is None:
+                continue
+            if parent._rule is None:
+                _accumulate(parent, pg)
+            else:
+                key = id(parent)
+                prev = grads.get(key)
+                grads[key] = pg if prev is None else prev + pg
+    if not retain_graph:
+        for node in order:
+            if node._rule is not None:
+                node._ctx = None
+                node._parents = ()
+
+
+_RELEASED = (
+    "backward: the graph through this tensor was released by an earlier backward(); "
+    "pass retain_graph=True to the first backward() to go through it twice"
+)
+
+
+def _accumulate(leaf: Tensor, g) -> None:
+    xp, _ = resolve("backward", leaf.data)
+    if leaf.grad is None:
+        # A rule may hand back a view (a broadcast, or grad_out itself, shared
+        # with another input): .grad gets its own writable copy.
+        leaf.grad = xp.asarray(g, copy=True)
+    else:
+        leaf.grad = leaf.grad + g
+
+
+def _to_tensor_data(data, device, dtype):
+    """``data`` as a native array on ``device`` in ``dtype``."""
+    if type(data) is Tensor:
+        data = data.data
+    if isinstance(data, (_SCALARS, list, tuple)):
+        import numpy as np
+
+        data = np.asarray(data)
+        if device is None:
+            device = get_default_device()
+    if device is not None:
+        data = _to_device(data, device)
+    if dtype is not None:
+        xp, scope = resolve("tensor", data)
+        native = _resolve_dtype(xp, dtype)
+        if data.dtype != native:
+            with scope:
+                data = xp.astype(data, native)
+    return data
+
+
+def _resolve_dtype(xp, dtype):
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or str(dtype)
+    name = name.rsplit(".", 1)[-1]
+    native = getattr(xp, name, None)
+    if native is None and name == "bfloat16" and xp.__name__.endswith("numpy"):
+        try:
+            import ml_dtypes
+
+            native = ml_dtypes.bfloat16
+        except ImportError:
+            pass
+    if native is None:
+        raise TypeError(f"tensor: dtype {dtype!r} is not available in {xp.__name__}")
+    return native
+
+
+def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Make a :class:`Tensor`.
+
+    Parameters
+    ----------
+    data : array, Tensor, scalar or nested list
+        A native array keeps its library (and device, unless ``device`` is
+        given). Lists and scalars become NumPy arrays, moved to ``device`` or
+        to the default device (see :func:`xpgrad.default_device`).
+    device : str or Device, optional
+    dtype : str or dtype, optional
+        ``"float32"``, ``numpy.float64``, ``torch.float16``...: the name is
+        looked up in the data's namespace.
+    requires_grad : bool, default False
+        Only for floating-point data.
+
+    Raises
+    ------
+    TypeError
+        For ``requires_grad=True`` on integer or boolean data, or an unknown dtype.
+    RuntimeError
+        If ``device`` is not available.
+
+    Examples
+    --------
+    >>> import xpgrad
+    >>> w = xpgrad.tensor([[1.0, 2.0]], dtype="float32", requires_grad=True)
+    >>> (w * 2.0).sum().backward()
+    >>> w.grad
+    array([[2., 2.]], dtype=float32)
+    """
+    data = _to_tensor_data(data, device, dtype)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def matmul(a, b) -> Tensor:
+    """``a @ b`` on Tensors or arrays (see :class:`xpgrad.ops.matmul`)."""
+    return _apply(ops.matmul, (a, b))
+
+
+def add_bias(x, b, axis: int = 1) -> Tensor:
+    """``x + b`` with 1-D ``b`` along ``axis`` (see :class:`xpgrad.ops.add_bias`)."""
+    return _apply(ops.add_bias, (x, b), axis)
+
+
+def linear(x, w, b=None) -> Tensor:
+    """``x @ w.T + b`` (see :class:`xpgrad.ops.linear`)."""
+    return _apply(ops.linear, (x, w, b))
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum of a Tensor or array over ``axis`` (see :class:`xpgrad.ops.sum`)."""
+    return _apply(ops.sum, (x,), axis, keepdims)

@@ -1,0 +1,249 @@
+"""Checking gradients and comparing arrays from any backend.
+
+All comparisons happen on the host in NumPy, whatever library the arrays
+came from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._backend import resolve, to_numpy
+from .tensor import Tensor, no_grad, tensor
+
+__all__ = ["gradcheck", "assert_close", "rel_error", "default_tolerance"]
+
+# (rtol, atol) by the precision of the less precise operand.
+_TOLERANCES = {
+    "float16": (1e-2, 1e-3),
+    "bfloat16": (5e-2, 1e-2),
+    "float32": (1e-5, 1e-6),
+    "complex64": (1e-5, 1e-6),
+    "float64": (1e-10, 1e-12),
+    "complex128": (1e-10, 1e-12),
+}
+_ORDER = ("bfloat16", "float16", "float32", "complex64", "float64", "complex128")
+
+
+def _host(x):
+    if type(x) is Tensor:
+        x = x.data
+    if isinstance(x, (np.ndarray, np.generic, int, float, complex, bool)):
+        return np.asarray(x)
+    return to_numpy(x)
+
+
+def _dtype_name(x) -> str:
+    if type(x) is Tensor:
+        x = x.data
+    return str(getattr(x, "dtype", np.asarray(x).dtype)).rsplit(".", 1)[-1]
+
+
+def default_tolerance(*arrays) -> tuple[float, float]:
+    """``(rtol, atol)`` for the least precise floating dtype among ``arrays``;
+    ``(0, 0)`` when none is floating."""
+    names = [n for n in map(_dtype_name, arrays) if n in _TOLERANCES]
+    if not names:
+        return 0.0, 0.0
+    return _TOLERANCES[min(names, key=_ORDER.index)]
+
+
+def assert_close(actual, expected, rtol: float | None = None, atol: float | None = None) -> None:
+    """Raise ``AssertionError`` unless ``|actual - expected| <= atol + rtol * |expected|``
+    everywhere (NaN matches NaN, inf matches inf of the same sign).
+
+    Tolerances default by dtype: float16 (1e-2, 1e-3), bfloat16 (5e-2, 1e-2),
+    float32 (1e-5, 1e-6), float64 (1e-10, 1e-12), integers exact.
+
+    Examples
+    --------
+    >>> assert_close(np.float32([1.0, 2.0]), np.float64([1.0, 2.0 + 1e-7]))
+    """
+    d_rtol, d_atol = default_tolerance(actual, expected)
+    rtol = d_rtol if rtol is None else rtol
+    atol = d_atol if atol is None else atol
+    a, e = _host(actual), _host(expected)
+    if a.shape != e.shape:
+        raise AssertionError(f"assert_close: shapes differ: {a.shape} != {e.shape}")
+    if a.size == 0:
+        return
+    a64, e64 = _widen(a), _widen(e)
+    ok = np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)
+    if ok.all():
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.abs(a64 - e64)
+        err = np.where(np.isnan(err), np.inf, err)
+        worst = np.unravel_index(np.argmax(np.where(ok, -1, err)), a.shape)
+        rel = err[worst] / abs(e64[worst]) if e64[worst] != 0 else np.inf
+    raise AssertionError(
+        f"assert_close: {int((~ok).sum())} of {a.size} elements differ "
+        f"(rtol={rtol:g}, atol={atol:g}); worst at index {tuple(int(i) for i in worst)}: "
+        f"actual {a64[worst]!r}, expected {e64[worst]!r}, abs err {err[worst]:.3g}, "
+        f"rel err {rel:.3g}"
+    )
+
+
+def _widen(x):
+    return x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
+def rel_error(a, b) -> float:
+    """``||a - b|| / ||b||`` (Frobenius norms over all elements, in float64).
+
+    0.0 when both are zero; inf when only ``b`` is zero.
+    """
+    a64, b64 = _widen(_host(a)), _widen(_host(b))
+    diff = float(np.linalg.norm((a64 - b64).ravel()))
+    ref = float(np.linalg.norm(b64.ravel()))
+    if ref == 0.0:
+        return 0.0 if diff == 0.0 else float("inf")
+    return diff / ref
+
+
+def _is_rule(fn) -> bool:
+    return callable(getattr(fn, "forward", None)) and callable(getattr(fn, "backward", None))
+
+
+def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-5,
+              kwargs: dict | None = None, seed: int = 0) -> bool:
+    """Compare an analytic backward with central differences in float64.
+
+    Every floating-point array among ``inputs`` is cast to float64 (in its own
+    namespace and device) and checked; other inputs are passed through
+    unchanged. The scalar checked is ``sum(out * G)`` for a random upstream
+    gradient ``G``, so every element of the Jacobian-vector product is tested.
+
+    Parameters
+    ----------
+    fn : rule or callable
+        A rule (an object with ``forward`` and ``backward``, such as
+        ``xpgrad.ops.matmul``), whose i-th gradient belongs to the i-th
+        input; or a function of Tensors returning a Tensor.
+    *inputs : arrays, Tensors, scalars or None
+    eps : float
+        Finite-difference step.
+    atol, rtol : float
+        Pass when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    kwargs : dict, optional
+        Keyword parameters for the rule's forward or the function.
+    seed : int
+        Seed of the random upstream gradient.
+
+    Returns
+    -------
+    True
+
+    Raises
+    ------
+    AssertionError
+        Naming the input and element that disagree, or a gradient whose shape
+        or dtype is not its input's.
+    TypeError
+        For complex inputs, which this check does not cover.
+
+    Examples
+    --------
+    >>> from xpgrad import ops
+    >>> gradcheck(ops.matmul, np.ones((2, 3)), np.arange(12.0).reshape(3, 4))
+    True
+    """
+    kwargs = kwargs or {}
+    arrays = [x.data if type(x) is Tensor else x for x in inputs]
+    checked = []
+    for i, x in enumerate(arrays):
+        if x is None or isinstance(x, (int, float, bool, complex)):
+            continue
+        if _floating(x):
+            arrays[i] = _as_float64(x)
+            checked.append(i)
+    rule = _is_rule(fn)
+
+    def evaluate(args):
+        if rule:
+            return fn.forward(*args, **kwargs)[0]
+        with no_grad():
+            out = fn(*[tensor(a) if i in checked else a for i, a in enumerate(args)], **kwargs)
+        return out.data if type(out) is Tensor else out
+
+    out = evaluate(arrays)
+    xp, _ = resolve("gradcheck", out)
+    rng = np.random.default_rng(seed)
+    g_host = rng.standard_normal(tuple(out.shape))
+    g = _like(g_host, out)
+
+    if rule:
+        out, ctx = fn.forward(*arrays, **kwargs)
+        analytic = list(fn.backward(g, ctx))
+    else:
+        leaves = [tensor(a, requires_grad=True) if i in checked else a for i, a in enumerate(arrays)]
+        out = fn(*leaves, **kwargs)
+        out.backward(g)
+        analytic = [leaves[i].grad if i in checked else None for i in range(len(leaves))]
+
+    for i in checked:
+        x = arrays[i]
+        got = analytic[i] if i < len(analytic) else None
+        if got is None:
+            raise AssertionError(f"gradcheck: no gradient returned for input {i}")
+        if tuple(got.shape) != tuple(x.shape) or got.dtype != x.dtype:
+            raise AssertionError(
+                f"gradcheck: gradient of input {i} has shape {tuple(got.shape)} and dtype "
+                f"{got.dtype}; the input has shape {tuple(x.shape)} and dtype {x.dtype}"
+            )
+        got = _host(got)
+        base = _host(x).copy()
+        for idx in np.ndindex(base.shape):
+            orig = base[idx]
+            base[idx] = orig + eps
+            f_plus = _dot(evaluate(_replace(arrays, i, _like(base, x))), g_host)
+            base[idx] = orig - eps
+            f_minus = _dot(evaluate(_replace(arrays, i, _like(base, x))), g_host)
+            base[idx] = orig
+            numeric = (f_plus - f_minus) / (2 * eps)
+            if not abs(got[idx] - numeric) <= atol + rtol * abs(numeric):
+                raise AssertionError(
+                    f"gradcheck: input {i} (shape {base.shape}) element {idx}: analytic "
+                    f"{got[idx]:.10g} != numeric {numeric:.10g} "
+                    f"(abs err {abs(got[idx] - numeric):.3g}, atol={atol:g}, rtol={rtol:g})"
+                )
+    return True
+
+
+def _floating(x) -> bool:
+    from ._backend import dtype_info
+
+    xp, _ = resolve("gradcheck", x)
+    info = dtype_info(xp, x.dtype)
+    if info.complex:
+        raise TypeError("gradcheck: complex inputs are not supported")
+    return info.inexact
+
+
+def _as_float64(x):
+    xp, scope = resolve("gradcheck", x)
+    with scope:
+        return x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
+
+
+def _like(host, ref):
+    """NumPy ``host`` as an array of ``ref``'s namespace and device."""
+    xp, scope = resolve("gradcheck", ref)
+    if isinstance(ref, np.ndarray):
+        return np.array(host, dtype=np.float64)
+    with scope:
+        arr = xp.asarray(np.array(host, dtype=np.float64))
+    dev = getattr(ref, "device", None)
+    if dev is not None and getattr(arr, "device", dev) != dev:
+        arr = xp.asarray(arr, device=dev)
+    return arr
+
+
+def _replace(seq, i, value):
+    out = list(seq)
+    out[i] = value
+    return out
+
+
+def _dot(out, g_host) -> float:
+    return float(np.sum(_host(out).astype(np.float64) * g_host))
