@@ -63,8 +63,74 @@ def _register(t: type, x: object) -> _Lib:
     if lib is None:
         name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
         lib = _BY_XP[id(xp)] = _Lib(name, xp)
+        if name == "numpy":
+            lib.xp = _NumpyFast(xp)
+        _NS_NAME[id(lib.xp)] = _NS_NAME[id(xp)] = name
     _LIBS[t] = lib
     return lib
+
+
+class _NumpyFast:
+    """array_api_compat.numpy with cheaper spellings of the calls on xpgrad's
+    hot path; everything else is the compat namespace's own function.
+
+    For tiny arrays NumPy's Python-level wrappers cost more than the math:
+    ``np.sum`` is about twice ``np.add.reduce`` and ``np.broadcast_to`` several
+    times a strided view. The replacements have the same results (a sum is
+    ``add.reduce``; a broadcast is a read-only view with zero strides).
+    """
+
+    def __init__(self, base) -> None:
+        import numpy
+
+        self._base = base
+        self._np = numpy
+        self.__name__ = base.__name__
+
+    def __getattr__(self, name: str):
+        value = getattr(self._base, name)
+        setattr(self, name, value)
+        return value
+
+    def sum(self, x, /, *, axis=None, dtype=None, keepdims=False):
+        return self._np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def reshape(self, x, /, shape, *, copy=None):
+        if copy is None and type(x) is self._np.ndarray:
+            return x.reshape(shape)
+        return self._base.reshape(x, shape, copy=copy)
+
+    def ones_like(self, x, /, *, dtype=None, device=None):
+        if device is None:
+            return self._np.ones(x.shape, x.dtype if dtype is None else dtype)
+        return self._base.ones_like(x, dtype=dtype, device=device)
+
+    def asarray(self, obj, /, *, dtype=None, device=None, copy=None):
+        if copy and device is None and type(obj) is self._np.ndarray:
+            return self._np.array(obj, dtype=dtype, copy=True)
+        return self._base.asarray(obj, dtype=dtype, device=device, copy=copy)
+
+    def broadcast_to(self, x, /, shape):
+        shape = tuple(shape)
+        np = self._np
+        lead = len(shape) - x.ndim
+        if type(x) is not np.ndarray or lead < 0 or not x.flags.c_contiguous:
+            return np.broadcast_to(x, shape)
+        strides = [0] * lead
+        for size, target, stride in zip(x.shape, shape[lead:], x.strides):
+            if size == target:
+                strides.append(stride)
+            elif size == 1:
+                strides.append(0)
+            else:
+                return np.broadcast_to(x, shape)  # raises NumPy's own error
+        out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
+        out.flags.writeable = False
+        return out
+
+
+# Library name ('numpy', 'cupy', ...) of each namespace object xpgrad hands out.
+_NS_NAME: dict[int, str] = {}
 
 
 def _describe_device(lib: _Lib, x: object) -> str:
@@ -138,7 +204,8 @@ def get_namespace(*arrays: object, xp: object = None) -> object:
     """
     if xp is not None:
         return xp
-    return resolve("get_namespace", *arrays)[0]
+    xp = resolve("get_namespace", *arrays)[0]
+    return xp._base if type(xp) is _NumpyFast else xp
 
 
 def _device_of(lib: _Lib, x: object) -> Device:
@@ -281,6 +348,6 @@ def _classify(xp: object, dtype: object) -> DTypeInfo:
     info.complex = cplx
     half = name in ("float16", "bfloat16")
     info.accum = xp.float32 if half else None
-    ns = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
+    ns = _NS_NAME.get(id(xp)) or xp.__name__.removeprefix("array_api_compat.").split(".")[0]
     info.gemm = xp.float32 if half and ns in _NO_HALF_GEMM else None
     return info

@@ -8,6 +8,7 @@ is walked without recursion and released after ``backward()``.
 from __future__ import annotations
 
 import contextvars
+import math
 import numbers
 
 from . import ops
@@ -164,7 +165,7 @@ class Tensor:
             )
         xp, _ = resolve("backward", self.data)
         if grad is None:
-            if self.data.size != 1:
+            if math.prod(self.shape) != 1:  # torch's .size is a method
                 raise ValueError(
                     f"backward: grad can be omitted only for a single-element output; this one "
                     f"has shape {fmt(self.shape)}, pass grad=an array of that shape"
@@ -180,7 +181,7 @@ class Tensor:
                 )
             if grad.dtype != self.data.dtype:
                 grad = xp.astype(grad, self.data.dtype)
-        _run_backward(self, grad, retain_graph)
+        _run_backward(self, grad, xp, retain_graph)
 
     # -- operators --------------------------------------------------------
     def __matmul__(self, other):
@@ -256,68 +257,87 @@ class Tensor:
 
 def _apply(rule, inputs: tuple, *params) -> Tensor:
     """Run ``rule.forward`` on the inputs' arrays and record the node if needed."""
-    arrays = tuple(t.data if type(t) is Tensor else t for t in inputs)
-    out, ctx = rule.forward(*arrays, *params)
-    result = Tensor.__new__(Tensor)
+    # Written out for one and two inputs: this runs once per op, and on tiny
+    # arrays the Python around the math is most of the cost.
+    if len(inputs) == 2:
+        a, b = inputs
+        ta, tb = type(a) is Tensor, type(b) is Tensor
+        out, ctx = rule.forward(a.data if ta else a, b.data if tb else b, *params)
+        wants = (ta and a.requires_grad, tb and b.requires_grad)
+        record = (wants[0] or wants[1]) and _GRAD_ENABLED.get()
+        if record:
+            parents = (a if wants[0] else None, b if wants[1] else None)
+    elif len(inputs) == 1:
+        (a,) = inputs
+        ta = type(a) is Tensor
+        out, ctx = rule.forward(a.data if ta else a, *params)
+        wants = (ta and a.requires_grad,)
+        record = wants[0] and _GRAD_ENABLED.get()
+        if record:
+            parents = inputs
+    else:
+        out, ctx = rule.forward(*[t.data if type(t) is Tensor else t for t in inputs], *params)
+        wants = tuple([type(t) is Tensor and t.requires_grad for t in inputs])
+        record = True in wants and _GRAD_ENABLED.get()
+        if record:
+            parents = tuple([t if w else None for t, w in zip(inputs, wants)])
+    result = object.__new__(Tensor)
     result.data = out
     result.grad = None
-    result._parents = ()
-    result._rule = result._ctx = None
-    result.requires_grad = False
-    if _GRAD_ENABLED.get():
-        wants = tuple(type(t) is Tensor and t.requires_grad for t in inputs)
-        if any(wants):
-            ctx.needs_input_grad = tuple(w and n for w, n in zip(wants, ctx.needs_input_grad))
-            result.requires_grad = True
-            result._rule = rule
-            result._ctx = ctx
-            result._parents = tuple(t if w else None for t, w in zip(inputs, wants))
+    if record:
+        ctx.needs_input_grad = tuple([w and n for w, n in zip(wants, ctx.needs_input_grad)])
+        result.requires_grad = True
+        result._rule = rule
+        result._ctx = ctx
+        result._parents = parents
+    else:
+        result.requires_grad = False
+        result._rule = result._ctx = None
+        result._parents = ()
     return result
 
 
-def _run_backward(root: Tensor, grad, retain_graph: bool) -> None:
-    if root._rule is not None and root._ctx is None:
+def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
+    if root._rule is None:  # backward() on a leaf: its gradient is grad itself
+        _accumulate(root, grad, xp)
+        return
+    if root._ctx is None:
         raise RuntimeError(_RELEASED)
-    # Iterative post-order DFS: no recursion limit on long chains.
+    # Iterative post-order DFS over the non-leaf nodes: no recursion limit.
     order: list[Tensor] = []
-    seen: set[int] = set()
-    stack = [(root, False)]
+    seen = {root}
+    stack = [(root, iter(root._parents))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for parent in node._parents:
-            if parent is not None and parent._rule is not None and id(parent) not in seen:
+        node, parents = stack[-1]
+        for parent in parents:
+            if parent is not None and parent._rule is not None and parent not in seen:
                 if parent._ctx is None:
                     raise RuntimeError(_RELEASED)
-                stack.append((parent, False))
+                seen.add(parent)
+                stack.append((parent, iter(parent._parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
 
-    grads = {id(root): grad} if root._rule is not None else {}
-    if root._rule is None:  # backward() on a leaf: its gradient is grad itself
-        _accumulate(root, grad)
+    grads = {root: grad}
     for node in reversed(order):
-        g = grads.pop(id(node), None)
-        if g is None or node._rule is None:
+        g = grads.pop(node, None)
+        if g is None:
             continue
-        for parent, pg in zip(node._parents, node._rule.backward(g, node._ctx)):
+        ctx = node._ctx
+        for parent, pg in zip(node._parents, node._rule.backward(g, ctx)):
             if parent is None or pg is None:
                 continue
             if parent._rule is None:
-                _accumulate(parent, pg)
+                _accumulate(parent, pg, ctx.xp)
             else:
-                key = id(parent)
-                prev = grads.get(key)
-                grads[key] = pg if prev is None else prev + pg
+                prev = grads.get(parent)
+                grads[parent] = pg if prev is None else prev + pg
     if not retain_graph:
         for node in order:
-            if node._rule is not None:
-                node._ctx = None
-                node._parents = ()
+            node._ctx = None
+            node._parents = ()
 
 
 _RELEASED = (
@@ -326,8 +346,7 @@ _RELEASED = (
 )
 
 
-def _accumulate(leaf: Tensor, g) -> None:
-    xp, _ = resolve("backward", leaf.data)
+def _accumulate(leaf: Tensor, g, xp) -> None:
     if leaf.grad is None:
         # A rule may hand back a view (a broadcast, or grad_out itself, shared
         # with another input): .grad gets its own writable copy.

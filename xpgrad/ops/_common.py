@@ -59,6 +59,10 @@ def gemm(xp, p, q):
     up = dtype_info(xp, q.dtype).gemm
     if up is not None:
         q = xp.astype(q, up)
+    if p.dtype != q.dtype:  # torch's @ does not promote (float32 @ float64 raises)
+        dt = xp.result_type(p.dtype, q.dtype)
+        p = p if p.dtype == dt else xp.astype(p, dt)
+        q = q if q.dtype == dt else xp.astype(q, dt)
     return p @ q
 
 

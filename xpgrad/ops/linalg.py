@@ -43,7 +43,9 @@ class _GradPlan:
 
 
 class _MatmulPlan:
-    __slots__ = ("out_shape", "g_shape", "a_shape", "b_shape", "a2", "b2", "fold_fwd", "ga", "gb")
+    __slots__ = (
+        "out_shape", "g_shape", "a_shape", "b_shape", "a2", "b2", "fold_fwd", "two_d", "ga", "gb"
+    )
 
 
 @functools.lru_cache(maxsize=2048)
@@ -74,6 +76,7 @@ def _plan(sa: tuple, sb: tuple) -> _MatmulPlan:
     p.g_shape = bo + (m, n)
     p.out_shape = bo + ((m,) if len(sa) > 1 else ()) + ((n,) if len(sb) > 1 else ())
     p.fold_fwd = len(sa) > 2 and len(sb) <= 2
+    p.two_d = len(sa) == 2 == len(sb)
     L = len(bo)
     pa = (1,) * (L - len(ba)) + ba
     pb = (1,) * (L - len(bb)) + bb
@@ -133,6 +136,23 @@ def _fold_rows(xp, x, w):
     return xp.reshape(out, lead + tuple(out.shape[1:]))
 
 
+_DTYPE_PAIRS: dict = {}
+
+
+def _dtypes(xp, da, db):
+    """``(plain, upcast, needs_input_grad)`` for a dtype pair, cached: plain
+    means no half-precision upcast and no complex conjugation."""
+    key = (id(xp), da, db)
+    hit = _DTYPE_PAIRS.get(key)
+    if hit is None:
+        ia, ib = dtype_info(xp, da), dtype_info(xp, db)
+        upcast = ia.gemm is not None or ib.gemm is not None
+        # Mixed dtypes are not plain: torch's @ does not promote, gemm() does.
+        plain = da == db and not (upcast or ia.complex or ib.complex)
+        hit = _DTYPE_PAIRS[key] = (plain, upcast, (ia.inexact, ib.inexact))
+    return hit
+
+
 class matmul:
     """``out = a @ b`` with the full ``numpy.matmul`` contract.
 
@@ -172,19 +192,17 @@ class matmul:
         """
         xp, scope = resolve("matmul", a, b)
         plan = _plan(tuple(a.shape), tuple(b.shape))
-        ia, ib = dtype_info(xp, a.dtype), dtype_info(xp, b.dtype)
+        plain, upcast, needs = _dtypes(xp, a.dtype, b.dtype)
         with scope:
             if plan.fold_fwd:
                 out = _fold_rows(xp, a, b)
             else:
-                out = gemm(xp, a, b)
-            if ia.gemm is not None or ib.gemm is not None:
+                out = a @ b if plain else gemm(xp, a, b)
+            if upcast:
                 out = xp.astype(out, xp.result_type(a.dtype, b.dtype))
-        # The 2-D real path is the dispatch-bound hot path: flag it once here.
-        fast = len(plan.a_shape) == 2 == len(plan.b_shape) and not (
-            ia.gemm is not None or ib.gemm is not None or ia.complex or ib.complex
-        )
-        return out, Ctx(xp, scope, (a, b, plan, fast), (ia.inexact, ib.inexact))
+        # Two real matrices: the dispatch-bound hot path, flagged once here.
+        fast = plain and plan.two_d
+        return out, Ctx(xp, scope, (a, b, plan, fast), needs)
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -201,7 +219,7 @@ class matmul:
             )
         ga = gb = None
         with ctx.scope:
-            if fast:
+            if fast and g.dtype == a.dtype:
                 if need_a:
                     ga = g @ b.T
                     if ga.dtype != a.dtype:

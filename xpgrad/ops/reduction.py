@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from .._backend import dtype_info, resolve
@@ -11,21 +12,30 @@ from ._common import Ctx, cast
 __all__ = ["sum", "mean"]
 
 
-def _reduce(op, x, axis, keepdims):
-    xp, scope = resolve(op, x)
-    shape = tuple(x.shape)
+@functools.lru_cache(maxsize=1024)
+def _plan(op, axis, shape, keepdims):
     axes = normalize_axis(axis, len(shape), op, shape)
     kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
     out_shape = kept if keepdims else tuple(d for i, d in enumerate(shape) if i not in axes)
-    info = dtype_info(xp, x.dtype)
-    return xp, scope, shape, axes, kept, out_shape, info
+    # axis=None stays None: the namespace's whole-array reduction is its fastest.
+    return (None if axis is None else axes), kept, out_shape, math.prod(shape[i] for i in axes)
+
+
+def _reduce(op, x, axis, keepdims):
+    xp, scope = resolve(op, x)
+    shape = tuple(x.shape)
+    try:
+        plan = _plan(op, axis, shape, keepdims)
+    except TypeError:  # an unhashable axis such as a list
+        plan = _plan.__wrapped__(op, axis, shape, keepdims)
+    return xp, scope, shape, plan, dtype_info(xp, x.dtype)
 
 
 def _spread(op, g, ctx):
     """``g`` reshaped to the kept-dims shape and broadcast back to the input's
     shape: a view, since the gradient of a sum is the same value everywhere."""
     xp = ctx.xp
-    shape, kept, out_shape, dtype = ctx.saved
+    shape, kept, out_shape, dtype = ctx.saved[:4]
     if tuple(g.shape) != out_shape:
         raise ValueError(
             f"{op}.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(out_shape)}"
@@ -33,7 +43,9 @@ def _spread(op, g, ctx):
     with ctx.scope:
         if out_shape != kept:
             g = xp.reshape(g, kept)
-        return xp.broadcast_to(cast(xp, g, dtype), shape)
+        if g.dtype != dtype:
+            g = cast(xp, g, dtype)
+        return xp.broadcast_to(g, shape)
 
 
 class sum:  # noqa: A001 - the public name of the rule is the math it does
@@ -63,7 +75,7 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
         >>> out
         array([3., 3.])
         """
-        xp, scope, shape, axes, kept, out_shape, info = _reduce("sum", x, axis, keepdims)
+        xp, scope, shape, (axes, kept, out_shape, _), info = _reduce("sum", x, axis, keepdims)
         with scope:
             if info.accum is None:
                 out = xp.sum(x, axis=axes, keepdims=keepdims)
@@ -93,12 +105,11 @@ class mean:
         ValueError
             For an axis out of range or repeated.
         """
-        xp, scope, shape, axes, kept, out_shape, info = _reduce("mean", x, axis, keepdims)
+        xp, scope, shape, (axes, kept, out_shape, count), info = _reduce("mean", x, axis, keepdims)
         if not info.inexact:
             raise TypeError(
                 f"mean: x has dtype {x.dtype}; mean needs a floating-point array, cast it first"
             )
-        count = math.prod(shape[i] for i in axes)
         with scope:
             total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum)
             out = cast(xp, total / count if count else total * float("nan"), x.dtype)
@@ -109,7 +120,5 @@ class mean:
         """``(grad_x,)`` with x's shape and dtype."""
         if not ctx.needs_input_grad[0]:
             return (None,)
-        shape, kept, out_shape, dtype, count = ctx.saved
-        g = grad_out / count if count else grad_out
-        spread = Ctx(ctx.xp, ctx.scope, (shape, kept, out_shape, dtype), None)
-        return (_spread("mean", g, spread),)
+        count = ctx.saved[4]
+        return (_spread("mean", grad_out / count if count else grad_out, ctx),)
