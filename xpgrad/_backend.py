@@ -160,9 +160,11 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
                 f"{other.name}; move them to one device with xpgrad.to_device"
             )
         elif lib.check_device and x.device != first.device:
+            d1, d2 = _describe_device(lib, first), _describe_device(lib, x)
+            if d1 == d2:  # two host devices (array_api_strict's): use the library's names
+                d1, d2 = str(first.device), str(x.device)
             raise ValueError(
-                f"{op}: inputs are on different devices: "
-                f"{_describe_device(lib, first)} and {_describe_device(lib, x)}; "
+                f"{op}: inputs are on different devices: {d1} and {d2}; "
                 f"move them to one device with xpgrad.to_device"
             )
     if lib is None:

@@ -378,7 +378,7 @@ def _to_tensor_data(data, device, dtype):
 
 def _resolve_dtype(xp, dtype):
     name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or str(dtype)
-    name = name.rsplit(".", 1)[-1]
+    name = name.rsplit(".", 1)[-1].rstrip("'>")  # str(numpy.float64) is "<class 'numpy.float64'>"
     native = getattr(xp, name, None)
     if native is None and name == "bfloat16" and xp.__name__.endswith("numpy"):
         try:

@@ -1,0 +1,250 @@
+"""Devices and namespaces: Device parsing, availability errors without a GPU,
+the default-device context, get_namespace / device_of / to_device, and that
+``import xpgrad`` leaves CuPy alone."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import xpgrad
+from xpgrad import Device
+
+
+def _gpu_count() -> int:
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:
+        return 0
+
+
+needs_no_gpu = pytest.mark.skipif(_gpu_count() > 0, reason="a CUDA GPU is visible: cuda:0 is available")
+
+
+# -- parsing ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, text",
+    [("cpu", "cpu"), ("CPU", "cpu"), (" cpu ", "cpu"), ("cpu:0", "cpu"), ("cuda", "cuda:0"),
+     ("cuda:0", "cuda:0"), ("cuda:3", "cuda:3"), ("CUDA:12", "cuda:12")],
+    ids=["cpu", "CPU", "spaces", "cpu:0", "cuda", "cuda:0", "cuda:3", "CUDA:12"],
+)
+def test_device_parsing(spec, text):
+    d = Device(spec)
+    assert str(d) == text
+    assert d == text and text == d
+    assert repr(d) == f"Device('{text}')"
+    assert hash(d) == hash(Device(text))
+
+
+def test_device_equality_and_identity():
+    d = Device("cuda:1")
+    assert Device(d) is d
+    assert d != Device("cuda:0") and d != "cpu" and Device("cpu") != "cuda"
+    assert Device("cuda") == Device("cuda:0")
+    assert d != 3 and d != "not a device"  # no exception, just unequal
+    assert len({Device("cpu"), Device("CPU"), Device("cuda"), Device("cuda:0")}) == 2
+    assert pickle.loads(pickle.dumps(d)) == d
+    with pytest.raises(AttributeError):
+        d.index = 2
+
+
+def test_device_from_torch_device():
+    torch = pytest.importorskip("torch")
+    assert Device(torch.device("cpu")) == "cpu"
+    assert Device(torch.device("cuda", 2)) == "cuda:2"
+    assert Device(torch.device("cuda")) == "cuda:0"
+
+
+@pytest.mark.parametrize(
+    "spec, pattern",
+    [("gpu", "'gpu'"), ("cuda:x", "'x'"), ("cuda:-1", "'-1'"), ("cpu:1", "'cpu:1'"), ("", "''"),
+     ("cuda:", "''"), ("tpu:0", "'tpu:0'")],
+    ids=["gpu", "cuda:x", "cuda:-1", "cpu:1", "empty", "cuda:", "tpu:0"],
+)
+def test_device_parsing_errors(spec, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        Device(spec)
+
+
+@pytest.mark.parametrize("spec", [3, None, 1.5, ["cpu"]], ids=["int", "None", "float", "list"])
+def test_device_type_errors(spec):
+    with pytest.raises(TypeError, match="Device"):
+        Device(spec)
+
+
+# -- availability ----------------------------------------------------------
+
+
+def test_devices_lists_cpu_first():
+    devs = xpgrad.devices()
+    assert devs[0] == "cpu"
+    assert all(type(d) is Device for d in devs)
+    assert len(devs) == 1 + _gpu_count()
+
+
+@needs_no_gpu
+def test_devices_without_gpu_is_cpu_only():
+    assert xpgrad.devices() == [Device("cpu")]
+
+
+@needs_no_gpu
+@pytest.mark.parametrize("name", ["cuda:0", "cuda:3", "cuda"], ids=["cuda:0", "cuda:3", "cuda"])
+def test_unavailable_device_errors_name_device_reason_and_choices(name):
+    asked = str(Device(name))
+
+    def check(fn):
+        with pytest.raises(RuntimeError) as info:
+            fn()
+        msg = str(info.value)
+        assert f"'{asked}'" in msg, msg
+        assert "available: cpu" in msg, msg
+        assert "(" in msg and ")" in msg, "the message says why"
+        return msg
+
+    msg = check(lambda: xpgrad.default_device(name).__enter__())
+    assert "cupy" in msg or "GPU" in msg
+    check(lambda: xpgrad.to_device(np.ones(2), name))
+    check(lambda: xpgrad.tensor([1.0, 2.0], device=name))
+    check(lambda: xpgrad.tensor(np.ones(2), requires_grad=True).to(name))
+    check(lambda: xpgrad.synchronize(name))
+    assert xpgrad.get_default_device() == "cpu"
+
+
+@needs_no_gpu
+def test_torch_tensor_to_missing_cuda_raises_runtime_error():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("torch sees a GPU")
+    with pytest.raises(RuntimeError, match=r"'cuda:0'.*available: cpu"):
+        xpgrad.to_device(torch.ones(2), "cuda:0")
+    t = xpgrad.tensor(torch.ones(2, dtype=torch.float64), requires_grad=True)
+    with pytest.raises(RuntimeError, match="'cuda:1'"):
+        t.to("cuda:1")
+
+
+def test_default_device_context():
+    assert xpgrad.get_default_device() == "cpu"
+    with xpgrad.default_device("cpu") as dev:
+        assert dev == "cpu" and xpgrad.get_default_device() == "cpu"
+        t = xpgrad.tensor([1.0])
+        assert t.device == "cpu"
+        with xpgrad.default_device(Device("cpu")):
+            assert xpgrad.get_default_device() == "cpu"
+    with pytest.raises(KeyError):
+        with xpgrad.default_device("cpu"):
+            raise KeyError("boom")
+    assert xpgrad.get_default_device() == "cpu"
+    with pytest.raises(ValueError):
+        with xpgrad.default_device("nowhere"):
+            pass
+
+
+def test_default_device_is_per_thread():
+    """The setting is a ContextVar: a new thread starts from the default."""
+    seen = []
+    with xpgrad.default_device("cpu"):
+        t = threading.Thread(target=lambda: seen.append(xpgrad.get_default_device()))
+        t.start()
+        t.join()
+    assert seen == [Device("cpu")]
+
+
+def test_synchronize_on_cpu_is_a_no_op():
+    assert xpgrad.synchronize() is None
+    assert xpgrad.synchronize("cpu") is None
+
+
+# -- namespaces ------------------------------------------------------------
+
+
+def test_get_namespace_numpy_ignores_scalars_and_none():
+    xp = xpgrad.get_namespace(np.ones(2), 3.0, None, 2, True)
+    assert xp.__name__ == "array_api_compat.numpy"
+    assert xpgrad.get_namespace(1.0, np.ones(2)) is xp
+    sentinel = object()
+    assert xpgrad.get_namespace(np.ones(2), xp=sentinel) is sentinel
+
+
+def test_get_namespace_of_each_backend(backend):
+    x = backend.asarray(np.ones(2))
+    xp = xpgrad.get_namespace(x, x, 1.0)
+    assert backend.name in xp.__name__
+    assert xpgrad.device_of(x) == backend.device
+
+
+def test_get_namespace_errors():
+    with pytest.raises(TypeError, match="no array"):
+        xpgrad.get_namespace(1.0, None)
+    with pytest.raises(TypeError, match="list"):
+        xpgrad.get_namespace([1.0, 2.0])
+
+
+def test_get_namespace_different_libraries_names_both():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError) as info:
+        xpgrad.get_namespace(np.ones(2), torch.ones(2))
+    assert "numpy" in str(info.value) and "torch" in str(info.value)
+    with pytest.raises(TypeError) as info:
+        xpgrad.get_namespace(torch.ones(2), 1.0, np.ones(2))
+    assert "numpy" in str(info.value) and "torch" in str(info.value)
+
+
+def test_get_namespace_different_devices_names_both():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError) as info:
+        xpgrad.get_namespace(torch.ones(2), torch.ones(2, device="meta"))
+    msg = str(info.value)
+    assert "cpu" in msg and "meta" in msg
+    with pytest.raises(ValueError, match="different devices"):
+        xpgrad.ops.matmul.forward(torch.ones(2, 2), torch.ones(2, 2, device="meta"))
+
+
+def test_array_api_strict_different_devices_names_both():
+    xs = pytest.importorskip("array_api_strict")
+    a = xs.asarray([1.0])
+    b = xs.asarray([1.0], device=xs.Device("device1"))
+    with pytest.raises(ValueError) as info:
+        xpgrad.get_namespace(a, b)
+    msg = str(info.value)
+    assert "device1" in msg and str(a.device) in msg, msg
+
+
+def test_device_of_and_to_device_on_host(backend):
+    x = backend.asarray(np.arange(3.0))
+    assert xpgrad.device_of(x) == backend.device
+    assert xpgrad.to_device(x, backend.device) is x  # no copy when already there
+    np.testing.assert_array_equal(xpgrad.to_numpy(x), [0.0, 1.0, 2.0])
+    assert isinstance(xpgrad.to_numpy(x), np.ndarray)
+
+
+def test_to_device_rejects_non_arrays():
+    with pytest.raises(TypeError):
+        xpgrad.to_device([1, 2], "cpu")
+
+
+# -- imports ---------------------------------------------------------------
+
+
+def test_import_xpgrad_does_not_import_cupy():
+    code = "import xpgrad, sys; assert 'cupy' not in sys.modules, 'cupy was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_basic_use_does_not_import_cupy_or_torch():
+    code = (
+        "import sys, numpy as np, xpgrad\n"
+        "a = xpgrad.tensor(np.ones((2, 3)), requires_grad=True)\n"
+        "(a @ a.T).sum().backward()\n"
+        "assert 'cupy' not in sys.modules and 'torch' not in sys.modules, "
+        "sorted(m for m in sys.modules if m.split('.')[0] in ('cupy', 'torch'))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,0 +1,480 @@
+"""The autograd Tensor: operators and their gradients, dtype rules, graph
+bookkeeping (accumulation, shared inputs, release, leaks, long chains) and
+the errors it raises."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import xpgrad
+from xpgrad import Tensor
+
+from tests.support import dtype_name, host
+
+
+def leaf(backend, values, dtype="float64"):
+    return xpgrad.tensor(backend.asarray(np.asarray(values, dtype=float), dtype), requires_grad=True)
+
+
+# -- scalars on either side, values and gradients by hand -------------------
+
+X = [0.5, 1.0, 2.0, 4.0]
+XA = np.array(X)
+
+SCALAR_OPS = [
+    ("t*2", lambda t: t * 2.0, XA * 2, np.full(4, 2.0)),
+    ("2*t", lambda t: 2.0 * t, XA * 2, np.full(4, 2.0)),
+    ("t+1", lambda t: t + 1.0, XA + 1, np.ones(4)),
+    ("1+t", lambda t: 1 + t, XA + 1, np.ones(4)),
+    ("t-3", lambda t: t - 3.0, XA - 3, np.ones(4)),
+    ("2-t", lambda t: 2.0 - t, 2 - XA, -np.ones(4)),
+    ("t/4", lambda t: t / 4.0, XA / 4, np.full(4, 0.25)),
+    ("1/t", lambda t: 1 / t, 1 / XA, -1 / XA**2),
+    ("t**2", lambda t: t**2, XA**2, 2 * XA),
+    ("t**3", lambda t: t**3, XA**3, 3 * XA**2),
+    ("t**0.5", lambda t: t**0.5, np.sqrt(XA), 0.5 / np.sqrt(XA)),
+    ("t**-2", lambda t: t**-2, XA**-2.0, -2 * XA**-3.0),
+    ("-t", lambda t: -t, -XA, -np.ones(4)),
+    ("+t", lambda t: +t, XA, np.ones(4)),
+    ("t*t", lambda t: t * t, XA * XA, 2 * XA),
+    ("t/t", lambda t: t / t, np.ones(4), np.zeros(4)),
+    ("t-t", lambda t: t - t, np.zeros(4), np.zeros(4)),
+]
+
+
+@pytest.mark.parametrize("name, fn, value, grad", SCALAR_OPS, ids=[s[0] for s in SCALAR_OPS])
+def test_operator_values_and_grads(backend, dtype, name, fn, value, grad):
+    t = leaf(backend, X, dtype)
+    out = fn(t)
+    assert isinstance(out, Tensor)
+    assert out.dtype == t.dtype, f"{name} changed the dtype"
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(host(out.data), value, rtol=rtol, atol=rtol)
+    out.sum().backward()
+    assert t.grad.dtype == t.dtype
+    np.testing.assert_allclose(host(t.grad), grad, rtol=rtol, atol=rtol)
+
+
+def test_float32_times_python_float_stays_float32(backend):
+    t = xpgrad.tensor(backend.asarray(np.ones(3), "float32"), requires_grad=True)
+    for out in (t * 2.0, 2.0 * t, t + 0.1, 0.1 - t, t / 3.0, 1.0 / t, t**2.5, t**2):
+        assert out.dtype == backend.dtype("float32")
+
+
+def test_numpy_array_on_the_left_defers_to_tensor():
+    t = xpgrad.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    out = np.array([3.0, 4.0]) * t  # ndarray.__mul__ must not swallow the Tensor
+    assert isinstance(out, Tensor)
+    out2 = np.ones((2, 2)) @ t
+    assert isinstance(out2, Tensor)
+    (out.sum() + out2.sum()).backward()
+    np.testing.assert_array_equal(t.grad, [3.0 + 2.0, 4.0 + 2.0])
+
+
+def test_pow_rejects_non_scalar_exponent():
+    t = xpgrad.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError):
+        t ** t
+    with pytest.raises(TypeError):
+        t ** np.ones(3)
+
+
+# -- dtypes ----------------------------------------------------------------
+
+
+def test_grad_dtype_matches_input_dtype(backend, dtype):
+    a = xpgrad.tensor(backend.asarray(np.ones((2, 3)), dtype), requires_grad=True)
+    w = xpgrad.tensor(backend.asarray(np.ones((4, 3)), dtype), requires_grad=True)
+    b = xpgrad.tensor(backend.asarray(np.ones(4), dtype), requires_grad=True)
+    xpgrad.linear(a, w, b).mean().backward()
+    for t in (a, w, b):
+        assert t.grad.dtype == t.dtype and tuple(t.grad.shape) == t.shape
+
+
+def test_mixed_precision_tensors_keep_each_grad_dtype(backend):
+    a = xpgrad.tensor(backend.asarray(np.arange(6.0).reshape(2, 3), "float32"), requires_grad=True)
+    b = xpgrad.tensor(backend.asarray(np.arange(12.0).reshape(3, 4), "float64"), requires_grad=True)
+    out = a @ b
+    assert dtype_name(out.data) == "float64"
+    (out * 2.0).sum().backward()
+    assert dtype_name(a.grad) == "float32" and dtype_name(b.grad) == "float64"
+    # d/da sum(2 a b) = 2 * row sums of b; d/db = 2 * column sums of a, repeated
+    np.testing.assert_array_equal(host(a.grad), np.tile(2 * np.arange(12.0).reshape(3, 4).sum(1), (2, 1)))
+    np.testing.assert_array_equal(host(b.grad), np.tile((2 * np.arange(6.0).reshape(2, 3).sum(0))[:, None], 4))
+
+
+def test_float16_grads_on_numpy():
+    a = xpgrad.tensor(np.ones((3, 4), np.float16), requires_grad=True)
+    w = xpgrad.tensor(np.full((4, 2), 0.5, np.float16), requires_grad=True)
+    b = xpgrad.tensor(np.zeros(2, np.float16), requires_grad=True)
+    out = xpgrad.add_bias(a @ w, b, axis=1)
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out.data, np.full((3, 2), 2.0))
+    out.sum().backward()
+    assert a.grad.dtype == w.grad.dtype == b.grad.dtype == np.float16
+    np.testing.assert_array_equal(a.grad, np.ones((3, 4)))  # sum of w's row = 1.0
+    np.testing.assert_array_equal(w.grad, np.full((4, 2), 3.0))
+    np.testing.assert_array_equal(b.grad, [3.0, 3.0])
+
+
+def test_float16_sum_accumulates_beyond_half_range():
+    """4096 ones in float16: an float16 running sum stalls at 2048."""
+    x = xpgrad.tensor(np.ones(4096, np.float16), requires_grad=True)
+    s = x.sum()
+    assert s.dtype == np.float16 and s.item() == 4096.0
+
+
+def test_integer_tensor_with_requires_grad_raises(backend):
+    data = backend.asarray(np.arange(3))
+    with pytest.raises(TypeError, match="requires_grad"):
+        xpgrad.tensor(data, requires_grad=True)
+    with pytest.raises(TypeError, match="requires_grad"):
+        xpgrad.tensor([1, 2, 3], requires_grad=True)
+    with pytest.raises(TypeError, match="requires_grad"):
+        xpgrad.tensor([True, False], requires_grad=True)
+    assert xpgrad.tensor(data).requires_grad is False  # integer data without grad is fine
+
+
+def test_tensor_dtype_argument(backend):
+    t = xpgrad.tensor(backend.asarray(np.arange(3)), dtype="float32", requires_grad=True)
+    assert t.dtype == backend.dtype("float32")
+    t2 = xpgrad.tensor([1, 2], dtype=np.float64)
+    assert t2.dtype == np.float64 and isinstance(t2.data, np.ndarray)
+    with pytest.raises(TypeError, match="dtype"):
+        xpgrad.tensor([1.0], dtype="float17")
+
+
+# -- mixing libraries ------------------------------------------------------
+
+
+def test_mixing_numpy_and_torch_raises_type_error():
+    torch = pytest.importorskip("torch")
+    a = xpgrad.tensor(np.ones((2, 2)), requires_grad=True)
+    b = xpgrad.tensor(torch.ones((2, 2), dtype=torch.float64), requires_grad=True)
+    for op in (lambda: a @ b, lambda: a + b, lambda: b * a, lambda: xpgrad.linear(a, b)):
+        with pytest.raises(TypeError, match=r"numpy.*torch|torch.*numpy"):
+            op()
+
+
+def test_mixing_numpy_and_array_api_strict_raises_type_error():
+    xs = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match="array_api_strict"):
+        xpgrad.tensor(np.ones(2)) + xpgrad.tensor(xs.ones(2))
+
+
+# -- graph bookkeeping -----------------------------------------------------
+
+
+def test_gradients_accumulate_across_backward_calls(backend):
+    x = leaf(backend, [1.0, 2.0])
+    (x * 3.0).sum().backward()
+    (x * 3.0).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [6.0, 6.0])
+    x.grad = None
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [2.0, 4.0])
+
+
+def test_tensor_used_on_several_paths_gets_the_sum(backend):
+    x = leaf(backend, [1.0, 2.0, 3.0])
+    y = x * x + x * 2.0 - x / 2.0  # dy/dx = 2x + 2 - 0.5
+    z = y.sum() + x.sum()  # + 1
+    z.backward()
+    np.testing.assert_array_equal(host(x.grad), 2 * np.array([1.0, 2.0, 3.0]) + 2.5)
+
+
+def test_shared_intermediate_gets_the_sum(backend):
+    x = leaf(backend, [1.0, 2.0])
+    h = x * 3.0
+    out = (h * h).sum() + h.sum()  # d/dh = 2h + 1; d/dx = 3(2h + 1) = 18x + 3
+    out.backward()
+    np.testing.assert_array_equal(host(x.grad), [21.0, 39.0])
+
+
+def test_diamond_matmul_graph(backend):
+    """w used by two matmuls: grad_w is the sum of both contributions."""
+    x = leaf(backend, np.ones((2, 3)))
+    w = leaf(backend, np.ones((3, 3)))
+    out = ((x @ w) @ w).sum()
+    # out = 1^T x w w 1; d/dw from both uses = x^T 1 (w 1)^T + (x w)^T 1 1^T
+    out.backward()
+    xh, wh = np.ones((2, 3)), np.ones((3, 3))
+    g = np.ones((2, 3))
+    expected = (xh.T @ (g @ wh.T)) + ((xh @ wh).T @ g)
+    np.testing.assert_array_equal(host(w.grad), expected)
+
+
+def test_backward_twice_without_retain_graph_raises(backend):
+    x = leaf(backend, [1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
+
+
+def test_backward_through_released_intermediate_raises(backend):
+    x = leaf(backend, [1.0, 2.0])
+    h = x * x
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (h * 2.0).sum().backward()
+
+
+def test_retain_graph_allows_second_backward(backend):
+    x = leaf(backend, [1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_array_equal(host(x.grad), [4.0, 8.0])
+
+
+def test_backward_without_grad_on_non_scalar_raises(backend):
+    x = leaf(backend, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        (x * 2.0).backward()
+
+
+def test_backward_with_explicit_grad(backend):
+    x = leaf(backend, np.ones((2, 3)))
+    g = backend.asarray(np.arange(6.0).reshape(2, 3))
+    (x * 2.0).backward(g)
+    np.testing.assert_array_equal(host(x.grad), 2 * np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        (x * 2.0).backward(backend.asarray(np.ones((3, 2))))
+
+
+def test_backward_grad_of_other_dtype_or_library(backend):
+    x = leaf(backend, [1.0, 2.0])
+    (x * 3.0).backward(backend.asarray(np.array([1.0, 2.0]), "float32"))  # cast to float64
+    assert x.grad.dtype == x.dtype
+    np.testing.assert_array_equal(host(x.grad), [3.0, 6.0])
+    if backend.name != "numpy":
+        with pytest.raises(TypeError):
+            (x * 3.0).backward(np.ones(2))
+
+
+def test_backward_on_single_element_non_scalar(backend):
+    x = leaf(backend, [[3.0]])
+    (x * x).backward()  # shape (1, 1): grad may be omitted
+    np.testing.assert_array_equal(host(x.grad), [[6.0]])
+
+
+def test_backward_on_a_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="requires_grad|require grad"):
+        xpgrad.tensor([1.0, 2.0]).sum().backward()
+
+
+def test_backward_on_a_leaf_sets_its_grad():
+    x = xpgrad.tensor(np.array(2.0), requires_grad=True)
+    x.backward()
+    assert x.grad == 1.0
+
+
+def test_grad_is_a_writable_copy():
+    """sum's gradient is a read-only broadcast view; .grad must be a real array
+    that does not alias the caller's upstream gradient."""
+    x = xpgrad.tensor(np.ones((2, 3)), requires_grad=True)
+    x.sum().backward()
+    assert x.grad.flags.writeable
+    x.grad[0, 0] = 5.0  # must not raise or touch anything else
+    y = xpgrad.tensor(np.ones(3), requires_grad=True)
+    g = np.array([1.0, 2.0, 3.0])
+    (y + 0.0).backward(g)
+    y.grad[0] = 100.0
+    assert g[0] == 1.0
+
+
+def test_grad_does_not_alias_a_broadcast(backend):
+    """Writing one element of .grad (the copy of sum's broadcast view) changes only that element."""
+    x = leaf(backend, np.zeros((2, 3)))
+    x.sum().backward()
+    x.grad[0, 0] = 5.0
+    np.testing.assert_array_equal(host(x.grad), [[5.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    x.sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [[6.0, 2.0, 2.0], [2.0, 2.0, 2.0]])
+
+
+def test_inputs_are_not_modified(backend):
+    xh = np.arange(6.0).reshape(2, 3)
+    x = leaf(backend, xh)
+    w = leaf(backend, np.ones((4, 3)))
+    loss = (xpgrad.linear(x, w) ** 2).sum()
+    loss.backward()
+    loss2 = (xpgrad.linear(x, w) ** 2).sum()
+    loss2.backward()
+    np.testing.assert_array_equal(host(x.data), xh)
+    np.testing.assert_array_equal(host(w.data), np.ones((4, 3)))
+
+
+def test_no_grad_records_nothing(backend):
+    w = leaf(backend, [1.0, 2.0])
+    assert xpgrad.is_grad_enabled()
+    with xpgrad.no_grad():
+        assert not xpgrad.is_grad_enabled()
+        y = w * 2.0
+        with xpgrad.no_grad():
+            z = y + w
+        assert not xpgrad.is_grad_enabled()
+    assert xpgrad.is_grad_enabled()
+    assert not y.requires_grad and not z.requires_grad
+    np.testing.assert_array_equal(host(z.data), [3.0, 6.0])
+    with pytest.raises(RuntimeError):
+        y.sum().backward()
+    assert w.grad is None
+
+
+def test_no_grad_restores_state_after_exception():
+    with pytest.raises(ZeroDivisionError):
+        with xpgrad.no_grad():
+            1 / 0
+    assert xpgrad.is_grad_enabled()
+
+
+def test_detach_cuts_the_graph(backend):
+    x = leaf(backend, [1.0, 2.0])
+    y = (x * 3.0).detach()
+    assert not y.requires_grad and y.is_leaf
+    out = (y * x).sum()  # only the direct use of x counts: d/dx = y = 3x
+    out.backward()
+    np.testing.assert_array_equal(host(x.grad), [3.0, 6.0])
+
+
+def test_requires_grad_only_where_needed(backend):
+    x = leaf(backend, [1.0, 2.0])
+    c = xpgrad.tensor(backend.asarray(np.array([5.0, 6.0])))
+    out = (x * c).sum()
+    out.backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(host(x.grad), [5.0, 6.0])
+
+
+def test_long_chain_backward_has_no_recursion_limit():
+    x = xpgrad.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y + 1.0
+    y.sum().backward()
+    np.testing.assert_array_equal(y.data, [10_001.0, 10_002.0])
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+def test_long_multiplicative_chain():
+    """y = x * 1.0001 ** 10000 steps; dy/dx = 1.0001 ** 10000."""
+    x = xpgrad.tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0001**10_000], rtol=1e-10)
+
+
+def test_intermediates_are_freed_after_backward():
+    x = xpgrad.tensor(np.ones((3, 4)), requires_grad=True)
+    w = xpgrad.tensor(np.ones((4, 2)), requires_grad=True)
+    h = x @ w
+    h2 = h * 2.0
+    loss = h2.sum()
+    refs = [weakref.ref(t) for t in (h, h2)]
+    del h, h2
+    assert all(r() is not None for r in refs), "the graph keeps its nodes until backward"
+    loss.backward()
+    gc.collect()
+    assert all(r() is None for r in refs), "backward must release the graph"
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is Tensor)
+
+
+def test_no_graph_leak_over_training_steps():
+    rng = np.random.default_rng(0)
+    w = xpgrad.tensor(rng.standard_normal((4, 3)) * 0.1, requires_grad=True)
+    b = xpgrad.tensor(np.zeros(3), requires_grad=True)
+    x = xpgrad.tensor(rng.standard_normal((8, 4)))
+    target = xpgrad.tensor(rng.standard_normal((8, 3)))
+
+    def step():
+        loss = ((xpgrad.add_bias(x @ w, b) - target) ** 2).mean()
+        loss.backward()
+        with xpgrad.no_grad():
+            w.data = w.data - 0.1 * w.grad
+            b.data = b.data - 0.1 * b.grad
+        w.grad = b.grad = None
+        return loss.item()
+
+    first = step()
+    before = _live_tensors()
+    for _ in range(200):
+        last = step()
+    after = _live_tensors()
+    assert after <= before, f"live Tensors grew from {before} to {after} over 200 steps"
+    assert last < first  # and it learned something
+
+
+def test_unused_graph_is_collected():
+    """A graph that is never backpropagated is freed when dropped (no global registry)."""
+    x = xpgrad.tensor(np.ones(3), requires_grad=True)
+    y = (x * 2.0) + 1.0
+    r = weakref.ref(y)
+    del y
+    gc.collect()
+    assert r() is None
+
+
+# -- Tensor attributes and helpers ----------------------------------------
+
+
+def test_tensor_attributes(backend):
+    t = leaf(backend, np.arange(6.0).reshape(2, 3))
+    assert t.shape == (2, 3) and t.ndim == 2 and len(t) == 2
+    assert t.device == xpgrad.Device(backend.device) and t.device == backend.device
+    assert t.requires_grad and t.is_leaf
+    assert "requires_grad=True" in repr(t)
+    np.testing.assert_array_equal(t.numpy(), np.arange(6.0).reshape(2, 3))
+    assert isinstance(t.numpy(), np.ndarray)
+    assert t.sum().item() == 15.0 and isinstance(t.sum().item(), float)
+
+
+def test_transposes_reshape_and_reductions(backend):
+    xh = np.arange(24.0).reshape(2, 3, 4)
+    x = leaf(backend, xh)
+    np.testing.assert_array_equal(host(x.T.data), xh.T)
+    np.testing.assert_array_equal(host(x.mT.data), np.swapaxes(xh, -1, -2))
+    np.testing.assert_array_equal(host(x.reshape(6, 4).data), xh.reshape(6, 4))
+    np.testing.assert_array_equal(host(x.reshape((4, -1)).data), xh.reshape(4, -1))
+    np.testing.assert_array_equal(host(x.sum(axis=1, keepdims=True).data), xh.sum(1, keepdims=True))
+    np.testing.assert_allclose(host(x.mean(axis=(0, 2)).data), xh.mean((0, 2)))
+    w_t = backend.asarray(np.transpose(np.arange(24.0).reshape(2, 3, 4) % 5))
+    loss = (x.T * xpgrad.tensor(w_t)).sum() \
+        + (x.mT.reshape(-1) * 2.0).sum() + x.mean(axis=1).sum()
+    loss.backward()
+    np.testing.assert_allclose(host(x.grad), (np.arange(24.0).reshape(2, 3, 4) % 5) + 2.0 + 1 / 3)
+    with pytest.raises(ValueError, match="mT"):
+        leaf(backend, [1.0, 2.0]).mT
+
+
+def test_to_same_device_keeps_the_gradient_path(backend):
+    x = leaf(backend, [1.0, 2.0])
+    y = x.to(backend.device)
+    (y * 3.0).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [3.0, 3.0])
+
+
+def test_tensor_from_list_and_scalar():
+    t = xpgrad.tensor([[1.0, 2.0]])
+    assert isinstance(t.data, np.ndarray) and t.shape == (1, 2) and t.device == "cpu"
+    s = xpgrad.tensor(3.0, requires_grad=True)
+    (s * s).backward()
+    assert s.grad == 6.0
+    t2 = xpgrad.tensor(t)
+    assert t2.data is t.data
+
+
+def test_mean_of_integer_tensor_raises():
+    with pytest.raises(TypeError, match="mean"):
+        xpgrad.tensor([1, 2, 3]).mean()

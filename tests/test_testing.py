@@ -1,0 +1,226 @@
+"""xpgrad.testing itself: gradcheck must catch wrong rules, assert_close must
+catch different values, and rel_error must compute what it says."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import xpgrad
+from xpgrad import ops
+from xpgrad.testing import assert_close, gradcheck, rel_error
+
+from tests.support import host
+
+
+class WrongScale:
+    """out = 2 * x, but the backward claims 3 * g."""
+
+    @staticmethod
+    def forward(x):
+        return x * 2.0, None
+
+    @staticmethod
+    def backward(g, ctx):
+        return (g * 3.0,)
+
+
+class WrongAtOneElement:
+    """out = a * b; the gradient of b is off at element (1, 2) only."""
+
+    @staticmethod
+    def forward(a, b):
+        return a * b, (a, b)
+
+    @staticmethod
+    def backward(g, ctx):
+        a, b = ctx
+        gb = np.array(g * a)
+        gb[1, 2] += 0.5
+        return g * b, gb
+
+
+class WrongShape:
+    @staticmethod
+    def forward(x):
+        return x * 1.0, None
+
+    @staticmethod
+    def backward(g, ctx):
+        return (g.sum(axis=0),)
+
+
+class WrongDtype:
+    @staticmethod
+    def forward(x):
+        return x * 1.0, None
+
+    @staticmethod
+    def backward(g, ctx):
+        return (g.astype(np.float32),)
+
+
+class NoGrad:
+    @staticmethod
+    def forward(x):
+        return x * 1.0, None
+
+    @staticmethod
+    def backward(g, ctx):
+        return (None,)
+
+
+class RightScale:
+    @staticmethod
+    def forward(x):
+        return x * 2.0, None
+
+    @staticmethod
+    def backward(g, ctx):
+        return (g * 2.0,)
+
+
+def test_gradcheck_passes_a_correct_fake_rule(rng):
+    assert gradcheck(RightScale, rng.standard_normal((2, 3))) is True
+
+
+def test_gradcheck_fails_on_wrong_rule_naming_input_and_element(rng):
+    with pytest.raises(AssertionError) as info:
+        gradcheck(WrongScale, rng.standard_normal((2, 3)))
+    msg = str(info.value)
+    assert "input 0" in msg and "element (0, 0)" in msg, msg
+
+
+def test_gradcheck_finds_the_one_wrong_element(rng):
+    a, b = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    with pytest.raises(AssertionError) as info:
+        gradcheck(WrongAtOneElement, a, b)
+    msg = str(info.value)
+    assert "input 1" in msg and "element (1, 2)" in msg, msg
+
+
+def test_gradcheck_fails_on_wrong_gradient_shape(rng):
+    with pytest.raises(AssertionError, match=r"input 0.*shape"):
+        gradcheck(WrongShape, rng.standard_normal((2, 3)))
+
+
+def test_gradcheck_fails_on_wrong_gradient_dtype(rng):
+    with pytest.raises(AssertionError, match=r"input 0.*float32"):
+        gradcheck(WrongDtype, rng.standard_normal((2, 3)))
+
+
+def test_gradcheck_fails_on_missing_gradient(rng):
+    with pytest.raises(AssertionError, match="no gradient.*input 0"):
+        gradcheck(NoGrad, rng.standard_normal(3))
+
+
+def test_gradcheck_on_tensor_functions(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
+    assert gradcheck(lambda x, y: (x @ y) * 2.0 - y.sum(), a, b)
+    # A function whose graph misses a path (detach) must fail the check.
+    with pytest.raises(AssertionError, match="input 0"):
+        gradcheck(lambda x: x.detach() * 2.0 + x, rng.standard_normal(3))
+
+
+def test_gradcheck_casts_float32_to_float64(rng):
+    a = rng.standard_normal((3, 2)).astype(np.float32)
+    assert gradcheck(ops.matmul, a, rng.standard_normal((2, 2)).astype(np.float32))
+
+
+def test_gradcheck_with_kwargs(rng):
+    assert gradcheck(ops.sum, rng.standard_normal((2, 3, 4)), kwargs={"axis": (0, 2), "keepdims": True})
+    assert gradcheck(ops.add_bias, rng.standard_normal((2, 3, 4)), rng.standard_normal(4),
+                     kwargs={"axis": -1})
+
+
+def test_gradcheck_rejects_complex():
+    with pytest.raises(TypeError, match="complex"):
+        gradcheck(RightScale, np.ones(2, dtype=np.complex128))
+
+
+def test_gradcheck_on_each_backend(backend, rng):
+    a = backend.asarray(rng.standard_normal((2, 3)))
+    b = backend.asarray(rng.standard_normal((3,)))
+    assert gradcheck(ops.matmul, a, b)
+    w = backend.asarray(rng.standard_normal((4, 3)))
+    assert gradcheck(lambda x, y: (xpgrad.linear(x, y) ** 2).mean(), a, w)
+    with pytest.raises(AssertionError, match="input 0"):
+        gradcheck(lambda x: x.detach() * 2.0 + x, a)
+
+
+# -- assert_close ------------------------------------------------------------
+
+
+def test_assert_close_fails_on_different_values():
+    with pytest.raises(AssertionError) as info:
+        assert_close(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 3.0]))
+    msg = str(info.value)
+    assert "1 of 3" in msg and "(1,)" in msg, msg
+
+
+def test_assert_close_passes_equal_and_nan():
+    assert_close(np.array([1.0, np.nan, np.inf]), np.array([1.0, np.nan, np.inf]))
+    assert_close(np.float64(2.0), 2.0)
+
+
+@pytest.mark.parametrize(
+    "actual, expected",
+    [([np.nan], [1.0]), ([1.0], [np.nan]), ([np.inf], [-np.inf]), ([np.inf], [1e300])],
+    ids=["nan-vs-number", "number-vs-nan", "inf-signs", "inf-vs-big"],
+)
+def test_assert_close_fails_on_nan_inf_mismatch(actual, expected):
+    with pytest.raises(AssertionError):
+        assert_close(np.array(actual), np.array(expected))
+
+
+def test_assert_close_shapes_must_match():
+    with pytest.raises(AssertionError, match="shape"):
+        assert_close(np.ones(3), np.ones((3, 1)))
+    assert_close(np.ones((0, 2)), np.ones((0, 2)))
+
+
+def test_assert_close_default_tolerance_follows_dtype():
+    assert_close(np.float32([1.0]), np.float32([1.0 + 2e-6]))  # within float32's 1e-5
+    with pytest.raises(AssertionError):
+        assert_close(np.float64([1.0]), np.float64([1.0 + 2e-6]))
+    with pytest.raises(AssertionError):
+        assert_close(np.array([1, 2]), np.array([1, 3]))  # integers: exact
+    assert_close(np.float16([1.0]), np.float64([1.004]))  # float16: rtol 1e-2
+    assert_close(np.float64([1.0]), np.float64([1.1]), rtol=0.2)
+    with pytest.raises(AssertionError):
+        assert_close(np.float64([1.0]), np.float64([1.1]), rtol=0.01, atol=0.0)
+
+
+def test_assert_close_across_backends(backend):
+    x = backend.asarray(np.array([1.0, 2.0]))
+    assert_close(x, np.array([1.0, 2.0]))
+    assert_close(xpgrad.tensor(x), x)
+    with pytest.raises(AssertionError):
+        assert_close(x, np.array([1.0, 2.1]))
+
+
+# -- rel_error -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ([3.0, 4.0], [3.0, 4.0], 0.0),
+        ([0.0, 0.0], [3.0, 4.0], 1.0),  # ||b|| / ||b||
+        ([1.0, 1.0], [0.0, 2.0], math.sqrt(2) / 2),
+        ([3.0, 9.0], [3.0, 4.0], 1.0),  # ||(0, 5)|| / 5
+        ([0.0], [0.0], 0.0),
+        ([1.0], [0.0], math.inf),
+    ],
+    ids=["equal", "zero-a", "sqrt2", "3-4-5", "both-zero", "zero-b"],
+)
+def test_rel_error_values(a, b, expected):
+    assert rel_error(np.array(a), np.array(b)) == pytest.approx(expected, rel=1e-15)
+
+
+def test_rel_error_mixed_dtypes_and_backends(backend):
+    a = backend.asarray(np.array([1.0, 2.0]), "float32")
+    assert rel_error(a, np.array([1.0, 2.0])) == 0.0
+    assert rel_error(host(a) * 1.1, np.array([1.0, 2.0])) == pytest.approx(0.1, rel=1e-6)
