@@ -248,7 +248,7 @@ def to_numpy(array: object):
     if lib.name == "torch":
         return array.detach().cpu().numpy()
     if lib.name == "dask":
-        return np.asarray(array.compute())
+        return to_numpy(array.compute())  # chunks may be CuPy arrays
     try:
         return np.from_dlpack(array)
     except Exception:

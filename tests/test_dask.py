@@ -1,0 +1,433 @@
+"""Dask arrays as a backend.
+
+Every rule's forward and backward, :func:`xpgrad.sum_to` and the Tensor run on
+dask arrays chunked four ways (by rows, by columns, both, one chunk), stay
+lazy until ``compute()``, and give NumPy's values. The linear layer with x
+chunked by rows is checked for streaming: no task ever holds more than one
+chunk of x, and ``grad_w`` is a layer of per-chunk products followed by a
+tree reduction. One test runs a linear layer's gradients on a real two-process
+``dask.distributed.LocalCluster``.
+
+Laziness is checked two ways: a counting scheduler is installed while the
+graphs are built (any eager ``compute``, ``__array__``, ``bool`` or
+``.item()`` on a dask array goes through it), and, for the Tensor, the input
+chunks come from a task that counts its own calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip(
+    "dask.array", reason="dask is not installed (pip install 'xpgrad[dask]')"
+)
+import dask  # noqa: E402
+from dask.callbacks import Callback  # noqa: E402
+
+import xpgrad  # noqa: E402
+from xpgrad import ops  # noqa: E402
+
+LAYOUTS = ("rows", "cols", "both", "single")
+
+
+# -- helpers ----------------------------------------------------------------
+def chunks_for(shape, layout):
+    """Chunk sizes splitting the leading axis ("rows"), the last axis ("cols"),
+    every axis ("both") into about three uneven pieces, or one chunk ("single")."""
+    shape = tuple(shape)
+    if layout == "single" or not shape:
+        return shape
+    axes = {"rows": {0}, "cols": {len(shape) - 1}, "both": set(range(len(shape)))}[layout]
+    return tuple(max(1, -(-d // 3)) if i in axes else d for i, d in enumerate(shape))
+
+
+def lazy(h, layout):
+    """A host array (or a Python scalar, passed through) as a dask array."""
+    if not isinstance(h, np.ndarray):
+        return h
+    return da.from_array(h, chunks=chunks_for(h.shape, layout))
+
+
+class CountingScheduler:
+    """A dask scheduler (``dask.config.set(scheduler=...)``) that counts the
+    graphs it is asked to run and runs them synchronously."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
+
+
+class TaskSizes(Callback):
+    """Records the element count of every task result, by task-key prefix."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        name = key[0] if isinstance(key, tuple) else key
+        if hasattr(result, "size"):
+            self.sizes.append((int(result.size), str(name)))
+
+
+def assert_dask(*arrays):
+    for a in arrays:
+        if a is not None:
+            assert isinstance(a, da.Array), type(a)
+
+
+def assert_same(actual, expected, rtol=1e-12, atol=1e-12):
+    """``actual`` (a computed dask result) equals NumPy's ``expected``, dtype included."""
+    if expected is None:
+        assert actual is None
+        return
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+# -- every rule, four chunk layouts ----------------------------------------
+def _pos(*shape):
+    return lambda rng: rng.uniform(0.5, 2.0, shape)
+
+
+def _n(*shape):
+    return lambda rng: rng.standard_normal(shape)
+
+
+def _c(*shape):
+    return lambda rng: rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+
+def _scalar(v):
+    return lambda rng: v
+
+
+# (id, rule, input makers, rule parameters)
+CASES = [
+    ("matmul-2d", ops.matmul, [_n(7, 5), _n(5, 4)], ()),
+    ("matmul-vec-mat", ops.matmul, [_n(5), _n(5, 4)], ()),
+    ("matmul-mat-vec", ops.matmul, [_n(7, 5), _n(5)], ()),
+    ("matmul-vec-vec", ops.matmul, [_n(5), _n(5)], ()),
+    ("matmul-batch-fold", ops.matmul, [_n(3, 7, 5), _n(5, 4)], ()),
+    ("matmul-bcast-a", ops.matmul, [_n(7, 5), _n(3, 5, 4)], ()),
+    ("matmul-bcast-both", ops.matmul, [_n(2, 1, 7, 5), _n(3, 5, 4)], ()),
+    ("matmul-batched", ops.matmul, [_n(3, 7, 5), _n(3, 5, 4)], ()),
+    ("matmul-batch-vec", ops.matmul, [_n(3, 7, 5), _n(5)], ()),
+    ("matmul-complex", ops.matmul, [_c(3, 7, 5), _c(5, 4)], ()),
+    ("linear-bias", ops.linear, [_n(7, 5), _n(4, 5), _n(4)], ()),
+    ("linear-nobias", ops.linear, [_n(7, 5), _n(4, 5)], ()),
+    ("linear-3d", ops.linear, [_n(3, 7, 5), _n(4, 5), _n(4)], ()),
+    ("linear-1d", ops.linear, [_n(5), _n(4, 5), _n(4)], ()),
+    ("linear-complex", ops.linear, [_c(7, 5), _c(4, 5), _c(4)], ()),
+    ("add_bias-axis1", ops.add_bias, [_n(7, 5), _n(5)], (1,)),
+    ("add_bias-3d-axis1", ops.add_bias, [_n(3, 4, 5), _n(4)], (1,)),
+    ("add_bias-3d-last", ops.add_bias, [_n(3, 4, 5), _n(5)], (-1,)),
+    ("add_bias-axis0", ops.add_bias, [_n(7, 5), _n(7)], (0,)),
+    ("sum-all", ops.sum, [_n(7, 5)], ()),
+    ("sum-axis0", ops.sum, [_n(7, 5)], (0,)),
+    ("sum-axes-keepdims", ops.sum, [_n(3, 4, 5)], ((0, 2), True)),
+    ("sum-neg-axis", ops.sum, [_n(3, 4, 5)], (-1,)),
+    ("mean-all", ops.mean, [_n(7, 5)], ()),
+    ("mean-axis1-keepdims", ops.mean, [_n(7, 5)], (1, True)),
+    ("mean-axes", ops.mean, [_n(3, 4, 5)], ((0, 1),)),
+    ("add-bcast", ops.add, [_n(7, 5), _n(5)], ()),
+    ("add-scalar", ops.add, [_n(7, 5), _scalar(2.5)], ()),
+    ("sub-bcast", ops.sub, [_n(7, 1), _n(1, 5)], ()),
+    ("sub-rscalar", ops.sub, [_scalar(1.5), _n(7, 5)], ()),
+    ("mul-bcast", ops.mul, [_n(3, 4, 5), _n(4, 1)], ()),
+    ("mul-complex", ops.mul, [_c(7, 5), _c(5)], ()),
+    ("div-bcast", ops.div, [_n(3, 4, 5), _pos(5)], ()),
+    ("div-rscalar", ops.div, [_scalar(2.0), _pos(7, 5)], ()),
+    ("pow-2", ops.pow, [_n(7, 5)], (2,)),
+    ("pow-3", ops.pow, [_n(7, 5)], (3,)),
+    ("pow-half", ops.pow, [_pos(7, 5)], (0.5,)),
+    ("pow-neg", ops.pow, [_pos(7, 5)], (-1.5,)),
+    ("pow-0", ops.pow, [_n(7, 5)], (0,)),
+    ("pow-1", ops.pow, [_n(7, 5)], (1,)),
+    ("neg", ops.neg, [_n(7, 5)], ()),
+    ("reshape-split", ops.reshape, [_n(6, 5)], ((2, 3, 5),)),
+    ("reshape-fold", ops.reshape, [_n(3, 4, 5)], ((12, 5),)),
+    ("reshape-flat", ops.reshape, [_n(3, 4, 5)], ((-1,),)),
+    ("permute_dims", ops.permute_dims, [_n(3, 4, 5)], ((2, 0, 1),)),
+    ("permute_dims-T", ops.permute_dims, [_n(7, 5)], ((1, 0),)),
+    ("to_device-cpu", ops.to_device, [_n(7, 5)], ("cpu",)),
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_rule_on_dask_matches_numpy(case, layout):
+    _, rule, makers, params = case
+    rng = np.random.default_rng(7)
+    hosts = [m(rng) for m in makers]
+    out_np, ctx_np = rule.forward(*hosts, *params)
+    g_np = np.asarray(rng.standard_normal(np.shape(out_np)), dtype=np.result_type(out_np))
+    if np.iscomplexobj(out_np):
+        g_np = g_np + 1j * np.asarray(rng.standard_normal(np.shape(out_np)))
+    grads_np = rule.backward(g_np, ctx_np)
+
+    sched = CountingScheduler()
+    with dask.config.set(scheduler=sched):
+        out, ctx = rule.forward(*[lazy(h, layout) for h in hosts], *params)
+        grads = rule.backward(lazy(g_np, layout), ctx)
+        assert sched.calls == 0, "a rule computed a dask array eagerly"
+        assert_dask(out, *grads)
+        assert len(grads) == len(grads_np)
+        computed = dask.compute(out, *grads)
+        assert sched.calls == 1
+    assert_same(computed[0], out_np)
+    for got, want in zip(computed[1:], grads_np):
+        assert_same(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_low_precision(dtype):
+    """Half precision GEMMs run in float32 (dask, like NumPy, has no half
+    GEMM) and sums accumulate in float32, cast back once: NumPy's values."""
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(9, 6), (4, 6), (4,)])
+    a3 = rng.standard_normal((3, 9, 6)).astype(dtype)
+    cases = [
+        (ops.linear, [x, w, b], ()),
+        (ops.matmul, [a3, w.T.copy()], ()),
+        (ops.sum, [a3], ((0, 1),)),
+        (ops.mean, [x], (0, True)),
+    ]
+    for rule, hosts, params in cases:
+        out_np, ctx_np = rule.forward(*hosts, *params)
+        g = np.ones_like(out_np)
+        grads_np = rule.backward(g, ctx_np)
+        out, ctx = rule.forward(*[lazy(h, "rows") for h in hosts], *params)
+        grads = rule.backward(lazy(g, "rows"), ctx)
+        assert_dask(out, *grads)
+        computed = dask.compute(out, *grads, scheduler="sync")
+        for got, want in zip(computed, (out_np, *grads_np)):
+            assert_same(got, want, rtol=1e-6, atol=1e-6)
+    got = xpgrad.sum_to(lazy(a3, "both"), (9, 1)).compute(scheduler="sync")
+    assert_same(got, xpgrad.sum_to(a3, (9, 1)), rtol=1e-6, atol=1e-6)
+
+
+SUM_TO = [
+    ((3, 4, 5), (4, 1)),
+    ((3, 4, 5), (5,)),
+    ((3, 4, 5), ()),
+    ((3, 4, 5), (1, 1, 5)),
+    ((3, 4, 5), (3, 1, 1)),
+    ((7, 1, 5), (1, 5)),
+    ((7, 5), (7, 5)),
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shapes", SUM_TO, ids=[f"{s}->{t}" for s, t in SUM_TO])
+def test_sum_to_on_dask(shapes, layout):
+    shape, target = shapes
+    h = np.random.default_rng(1).standard_normal(shape)
+    sched = CountingScheduler()
+    with dask.config.set(scheduler=sched):
+        out = xpgrad.sum_to(lazy(h, layout), target)
+        assert sched.calls == 0
+        assert_dask(out)
+        assert tuple(out.shape) == target
+        got = out.compute()
+    assert_same(got, xpgrad.sum_to(h, target))
+
+
+# -- laziness of the Tensor, with a source that counts its chunks ------------
+_MADE = []
+
+
+def _counted_chunk(block_id=None, block_info=None):
+    """One chunk of x, deterministic per block; records that it was made."""
+    _MADE.append(block_id)
+    shape = block_info[None]["chunk-shape"]
+    return np.random.default_rng(1000 + block_id[0] * 31 + block_id[1]).standard_normal(shape)
+
+
+def test_tensor_is_lazy_until_compute():
+    chunks = ((40, 40, 40, 17), (6, 6))
+    x = da.map_blocks(_counted_chunk, chunks=chunks, dtype=np.float64, meta=np.empty((0, 0)))
+    rng = np.random.default_rng(5)
+    w_h, b_h = rng.standard_normal((3, 12)), rng.standard_normal(3)
+    _MADE.clear()
+    sched = CountingScheduler()
+    with dask.config.set(scheduler=sched):
+        xt = xpgrad.tensor(x, requires_grad=True)
+        wt = xpgrad.tensor(da.from_array(w_h, chunks=(3, 6)), requires_grad=True)
+        bt = xpgrad.tensor(da.from_array(b_h), requires_grad=True)
+        y = xpgrad.linear(xt, wt, bt)
+        loss = (y * y).sum() * 0.5 + (xt @ wt.T).mean()
+        loss.backward()
+        assert _MADE == [] and sched.calls == 0, "building the graph computed something"
+        assert_dask(y.data, loss.data, xt.grad, wt.grad, bt.grad)
+        lv, gx, gw, gb = dask.compute(loss.data, xt.grad, wt.grad, bt.grad)
+        assert sched.calls == 1
+    # One compute made each chunk of x exactly once.
+    assert sorted(_MADE) == sorted((i, j) for i in range(4) for j in range(2))
+
+    x_h = np.asarray(x.compute(scheduler="sync"))
+    y_h = x_h @ w_h.T + b_h
+    g = y_h + 1.0 / y_h.size  # d loss / d (x @ w.T); the mean term has no bias
+    np.testing.assert_allclose(lv, 0.5 * np.sum(y_h**2) + np.mean(x_h @ w_h.T), rtol=1e-12)
+    np.testing.assert_allclose(gx, g @ w_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, g.T @ x_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb, y_h.sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
+def test_tensor_backward_with_explicit_grad_is_lazy():
+    h = np.random.default_rng(2).standard_normal((3, 8, 5))
+    w_h = np.random.default_rng(3).standard_normal((5, 4))
+    g_h = np.random.default_rng(4).standard_normal((3, 8, 4))
+    sched = CountingScheduler()
+    with dask.config.set(scheduler=sched):
+        at = xpgrad.tensor(da.from_array(h, chunks=(1, 4, 5)), requires_grad=True)
+        wt = xpgrad.tensor(da.from_array(w_h), requires_grad=True)
+        out = at @ wt
+        out.backward(da.from_array(g_h, chunks=(1, 8, 4)))
+        # A second backward accumulates into .grad, still lazily.
+        (at @ wt).backward(da.from_array(g_h, chunks=(3, 2, 4)))
+        assert sched.calls == 0
+        assert_dask(at.grad, wt.grad)
+        ga, gw = dask.compute(at.grad, wt.grad)
+    np.testing.assert_allclose(ga, 2 * g_h @ w_h.T, rtol=1e-12)
+    np.testing.assert_allclose(gw, 2 * np.einsum("bmk,bmn->kn", h, g_h), rtol=1e-12)
+
+
+# -- streaming: no task gathers x --------------------------------------------
+def _layer_deps(collection):
+    """``{layer name: set of layer names it depends on}`` and each layer's task count."""
+    hlg = collection.__dask_graph__()
+    return dict(hlg.dependencies), {k: len(v) for k, v in hlg.layers.items()}
+
+
+def _prefix(name):
+    return name.split("-")[0]
+
+
+@pytest.mark.parametrize(
+    "x_shape, x_chunks",
+    [((6400, 12), (100, 12)), ((6400, 12), (400, 4)), ((16, 400, 12), (1, 100, 12))],
+    ids=["rows", "rows-and-cols", "batch-3d"],
+)
+def test_linear_streams_chunks_and_tree_reduces_grad_w(x_shape, x_chunks):
+    # x is made chunk by chunk (as on a cluster): no task ever holds all of it.
+    x = da.random.default_rng(11).standard_normal(x_shape, chunks=x_chunks)
+    x_h = x.compute(scheduler="sync")
+    rng = np.random.default_rng(11)
+    w_h, b_h = rng.standard_normal((3, 12)), rng.standard_normal(3)
+    w, b = da.from_array(w_h), da.from_array(b_h)
+    y, ctx = ops.linear.forward(x, w, b)
+    g = da.random.default_rng(13).standard_normal(y.shape, chunks=y.chunks)
+    g_h = g.compute(scheduler="sync")
+    gx, gw, gb = ops.linear.backward(g, ctx)
+
+    # grad_w: one product task per chunk of x, then a reduction over the row blocks.
+    deps, sizes = _layer_deps(gw)
+    products = [k for k in deps if _prefix(k) == "matmul"]
+    assert len(products) == 1
+    assert sizes[products[0]] == x.npartitions
+    reducers = [k for k, d in deps.items() if products[0] in d]
+    assert reducers and all("sum" in k for k in reducers), reducers
+    final = [k for k in deps if not any(k in d for d in deps.values())]
+    assert len(final) == 1 and "aggregate" in final[0]
+    # One output chunk per column block of x: the rows were summed away.
+    assert gw.numblocks == (1, x.numblocks[-1]) and sizes[final[0]] == gw.npartitions
+    if x.numblocks[0] > 32:  # more than one aggregation step takes (dask: 4): a tree
+        assert any("partial" in k for k in deps), sorted(deps)
+
+    # Run it: no task's result (hence no task's input) is larger than one
+    # chunk of x or of grad_x (a block of rows of x by all its columns), and
+    # that is a small share of x.
+    biggest_chunk = max(math.prod(x.chunksize), math.prod(gx.chunksize))
+    assert biggest_chunk * 4 <= x.size
+    rec = TaskSizes()
+    with rec:
+        lazy_parts = dask.persist(gx, gw, gb, scheduler="sync")
+    too_big = [(s, n) for s, n in rec.sizes if s > biggest_chunk]
+    assert not too_big, too_big[:5]
+    gx, gw, gb = dask.compute(*lazy_parts, scheduler="sync")
+    np.testing.assert_allclose(gw, g_h.reshape(-1, 3).T @ x_h.reshape(-1, 12), rtol=1e-10)
+    np.testing.assert_allclose(gb, g_h.reshape(-1, 3).sum(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(gx, g_h @ w_h, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "a_shape, a_chunks, b_shape, b_chunks",
+    [
+        ((16, 300, 8), (1, 100, 8), (8, 5), (8, 5)),  # fold batch axes into rows
+        ((300, 8), (100, 8), (16, 8, 5), (1, 8, 5)),  # a broadcast over 16 batches
+        ((4, 1, 300, 8), (1, 1, 100, 8), (1, 4, 8, 5), (1, 1, 8, 5)),  # both broadcast
+    ],
+    ids=["fold", "reduce-a", "reduce-both"],
+)
+def test_matmul_broadcast_folding_does_not_gather(a_shape, a_chunks, b_shape, b_chunks):
+    rng = da.random.default_rng(12)
+    a = rng.standard_normal(a_shape, chunks=a_chunks)
+    b = rng.standard_normal(b_shape, chunks=b_chunks)
+    out, ctx = ops.matmul.forward(a, b)
+    g = rng.standard_normal(out.shape, chunks=out.chunksize)
+    a_h, b_h, g_h = dask.compute(a, b, g, scheduler="sync")
+    ga, gb = ops.matmul.backward(g, ctx)
+    limit = max(math.prod(c.chunksize) for c in (a, b, g, out, ga, gb))
+    whole = max(a.size, b.size, g.size)
+    rec = TaskSizes()
+    with rec:
+        parts = dask.persist(out, ga, gb, scheduler="sync")
+    # Re-splitting a few neighbouring chunks (dask's reshape) is fine; a task
+    # holding a large share of an operand is not.
+    too_big = [(s, n) for s, n in rec.sizes if s > 2 * limit]
+    assert not too_big, too_big[:5]
+    assert 2 * limit < whole / 4
+    o, ga, gb = dask.compute(*parts, scheduler="sync")
+    out_np, ctx_np = ops.matmul.forward(a_h, b_h)
+    ga_np, gb_np = ops.matmul.backward(g_h, ctx_np)
+    np.testing.assert_allclose(o, out_np, rtol=1e-10)
+    np.testing.assert_allclose(ga, ga_np, rtol=1e-10)
+    np.testing.assert_allclose(gb, gb_np, rtol=1e-10)
+
+
+# -- a real distributed cluster ---------------------------------------------
+@pytest.mark.slow
+# The scheduler's HTTP server moves to a free port when another cluster holds 8787.
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
+def test_linear_gradients_on_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(21)
+    x_h = rng.standard_normal((4000, 16))
+    w_h, b_h = rng.standard_normal((5, 16)), rng.standard_normal(5)
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as client:
+        x = da.from_array(x_h, chunks=(250, 16))
+        xt = xpgrad.tensor(x, requires_grad=True)
+        wt = xpgrad.tensor(da.from_array(w_h), requires_grad=True)
+        bt = xpgrad.tensor(da.from_array(b_h), requires_grad=True)
+        y = xpgrad.linear(xt, wt, bt)
+        loss = (y * y).sum() * 0.5
+        loss.backward()
+        assert_dask(xt.grad, wt.grad, bt.grad)
+        with distributed.get_task_stream(client) as ts:
+            lv, gx, gw, gb = client.compute(
+                [loss.data, xt.grad, wt.grad, bt.grad], sync=True
+            )
+        workers = {t["worker"] for t in ts.data}
+        assert len(client.scheduler_info()["workers"]) == 2
+    assert len(workers) == 2, f"all tasks ran on {workers}"
+    y_h = x_h @ w_h.T + b_h
+    np.testing.assert_allclose(lv, 0.5 * np.sum(y_h**2), rtol=1e-12)
+    np.testing.assert_allclose(gx, y_h @ w_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, y_h.T @ x_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb, y_h.sum(axis=0), rtol=1e-12, atol=1e-12)
