@@ -62,12 +62,13 @@ def _register(t: type, x: object) -> _Lib:
     lib = _BY_XP.get(id(xp))
     if lib is None:
         name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
-        lib = _BY_XP[id(xp)] = _Lib(name, xp)
-        if name == "numpy":
-            lib.xp = _NumpyFast(xp)
-        _NS_NAME[id(lib.xp)] = _NS_NAME[id(xp)] = name
-    _LIBS[t] = lib
-    return lib
+        new = _Lib(name, _NumpyFast(xp) if name == "numpy" else xp)
+        # setdefault: two threads registering at once must end with one _Lib,
+        # since resolve() compares libraries by identity.
+        lib = _BY_XP.setdefault(id(xp), new)
+        _NS_NAME.setdefault(id(lib.xp), name)
+        _NS_NAME.setdefault(id(xp), name)
+    return _LIBS.setdefault(t, lib)
 
 
 class _NumpyFast:

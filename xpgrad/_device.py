@@ -95,7 +95,8 @@ class Device:
         return self.kind == other.kind and self.index == other.index
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.index))
+        # Equal to its canonical string, so hash like it too.
+        return hash(str(self))
 
     def __reduce__(self):
         return (Device, (str(self),))

@@ -119,6 +119,8 @@ class Tensor:
         return f"Tensor({self.data!r}, device='{self.device}'{grad})"
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     # -- conversion -------------------------------------------------------
@@ -174,6 +176,11 @@ class Tensor:
         else:
             if type(grad) is Tensor:
                 grad = grad.data
+            if not hasattr(grad, "shape"):
+                raise TypeError(
+                    f"backward: grad must be an array or Tensor of shape {fmt(self.shape)}; "
+                    f"got {type(grad).__name__}"
+                )
             resolve("backward", self.data, grad)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(

@@ -5,6 +5,16 @@ Each rule has ``forward(*inputs, **params) -> (out, ctx)`` and
 input (``None`` where there is none). Rules are written once against the
 inputs' namespace (see :func:`xpgrad.get_namespace`) and need no Tensor.
 
+Two things a caller of the functional rules should know, both there to avoid
+copies:
+
+- ``ctx`` keeps references to the inputs, not copies: changing an input in
+  place between ``forward`` and ``backward`` changes the gradient.
+- A returned gradient may be ``grad_out`` itself, a view of it, a broadcast
+  view (read-only on NumPy), or the same array as another input's gradient
+  (``add`` of two same-shaped arrays). Copy it before writing into it. The
+  Tensor does this for you: each leaf's ``.grad`` is its own array.
+
 >>> import numpy as np
 >>> from xpgrad import ops
 >>> out, ctx = ops.matmul.forward(np.ones((2, 3)), np.ones((3, 4)))

@@ -12,7 +12,7 @@ import numbers
 import operator
 
 from .._backend import resolve
-from .._shapes import fmt, sum_to
+from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import Ctx, cast, conj_if_complex, differentiable
 
 __all__ = ["add_bias", "add", "sub", "mul", "div", "pow", "neg"]
@@ -40,9 +40,11 @@ def _check_grad_shape(op, g, ctx_shape):
 
 def _binary_forward(op, fn, a, b, save_inputs):
     xp, scope = resolve(op, a, b)
+    ma, mb = _meta(a), _meta(b)
+    if ma is not None and mb is not None and ma[0] != mb[0]:
+        broadcast_shapes(ma[0], mb[0], op=op)  # our ValueError, not the backend's
     with scope:
         out = fn(a, b)
-    ma, mb = _meta(a), _meta(b)
     needs = (ma is not None and differentiable(xp, a), mb is not None and differentiable(xp, b))
     saved = (ma, mb, tuple(out.shape)) + ((a, b, out) if save_inputs else ())
     return out, Ctx(xp, scope, saved, needs)
@@ -218,6 +220,9 @@ class add_bias:
         array([0., 1., 2.])
         """
         xp, scope = resolve("add_bias", x, b)
+        for name, v in (("x", x), ("b", b)):
+            if not hasattr(v, "shape"):
+                raise TypeError(f"add_bias: {name} must be an array; got {type(v).__name__}")
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"add_bias: axis must be an int; got {axis!r}")
         nd = x.ndim

@@ -128,6 +128,16 @@ def _permute_reshape(xp, x, perm, shape):
     return xp.reshape(x, shape)
 
 
+def _shape(op, x, other) -> tuple:
+    try:
+        return tuple(x.shape)
+    except AttributeError:  # a Python scalar: numpy.matmul rejects it as 0-d too
+        raise ValueError(
+            f"{op}: operands must be arrays with at least 1 dimension; got a "
+            f"{type(x).__name__} and shape {fmt(getattr(other, 'shape', ()))}"
+        ) from None
+
+
 def _fold_rows(xp, x, w):
     """``x (..., k) @ w (k, n)`` as one GEMM over the folded leading rows."""
     lead = tuple(x.shape[:-1])
@@ -191,7 +201,7 @@ class matmul:
         array([3., 3.])
         """
         xp, scope = resolve("matmul", a, b)
-        plan = _plan(tuple(a.shape), tuple(b.shape))
+        plan = _plan(_shape("matmul", a, b), _shape("matmul", b, a))
         plain, upcast, needs = _dtypes(xp, a.dtype, b.dtype)
         with scope:
             if plan.fold_fwd:
@@ -294,6 +304,9 @@ class linear:
         (5, 2)
         """
         xp, scope = resolve("linear", x, w, b)
+        for name, v in (("x", x), ("w", w), ("b", b)):
+            if v is not None and not hasattr(v, "shape"):
+                raise TypeError(f"linear: {name} must be an array; got {type(v).__name__}")
         if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
             raise ValueError(
                 f"linear: x of shape {fmt(x.shape)} and w of shape {fmt(w.shape)} do not fit: "

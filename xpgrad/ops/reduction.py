@@ -24,10 +24,13 @@ def _plan(op, axis, shape, keepdims):
 def _reduce(op, x, axis, keepdims):
     xp, scope = resolve(op, x)
     shape = tuple(x.shape)
-    try:
-        plan = _plan(op, axis, shape, keepdims)
-    except TypeError:  # an unhashable axis such as a list
-        plan = _plan.__wrapped__(op, axis, shape, keepdims)
+    # The cache treats True, 1.0 and 1 as one key: only exact ints go through it.
+    if axis is None or type(axis) is int or (
+        type(axis) is tuple and all(type(a) is int for a in axis)
+    ):
+        plan = _plan(op, axis, shape, bool(keepdims))
+    else:
+        plan = _plan.__wrapped__(op, axis, shape, bool(keepdims))
     return xp, scope, shape, plan, dtype_info(xp, x.dtype)
 
 
@@ -85,7 +88,8 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
 
     @staticmethod
     def backward(grad_out, ctx):
-        """``(grad_x,)``: a read-only broadcast view of ``grad_out`` with x's shape and dtype."""
+        """``(grad_x,)``: a broadcast view of ``grad_out`` (read-only on NumPy) with
+        x's shape and dtype."""
         if not ctx.needs_input_grad[0]:
             return (None,)
         return (_spread("sum", grad_out, ctx),)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
+
 from .._backend import device_of, resolve
 from .._backend import to_device as _to_device
-from .._shapes import fmt
+from .._shapes import fmt, normalize_axis
 from ._common import Ctx, differentiable
 
 __all__ = ["reshape", "permute_dims", "to_device"]
@@ -24,7 +26,7 @@ class reshape:
         with scope:
             try:
                 out = xp.reshape(x, tuple(shape))
-            except ValueError:
+            except (ValueError, RuntimeError):  # torch says RuntimeError
                 raise ValueError(
                     f"reshape: cannot reshape x of shape {fmt(x.shape)} to {tuple(shape)!r}"
                 ) from None
@@ -46,12 +48,16 @@ class permute_dims:
     @staticmethod
     def forward(x, axes):
         xp, scope = resolve("permute_dims", x)
-        axes = tuple(int(a) % x.ndim if x.ndim else int(a) for a in axes)
-        if sorted(axes) != list(range(x.ndim)):
+        given = tuple(axes)
+        nd = x.ndim
+        if len(given) != nd:
             raise ValueError(
-                f"permute_dims: axes {axes!r} are not a permutation of the {x.ndim} axes "
+                f"permute_dims: axes {given!r} are not a permutation of the {nd} axes "
                 f"of x of shape {fmt(x.shape)}"
             )
+        # normalize_axis checks types and range, and rejects repeats.
+        normalize_axis(given, nd, "permute_dims", x.shape)
+        axes = tuple(operator.index(a) % nd for a in given)
         with scope:
             out = xp.permute_dims(x, axes)
         inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
