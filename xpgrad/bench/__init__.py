@@ -1,0 +1,25 @@
+"""Benchmarks of xpgrad against its baselines: ``xpgrad bench`` or ``python -m xpgrad.bench``.
+
+Modules:
+
+- :mod:`~xpgrad.bench.runtime`: a device's raw array library, clock sync,
+  dtypes, data and peak-memory probe;
+- :mod:`~xpgrad.bench.problems`: :class:`Spec` (what is computed) and
+  :func:`build` (xpgrad, ideal, naive, native and torch implementations);
+- :mod:`~xpgrad.bench.timing`: interleaved median timing;
+- :mod:`~xpgrad.bench.suite`: the cases and presets of the command;
+- :mod:`~xpgrad.bench.runner`: running them; :mod:`~xpgrad.bench.report`:
+  the table, JSON and plot; :mod:`~xpgrad.bench.cli`: the command line.
+
+The pytest-benchmark suites in the repository's ``bench/`` directory use the
+same :class:`Spec` and :func:`build`.
+"""
+
+from .cli import main
+from .problems import Impl, Spec, build, make_inputs
+from .runner import Result, Runner
+from .runtime import Runtime
+from .timing import Timing, measure
+
+__all__ = ["Impl", "Result", "Runner", "Runtime", "Spec", "Timing", "build", "main",
+           "make_inputs", "measure"]

@@ -1,0 +1,176 @@
+"""The cases ``xpgrad bench`` runs, and the presets that size them.
+
+Per device and dtype (float32/float64):
+
+- ``gemm``: matmul and linear forward+backward on square problems
+  (up to 1024 with ``--quick``, 2048 in the ``standard`` preset, 4096 in
+  ``full``, the default);
+- ``dispatch``: matmul and linear forward+backward pairs at 2x2, 8x8 and
+  32x64, against the hand-written three matmuls;
+- ``chain``: Tensor ``(a @ b).sum().backward()`` at the same shapes,
+  against torch autograd on the same work;
+- ``bcast-w``: the weight gradient of A (B,128,128) @ W (128,128), folded
+  against the naive batched-then-sum path, in time and peak memory;
+- ``bcast-fwd``: forward of (256,128,128) @ (128,128) against numpy.matmul;
+- ``bcast-mid``: A (8,1,64,64) @ B (1,16,64,64) forward+backward;
+- ``membound``: add_bias and sum forward+backward.
+
+Per half dtype (float16/bfloat16), ``half``: matmul and linear
+forward+backward against the namespace's own half-precision matmul, with
+the error of each against float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .problems import KINDS, OPS, Spec
+from .runtime import HALF_DTYPES
+
+__all__ = ["DISPATCH_SHAPES", "PRESETS", "Preset", "cli_specs", "op_spec"]
+
+#: (m, k, n) of the dispatch-bound problems.
+DISPATCH_SHAPES = ((2, 2, 2), (8, 8, 8), (32, 64, 32))
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Sizes and timing effort of one run.
+
+    Attributes
+    ----------
+    gemm_sizes : tuple of int
+        n of the (n, n) @ (n, n) GEMM-bound problems.
+    bcast_batches : tuple of int
+        B of A (B, 128, 128) @ W (128, 128).
+    half_sizes : tuple of int
+        n of the half-precision problems (NumPy's own float16 matmul takes
+        about 0.1 s at 256 and 1 s at 512 on two cores).
+    membound_sizes : tuple of int
+        n of the (n, n) add_bias and sum problems.
+    conv_bias : bool
+        Also add_bias on an (N, C, H, W) activation along axis 1.
+    repeats : int
+        Timed batches per implementation (at most; see ``budget``).
+    min_time : float
+        Seconds a timed batch lasts at least.
+    budget : float
+        Seconds of timed repeats per case, after which at least three
+        repeats end the case.
+    """
+
+    name: str
+    gemm_sizes: tuple
+    bcast_batches: tuple
+    half_sizes: tuple
+    membound_sizes: tuple
+    conv_bias: bool
+    repeats: int
+    min_time: float
+    budget: float
+
+
+PRESETS = {
+    "quick": Preset("quick", gemm_sizes=(256, 1024), bcast_batches=(256,), half_sizes=(128,),
+                    membound_sizes=(2, 1024), conv_bias=False, repeats=7, min_time=0.002,
+                    budget=0.3),
+    "standard": Preset("standard", gemm_sizes=(128, 256, 512, 1024, 2048),
+                       bcast_batches=(16, 64, 256), half_sizes=(64, 128, 256),
+                       membound_sizes=(2, 256, 1024, 2048), conv_bias=True, repeats=7,
+                       min_time=0.01, budget=2.0),
+    "full": Preset("full", gemm_sizes=(128, 256, 512, 1024, 2048, 4096),
+                   bcast_batches=(16, 64, 256), half_sizes=(64, 128, 256),
+                   membound_sizes=(2, 256, 1024, 4096), conv_bias=True, repeats=7,
+                   min_time=0.01, budget=3.0),
+}
+
+
+def op_spec(op: str, mkn, *, kind: str | None = None, **fields) -> Spec:
+    """The :class:`Spec` of ``op`` on the (m, k, n) problem.
+
+    matmul is (m, k) @ (k, n); linear is x (m, k), w (n, k), b (n,);
+    add_bias is x (m, n) with b (n,) on axis 1; sum is x (m, n).
+
+    Parameters
+    ----------
+    op : str
+    mkn : tuple of 3 int
+    kind : str, optional
+        Default: ``dispatch`` when every dimension is at most 64, else
+        ``gemm`` for matmul and linear and ``membound`` for the others.
+    **fields
+        Other :class:`Spec` fields (phase, api, dtype, device).
+    """
+    m, k, n = mkn
+    shapes = {
+        "matmul": ((m, k), (k, n)),
+        "linear": ((m, k), (n, k), (n,)),
+        "add_bias": ((m, n), (n,)),
+        "sum": ((m, n),),
+    }[op]
+    if kind is None:
+        kind = ("dispatch" if max(mkn) <= 64
+                else "gemm" if op in ("matmul", "linear") else "membound")
+    return Spec(op, kind, shapes, **fields)
+
+
+def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
+    common = {"device": device, "dtype": dtype}
+    if dtype in HALF_DTYPES:
+        specs = []
+        for n in preset.half_sizes:
+            specs.append(op_spec("matmul", (n, n, n), kind="half", **common))
+            specs.append(op_spec("linear", (n, n, n), kind="half", **common))
+        return specs
+    specs = []
+    for mkn in DISPATCH_SHAPES:
+        specs.append(op_spec("matmul", mkn, **common))
+        specs.append(op_spec("linear", mkn, **common))
+        specs.append(op_spec("matmul", mkn, kind="chain", api="tensor", **common))
+    for n in preset.gemm_sizes:
+        specs.append(op_spec("matmul", (n, n, n), **common))
+        specs.append(op_spec("linear", (n, n, n), **common))
+    for b in preset.bcast_batches:
+        specs.append(Spec("matmul", "bcast-w", ((b, 128, 128), (128, 128)), phase="backward",
+                          needs=(False, True), **common))
+    specs.append(Spec("matmul", "bcast-fwd", ((256, 128, 128), (128, 128)), phase="forward",
+                      **common))
+    specs.append(Spec("matmul", "bcast-mid", ((8, 1, 64, 64), (1, 16, 64, 64)), **common))
+    for n in preset.membound_sizes:
+        specs.append(op_spec("add_bias", (n, n, n), kind="membound", **common))
+        specs.append(op_spec("sum", (n, n, n), kind="membound", **common))
+    if preset.conv_bias:
+        specs.append(Spec("add_bias", "membound", ((16, 64, 32, 32), (64,)), **common))
+    return specs
+
+
+def cli_specs(preset: Preset, devices, dtypes, ops=OPS, kinds=None,
+              max_size: int | None = None) -> list:
+    """The cases of one run, devices outermost.
+
+    Parameters
+    ----------
+    preset : Preset
+    devices, dtypes : sequences of str
+    ops : sequence of str
+        Keep cases of these ops (``chain`` and the broadcast cases are matmul).
+    kinds : sequence of str, optional
+        Keep cases of these kinds (keys of :data:`~xpgrad.bench.problems.KINDS`).
+    max_size : int, optional
+        Drop cases with a dimension larger than this.
+
+    Returns
+    -------
+    list of Spec
+    """
+    kinds = tuple(KINDS) if kinds is None else tuple(kinds)
+    specs = []
+    for device in devices:
+        for dtype in dtypes:
+            for spec in _device_dtype_specs(preset, str(device), dtype):
+                if spec.op not in ops or spec.kind not in kinds:
+                    continue
+                if max_size is not None and max(max(s) for s in spec.shapes) > max_size:
+                    continue
+                specs.append(spec)
+    return specs
