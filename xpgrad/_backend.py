@@ -27,7 +27,7 @@ _NULL_SCOPE = contextlib.nullcontext()
 class _Lib:
     """What xpgrad knows about one array type."""
 
-    __slots__ = ("name", "xp", "check_device", "scoped")
+    __slots__ = ("name", "xp", "check_device", "scoped", "plain")
 
     def __init__(self, name: str, xp: object) -> None:
         self.name = name
@@ -35,6 +35,8 @@ class _Lib:
         self.check_device = name not in _HOST_ONLY
         # CuPy runs kernels on the *current* device, not the array's: enter it.
         self.scoped = name == "cupy"
+        # What resolve() returns when no device needs entering.
+        self.plain = (xp, _NULL_SCOPE)
 
 
 _LIBS: dict[type, _Lib] = {}
@@ -147,6 +149,16 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
     The internal twin of :func:`get_namespace` used by every rule; ``op``
     names the caller in error messages.
     """
+    # Fast paths for the common calls (one array, or two of one host type):
+    # this runs on every forward, so its cost shows on tiny arrays.
+    n = len(arrays)
+    if n == 1 or (n == 2 and type(arrays[0]) is type(arrays[1])):
+        lib = _LIBS.get(type(arrays[0]))
+        if lib is not None:
+            if n == 1:
+                return (lib.xp, arrays[0].device) if lib.scoped else lib.plain
+            if not lib.check_device:
+                return lib.plain
     lib = first = None
     for x in arrays:
         t = type(x)

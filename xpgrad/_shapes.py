@@ -87,7 +87,15 @@ def broadcast_axes(shape, target_shape) -> tuple:
     return axes
 
 
-def sum_to(x, shape):
+@functools.lru_cache(maxsize=4096)
+def _sum_axes(shape: tuple, target: tuple) -> tuple | None:
+    """The broadcast axes that actually need summing: summing a length-1 axis
+    changes nothing, and the final reshape drops it for free."""
+    axes = _axes(shape, target)
+    return None if axes is None else tuple(a for a in axes if shape[a] != 1)
+
+
+def sum_to(x, shape, *, xp=None):
     """Sum ``x`` over its broadcast axes so that it has ``shape``.
 
     The inverse of broadcasting, and the gradient of ``broadcast_to``: one
@@ -99,6 +107,8 @@ def sum_to(x, shape):
     x : array
     shape : tuple of int
         A shape that broadcasts to ``x.shape``.
+    xp : namespace, optional
+        ``x``'s namespace, when the caller already has it.
 
     Returns
     -------
@@ -116,16 +126,15 @@ def sum_to(x, shape):
     >>> sum_to(np.ones((2, 3, 4)), (3, 1)).tolist()
     [[8.0], [8.0], [8.0]]
     """
-    xp, _ = resolve("sum_to", x)
+    if xp is None:
+        xp, _ = resolve("sum_to", x)
     shape = tuple(shape)
     xshape = tuple(x.shape)
     if xshape == shape:
         return x
-    axes = _axes(xshape, shape)
+    axes = _sum_axes(xshape, shape)
     if axes is None:
         raise ValueError(f"sum_to: cannot reduce shape {fmt(xshape)} to {fmt(shape)}")
-    # Summing a length-1 axis changes nothing; a reshape drops it for free.
-    axes = tuple(a for a in axes if xshape[a] != 1)
     if axes:
         accum = dtype_info(xp, x.dtype).accum
         if accum is None:

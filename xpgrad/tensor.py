@@ -8,6 +8,8 @@ is walked without recursion and released after ``backward()``.
 from __future__ import annotations
 
 import contextvars
+import itertools
+import operator
 import math
 import numbers
 
@@ -23,6 +25,9 @@ __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias
 _GRAD_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "xpgrad_grad_enabled", default=True
 )
+# Creation order of graph nodes. A node is always made after its inputs, so
+# sorting by it, newest first, is a topological order for the backward walk.
+_next_seq = itertools.count().__next__
 _SCALARS = (int, float, complex, bool)
 
 
@@ -78,7 +83,9 @@ class Tensor:
     requires_grad : bool
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "__weakref__")
+    __slots__ = (
+        "data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "_seq", "__weakref__"
+    )
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators.
     __array_ufunc__ = None
 
@@ -165,14 +172,15 @@ class Tensor:
                 "backward: this tensor does not require grad; create its inputs with "
                 "xpgrad.tensor(..., requires_grad=True)"
             )
-        xp, _ = resolve("backward", self.data)
+        xp, scope = resolve("backward", self.data)
         if grad is None:
             if math.prod(self.shape) != 1:  # torch's .size is a method
                 raise ValueError(
                     f"backward: grad can be omitted only for a single-element output; this one "
                     f"has shape {fmt(self.shape)}, pass grad=an array of that shape"
                 )
-            grad = xp.ones_like(self.data)
+            with scope:  # CuPy allocates on the current device, not the array's
+                grad = xp.ones_like(self.data)
         else:
             if type(grad) is Tensor:
                 grad = grad.data
@@ -187,8 +195,10 @@ class Tensor:
                     f"backward: grad has shape {fmt(grad.shape)}, expected {fmt(self.shape)}"
                 )
             if grad.dtype != self.data.dtype:
-                grad = xp.astype(grad, self.data.dtype)
-        _run_backward(self, grad, xp, retain_graph)
+                with scope:
+                    grad = xp.astype(grad, self.data.dtype)
+        with scope:
+            _run_backward(self, grad, xp, retain_graph)
 
     # -- operators --------------------------------------------------------
     def __matmul__(self, other):
@@ -297,6 +307,7 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         result._rule = rule
         result._ctx = ctx
         result._parents = parents
+        result._seq = _next_seq()
     else:
         result.requires_grad = False
         result._rule = result._ctx = None
@@ -310,41 +321,49 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         return
     if root._ctx is None:
         raise RuntimeError(_RELEASED)
-    # Iterative post-order DFS over the non-leaf nodes: no recursion limit.
-    order: list[Tensor] = []
+    # Collect the non-leaf nodes without recursion (no depth limit), then
+    # order them newest first: every node comes before the inputs it was made
+    # from, so its gradient is complete when its turn comes.
+    nodes = [root]
     seen = {root}
-    stack = [(root, iter(root._parents))]
+    stack = [root]
     while stack:
-        node, parents = stack[-1]
-        for parent in parents:
+        for parent in stack.pop()._parents:
             if parent is not None and parent._rule is not None and parent not in seen:
                 if parent._ctx is None:
                     raise RuntimeError(_RELEASED)
                 seen.add(parent)
-                stack.append((parent, iter(parent._parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
+                nodes.append(parent)
+                stack.append(parent)
+    if len(nodes) > 1:
+        nodes.sort(key=_BY_SEQ, reverse=True)
 
     grads = {root: grad}
-    for node in reversed(order):
+    for node in nodes:
         g = grads.pop(node, None)
         if g is None:
             continue
         ctx = node._ctx
-        for parent, pg in zip(node._parents, node._rule.backward(g, ctx)):
-            if parent is None or pg is None:
-                continue
-            if parent._rule is None:
-                _accumulate(parent, pg, ctx.xp)
-            else:
-                prev = grads.get(parent)
-                grads[parent] = pg if prev is None else prev + pg
+        pairs = zip(node._parents, node._rule.backward(g, ctx))
+        with ctx.scope:  # sums and copies on the inputs' device (several GPUs)
+            for parent, pg in pairs:
+                if parent is None or pg is None:
+                    continue
+                if parent._rule is None:
+                    # A rule may hand back a view (a broadcast, or grad_out
+                    # itself, shared with another input): .grad gets its own copy.
+                    old = parent.grad
+                    parent.grad = ctx.xp.asarray(pg, copy=True) if old is None else old + pg
+                else:
+                    prev = grads.get(parent)
+                    grads[parent] = pg if prev is None else prev + pg
     if not retain_graph:
-        for node in order:
+        for node in nodes:
             node._ctx = None
             node._parents = ()
+
+
+_BY_SEQ = operator.attrgetter("_seq")
 
 
 _RELEASED = (

@@ -35,6 +35,25 @@ class Ctx:
         return f"Ctx(xp={self.xp.__name__}, needs_input_grad={self.needs_input_grad})"
 
 
+_DTYPE_PAIRS: dict = {}
+
+
+def dtype_pair(xp, da, db):
+    """``(plain, upcast, needs_input_grad)`` for two operand dtypes, cached.
+
+    plain: same dtype, real, and no half-precision upcast, so ``a @ b`` needs
+    no help (torch's ``@`` does not promote mixed dtypes; ``gemm`` does).
+    """
+    key = (id(xp), da, db)
+    hit = _DTYPE_PAIRS.get(key)
+    if hit is None:
+        ia, ib = dtype_info(xp, da), dtype_info(xp, db)
+        upcast = ia.gemm is not None or ib.gemm is not None
+        plain = da == db and not (upcast or ia.complex or ib.complex)
+        hit = _DTYPE_PAIRS[key] = (plain, upcast, (ia.inexact, ib.inexact))
+    return hit
+
+
 def differentiable(xp, x) -> bool:
     """True when ``x`` is an array of real or complex floating dtype."""
     return hasattr(x, "dtype") and dtype_info(xp, x.dtype).inexact

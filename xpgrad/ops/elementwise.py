@@ -8,12 +8,13 @@ gets no gradient.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import operator
 
 from .._backend import resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
-from ._common import Ctx, cast, conj_if_complex, differentiable
+from ._common import Ctx, cast, conj_if_complex, differentiable, dtype_pair
 
 __all__ = ["add_bias", "add", "sub", "mul", "div", "pow", "neg"]
 
@@ -27,7 +28,7 @@ def _to_input(xp, g, meta):
     """Reduce ``g`` to an input's shape and cast it to the input's dtype."""
     shape, dtype = meta
     if tuple(g.shape) != shape:
-        g = sum_to(g, shape)
+        g = sum_to(g, shape, xp=xp)
     return cast(xp, g, dtype)
 
 
@@ -189,6 +190,21 @@ class neg:
             return (cast(ctx.xp, -grad_out, dtype),)
 
 
+@functools.lru_cache(maxsize=1024)
+def _bias_view(x_shape: tuple, b_shape: tuple, axis: int) -> tuple:
+    """The shape ``b`` takes to broadcast along ``axis`` of ``x``: (1, .., L, .., 1)."""
+    nd = len(x_shape)
+    if nd == 0 or not -nd <= axis < nd:
+        raise ValueError(f"add_bias: axis {axis} is out of range for x of shape {fmt(x_shape)}")
+    ax = axis % nd
+    if len(b_shape) != 1 or b_shape[0] != x_shape[ax]:
+        raise ValueError(
+            f"add_bias: b of shape {fmt(b_shape)} does not fit x of shape {fmt(x_shape)} "
+            f"along axis {axis}: expected ({x_shape[ax]},)"
+        )
+    return (1,) * ax + b_shape + (1,) * (nd - ax - 1)
+
+
 class add_bias:
     """``out = x + b`` with 1-D ``b`` laid along ``x``'s axis ``axis``.
 
@@ -223,22 +239,16 @@ class add_bias:
         for name, v in (("x", x), ("b", b)):
             if not hasattr(v, "shape"):
                 raise TypeError(f"add_bias: {name} must be an array; got {type(v).__name__}")
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise TypeError(f"add_bias: axis must be an int; got {axis!r}")
-        nd = x.ndim
-        if nd == 0 or not -nd <= axis < nd:
-            raise ValueError(f"add_bias: axis {axis} is out of range for x of shape {fmt(x.shape)}")
-        ax = int(axis) % nd
-        if b.ndim != 1 or b.shape[0] != x.shape[ax]:
-            raise ValueError(
-                f"add_bias: b of shape {fmt(b.shape)} does not fit x of shape {fmt(x.shape)} "
-                f"along axis {axis}: expected ({x.shape[ax]},)"
-            )
-        view = (1,) * ax + (b.shape[0],) + (1,) * (nd - ax - 1)
+        if type(axis) is not int:
+            if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+                raise TypeError(f"add_bias: axis must be an int; got {axis!r}")
+            axis = int(axis)
+        x_shape = tuple(x.shape)
+        view = _bias_view(x_shape, tuple(b.shape), axis)
         with scope:
-            out = x + (b if ax == nd - 1 else xp.reshape(b, view))
-        needs = (differentiable(xp, x), differentiable(xp, b))
-        return out, Ctx(xp, scope, (x.dtype, b.dtype, view, tuple(x.shape), b.shape[0]), needs)
+            out = x + (b if view[-1] != 1 or len(view) == 1 else xp.reshape(b, view))
+        needs = dtype_pair(xp, x.dtype, b.dtype)[2]
+        return out, Ctx(xp, scope, (x.dtype, b.dtype, view, x_shape, b.shape[0]), needs)
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -250,6 +260,6 @@ class add_bias:
             gx = cast(xp, grad_out, x_dtype) if ctx.needs_input_grad[0] else None
             gb = None
             if ctx.needs_input_grad[1]:
-                gb = xp.reshape(cast(xp, sum_to(grad_out, view), b_dtype), (length,))
+                gb = xp.reshape(cast(xp, sum_to(grad_out, view, xp=xp), b_dtype), (length,))
         return gx, gb
 

@@ -14,7 +14,7 @@ import math
 
 from .._backend import dtype_info, resolve
 from .._shapes import _broadcast, fmt
-from ._common import Ctx, cast, conj_if_complex, differentiable, gemm, mT
+from ._common import Ctx, cast, conj_if_complex, dtype_pair, gemm, mT
 
 __all__ = ["matmul", "linear"]
 
@@ -128,14 +128,11 @@ def _permute_reshape(xp, x, perm, shape):
     return xp.reshape(x, shape)
 
 
-def _shape(op, x, other) -> tuple:
-    try:
-        return tuple(x.shape)
-    except AttributeError:  # a Python scalar: numpy.matmul rejects it as 0-d too
-        raise ValueError(
-            f"{op}: operands must be arrays with at least 1 dimension; got a "
-            f"{type(x).__name__} and shape {fmt(getattr(other, 'shape', ()))}"
-        ) from None
+def _reject_scalar(a, b):
+    """A Python scalar operand: numpy.matmul rejects it as 0-d, and so do we."""
+    sa = fmt(a.shape) if hasattr(a, "shape") else f"a {type(a).__name__}"
+    sb = fmt(b.shape) if hasattr(b, "shape") else f"a {type(b).__name__}"
+    raise ValueError(f"matmul: operands must be arrays with at least 1 dimension; got {sa} and {sb}")
 
 
 def _fold_rows(xp, x, w):
@@ -144,23 +141,6 @@ def _fold_rows(xp, x, w):
     rows = math.prod(lead)
     out = gemm(xp, xp.reshape(x, (rows, x.shape[-1])), w)
     return xp.reshape(out, lead + tuple(out.shape[1:]))
-
-
-_DTYPE_PAIRS: dict = {}
-
-
-def _dtypes(xp, da, db):
-    """``(plain, upcast, needs_input_grad)`` for a dtype pair, cached: plain
-    means no half-precision upcast and no complex conjugation."""
-    key = (id(xp), da, db)
-    hit = _DTYPE_PAIRS.get(key)
-    if hit is None:
-        ia, ib = dtype_info(xp, da), dtype_info(xp, db)
-        upcast = ia.gemm is not None or ib.gemm is not None
-        # Mixed dtypes are not plain: torch's @ does not promote, gemm() does.
-        plain = da == db and not (upcast or ia.complex or ib.complex)
-        hit = _DTYPE_PAIRS[key] = (plain, upcast, (ia.inexact, ib.inexact))
-    return hit
 
 
 class matmul:
@@ -201,8 +181,11 @@ class matmul:
         array([3., 3.])
         """
         xp, scope = resolve("matmul", a, b)
-        plan = _plan(_shape("matmul", a, b), _shape("matmul", b, a))
-        plain, upcast, needs = _dtypes(xp, a.dtype, b.dtype)
+        try:
+            plan = _plan(tuple(a.shape), tuple(b.shape))
+        except AttributeError:
+            _reject_scalar(a, b)
+        plain, upcast, needs = dtype_pair(xp, a.dtype, b.dtype)
         with scope:
             if plan.fold_fwd:
                 out = _fold_rows(xp, a, b)
@@ -240,6 +223,9 @@ class matmul:
                         gb = cast(xp, gb, b.dtype)
                 return ga, gb
             g1 = g if tuple(g.shape) == plan.g_shape else xp.reshape(g, plan.g_shape)
+            up = dtype_info(xp, g1.dtype).gemm
+            if up is not None and need_a and need_b:  # convert once for both GEMMs
+                g1 = xp.astype(g1, up)
             if need_a:
                 b1 = conj_if_complex(xp, b if b.ndim > 1 else xp.reshape(b, plan.b2))
                 ga = _grad_a(xp, plan.ga, g1, b1)
@@ -304,39 +290,32 @@ class linear:
         (5, 2)
         """
         xp, scope = resolve("linear", x, w, b)
-        for name, v in (("x", x), ("w", w), ("b", b)):
-            if v is not None and not hasattr(v, "shape"):
-                raise TypeError(f"linear: {name} must be an array; got {type(v).__name__}")
-        if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-            raise ValueError(
-                f"linear: x of shape {fmt(x.shape)} and w of shape {fmt(w.shape)} do not fit: "
-                f"w must be (out_features, in_features) with in_features == x.shape[-1]"
-            )
-        if b is not None and (b.ndim != 1 or b.shape[0] != w.shape[0]):
-            raise ValueError(
-                f"linear: b of shape {fmt(b.shape)} does not fit w of shape {fmt(w.shape)}: "
-                f"expected ({w.shape[0]},)"
-            )
-        lead = tuple(x.shape[:-1])
-        rows = math.prod(lead)
+        try:
+            lead, rows = _linear_plan(tuple(x.shape), tuple(w.shape), None if b is None else tuple(b.shape))
+        except AttributeError:
+            for name, v in (("x", x), ("w", w), ("b", b)):
+                if v is not None and not hasattr(v, "shape"):
+                    raise TypeError(f"linear: {name} must be an array; got {type(v).__name__}") from None
+            raise
+        plain, upcast, (nx, nw) = dtype_pair(xp, x.dtype, w.dtype)
         with scope:
             x2 = x if x.ndim == 2 else xp.reshape(x, (rows, x.shape[-1]))
-            y = gemm(xp, x2, w.T)
+            y = x2 @ w.T if plain else gemm(xp, x2, w.T)
             if b is not None:
                 y = y + b
             if x.ndim != 2:
                 y = xp.reshape(y, lead + (w.shape[0],))
-            if dtype_info(xp, x.dtype).gemm is not None or dtype_info(xp, w.dtype).gemm is not None:
+            if upcast:
                 extra = () if b is None else (b.dtype,)
                 y = xp.astype(y, xp.result_type(x.dtype, w.dtype, *extra))
-        needs = (differentiable(xp, x), differentiable(xp, w), differentiable(xp, b))
-        return y, Ctx(xp, scope, (x2, w, b, tuple(x.shape), rows), needs)
+        needs = (nx, nw, b is not None and dtype_info(xp, b.dtype).inexact)
+        return y, Ctx(xp, scope, (x2, w, b, tuple(x.shape), rows, plain), needs)
 
     @staticmethod
     def backward(grad_out, ctx):
         """Gradients ``(grad_x, grad_w, grad_b)``; ``grad_b`` is None without a bias."""
         xp = ctx.xp
-        x2, w, b, x_shape, rows = ctx.saved
+        x2, w, b, x_shape, rows, plain = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
         g = grad_out
         want = x_shape[:-1] + (w.shape[0],)
@@ -347,13 +326,41 @@ class linear:
         gx = gw = gb = None
         with ctx.scope:
             g2 = g if g.ndim == 2 else xp.reshape(g, (rows, w.shape[0]))
-            if need_x:
-                gx = gemm(xp, g2, conj_if_complex(xp, w))
-                gx = cast(xp, gx if len(x_shape) == 2 else xp.reshape(gx, x_shape), x2.dtype)
-            if need_w:
-                gw = cast(xp, gemm(xp, g2.T, conj_if_complex(xp, x2)), w.dtype)
             if need_b:
                 accum = dtype_info(xp, g2.dtype).accum
                 gb = xp.sum(g2, axis=0, dtype=accum)
                 gb = cast(xp, gb, b.dtype)
+            if plain and g2.dtype == x2.dtype:
+                gx = g2 @ w if need_x else None
+                gw = g2.T @ x2 if need_w else None
+            else:
+                up = dtype_info(xp, g2.dtype).gemm
+                if up is not None:  # convert the upstream gradient once, not per GEMM
+                    g2 = xp.astype(g2, up)
+                gx = gemm(xp, g2, conj_if_complex(xp, w)) if need_x else None
+                gw = gemm(xp, g2.T, conj_if_complex(xp, x2)) if need_w else None
+            if gx is not None:
+                if len(x_shape) != 2:
+                    gx = xp.reshape(gx, x_shape)
+                if gx.dtype != x2.dtype:
+                    gx = cast(xp, gx, x2.dtype)
+            if gw is not None and gw.dtype != w.dtype:
+                gw = cast(xp, gw, w.dtype)
         return gx, gw, gb
+
+
+@functools.lru_cache(maxsize=1024)
+def _linear_plan(x_shape: tuple, w_shape: tuple, b_shape: tuple | None):
+    """Validate linear's shapes; return x's leading shape and their product."""
+    if len(w_shape) != 2 or len(x_shape) < 1 or x_shape[-1] != w_shape[1]:
+        raise ValueError(
+            f"linear: x of shape {fmt(x_shape)} and w of shape {fmt(w_shape)} do not fit: "
+            f"w must be (out_features, in_features) with in_features == x.shape[-1]"
+        )
+    if b_shape is not None and (len(b_shape) != 1 or b_shape[0] != w_shape[0]):
+        raise ValueError(
+            f"linear: b of shape {fmt(b_shape)} does not fit w of shape {fmt(w_shape)}: "
+            f"expected ({w_shape[0]},)"
+        )
+    lead = x_shape[:-1]
+    return lead, math.prod(lead)
