@@ -1,20 +1,23 @@
 """Running a list of cases: xpgrad against its baselines, side by side.
 
-Two phases keep NumPy's and torch's thread pools apart (on a small machine
-they starve each other when interleaved): first every case's NumPy/CuPy
-implementations (xpgrad, ideal, naive, native) with their repeats
-interleaved, then, after a pause that lets the BLAS threads go idle, the
-torch baselines.
+For each case, first xpgrad and its NumPy/CuPy baselines (ideal, naive,
+native) run with their repeats interleaved. Then, when torch is there,
+xpgrad and torch alternate in blocks with a pause between blocks: NumPy's and
+torch's thread pools starve each other when their calls are interleaved on a
+small machine, and the pause lets the spinning threads go idle. The x torch
+ratio compares torch with the xpgrad blocks it alternated with, measured
+seconds apart, never with timings taken minutes earlier in another phase.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 
 from .problems import Spec, build, make_inputs, max_relative_error, reference_results
 from .runtime import HALF_DTYPES, Runtime, torch_module
-from .timing import measure
+from .timing import Timing, measure
 
 __all__ = ["Result", "Runner", "baselines"]
 
@@ -46,6 +49,8 @@ class Result:
     peak_bytes: dict = dataclasses.field(default_factory=dict)
     grad_bytes: int | None = None
     errors: dict = dataclasses.field(default_factory=dict)
+    #: baseline -> xpgrad's timing measured in alternation with that baseline
+    paired: dict = dataclasses.field(default_factory=dict)
 
     def median(self, impl: str = "xpgrad") -> float | None:
         """Median seconds per call of ``impl``, None if it did not run."""
@@ -54,7 +59,9 @@ class Result:
 
     def ratio(self, baseline: str) -> float | None:
         """xpgrad's median time over ``baseline``'s: 1.0 is as fast, 2.0 twice as slow."""
-        mine, theirs = self.median("xpgrad"), self.median(baseline)
+        paired = self.paired.get(baseline)
+        mine = paired.median if paired is not None else self.median("xpgrad")
+        theirs = self.median(baseline)
         if mine is None or not theirs:
             return None
         return mine / theirs
@@ -76,6 +83,8 @@ class Result:
             if name in self.errors:
                 entry["max_rel_error"] = self.errors[name]
             impls[name] = entry
+        for name, timing in self.paired.items():
+            impls[f"xpgrad_alternating_with_{name}"] = timing.as_dict()
         ratios = {name: self.ratio(name) for name in self.timings if name != "xpgrad"}
         return {
             **self.spec.as_dict(),
@@ -97,6 +106,12 @@ def baselines(spec: Spec, rt: Runtime, *, torch: bool = True) -> dict:
                          else f"n/a: {rt.name}'s {spec.dtype} matmul is the ideal")
     out["torch"] = rt.torch_reason(spec.dtype, disabled=not torch)
     return out
+
+
+def _merge(timings) -> Timing:
+    """One Timing from several blocks of the same implementation."""
+    samples = [s for t in timings for s in t.samples]
+    return Timing(statistics.median(samples), samples, timings[0].number)
 
 
 class Runner:
@@ -146,21 +161,17 @@ class Runner:
             plan = baselines(res.spec, rt, torch=self.torch)
             res.missing = {name: why for name, why in plan.items() if why}
             plans.append((res, rt, [name for name, why in plan.items() if not why]))
-        torch_work = [(res, rt) for res, rt, names in plans if "torch" in names]
-        total = len(results) + len(torch_work)
+        total = len(results) + sum("torch" in names for _, _, names in plans)
         done = 0
         for res, rt, names in plans:
             self._report(done, total, res.spec, "xpgrad, " + ", ".join(n for n in names
                                                                        if n != "torch"))
             self._host_phase(res, rt, [n for n in names if n != "torch"])
             done += 1
-        if torch_work:
-            time.sleep(self.pause)  # let the BLAS threads go idle before torch's pool starts
-            for res, rt in torch_work:
-                self._report(done, total, res.spec, "torch")
+            if "torch" in names:
+                self._report(done, total, res.spec, "xpgrad and torch, alternating")
                 self._torch_phase(res, rt)
                 done += 1
-            time.sleep(self.pause)
         self._report(done, total, None, "")
         return results
 
@@ -192,11 +203,26 @@ class Runner:
                 if name in impls:
                     res.errors[name] = max_relative_error(impls[name].results(), reference, rt)
 
+    #: blocks of xpgrad then torch per case
+    rounds = 3
+
     def _torch_phase(self, res: Result, rt: Runtime) -> None:
         spec = res.spec
         with rt.scope():
+            inputs = make_inputs(spec, rt, self.seed)
+            mine = build(spec, "xpgrad", rt, inputs).step(spec.phase)
             impl = build(spec, "torch", rt, make_inputs(spec, rt, self.seed))
-            res.timings["torch"] = self._measure({"torch": impl.step(spec.phase)}, rt)["torch"]
+            theirs = impl.step(spec.phase)
+            blocks = {"xpgrad": [], "torch": []}
+            repeats = max(1, -(-self.repeats // self.rounds))
+            for _ in range(self.rounds):
+                for name, fn in (("xpgrad", mine), ("torch", theirs)):
+                    time.sleep(self.pause)  # let the other library's threads go idle
+                    t = measure({name: fn}, sync=rt.sync, repeats=repeats, min_repeats=1,
+                                min_time=self.min_time, budget=self.budget)[name]
+                    blocks[name].append(t)
+            res.paired["torch"] = _merge(blocks["xpgrad"])
+            res.timings["torch"] = _merge(blocks["torch"])
             if spec.phase != "forward" and rt.is_gpu:
                 torch, _ = torch_module()
                 peak, _ = rt.torch_peak_bytes(torch, impl.backward_probe())
