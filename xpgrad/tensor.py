@@ -302,7 +302,11 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
     result.data = out
     result.grad = None
     if record:
-        ctx.needs_input_grad = tuple([w and n for w, n in zip(wants, ctx.needs_input_grad)])
+        n = ctx.needs_input_grad
+        if len(wants) == 2:
+            ctx.needs_input_grad = (wants[0] and n[0], wants[1] and n[1])
+        else:
+            ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, n)])
         result.requires_grad = True
         result._rule = rule
         result._ctx = ctx
