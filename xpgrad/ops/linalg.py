@@ -31,10 +31,13 @@ class _GradPlan:
     or "reduce" (fold the summed batch axes R into the contraction).
     """
 
-    __slots__ = ("kind", "perm_g", "shape_g", "perm_o", "pad_o", "shape_o")
+    __slots__ = ("kind", "perm_g", "shape_g", "perm_o", "pad_o", "shape_o", "flat_o")
 
     def __init__(self, kind, perm_g=None, shape_g=None, perm_o=None, pad_o=None, shape_o=None):
         self.kind = kind
+        # The other operand is one matrix repeated over every kept batch axis:
+        # the kept axes can then be folded into the GEMM's rows too.
+        self.flat_o = shape_o is not None and all(d == 1 for d in shape_o[:-2])
         self.perm_g = None if perm_g is None or _identity(perm_g) else perm_g
         self.shape_g = shape_g
         self.perm_o = None if perm_o is None or _identity(perm_o) else perm_o
@@ -244,6 +247,8 @@ def _grad_a(xp, gp: _GradPlan, g1, b1):
         return gemm(xp, g1, mT(xp, b1))
     gf = _permute_reshape(xp, g1, gp.perm_g, gp.shape_g)
     bf = _permute_reshape(xp, xp.reshape(b1, gp.pad_o), gp.perm_o, gp.shape_o)
+    if gp.flat_o and bf.ndim > 2:
+        return _fold_rows(xp, gf, mT(xp, xp.reshape(bf, gp.shape_o[-2:])))
     return gemm(xp, gf, mT(xp, bf))
 
 
