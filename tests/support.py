@@ -42,9 +42,6 @@ class Backend:
     def __str__(self) -> str:
         return self.name
 
-    def has(self, dtype_name: str) -> bool:
-        return dtype_name in self.dtypes
-
     def dtype(self, name: str):
         """The native dtype called ``name``; skips the test where the library lacks it."""
         if name not in self.dtypes:
@@ -165,10 +162,6 @@ def _load(name: str):
 
 def get_backend(name: str):
     return _load(name)
-
-
-def numpy_backend() -> Backend:
-    return _load("numpy")[0]
 
 
 def torch_or_skip():

@@ -51,7 +51,8 @@ def test_tensor_on_cuda_stays_on_gpu(rng, monkeypatch):
     x = xpgrad.tensor(rng.standard_normal((4, 3)), device="cuda", requires_grad=True)
     w = xpgrad.tensor(rng.standard_normal((2, 3)), device="cuda", requires_grad=True)
     b = xpgrad.tensor(rng.standard_normal(2), device="cuda", requires_grad=True)
-    # Any host round trip on the path would go through cupy.ndarray.get or asnumpy.
+    # The usual host round trips (ndarray.get, cupy.asnumpy) are made to fail;
+    # the isinstance checks below catch a NumPy array anywhere in the results.
     def forbidden(*args, **kwargs):
         raise AssertionError("a host round trip happened on the GPU path")
 
@@ -91,7 +92,9 @@ def test_work_runs_on_the_inputs_gpu(rng):
     a = xpgrad.to_device(rng.standard_normal((8, 8)), "cuda:1")
     with cupy.cuda.Device(0):
         out, ctx = ops.matmul.forward(a, a)
-        ga, gb = ops.matmul.backward(cupy.ones_like(out), ctx)
+        with out.device:  # cupy's *_like allocate on the current device
+            g = cupy.ones_like(out)
+        ga, gb = ops.matmul.backward(g, ctx)
     assert out.device.id == 1 and ga.device.id == 1 and gb.device.id == 1
     with pytest.raises(ValueError, match="cuda:0 and cuda:1|cuda:1 and cuda:0"):
         ops.matmul.forward(xpgrad.to_device(np.ones((2, 2)), "cuda:0"), a[:2, :2])
@@ -129,19 +132,14 @@ def test_half_precision_matches_float64_reference(rng, dtype):
 
 
 def test_folded_weight_gradient_peak_gpu_memory():
+    from xpgrad.bench.runtime import Runtime
+
     B, m, k, n = 64, 256, 256, 256
-    pool = cupy.get_default_memory_pool()
     a = cupy.random.standard_normal((B, m, k), dtype=cupy.float32)
     w = cupy.random.standard_normal((k, n), dtype=cupy.float32)
     out, ctx = ops.matmul.forward(a, w)
     g = cupy.ones_like(out)
-    cupy.cuda.Device().synchronize()
-    pool.free_all_blocks()
-    before = pool.used_bytes()
-    # used_bytes can only be sampled, so track the pool's high-water mark by
-    # disallowing reuse: total_bytes after a free_all_blocks is the peak held.
-    ga, gw = ops.matmul.backward(g, ctx)
-    cupy.cuda.Device().synchronize()
-    held = pool.total_bytes() - before
+    # The bench's probe reads the pool's used_bytes after every allocation.
+    peak, (ga, gw) = Runtime("cuda:0").peak_bytes(lambda: ops.matmul.backward(g, ctx))
     outputs = ga.nbytes + gw.nbytes
-    assert held <= 1.05 * outputs, (held, outputs)
+    assert peak <= 1.05 * outputs, (peak, outputs)

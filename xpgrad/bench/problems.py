@@ -125,6 +125,13 @@ class Spec:
         if len(self.shapes) != len(_INPUT_NAMES[self.op]):
             raise ValueError(f"Spec: {self.op} takes {len(_INPUT_NAMES[self.op])} input shapes")
         object.__setattr__(self, "shapes", tuple(tuple(int(d) for d in s) for s in self.shapes))
+        # What the FLOP counts and the hand-written baselines cover:
+        if self.op == "matmul" and min(len(s) for s in self.shapes) < 2:
+            raise ValueError("Spec: matmul benchmarks take operands of 2 or more dimensions")
+        if self.op == "linear" and len(self.shapes[0]) != 2:
+            raise ValueError("Spec: linear benchmarks take a 2-D x")
+        if self.needs is not None and self.op != "matmul":
+            raise ValueError("Spec: needs (a gradient subset) is supported for matmul only")
 
     def replace(self, **changes) -> Spec:
         """A copy with some fields changed."""

@@ -211,15 +211,17 @@ class Runner:
         with rt.scope():
             inputs = make_inputs(spec, rt, self.seed)
             mine = build(spec, "xpgrad", rt, inputs).step(spec.phase)
-            impl = build(spec, "torch", rt, make_inputs(spec, rt, self.seed))
+            impl = build(spec, "torch", rt, inputs)
             theirs = impl.step(spec.phase)
             blocks = {"xpgrad": [], "torch": []}
             repeats = max(1, -(-self.repeats // self.rounds))
+            # The case's budget is shared by all the blocks, not given to each.
+            budget = None if self.budget is None else self.budget / (2 * self.rounds)
             for _ in range(self.rounds):
                 for name, fn in (("xpgrad", mine), ("torch", theirs)):
                     time.sleep(self.pause)  # let the other library's threads go idle
                     t = measure({name: fn}, sync=rt.sync, repeats=repeats, min_repeats=1,
-                                min_time=self.min_time, budget=self.budget)[name]
+                                min_time=self.min_time, budget=budget)[name]
                     blocks[name].append(t)
             res.paired["torch"] = _merge(blocks["xpgrad"])
             res.timings["torch"] = _merge(blocks["torch"])

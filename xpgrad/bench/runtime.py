@@ -105,17 +105,21 @@ class Runtime:
         NumPy gets ``bfloat16`` from ``ml_dtypes`` when that is installed.
         """
         native = getattr(self.xp, name, None)
-        if native is None and name == "bfloat16" and self.xp is np:
+        if native is None and name == "bfloat16":
+            # NumPy and CuPy both take ml_dtypes' bfloat16 (CuPy from version 14).
             try:
                 native = importlib.import_module("ml_dtypes").bfloat16
-            except ImportError:
+                if self.xp is not np:
+                    with self.scope():
+                        self.xp.zeros(1, dtype=native)
+            except Exception:
                 return None
         return None if native is None else np.dtype(native)
 
     def missing_dtype_reason(self, name: str) -> str:
         """Why :meth:`dtype` returns None for ``name`` (for skip messages)."""
-        if name == "bfloat16" and self.xp is np:
-            return "n/a: numpy has no bfloat16 without ml_dtypes"
+        if name == "bfloat16":
+            return f"n/a: {self.name} has no bfloat16 (needs ml_dtypes, and CuPy >= 14 on a GPU)"
         return f"n/a: {self.name} has no {name}"
 
     def has_half_gemm(self) -> bool:
@@ -159,8 +163,9 @@ class Runtime:
     def _pool_peak(self, fn):
         cp = self.xp
         pool = cp.get_default_memory_pool()
-        self.sync()
-        base = pool.used_bytes()
+        with self.scope():  # the pool reports the current device
+            self.sync()
+            base = pool.used_bytes()
         peak = base
 
         def tracking_malloc(size):
