@@ -9,28 +9,22 @@ it would peak near twice its outputs; the folded GEMM needs only the outputs.
 from __future__ import annotations
 
 import gc
-import tracemalloc
 
 import numpy as np
 import pytest
 
 from xpgrad import ops
+from xpgrad.bench.runtime import Runtime
 
 B, M, K, N = 64, 64, 64, 64
 
 
 def _peak_of(fn):
-    """(result, peak bytes traced above the starting point while fn ran)."""
+    """(result, peak bytes traced above the starting point while fn ran),
+    measured by the same tracemalloc probe the benchmarks use."""
     gc.collect()
-    tracemalloc.start()
-    try:
-        base, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return result, peak - base
+    peak, result = Runtime("cpu").peak_bytes(fn)
+    return result, peak
 
 
 def _nbytes(arrays):

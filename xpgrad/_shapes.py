@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import operator
 
 from ._backend import dtype_info, resolve
@@ -168,6 +167,3 @@ def normalize_axis(axis, ndim: int, op: str, shape) -> tuple:
         raise ValueError(f"{op}: axis {axis!r} repeats an axis")
     return tuple(sorted(out))
 
-
-def prod(dims) -> int:
-    return math.prod(dims)

@@ -172,8 +172,8 @@ class Tensor:
                 "backward: this tensor does not require grad; create its inputs with "
                 "xpgrad.tensor(..., requires_grad=True)"
             )
-        xp, scope = resolve("backward", self.data)
         if grad is None:
+            xp, scope = resolve("backward", self.data)
             if math.prod(self.shape) != 1:  # torch's .size is a method
                 raise ValueError(
                     f"backward: grad can be omitted only for a single-element output; this one "
@@ -189,7 +189,7 @@ class Tensor:
                     f"backward: grad must be an array or Tensor of shape {fmt(self.shape)}; "
                     f"got {type(grad).__name__}"
                 )
-            resolve("backward", self.data, grad)
+            xp, scope = resolve("backward", self.data, grad)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(
                     f"backward: grad has shape {fmt(grad.shape)}, expected {fmt(self.shape)}"
@@ -354,10 +354,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 if parent is None or pg is None:
                     continue
                 if parent._rule is None:
-                    # A rule may hand back a view (a broadcast, or grad_out
-                    # itself, shared with another input): .grad gets its own copy.
-                    old = parent.grad
-                    parent.grad = ctx.xp.asarray(pg, copy=True) if old is None else old + pg
+                    _accumulate(parent, pg, ctx.xp)
                 else:
                     prev = grads.get(parent)
                     grads[parent] = pg if prev is None else prev + pg

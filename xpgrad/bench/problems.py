@@ -391,12 +391,7 @@ def _matmul_tensor(spec, rt, inp, impl):
     def forward():
         return ta @ tb
 
-    def backward(out, retain):
-        ta.grad = tb.grad = None
-        out.backward(g, retain_graph=retain)
-        return ta.grad, tb.grad
-
-    return forward, backward, lambda out: out.data
+    return forward, _autograd_backward((ta, tb), g), lambda out: out.data
 
 
 def _matmul_ideal(spec, rt, inp, impl):
@@ -481,7 +476,10 @@ def _torch_leaves(spec, rt, inp):
             for name, need in zip(_INPUT_NAMES[spec.op], spec.grads)]
 
 
-def _torch_backward(leaves, grad):
+def _autograd_backward(leaves, grad):
+    """The backward step of an autograd baseline (torch or xpgrad's Tensor):
+    reset the leaves' gradients, run backward, return the gradients."""
+
     def backward(out, retain):
         for t in leaves:
             t.grad = None
@@ -493,7 +491,7 @@ def _torch_backward(leaves, grad):
 
 def _matmul_torch(spec, rt, inp, impl):
     a, b = _torch_leaves(spec, rt, inp)
-    return (lambda: a @ b), _torch_backward((a, b), rt.to_torch(inp["g"])), None
+    return (lambda: a @ b), _autograd_backward((a, b), rt.to_torch(inp["g"])), None
 
 
 # chain: (a @ b).sum() ---------------------------------------------------------
@@ -523,12 +521,7 @@ def _chain_tensor(spec, rt, inp, impl):
     def forward():
         return (ta @ tb).sum()
 
-    def backward(s, retain):
-        ta.grad = tb.grad = None
-        s.backward(retain_graph=retain)
-        return ta.grad, tb.grad
-
-    return forward, backward, lambda s: s.data
+    return forward, _autograd_backward((ta, tb), None), lambda s: s.data
 
 
 def _chain_ideal(spec, rt, inp, impl):
@@ -550,7 +543,7 @@ def _chain_ideal(spec, rt, inp, impl):
 
 def _chain_torch(spec, rt, inp, impl):
     a, b = _torch_leaves(spec, rt, inp)
-    backward = _torch_backward((a, b), None)
+    backward = _autograd_backward((a, b), None)
     return (lambda: (a @ b).sum()), backward, None
 
 
@@ -576,12 +569,7 @@ def _linear_tensor(spec, rt, inp, impl):
     def forward():
         return xpgrad.linear(tx, tw, tb)
 
-    def backward(out, retain):
-        tx.grad = tw.grad = tb.grad = None
-        out.backward(g, retain_graph=retain)
-        return tx.grad, tw.grad, tb.grad
-
-    return forward, backward, lambda out: out.data
+    return forward, _autograd_backward((tx, tw, tb), g), lambda out: out.data
 
 
 def _linear_ideal(spec, rt, inp, impl):
@@ -603,7 +591,7 @@ def _linear_torch(spec, rt, inp, impl):
     torch, _ = torch_module()
     x, w, b = _torch_leaves(spec, rt, inp)
     linear = torch.nn.functional.linear
-    return (lambda: linear(x, w, b)), _torch_backward((x, w, b), rt.to_torch(inp["g"])), None
+    return (lambda: linear(x, w, b)), _autograd_backward((x, w, b), rt.to_torch(inp["g"])), None
 
 
 # add_bias -------------------------------------------------------------------
@@ -635,12 +623,7 @@ def _add_bias_tensor(spec, rt, inp, impl):
     def forward():
         return xpgrad.add_bias(tx, tb, axis)
 
-    def backward(out, retain):
-        tx.grad = tb.grad = None
-        out.backward(g, retain_graph=retain)
-        return tx.grad, tb.grad
-
-    return forward, backward, lambda out: out.data
+    return forward, _autograd_backward((tx, tb), g), lambda out: out.data
 
 
 def _add_bias_ideal(spec, rt, inp, impl):
@@ -663,7 +646,7 @@ def _add_bias_ideal(spec, rt, inp, impl):
 def _add_bias_torch(spec, rt, inp, impl):
     x, b = _torch_leaves(spec, rt, inp)
     _, view = _bias_view(spec)
-    return (lambda: x + b.view(view)), _torch_backward((x, b), rt.to_torch(inp["g"])), None
+    return (lambda: x + b.view(view)), _autograd_backward((x, b), rt.to_torch(inp["g"])), None
 
 
 # sum ------------------------------------------------------------------------
@@ -688,12 +671,7 @@ def _sum_tensor(spec, rt, inp, impl):
     def forward():
         return tx.sum()
 
-    def backward(out, retain):
-        tx.grad = None
-        out.backward(g, retain_graph=retain)
-        return (tx.grad,)
-
-    return forward, backward, lambda out: out.data
+    return forward, _autograd_backward((tx,), g), lambda out: out.data
 
 
 def _sum_ideal(spec, rt, inp, impl):
@@ -713,7 +691,7 @@ def _sum_ideal(spec, rt, inp, impl):
 
 def _sum_torch(spec, rt, inp, impl):
     (x,) = _torch_leaves(spec, rt, inp)
-    return (lambda: x.sum()), _torch_backward((x,), rt.to_torch(inp["g"])), None
+    return (lambda: x.sum()), _autograd_backward((x,), rt.to_torch(inp["g"])), None
 
 
 _BUILDERS = {
