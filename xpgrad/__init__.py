@@ -5,7 +5,8 @@ Tensor on top.
 Layers, each importing only the ones above it in this list:
 
 - ``_device``: :class:`Device`, :func:`devices`, :func:`default_device`;
-- ``_backend``: :func:`get_namespace`, :func:`device_of`, :func:`to_device`;
+- ``_backend``: :func:`get_namespace`, :func:`device_of`, :func:`to_device`,
+  :func:`convert`, and the argument checks every rule goes through;
 - ``_shapes``: :func:`sum_to`, :func:`broadcast_axes`;
 - ``ops``: the rules, ``ops.<op>.forward`` / ``ops.<op>.backward``;
 - ``tensor``: :class:`Tensor` and the functions that build graphs;
@@ -15,7 +16,7 @@ Layers, each importing only the ones above it in this list:
 """
 
 from . import ops, testing
-from ._backend import device_of, get_namespace, to_device, to_numpy
+from ._backend import convert, device_of, get_namespace, to_device, to_numpy
 from ._device import Device, default_device, devices, get_default_device, synchronize
 from ._shapes import broadcast_axes, sum_to
 from .tensor import (
@@ -36,6 +37,7 @@ __all__ = [
     "Tensor",
     "add_bias",
     "broadcast_axes",
+    "convert",
     "default_device",
     "device_of",
     "devices",

@@ -13,21 +13,30 @@ import sys
 
 from ._device import CPU, Device, require_available
 
-__all__ = ["get_namespace", "device_of", "to_device", "to_numpy", "dtype_info"]
+__all__ = ["get_namespace", "device_of", "to_device", "to_numpy", "convert", "dtype_info"]
 
-# Python scalars and None are skipped by get_namespace: they take the array's type.
-_SKIP = frozenset({int, float, complex, bool, type(None)})
+# Python scalars: a rule that allows them at a position skips them there.
+_SCALARS = frozenset({int, float, complex, bool})
+_NONE = type(None)
 
 # Libraries whose arrays all live in host memory, so no device check is needed.
 _HOST_ONLY = frozenset({"numpy", "dask"})
+# Libraries whose arrays may have unknown (nan) sizes: dask after boolean
+# indexing. Their calls skip the fast path so that resolve() can reject them.
+_UNKNOWN_SIZES = frozenset({"dask"})
 
 _NULL_SCOPE = contextlib.nullcontext()
+
+_CONVERT_HINT = (
+    "wrap Python lists and scalars with xpgrad.tensor(...), or convert them with "
+    "your array library's asarray"
+)
 
 
 class _Lib:
     """What xpgrad knows about one array type."""
 
-    __slots__ = ("name", "xp", "check_device", "scoped", "plain")
+    __slots__ = ("name", "xp", "check_device", "scoped", "plain", "fast", "numeric")
 
     def __init__(self, name: str, xp: object) -> None:
         self.name = name
@@ -37,6 +46,19 @@ class _Lib:
         self.scoped = name == "cupy"
         # What resolve() returns when no device needs entering.
         self.plain = (xp, _NULL_SCOPE)
+        # resolve() may answer from its fast path without looking at the arrays.
+        self.fast = name not in _UNKNOWN_SIZES
+        # dtype -> usable as an upstream gradient (numeric, not boolean); see
+        # is_numeric(). A per-library dict: cheaper than dtype_info's tuple key.
+        self.numeric: dict = {}
+
+
+def is_numeric(lib: _Lib, dtype: object) -> bool:
+    """Floating or integer ``dtype`` in ``lib``'s namespace, cached on ``lib``."""
+    ok = lib.numeric.get(dtype)
+    if ok is None:
+        ok = lib.numeric[dtype] = dtype_info(lib.xp, dtype).numeric
+    return ok
 
 
 _LIBS: dict[type, _Lib] = {}
@@ -44,23 +66,77 @@ _LIBS: dict[type, _Lib] = {}
 _BY_XP: dict[int, _Lib] = {}
 
 
-def _lib_of_type(t: type, x: object) -> _Lib:
+# Argument names of each op, in the order its rule passes them to resolve(),
+# with the ones that may be Python scalars or None. Filled by the rules
+# (ops._common.declare); read only when building an error message or when a
+# call leaves resolve()'s fast path.
+_SIGNATURES: dict[str, tuple[tuple[str, ...], frozenset, frozenset]] = {}
+
+
+def declare(op: str, names, *, scalars=(), optional=()) -> None:
+    """Record the names of ``op``'s array arguments for resolve() and its errors.
+
+    ``scalars`` may be Python scalars; ``optional`` may be None.
+    """
+    _SIGNATURES[op] = (tuple(names), frozenset(scalars), frozenset(optional))
+
+
+def _arg_name(op: str, i: int) -> str:
+    sig = _SIGNATURES.get(op)
+    if sig is not None and i < len(sig[0]):
+        return sig[0][i]
+    return f"argument {i + 1}"
+
+
+def _describe(x: object) -> str:
+    t = type(x)
+    if x is None:
+        return "None"
+    if t in _SCALARS:
+        return f"a Python {t.__name__} ({x!r})"
+    mod = t.__module__
+    name = t.__qualname__ if mod == "builtins" else f"{mod}.{t.__qualname__}"
+    return f"a {name}"
+
+
+def _lib_of_type(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     lib = _LIBS.get(t)
     if lib is None:
-        lib = _register(t, x)
+        lib = _register(t, x, op, i)
     return lib
 
 
-def _register(t: type, x: object) -> _Lib:
+def _unsupported(op: str, i: int, x: object, why: str = "") -> TypeError:
+    what = why or (
+        "not an array type xpgrad supports (numpy, cupy, torch, jax, dask, "
+        "or any Array API array)"
+    )
+    return TypeError(f"{op}: {_arg_name(op, i)} is {_describe(x)}, {what}; {_CONVERT_HINT}")
+
+
+def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(x, numpy.ndarray) and t is not numpy.ndarray:
+        # These two subclasses change what the operators and reductions mean
+        # (np.matrix's * is a matrix product, masked reductions skip masked
+        # elements): the rules would return silently wrong gradients.
+        if isinstance(x, numpy.matrix):
+            raise TypeError(
+                f"{op}: {_arg_name(op, i)} is a numpy.matrix, whose * is a matrix "
+                f"product; pass numpy.asarray({_arg_name(op, i)}) instead"
+            )
+        if isinstance(x, numpy.ma.MaskedArray):
+            raise TypeError(
+                f"{op}: {_arg_name(op, i)} is a numpy.ma.MaskedArray, whose mask xpgrad "
+                f"would ignore; pass {_arg_name(op, i)}.filled(value) or a plain array "
+                f"and a separate mask (multiply by it) instead"
+            )
     import array_api_compat
 
     try:
         xp = array_api_compat.array_namespace(x)
     except TypeError:
-        raise TypeError(
-            f"{t.__module__}.{t.__qualname__} is not an array type xpgrad "
-            f"supports (numpy, cupy, torch, dask, or any Array API array)"
-        ) from None
+        raise _unsupported(op, i, x) from None
     lib = _BY_XP.get(id(xp))
     if lib is None:
         name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
@@ -147,42 +223,82 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
     """Namespace of ``arrays`` and the context that makes their device current.
 
     The internal twin of :func:`get_namespace` used by every rule; ``op``
-    names the caller in error messages.
+    names the caller in error messages. This is the one place where a rule's
+    array arguments are checked for kind, library, device and known sizes:
+    what it raises names the op and the argument (see :func:`declare`).
     """
     # Fast paths for the common calls (one array, or two of one host type):
-    # this runs on every forward, so its cost shows on tiny arrays.
+    # this runs on every forward, so its cost shows on tiny arrays. A type in
+    # _LIBS is an array type, so nothing here needs checking.
     n = len(arrays)
     if n == 1 or (n == 2 and type(arrays[0]) is type(arrays[1])):
         lib = _LIBS.get(type(arrays[0]))
-        if lib is not None:
+        if lib is not None and lib.fast:
             if n == 1:
                 return (lib.xp, arrays[0].device) if lib.scoped else lib.plain
             if not lib.check_device:
                 return lib.plain
+    return _resolve_checked(op, arrays)
+
+
+def _resolve_checked(op: str, arrays: tuple) -> tuple[object, object]:
+    sig = _SIGNATURES.get(op)
     lib = first = None
-    for x in arrays:
+    first_i = 0
+    for i, x in enumerate(arrays):
         t = type(x)
-        if t in _SKIP:
+        if t in _SCALARS or t is _NONE:
+            if sig is not None and i < len(sig[0]):
+                name = sig[0][i]
+                ok = name in (sig[1] if t is not _NONE else sig[2])
+                if not ok:
+                    kinds = "an array" + (" or a Python scalar" if name in sig[1] else "")
+                    raise TypeError(f"{op}: {name} must be {kinds}; got {_describe(x)}")
             continue
-        other = _LIBS.get(t) or _register(t, x)
+        other = _LIBS.get(t) or _register(t, x, op, i)
+        if not other.fast:
+            _check_known_sizes(op, i, x)
         if lib is None:
-            lib, first = other, x
+            lib, first, first_i = other, x, i
         elif other is not lib:
+            n1, n2 = _arg_name(op, first_i), _arg_name(op, i)
             raise TypeError(
-                f"{op}: inputs come from different array libraries: {lib.name}, "
-                f"{other.name}; move them to one device with xpgrad.to_device"
+                f"{op}: inputs come from different array libraries: {n1} is {lib.name}, "
+                f"{n2} is {other.name}; convert one to the other's library with "
+                f"xpgrad.convert({n2}, like={n1}) (or that library's asarray)"
             )
-        elif lib.check_device and x.device != first.device:
-            d1, d2 = _describe_device(lib, first), _describe_device(lib, x)
-            if d1 == d2:  # two host devices (array_api_strict's): use the library's names
-                d1, d2 = str(first.device), str(x.device)
-            raise ValueError(
-                f"{op}: inputs are on different devices: {d1} and {d2}; "
-                f"move them to one device with xpgrad.to_device"
-            )
+        elif lib.check_device:
+            d1, d2 = getattr(first, "device", None), getattr(x, "device", None)
+            # JAX arrays traced by jit have no device: there is nothing to compare.
+            if d1 is not None and d2 is not None and d1 != d2:
+                s1, s2 = _describe_device(lib, first), _describe_device(lib, x)
+                if s1 == s2:  # two host devices (array_api_strict's): use the library's names
+                    s1, s2 = str(d1), str(d2)
+                raise ValueError(
+                    f"{op}: inputs are on different devices: {_arg_name(op, first_i)} on "
+                    f"{s1}, {_arg_name(op, i)} on {s2}; move them to one device with "
+                    f"xpgrad.to_device"
+                )
     if lib is None:
-        raise TypeError(f"{op}: no array among the inputs (only Python scalars or None)")
+        got = ", ".join(_describe(x) for x in arrays) or "nothing"
+        raise TypeError(f"{op}: no array among the inputs (got {got}); {_CONVERT_HINT}")
     return lib.xp, (first.device if lib.scoped else _NULL_SCOPE)
+
+
+def _check_known_sizes(op: str, i: int, x: object) -> None:
+    shape = tuple(x.shape)
+    if any(d != d or d is None for d in shape):
+        name = _arg_name(op, i)
+        raise ValueError(
+            f"{op}: {name} has unknown dimension sizes {fmt_shape(shape)} (a dask array "
+            f"after boolean indexing or another data-dependent step); call "
+            f"{name}.compute_chunk_sizes() first"
+        )
+
+
+def fmt_shape(shape) -> str:
+    """A shape written as a Python tuple, with ``nan`` for an unknown size."""
+    return repr(tuple(int(d) if d == d and d is not None else float("nan") for d in shape))
 
 
 def get_namespace(*arrays: object, xp: object = None) -> object:
@@ -233,6 +349,11 @@ def _device_of(lib: _Lib, x: object) -> Device:
         if dev.type == "cpu":
             return CPU
         raise ValueError(f"device_of: torch device '{dev}' is not supported by xpgrad")
+    if lib.name == "jax":
+        dev = getattr(x, "device", None)  # None for an array traced by jax.jit
+        if getattr(dev, "platform", "cpu") in ("gpu", "cuda"):
+            return Device._make("cuda", dev.id)
+        return CPU
     # numpy, dask, array_api_strict (whose extra devices are all host memory).
     return CPU
 
@@ -246,7 +367,7 @@ def device_of(array: object) -> Device:
     >>> device_of(np.zeros(3))
     Device('cpu')
     """
-    return _device_of(_lib_of_type(type(array), array), array)
+    return _device_of(_lib_of_type(type(array), array, "device_of"), array)
 
 
 def to_numpy(array: object):
@@ -255,7 +376,7 @@ def to_numpy(array: object):
 
     if isinstance(array, np.ndarray):
         return array
-    lib = _lib_of_type(type(array), array)
+    lib = _lib_of_type(type(array), array, "to_numpy")
     if lib.name == "cupy":
         return array.get()
     if lib.name == "torch":
@@ -287,7 +408,7 @@ def to_device(array: object, device: object):
     >>> to_device(np.arange(3), "cpu")
     array([0, 1, 2])
     """
-    lib = _lib_of_type(type(array), array)
+    lib = _lib_of_type(type(array), array, "to_device")
     dev = Device(device)
     if _device_of(lib, array) == dev:
         return array
@@ -315,6 +436,59 @@ def _torch_to(array, dev: Device):
     return array.to(str(dev))
 
 
+def convert(array: object, like: object):
+    """``array``'s values as an array of ``like``'s library, on ``like``'s device.
+
+    For mixing libraries on purpose: the rules refuse a NumPy array next to a
+    torch tensor, and this is the fix their error message points to. Values,
+    shape and dtype are kept; memory is shared where the two libraries can
+    share it (DLPack), and copied otherwise (through the host if needed).
+
+    Parameters
+    ----------
+    array : array, Python scalar or nested list
+    like : array
+        Any array of the target library and device.
+
+    Raises
+    ------
+    TypeError
+        If ``like`` is not an array, or ``array`` is not array-like.
+
+    Examples
+    --------
+    >>> import numpy as np, array_api_strict as xs
+    >>> convert(np.arange(3.0), like=xs.ones(2))
+    Array([0., 1., 2.], dtype=array_api_strict.float64)
+    """
+    lib = _lib_of_type(type(like), like, "convert", 1)
+    dev = getattr(like, "device", None)
+    if type(array) in _SCALARS or isinstance(array, (list, tuple)):
+        return lib.xp.asarray(array, device=dev)
+    source = _lib_of_type(type(array), array, "convert", 0)
+    if source is lib and getattr(array, "device", None) == dev:
+        return array
+    try:
+        out = lib.xp.from_dlpack(array)
+    except Exception:  # no DLPack between these two, or not across these devices
+        out = None
+    if out is not None and getattr(out, "device", None) == dev:
+        return out
+    target = _device_of(lib, like)
+    if target.kind == "cuda":
+        return to_device(convert(array, _host_like(lib, like)), target)
+    return lib.xp.asarray(to_numpy(array), device=dev)
+
+
+def _host_like(lib: _Lib, like: object):
+    """A zero-size host array of ``like``'s library (torch CPU, or NumPy for CuPy)."""
+    import numpy as np
+
+    if lib.name == "torch":
+        return like.new_empty((0,), device="cpu")
+    return np.empty(0)
+
+
 class DTypeInfo:
     """Facts about one dtype in one namespace, computed once and cached.
 
@@ -322,6 +496,8 @@ class DTypeInfo:
     ----------
     inexact : bool
         Real or complex floating point: gradients are defined.
+    numeric : bool
+        Floating or integer (not boolean): usable as an upstream gradient.
     complex : bool
         Complex floating point: gradients use conjugates (torch's convention).
     accum : dtype or None
@@ -331,7 +507,7 @@ class DTypeInfo:
         the namespaces built on it) and the dtype is half; else None.
     """
 
-    __slots__ = ("inexact", "complex", "accum", "gemm")
+    __slots__ = ("inexact", "numeric", "complex", "accum", "gemm")
 
 
 _DTYPES: dict[tuple[int, object], DTypeInfo] = {}
@@ -354,15 +530,24 @@ def _classify(xp: object, dtype: object) -> DTypeInfo:
     try:
         real = bool(xp.isdtype(dtype, "real floating"))
         cplx = bool(xp.isdtype(dtype, "complex floating"))
+        integral = bool(xp.isdtype(dtype, "integral"))
     except Exception:
         real, cplx = "float" in name and "complex" not in name, "complex" in name
+        integral = "int" in name
     if "bfloat16" in name:  # ml_dtypes' bfloat16 is not a NumPy floating kind
         real = True
     info = DTypeInfo()
     info.inexact = real or cplx
+    info.numeric = info.inexact or integral
     info.complex = cplx
     half = name in ("float16", "bfloat16")
     info.accum = xp.float32 if half else None
     ns = _NS_NAME.get(id(xp)) or xp.__name__.removeprefix("array_api_compat.").split(".")[0]
     info.gemm = xp.float32 if half and ns in _NO_HALF_GEMM else None
     return info
+
+
+declare("device_of", ("array",))
+declare("to_numpy", ("array",))
+declare("to_device", ("array",))
+declare("convert", ("array", "like"))

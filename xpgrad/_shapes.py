@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import functools
+import numbers
 import operator
 
-from ._backend import dtype_info, resolve
+from ._backend import declare, dtype_info, fmt_shape, resolve
 
-__all__ = ["broadcast_axes", "broadcast_shapes", "sum_to", "fmt", "normalize_axis"]
+__all__ = ["as_shape", "broadcast_axes", "broadcast_shapes", "sum_to", "fmt", "normalize_axis"]
 
 
-def fmt(shape) -> str:
-    """A shape written as a Python tuple: ``(3, 4)``, ``(4,)``, ``()``."""
-    return repr(tuple(int(d) if d == d else d for d in shape))
+fmt = fmt_shape  # ``(3, 4)``, ``(4,)``, ``()``, ``(nan, 4)`` for an unknown size
+
+
+def as_shape(shape, op: str, name: str = "shape") -> tuple:
+    """``shape`` as a tuple of Python ints; an int alone is a 1-D shape, as in NumPy.
+
+    Raises ``TypeError`` naming ``op`` and ``name`` for anything else.
+    """
+    if type(shape) is tuple and all(type(d) is int for d in shape):
+        return shape
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        return (int(shape),)
+    try:
+        items = tuple(shape)
+        if any(isinstance(d, bool) for d in items):
+            raise TypeError
+        return tuple(operator.index(d) for d in items)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of ints; got {shape!r}") from None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -35,7 +52,7 @@ def broadcast_shapes(*shapes, op: str = "broadcast_shapes") -> tuple:
     """The shape that ``shapes`` broadcast to, or ``ValueError`` naming them."""
     out: tuple = ()
     for s in shapes:
-        r = _broadcast(out, tuple(s))
+        r = _broadcast(out, as_shape(s, op))
         if r is None:
             raise ValueError(
                 f"{op}: shapes {', '.join(fmt(x) for x in shapes)} do not broadcast"
@@ -77,7 +94,8 @@ def broadcast_axes(shape, target_shape) -> tuple:
     >>> broadcast_axes((2, 5, 3, 4), (5, 1, 4))
     (0, 2)
     """
-    shape, target = tuple(shape), tuple(target_shape)
+    shape = as_shape(shape, "broadcast_axes")
+    target = as_shape(target_shape, "broadcast_axes", "target_shape")
     axes = _axes(shape, target)
     if axes is None:
         raise ValueError(
@@ -127,7 +145,7 @@ def sum_to(x, shape, *, xp=None):
     """
     if xp is None:
         xp, _ = resolve("sum_to", x)
-    shape = tuple(shape)
+    shape = as_shape(shape, "sum_to")
     xshape = tuple(x.shape)
     if xshape == shape:
         return x
@@ -167,3 +185,6 @@ def normalize_axis(axis, ndim: int, op: str, shape) -> tuple:
         raise ValueError(f"{op}: axis {axis!r} repeats an axis")
     return tuple(sorted(out))
 
+
+
+declare("sum_to", ("x",))

@@ -3,7 +3,10 @@ upcasting, and casting a gradient back to its input's dtype."""
 
 from __future__ import annotations
 
-from .._backend import dtype_info
+from .._backend import _LIBS, _NS_NAME, _describe, _register, declare, dtype_info, is_numeric
+from .._shapes import fmt
+
+__all__ = ["Ctx", "check_grad", "declare", "backend_error", "cast", "gemm", "mT"]
 
 
 class Ctx:
@@ -11,6 +14,8 @@ class Ctx:
 
     Attributes
     ----------
+    op : str
+        The rule that made it; its backward refuses any other rule's ctx.
     xp : namespace
         The inputs' namespace, so the backward does not look it up again.
     scope : context manager
@@ -21,18 +26,92 @@ class Ctx:
         One per differentiable input. A forward sets it from the dtypes
         (integer inputs get no gradient); a caller such as the Tensor may
         switch entries off, and the backward then skips that work.
+    out_shape : tuple
+        The forward's output shape: the shape ``grad_out`` must have.
     """
 
-    __slots__ = ("xp", "scope", "saved", "needs_input_grad")
+    __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape")
 
-    def __init__(self, xp, scope, saved, needs_input_grad):
+    def __init__(self, op, xp, scope, saved, needs_input_grad, out_shape):
+        self.op = op
         self.xp = xp
         self.scope = scope
         self.saved = saved
         self.needs_input_grad = needs_input_grad
+        self.out_shape = out_shape
 
     def __repr__(self) -> str:
-        return f"Ctx(xp={self.xp.__name__}, needs_input_grad={self.needs_input_grad})"
+        return (
+            f"Ctx(op={self.op!r}, xp={self.xp.__name__}, out_shape={self.out_shape}, "
+            f"needs_input_grad={self.needs_input_grad})"
+        )
+
+
+def check_grad(op: str, grad_out, ctx, xp=None) -> None:
+    """Check what a backward is given, before any work: ``ctx`` must come from
+    ``op``'s forward, and ``grad_out`` must be an array of the forward's
+    library with its output's shape and a numeric (not boolean) dtype.
+
+    Every rule's backward calls this on its first line, so every backward
+    raises the same errors, naming the op. ``xp`` is the output's namespace
+    where it is not the inputs' (``to_device``).
+    """
+    # One condition for the common, valid call: this runs on every backward.
+    lib = _LIBS.get(type(grad_out))
+    if (
+        lib is not None
+        and type(ctx) is Ctx
+        and ctx.op == op
+        and lib.xp is (ctx.xp if xp is None else xp)
+        and tuple(grad_out.shape) == ctx.out_shape
+        and is_numeric(lib, grad_out.dtype)
+    ):
+        return
+    _explain_bad_grad(op, grad_out, ctx, xp)
+
+
+def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
+    if type(ctx) is not Ctx or ctx.op != op:
+        made = f"from {ctx.op}.forward" if type(ctx) is Ctx else _describe(ctx)
+        raise TypeError(
+            f"{op}.backward: ctx must be the one {op}.forward returned; got {made}"
+        )
+    lib = _LIBS.get(type(grad_out))
+    if lib is None:
+        try:
+            lib = _register(type(grad_out), grad_out, f"{op}.backward")
+        except TypeError:
+            lib = None
+    xp = ctx.xp if xp is None else xp
+    if lib is None or lib.xp is not xp:
+        name = _NS_NAME.get(id(xp), xp.__name__)
+        raise TypeError(
+            f"{op}.backward: grad_out is {_describe(grad_out)}"
+            + (f" ({lib.name})" if lib is not None else "")
+            + f", but {op}.forward ran on {name}; pass a {name} array of shape "
+            f"{fmt(ctx.out_shape)}"
+        )
+    if tuple(grad_out.shape) != ctx.out_shape:
+        raise ValueError(
+            f"{op}.backward: grad_out has shape {fmt(grad_out.shape)}, expected "
+            f"{fmt(ctx.out_shape)}"
+        )
+    if not dtype_info(xp, grad_out.dtype).numeric:
+        raise TypeError(
+            f"{op}.backward: grad_out has dtype {grad_out.dtype}; it must be a floating "
+            f"point (or integer) array, like {op}'s output"
+        )
+
+
+def backend_error(op: str, exc: Exception) -> Exception:
+    """The backend's own error from a forward's computation, renamed for ``op``.
+
+    A failure the checks could not foresee (an integer to a negative power, a
+    dtype the library refuses) keeps the library's words but names the op,
+    and torch's RuntimeError becomes the ValueError or TypeError it means.
+    """
+    kind = TypeError if isinstance(exc, TypeError) else ValueError
+    return kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
 
 
 _DTYPE_PAIRS: dict = {}

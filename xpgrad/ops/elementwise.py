@@ -8,20 +8,33 @@ gets no gradient.
 
 from __future__ import annotations
 
+import cmath
 import functools
+import math
 import numbers
 import operator
 
-from .._backend import resolve
+from .._backend import dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
-from ._common import Ctx, cast, conj_if_complex, differentiable, dtype_pair
+from ._common import (
+    Ctx,
+    backend_error,
+    cast,
+    check_grad,
+    conj_if_complex,
+    declare,
+    differentiable,
+    dtype_pair,
+)
 
 __all__ = ["add_bias", "add", "sub", "mul", "div", "pow", "neg"]
+
+_PY_SCALARS = (int, float, complex, bool)
 
 
 def _meta(x):
     """Shape and dtype of an array operand; None for a Python scalar."""
-    return None if type(x) in (int, float, complex, bool) else (tuple(x.shape), x.dtype)
+    return None if type(x) in _PY_SCALARS else (tuple(x.shape), x.dtype)
 
 
 def _to_input(xp, g, meta):
@@ -32,23 +45,19 @@ def _to_input(xp, g, meta):
     return cast(xp, g, dtype)
 
 
-def _check_grad_shape(op, g, ctx_shape):
-    if tuple(g.shape) != ctx_shape:
-        raise ValueError(
-            f"{op}.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(ctx_shape)}"
-        )
-
-
 def _binary_forward(op, fn, a, b, save_inputs):
     xp, scope = resolve(op, a, b)
     ma, mb = _meta(a), _meta(b)
     if ma is not None and mb is not None and ma[0] != mb[0]:
         broadcast_shapes(ma[0], mb[0], op=op)  # our ValueError, not the backend's
-    with scope:
-        out = fn(a, b)
+    try:
+        with scope:
+            out = fn(a, b)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise backend_error(op, exc) from exc
     needs = (ma is not None and differentiable(xp, a), mb is not None and differentiable(xp, b))
-    saved = (ma, mb, tuple(out.shape)) + ((a, b, out) if save_inputs else ())
-    return out, Ctx(xp, scope, saved, needs)
+    saved = (ma, mb) + ((a, b, out) if save_inputs else ())
+    return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
 
 
 class add:
@@ -60,9 +69,9 @@ class add:
 
     @staticmethod
     def backward(grad_out, ctx):
+        check_grad("add", grad_out, ctx)
         xp = ctx.xp
-        ma, mb, out_shape = ctx.saved
-        _check_grad_shape("add", grad_out, out_shape)
+        ma, mb = ctx.saved
         with ctx.scope:
             ga = _to_input(xp, grad_out, ma) if ctx.needs_input_grad[0] else None
             gb = _to_input(xp, grad_out, mb) if ctx.needs_input_grad[1] else None
@@ -78,9 +87,9 @@ class sub:
 
     @staticmethod
     def backward(grad_out, ctx):
+        check_grad("sub", grad_out, ctx)
         xp = ctx.xp
-        ma, mb, out_shape = ctx.saved
-        _check_grad_shape("sub", grad_out, out_shape)
+        ma, mb = ctx.saved
         with ctx.scope:
             ga = _to_input(xp, grad_out, ma) if ctx.needs_input_grad[0] else None
             gb = -_to_input(xp, grad_out, mb) if ctx.needs_input_grad[1] else None
@@ -96,9 +105,9 @@ class mul:
 
     @staticmethod
     def backward(grad_out, ctx):
+        check_grad("mul", grad_out, ctx)
         xp = ctx.xp
-        ma, mb, out_shape, a, b, _ = ctx.saved
-        _check_grad_shape("mul", grad_out, out_shape)
+        ma, mb, a, b, _ = ctx.saved
         with ctx.scope:
             ga = gb = None
             if ctx.needs_input_grad[0]:
@@ -117,9 +126,9 @@ class div:
 
     @staticmethod
     def backward(grad_out, ctx):
+        check_grad("div", grad_out, ctx)
         xp = ctx.xp
-        ma, mb, out_shape, a, b, out = ctx.saved
-        _check_grad_shape("div", grad_out, out_shape)
+        ma, mb, a, b, out = ctx.saved
         with ctx.scope:
             ga = gb = None
             if ctx.needs_input_grad[0]:
@@ -137,37 +146,74 @@ def _conj(xp, v):
     return conj_if_complex(xp, v)
 
 
+def _scalar_log(a):
+    """log of a Python scalar base, as torch takes it: -inf at 0, nan below 0."""
+    if isinstance(a, complex):
+        return cmath.log(a) if a else -math.inf
+    if a > 0:
+        return math.log(a)
+    return -math.inf if a == 0 else math.nan
+
+
 class pow:  # noqa: A001 - the rule is named for the operator it differentiates
-    """``out = x ** p`` for a real Python scalar ``p``; dx = G * conj(p * x ** (p - 1))."""
+    """``out = x ** p``; dx = G * conj(p * x ** (p - 1)), dp = G * conj(out * log(x)).
+
+    Either operand may be a Python scalar (``2.0 ** t``). As in torch, dx is 0
+    where p == 0, and dp is 0 where x == 0 and p >= 0 (where log(x) is -inf
+    but out is 0 or 1 whatever p does).
+    """
 
     @staticmethod
     def forward(x, p):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(
-                f"pow: the exponent must be a real Python scalar; got {type(p).__name__}"
-            )
-        xp, scope = resolve("pow", x)
-        with scope:
-            out = x**p
-        return out, Ctx(xp, scope, (x, p, tuple(out.shape)), (differentiable(xp, x),))
+        if type(p) is bool or type(x) is bool:
+            raise TypeError("pow: a boolean base or exponent has no gradient; use 0 or 1")
+        if type(p) not in _PY_SCALARS and isinstance(p, numbers.Number):
+            # A NumPy or other library's scalar exponent: a constant, on any backend.
+            if isinstance(p, numbers.Integral):
+                p = int(p)
+            else:
+                p = float(p) if isinstance(p, numbers.Real) else complex(p)
+        return _binary_forward("pow", operator.pow, x, p, True)
 
     @staticmethod
     def backward(grad_out, ctx):
+        check_grad("pow", grad_out, ctx)
         xp = ctx.xp
-        x, p, out_shape = ctx.saved
-        _check_grad_shape("pow", grad_out, out_shape)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
+        mx, mp, x, p, out = ctx.saved
+        gx = gp = None
         with ctx.scope:
-            if p == 0:  # d/dx x**0 is 0 everywhere, also where x**-1 is inf
-                g = grad_out * 0
-            elif p == 1:
-                g = grad_out
-            elif p == 2:
-                g = grad_out * _conj(xp, x * 2)
-            else:
-                g = grad_out * _conj(xp, x ** (p - 1) * p)
-            return (cast(xp, g, x.dtype),)
+            if ctx.needs_input_grad[0]:
+                gx = _to_input(xp, _pow_dx(xp, grad_out, x, p), mx)
+            if ctx.needs_input_grad[1]:
+                gp = _to_input(xp, _pow_dp(xp, grad_out, x, p, out), mp)
+        return gx, gp
+
+
+def _pow_dx(xp, g, x, p):
+    if type(p) in _PY_SCALARS:
+        if p == 0:  # d/dx x**0 is 0 everywhere, also where g or x**-1 is nan or inf
+            return xp.zeros_like(g)
+        if p == 1:
+            return g
+        if p == 2:
+            return g * _conj(xp, x * 2)
+        return g * _conj(xp, x ** (p - 1) * p)
+    dx = g * _conj(xp, x ** (p - 1) * p)
+    return xp.where(p == 0, xp.zeros_like(dx), dx)
+
+
+def _pow_dp(xp, g, x, p, out):
+    scalar = type(x) in _PY_SCALARS
+    if scalar:
+        log_x = _scalar_log(x)
+    else:
+        log_x = xp.log(x if x.dtype == out.dtype else xp.astype(x, out.dtype))
+    dp = g * _conj(xp, out * log_x)
+    if dtype_info(xp, out.dtype).complex or (scalar and x != 0):
+        return dp
+    # 0 ** p is 0 (or 1) for every p >= 0: it does not depend on p there.
+    at_zero = (p >= 0) if scalar else (x == 0) & (p >= 0)
+    return xp.where(at_zero, xp.zeros_like(dp), dp)
 
 
 class neg:
@@ -176,18 +222,20 @@ class neg:
     @staticmethod
     def forward(x):
         xp, scope = resolve("neg", x)
-        with scope:
-            out = -x
-        return out, Ctx(xp, scope, (x.dtype, tuple(out.shape)), (differentiable(xp, x),))
+        try:
+            with scope:
+                out = -x
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise backend_error("neg", exc) from exc
+        return out, Ctx("neg", xp, scope, x.dtype, (differentiable(xp, x),), tuple(out.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
-        dtype, out_shape = ctx.saved
-        _check_grad_shape("neg", grad_out, out_shape)
+        check_grad("neg", grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
         with ctx.scope:
-            return (cast(ctx.xp, -grad_out, dtype),)
+            return (cast(ctx.xp, -grad_out, ctx.saved),)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -224,6 +272,8 @@ class add_bias:
 
         Raises
         ------
+        TypeError
+            If ``x`` or ``b`` is not an array, or ``axis`` is not an int.
         ValueError
             If ``b`` is not 1-D, its length differs from ``x.shape[axis]``, or
             ``axis`` is out of range.
@@ -236,9 +286,6 @@ class add_bias:
         array([0., 1., 2.])
         """
         xp, scope = resolve("add_bias", x, b)
-        for name, v in (("x", x), ("b", b)):
-            if not hasattr(v, "shape"):
-                raise TypeError(f"add_bias: {name} must be an array; got {type(v).__name__}")
         if type(axis) is not int:
             if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
                 raise TypeError(f"add_bias: axis must be an int; got {axis!r}")
@@ -248,14 +295,15 @@ class add_bias:
         with scope:
             out = x + (b if view[-1] != 1 or len(view) == 1 else xp.reshape(b, view))
         needs = dtype_pair(xp, x.dtype, b.dtype)[2]
-        return out, Ctx(xp, scope, (x.dtype, b.dtype, view, x_shape, b.shape[0]), needs)
+        saved = (x.dtype, b.dtype, view, b.shape[0])
+        return out, Ctx("add_bias", xp, scope, saved, needs, x_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
         """``(grad_x, grad_b)`` with the inputs' shapes and dtypes."""
+        check_grad("add_bias", grad_out, ctx)
         xp = ctx.xp
-        x_dtype, b_dtype, view, x_shape, length = ctx.saved
-        _check_grad_shape("add_bias", grad_out, x_shape)
+        x_dtype, b_dtype, view, length = ctx.saved
         with ctx.scope:
             gx = cast(xp, grad_out, x_dtype) if ctx.needs_input_grad[0] else None
             gb = None
@@ -263,3 +311,11 @@ class add_bias:
                 gb = xp.reshape(cast(xp, sum_to(grad_out, view, xp=xp), b_dtype), (length,))
         return gx, gb
 
+
+declare("add", ("a", "b"), scalars=("a", "b"))
+declare("sub", ("a", "b"), scalars=("a", "b"))
+declare("mul", ("a", "b"), scalars=("a", "b"))
+declare("div", ("a", "b"), scalars=("a", "b"))
+declare("pow", ("x", "p"), scalars=("x", "p"))
+declare("neg", ("x",))
+declare("add_bias", ("x", "b"))

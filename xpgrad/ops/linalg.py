@@ -14,7 +14,7 @@ import math
 
 from .._backend import dtype_info, resolve
 from .._shapes import _broadcast, fmt
-from ._common import Ctx, cast, conj_if_complex, dtype_pair, gemm, mT
+from ._common import Ctx, cast, check_grad, conj_if_complex, declare, dtype_pair, gemm, mT
 
 __all__ = ["matmul", "linear"]
 
@@ -186,7 +186,7 @@ class matmul:
         xp, scope = resolve("matmul", a, b)
         try:
             plan = _plan(tuple(a.shape), tuple(b.shape))
-        except AttributeError:
+        except AttributeError:  # resolve() let a Python scalar through: matmul's ValueError
             _reject_scalar(a, b)
         plain, upcast, needs = dtype_pair(xp, a.dtype, b.dtype)
         with scope:
@@ -198,21 +198,18 @@ class matmul:
                 out = xp.astype(out, xp.result_type(a.dtype, b.dtype))
         # Two real matrices: the dispatch-bound hot path, flagged once here.
         fast = plain and plan.two_d
-        return out, Ctx(xp, scope, (a, b, plan, fast), needs)
+        return out, Ctx("matmul", xp, scope, (a, b, plan, fast), needs, plan.out_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
         """Gradients ``(grad_a, grad_b)``, each with its input's shape and dtype
         (``None`` for an integer input or one switched off in
         ``ctx.needs_input_grad``)."""
+        check_grad("matmul", grad_out, ctx)
         xp = ctx.xp
         a, b, plan, fast = ctx.saved
         need_a, need_b = ctx.needs_input_grad
         g = grad_out
-        if tuple(g.shape) != plan.out_shape:
-            raise ValueError(
-                f"matmul.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(plan.out_shape)}"
-            )
         ga = gb = None
         with ctx.scope:
             if fast and g.dtype == a.dtype:
@@ -295,13 +292,8 @@ class linear:
         (5, 2)
         """
         xp, scope = resolve("linear", x, w, b)
-        try:
-            lead, rows = _linear_plan(tuple(x.shape), tuple(w.shape), None if b is None else tuple(b.shape))
-        except AttributeError:
-            for name, v in (("x", x), ("w", w), ("b", b)):
-                if v is not None and not hasattr(v, "shape"):
-                    raise TypeError(f"linear: {name} must be an array; got {type(v).__name__}") from None
-            raise
+        b_shape = None if b is None else tuple(b.shape)
+        lead, rows = _linear_plan(tuple(x.shape), tuple(w.shape), b_shape)
         plain, upcast, (nx, nw) = dtype_pair(xp, x.dtype, w.dtype)
         with scope:
             x2 = x if x.ndim == 2 else xp.reshape(x, (rows, x.shape[-1]))
@@ -314,20 +306,17 @@ class linear:
                 extra = () if b is None else (b.dtype,)
                 y = xp.astype(y, xp.result_type(x.dtype, w.dtype, *extra))
         needs = (nx, nw, b is not None and dtype_info(xp, b.dtype).inexact)
-        return y, Ctx(xp, scope, (x2, w, b, tuple(x.shape), rows, plain), needs)
+        out_shape = lead + (w.shape[0],)
+        return y, Ctx("linear", xp, scope, (x2, w, b, tuple(x.shape), rows, plain), needs, out_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
         """Gradients ``(grad_x, grad_w, grad_b)``; ``grad_b`` is None without a bias."""
+        check_grad("linear", grad_out, ctx)
         xp = ctx.xp
         x2, w, b, x_shape, rows, plain = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
         g = grad_out
-        want = x_shape[:-1] + (w.shape[0],)
-        if tuple(g.shape) != want:
-            raise ValueError(
-                f"linear.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(want)}"
-            )
         gx = gw = gb = None
         with ctx.scope:
             g2 = g if g.ndim == 2 else xp.reshape(g, (rows, w.shape[0]))
@@ -369,3 +358,7 @@ def _linear_plan(x_shape: tuple, w_shape: tuple, b_shape: tuple | None):
         )
     lead = x_shape[:-1]
     return lead, math.prod(lead)
+
+
+declare("matmul", ("a", "b"), scalars=("a", "b"))  # a scalar is 0-d: matmul's ValueError
+declare("linear", ("x", "w", "b"), optional=("b",))

@@ -6,8 +6,8 @@ import functools
 import math
 
 from .._backend import dtype_info, resolve
-from .._shapes import fmt, normalize_axis
-from ._common import Ctx, cast
+from .._shapes import normalize_axis
+from ._common import Ctx, cast, check_grad, declare
 
 __all__ = ["sum", "mean"]
 
@@ -34,17 +34,13 @@ def _reduce(op, x, axis, keepdims):
     return xp, scope, shape, plan, dtype_info(xp, x.dtype)
 
 
-def _spread(op, g, ctx):
+def _spread(g, ctx):
     """``g`` reshaped to the kept-dims shape and broadcast back to the input's
     shape: a view, since the gradient of a sum is the same value everywhere."""
     xp = ctx.xp
-    shape, kept, out_shape, dtype = ctx.saved[:4]
-    if tuple(g.shape) != out_shape:
-        raise ValueError(
-            f"{op}.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(out_shape)}"
-        )
+    shape, kept, dtype = ctx.saved[:3]
     with ctx.scope:
-        if out_shape != kept:
+        if ctx.out_shape != kept:
             g = xp.reshape(g, kept)
         if g.dtype != dtype:
             g = cast(xp, g, dtype)
@@ -84,15 +80,16 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
                 out = xp.sum(x, axis=axes, keepdims=keepdims)
             else:
                 out = xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum), x.dtype)
-        return out, Ctx(xp, scope, (shape, kept, out_shape, x.dtype), (info.inexact,))
+        return out, Ctx("sum", xp, scope, (shape, kept, x.dtype), (info.inexact,), out_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
         """``(grad_x,)``: a broadcast view of ``grad_out`` (read-only on NumPy) with
         x's shape and dtype."""
+        check_grad("sum", grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
-        return (_spread("sum", grad_out, ctx),)
+        return (_spread(grad_out, ctx),)
 
 
 class mean:
@@ -117,12 +114,17 @@ class mean:
         with scope:
             total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum)
             out = cast(xp, total / count if count else total * float("nan"), x.dtype)
-        return out, Ctx(xp, scope, (shape, kept, out_shape, x.dtype, count), (True,))
+        return out, Ctx("mean", xp, scope, (shape, kept, x.dtype, count), (True,), out_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
         """``(grad_x,)`` with x's shape and dtype."""
+        check_grad("mean", grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
-        count = ctx.saved[4]
-        return (_spread("mean", grad_out / count if count else grad_out, ctx),)
+        count = ctx.saved[3]
+        return (_spread(grad_out / count if count else grad_out, ctx),)
+
+
+declare("sum", ("x",))
+declare("mean", ("x",))

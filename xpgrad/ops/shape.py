@@ -6,15 +6,10 @@ import operator
 
 from .._backend import device_of, resolve
 from .._backend import to_device as _to_device
-from .._shapes import fmt, normalize_axis
-from ._common import Ctx, differentiable
+from .._shapes import as_shape, fmt, normalize_axis
+from ._common import Ctx, check_grad, declare, differentiable
 
 __all__ = ["reshape", "permute_dims", "to_device"]
-
-
-def _check(op, g, shape):
-    if tuple(g.shape) != shape:
-        raise ValueError(f"{op}.backward: grad_out has shape {fmt(g.shape)}, expected {fmt(shape)}")
 
 
 class reshape:
@@ -23,23 +18,24 @@ class reshape:
     @staticmethod
     def forward(x, shape):
         xp, scope = resolve("reshape", x)
+        shape = as_shape(shape, "reshape")
         with scope:
             try:
-                out = xp.reshape(x, tuple(shape))
-            except (ValueError, RuntimeError):  # torch says RuntimeError
+                out = xp.reshape(x, shape)
+            except (ValueError, RuntimeError, TypeError):  # torch: RuntimeError, JAX: TypeError
                 raise ValueError(
-                    f"reshape: cannot reshape x of shape {fmt(x.shape)} to {tuple(shape)!r}"
+                    f"reshape: cannot reshape x of shape {fmt(x.shape)} to {shape!r}"
                 ) from None
-        return out, Ctx(xp, scope, (tuple(x.shape), tuple(out.shape)), (differentiable(xp, x),))
+        needs = (differentiable(xp, x),)
+        return out, Ctx("reshape", xp, scope, tuple(x.shape), needs, tuple(out.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
-        x_shape, out_shape = ctx.saved
-        _check("reshape", grad_out, out_shape)
+        check_grad("reshape", grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
         with ctx.scope:
-            return (ctx.xp.reshape(grad_out, x_shape),)
+            return (ctx.xp.reshape(grad_out, ctx.saved),)
 
 
 class permute_dims:
@@ -48,7 +44,10 @@ class permute_dims:
     @staticmethod
     def forward(x, axes):
         xp, scope = resolve("permute_dims", x)
-        given = tuple(axes)
+        try:
+            given = tuple(axes)
+        except TypeError:
+            raise TypeError(f"permute_dims: axes must be a tuple of ints; got {axes!r}") from None
         nd = x.ndim
         if len(given) != nd:
             raise ValueError(
@@ -61,16 +60,16 @@ class permute_dims:
         with scope:
             out = xp.permute_dims(x, axes)
         inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
-        return out, Ctx(xp, scope, (inverse, tuple(out.shape)), (differentiable(xp, x),))
+        needs = (differentiable(xp, x),)
+        return out, Ctx("permute_dims", xp, scope, inverse, needs, tuple(out.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
-        inverse, out_shape = ctx.saved
-        _check("permute_dims", grad_out, out_shape)
+        check_grad("permute_dims", grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
         with ctx.scope:
-            return (ctx.xp.permute_dims(grad_out, inverse),)
+            return (ctx.xp.permute_dims(grad_out, ctx.saved),)
 
 
 class to_device:
@@ -81,12 +80,21 @@ class to_device:
         xp, scope = resolve("to_device", x)
         source = device_of(x)
         out = _to_device(x, device)
-        return out, Ctx(xp, scope, (source, tuple(x.shape)), (differentiable(xp, x),))
+        # out may be another library's array (NumPy -> CuPy): grad_out is checked
+        # against out's namespace, and the gradient goes back to x's.
+        out_xp, _ = resolve("to_device", out)
+        needs = (differentiable(xp, x),)
+        return out, Ctx("to_device", xp, scope, (source, out_xp), needs, tuple(x.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
-        source, shape = ctx.saved
-        _check("to_device", grad_out, shape)
+        source, out_xp = ctx.saved
+        check_grad("to_device", grad_out, ctx, xp=out_xp)
         if not ctx.needs_input_grad[0]:
             return (None,)
         return (_to_device(grad_out, source),)
+
+
+declare("reshape", ("x",))
+declare("permute_dims", ("x",))
+declare("to_device", ("x",))
