@@ -48,6 +48,12 @@ class Device:
     'cpu'
     >>> Device("cuda:1") == "cuda:1"
     True
+
+    A Device equals another Device of the same place, and a string only when
+    the string is its canonical name (``str(device)``), so that equal objects
+    hash alike and a Device finds its entry in a dict keyed by names:
+    ``Device("cuda") == "cuda:0"``, but ``Device("cuda") != "cuda"``; compare
+    with ``Device("cuda")`` to parse the other spelling.
     """
 
     __slots__ = ("kind", "index")
@@ -87,12 +93,15 @@ class Device:
         return f"Device('{self}')"
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not Device:
-            try:
-                other = Device(other)
-            except (TypeError, ValueError):
-                return NotImplemented
-        return self.kind == other.kind and self.index == other.index
+        if type(other) is Device:
+            return self.kind == other.kind and self.index == other.index
+        if isinstance(other, str):
+            # Only the canonical spelling: 'cuda' and 'cuda:0' hash differently,
+            # and a Device can hash like only one of them.
+            return str(self) == other
+        # Not a torch or cupy device object either: they hash their own way.
+        # Device(obj) == dev parses one.
+        return NotImplemented
 
     def __hash__(self) -> int:
         # Equal to its canonical string, so hash like it too.
@@ -116,7 +125,7 @@ def _parse(text: str) -> Device:
         return Device._make("cpu", None)
     if not sep:
         return Device._make("cuda", 0)
-    if not index_text.isdigit():
+    if not (index_text.isascii() and index_text.isdigit()):
         raise ValueError(
             f"Device: {text!r} has an invalid index {index_text!r}; "
             f"expected a non-negative integer as in 'cuda:0'"

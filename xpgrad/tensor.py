@@ -11,10 +11,9 @@ import contextvars
 import itertools
 import operator
 import math
-import numbers
 
 from . import ops
-from ._backend import dtype_info, resolve, to_numpy
+from ._backend import declare, dtype_info, resolve, to_numpy
 from ._backend import device_of as _device_of
 from ._backend import to_device as _to_device
 from ._device import Device, get_default_device
@@ -36,8 +35,17 @@ def is_grad_enabled() -> bool:
     return _GRAD_ENABLED.get()
 
 
+# What each active no_grad() block restores on exit, innermost last. It lives
+# in the context, not on the no_grad object, so that one object can be
+# entered by several threads (or asyncio tasks) at once.
+_RESTORE: contextvars.ContextVar[tuple] = contextvars.ContextVar("xpgrad_no_grad", default=())
+
+
 class no_grad:
     """Context manager: operations inside record no graph.
+
+    One instance may be shared and entered from several threads at once:
+    each thread sees its own setting.
 
     >>> import xpgrad
     >>> w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
@@ -47,15 +55,15 @@ class no_grad:
     False
     """
 
-    def __init__(self) -> None:
-        self._tokens: list = []
-
     def __enter__(self) -> no_grad:
-        self._tokens.append(_GRAD_ENABLED.set(False))
+        _RESTORE.set(_RESTORE.get() + (_GRAD_ENABLED.get(),))
+        _GRAD_ENABLED.set(False)
         return self
 
     def __exit__(self, *exc) -> None:
-        _GRAD_ENABLED.reset(self._tokens.pop())
+        stack = _RESTORE.get()
+        _GRAD_ENABLED.set(stack[-1])
+        _RESTORE.set(stack[:-1])
 
 
 def _check_requires_grad(xp, data, flag, where: str) -> bool:
@@ -136,7 +144,18 @@ class Tensor:
         return to_numpy(self.data)
 
     def item(self):
-        """The single value of a one-element tensor as a Python scalar."""
+        """The single value of a one-element tensor as a Python scalar.
+
+        Raises
+        ------
+        ValueError
+            If the tensor has more or fewer than one element.
+        """
+        if math.prod(self.shape) != 1:
+            raise ValueError(
+                f"item: only a one-element tensor has a single value; this one has shape "
+                f"{fmt(self.shape)}"
+            )
         return to_numpy(self.data).item()
 
     def detach(self) -> Tensor:
@@ -232,11 +251,10 @@ class Tensor:
         return _apply(ops.div, (other, self))
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor) or not isinstance(exponent, numbers.Real):
-            raise TypeError(
-                f"Tensor ** {type(exponent).__name__}: the exponent must be a real Python scalar"
-            )
-        return _apply(ops.pow, (self,), exponent)
+        return _apply(ops.pow, (self, exponent))
+
+    def __rpow__(self, base):
+        return _apply(ops.pow, (base, self))
 
     def __neg__(self):
         return _apply(ops.neg, (self,))
@@ -389,9 +407,20 @@ def _to_tensor_data(data, device, dtype):
     if isinstance(data, (_SCALARS, list, tuple)):
         import numpy as np
 
-        data = np.asarray(data)
+        what = f"a {type(data).__name__}"
+        try:
+            data = np.asarray(data)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"tensor: data is not a rectangular nested list ({exc})") from None
+        if data.dtype.kind not in "biufc":
+            raise TypeError(
+                f"tensor: data must be numbers or nested lists of numbers; got {what} "
+                f"(NumPy reads it as dtype {data.dtype})"
+            )
         if device is None:
             device = get_default_device()
+    else:
+        resolve("tensor", data)  # an array, of known sizes, or a TypeError naming tensor()
     if device is not None:
         data = _to_device(data, device)
     if dtype is not None:
@@ -403,7 +432,13 @@ def _to_tensor_data(data, device, dtype):
     return data
 
 
+# Python's own types, read the way NumPy and torch read them.
+_PY_DTYPES = {float: "float64", int: "int64", complex: "complex128", bool: "bool"}
+
+
 def _resolve_dtype(xp, dtype):
+    if dtype in _PY_DTYPES:
+        dtype = _PY_DTYPES[dtype]
     name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or str(dtype)
     name = name.rsplit(".", 1)[-1].rstrip("'>")  # str(numpy.float64) is "<class 'numpy.float64'>"
     native = getattr(xp, name, None)
@@ -415,7 +450,10 @@ def _resolve_dtype(xp, dtype):
         except ImportError:
             pass
     if native is None:
-        raise TypeError(f"tensor: dtype {dtype!r} is not available in {xp.__name__}")
+        raise TypeError(
+            f"tensor: dtype {dtype!r} is not available in {xp.__name__}; pass a name such "
+            f"as 'float32' or 'float64'"
+        )
     return native
 
 
@@ -472,3 +510,8 @@ def linear(x, w, b=None) -> Tensor:
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum of a Tensor or array over ``axis`` (see :class:`xpgrad.ops.sum`)."""
     return _apply(ops.sum, (x,), axis, keepdims)
+
+
+declare("Tensor", ("data",))
+declare("tensor", ("data",))
+declare("backward", ("self", "grad"))

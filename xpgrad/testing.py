@@ -36,7 +36,10 @@ def _host(x):
 def _dtype_name(x) -> str:
     if type(x) is Tensor:
         x = x.data
-    return str(getattr(x, "dtype", np.asarray(x).dtype)).rsplit(".", 1)[-1]
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:  # a Python scalar or list; arrays are never converted here
+        dtype = np.asarray(x).dtype
+    return str(dtype).rsplit(".", 1)[-1]
 
 
 def default_tolerance(*arrays) -> tuple[float, float]:
