@@ -16,7 +16,7 @@ import pytest
 
 import xpgrad
 
-BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "cupy")
+BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "jax", "cupy")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Backend:
     """One array library as the tests see it.
 
     name : str
-        ``numpy``, ``array_api_strict``, ``torch`` or ``cupy``.
+        ``numpy``, ``array_api_strict``, ``torch``, ``jax`` or ``cupy``.
     module : module
         The library itself (not the array-api-compat wrapper).
     device : str
@@ -139,6 +139,18 @@ def _load(name: str):
             return None, f"torch does not import ({exc})"
         dtypes = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
         return Backend("torch", torch, "cpu", dtypes, torch.asarray), None
+    if name == "jax":
+        try:
+            import jax
+        except ImportError as exc:
+            return None, f"jax does not import ({exc})"
+        # Without this JAX turns every float64 array into float32, and the
+        # float64 references and finite differences lose their meaning.
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        dtypes = {"float16": jnp.float16, "float32": jnp.float32, "float64": jnp.float64}
+        return Backend("jax", jnp, "cpu", dtypes, jnp.asarray), None
     if name == "cupy":
         try:
             import cupy

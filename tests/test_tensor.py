@@ -75,14 +75,6 @@ def test_numpy_array_on_the_left_defers_to_tensor():
     np.testing.assert_array_equal(t.grad, [3.0 + 2.0, 4.0 + 2.0])
 
 
-def test_pow_rejects_non_scalar_exponent():
-    t = xpgrad.tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(TypeError):
-        t ** t
-    with pytest.raises(TypeError):
-        t ** np.ones(3)
-
-
 # -- dtypes ----------------------------------------------------------------
 
 
@@ -290,6 +282,8 @@ def test_grad_is_a_writable_copy():
 
 def test_grad_does_not_alias_a_broadcast(backend):
     """Writing one element of .grad (the copy of sum's broadcast view) changes only that element."""
+    if backend.name == "jax":
+        pytest.skip("jax arrays are immutable: there is no element to write, and no alias to fear")
     x = leaf(backend, np.zeros((2, 3)))
     x.sum().backward()
     x.grad[0, 0] = 5.0

@@ -1,0 +1,421 @@
+"""Each class of failure that once reached a user as a raw error, an error that
+did not name the op, or a silently wrong number, with the inputs that showed it.
+
+The broad sweep over every rule and many hostile values is test_hostile.py;
+here each case is the one that was found, checked for its exact message or
+value.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import xpgrad
+from xpgrad import Device, ops
+from xpgrad.testing import assert_close, gradcheck
+
+from tests.support import host, torch_grads
+
+# -- 1. errors name the op, the argument and the fix -----------------------
+
+
+@pytest.mark.parametrize("bad", [[1.0, 2.0], "ab", {"a": 1}], ids=["list", "str", "dict"])
+@pytest.mark.parametrize(
+    "call, op, arg",
+    [
+        (lambda v: ops.matmul.forward(v, np.ones((2, 2))), "matmul", "a"),
+        (lambda v: ops.matmul.forward(np.ones((2, 2)), v), "matmul", "b"),
+        (lambda v: ops.linear.forward(np.ones((2, 3)), v), "linear", "w"),
+        (lambda v: ops.add_bias.forward(np.ones((2, 3)), v), "add_bias", "b"),
+        (lambda v: ops.mul.forward(np.ones(2), v), "mul", "b"),
+        (lambda v: ops.sum.forward(v), "sum", "x"),
+        (lambda v: ops.reshape.forward(v, (2,)), "reshape", "x"),
+        (lambda v: xpgrad.sum_to(v, (1,)), "sum_to", "x"),
+    ],
+    ids=["matmul-a", "matmul-b", "linear-w", "add_bias-b", "mul-b", "sum", "reshape", "sum_to"],
+)
+def test_non_array_names_op_argument_and_the_fix(call, op, arg, bad):
+    with pytest.raises(TypeError) as info:
+        call(bad)
+    msg = str(info.value)
+    assert msg.startswith(f"{op}: {arg} is a {type(bad).__name__}"), msg
+    assert "xpgrad.tensor" in msg and "asarray" in msg
+
+
+@pytest.mark.parametrize(
+    "call, expected",
+    [
+        (lambda: ops.linear.forward(None, np.ones((2, 3))), "linear: x must be an array; got None"),
+        (lambda: ops.add.forward(np.ones(2), None), "add: b must be an array or a Python scalar; got None"),
+        (lambda: ops.neg.forward(2.0), "neg: x must be an array; got a Python float (2.0)"),
+        (lambda: xpgrad.tensor(np.ones(2)) + None, "add: b must be an array or a Python scalar; got None"),
+    ],
+    ids=["linear-None", "add-None", "neg-scalar", "tensor+None"],
+)
+def test_none_and_scalars_where_an_array_is_needed(call, expected):
+    with pytest.raises(TypeError) as info:
+        call()
+    assert str(info.value) == expected
+
+
+def _other_library(backend):
+    """An array of a library other than the backend's, or skip."""
+    if backend.name != "numpy":
+        return np.ones(6)
+    torch = pytest.importorskip("torch")
+    return torch.ones(6, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "rule, args",
+    [
+        (ops.reshape, lambda be: (be.asarray(np.ones((2, 3))), (6,))),
+        (ops.sum, lambda be: (be.asarray(np.ones(6)),)),
+        (ops.neg, lambda be: (be.asarray(np.ones(6)),)),
+        (ops.mul, lambda be: (be.asarray(np.ones(6)), be.asarray(np.ones(6)))),
+    ],
+    ids=["reshape", "sum", "neg", "mul"],
+)
+def test_backward_rejects_grad_out_of_another_library(backend, rule, args):
+    """reshape once returned a torch gradient for a NumPy input, silently."""
+    out, ctx = rule.forward(*args(backend))
+    g = _other_library(backend)
+    if tuple(out.shape) != (6,):
+        g = g[:1].reshape(())
+    name = rule.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\.backward: grad_out is .*, but {name}\.forward ran on"):
+        rule.backward(g, ctx)
+
+
+@pytest.mark.parametrize("bad", [None, [1.0] * 6, "x"], ids=["None", "list", "str"])
+def test_backward_rejects_non_array_grad_out(backend, bad):
+    out, ctx = ops.reshape.forward(backend.asarray(np.ones((2, 3))), (6,))
+    with pytest.raises(TypeError, match=r"^reshape\.backward: grad_out is .*pass a \w+ array of shape \(6,\)"):
+        ops.reshape.backward(bad, ctx)
+
+
+def test_backward_rejects_another_rules_ctx_and_boolean_grad():
+    out, ctx = ops.sum.forward(np.ones((2, 3)), axis=0)
+    with pytest.raises(TypeError, match=r"^matmul\.backward: ctx must be the one matmul\.forward returned; got from sum\.forward"):
+        ops.matmul.backward(np.ones(3), ctx)
+    with pytest.raises(TypeError, match=r"^sum\.backward: ctx must be the one sum\.forward returned; got None"):
+        ops.sum.backward(np.ones(3), None)
+    with pytest.raises(TypeError, match=r"^sum\.backward: grad_out has dtype bool"):
+        ops.sum.backward(np.ones(3, dtype=bool), ctx)
+    with pytest.raises(ValueError, match=r"^sum\.backward: grad_out has shape \(2,\), expected \(3,\)"):
+        ops.sum.backward(np.ones(2), ctx)
+
+
+def test_reshape_takes_an_int_shape_like_numpy(backend):
+    x = backend.asarray(np.arange(6.0).reshape(2, 3))
+    out, ctx = ops.reshape.forward(x, 6)
+    assert tuple(out.shape) == (6,)
+    (g,) = ops.reshape.backward(backend.asarray(np.arange(6.0)), ctx)
+    np.testing.assert_array_equal(host(g), np.arange(6.0).reshape(2, 3))
+    t = xpgrad.tensor(x, requires_grad=True)
+    assert t.reshape(6).shape == (6,)
+    with pytest.raises(TypeError, match=r"^reshape: shape must be an int or a tuple of ints; got 'ab'"):
+        ops.reshape.forward(x, "ab")
+
+
+@pytest.mark.parametrize("text", ["cuda:²", "cuda:١", "cuda:-1", "cuda:0x1"])
+def test_device_index_must_be_ascii_digits(text):
+    with pytest.raises(ValueError, match=r"^Device: .* has an invalid index"):
+        Device(text)
+
+
+@pytest.mark.parametrize(
+    "given, expected", [(float, "float64"), (complex, "complex128"), (int, "int64"), (bool, "bool")]
+)
+def test_tensor_reads_python_types_as_dtypes(backend, given, expected):
+    if backend.name == "array_api_strict" and expected == "int64":
+        pass  # array_api_strict has int64 too
+    t = xpgrad.tensor(backend.asarray(np.ones(2)), dtype=given)
+    assert str(t.dtype).rsplit(".", 1)[-1] == expected
+
+
+def test_tensor_refuses_data_that_is_not_numbers():
+    with pytest.raises(TypeError, match=r"^tensor: data must be numbers or nested lists of numbers; got a list"):
+        xpgrad.tensor([1.0, "a"])
+    with pytest.raises(TypeError, match=r"^tensor: data is a str"):
+        xpgrad.tensor("abc")
+    with pytest.raises(ValueError, match=r"^tensor: data is not a rectangular nested list"):
+        xpgrad.tensor([[1.0], [1.0, 2.0]])
+
+
+def test_item_of_many_elements_names_item():
+    with pytest.raises(ValueError, match=r"^item: only a one-element tensor has a single value; this one has shape \(2,\)"):
+        xpgrad.tensor([1.0, 2.0]).item()
+
+
+def test_mixed_libraries_error_gives_advice_that_works():
+    torch = pytest.importorskip("torch")
+    a, b = np.arange(3.0), torch.ones(3, dtype=torch.float64)
+    with pytest.raises(TypeError) as info:
+        ops.add.forward(a, b)
+    msg = str(info.value)
+    assert "a is numpy, b is torch" in msg and "xpgrad.convert(b, like=a)" in msg
+    out, _ = ops.add.forward(a, xpgrad.convert(b, like=a))  # the advice, followed
+    np.testing.assert_array_equal(out, [1.0, 2.0, 3.0])
+
+
+def test_convert_between_libraries_keeps_values_shape_dtype():
+    torch = pytest.importorskip("torch")
+    xs = pytest.importorskip("array_api_strict")
+    host_values = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    t = xpgrad.convert(host_values, like=torch.ones(1))
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32 and tuple(t.shape) == (2, 3)
+    back = xpgrad.convert(torch.ones(2, 3, requires_grad=True) * 2, like=np.ones(1))
+    assert isinstance(back, np.ndarray) and back.dtype == np.float32
+    np.testing.assert_array_equal(back, np.full((2, 3), 2.0))
+    dev = xs.Device("device1")
+    s = xpgrad.convert(host_values, like=xs.ones(1, device=dev))
+    assert s.device == dev and s.dtype == xs.float32
+    np.testing.assert_array_equal(np.from_dlpack(s), host_values)
+    lst = xpgrad.convert([1.0, 2.0], like=torch.ones(1))
+    assert isinstance(lst, torch.Tensor) and lst.tolist() == [1.0, 2.0]
+    same = np.ones(2)
+    assert xpgrad.convert(same, like=np.zeros(1)) is same
+    with pytest.raises(TypeError, match=r"^convert: like is a list"):
+        xpgrad.convert(same, like=[1.0])
+
+
+# -- 2. no silently wrong answers ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: ops.mul.forward(m, m),
+        lambda m: ops.matmul.forward(m, m),
+        lambda m: ops.sum.forward(m),
+        lambda m: xpgrad.tensor(m),
+        lambda m: xpgrad.get_namespace(m),
+    ],
+    ids=["mul", "matmul", "sum", "tensor", "get_namespace"],
+)
+def test_numpy_matrix_is_refused(call):
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(TypeError, match=r"numpy\.matrix, whose \* is a matrix product; pass numpy\.asarray"):
+        call(m)
+
+
+@pytest.mark.parametrize(
+    "call", [ops.sum.forward, ops.mean.forward, xpgrad.get_namespace], ids=["sum", "mean", "get_namespace"]
+)
+def test_masked_array_is_refused(call):
+    m = np.ma.masked_array([1.0, 2.0, 100.0], mask=[False, False, True])
+    with pytest.raises(TypeError, match=r"numpy\.ma\.MaskedArray, whose mask xpgrad would ignore"):
+        call(m)
+
+
+def test_other_ndarray_subclasses_still_work(tmp_path):
+    mm = np.memmap(tmp_path / "x.bin", dtype=np.float64, mode="w+", shape=(2, 3))
+    mm[:] = np.arange(6.0).reshape(2, 3)
+    out, ctx = ops.sum.forward(mm, axis=0)
+    np.testing.assert_array_equal(np.asarray(out), [3.0, 5.0, 7.0])
+
+
+@pytest.fixture
+def unknown_rows():
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.arange(24.0).reshape(6, 4), chunks=(3, 4))
+    return x[x[:, 0] > 5]  # rows 2..5: 4 rows, but dask does not know that
+
+
+@pytest.mark.parametrize(
+    "call, op, arg",
+    [
+        (lambda x: ops.mean.forward(x), "mean", "x"),
+        (lambda x: ops.sum.forward(x, axis=0), "sum", "x"),
+        (lambda x: ops.matmul.forward(x.T, x), "matmul", "a"),
+        (lambda x: ops.mul.forward(x, 2.0), "mul", "a"),
+        (lambda x: xpgrad.tensor(x), "tensor", "data"),
+        (lambda x: xpgrad.sum_to(x, (1, 4)), "sum_to", "x"),
+    ],
+    ids=["mean", "sum", "matmul", "mul", "tensor", "sum_to"],
+)
+def test_dask_unknown_sizes_are_refused_with_the_fix(unknown_rows, call, op, arg):
+    with pytest.raises(ValueError) as info:
+        call(unknown_rows)
+    msg = str(info.value)
+    assert msg.startswith(f"{op}: {arg} has unknown dimension sizes ") and "nan" in msg
+    assert f"{arg}.compute_chunk_sizes()" in msg
+
+
+def test_dask_after_compute_chunk_sizes_gives_the_numpy_answer(unknown_rows):
+    x = unknown_rows.compute_chunk_sizes()
+    out, ctx = ops.mean.forward(x)
+    (g,) = ops.mean.backward(out * 0 + 1, ctx)
+    ref = np.arange(24.0).reshape(6, 4)[2:]
+    assert float(out.compute()) == ref.mean()
+    np.testing.assert_allclose(np.asarray(g.compute()), np.full((4, 4), 1 / 16))
+
+
+def test_dask_unknown_grad_out_is_refused(unknown_rows):
+    da = pytest.importorskip("dask.array")
+    out, ctx = ops.mul.forward(da.ones((4, 4), chunks=2), 2.0)
+    with pytest.raises(ValueError, match=r"^mul\.backward: grad_out has shape \(nan, 4\), expected \(4, 4\)"):
+        ops.mul.backward(unknown_rows, ctx)
+
+
+def test_pow_zero_with_nan_upstream_gives_zero_like_torch(backend):
+    torch = pytest.importorskip("torch")
+    x = np.array([0.0, 1.0, -2.0])
+    upstream = np.array([np.nan, np.inf, 1.0])
+    out, ctx = ops.pow.forward(backend.asarray(x), 0)
+    (g, _) = ops.pow.backward(backend.asarray(upstream), ctx)
+    _, (ref,) = torch_grads(lambda t: t**0, [x], upstream)
+    np.testing.assert_array_equal(host(g), ref)
+    np.testing.assert_array_equal(ref, [0.0, 0.0, 0.0])
+
+
+# -- 3. protocols ----------------------------------------------------------
+
+_SPELLINGS = ["cpu", "CPU", "cpu:0", "cuda", "cuda:0", "cuda:1", " cuda:1 "]
+
+
+@pytest.mark.parametrize("left, right", list(itertools.product(_SPELLINGS, repeat=2)))
+def test_equal_devices_and_names_hash_alike(left, right):
+    for a, b in ((Device(left), right), (Device(left), Device(right))):
+        if a == b:
+            assert hash(a) == hash(b), (a, b)
+            assert b in {a} and a in {b}
+
+
+def test_device_equals_only_its_canonical_name():
+    assert Device("cuda") == "cuda:0" and Device("cuda") != "cuda"
+    assert Device("cpu") == "cpu" and Device("cpu") != "CPU"
+    assert {Device("cuda:0"): 1}.get("cuda:0") == 1
+
+
+def test_scalar_base_power_of_tensor(backend):
+    """2.0 ** t: value 2^t, gradient 2^t * ln 2 (by hand)."""
+    x = np.array([-1.0, 0.0, 3.0])
+    t = xpgrad.tensor(backend.asarray(x), requires_grad=True)
+    y = 2.0**t
+    np.testing.assert_allclose(host(y), [0.5, 1.0, 8.0])
+    y.sum().backward()
+    np.testing.assert_allclose(host(t.grad), np.array([0.5, 1.0, 8.0]) * np.log(2.0), rtol=1e-14)
+
+
+def test_tensor_exponent_against_torch(backend, rng):
+    torch = pytest.importorskip("torch")
+    base = rng.uniform(0.5, 2.0, (3, 4))
+    expo = rng.standard_normal((4,))
+    up = rng.standard_normal((3, 4))
+    a = xpgrad.tensor(backend.asarray(base), requires_grad=True)
+    p = xpgrad.tensor(backend.asarray(expo), requires_grad=True)
+    (a**p).backward(backend.asarray(up))
+    _, (ga, gp) = torch_grads(torch.pow, [base, expo], up)
+    np.testing.assert_allclose(host(a.grad), ga, rtol=1e-12)
+    np.testing.assert_allclose(host(p.grad), gp, rtol=1e-12)
+
+
+def test_tensor_exponent_gradcheck(backend, rng):
+    be = backend
+    base = be.asarray(rng.uniform(0.5, 2.0, (2, 3)), "float64")
+    expo = be.asarray(rng.standard_normal((2, 1)), "float64")
+    assert gradcheck(ops.pow, base, expo)
+
+
+def test_pow_at_zero_base_matches_torch():
+    """At x == 0, d/dp x**p is 0 for p >= 0 (torch's choice); log(0) would make it nan."""
+    torch = pytest.importorskip("torch")
+    x = np.array([0.0, 0.0, 0.0, 2.0])
+    p = np.array([0.0, 1.5, 2.0, 0.5])
+    up = np.ones(4)
+    out, ctx = ops.pow.forward(x, p)
+    gx, gp = ops.pow.backward(up, ctx)
+    _, (rx, rp) = torch_grads(torch.pow, [x, p], up)
+    np.testing.assert_array_equal(gp, rp)
+    np.testing.assert_array_equal(gx, rx)
+    out, ctx = ops.pow.forward(0.0, p)  # scalar base 0
+    _, gp0 = ops.pow.backward(up, ctx)
+    np.testing.assert_array_equal(gp0, [0.0, 0.0, 0.0, 0.0])
+
+
+def test_assert_close_never_converts_arrays_it_does_not_need_to():
+    torch = pytest.importorskip("torch")
+    xs = pytest.importorskip("array_api_strict")
+    da = pytest.importorskip("dask.array")
+    t = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    assert_close(t * 1.0, np.ones(3))  # a tensor that requires grad
+    dev = xs.Device("device1")
+    assert_close(xs.ones(3, device=dev), np.ones(3))  # refuses np.asarray
+    calls = []
+
+    def chunk():
+        calls.append(1)
+        return np.ones(3)
+
+    import dask
+
+    lazy = da.from_delayed(dask.delayed(chunk)(), shape=(3,), dtype=np.float64)
+    assert_close(lazy, np.ones(3))
+    assert len(calls) == 1, "the dask array was computed more than once"
+    with pytest.raises(AssertionError, match="assert_close: 1 of 3 elements differ"):
+        assert_close(torch.tensor([1.0, 2.0, 3.0], requires_grad=True), np.array([1.0, 2.0, 4.0]))
+
+
+# -- 4. JAX: eager and under jax.jit ----------------------------------------
+
+
+def _jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+_JIT_CASES = {
+    "matmul": (ops.matmul, [(2, 3, 4), (4, 5)], {}),
+    "matmul-bcast": (ops.matmul, [(2, 1, 3, 4), (3, 4, 2)], {}),
+    "linear": (ops.linear, [(5, 3), (4, 3), (4,)], {}),
+    "add": (ops.add, [(2, 3), (3,)], {}),
+    "sub": (ops.sub, [(2, 1), (1, 3)], {}),
+    "mul": (ops.mul, [(2, 3), (2, 1)], {}),
+    "div": (ops.div, [(2, 3), (3,)], {}),
+    "pow-tensor": (ops.pow, [(2, 3), (3,)], {}),
+    "neg": (ops.neg, [(2, 3)], {}),
+    "add_bias": (ops.add_bias, [(2, 3, 4), (3,)], {"axis": 1}),
+    "sum": (ops.sum, [(2, 3, 4)], {"axis": (0, 2)}),
+    "mean": (ops.mean, [(2, 3)], {"axis": -1, "keepdims": True}),
+    "reshape": (ops.reshape, [(2, 3)], {"shape": (3, 2)}),
+    "permute_dims": (ops.permute_dims, [(2, 3, 4)], {"axes": (2, 0, 1)}),
+}
+
+
+@pytest.mark.parametrize("name", list(_JIT_CASES))
+def test_rule_under_jax_jit_matches_numpy(name, rng):
+    jax = _jax()
+    import jax.numpy as jnp
+
+    rule, shapes, kwargs = _JIT_CASES[name]
+    hosts = [rng.uniform(0.5, 1.5, s) for s in shapes]
+
+    def forward_backward(*args):
+        out, ctx = rule.forward(*args, **kwargs)
+        return out, rule.backward(jnp.ones_like(out) * 0.5, ctx)
+
+    out, grads = jax.jit(forward_backward)(*[jnp.asarray(h) for h in hosts])
+    ref_out, ref_ctx = rule.forward(*hosts, **kwargs)
+    ref_grads = rule.backward(np.ones_like(ref_out) * 0.5, ref_ctx)
+    np.testing.assert_allclose(np.asarray(out), ref_out, rtol=1e-13)
+    for g, r, h in zip(grads, ref_grads, hosts):
+        assert g.shape == h.shape and g.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(g), r, rtol=1e-13)
+
+
+def test_jax_grad_through_a_rule_forward_agrees_with_its_backward(rng):
+    jax = _jax()
+    import jax.numpy as jnp
+
+    a, b = jnp.asarray(rng.standard_normal((2, 3, 4))), jnp.asarray(rng.standard_normal((4, 5)))
+    ga_jax, gb_jax = jax.grad(lambda a, b: ops.matmul.forward(a, b)[0].sum(), argnums=(0, 1))(a, b)
+    out, ctx = ops.matmul.forward(a, b)
+    ga, gb = ops.matmul.backward(jnp.ones_like(out), ctx)
+    np.testing.assert_allclose(np.asarray(ga), np.asarray(ga_jax), rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(gb), np.asarray(gb_jax), rtol=1e-13)
