@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from ._device import CPU, Device, require_available
+from ._device import CPU, Device, parse_device, require_available
 
 __all__ = ["get_namespace", "device_of", "to_device", "to_numpy", "convert", "dtype_info"]
 
@@ -409,7 +409,7 @@ def to_device(array: object, device: object):
     array([0, 1, 2])
     """
     lib = _lib_of_type(type(array), array, "to_device")
-    dev = Device(device)
+    dev = parse_device(device, "to_device")
     if _device_of(lib, array) == dev:
         return array
     if lib.name == "torch":

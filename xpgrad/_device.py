@@ -17,6 +17,7 @@ __all__ = [
     "devices",
     "default_device",
     "get_default_device",
+    "parse_device",
     "require_available",
     "synchronize",
 ]
@@ -173,9 +174,17 @@ def devices() -> list[Device]:
     return [CPU] + [Device._make("cuda", i) for i in range(count)]
 
 
-def require_available(device: object) -> Device:
+def parse_device(device: object, op: str) -> Device:
+    """``Device(device)``, with ``op`` named in the TypeError or ValueError."""
+    try:
+        return Device(device)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{op}: {exc}") from None
+
+
+def require_available(device: object, op: str = "Device") -> Device:
     """Parse ``device`` and raise ``RuntimeError`` unless it can be used now."""
-    dev = Device(device)
+    dev = Device(device) if op == "Device" else parse_device(device, op)
     if dev.kind == "cpu":
         return dev
     count, why = _cuda_status_cached()
@@ -215,7 +224,7 @@ def default_device(device: object):
     ...     get_default_device()
     Device('cpu')
     """
-    token = _DEFAULT.set(require_available(device))
+    token = _DEFAULT.set(require_available(device, "default_device"))
     try:
         yield _DEFAULT.get()
     finally:
@@ -228,7 +237,7 @@ def synchronize(device: object = None) -> None:
     A no-op on the CPU. On ``cuda:N`` it waits for CuPy's work on that GPU, and
     for torch's too when torch is already imported.
     """
-    dev = get_default_device() if device is None else require_available(device)
+    dev = get_default_device() if device is None else require_available(device, "synchronize")
     if dev.kind == "cpu":
         return
     import cupy

@@ -16,7 +16,7 @@ from . import ops
 from ._backend import declare, dtype_info, resolve, to_numpy
 from ._backend import device_of as _device_of
 from ._backend import to_device as _to_device
-from ._device import Device, get_default_device
+from ._device import Device, get_default_device, parse_device
 from ._shapes import fmt
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -164,7 +164,7 @@ class Tensor:
 
     def to(self, device) -> Tensor:
         """This tensor on ``device``; gradients flow back to the original device."""
-        return _apply(ops.to_device, (self,), Device(device))
+        return _apply(ops.to_device, (self,), parse_device(device, "Tensor.to"))
 
     # -- graph ------------------------------------------------------------
     def backward(self, grad=None, *, retain_graph: bool = False) -> None:
@@ -212,6 +212,12 @@ class Tensor:
             if tuple(grad.shape) != self.shape:
                 raise ValueError(
                     f"backward: grad has shape {fmt(grad.shape)}, expected {fmt(self.shape)}"
+                )
+            info = dtype_info(xp, grad.dtype)
+            if not (info.numeric or "bool" in str(grad.dtype)):
+                raise TypeError(
+                    f"backward: grad has dtype {grad.dtype}; pass a numeric array (it is "
+                    f"cast to this tensor's dtype, {self.data.dtype})"
                 )
             if grad.dtype != self.data.dtype:
                 with scope:

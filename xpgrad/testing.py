@@ -25,12 +25,22 @@ _TOLERANCES = {
 _ORDER = ("bfloat16", "float16", "float32", "complex64", "float64", "complex128")
 
 
-def _host(x):
+def _host(x, op: str = "assert_close"):
     if type(x) is Tensor:
         x = x.data
     if isinstance(x, (np.ndarray, np.generic, int, float, complex, bool)):
         return np.asarray(x)
-    return to_numpy(x)
+    if isinstance(x, (list, tuple)):
+        host = np.asarray(x)
+        if host.dtype.kind in "biufc":
+            return host
+    try:
+        return to_numpy(x)
+    except TypeError:
+        raise TypeError(
+            f"{op}: expected arrays, Tensors, Python numbers or lists of numbers; got "
+            f"{type(x).__name__}"
+        ) from None
 
 
 def _dtype_name(x) -> str:
@@ -96,7 +106,7 @@ def rel_error(a, b) -> float:
 
     0.0 when both are zero; inf when only ``b`` is zero.
     """
-    a64, b64 = _widen(_host(a)), _widen(_host(b))
+    a64, b64 = _widen(_host(a, "rel_error")), _widen(_host(b, "rel_error"))
     diff = float(np.linalg.norm((a64 - b64).ravel()))
     ref = float(np.linalg.norm(b64.ravel()))
     if ref == 0.0:
@@ -151,6 +161,11 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
     >>> gradcheck(ops.matmul, np.ones((2, 3)), np.arange(12.0).reshape(3, 4))
     True
     """
+    if not callable(fn) and not _is_rule(fn):
+        raise TypeError(
+            f"gradcheck: fn must be a rule (with forward and backward) or a function of "
+            f"Tensors; got {type(fn).__name__}"
+        )
     kwargs = kwargs or {}
     arrays = [x.data if type(x) is Tensor else x for x in inputs]
     checked = []

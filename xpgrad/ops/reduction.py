@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 
 from .._backend import dtype_info, resolve
 from .._shapes import normalize_axis
@@ -32,6 +33,13 @@ def _reduce(op, x, axis, keepdims):
     else:
         plan = _plan.__wrapped__(op, axis, shape, bool(keepdims))
     return xp, scope, shape, plan, dtype_info(xp, x.dtype)
+
+
+def _as_bool(op, keepdims) -> bool:
+    # NumPy's bool_ and 0/1 read as bools; a string or None is a mistake.
+    if isinstance(keepdims, numbers.Integral) or type(keepdims).__name__ in ("bool", "bool_"):
+        return bool(keepdims)
+    raise TypeError(f"{op}: keepdims must be a bool; got {keepdims!r}")
 
 
 def _spread(g, ctx):
@@ -74,6 +82,8 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
         >>> out
         array([3., 3.])
         """
+        if type(keepdims) is not bool:
+            keepdims = _as_bool("sum", keepdims)
         xp, scope, shape, (axes, kept, out_shape, _), info = _reduce("sum", x, axis, keepdims)
         with scope:
             if info.accum is None:
@@ -106,6 +116,8 @@ class mean:
         ValueError
             For an axis out of range or repeated.
         """
+        if type(keepdims) is not bool:
+            keepdims = _as_bool("mean", keepdims)
         xp, scope, shape, (axes, kept, out_shape, count), info = _reduce("mean", x, axis, keepdims)
         if not info.inexact:
             raise TypeError(

@@ -88,8 +88,10 @@ class to_device:
 
     @staticmethod
     def backward(grad_out, ctx):
-        source, out_xp = ctx.saved
-        check_grad("to_device", grad_out, ctx, xp=out_xp)
+        # grad_out belongs to out's library: read it from ctx once ctx is known good.
+        mine = type(ctx) is Ctx and ctx.op == "to_device"
+        check_grad("to_device", grad_out, ctx, xp=ctx.saved[1] if mine else None)
+        source = ctx.saved[0]
         if not ctx.needs_input_grad[0]:
             return (None,)
         return (_to_device(grad_out, source),)
