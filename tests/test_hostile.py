@@ -18,7 +18,6 @@ tries them all and lists every one that fails.
 from __future__ import annotations
 
 import importlib.util
-import re
 import traceback
 from dataclasses import dataclass, field
 
@@ -180,11 +179,6 @@ def _forward_kinds(spec: Spec, arg: str, backend) -> dict:
     return kinds
 
 
-def _word(name: str) -> str:
-    """``name`` as a whole word: "add" does not match inside "add_bias"."""
-    return rf"(?<![\w.]){re.escape(name)}\b"
-
-
 def assert_rejected(call, expected: type, name: str, *, backward: bool = False):
     # pytest.raises lets any other exception (AttributeError, IndexError, a
     # torch RuntimeError...) through, which fails the test.
@@ -199,7 +193,7 @@ def assert_rejected(call, expected: type, name: str, *, backward: bool = False):
             f"message does not start with {name}.backward: {msg!r}"
         )
     else:
-        assert re.search(_word(name), msg), f"message does not name {name!r}: {msg!r}"
+        assert msg.startswith(f"{name}:"), f"message does not start with {name}: {msg!r}"
 
 
 def _problem(call, expected: type, name: str, *, backward: bool = False) -> str | None:
@@ -213,8 +207,8 @@ def _problem(call, expected: type, name: str, *, backward: bool = False) -> str 
             return f"{type(exc).__name__} instead of {expected.__name__}: {msg}"
         if backward and not msg.startswith(f"{name}.backward:"):
             return f"message does not start with {name}.backward: {msg!r}"
-        if not backward and not re.search(_word(name), msg):
-            return f"message does not name {name!r}: {msg!r}"
+        if not backward and not msg.startswith(f"{name}:"):
+            return f"message does not start with {name}: {msg!r}"
         return None
     except Exception as exc:  # the bug this file is about: say where it came from
         frame = traceback.extract_tb(exc.__traceback__)[-1]
@@ -259,11 +253,6 @@ def test_valid_call_of_each_spec_passes(backend, spec):
     out, ctx = _call(spec, _valid_args(spec, backend))
     assert ctx.op == spec.name
     assert tuple(out.shape) == ctx.out_shape
-
-
-def test_dask_available_for_the_battery():
-    """The unknown-size dask case is in the battery only where dask imports."""
-    _unknown_size_dask()
 
 
 # -- backward --------------------------------------------------------------

@@ -380,7 +380,10 @@ def to_numpy(array: object):
     if lib.name == "cupy":
         return array.get()
     if lib.name == "torch":
-        return array.detach().cpu().numpy()
+        array = array.detach().cpu().resolve_conj().resolve_neg()
+        if str(array.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: widen, exactly
+            array = array.float()
+        return array.numpy()
     if lib.name == "dask":
         return to_numpy(array.compute())  # chunks may be CuPy arrays
     try:
@@ -414,7 +417,7 @@ def to_device(array: object, device: object):
         return array
     if lib.name == "torch":
         return _torch_to(array, dev)
-    require_available(dev)
+    require_available(dev, "to_device")
     if dev.kind == "cpu":
         return to_numpy(array)
     import cupy
@@ -432,7 +435,9 @@ def _torch_to(array, dev: Device):
         if dev.index >= count:
             why = f"only {count} CUDA GPU(s) visible to torch" if count else "torch sees no CUDA GPU"
             available = ", ".join(["cpu"] + [f"cuda:{i}" for i in range(count)])
-            raise RuntimeError(f"device '{dev}' is not available ({why}); available: {available}")
+            raise RuntimeError(
+                f"to_device: device '{dev}' is not available ({why}); available: {available}"
+            )
     return array.to(str(dev))
 
 

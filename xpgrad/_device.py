@@ -193,7 +193,8 @@ def require_available(device: object, op: str = "Device") -> Device:
     if count:
         why = f"only {count} CUDA GPU{'s' if count > 1 else ''} visible"
     available = ", ".join(str(d) for d in devices())
-    raise RuntimeError(f"device '{dev}' is not available ({why}); available: {available}")
+    where = "" if op == "Device" else f"{op}: "
+    raise RuntimeError(f"{where}device '{dev}' is not available ({why}); available: {available}")
 
 
 _DEFAULT: contextvars.ContextVar[Device] = contextvars.ContextVar(

@@ -62,6 +62,8 @@ class no_grad:
 
     def __exit__(self, *exc) -> None:
         stack = _RESTORE.get()
+        if not stack:
+            raise RuntimeError("no_grad: __exit__ without a matching __enter__ in this context")
         _GRAD_ENABLED.set(stack[-1])
         _RESTORE.set(stack[:-1])
 
@@ -428,7 +430,7 @@ def _to_tensor_data(data, device, dtype):
     else:
         resolve("tensor", data)  # an array, of known sizes, or a TypeError naming tensor()
     if device is not None:
-        data = _to_device(data, device)
+        data = _to_device(data, parse_device(device, "tensor"))
     if dtype is not None:
         xp, scope = resolve("tensor", data)
         native = _resolve_dtype(xp, dtype)
@@ -440,14 +442,26 @@ def _to_tensor_data(data, device, dtype):
 
 # Python's own types, read the way NumPy and torch read them.
 _PY_DTYPES = {float: "float64", int: "int64", complex: "complex128", bool: "bool"}
+# The names a dtype may have: the standard's, and bfloat16.
+_DTYPE_NAMES = frozenset(
+    ["bool", "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]
+    + [f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)]
+)
 
 
 def _resolve_dtype(xp, dtype):
-    if dtype in _PY_DTYPES:
+    if isinstance(dtype, type) and dtype in _PY_DTYPES:
         dtype = _PY_DTYPES[dtype]
     name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or str(dtype)
     name = name.rsplit(".", 1)[-1].rstrip("'>")  # str(numpy.float64) is "<class 'numpy.float64'>"
-    native = getattr(xp, name, None)
+    if name not in _DTYPE_NAMES:  # a NumPy code ('f8', '<f4') names a dtype too
+        try:
+            import numpy as np
+
+            name = np.dtype(name).name
+        except (TypeError, ValueError):
+            pass
+    native = getattr(xp, name, None) if name in _DTYPE_NAMES else None
     if native is None and name == "bfloat16" and xp.__name__.endswith("numpy"):
         try:
             import ml_dtypes

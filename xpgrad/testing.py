@@ -34,13 +34,12 @@ def _host(x, op: str = "assert_close"):
         host = np.asarray(x)
         if host.dtype.kind in "biufc":
             return host
-    try:
-        return to_numpy(x)
-    except TypeError:
+    if not hasattr(x, "shape"):
         raise TypeError(
             f"{op}: expected arrays, Tensors, Python numbers or lists of numbers; got "
             f"{type(x).__name__}"
-        ) from None
+        )
+    return to_numpy(x)
 
 
 def _dtype_name(x) -> str:
@@ -175,6 +174,11 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
         if _floating(x):
             arrays[i] = _as_float64(x)
             checked.append(i)
+    if not checked:
+        raise TypeError(
+            "gradcheck: no floating-point array among the inputs, so there is no gradient "
+            "to check"
+        )
     rule = _is_rule(fn)
 
     def evaluate(args):
@@ -241,7 +245,13 @@ def _floating(x) -> bool:
 def _as_float64(x):
     xp, scope = resolve("gradcheck", x)
     with scope:
-        return x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
+        x64 = x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
+    if x64.dtype != xp.float64:  # JAX without x64 keeps float32 silently
+        raise RuntimeError(
+            f"gradcheck: {xp.__name__} gave {x64.dtype} when asked for float64; for JAX, "
+            f"run jax.config.update('jax_enable_x64', True) first"
+        )
+    return x64
 
 
 def _like(host, ref):

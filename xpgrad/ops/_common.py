@@ -6,7 +6,11 @@ from __future__ import annotations
 from .._backend import _LIBS, _NS_NAME, _describe, _register, declare, dtype_info, is_numeric
 from .._shapes import fmt
 
-__all__ = ["Ctx", "check_grad", "declare", "backend_error", "cast", "gemm", "mT"]
+__all__ = ["Ctx", "check_grad", "declare", "backend_error", "BACKEND_ERRORS", "cast", "gemm", "mT"]
+
+# What an array library raises from a computation it refuses (torch's
+# NotImplementedError is a RuntimeError; OverflowError an ArithmeticError).
+BACKEND_ERRORS = (TypeError, ValueError, RuntimeError, ArithmeticError)
 
 
 class Ctx:
@@ -63,8 +67,8 @@ def check_grad(op: str, grad_out, ctx, xp=None) -> None:
         and type(ctx) is Ctx
         and ctx.op == op
         and lib.xp is (ctx.xp if xp is None else xp)
-        and tuple(grad_out.shape) == ctx.out_shape
-        and is_numeric(lib, grad_out.dtype)
+        and grad_out.shape == ctx.out_shape  # torch.Size equals a tuple; nan never does
+        and (lib.numeric.get(grad_out.dtype) or is_numeric(lib, grad_out.dtype))
     ):
         return
     _explain_bad_grad(op, grad_out, ctx, xp)

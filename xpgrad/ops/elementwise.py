@@ -17,6 +17,7 @@ import operator
 from .._backend import dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
+    BACKEND_ERRORS,
     Ctx,
     backend_error,
     cast,
@@ -53,7 +54,7 @@ def _binary_forward(op, fn, a, b, save_inputs):
     try:
         with scope:
             out = fn(a, b)
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except BACKEND_ERRORS as exc:
         raise backend_error(op, exc) from exc
     needs = (ma is not None and differentiable(xp, a), mb is not None and differentiable(xp, b))
     saved = (ma, mb) + ((a, b, out) if save_inputs else ())
@@ -146,13 +147,14 @@ def _conj(xp, v):
     return conj_if_complex(xp, v)
 
 
-def _scalar_log(a):
-    """log of a Python scalar base, as torch takes it: -inf at 0, nan below 0."""
-    if isinstance(a, complex):
-        return cmath.log(a) if a else -math.inf
-    if a > 0:
-        return math.log(a)
-    return -math.inf if a == 0 else math.nan
+def _scalar_log(a, complex_out: bool):
+    """log of a Python scalar base, as torch takes it: -inf at 0; below 0, nan
+    for a real result and the principal complex log for a complex one."""
+    if a == 0:
+        return -math.inf
+    if isinstance(a, complex) or (complex_out and a < 0):
+        return cmath.log(a)
+    return math.log(a) if a > 0 else math.nan
 
 
 class pow:  # noqa: A001 - the rule is named for the operator it differentiates
@@ -167,12 +169,20 @@ class pow:  # noqa: A001 - the rule is named for the operator it differentiates
     def forward(x, p):
         if type(p) is bool or type(x) is bool:
             raise TypeError("pow: a boolean base or exponent has no gradient; use 0 or 1")
-        if type(p) not in _PY_SCALARS and isinstance(p, numbers.Number):
-            # A NumPy or other library's scalar exponent: a constant, on any backend.
+        if type(p) not in _PY_SCALARS and isinstance(p, numbers.Complex):
+            # A NumPy (or Fraction) scalar exponent: a constant, on any backend.
+            # Decimal is no numbers.Complex and stays out: resolve() refuses it.
             if isinstance(p, numbers.Integral):
                 p = int(p)
             else:
                 p = float(p) if isinstance(p, numbers.Real) else complex(p)
+        xp, _ = resolve("pow", x, p)
+        for name, v in (("x", x), ("p", p)):
+            if type(v) not in _PY_SCALARS and not dtype_info(xp, v.dtype).numeric:
+                raise TypeError(
+                    f"pow: {name} has dtype {v.dtype}; pow needs numbers (cast booleans "
+                    f"with astype first)"
+                )
         return _binary_forward("pow", operator.pow, x, p, True)
 
     @staticmethod
@@ -205,15 +215,20 @@ def _pow_dx(xp, g, x, p):
 def _pow_dp(xp, g, x, p, out):
     scalar = type(x) in _PY_SCALARS
     if scalar:
-        log_x = _scalar_log(x)
+        log_x = _scalar_log(x, dtype_info(xp, out.dtype).complex)
     else:
         log_x = xp.log(x if x.dtype == out.dtype else xp.astype(x, out.dtype))
-    dp = g * _conj(xp, out * log_x)
-    if dtype_info(xp, out.dtype).complex or (scalar and x != 0):
-        return dp
-    # 0 ** p is 0 (or 1) for every p >= 0: it does not depend on p there.
-    at_zero = (p >= 0) if scalar else (x == 0) & (p >= 0)
-    return xp.where(at_zero, xp.zeros_like(dp), dp)
+    factor = _conj(xp, out * log_x)
+    if scalar and x != 0:
+        return g * factor
+    # 0 ** p is 0 (or 1) for every p >= 0: it does not depend on p there. As in
+    # torch, the factor is zeroed before it meets g, so a NaN upstream stays NaN.
+    if dtype_info(xp, p.dtype).complex:
+        p_nonneg = (xp.real(p) >= 0) & (xp.imag(p) == 0)
+    else:
+        p_nonneg = p >= 0
+    at_zero = p_nonneg if scalar else (x == 0) & p_nonneg
+    return g * xp.where(at_zero, xp.zeros_like(factor), factor)
 
 
 class neg:
@@ -225,7 +240,7 @@ class neg:
         try:
             with scope:
                 out = -x
-        except (TypeError, ValueError, RuntimeError) as exc:
+        except BACKEND_ERRORS as exc:
             raise backend_error("neg", exc) from exc
         return out, Ctx("neg", xp, scope, x.dtype, (differentiable(xp, x),), tuple(out.shape))
 
@@ -292,8 +307,11 @@ class add_bias:
             axis = int(axis)
         x_shape = tuple(x.shape)
         view = _bias_view(x_shape, tuple(b.shape), axis)
-        with scope:
-            out = x + (b if view[-1] != 1 or len(view) == 1 else xp.reshape(b, view))
+        try:
+            with scope:
+                out = x + (b if view[-1] != 1 or len(view) == 1 else xp.reshape(b, view))
+        except BACKEND_ERRORS as exc:
+            raise backend_error("add_bias", exc) from exc
         needs = dtype_pair(xp, x.dtype, b.dtype)[2]
         saved = (x.dtype, b.dtype, view, b.shape[0])
         return out, Ctx("add_bias", xp, scope, saved, needs, x_shape)

@@ -14,7 +14,18 @@ import math
 
 from .._backend import dtype_info, resolve
 from .._shapes import _broadcast, fmt
-from ._common import Ctx, cast, check_grad, conj_if_complex, declare, dtype_pair, gemm, mT
+from ._common import (
+    BACKEND_ERRORS,
+    Ctx,
+    backend_error,
+    cast,
+    check_grad,
+    conj_if_complex,
+    declare,
+    dtype_pair,
+    gemm,
+    mT,
+)
 
 __all__ = ["matmul", "linear"]
 
@@ -189,13 +200,16 @@ class matmul:
         except AttributeError:  # resolve() let a Python scalar through: matmul's ValueError
             _reject_scalar(a, b)
         plain, upcast, needs = dtype_pair(xp, a.dtype, b.dtype)
-        with scope:
-            if plan.fold_fwd:
-                out = _fold_rows(xp, a, b)
-            else:
-                out = a @ b if plain else gemm(xp, a, b)
-            if upcast:
-                out = xp.astype(out, xp.result_type(a.dtype, b.dtype))
+        try:
+            with scope:
+                if plan.fold_fwd:
+                    out = _fold_rows(xp, a, b)
+                else:
+                    out = a @ b if plain else gemm(xp, a, b)
+                if upcast:
+                    out = xp.astype(out, xp.result_type(a.dtype, b.dtype))
+        except BACKEND_ERRORS as exc:
+            raise backend_error("matmul", exc) from exc
         # Two real matrices: the dispatch-bound hot path, flagged once here.
         fast = plain and plan.two_d
         return out, Ctx("matmul", xp, scope, (a, b, plan, fast), needs, plan.out_shape)
@@ -295,16 +309,19 @@ class linear:
         b_shape = None if b is None else tuple(b.shape)
         lead, rows = _linear_plan(tuple(x.shape), tuple(w.shape), b_shape)
         plain, upcast, (nx, nw) = dtype_pair(xp, x.dtype, w.dtype)
-        with scope:
-            x2 = x if x.ndim == 2 else xp.reshape(x, (rows, x.shape[-1]))
-            y = x2 @ w.T if plain else gemm(xp, x2, w.T)
-            if b is not None:
-                y = y + b
-            if x.ndim != 2:
-                y = xp.reshape(y, lead + (w.shape[0],))
-            if upcast:
-                extra = () if b is None else (b.dtype,)
-                y = xp.astype(y, xp.result_type(x.dtype, w.dtype, *extra))
+        try:
+            with scope:
+                x2 = x if x.ndim == 2 else xp.reshape(x, (rows, x.shape[-1]))
+                y = x2 @ w.T if plain else gemm(xp, x2, w.T)
+                if b is not None:
+                    y = y + b
+                if x.ndim != 2:
+                    y = xp.reshape(y, lead + (w.shape[0],))
+                if upcast:
+                    extra = () if b is None else (b.dtype,)
+                    y = xp.astype(y, xp.result_type(x.dtype, w.dtype, *extra))
+        except BACKEND_ERRORS as exc:
+            raise backend_error("linear", exc) from exc
         needs = (nx, nw, b is not None and dtype_info(xp, b.dtype).inexact)
         out_shape = lead + (w.shape[0],)
         return y, Ctx("linear", xp, scope, (x2, w, b, tuple(x.shape), rows, plain), needs, out_shape)

@@ -8,7 +8,7 @@ import numbers
 
 from .._backend import dtype_info, resolve
 from .._shapes import normalize_axis
-from ._common import Ctx, cast, check_grad, declare
+from ._common import BACKEND_ERRORS, Ctx, backend_error, cast, check_grad, declare
 
 __all__ = ["sum", "mean"]
 
@@ -85,11 +85,14 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
         if type(keepdims) is not bool:
             keepdims = _as_bool("sum", keepdims)
         xp, scope, shape, (axes, kept, out_shape, _), info = _reduce("sum", x, axis, keepdims)
-        with scope:
-            if info.accum is None:
-                out = xp.sum(x, axis=axes, keepdims=keepdims)
-            else:
-                out = xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum), x.dtype)
+        try:
+            with scope:
+                if info.accum is None:
+                    out = xp.sum(x, axis=axes, keepdims=keepdims)
+                else:
+                    out = xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum), x.dtype)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("sum", exc) from exc
         return out, Ctx("sum", xp, scope, (shape, kept, x.dtype), (info.inexact,), out_shape)
 
     @staticmethod
@@ -123,9 +126,12 @@ class mean:
             raise TypeError(
                 f"mean: x has dtype {x.dtype}; mean needs a floating-point array, cast it first"
             )
-        with scope:
-            total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum)
-            out = cast(xp, total / count if count else total * float("nan"), x.dtype)
+        try:
+            with scope:
+                total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum)
+                out = cast(xp, total / count if count else total * float("nan"), x.dtype)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("mean", exc) from exc
         return out, Ctx("mean", xp, scope, (shape, kept, x.dtype, count), (True,), out_shape)
 
     @staticmethod
