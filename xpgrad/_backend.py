@@ -106,12 +106,11 @@ def _lib_of_type(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     return lib
 
 
-def _unsupported(op: str, i: int, x: object, why: str = "") -> TypeError:
-    what = why or (
-        "not an array type xpgrad supports (numpy, cupy, torch, jax, dask, "
-        "or any Array API array)"
+def _unsupported(op: str, i: int, x: object) -> TypeError:
+    return TypeError(
+        f"{op}: {_arg_name(op, i)} is {_describe(x)}, not an array type xpgrad supports "
+        f"(numpy, cupy, torch, jax, dask, or any Array API array); {_CONVERT_HINT}"
     )
-    return TypeError(f"{op}: {_arg_name(op, i)} is {_describe(x)}, {what}; {_CONVERT_HINT}")
 
 
 def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
@@ -120,16 +119,17 @@ def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
         # These two subclasses change what the operators and reductions mean
         # (np.matrix's * is a matrix product, masked reductions skip masked
         # elements): the rules would return silently wrong gradients.
+        name = _arg_name(op, i)
         if isinstance(x, numpy.matrix):
             raise TypeError(
-                f"{op}: {_arg_name(op, i)} is a numpy.matrix, whose * is a matrix "
-                f"product; pass numpy.asarray({_arg_name(op, i)}) instead"
+                f"{op}: {name} is a numpy.matrix, whose * is a matrix product; pass "
+                f"numpy.asarray({name}) instead"
             )
         if isinstance(x, numpy.ma.MaskedArray):
             raise TypeError(
-                f"{op}: {_arg_name(op, i)} is a numpy.ma.MaskedArray, whose mask xpgrad "
-                f"would ignore; pass {_arg_name(op, i)}.filled(value) or a plain array "
-                f"and a separate mask (multiply by it) instead"
+                f"{op}: {name} is a numpy.ma.MaskedArray, whose mask xpgrad would ignore; "
+                f"pass {name}.filled(value) or a plain array and a separate mask (multiply "
+                f"by it) instead"
             )
     import array_api_compat
 

@@ -182,9 +182,9 @@ def parse_device(device: object, op: str) -> Device:
         raise type(exc)(f"{op}: {exc}") from None
 
 
-def require_available(device: object, op: str = "Device") -> Device:
-    """Parse ``device`` and raise ``RuntimeError`` unless it can be used now."""
-    dev = Device(device) if op == "Device" else parse_device(device, op)
+def require_available(device: object, op: str) -> Device:
+    """Parse ``device`` and raise ``RuntimeError`` naming ``op`` unless it can be used now."""
+    dev = parse_device(device, op)
     if dev.kind == "cpu":
         return dev
     count, why = _cuda_status_cached()
@@ -193,8 +193,7 @@ def require_available(device: object, op: str = "Device") -> Device:
     if count:
         why = f"only {count} CUDA GPU{'s' if count > 1 else ''} visible"
     available = ", ".join(str(d) for d in devices())
-    where = "" if op == "Device" else f"{op}: "
-    raise RuntimeError(f"{where}device '{dev}' is not available ({why}); available: {available}")
+    raise RuntimeError(f"{op}: device '{dev}' is not available ({why}); available: {available}")
 
 
 _DEFAULT: contextvars.ContextVar[Device] = contextvars.ContextVar(

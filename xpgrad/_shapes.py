@@ -186,5 +186,4 @@ def normalize_axis(axis, ndim: int, op: str, shape) -> tuple:
     return tuple(sorted(out))
 
 
-
 declare("sum_to", ("x",))

@@ -100,7 +100,7 @@ def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
             f"{op}.backward: grad_out has shape {fmt(grad_out.shape)}, expected "
             f"{fmt(ctx.out_shape)}"
         )
-    if not dtype_info(xp, grad_out.dtype).numeric:
+    if not is_numeric(lib, grad_out.dtype):
         raise TypeError(
             f"{op}.backward: grad_out has dtype {grad_out.dtype}; it must be a floating "
             f"point (or integer) array, like {op}'s output"

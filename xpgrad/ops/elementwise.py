@@ -14,7 +14,7 @@ import math
 import numbers
 import operator
 
-from .._backend import dtype_info, resolve
+from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
@@ -46,9 +46,16 @@ def _to_input(xp, g, meta):
     return cast(xp, g, dtype)
 
 
-def _binary_forward(op, fn, a, b, save_inputs):
+def _binary_forward(op, fn, a, b, save_inputs, numbers_only=False):
     xp, scope = resolve(op, a, b)
     ma, mb = _meta(a), _meta(b)
+    if numbers_only:  # before computing: some libraries' own refusals don't name the op
+        for i, m in enumerate((ma, mb)):
+            if m is not None and not dtype_info(xp, m[1]).numeric:
+                raise TypeError(
+                    f"{op}: {_arg_name(op, i)} has dtype {m[1]}; {op} needs numbers (cast "
+                    f"booleans with astype first)"
+                )
     if ma is not None and mb is not None and ma[0] != mb[0]:
         broadcast_shapes(ma[0], mb[0], op=op)  # our ValueError, not the backend's
     try:
@@ -176,14 +183,7 @@ class pow:  # noqa: A001 - the rule is named for the operator it differentiates
                 p = int(p)
             else:
                 p = float(p) if isinstance(p, numbers.Real) else complex(p)
-        xp, _ = resolve("pow", x, p)
-        for name, v in (("x", x), ("p", p)):
-            if type(v) not in _PY_SCALARS and not dtype_info(xp, v.dtype).numeric:
-                raise TypeError(
-                    f"pow: {name} has dtype {v.dtype}; pow needs numbers (cast booleans "
-                    f"with astype first)"
-                )
-        return _binary_forward("pow", operator.pow, x, p, True)
+        return _binary_forward("pow", operator.pow, x, p, True, numbers_only=True)
 
     @staticmethod
     def backward(grad_out, ctx):
