@@ -25,7 +25,7 @@ _HOST_ONLY = frozenset({"numpy", "dask"})
 # indexing. Their calls skip the fast path so that resolve() can reject them.
 _UNKNOWN_SIZES = frozenset({"dask"})
 
-_NULL_SCOPE = contextlib.nullcontext()
+NO_SCOPE = contextlib.nullcontext()
 
 _CONVERT_HINT = (
     "wrap Python lists and scalars with xpgrad.tensor(...), or convert them with "
@@ -36,7 +36,7 @@ _CONVERT_HINT = (
 class _Lib:
     """What xpgrad knows about one array type."""
 
-    __slots__ = ("name", "xp", "check_device", "scoped", "plain", "fast", "numeric")
+    __slots__ = ("name", "xp", "check_device", "scoped", "unscoped", "fast", "numeric")
 
     def __init__(self, name: str, xp: object) -> None:
         self.name = name
@@ -45,7 +45,7 @@ class _Lib:
         # CuPy runs kernels on the *current* device, not the array's: enter it.
         self.scoped = name == "cupy"
         # What resolve() returns when no device needs entering.
-        self.plain = (xp, _NULL_SCOPE)
+        self.unscoped = (xp, NO_SCOPE)
         # resolve() may answer from its fast path without looking at the arrays.
         self.fast = name not in _UNKNOWN_SIZES
         # dtype -> usable as an upstream gradient (numeric, not boolean); see
@@ -99,6 +99,16 @@ def _describe(x: object) -> str:
     return f"a {name}"
 
 
+def _adapt(name: str, xp: object) -> object:
+    """The namespace xpgrad computes with: a library's speed adapter where it
+    has one (today only NumPy's, in ``_numpy.py``), else its own namespace."""
+    if name == "numpy":
+        from ._numpy import adapt
+
+        return adapt(xp)
+    return xp
+
+
 def _lib_of_type(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     lib = _LIBS.get(t)
     if lib is None:
@@ -140,76 +150,20 @@ def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     lib = _BY_XP.get(id(xp))
     if lib is None:
         name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
-        new = _Lib(name, _NumpyFast(xp) if name == "numpy" else xp)
+        new = _Lib(name, _adapt(name, xp))
         # setdefault: two threads registering at once must end with one _Lib,
         # since resolve() compares libraries by identity.
         lib = _BY_XP.setdefault(id(xp), new)
         _NS_NAME.setdefault(id(lib.xp), name)
         _NS_NAME.setdefault(id(xp), name)
+        _PUBLIC.setdefault(id(lib.xp), xp)
     return _LIBS.setdefault(t, lib)
-
-
-class _NumpyFast:
-    """array_api_compat.numpy with cheaper spellings of the calls on xpgrad's
-    hot path; everything else is the compat namespace's own function.
-
-    For tiny arrays NumPy's Python-level wrappers cost more than the math:
-    ``np.sum`` is about twice ``np.add.reduce`` and ``np.broadcast_to`` several
-    times a strided view. The replacements have the same results (a sum is
-    ``add.reduce``; a broadcast is a read-only view with zero strides).
-    """
-
-    def __init__(self, base) -> None:
-        import numpy
-
-        self._base = base
-        self._np = numpy
-        self.__name__ = base.__name__
-
-    def __getattr__(self, name: str):
-        value = getattr(self._base, name)
-        setattr(self, name, value)
-        return value
-
-    def sum(self, x, /, *, axis=None, dtype=None, keepdims=False):
-        return self._np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def reshape(self, x, /, shape, *, copy=None):
-        if copy is None and type(x) is self._np.ndarray:
-            return x.reshape(shape)
-        return self._base.reshape(x, shape, copy=copy)
-
-    def ones_like(self, x, /, *, dtype=None, device=None):
-        if device is None:
-            return self._np.ones(x.shape, x.dtype if dtype is None else dtype)
-        return self._base.ones_like(x, dtype=dtype, device=device)
-
-    def asarray(self, obj, /, *, dtype=None, device=None, copy=None):
-        if copy and device is None and type(obj) is self._np.ndarray:
-            return self._np.array(obj, dtype=dtype, copy=True)
-        return self._base.asarray(obj, dtype=dtype, device=device, copy=copy)
-
-    def broadcast_to(self, x, /, shape):
-        shape = tuple(shape)
-        np = self._np
-        lead = len(shape) - x.ndim
-        if type(x) is not np.ndarray or lead < 0 or not x.flags.c_contiguous:
-            return np.broadcast_to(x, shape)
-        strides = [0] * lead
-        for size, target, stride in zip(x.shape, shape[lead:], x.strides):
-            if size == target:
-                strides.append(stride)
-            elif size == 1:
-                strides.append(0)
-            else:
-                return np.broadcast_to(x, shape)  # raises NumPy's own error
-        out = np.ndarray(shape, x.dtype, x, 0, tuple(strides))
-        out.flags.writeable = False
-        return out
 
 
 # Library name ('numpy', 'cupy', ...) of each namespace object xpgrad hands out.
 _NS_NAME: dict[int, str] = {}
+# The compat namespace behind each adapter, which get_namespace() returns.
+_PUBLIC: dict[int, object] = {}
 
 
 def _describe_device(lib: _Lib, x: object) -> str:
@@ -235,9 +189,9 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
         lib = _LIBS.get(type(arrays[0]))
         if lib is not None and lib.fast:
             if n == 1:
-                return (lib.xp, arrays[0].device) if lib.scoped else lib.plain
+                return (lib.xp, arrays[0].device) if lib.scoped else lib.unscoped
             if not lib.check_device:
-                return lib.plain
+                return lib.unscoped
     return _resolve_checked(op, arrays)
 
 
@@ -282,7 +236,7 @@ def _resolve_checked(op: str, arrays: tuple) -> tuple[object, object]:
     if lib is None:
         got = ", ".join(_describe(x) for x in arrays) or "nothing"
         raise TypeError(f"{op}: no array among the inputs (got {got}); {_CONVERT_HINT}")
-    return lib.xp, (first.device if lib.scoped else _NULL_SCOPE)
+    return lib.xp, (first.device if lib.scoped else NO_SCOPE)
 
 
 def _check_known_sizes(op: str, i: int, x: object) -> None:
@@ -336,7 +290,7 @@ def get_namespace(*arrays: object, xp: object = None) -> object:
     if xp is not None:
         return xp
     xp = resolve("get_namespace", *arrays)[0]
-    return xp._base if type(xp) is _NumpyFast else xp
+    return _PUBLIC.get(id(xp), xp)
 
 
 def _device_of(lib: _Lib, x: object) -> Device:

@@ -5,6 +5,47 @@ Each rule has ``forward(*inputs, **params) -> (out, ctx)`` and
 input (``None`` where there is none). Rules are written once against the
 inputs' namespace (see :func:`xpgrad.get_namespace`) and need no Tensor.
 
+Writing a rule
+--------------
+A rule is a class named for its op, derived from :class:`Rule` (which
+declares its argument names for the error messages), in one of three forms:
+
+- element-wise binary: subclass :class:`Binary` and write ``compute(xp, a, b)``
+  and the two gradients at the output's shape; the template reduces each
+  with :func:`xpgrad.sum_to` and casts it to its input's dtype::
+
+      class mul(Binary):
+          \"\"\"``out = a * b``; da = G * conj(b), db = G * conj(a).\"\"\"
+
+          saves_inputs = True  # the gradients read a and b
+
+          @staticmethod
+          def compute(xp, a, b):
+              return a * b
+
+          @staticmethod
+          def grad_a(xp, g, s):  # s: the saved Operands(a, b, out, ...)
+              return g * conj(xp, s.b)
+
+          @staticmethod
+          def grad_b(xp, g, s):
+              return g * conj(xp, s.a)
+
+- element-wise unary: subclass :class:`Unary` with ``compute(xp, x)`` and
+  ``grad(xp, g, s)`` (see ``neg``);
+- anything else (``matmul``, ``sum``, ``reshape``): write ``forward`` and
+  ``backward`` yourself. The forward calls ``resolve(op, *arrays)`` first
+  (namespace, device scope, and every argument check), saves what the
+  backward needs in a NamedTuple of its own, and returns
+  ``Ctx(op, xp, scope, saved, needs_input_grad, out_shape)``; the backward
+  calls ``check_grad(op, grad_out, ctx)`` first, then does its math under
+  ``with ctx.scope``. Every gradient of a broadcast input goes through
+  ``sum_to`` (or is a fold of batch axes into a GEMM, documented in place).
+
+Add the rule to ``__all__`` here, give the Tensor an operator or method for
+it if it has one, and test it on every backend (``tests/test_rules.py``:
+finite differences, torch autograd, golden values).
+
 Two things a caller of the functional rules should know, both there to avoid
 copies:
 
@@ -23,14 +64,17 @@ copies:
 ((2, 3), (3, 4))
 """
 
-from ._common import Ctx
-from .elementwise import add, add_bias, div, mul, neg, pow, sub
+from ._common import Ctx, Rule
+from .elementwise import Binary, Unary, add, add_bias, div, mul, neg, pow, sub
 from .linalg import linear, matmul
 from .reduction import mean, sum
 from .shape import permute_dims, reshape, to_device
 
 __all__ = [
+    "Binary",
     "Ctx",
+    "Rule",
+    "Unary",
     "add",
     "add_bias",
     "div",

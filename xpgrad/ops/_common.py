@@ -1,16 +1,63 @@
-"""Pieces every rule uses: the saved context, GEMM with half-precision
-upcasting, and casting a gradient back to its input's dtype."""
+"""Pieces every rule uses: the :class:`Rule` base, the saved context, the
+checks at the top of a backward, GEMM with half-precision upcasting, and
+casting a gradient back to its input's dtype."""
 
 from __future__ import annotations
 
-from .._backend import _LIBS, _NS_NAME, _describe, _register, declare, dtype_info, is_numeric
+from typing import NamedTuple
+
+from .._backend import (
+    _LIBS,
+    _NS_NAME,
+    NO_SCOPE,
+    _describe,
+    _register,
+    declare,
+    dtype_info,
+    is_numeric,
+)
 from .._shapes import fmt
 
-__all__ = ["Ctx", "check_grad", "declare", "backend_error", "BACKEND_ERRORS", "cast", "gemm", "mT"]
+__all__ = [
+    "BACKEND_ERRORS",
+    "NO_SCOPE",
+    "Ctx",
+    "Rule",
+    "backend_error",
+    "cast",
+    "check_grad",
+    "gemm",
+    "mT",
+]
 
 # What an array library raises from a computation it refuses (torch's
 # NotImplementedError is a RuntimeError; OverflowError an ArithmeticError).
 BACKEND_ERRORS = (TypeError, ValueError, RuntimeError, ArithmeticError)
+
+
+class Rule:
+    """Base of every rule. A rule is a class named for its op, with
+
+    - ``forward(*inputs, **params) -> (out, ctx)``, and
+    - ``backward(grad_out, ctx) -> tuple``, one gradient per differentiable
+      input (None where there is none), each with its input's shape and dtype.
+
+    A subclass lists its array arguments in ``args``, in the order its forward
+    passes them to ``resolve()``; ``scalars`` names those that may be Python
+    scalars and ``optional`` those that may be None. Defining the class
+    declares them, so every error ``resolve()`` raises names the op and the
+    argument. Templates for families of rules (``Binary``, ``Unary``) pass
+    ``template=True`` and declare nothing themselves.
+    """
+
+    args: tuple = ()
+    scalars: tuple = ()
+    optional: tuple = ()
+
+    def __init_subclass__(cls, template: bool = False, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if not template:
+            declare(cls.__name__, cls.args, scalars=cls.scalars, optional=cls.optional)
 
 
 class Ctx:
@@ -24,8 +71,8 @@ class Ctx:
         The inputs' namespace, so the backward does not look it up again.
     scope : context manager
         Makes the inputs' device current (CuPy); a no-op elsewhere.
-    saved : tuple
-        Rule-specific arrays and facts.
+    saved : NamedTuple
+        The rule's own arrays and facts, by name (each rule defines its type).
     needs_input_grad : tuple of bool
         One per differentiable input. A forward sets it from the dtypes
         (integer inputs get no gradient); a caller such as the Tensor may
@@ -118,22 +165,30 @@ def backend_error(op: str, exc: Exception) -> Exception:
     return kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
 
 
+class DTypePair(NamedTuple):
+    """How a GEMM treats two operand dtypes (see :func:`dtype_pair`)."""
+
+    direct: bool  # same real dtype, no upcast: the library's own ``@`` needs no help
+    upcast: bool  # a half-precision operand is computed in float32 (``gemm``)
+    needs: tuple  # (a is floating, b is floating): which inputs get gradients
+
+
 _DTYPE_PAIRS: dict = {}
 
 
-def dtype_pair(xp, da, db):
-    """``(plain, upcast, needs_input_grad)`` for two operand dtypes, cached.
+def dtype_pair(xp, da, db) -> DTypePair:
+    """The cached :class:`DTypePair` of two operand dtypes in namespace ``xp``.
 
-    plain: same dtype, real, and no half-precision upcast, so ``a @ b`` needs
-    no help (torch's ``@`` does not promote mixed dtypes; ``gemm`` does).
+    torch's ``@`` does not promote mixed dtypes and NumPy has no half GEMM:
+    anything but ``direct`` goes through :func:`gemm`.
     """
     key = (id(xp), da, db)
     hit = _DTYPE_PAIRS.get(key)
     if hit is None:
         ia, ib = dtype_info(xp, da), dtype_info(xp, db)
         upcast = ia.gemm is not None or ib.gemm is not None
-        plain = da == db and not (upcast or ia.complex or ib.complex)
-        hit = _DTYPE_PAIRS[key] = (plain, upcast, (ia.inexact, ib.inexact))
+        direct = da == db and not (upcast or ia.complex or ib.complex)
+        hit = _DTYPE_PAIRS[key] = DTypePair(direct, upcast, (ia.inexact, ib.inexact))
     return hit
 
 

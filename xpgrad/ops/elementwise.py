@@ -1,9 +1,17 @@
-"""Element-wise rules: add_bias and the arithmetic operators.
+"""Element-wise rules, and the two templates most rules are written in.
 
-Binary rules broadcast like the namespace does, and reduce each gradient to
-its input's shape with :func:`xpgrad.sum_to`; no rule does that reduction
-its own way. Either operand of a binary rule may be a Python scalar, which
-gets no gradient.
+A binary rule subclasses :class:`Binary` and writes three small functions:
+
+- ``compute(xp, a, b)``: the forward value;
+- ``grad_a(xp, g, s)`` and ``grad_b(xp, g, s)``: the gradient of each input
+  at the output's shape, from the upstream gradient ``g`` and the saved
+  :class:`Operands` ``s``.
+
+The template does the rest, the same way for every rule: it checks the
+arguments, broadcasts, records which inputs need gradients, reduces each
+gradient to its input's shape with :func:`xpgrad.sum_to` and casts it to the
+input's dtype. Either operand may be a Python scalar, which gets no
+gradient. :class:`Unary` is the same for one input.
 """
 
 from __future__ import annotations
@@ -12,138 +20,127 @@ import cmath
 import functools
 import math
 import numbers
-import operator
+from typing import NamedTuple
 
 from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
     Ctx,
+    Rule,
     backend_error,
     cast,
     check_grad,
     conj_if_complex,
-    declare,
     differentiable,
     dtype_pair,
 )
 
-__all__ = ["add_bias", "add", "sub", "mul", "div", "pow", "neg"]
+__all__ = ["Binary", "Unary", "add_bias", "add", "sub", "mul", "div", "pow", "neg"]
 
 _PY_SCALARS = (int, float, complex, bool)
 
 
-def _meta(x):
-    """Shape and dtype of an array operand; None for a Python scalar."""
-    return None if type(x) in _PY_SCALARS else (tuple(x.shape), x.dtype)
+class Operands(NamedTuple):
+    """What a :class:`Binary` rule saves. ``a``, ``b`` and ``out`` are kept only
+    by rules whose gradients read them (``saves_inputs``), else None; a Python
+    scalar operand has shape and dtype None."""
+
+    a: object
+    b: object
+    out: object
+    a_shape: tuple | None
+    a_dtype: object
+    b_shape: tuple | None
+    b_dtype: object
 
 
-def _to_input(xp, g, meta):
-    """Reduce ``g`` to an input's shape and cast it to the input's dtype."""
-    shape, dtype = meta
-    if tuple(g.shape) != shape:
-        g = sum_to(g, shape, xp=xp)
-    return cast(xp, g, dtype)
+def _to_input(xp, g, shape, dtype):
+    """``g`` summed over the axes its input was broadcast along, in the input's dtype."""
+    return cast(xp, sum_to(g, shape, xp=xp), dtype)
 
 
-def _binary_forward(op, fn, a, b, save_inputs, numbers_only=False):
-    xp, scope = resolve(op, a, b)
-    ma, mb = _meta(a), _meta(b)
-    if numbers_only:  # before computing: some libraries' own refusals don't name the op
-        for i, m in enumerate((ma, mb)):
-            if m is not None and not dtype_info(xp, m[1]).numeric:
-                raise TypeError(
-                    f"{op}: {_arg_name(op, i)} has dtype {m[1]}; {op} needs numbers (cast "
-                    f"booleans with astype first)"
-                )
-    if ma is not None and mb is not None and ma[0] != mb[0]:
-        broadcast_shapes(ma[0], mb[0], op=op)  # our ValueError, not the backend's
-    try:
-        with scope:
-            out = fn(a, b)
-    except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
-    needs = (ma is not None and differentiable(xp, a), mb is not None and differentiable(xp, b))
-    saved = (ma, mb) + ((a, b, out) if save_inputs else ())
-    return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
+class Binary(Rule, template=True):
+    """Template of a broadcasting binary rule ``out = compute(a, b)``."""
 
+    args = ("a", "b")
+    scalars = ("a", "b")
+    saves_inputs = False  # keep a, b and out for the backward
+    numbers_only = False  # refuse boolean arrays before computing
 
-class add:
-    """``out = a + b``; da = sum_to(G), db = sum_to(G)."""
+    @classmethod
+    def forward(cls, a, b):
+        op = cls.__name__
+        xp, scope = resolve(op, a, b)
+        sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
+        sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
+        if cls.numbers_only:  # before computing: some libraries' own refusals don't name the op
+            for i, dt in enumerate((da, db)):
+                if dt is not None and not dtype_info(xp, dt).numeric:
+                    raise TypeError(
+                        f"{op}: {_arg_name(op, i)} has dtype {dt}; {op} needs numbers (cast "
+                        f"booleans with astype first)"
+                    )
+        if sa is not None and sb is not None and sa != sb:
+            broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
+        try:
+            with scope:
+                out = cls.compute(xp, a, b)
+        except BACKEND_ERRORS as exc:
+            raise backend_error(op, exc) from exc
+        needs = (da is not None and dtype_info(xp, da).inexact, db is not None and dtype_info(xp, db).inexact)
+        keep = cls.saves_inputs
+        saved = Operands(a if keep else None, b if keep else None, out if keep else None, sa, da, sb, db)
+        return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
 
-    @staticmethod
-    def forward(a, b):
-        return _binary_forward("add", operator.add, a, b, False)
-
-    @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("add", grad_out, ctx)
-        xp = ctx.xp
-        ma, mb = ctx.saved
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        check_grad(cls.__name__, grad_out, ctx)
+        xp, s = ctx.xp, ctx.saved
+        need_a, need_b = ctx.needs_input_grad
         with ctx.scope:
-            ga = _to_input(xp, grad_out, ma) if ctx.needs_input_grad[0] else None
-            gb = _to_input(xp, grad_out, mb) if ctx.needs_input_grad[1] else None
+            ga = _to_input(xp, cls.grad_a(xp, grad_out, s), s.a_shape, s.a_dtype) if need_a else None
+            gb = _to_input(xp, cls.grad_b(xp, grad_out, s), s.b_shape, s.b_dtype) if need_b else None
         return ga, gb
 
 
-class sub:
-    """``out = a - b``; da = sum_to(G), db = -sum_to(G)."""
+class Unary(Rule, template=True):
+    """Template of an element-wise rule ``out = compute(x)`` with
+    ``grad(xp, g, s)`` giving dx from ``g`` and the saved :class:`UnarySaved`."""
 
-    @staticmethod
-    def forward(a, b):
-        return _binary_forward("sub", operator.sub, a, b, False)
+    args = ("x",)
+    saves_input = False
+    saves_output = False
 
-    @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("sub", grad_out, ctx)
-        xp = ctx.xp
-        ma, mb = ctx.saved
+    @classmethod
+    def forward(cls, x):
+        op = cls.__name__
+        xp, scope = resolve(op, x)
+        try:
+            with scope:
+                out = cls.compute(xp, x)
+        except BACKEND_ERRORS as exc:
+            raise backend_error(op, exc) from exc
+        saved = UnarySaved(
+            x if cls.saves_input else None, out if cls.saves_output else None, x.dtype
+        )
+        return out, Ctx(op, xp, scope, saved, (differentiable(xp, x),), tuple(out.shape))
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        check_grad(cls.__name__, grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
         with ctx.scope:
-            ga = _to_input(xp, grad_out, ma) if ctx.needs_input_grad[0] else None
-            gb = -_to_input(xp, grad_out, mb) if ctx.needs_input_grad[1] else None
-        return ga, gb
+            return (cast(ctx.xp, cls.grad(ctx.xp, grad_out, ctx.saved), ctx.saved.x_dtype),)
 
 
-class mul:
-    """``out = a * b``; da = sum_to(G * conj(b)), db = sum_to(G * conj(a))."""
+class UnarySaved(NamedTuple):
+    """What a :class:`Unary` rule saves: x and out when it asks for them, else None."""
 
-    @staticmethod
-    def forward(a, b):
-        return _binary_forward("mul", operator.mul, a, b, True)
-
-    @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("mul", grad_out, ctx)
-        xp = ctx.xp
-        ma, mb, a, b, _ = ctx.saved
-        with ctx.scope:
-            ga = gb = None
-            if ctx.needs_input_grad[0]:
-                ga = _to_input(xp, grad_out * _conj(xp, b), ma)
-            if ctx.needs_input_grad[1]:
-                gb = _to_input(xp, grad_out * _conj(xp, a), mb)
-        return ga, gb
-
-
-class div:
-    """``out = a / b``; da = sum_to(G / conj(b)), db = -sum_to(G * conj(out / b))."""
-
-    @staticmethod
-    def forward(a, b):
-        return _binary_forward("div", operator.truediv, a, b, True)
-
-    @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("div", grad_out, ctx)
-        xp = ctx.xp
-        ma, mb, a, b, out = ctx.saved
-        with ctx.scope:
-            ga = gb = None
-            if ctx.needs_input_grad[0]:
-                ga = _to_input(xp, grad_out / _conj(xp, b), ma)
-            if ctx.needs_input_grad[1]:
-                gb = _to_input(xp, -(grad_out * _conj(xp, out / b)), mb)
-        return ga, gb
+    x: object
+    out: object
+    x_dtype: object
 
 
 def _conj(xp, v):
@@ -154,17 +151,88 @@ def _conj(xp, v):
     return conj_if_complex(xp, v)
 
 
-def _scalar_log(a, complex_out: bool):
-    """log of a Python scalar base, as torch takes it: -inf at 0; below 0, nan
-    for a real result and the principal complex log for a complex one."""
-    if a == 0:
-        return -math.inf
-    if isinstance(a, complex) or (complex_out and a < 0):
-        return cmath.log(a)
-    return math.log(a) if a > 0 else math.nan
+# -- the rules ---------------------------------------------------------------
 
 
-class pow:  # noqa: A001 - the rule is named for the operator it differentiates
+class add(Binary):
+    """``out = a + b``; da = G, db = G."""
+
+    @staticmethod
+    def compute(xp, a, b):
+        return a + b
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g
+
+    grad_b = grad_a
+
+
+class sub(Binary):
+    """``out = a - b``; da = G, db = -G."""
+
+    @staticmethod
+    def compute(xp, a, b):
+        return a - b
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return -g
+
+
+class mul(Binary):
+    """``out = a * b``; da = G * conj(b), db = G * conj(a)."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return a * b
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g * _conj(xp, s.b)
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return g * _conj(xp, s.a)
+
+
+class div(Binary):
+    """``out = a / b``; da = G / conj(b), db = -G * conj(out / b)."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return a / b
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g / _conj(xp, s.b)
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return -(g * _conj(xp, s.out / s.b))
+
+
+class neg(Unary):
+    """``out = -x``; dx = -G."""
+
+    @staticmethod
+    def compute(xp, x):
+        return -x
+
+    @staticmethod
+    def grad(xp, g, s):
+        return -g
+
+
+class pow(Binary):  # noqa: A001 - the rule is named for the operator it differentiates
     """``out = x ** p``; dx = G * conj(p * x ** (p - 1)), dp = G * conj(out * log(x)).
 
     Either operand may be a Python scalar (``2.0 ** t``). As in torch, dx is 0
@@ -172,8 +240,13 @@ class pow:  # noqa: A001 - the rule is named for the operator it differentiates
     but out is 0 or 1 whatever p does).
     """
 
-    @staticmethod
-    def forward(x, p):
+    args = ("x", "p")
+    scalars = ("x", "p")
+    saves_inputs = True
+    numbers_only = True
+
+    @classmethod
+    def forward(cls, x, p):
         if type(p) is bool or type(x) is bool:
             raise TypeError("pow: a boolean base or exponent has no gradient; use 0 or 1")
         if type(p) not in _PY_SCALARS and isinstance(p, numbers.Complex):
@@ -183,74 +256,55 @@ class pow:  # noqa: A001 - the rule is named for the operator it differentiates
                 p = int(p)
             else:
                 p = float(p) if isinstance(p, numbers.Real) else complex(p)
-        return _binary_forward("pow", operator.pow, x, p, True, numbers_only=True)
+        return super().forward(x, p)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("pow", grad_out, ctx)
-        xp = ctx.xp
-        mx, mp, x, p, out = ctx.saved
-        gx = gp = None
-        with ctx.scope:
-            if ctx.needs_input_grad[0]:
-                gx = _to_input(xp, _pow_dx(xp, grad_out, x, p), mx)
-            if ctx.needs_input_grad[1]:
-                gp = _to_input(xp, _pow_dp(xp, grad_out, x, p, out), mp)
-        return gx, gp
-
-
-def _pow_dx(xp, g, x, p):
-    if type(p) in _PY_SCALARS:
-        if p == 0:  # d/dx x**0 is 0 everywhere, also where g or x**-1 is nan or inf
-            return xp.zeros_like(g)
-        if p == 1:
-            return g
-        if p == 2:
-            return g * _conj(xp, x * 2)
-        return g * _conj(xp, x ** (p - 1) * p)
-    dx = g * _conj(xp, x ** (p - 1) * p)
-    return xp.where(p == 0, xp.zeros_like(dx), dx)
-
-
-def _pow_dp(xp, g, x, p, out):
-    scalar = type(x) in _PY_SCALARS
-    if scalar:
-        log_x = _scalar_log(x, dtype_info(xp, out.dtype).complex)
-    else:
-        log_x = xp.log(x if x.dtype == out.dtype else xp.astype(x, out.dtype))
-    factor = _conj(xp, out * log_x)
-    if scalar and x != 0:
-        return g * factor
-    # 0 ** p is 0 (or 1) for every p >= 0: it does not depend on p there. As in
-    # torch, the factor is zeroed before it meets g, so a NaN upstream stays NaN.
-    if dtype_info(xp, p.dtype).complex:
-        p_nonneg = (xp.real(p) >= 0) & (xp.imag(p) == 0)
-    else:
-        p_nonneg = p >= 0
-    at_zero = p_nonneg if scalar else (x == 0) & p_nonneg
-    return g * xp.where(at_zero, xp.zeros_like(factor), factor)
-
-
-class neg:
-    """``out = -x``; dx = -G."""
+    def compute(xp, x, p):
+        return x ** p
 
     @staticmethod
-    def forward(x):
-        xp, scope = resolve("neg", x)
-        try:
-            with scope:
-                out = -x
-        except BACKEND_ERRORS as exc:
-            raise backend_error("neg", exc) from exc
-        return out, Ctx("neg", xp, scope, x.dtype, (differentiable(xp, x),), tuple(out.shape))
+    def grad_a(xp, g, s):
+        x, p = s.a, s.b
+        if type(p) in _PY_SCALARS:
+            if p == 0:  # d/dx x**0 is 0 everywhere, also where g or x**-1 is nan or inf
+                return xp.zeros_like(g)
+            if p == 1:
+                return g
+            if p == 2:
+                return g * _conj(xp, x * 2)
+            return g * _conj(xp, x ** (p - 1) * p)
+        dx = g * _conj(xp, x ** (p - 1) * p)
+        return xp.where(p == 0, xp.zeros_like(dx), dx)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("neg", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        with ctx.scope:
-            return (cast(ctx.xp, -grad_out, ctx.saved),)
+    def grad_b(xp, g, s):
+        x, p, out = s.a, s.b, s.out
+        scalar = type(x) in _PY_SCALARS
+        if scalar:
+            log_x = _scalar_log(x, dtype_info(xp, out.dtype).complex)
+        else:
+            log_x = xp.log(x if x.dtype == out.dtype else xp.astype(x, out.dtype))
+        factor = _conj(xp, out * log_x)
+        if scalar and x != 0:
+            return g * factor
+        # 0 ** p is 0 (or 1) for every p >= 0: it does not depend on p there. As in
+        # torch, the factor is zeroed before it meets g, so a NaN upstream stays NaN.
+        if dtype_info(xp, p.dtype).complex:
+            p_nonneg = (xp.real(p) >= 0) & (xp.imag(p) == 0)
+        else:
+            p_nonneg = p >= 0
+        at_zero = p_nonneg if scalar else (x == 0) & p_nonneg
+        return g * xp.where(at_zero, xp.zeros_like(factor), factor)
+
+
+def _scalar_log(a, complex_out: bool):
+    """log of a Python scalar base, as torch takes it: -inf at 0; below 0, nan
+    for a real result and the principal complex log for a complex one."""
+    if a == 0:
+        return -math.inf
+    if isinstance(a, complex) or (complex_out and a < 0):
+        return cmath.log(a)
+    return math.log(a) if a > 0 else math.nan
 
 
 @functools.lru_cache(maxsize=1024)
@@ -268,11 +322,20 @@ def _bias_view(x_shape: tuple, b_shape: tuple, axis: int) -> tuple:
     return (1,) * ax + b_shape + (1,) * (nd - ax - 1)
 
 
-class add_bias:
+class BiasSaved(NamedTuple):
+    x_dtype: object
+    b_dtype: object
+    view: tuple  # the shape b was broadcast from: (1, .., len(b), .., 1)
+    length: int  # len(b)
+
+
+class add_bias(Rule):
     """``out = x + b`` with 1-D ``b`` laid along ``x``'s axis ``axis``.
 
-    dx = G; db = G summed over every axis but ``axis``.
+    dx = G; db = sum_to(G, view) as a 1-D array, view being b's broadcast shape.
     """
+
+    args = ("x", "b")
 
     @staticmethod
     def forward(x, b, axis=1):
@@ -312,28 +375,16 @@ class add_bias:
                 out = x + (b if view[-1] != 1 or len(view) == 1 else xp.reshape(b, view))
         except BACKEND_ERRORS as exc:
             raise backend_error("add_bias", exc) from exc
-        needs = dtype_pair(xp, x.dtype, b.dtype)[2]
-        saved = (x.dtype, b.dtype, view, b.shape[0])
-        return out, Ctx("add_bias", xp, scope, saved, needs, x_shape)
+        saved = BiasSaved(x.dtype, b.dtype, view, b.shape[0])
+        return out, Ctx("add_bias", xp, scope, saved, dtype_pair(xp, x.dtype, b.dtype).needs, x_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
         """``(grad_x, grad_b)`` with the inputs' shapes and dtypes."""
         check_grad("add_bias", grad_out, ctx)
-        xp = ctx.xp
-        x_dtype, b_dtype, view, length = ctx.saved
+        xp, s = ctx.xp, ctx.saved
+        need_x, need_b = ctx.needs_input_grad
         with ctx.scope:
-            gx = cast(xp, grad_out, x_dtype) if ctx.needs_input_grad[0] else None
-            gb = None
-            if ctx.needs_input_grad[1]:
-                gb = xp.reshape(cast(xp, sum_to(grad_out, view, xp=xp), b_dtype), (length,))
+            gx = cast(xp, grad_out, s.x_dtype) if need_x else None
+            gb = xp.reshape(_to_input(xp, grad_out, s.view, s.b_dtype), (s.length,)) if need_b else None
         return gx, gb
-
-
-declare("add", ("a", "b"), scalars=("a", "b"))
-declare("sub", ("a", "b"), scalars=("a", "b"))
-declare("mul", ("a", "b"), scalars=("a", "b"))
-declare("div", ("a", "b"), scalars=("a", "b"))
-declare("pow", ("x", "p"), scalars=("x", "p"))
-declare("neg", ("x",))
-declare("add_bias", ("x", "b"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from typing import NamedTuple
 
 from .._backend import dtype_info, resolve
 from .._shapes import normalize_axis
-from ._common import BACKEND_ERRORS, Ctx, backend_error, cast, check_grad, declare
+from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad
 
 __all__ = ["sum", "mean"]
 
@@ -42,24 +43,36 @@ def _as_bool(op, keepdims) -> bool:
     raise TypeError(f"{op}: keepdims must be a bool; got {keepdims!r}")
 
 
+class Reduced(NamedTuple):
+    """What sum and mean save: x's shape and dtype, x's shape with the reduced
+    axes kept as 1, and how many elements each output averages."""
+
+    x_shape: tuple
+    kept: tuple
+    x_dtype: object
+    count: int
+
+
 def _spread(g, ctx):
     """``g`` reshaped to the kept-dims shape and broadcast back to the input's
-    shape: a view, since the gradient of a sum is the same value everywhere."""
-    xp = ctx.xp
-    shape, kept, dtype = ctx.saved[:3]
+    shape: a view, since the gradient of a sum is the same value everywhere.
+    (The inverse of :func:`xpgrad.sum_to`: broadcasting needs no reduction.)"""
+    xp, s = ctx.xp, ctx.saved
     with ctx.scope:
-        if ctx.out_shape != kept:
-            g = xp.reshape(g, kept)
-        if g.dtype != dtype:
-            g = cast(xp, g, dtype)
-        return xp.broadcast_to(g, shape)
+        if ctx.out_shape != s.kept:
+            g = xp.reshape(g, s.kept)
+        if g.dtype != s.x_dtype:
+            g = cast(xp, g, s.x_dtype)
+        return xp.broadcast_to(g, s.x_shape)
 
 
-class sum:  # noqa: A001 - the public name of the rule is the math it does
+class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
     """``out = sum(x, axis, keepdims)``.
 
     dx = G broadcast back over the summed axes.
     """
+
+    args = ("x",)
 
     @staticmethod
     def forward(x, axis=None, keepdims=False):
@@ -84,7 +97,7 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
         """
         if type(keepdims) is not bool:
             keepdims = _as_bool("sum", keepdims)
-        xp, scope, shape, (axes, kept, out_shape, _), info = _reduce("sum", x, axis, keepdims)
+        xp, scope, shape, (axes, kept, out_shape, count), info = _reduce("sum", x, axis, keepdims)
         try:
             with scope:
                 if info.accum is None:
@@ -93,7 +106,8 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
                     out = xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum), x.dtype)
         except BACKEND_ERRORS as exc:
             raise backend_error("sum", exc) from exc
-        return out, Ctx("sum", xp, scope, (shape, kept, x.dtype), (info.inexact,), out_shape)
+        saved = Reduced(shape, kept, x.dtype, count)
+        return out, Ctx("sum", xp, scope, saved, (info.inexact,), out_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -105,8 +119,10 @@ class sum:  # noqa: A001 - the public name of the rule is the math it does
         return (_spread(grad_out, ctx),)
 
 
-class mean:
+class mean(Rule):
     """``out = mean(x, axis, keepdims)``; dx = G / n broadcast back, n the count averaged."""
+
+    args = ("x",)
 
     @staticmethod
     def forward(x, axis=None, keepdims=False):
@@ -132,7 +148,8 @@ class mean:
                 out = cast(xp, total / count if count else total * float("nan"), x.dtype)
         except BACKEND_ERRORS as exc:
             raise backend_error("mean", exc) from exc
-        return out, Ctx("mean", xp, scope, (shape, kept, x.dtype, count), (True,), out_shape)
+        saved = Reduced(shape, kept, x.dtype, count)
+        return out, Ctx("mean", xp, scope, saved, (True,), out_shape)
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -140,9 +157,6 @@ class mean:
         check_grad("mean", grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
-        count = ctx.saved[3]
+        count = ctx.saved.count
         return (_spread(grad_out / count if count else grad_out, ctx),)
 
-
-declare("sum", ("x",))
-declare("mean", ("x",))

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import operator
+from typing import NamedTuple
 
 from .._backend import device_of, resolve
 from .._backend import to_device as _to_device
 from .._shapes import as_shape, fmt, normalize_axis
-from ._common import Ctx, check_grad, declare, differentiable
+from ._common import Ctx, Rule, check_grad, differentiable
 
 __all__ = ["reshape", "permute_dims", "to_device"]
 
 
-class reshape:
+class Reshaped(NamedTuple):
+    x_shape: tuple
+
+
+class reshape(Rule):
     """``out = reshape(x, shape)``; dx = reshape(G, x.shape)."""
+
+    args = ("x",)
 
     @staticmethod
     def forward(x, shape):
@@ -27,7 +34,7 @@ class reshape:
                     f"reshape: cannot reshape x of shape {fmt(x.shape)} to {shape!r}"
                 ) from None
         needs = (differentiable(xp, x),)
-        return out, Ctx("reshape", xp, scope, tuple(x.shape), needs, tuple(out.shape))
+        return out, Ctx("reshape", xp, scope, Reshaped(tuple(x.shape)), needs, tuple(out.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -35,11 +42,17 @@ class reshape:
         if not ctx.needs_input_grad[0]:
             return (None,)
         with ctx.scope:
-            return (ctx.xp.reshape(grad_out, ctx.saved),)
+            return (ctx.xp.reshape(grad_out, ctx.saved.x_shape),)
 
 
-class permute_dims:
+class Permuted(NamedTuple):
+    inverse: tuple  # the permutation that undoes axes
+
+
+class permute_dims(Rule):
     """``out = permute_dims(x, axes)``; dx = permute_dims(G, inverse(axes))."""
+
+    args = ("x",)
 
     @staticmethod
     def forward(x, axes):
@@ -61,7 +74,7 @@ class permute_dims:
             out = xp.permute_dims(x, axes)
         inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
         needs = (differentiable(xp, x),)
-        return out, Ctx("permute_dims", xp, scope, inverse, needs, tuple(out.shape))
+        return out, Ctx("permute_dims", xp, scope, Permuted(inverse), needs, tuple(out.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -69,11 +82,18 @@ class permute_dims:
         if not ctx.needs_input_grad[0]:
             return (None,)
         with ctx.scope:
-            return (ctx.xp.permute_dims(grad_out, ctx.saved),)
+            return (ctx.xp.permute_dims(grad_out, ctx.saved.inverse),)
 
 
-class to_device:
+class Moved(NamedTuple):
+    source: object  # x's Device
+    out_xp: object  # out's namespace, which grad_out must have
+
+
+class to_device(Rule):
     """``out = x`` on another device; dx = G moved back to x's device."""
+
+    args = ("x",)
 
     @staticmethod
     def forward(x, device):
@@ -84,19 +104,14 @@ class to_device:
         # against out's namespace, and the gradient goes back to x's.
         out_xp, _ = resolve("to_device", out)
         needs = (differentiable(xp, x),)
-        return out, Ctx("to_device", xp, scope, (source, out_xp), needs, tuple(x.shape))
+        return out, Ctx("to_device", xp, scope, Moved(source, out_xp), needs, tuple(x.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
         # grad_out belongs to out's library: read it from ctx once ctx is known good.
         mine = type(ctx) is Ctx and ctx.op == "to_device"
-        check_grad("to_device", grad_out, ctx, xp=ctx.saved[1] if mine else None)
-        source = ctx.saved[0]
+        check_grad("to_device", grad_out, ctx, xp=ctx.saved.out_xp if mine else None)
         if not ctx.needs_input_grad[0]:
             return (None,)
-        return (_to_device(grad_out, source),)
+        return (_to_device(grad_out, ctx.saved.source),)
 
-
-declare("reshape", ("x",))
-declare("permute_dims", ("x",))
-declare("to_device", ("x",))
