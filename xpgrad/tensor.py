@@ -96,19 +96,64 @@ class Tensor:
     __slots__ = (
         "data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "_seq", "__weakref__"
     )
-    # NumPy defers ndarray <op> Tensor to Tensor's reflected operators.
+    # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
+    # refuses its ufuncs on a Tensor (np.exp(t) raises TypeError).
     __array_ufunc__ = None
 
-    def __init__(self, data, requires_grad: bool = False) -> None:
-        if type(data) is Tensor:
-            data = data.data
-        xp, _ = resolve("Tensor", data)
+    def __array__(self, dtype=None, copy=None):
+        """The values for ``numpy.asarray(t)``: host data only, never a gradient.
+
+        Raises
+        ------
+        TypeError
+            If the data is on a GPU (copy it with ``t.numpy()``, as CuPy asks).
+        ValueError
+            For ``copy=False`` when the data is not a NumPy array.
+        """
+        import numpy as np
+
+        if self.device.kind != "cpu":
+            raise TypeError(
+                f"Tensor.__array__: the data is on {self.device}, and NumPy cannot read GPU "
+                f"memory implicitly; call t.numpy() to copy it to the host"
+            )
+        native = isinstance(self.data, np.ndarray)
+        if copy is False and not native:
+            raise ValueError(
+                "Tensor.__array__: copy=False, but this tensor's data is not a NumPy array; "
+                "converting it needs a copy"
+            )
+        values = to_numpy(self.data)
+        if copy:
+            return np.array(values, dtype=dtype, copy=True)
+        return np.asarray(values, dtype=dtype)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions (``numpy.sum(t)``, ``numpy.concatenate``) on Tensors raise
+        a TypeError that says what to use: they would drop the gradient."""
+        name = getattr(func, "__name__", str(func))
+        raise TypeError(
+            f"numpy.{name}: NumPy functions do not record gradients through xpgrad Tensors; "
+            f"use the Tensor's methods and operators (t.sum(), t @ w) or xpgrad's functions, "
+            f"or pass t.numpy() for plain values"
+        )
+
+    def __init__(self, data, requires_grad: bool = False, *, _node=None) -> None:
+        """Wrap ``data``. ``_node`` is the ``(rule, ctx, parents)`` of an op's
+        result (only ``_apply`` passes it): the rule already checked its data."""
+        if _node is None:
+            if type(data) is Tensor:
+                data = data.data
+            xp, _ = resolve("Tensor", data)
+            self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
+            self._rule = self._ctx = None
+            self._parents = ()
+        else:
+            self.requires_grad = True
+            self._rule, self._ctx, self._parents = _node
+            self._seq = _next_seq()
         self.data = data
         self.grad = None
-        self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
-        self._rule = None
-        self._ctx = None
-        self._parents = ()
 
     # -- properties -------------------------------------------------------
     @property
@@ -324,25 +369,14 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         record = True in wants and _GRAD_ENABLED.get()
         if record:
             parents = tuple([t if w else None for t, w in zip(inputs, wants)])
-    result = object.__new__(Tensor)
-    result.data = out
-    result.grad = None
-    if record:
-        n = ctx.needs_input_grad
-        if len(wants) == 2:
-            ctx.needs_input_grad = (wants[0] and n[0], wants[1] and n[1])
-        else:
-            ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, n)])
-        result.requires_grad = True
-        result._rule = rule
-        result._ctx = ctx
-        result._parents = parents
-        result._seq = _next_seq()
+    if not record:
+        return Tensor(out)
+    n = ctx.needs_input_grad
+    if len(wants) == 2:
+        ctx.needs_input_grad = (wants[0] and n[0], wants[1] and n[1])
     else:
-        result.requires_grad = False
-        result._rule = result._ctx = None
-        result._parents = ()
-    return result
+        ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, n)])
+    return Tensor(out, _node=(rule, ctx, parents))
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:

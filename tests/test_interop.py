@@ -1,0 +1,91 @@
+"""NumPy interop of the Tensor: numpy.asarray reads host data; NumPy functions
+and ufuncs on Tensors raise a TypeError that says what to use instead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpgrad
+
+
+def test_asarray_reads_numpy_data_without_copying():
+    data = np.arange(6.0).reshape(2, 3)
+    t = xpgrad.tensor(data, requires_grad=True)
+    out = np.asarray(t)
+    assert out.shape == (2, 3) and out.dtype == np.float64
+    assert np.shares_memory(out, data)
+    np.testing.assert_array_equal(out, [[0, 1, 2], [3, 4, 5]])
+
+
+def test_asarray_with_dtype_and_copy():
+    data = np.arange(3.0)
+    t = xpgrad.tensor(data)
+    as32 = np.asarray(t, dtype=np.float32)
+    assert as32.dtype == np.float32
+    np.testing.assert_array_equal(as32, [0, 1, 2])
+    copied = np.array(t, copy=True)
+    copied[0] = 99.0
+    assert data[0] == 0.0  # the tensor's data is untouched
+
+
+def test_asarray_copy_false_needs_numpy_data():
+    torch = pytest.importorskip("torch")
+    t = xpgrad.tensor(torch.ones(2, dtype=torch.float64), requires_grad=True)
+    np.testing.assert_array_equal(np.asarray(t), [1.0, 1.0])  # a tensor that requires grad
+    with pytest.raises(ValueError, match=r"Tensor.__array__: copy=False.*needs a copy"):
+        np.asarray(t, copy=False)
+
+
+@pytest.mark.parametrize("library", ["array_api_strict", "jax", "dask"])
+def test_asarray_reads_other_host_libraries(library):
+    if library == "array_api_strict":
+        xs = pytest.importorskip("array_api_strict")
+        data = xs.asarray([[1.0, 2.0], [3.0, 4.0]])
+    elif library == "jax":
+        jnp = pytest.importorskip("jax.numpy")
+        data = jnp.asarray([[1.0, 2.0], [3.0, 4.0]])
+    else:
+        da = pytest.importorskip("dask.array")
+        data = da.from_array(np.array([[1.0, 2.0], [3.0, 4.0]]), chunks=1)
+    out = np.asarray(xpgrad.tensor(data))
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_asarray_refuses_gpu_data():
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("cupy sees no GPU")
+    except Exception as exc:
+        pytest.skip(f"cupy sees no GPU ({exc})")
+    t = xpgrad.tensor(cupy.ones(2))
+    with pytest.raises(TypeError, match=r"Tensor.__array__: the data is on cuda:0.*t.numpy\(\)"):
+        np.asarray(t)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda t: np.sum(t), "numpy.sum"),
+        (lambda t: np.mean(t, axis=0), "numpy.mean"),
+        (lambda t: np.concatenate([t, t]), "numpy.concatenate"),
+        (lambda t: np.where(t.data > 0, t, 0.0), "numpy.where"),
+    ],
+    ids=["sum", "mean", "concatenate", "where"],
+)
+def test_numpy_functions_raise_a_clear_type_error(call, name):
+    t = xpgrad.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    with pytest.raises(TypeError, match=rf"{name}: NumPy functions do not record gradients.*t\.numpy\(\)"):
+        call(t)
+
+
+def test_numpy_ufuncs_refuse_tensors_and_operators_defer():
+    t = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError):
+        np.exp(t)
+    out = np.array([10.0, 20.0]) * t  # ndarray * Tensor is the Tensor's __rmul__
+    assert isinstance(out, xpgrad.Tensor) and out.requires_grad
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad, [10.0, 20.0])
