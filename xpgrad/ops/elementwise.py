@@ -105,8 +105,10 @@ class Binary(Rule, template=True):
 
 
 class Unary(Rule, template=True):
-    """Template of an element-wise rule ``out = compute(x)`` with
-    ``grad(xp, g, s)`` giving dx from ``g`` and the saved :class:`UnarySaved`."""
+    """Template of a one-input rule ``out = compute(x)`` with ``grad(xp, g, s)``
+    giving dx from ``g`` and the saved :class:`UnarySaved`. A rule with
+    parameters (``reshape``) writes its own forward and saves a NamedTuple
+    with an ``x_dtype`` field; the backward is the template's."""
 
     args = ("x",)
     saves_input = False

@@ -9,18 +9,18 @@ from .._backend import device_of, resolve
 from .._backend import to_device as _to_device
 from .._shapes import as_shape, fmt, normalize_axis
 from ._common import Ctx, Rule, check_grad, differentiable
+from .elementwise import Unary
 
 __all__ = ["reshape", "permute_dims", "to_device"]
 
 
 class Reshaped(NamedTuple):
     x_shape: tuple
+    x_dtype: object
 
 
-class reshape(Rule):
+class reshape(Unary):
     """``out = reshape(x, shape)``; dx = reshape(G, x.shape)."""
-
-    args = ("x",)
 
     @staticmethod
     def forward(x, shape):
@@ -34,25 +34,20 @@ class reshape(Rule):
                     f"reshape: cannot reshape x of shape {fmt(x.shape)} to {shape!r}"
                 ) from None
         needs = (differentiable(xp, x),)
-        return out, Ctx("reshape", xp, scope, Reshaped(tuple(x.shape)), needs, tuple(out.shape))
+        return out, Ctx("reshape", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("reshape", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        with ctx.scope:
-            return (ctx.xp.reshape(grad_out, ctx.saved.x_shape),)
+    def grad(xp, g, s):
+        return xp.reshape(g, s.x_shape)
 
 
 class Permuted(NamedTuple):
     inverse: tuple  # the permutation that undoes axes
+    x_dtype: object
 
 
-class permute_dims(Rule):
+class permute_dims(Unary):
     """``out = permute_dims(x, axes)``; dx = permute_dims(G, inverse(axes))."""
-
-    args = ("x",)
 
     @staticmethod
     def forward(x, axes):
@@ -74,15 +69,11 @@ class permute_dims(Rule):
             out = xp.permute_dims(x, axes)
         inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
         needs = (differentiable(xp, x),)
-        return out, Ctx("permute_dims", xp, scope, Permuted(inverse), needs, tuple(out.shape))
+        return out, Ctx("permute_dims", xp, scope, Permuted(inverse, x.dtype), needs, tuple(out.shape))
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("permute_dims", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        with ctx.scope:
-            return (ctx.xp.permute_dims(grad_out, ctx.saved.inverse),)
+    def grad(xp, g, s):
+        return xp.permute_dims(g, s.inverse)
 
 
 class Moved(NamedTuple):
