@@ -181,10 +181,7 @@ def _expected_entries() -> list[str]:
             continue
         if inspect.isfunction(attr):
             entries.append(f"Tensor.{name}{_plain(inspect.signature(attr), drop_self=True)}")
-        else:
-            entries.append(f"Tensor.{name}")
-    for name in xpgrad.Tensor.__slots__:
-        if not name.startswith("_"):
+        else:  # a property, or a __slots__ attribute such as data and grad
             entries.append(f"Tensor.{name}")
     return entries
 
