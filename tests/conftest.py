@@ -18,11 +18,18 @@ without one names its backends with ``@pytest.mark.backend("cupy")`` (as
 test_gpu.py does for the whole module); any other test works on NumPy arrays
 and counts as ``numpy``. So ``--backend cupy`` runs the cupy cases and the
 GPU-only tests, ``--backend numpy`` the rest.
+
+Summary
+-------
+The short summary lists failures and errors (``-rfE`` in pyproject.toml);
+skips are counted once per reason in a section of their own, below.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -120,3 +127,37 @@ def rng():
     """A seeded generator per test: no global random state."""
     return np.random.default_rng(20240611)
 
+
+# -- the skips, once per reason -------------------------------------------
+
+_MOST_REASONS = 15
+_LONGEST_REASON = 160
+
+
+def _skip_reason(report) -> str:
+    """A skip's reason with what differs from test to test taken out, so that
+    the same cause on many tests reads as one line."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    reason = re.sub(r"^Skipped: ", "", reason)
+    reason = re.sub(r"\b0x[0-9a-fA-F]+\b", "0x...", reason)  # object addresses
+    return " ".join(reason.split())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    counts = Counter(_skip_reason(r) for r in skipped)
+    terminalreporter.section("skipped, by reason", sep="-")
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    width = len(str(ranked[0][1]))
+    for reason, n in ranked[:_MOST_REASONS]:
+        if len(reason) > _LONGEST_REASON:
+            reason = reason[: _LONGEST_REASON - 3] + "..."
+        terminalreporter.write_line(f"{n:>{width}} skipped: {reason}")
+    if len(ranked) > _MOST_REASONS:
+        rest = ranked[_MOST_REASONS:]
+        terminalreporter.write_line(
+            f"and {len(rest)} more reasons ({sum(n for _, n in rest)} skipped); -rs lists every skip"
+        )
