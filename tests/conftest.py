@@ -2,28 +2,39 @@
 
 Backends
 --------
-``backend`` is parametrized over ``numpy``, ``array_api_strict``, ``torch``
-(CPU tensors) and ``cupy`` (arrays on ``cuda:0``). A backend whose library
-does not import, or ``cupy`` without a visible GPU, is *skipped with a
-reason*, never passed silently.
+The ``backend`` fixture is parametrized explicitly over ``numpy``,
+``array_api_strict``, ``torch``, ``jax`` (CPU arrays) and ``cupy`` (arrays on
+``cuda:0``), one case per backend with the backend's name as its id
+(``test_x[torch-float32]``). A backend whose library does not import, or
+``cupy`` without a visible GPU, is *skipped with a reason*, never passed
+silently. A test that runs on some backends only parametrizes the fixture
+itself::
 
-``pytest --backend NAME`` (or ``--backend numpy,torch``) keeps only the
-cases of those backends. A test's backend is, in this order: its ``backend``
-parameter; its ``@pytest.mark.backend("cupy", ...)`` marker (also as a
-module's ``pytestmark``); ``cupy`` for a module that imported CuPy at its top
-(``cupy = pytest.importorskip("cupy")``); otherwise ``numpy``, since a test
-without a ``backend`` fixture works on NumPy arrays. So ``--backend cupy``
-runs the cupy cases and the GPU-only modules, ``--backend numpy`` the rest.
+    @pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+
+``pytest --backend NAME`` (or ``--backend numpy,torch``) deselects every case
+of the other backends. A case's backend is its ``backend`` parameter; a test
+without one names its backends with ``@pytest.mark.backend("cupy")`` (as
+test_gpu.py does for the whole module); any other test works on NumPy arrays
+and counts as ``numpy``. So ``--backend cupy`` runs the cupy cases and the
+GPU-only tests, ``--backend numpy`` the rest.
+
+Summary
+-------
+The short summary lists failures and errors (``-rfE`` in pyproject.toml);
+skips are counted once per reason in a section of their own, below.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 
 import numpy as np
 import pytest
 
-from tests.support import BACKEND_NAMES, get_backend
+from tests.support import BACKEND_NAMES, backend_params, get_backend
 
 try:  # numpy's OpenBLAS and torch's OpenMP pool starve each other on 2 cores
     import torch
@@ -63,30 +74,17 @@ def _selected(config) -> tuple[str, ...] | None:
         return None
     names = tuple(n.strip() for n in value.split(",") if n.strip())
     unknown = [n for n in names if n not in BACKEND_NAMES]
-    if unknown:
+    if unknown or not names:
+        what = f"unknown backend(s) {', '.join(unknown)}" if unknown else "no backend named"
         raise pytest.UsageError(
-            f"--backend: unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKEND_NAMES)}"
+            f"--backend {value!r}: {what}; give one or more of {', '.join(BACKEND_NAMES)}, "
+            f"separated by commas"
         )
     return names
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "backend(*names): the backends a test without a backend fixture exercises"
-    )
-    _selected(config)  # a bad --backend fails at startup, not per test
-
-
-def pytest_generate_tests(metafunc):
-    if "backend" in metafunc.fixturenames:
-        for mark in metafunc.definition.iter_markers("parametrize"):
-            argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
-            if isinstance(argnames, str):
-                argnames = [n.strip() for n in argnames.split(",")]
-            if "backend" in argnames:
-                return  # the test parametrizes backend itself
-        names = _selected(metafunc.config) or BACKEND_NAMES
-        metafunc.parametrize("backend", names, indirect=True, ids=str)
+    _selected(config)  # a bad --backend fails at start-up, not per test
 
 
 def pytest_collection_modifyitems(config, items):
@@ -106,15 +104,10 @@ def _backends_of(item) -> tuple[str, ...]:
     if callspec is not None and "backend" in callspec.params:
         return (callspec.params["backend"],)
     marked = tuple(n for m in item.iter_markers("backend") for n in m.args)
-    if marked:
-        return marked
-    module = getattr(getattr(item, "module", None), "cupy", None)
-    if getattr(module, "__name__", None) == "cupy":
-        return ("cupy",)
-    return ("numpy",)
+    return marked or ("numpy",)
 
 
-@pytest.fixture
+@pytest.fixture(params=backend_params())
 def backend(request):
     """A :class:`tests.support.Backend`; skips when that library or its device is missing."""
     be, why = get_backend(request.param)
@@ -133,3 +126,38 @@ def dtype(request) -> str:
 def rng():
     """A seeded generator per test: no global random state."""
     return np.random.default_rng(20240611)
+
+
+# -- the skips, once per reason -------------------------------------------
+
+_MOST_REASONS = 15
+_LONGEST_REASON = 160
+
+
+def _skip_reason(report) -> str:
+    """A skip's reason with what differs from test to test taken out, so that
+    the same cause on many tests reads as one line."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    reason = re.sub(r"^Skipped: ", "", reason)
+    reason = re.sub(r"\b0x[0-9a-fA-F]+\b", "0x...", reason)  # object addresses
+    return " ".join(reason.split())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    counts = Counter(_skip_reason(r) for r in skipped)
+    terminalreporter.section("skipped, by reason", sep="-")
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    width = len(str(ranked[0][1]))
+    for reason, n in ranked[:_MOST_REASONS]:
+        if len(reason) > _LONGEST_REASON:
+            reason = reason[: _LONGEST_REASON - 3] + "..."
+        terminalreporter.write_line(f"{n:>{width}} skipped: {reason}")
+    if len(ranked) > _MOST_REASONS:
+        rest = ranked[_MOST_REASONS:]
+        terminalreporter.write_line(
+            f"and {len(rest)} more reasons ({sum(n for _, n in rest)} skipped); -rs lists every skip"
+        )

@@ -8,6 +8,7 @@ bug in xpgrad cannot make its own expected values.
 from __future__ import annotations
 
 import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -119,61 +120,71 @@ def rel_err(a, b) -> float:
     return float(diff / ref) if ref else float(diff)
 
 
+# The module each backend's arrays come from (JAX's is jax.numpy, not jax).
+_MODULES = {
+    "numpy": "numpy",
+    "array_api_strict": "array_api_strict",
+    "torch": "torch",
+    "jax": "jax.numpy",
+    "cupy": "cupy",
+}
+
+
 @functools.lru_cache(maxsize=None)
 def _load(name: str):
     """(Backend, None) or (None, why it is unavailable)."""
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKEND_NAMES)}")
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except Exception as exc:  # a broken CUDA install fails with more than ImportError
+        return None, f"{name} does not import ({type(exc).__name__}: {exc})"
+    # The floating dtypes the library has: array_api_strict has no float16.
+    dtypes = {d: getattr(module, d) for d in ("float16", "float32", "float64") if hasattr(module, d)}
+    device, from_numpy = "cpu", module.asarray
     if name == "numpy":
-        dtypes = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
-        return Backend("numpy", np, "cpu", dtypes, lambda h: h), None
-    if name == "array_api_strict":
-        try:
-            import array_api_strict as xs
-        except ImportError as exc:
-            return None, f"array_api_strict does not import ({exc})"
-        dtypes = {"float32": xs.float32, "float64": xs.float64}
-        return Backend("array_api_strict", xs, "cpu", dtypes, xs.asarray), None
-    if name == "torch":
-        try:
-            import torch
-        except ImportError as exc:
-            return None, f"torch does not import ({exc})"
-        dtypes = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
-        return Backend("torch", torch, "cpu", dtypes, torch.asarray), None
-    if name == "jax":
-        try:
-            import jax
-        except ImportError as exc:
-            return None, f"jax does not import ({exc})"
+
+        def from_numpy(h):  # Backend.asarray hands over a fresh copy already
+            return h
+
+    elif name == "jax":
         # Without this JAX turns every float64 array into float32, and the
         # float64 references and finite differences lose their meaning.
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
-
-        dtypes = {"float16": jnp.float16, "float32": jnp.float32, "float64": jnp.float64}
-        return Backend("jax", jnp, "cpu", dtypes, jnp.asarray), None
-    if name == "cupy":
+        importlib.import_module("jax").config.update("jax_enable_x64", True)
+    elif name == "cupy":
         try:
-            import cupy
-        except Exception as exc:
-            return None, f"cupy does not import ({type(exc).__name__}: {exc})"
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
+            count = module.cuda.runtime.getDeviceCount()
         except Exception as exc:
             return None, f"cupy imports but sees no GPU ({type(exc).__name__}: {exc})"
         if count < 1:
             return None, "cupy imports but sees no GPU"
 
-        def on_gpu0(h):
-            with cupy.cuda.Device(0):
-                return cupy.asarray(h)
+        def from_numpy(h):
+            with module.cuda.Device(0):
+                return module.asarray(h)
 
-        dtypes = {"float16": cupy.float16, "float32": cupy.float32, "float64": cupy.float64}
-        return Backend("cupy", cupy, "cuda:0", dtypes, on_gpu0), None
-    raise ValueError(f"unknown backend {name!r}")
+        device = "cuda:0"
+    return Backend(name, module, device, dtypes, from_numpy), None
 
 
 def get_backend(name: str):
+    """(Backend, None) for an available backend, else (None, why not)."""
     return _load(name)
+
+
+def backend_params(names=BACKEND_NAMES):
+    """One ``pytest.param`` per backend name, with the name as its id.
+
+    The params of the ``backend`` fixture in conftest.py, and what a test that
+    runs on only some backends passes to
+    ``@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)``.
+    Whether a backend is available is decided when the test runs (the fixture
+    skips with the reason), so collecting the suite needs none of them.
+    """
+    unknown = [n for n in names if n not in BACKEND_NAMES]
+    if unknown:
+        raise ValueError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKEND_NAMES)}")
+    return [pytest.param(name, id=name) for name in names]
 
 
 def torch_or_skip():

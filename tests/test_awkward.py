@@ -11,7 +11,7 @@ import pytest
 import xpgrad
 from xpgrad import ops
 
-from tests.support import dtype_name, host
+from tests.support import backend_params, dtype_name, host
 from tests.test_matmul_shapes import np_matmul_grads
 
 # -- views ---------------------------------------------------------------
@@ -103,22 +103,26 @@ def test_linear_add_bias_sum_on_views(backend, view, rng):
     np.testing.assert_allclose(host(s), hv.sum(0), rtol=1e-12)
 
 
-def test_batched_views_numpy(rng):
-    base = rng.standard_normal((4, 6, 10))
-    cases = [
-        (base[:, ::2, :5], rng.standard_normal((5, 3))),  # strided batch rows
-        (base[::-1, :3, :5], rng.standard_normal((4, 5, 2))),  # reversed batch
-        (np.swapaxes(base[:, :5, :3], -1, -2), rng.standard_normal((5, 2))),  # per-batch transpose
-        (np.asfortranarray(base[:2, :3, :5]), np.asfortranarray(rng.standard_normal((1, 5, 2)))),
-    ]
-    for a, b in cases:
-        out, ctx = ops.matmul.forward(a, b)
-        np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12, atol=1e-12)
-        g = rng.standard_normal(out.shape)
-        ga, gb = ops.matmul.backward(g, ctx)
-        ra, rb = np_matmul_grads(np.array(a), np.array(b), g)
-        np.testing.assert_allclose(ga, ra, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(gb, rb, rtol=1e-12, atol=1e-12)
+# Batched operands that are not plain arrays: (a, b) from a (4, 6, 10) base.
+BATCHED_VIEWS = {
+    "strided-batch-rows": lambda base, rng: (base[:, ::2, :5], rng.standard_normal((5, 3))),
+    "reversed-batch": lambda base, rng: (base[::-1, :3, :5], rng.standard_normal((4, 5, 2))),
+    "per-batch-transpose": lambda base, rng: (np.swapaxes(base[:, :5, :3], -1, -2), rng.standard_normal((5, 2))),
+    "fortran": lambda base, rng: (np.asfortranarray(base[:2, :3, :5]),
+                                  np.asfortranarray(rng.standard_normal((1, 5, 2)))),
+}
+
+
+@pytest.mark.parametrize("view", list(BATCHED_VIEWS))
+def test_batched_views_numpy(view, rng):
+    a, b = BATCHED_VIEWS[view](rng.standard_normal((4, 6, 10)), rng)
+    out, ctx = ops.matmul.forward(a, b)
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    ga, gb = ops.matmul.backward(g, ctx)
+    ra, rb = np_matmul_grads(np.array(a), np.array(b), g)
+    np.testing.assert_allclose(ga, ra, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gb, rb, rtol=1e-12, atol=1e-12)
 
 
 def test_broadcast_view_input(rng):
@@ -254,25 +258,20 @@ def test_integer_rules_forward_equal_numpy_and_give_none(backend, rule, make, kw
     assert all(g is None for g in grads), grads
 
 
-@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
-def test_integer_with_float_gives_grad_only_to_float(backend_name, rng):
-    from tests.support import get_backend
-
-    be, why = get_backend(backend_name)
-    if be is None:
-        pytest.skip(why)
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_integer_with_float_gives_grad_only_to_float(backend, rng):
     ah = np.arange(6).reshape(2, 3)
     wh = rng.standard_normal((3, 4))
-    out, ctx = ops.matmul.forward(be.asarray(ah), be.asarray(wh))
+    out, ctx = ops.matmul.forward(backend.asarray(ah), backend.asarray(wh))
     np.testing.assert_allclose(host(out), ah @ wh, rtol=1e-12)
     g = rng.standard_normal((2, 4))
-    ga, gw = ops.matmul.backward(be.asarray(g), ctx)
+    ga, gw = ops.matmul.backward(backend.asarray(g), ctx)
     assert ga is None
     np.testing.assert_allclose(host(gw), ah.T @ g, rtol=1e-12)
     assert dtype_name(gw) == "float64"
     # through the Tensor: an integer constant times a float leaf
-    w = xpgrad.tensor(be.asarray(wh), requires_grad=True)
-    (xpgrad.tensor(be.asarray(ah)) @ w).sum().backward()
+    w = xpgrad.tensor(backend.asarray(wh), requires_grad=True)
+    (xpgrad.tensor(backend.asarray(ah)) @ w).sum().backward()
     np.testing.assert_allclose(host(w.grad), np.tile(ah.sum(0)[:, None], (1, 4)), rtol=1e-12)
 
 

@@ -189,29 +189,37 @@ def test_rule_on_dask_matches_numpy(case, layout):
         assert_same(got, want)
 
 
+# (id, rule, input shapes, rule parameters) for half and single precision.
+LOW_PRECISION = [
+    ("linear", ops.linear, [(9, 6), (4, 6), (4,)], ()),
+    ("matmul-3d@2d", ops.matmul, [(3, 9, 6), (6, 4)], ()),
+    ("sum-axes01", ops.sum, [(3, 9, 6)], ((0, 1),)),
+    ("mean-axis0-keepdims", ops.mean, [(9, 6)], (0, True)),
+]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_low_precision(dtype):
+@pytest.mark.parametrize("case", LOW_PRECISION, ids=[c[0] for c in LOW_PRECISION])
+def test_low_precision(case, dtype):
     """Half precision GEMMs run in float32 (dask, like NumPy, has no half
     GEMM) and sums accumulate in float32, cast back once: NumPy's values."""
+    _, rule, shapes, params = case
     rng = np.random.default_rng(3)
-    x, w, b = (rng.standard_normal(s).astype(dtype) for s in [(9, 6), (4, 6), (4,)])
-    a3 = rng.standard_normal((3, 9, 6)).astype(dtype)
-    cases = [
-        (ops.linear, [x, w, b], ()),
-        (ops.matmul, [a3, w.T.copy()], ()),
-        (ops.sum, [a3], ((0, 1),)),
-        (ops.mean, [x], (0, True)),
-    ]
-    for rule, hosts, params in cases:
-        out_np, ctx_np = rule.forward(*hosts, *params)
-        g = np.ones_like(out_np)
-        grads_np = rule.backward(g, ctx_np)
-        out, ctx = rule.forward(*[lazy(h, "rows") for h in hosts], *params)
-        grads = rule.backward(lazy(g, "rows"), ctx)
-        assert_dask(out, *grads)
-        computed = dask.compute(out, *grads, scheduler="sync")
-        for got, want in zip(computed, (out_np, *grads_np)):
-            assert_same(got, want, rtol=1e-6, atol=1e-6)
+    hosts = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    out_np, ctx_np = rule.forward(*hosts, *params)
+    g = np.ones_like(out_np)
+    grads_np = rule.backward(g, ctx_np)
+    out, ctx = rule.forward(*[lazy(h, "rows") for h in hosts], *params)
+    grads = rule.backward(lazy(g, "rows"), ctx)
+    assert_dask(out, *grads)
+    computed = dask.compute(out, *grads, scheduler="sync")
+    for got, want in zip(computed, (out_np, *grads_np)):
+        assert_same(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_low_precision_sum_to(dtype):
+    a3 = np.random.default_rng(3).standard_normal((3, 9, 6)).astype(dtype)
     got = xpgrad.sum_to(lazy(a3, "both"), (9, 1)).compute(scheduler="sync")
     assert_same(got, xpgrad.sum_to(a3, (9, 1)), rtol=1e-6, atol=1e-6)
 

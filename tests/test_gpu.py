@@ -15,6 +15,10 @@ import xpgrad
 from xpgrad import ops
 from xpgrad.testing import assert_close, rel_error
 
+# Every test here is a cupy case: ``--backend cupy`` selects them, any other
+# --backend deselects them. Without CuPy or a GPU the module skips as a whole.
+pytestmark = pytest.mark.backend("cupy")
+
 cupy = pytest.importorskip("cupy", reason="cupy is not installed")
 try:
     _N_GPUS = cupy.cuda.runtime.getDeviceCount()

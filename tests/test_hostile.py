@@ -7,36 +7,23 @@ backward the message starts with ``"<op>.backward:"``. Never an
 AttributeError, IndexError or KeyError from deep inside a rule, and never a
 backend's own message that does not say which op it came from.
 
-For each rule, hypothesis picks which array argument to spoil and what to
-put there; another pair of tests spoils a backward's ``grad_out`` or
-``ctx`` after a valid forward. Examples are few (derandomized by the
-profile in conftest.py) and shapes tiny, so JAX compiles little. 25 examples
-cannot reach every (argument, kind) pair, so a sweep per rule and backend
-tries them all and lists every one that fails.
+For each rule, every array argument is spoiled with every kind of hostile
+value, one case each (``[numpy-matmul-a-list]``: backend, rule, argument,
+kind); another pair of tests spoils a backward's ``grad_out`` or ``ctx``
+after a valid forward (``[torch-sum-wrong-shape]``). Shapes are tiny, so JAX
+compiles little.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-import xpgrad  # noqa: E402
-from xpgrad import ops  # noqa: E402
-
-# The backend fixture holds no state, so reusing it across examples is safe.
-FEW = settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+import xpgrad
+from xpgrad import ops
 
 # Building the hostile numpy.matrix values warns that np.matrix is discouraged.
 pytestmark = pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
@@ -155,7 +142,11 @@ WRONG_KIND = {
 }
 
 
-def _forward_kinds(spec: Spec, arg: str, backend) -> dict:
+def _shape_id(shape) -> str:
+    return "shape" + str(tuple(shape)).replace(" ", "")
+
+
+def _forward_kinds(spec: Spec, arg: str) -> dict:
     """kind -> (make(host, backend), the exception type the rule must raise)."""
     kinds = {k: (make, TypeError) for k, make in WRONG_KIND.items()}
     if arg in spec.none_ok:
@@ -163,17 +154,17 @@ def _forward_kinds(spec: Spec, arg: str, backend) -> dict:
     if not spec.scalars_ok:
         # A Python float where only an array will do. matmul treats it as a
         # 0-d operand, which numpy.matmul rejects with a ValueError.
-        kinds["Python float"] = (
+        kinds["python-float"] = (
             lambda h, be: 2.0, ValueError if spec.name == "matmul" else TypeError
         )
     if spec.name == "pow":
-        kinds["Python bool"] = (lambda h, be: True, TypeError)  # pow has no bool gradient
+        kinds["python-bool"] = (lambda h, be: True, TypeError)  # pow has no bool gradient
     if HAVE_DASK:
-        kinds["dask array of unknown size"] = (lambda h, be: _unknown_size_dask(), ValueError)
+        kinds["dask-unknown-size"] = (lambda h, be: _unknown_size_dask(), ValueError)
     if len(spec.arrays) > 1:
-        kinds["other library's array"] = (_other_library, TypeError)
+        kinds["other-library"] = (_other_library, TypeError)
     for shape in spec.wrong_shapes.get(arg, []):
-        kinds[f"array of shape {shape}"] = (
+        kinds[_shape_id(shape)] = (
             lambda h, be, shape=shape: be.asarray(_host(shape)), ValueError
         )
     return kinds
@@ -196,54 +187,23 @@ def assert_rejected(call, expected: type, name: str, *, backward: bool = False):
         assert msg.startswith(f"{name}:"), f"message does not start with {name}: {msg!r}"
 
 
-def _problem(call, expected: type, name: str, *, backward: bool = False) -> str | None:
-    """What is wrong with how ``call`` fails, or None: the sweeps' twin of
-    :func:`assert_rejected`, so that one test can report every bad case."""
-    try:
-        call()
-    except (TypeError, ValueError) as exc:
-        msg = str(exc)
-        if type(exc) is not expected:
-            return f"{type(exc).__name__} instead of {expected.__name__}: {msg}"
-        if backward and not msg.startswith(f"{name}.backward:"):
-            return f"message does not start with {name}.backward: {msg!r}"
-        if not backward and not msg.startswith(f"{name}:"):
-            return f"message does not start with {name}: {msg!r}"
-        return None
-    except Exception as exc:  # the bug this file is about: say where it came from
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        return f"{type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})"
-    return "no exception"
-
-
 # -- forward ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-@FEW
-@given(data=st.data())
-def test_forward_rejects_hostile_argument(backend, spec, data):
-    arg = data.draw(st.sampled_from(list(spec.arrays)), label="argument")
-    kinds = _forward_kinds(spec, arg, backend)
-    kind = data.draw(st.sampled_from(sorted(kinds)), label="hostile value")
-    make, expected = kinds[kind]
+@pytest.mark.parametrize(
+    "spec, arg, kind",
+    [
+        pytest.param(spec, arg, kind, id=f"{spec}-{arg}-{kind}")
+        for spec in SPECS
+        for arg in spec.arrays
+        for kind in _forward_kinds(spec, arg)
+    ],
+)
+def test_forward_rejects_hostile_argument(backend, spec, arg, kind):
+    make, expected = _forward_kinds(spec, arg)[kind]
     args = _valid_args(spec, backend)
     args[arg] = make(_host(spec.arrays[arg]), backend)
     assert_rejected(lambda: _call(spec, args), expected, spec.name)
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_forward_sweep_every_argument_and_kind(backend, spec):
-    """Every (argument, hostile kind) pair, which 25 examples above cannot all reach."""
-    problems = []
-    for arg, shape in spec.arrays.items():
-        for kind, (make, expected) in _forward_kinds(spec, arg, backend).items():
-            args = _valid_args(spec, backend)
-            args[arg] = make(_host(shape), backend)
-            problem = _problem(lambda: _call(spec, args), expected, spec.name)
-            if problem:
-                problems.append(f"{arg} = {kind}: {problem}")
-    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)
@@ -269,87 +229,48 @@ def _forward(spec: Spec, backend):
     return _FORWARDS[key]
 
 
-def _grad_kinds(backend, shape) -> tuple:
-    """(a host array of the output's shape, kind -> (make(host, backend), exception))."""
-    h = np.ones(shape)
-    kinds = {k: (make, TypeError) for k, make in WRONG_KIND.items()}
-    kinds["Python float"] = (lambda h, be: 1.0, TypeError)
-    kinds["other library's array"] = (_other_library, TypeError)
-    kinds["boolean array of the right shape"] = (
-        lambda h, be: be.asarray(np.ones(h.shape, dtype=bool)), TypeError
-    )
-    kinds["array of a wrong shape"] = (
-        lambda h, be: be.asarray(np.ones(h.shape + (2,))), ValueError
-    )
-    return h, kinds
+# kind -> (make(a host array of the output's shape, backend), exception)
+GRAD_KINDS = {
+    **{k: (make, TypeError) for k, make in WRONG_KIND.items()},
+    "python-float": (lambda h, be: 1.0, TypeError),
+    "other-library": (_other_library, TypeError),
+    "bool-array": (lambda h, be: be.asarray(np.ones(h.shape, dtype=bool)), TypeError),
+    "wrong-shape": (lambda h, be: be.asarray(np.ones(h.shape + (2,))), ValueError),
+}
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-@FEW
-@given(data=st.data())
-def test_backward_rejects_hostile_grad_out(backend, spec, data):
+@pytest.mark.parametrize(
+    "spec, kind",
+    [pytest.param(spec, kind, id=f"{spec}-{kind}") for spec in SPECS for kind in GRAD_KINDS],
+)
+def test_backward_rejects_hostile_grad_out(backend, spec, kind):
     out, ctx = _forward(spec, backend)
-    h, kinds = _grad_kinds(backend, tuple(out.shape))
-    kind = data.draw(st.sampled_from(sorted(kinds)), label="grad_out")
-    make, expected = kinds[kind]
-    grad = make(h, backend)
+    make, expected = GRAD_KINDS[kind]
+    grad = make(np.ones(tuple(out.shape)), backend)
     assert_rejected(lambda: spec.rule.backward(grad, ctx), expected, spec.name, backward=True)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=str)
-def test_backward_sweep_every_grad_out_kind(backend, spec):
-    out, ctx = _forward(spec, backend)
-    h, kinds = _grad_kinds(backend, tuple(out.shape))
-    problems = []
-    for kind, (make, expected) in kinds.items():
-        grad = make(h, backend)
-        call = lambda: spec.rule.backward(grad, ctx)  # noqa: E731
-        problem = _problem(call, expected, spec.name, backward=True)
-        if problem:
-            problems.append(f"grad_out = {kind}: {problem}")
-    assert not problems, "\n".join(problems)
-
-
-def _ctx_kinds(spec: Spec, backend) -> dict:
-    """kind -> make(): things that are not the ctx ``spec``'s forward returned."""
+def _ctx_kinds(spec: Spec) -> dict:
+    """kind -> make(backend): things that are not the ctx ``spec``'s forward returned."""
     kinds = {
-        "None": lambda: None,
-        "dict": lambda: {"op": spec.name, "saved": (), "xp": None},
+        "None": lambda be: None,
+        "dict": lambda be: {"op": spec.name, "saved": (), "xp": None},
     }
     for other in SPECS:
         if other.name != spec.name:
-            kinds[f"{other.name}'s ctx"] = lambda other=other: _forward(other, backend)[1]
+            kinds[f"ctx-of-{other.name}"] = lambda be, other=other: _forward(other, be)[1]
     return kinds
 
 
-_CTX_SPECS = pytest.mark.parametrize("spec", SPECS, ids=str)
-
-
-@_CTX_SPECS
-@FEW
-@given(data=st.data())
-def test_backward_rejects_hostile_ctx(backend, spec, data):
+@pytest.mark.parametrize(
+    "spec, kind",
+    [pytest.param(spec, kind, id=f"{spec}-{kind}") for spec in SPECS for kind in _ctx_kinds(spec)],
+)
+def test_backward_rejects_hostile_ctx(backend, spec, kind):
     out, _ = _forward(spec, backend)
     grad = backend.asarray(np.ones(tuple(out.shape)))
-    kinds = _ctx_kinds(spec, backend)
-    # None and a dict first, then another rule's: hypothesis shrinks towards them.
-    kind = data.draw(st.sampled_from(list(kinds)), label="ctx")
-    ctx = kinds[kind]()
+    ctx = _ctx_kinds(spec)[kind](backend)
     assert_rejected(lambda: spec.rule.backward(grad, ctx), TypeError, spec.name, backward=True)
-
-
-@_CTX_SPECS
-def test_backward_sweep_every_ctx_kind(backend, spec):
-    out, _ = _forward(spec, backend)
-    grad = backend.asarray(np.ones(tuple(out.shape)))
-    problems = []
-    for kind, make in _ctx_kinds(spec, backend).items():
-        ctx = make()
-        call = lambda: spec.rule.backward(grad, ctx)  # noqa: E731
-        problem = _problem(call, TypeError, spec.name, backward=True)
-        if problem:
-            problems.append(f"ctx = {kind}: {problem}")
-    assert not problems, "\n".join(problems)
 
 
 # -- the Tensor API ----------------------------------------------------------

@@ -55,28 +55,27 @@ def _np_sum(axis, keepdims):
     return lambda x: np.sum(x, axis=axis, keepdims=keepdims)
 
 
-def _t_sum(axis, keepdims):
+def _t_reduce(name, axis, keepdims):
+    """torch.sum or torch.mean (``name``) with NumPy's axis=None + keepdims meaning."""
+
     def f(x):
         import torch
 
+        reduce = getattr(torch, name)
         if axis is None:
-            out = torch.sum(x)
+            out = reduce(x)
             return out.reshape((1,) * x.ndim) if keepdims else out
-        return torch.sum(x, dim=axis, keepdim=keepdims)
+        return reduce(x, dim=axis, keepdim=keepdims)
 
     return f
+
+
+def _t_sum(axis, keepdims):
+    return _t_reduce("sum", axis, keepdims)
 
 
 def _t_mean(axis, keepdims):
-    def f(x):
-        import torch
-
-        if axis is None:
-            out = torch.mean(x)
-            return out.reshape((1,) * x.ndim) if keepdims else out
-        return torch.mean(x, dim=axis, keepdim=keepdims)
-
-    return f
+    return _t_reduce("mean", axis, keepdims)
 
 
 def _t_linear(x, w, b=None):
@@ -258,33 +257,37 @@ def test_float16_against_float64(case, backend, rng):
         assert rel_err(got, want) <= 2e-2
 
 
-@pytest.mark.parametrize(
-    "rule, shapes, kwargs",
-    [
-        (ops.matmul, [(2, 3, 4), (4, 5)], {}),
-        (ops.matmul, [(3, 4), (2, 4, 5)], {}),
-        (ops.linear, [(2, 5, 3), (4, 3), (4,)], {}),
-        (ops.add_bias, [(2, 3, 4), (3,)], {}),
-        (ops.mul, [(3, 4), (4,)], {}),
-        (ops.div, [(3, 4), (4,)], {}),
-        (ops.sub, [(3, 4), (4,)], {}),
-    ],
-    ids=["matmul-3d@2d", "matmul-2d@3d", "linear", "add_bias", "mul", "div", "sub"],
-)
-def test_backward_skips_inputs_switched_off(rule, shapes, kwargs, backend, rng):
-    """needs_input_grad[i] False -> gradient i is None; the others are unchanged."""
+# (id, rule, input shapes); every case is checked with each input switched off in turn.
+SWITCH_OFF = [
+    ("matmul-3d@2d", ops.matmul, [(2, 3, 4), (4, 5)]),
+    ("matmul-2d@3d", ops.matmul, [(3, 4), (2, 4, 5)]),
+    ("linear", ops.linear, [(2, 5, 3), (4, 3), (4,)]),
+    ("add_bias", ops.add_bias, [(2, 3, 4), (3,)]),
+    ("mul", ops.mul, [(3, 4), (4,)]),
+    ("div", ops.div, [(3, 4), (4,)]),
+    ("sub", ops.sub, [(3, 4), (4,)]),
+]
+SWITCH_OFF_CASES = [
+    pytest.param(rule, shapes, off, id=f"{name}-input{off}-off")
+    for name, rule, shapes in SWITCH_OFF
+    for off in range(len(shapes))
+]
+
+
+@pytest.mark.parametrize("rule, shapes, off", SWITCH_OFF_CASES)
+def test_backward_skips_inputs_switched_off(rule, shapes, off, backend, rng):
+    """needs_input_grad[off] False -> gradient off is None; the others are unchanged."""
     arrays = [backend.asarray(rng.uniform(0.5, 1.5, s), "float64") for s in shapes]
-    out, ctx = rule.forward(*arrays, **kwargs)
+    out, ctx = rule.forward(*arrays)
     g = backend.asarray(rng.standard_normal(tuple(out.shape)))
     full = rule.backward(g, ctx)
-    for off in range(len(arrays)):
-        out, ctx = rule.forward(*arrays, **kwargs)
-        ctx.needs_input_grad = tuple(i != off for i in range(len(ctx.needs_input_grad)))
-        part = rule.backward(g, ctx)
-        assert part[off] is None
-        for i in range(len(arrays)):
-            if i != off:
-                np.testing.assert_array_equal(host(part[i]), host(full[i]))
+    out, ctx = rule.forward(*arrays)
+    ctx.needs_input_grad = tuple(i != off for i in range(len(ctx.needs_input_grad)))
+    part = rule.backward(g, ctx)
+    assert part[off] is None
+    for i in range(len(arrays)):
+        if i != off:
+            np.testing.assert_array_equal(host(part[i]), host(full[i]))
 
 
 @pytest.mark.parametrize(

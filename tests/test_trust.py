@@ -271,23 +271,26 @@ def test_pow_zero_with_nan_upstream_gives_zero_like_torch(backend):
     np.testing.assert_array_equal(ref, [0.0, 0.0, 0.0])
 
 
-def test_pow_complex_and_negative_scalar_bases_match_torch():
-    """The zero rule holds for complex exponents too; a negative real base with a
-    complex result takes the complex log, not nan."""
-    torch = pytest.importorskip("torch")
-    cases = [
+@pytest.mark.parametrize(
+    "x, p",
+    [
         (np.array([0j, 0j, 2 + 1j]), np.array([0j, 1 + 0j, 0.5 - 0.5j])),
         (0j, np.array([0.5 + 0j, 2 + 0j])),
         (-2.0, np.array([1 + 0j, 0.5 + 1j])),
-    ]
-    for x, p in cases:
-        up = np.ones(p.shape, complex)
-        out, ctx = ops.pow.forward(x, p)
-        _, gp = ops.pow.backward(up, ctx)
-        pt = torch.tensor(p, requires_grad=True)
-        torch.pow(torch.tensor(x) if isinstance(x, np.ndarray) else x, pt).backward(torch.tensor(up))
-        np.testing.assert_allclose(gp, pt.grad.numpy(), rtol=1e-12)
-        assert np.isfinite(gp).all()
+    ],
+    ids=["complex-array-base", "complex-zero-scalar-base", "negative-real-scalar-base"],
+)
+def test_pow_complex_and_negative_scalar_bases_match_torch(x, p):
+    """The zero rule holds for complex exponents too; a negative real base with a
+    complex result takes the complex log, not nan."""
+    torch = pytest.importorskip("torch")
+    up = np.ones(p.shape, complex)
+    out, ctx = ops.pow.forward(x, p)
+    _, gp = ops.pow.backward(up, ctx)
+    pt = torch.tensor(p, requires_grad=True)
+    torch.pow(torch.tensor(x) if isinstance(x, np.ndarray) else x, pt).backward(torch.tensor(up))
+    np.testing.assert_allclose(gp, pt.grad.numpy(), rtol=1e-12)
+    assert np.isfinite(gp).all()
 
 
 def test_pow_nan_upstream_at_zero_base_stays_nan_like_torch():
@@ -356,16 +359,20 @@ def test_gradcheck_refuses_what_it_cannot_check():
         jax.config.update("jax_enable_x64", True)
 
 
-def test_missing_device_error_names_the_op():
-    if any(d.kind == "cuda" for d in xpgrad.devices()):
-        pytest.skip("a GPU is visible")
-    for call, op in [
+@pytest.mark.parametrize(
+    "call, op",
+    [
         (lambda: xpgrad.to_device(np.ones(2), "cuda"), "to_device"),
         (lambda: xpgrad.default_device("cuda").__enter__(), "default_device"),
         (lambda: xpgrad.synchronize("cuda:0"), "synchronize"),
-    ]:
-        with pytest.raises(RuntimeError, match=rf"^{op}: device 'cuda:0' is not available"):
-            call()
+    ],
+    ids=["to_device", "default_device", "synchronize"],
+)
+def test_missing_device_error_names_the_op(call, op):
+    if any(d.kind == "cuda" for d in xpgrad.devices()):
+        pytest.skip("a GPU is visible")
+    with pytest.raises(RuntimeError, match=rf"^{op}: device 'cuda:0' is not available"):
+        call()
 
 
 def test_to_numpy_of_torch_conjugate_and_bfloat16():
