@@ -195,6 +195,7 @@ def test_convert_between_libraries_keeps_values_shape_dtype():
     ],
     ids=["mul", "matmul", "sum", "tensor", "get_namespace"],
 )
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # making an np.matrix warns
 def test_numpy_matrix_is_refused(call):
     m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(TypeError, match=r"numpy\.matrix, whose \* is a matrix product; pass numpy\.asarray"):
@@ -280,6 +281,7 @@ def test_pow_zero_with_nan_upstream_gives_zero_like_torch(backend):
     ],
     ids=["complex-array-base", "complex-zero-scalar-base", "negative-real-scalar-base"],
 )
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns at 0 ** negative; the values are checked
 def test_pow_complex_and_negative_scalar_bases_match_torch(x, p):
     """The zero rule holds for complex exponents too; a negative real base with a
     complex result takes the complex log, not nan."""
@@ -293,6 +295,7 @@ def test_pow_complex_and_negative_scalar_bases_match_torch(x, p):
     assert np.isfinite(gp).all()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns at 0 ** negative; the values are checked
 def test_pow_nan_upstream_at_zero_base_stays_nan_like_torch():
     """torch zeroes d/dp's factor at x == 0, p >= 0 before multiplying by G: NaN * 0 stays NaN."""
     torch = pytest.importorskip("torch")
@@ -345,6 +348,7 @@ def test_no_grad_exit_without_enter_is_runtime_error():
     assert xpgrad.is_grad_enabled()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # JAX warns that float64 is off: the case under test
 def test_gradcheck_refuses_what_it_cannot_check():
     with pytest.raises(TypeError, match=r"^gradcheck: no floating-point array among the inputs"):
         gradcheck(ops.neg, np.array([1, 2]))
@@ -434,6 +438,7 @@ def test_tensor_exponent_gradcheck(backend, rng):
     assert gradcheck(ops.pow, base, expo)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns at 0 ** negative; the values are checked
 def test_pow_at_zero_base_matches_torch():
     """At x == 0, d/dp x**p is 0 for p >= 0 (torch's choice); log(0) would make it nan."""
     torch = pytest.importorskip("torch")
