@@ -48,9 +48,10 @@ import pytest
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xpgrad.bench.problems import build, make_inputs  # noqa: E402
+from xpgrad.bench.impls import build  # noqa: E402
+from xpgrad.bench.problems import make_inputs  # noqa: E402
 from xpgrad.bench.runtime import FLOAT_DTYPES, Runtime  # noqa: E402
-from xpgrad.bench.timing import pedantic_plan, synced_clock  # noqa: E402
+from xpgrad.bench.timing import calibrate  # noqa: E402
 
 #: Size classes, smallest first: (m, k, n) of the problems in each.
 SIZE_CLASSES = {
@@ -178,11 +179,11 @@ def bench(benchmark, bench_session, request):
     """Time one implementation of a Spec with pytest-benchmark.
 
     ``bench(spec, impl)`` builds ``impl`` (see
-    :func:`xpgrad.bench.problems.build`) on the spec's inputs, records the
+    :func:`xpgrad.bench.impls.build`) on the spec's inputs, records the
     spec (device, dtype, shapes, FLOPs...) in ``extra_info``, times
     ``spec.phase`` with ``benchmark.pedantic`` sized to ``--bench-budget``,
     and adds GFLOP/s. It returns ``(impl, inputs, runtime)``: the built
-    :class:`~xpgrad.bench.problems.Impl`, its inputs and the device's
+    :class:`~xpgrad.bench.impls.Impl`, its inputs and the device's
     :class:`~xpgrad.bench.runtime.Runtime`, for follow-up measurements.
     """
     config = request.config
@@ -192,7 +193,8 @@ def bench(benchmark, bench_session, request):
         if rt.dtype(spec.dtype) is None:
             pytest.skip(rt.missing_dtype_reason(spec.dtype))
         if impl == "torch":
-            why = rt.torch_reason(spec.dtype, disabled=config.getoption("--bench-no-torch"))
+            why = ("--bench-no-torch" if config.getoption("--bench-no-torch")
+                   else rt.torch_reason(spec.dtype))
             if why:
                 pytest.skip(why)
         benchmark.group = (f"{spec.op} {spec.kind} {spec.phase} {spec.shape_text} "
@@ -218,6 +220,42 @@ def bench(benchmark, bench_session, request):
         return built, inputs, rt
 
     return run
+
+
+def synced_clock(sync):
+    """A :func:`time.perf_counter` that first waits for the device.
+
+    Given to pytest-benchmark as its timer, it synchronizes once at the
+    start and once at the end of each round of iterations: the round
+    measures finished GPU work without a sync per call.
+    """
+    perf_counter = time.perf_counter
+
+    def clock() -> float:
+        sync()
+        return perf_counter()
+
+    return clock
+
+
+def pedantic_plan(fn, *, sync, budget: float = 0.2, round_time: float = 0.002,
+                  min_rounds: int = 3, max_rounds: int = 50) -> dict:
+    """Arguments for ``benchmark.pedantic`` that spend about ``budget`` seconds.
+
+    A round runs enough iterations to last ``round_time``; slow calls get
+    one iteration per round and ``min_rounds`` rounds. One warmup round is
+    added when a round takes under a second.
+
+    Returns
+    -------
+    dict
+        ``rounds``, ``iterations`` and ``warmup_rounds``.
+    """
+    iterations, per_call = calibrate(fn, sync=sync, min_time=round_time)
+    per_round = per_call * iterations
+    rounds = int(min(max_rounds, max(min_rounds, budget // max(per_round, 1e-9))))
+    return {"rounds": rounds, "iterations": iterations,
+            "warmup_rounds": 1 if per_round < 1.0 else 0}
 
 
 def _synced(step, sync):

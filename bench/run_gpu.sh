@@ -5,8 +5,8 @@
 #
 # 1. writes nvidia-smi, CUDA, CuPy (and torch) versions to bench/results/gpu_env.txt;
 # 2. runs the test suite on CuPy: pytest tests --backend cupy (log: gpu_tests.txt);
-# 3. runs python -m xpgrad.bench --devices cuda:0 with the JSON and the plot
-#    (bench/results/gpu.json, gpu.png; the table goes to gpu_bench.txt too).
+# 3. runs python -m xpgrad.bench --devices cuda:0 with the JSON and, when matplotlib is
+#    installed, the plot (bench/results/gpu.json, gpu.png; the table goes to gpu_bench.txt too).
 #
 # Every step runs even if an earlier one fails; the exit status is non-zero
 # if any failed. Set PYTHON to choose the interpreter (default: python).
@@ -66,8 +66,15 @@ echo "== pytest tests --backend cupy"
 "$PY" -m pytest tests --backend cupy -q 2>&1 | tee "$RESULTS/gpu_tests.txt" || status=1
 
 echo "== python -m xpgrad.bench --devices cuda:0"
+# --plot fails the run at once without matplotlib: ask for the plot only when it is there.
+plot=()
+if "$PY" -c "import matplotlib" 2>/dev/null; then
+    plot=(--plot "$RESULTS/gpu.png")
+else
+    echo "matplotlib not installed: no gpu.png (pip install 'xpgrad[plot]')"
+fi
 # stdout (the table) is kept; the progress bar on stderr only goes to the terminal.
-"$PY" -m xpgrad.bench --devices cuda:0 --json "$RESULTS/gpu.json" --plot "$RESULTS/gpu.png" "$@" \
+"$PY" -m xpgrad.bench --devices cuda:0 --json "$RESULTS/gpu.json" ${plot[@]+"${plot[@]}"} "$@" \
     | tee "$RESULTS/gpu_bench.txt" || status=1
 
 exit "$status"

@@ -1,8 +1,10 @@
-"""Smoke test of ``xpgrad bench``: the CLI runs in-process on a tiny preset
-(2x2 and 8x8 only, one repeat) and writes its table and JSON."""
+"""``xpgrad bench``: the CLI end to end on a tiny preset (nothing asserted on
+how fast anything ran), and the ratio, flag, table and plot logic on
+synthetic timings."""
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,12 +13,14 @@ import pytest
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xpgrad.bench import runtime  # noqa: E402
+from xpgrad.bench import report, runtime  # noqa: E402
 from xpgrad.bench.cli import main  # noqa: E402
-from xpgrad.bench.report import COLUMNS  # noqa: E402
+from xpgrad.bench.problems import Spec  # noqa: E402
+from xpgrad.bench.runner import Result, Runner  # noqa: E402
+from xpgrad.bench.timing import MAX_SPREAD, MIN_ROUNDS, Ratio, Timing, measure, round_orders  # noqa: E402,E501
 
 TINY = ["--quick", "--ops", "matmul", "--dtypes", "float64", "--max-size", "8", "--repeat", "1",
-        "--min-time", "0.0005", "--pause", "0", "--no-progress"]
+        "--passes", "2", "--min-time", "0.0005", "--pause", "0", "--no-progress"]
 
 
 @pytest.fixture
@@ -31,26 +35,17 @@ def without(monkeypatch):
     return block
 
 
-def _check_results(data, expect_torch):
-    assert data["meta"]["preset"] == "quick"
-    assert data["meta"]["environment"]["numpy"]
-    results = data["results"]
-    assert results
-    for r in results:
-        for key in ("op", "kind", "phase", "api", "shape", "shapes", "dtype", "device", "flops",
-                    "impls", "ratios", "unavailable", "grad_bytes"):
-            assert key in r, key
-        assert r["op"] == "matmul" and r["dtype"] == "float64" and r["device"] == "cpu"
-        assert r["flops"] > 0
-        mine = r["impls"]["xpgrad"]
-        assert mine["median_s"] > 0 and mine["gflops"] > 0
-        assert mine["peak_backward_bytes"] > 0 and r["grad_bytes"] > 0
-        assert r["impls"]["ideal"]["median_s"] > 0
-        assert r["ratios"]["ideal"] > 0
-        if expect_torch:
-            assert r["ratios"]["torch"] > 0
-        else:
-            assert r["unavailable"]["torch"] == "n/a: torch not installed"
+@pytest.fixture
+def no_timing(monkeypatch):
+    """Fail the test if the CLI gets as far as timing anything."""
+
+    def refuse(self, specs):
+        raise AssertionError("the run started timing")
+
+    monkeypatch.setattr(Runner, "run", refuse)
+
+
+# -- the CLI end to end ---------------------------------------------------------
 
 
 def test_table_and_json_without_torch(tmp_path, capsys, without):
@@ -58,40 +53,238 @@ def test_table_and_json_without_torch(tmp_path, capsys, without):
     path = tmp_path / "bench.json"
     assert main(TINY + ["--json", str(path)]) == 0
     out = capsys.readouterr().out
-    header = next(line for line in out.splitlines() if line.startswith("op "))
-    assert header.split() == [w for c in COLUMNS for w in c.split()]
+    header = next(line for line in out.splitlines() if line.startswith("case "))
+    assert header.split() == ["case", "shape", "time", "GFLOP/s", "x", "ideal", "notes"]
     assert "(2,2)@(2,2)" in out and "(8,8)@(8,8)" in out
-    assert "n/a: torch not installed" in out
+    # torch's absence is said once, not once per row
+    assert len(re.findall("torch not installed", out)) == 2  # the note and the version line
+    assert "x torch: not measured in any case: torch not installed" in out
     data = json.loads(path.read_text())
-    _check_results(data, expect_torch=False)
-    assert {r["kind"] for r in data["results"]} == {"dispatch", "chain"}
+    results = data["results"]
+    assert {r["kind"] for r in results} == {"dispatch", "chain"}
+    for r in results:
+        assert r["op"] == "matmul" and r["dtype"] == "float64" and r["device"] == "cpu"
+        assert r["impls"]["xpgrad"]["gflops"] > 0 and r["flops"] > 0
+        # one round in each of the two passes
+        assert len(r["impls"]["xpgrad"]["samples_s"]) == len(r["impls"]["ideal"]["samples_s"]) == 2
+        assert r["impls"]["xpgrad"]["peak_backward_bytes"] > 0 and r["grad_bytes"] > 0
+        ideal = r["ratios"]["ideal"]
+        assert ideal["q1"] <= ideal["median"] <= ideal["q3"] and ideal["rounds"] == 2
+        assert ideal["flag"] == f"2 rounds (< {MIN_ROUNDS})"
+        assert "torch" not in r["ratios"] and r["unavailable"]["torch"] == "torch not installed"
+    assert data["meta"]["noise"]["ratios"] == len(results)
+    assert data["meta"]["noise"]["flagged"] == len(results)
 
 
 def test_torch_column(tmp_path, capsys):
     pytest.importorskip("torch")
     path = tmp_path / "bench.json"
     assert main(TINY + ["--kinds", "chain", "--json", str(path)]) == 0
-    _check_results(json.loads(path.read_text()), expect_torch=True)
+    out = capsys.readouterr().out
+    assert "x torch" in out.splitlines()[3]
+    for r in json.loads(path.read_text())["results"]:
+        assert r["ratios"]["torch"]["median"] > 0
+        assert len(r["impls"]["torch"]["samples_s"]) == 2
 
 
-def test_plot_without_matplotlib(tmp_path, capsys, without):
+def test_lines_fit_120_columns(capsys):
+    assert main(TINY) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 120
+
+
+def test_counts_agree(tmp_path, capsys):
+    """The header's case count, the progress bar's and the JSON's agree."""
+    path = tmp_path / "bench.json"
+    argv = [a for a in TINY if a != "--no-progress"] + ["--no-torch", "--json", str(path)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    cases, passes = map(int, re.search(r"(\d+) cases .*; (\d+) passes", captured.out).groups())
+    steps = re.findall(r"pass (\d+)/(\d+), case (\d+)/(\d+):", captured.err)
+    assert len(steps) == cases * passes == 4 * 2
+    assert {(int(p), int(c)) for p, _, c, _ in steps} == {
+        (p, c) for p in range(1, passes + 1) for c in range(1, cases + 1)}
+    assert {(int(n), int(m)) for _, n, _, m in steps} == {(passes, cases)}
+    assert len(json.loads(path.read_text())["results"]) == cases
+
+
+# -- failing fast ---------------------------------------------------------------
+
+
+def test_plot_without_matplotlib_fails_before_timing(tmp_path, capsys, without, no_timing):
     without("matplotlib")
     png = tmp_path / "bench.png"
-    assert main(TINY + ["--kinds", "dispatch", "--no-torch", "--plot", str(png)]) == 0
-    captured = capsys.readouterr()
-    assert "matplotlib is not installed" in captured.err
+    assert main(TINY + ["--plot", str(png)]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err
     assert not png.exists()
 
 
-def test_plot(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
-    png = tmp_path / "bench.png"
-    assert main(TINY + ["--kinds", "dispatch", "--no-torch", "--plot", str(png)]) == 0
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+@pytest.mark.parametrize("devices", ["tpu", "cuda:0,cpu", "cpu,cuda:7"])
+def test_unavailable_device_fails_before_timing(devices, capsys, no_timing):
+    if importlib.util.find_spec("cupy") is not None and devices != "tpu":
+        pytest.skip("CuPy is installed: cuda devices may exist")
+    assert main(TINY + ["--devices", devices]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xpgrad bench: ") and ("not available" in err or "unknown" in err)
 
 
-@pytest.mark.parametrize("argv", [["--ops", "conv"], ["--dtypes", "int8"], ["--devices", "tpu"],
-                                  ["--kinds", "gemm", "--max-size", "8"]])
-def test_bad_arguments(argv, capsys):
+@pytest.mark.parametrize("argv", [["--ops", "conv"], ["--dtypes", "int8"], ["--repeat", "0"],
+                                  ["--min-time", "-1"], ["--kinds", "gemm", "--max-size", "8"]])
+def test_bad_arguments(argv, capsys, no_timing):
     assert main(argv) == 2
     assert capsys.readouterr().err
+
+
+# -- ratios, spreads and flags on synthetic timings ------------------------------
+
+
+def test_ratio_pairs_rounds():
+    """Noise shared by a round cancels: each impl's samples vary 5x, the ratio not at all."""
+    mine = [1.0, 2.0, 5.0, 3.0, 4.0, 1.5] * 2
+    r = Ratio.of([2 * t for t in mine], mine)
+    assert (r.median, r.q1, r.q3, r.rounds, r.spread, r.flag) == (2.0, 2.0, 2.0, 12, 0.0, "")
+
+
+def test_ratio_quartiles_and_flag():
+    # per-round ratios 1.0 .. 1.4, three rounds each: quartiles 1.1 and 1.3, spread 0.2 / 1.2
+    r = Ratio.of([1.0, 1.1, 1.2, 1.3, 1.4] * 3, [1.0] * 15)
+    assert (r.q1, r.median, r.q3) == pytest.approx((1.1, 1.2, 1.3))
+    assert r.spread == pytest.approx(1 / 6) and r.flag == ""
+    # 1.0 .. 1.8: spread 0.4 / 1.4, over the limit
+    wide = Ratio.of([1.0, 1.2, 1.4, 1.6, 1.8] * 3, [1.0] * 15)
+    assert wide.spread == pytest.approx(0.4 / 1.4) and wide.spread > MAX_SPREAD
+    assert wide.flag == "spread 29% (> 20%)"
+    assert report.format_ratio(wide) == "1.40±14%?"
+    assert report.format_ratio(r) == "1.20±8%"
+    # too few rounds is flagged even with no spread
+    few = MIN_ROUNDS - 1
+    assert Ratio.of([1.0] * few, [1.0] * few).flag == f"{few} rounds (< {MIN_ROUNDS})"
+    assert Ratio.of([3.0], [2.0]) == Ratio(1.5, 1.5, 1.5, 1)
+
+
+def test_overlap():
+    a, b, c = Ratio(1.0, 0.9, 1.1, 5), Ratio(1.2, 1.1, 1.3, 5), Ratio(1.3, 1.15, 1.4, 5)
+    assert a.overlaps(b) and b.overlaps(a) and b.overlaps(c) and not a.overlaps(c)
+
+
+class FakeClock:
+    """A clock that only the calls being timed move."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def cost(self, seconds):
+        def call():
+            self.now += seconds
+
+        return call
+
+
+def test_measure_interleaves_rounds():
+    clock = FakeClock()
+    fns = {"xpgrad": clock.cost(3e-3), "ideal": clock.cost(1e-3), "torch": clock.cost(2e-3)}
+    timings = measure(fns, rounds=6, min_time=0.01, clock=clock,
+                      family={"torch": "torch"}, pause=0)
+    # calibrated to 1.2 x min_time, growing at most 10x a step: ceil(1.2 * 10 / 3) = 4 calls...
+    assert {n: t.number for n, t in timings.items()} == {"xpgrad": 4, "ideal": 10, "torch": 6}
+    for name, per_call in (("xpgrad", 3e-3), ("ideal", 1e-3), ("torch", 2e-3)):
+        assert timings[name].samples == pytest.approx([per_call] * 6)
+    assert Ratio.of(timings["xpgrad"].samples, timings["torch"].samples).median == \
+        pytest.approx(1.5)
+
+
+def test_measure_budget_keeps_min_rounds():
+    clock = FakeClock()
+    timings = measure({"a": clock.cost(1.0), "b": clock.cost(1.0)}, rounds=9, min_rounds=3,
+                      min_time=0.5, budget=0.1, clock=clock)
+    assert len(timings["a"].samples) == len(timings["b"].samples) == 3
+
+
+def test_measure_reuses_calls_per_batch():
+    """A later pass keeps the first pass's calls per batch: no calibration batch runs."""
+    clock = FakeClock()
+    timings = measure({"a": clock.cost(1e-3)}, rounds=2, warmup=0, number={"a": 3}, clock=clock)
+    assert timings["a"].number == 3 and timings["a"].samples == pytest.approx([1e-3, 1e-3])
+    assert clock.now == pytest.approx(2 * 3 * 1e-3)
+
+
+def test_round_orders_switch_family_once_per_round():
+    orders = round_orders(["xpgrad", "ideal", "torch"], {"torch": "torch"}, 4)
+    assert orders == [["xpgrad", "ideal", "torch"], ["torch", "xpgrad", "ideal"],
+                      ["ideal", "xpgrad", "torch"], ["torch", "ideal", "xpgrad"]]
+    sequence = [name == "torch" for order in orders for name in order]
+    switches = sum(a != b for a, b in zip(sequence, sequence[1:]))
+    assert switches == len(orders)  # one within each round, none between rounds
+    # each NumPy implementation in turn runs right after torch, and right before it
+    after = [order[1] for order in orders[1::2]]
+    before = [order[1] for order in orders[0::2]]
+    assert sorted(after) == sorted(before) == ["ideal", "xpgrad"]
+
+
+# -- the table and the plot on synthetic results ---------------------------------
+
+
+def _result(spec, seconds, **fields):
+    """A Result whose impls took ``seconds[name]`` (a list, one per round)."""
+    res = Result(spec, **fields)
+    res.timings = {name: Timing(list(s), 1) for name, s in seconds.items()}
+    return res
+
+
+def _synthetic():
+    noisy = [1e-3, 5e-3, 1e-3, 9e-3, 2e-3] * 3  # quartiles as of the five
+    steady = [1e-3] * 15
+    big = 4096
+    return [
+        _result(Spec("linear", "gemm", ((big, big), (big, big), (big,)), dtype="float32"),
+                {"xpgrad": steady, "ideal": steady, "torch": noisy}),
+        _result(Spec("add_bias", "membound", ((16, 64, 32, 32), (64,)), dtype="float32"),
+                {"xpgrad": noisy, "ideal": steady}, missing={"torch": "torch has no such"}),
+        _result(Spec("matmul", "bcast-w", ((1024, 128, 128), (128, 128)), phase="backward",
+                     needs=(False, True), dtype="float64"),
+                {"xpgrad": steady, "ideal": noisy, "naive": noisy, "torch": steady},
+                peak_bytes={"xpgrad": 131_584, "naive": 67_240_000}),
+        _result(Spec("linear", "half", ((256, 256), (256, 256), (256,)), dtype="bfloat16"),
+                {"xpgrad": [2e-5] * 15, "ideal": noisy, "native": noisy, "torch": noisy},
+                errors={"xpgrad": 3.4e-4, "native": 3.6e-3}),
+    ]
+
+
+def test_table_width_and_sections():
+    text = report.table(_synthetic())
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    assert [line for line in lines if line.startswith("-- ")] == [
+        "-- cpu, float32", "-- cpu, float64", "-- cpu, bfloat16"]
+    assert "x torch: not measured in 1 case: torch has no such" in text
+    row = next(line for line in lines if "bcast-w" in line)
+    assert row.endswith("naive 0.50±80%?, mem 128K vs 64M")
+    half = next(line for line in lines if "half" in line)
+    assert half.endswith("own 0.01±80%?, err 3e-4 vs 4e-3")
+    # the notes are cut to the room the other columns leave
+    narrow = report.table(_synthetic(), width=100).split("\n\n")[0].splitlines()
+    assert max(len(line) for line in narrow) <= 100
+    assert next(line for line in narrow if "half" in line).endswith("...")
+
+
+def test_noise_summary():
+    results = _synthetic()
+    summary = report.noise(results)
+    ratios = [r for res in results for r in res.ratios().values()]
+    assert summary["ratios"] == len(ratios) == 9
+    assert summary["flagged"] == sum(bool(r.flag) for r in ratios) > 0
+    assert summary["worst_spread"] == max(r.spread for r in ratios)
+    assert "flagged" in report.noise_line(summary)
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "bench.png"
+    results = _synthetic()
+    results.append(_result(Spec("linear", "gemm", ((1024, 1024), (1024, 1024), (1024,)),
+                                dtype="float32"), {"xpgrad": [1e-2] * 15, "ideal": [1e-2] * 15}))
+    report.plot(png, results)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

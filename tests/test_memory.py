@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from xpgrad import ops
-from xpgrad.bench.runtime import Runtime
+from xpgrad._probe import peak_bytes
 
 B, M, K, N = 64, 64, 64, 64
 
@@ -23,7 +23,7 @@ def _peak_of(fn):
     """(result, peak bytes traced above the starting point while fn ran),
     measured by the same tracemalloc probe the benchmarks use."""
     gc.collect()
-    peak, result = Runtime("cpu").peak_bytes(fn)
+    peak, result = peak_bytes(fn)
     return result, peak
 
 

@@ -3,10 +3,11 @@
 Modules:
 
 - :mod:`~xpgrad.bench.runtime`: a device's raw array library, clock sync,
-  dtypes, data and peak-memory probe;
-- :mod:`~xpgrad.bench.problems`: :class:`Spec` (what is computed) and
-  :func:`build` (xpgrad, ideal, naive, native and torch implementations);
-- :mod:`~xpgrad.bench.timing`: interleaved median timing;
+  dtypes, data, and torch on the same device;
+- :mod:`~xpgrad.bench.problems`: :class:`Spec`, what is computed, and its inputs;
+- :mod:`~xpgrad.bench.impls`: :func:`build`, the xpgrad, ideal, naive,
+  native and torch implementations;
+- :mod:`~xpgrad.bench.timing`: interleaved rounds and per-round ratios;
 - :mod:`~xpgrad.bench.suite`: the cases and presets of the command;
 - :mod:`~xpgrad.bench.runner`: running them; :mod:`~xpgrad.bench.report`:
   the table, JSON and plot; :mod:`~xpgrad.bench.cli`: the command line.
@@ -16,10 +17,11 @@ same :class:`Spec` and :func:`build`.
 """
 
 from .cli import main
-from .problems import Impl, Spec, build, make_inputs
+from .impls import Impl, build
+from .problems import Spec, make_inputs
 from .runner import Result, Runner
 from .runtime import Runtime
-from .timing import Timing, measure
+from .timing import Ratio, Timing, measure
 
-__all__ = ["Impl", "Result", "Runner", "Runtime", "Spec", "Timing", "build", "main",
+__all__ = ["Impl", "Ratio", "Result", "Runner", "Runtime", "Spec", "Timing", "build", "main",
            "make_inputs", "measure"]

@@ -2,19 +2,24 @@
 
 Examples
 --------
-Quick look (under a minute on two CPU cores)::
+Quick look (about a minute on two CPU cores)::
 
     xpgrad bench --quick
 
 The full run (GEMMs up to 4096) on a GPU, with the JSON and the plot::
 
     python -m xpgrad.bench --devices cuda:0 --json gpu.json --plot gpu.png
+
+Exit status: 0 on success; 2 when the run cannot start as asked (a bad
+option, an unavailable device, matplotlib missing for ``--plot``), checked
+before any timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import shutil
 import sys
 import time
@@ -24,10 +29,11 @@ import xpgrad
 from . import report
 from .problems import KINDS, OPS
 from .runner import Runner
-from .runtime import FLOAT_DTYPES
+from .runtime import FLOAT_DTYPES, torch_module
 from .suite import PRESETS, cli_specs
+from .timing import MAX_SPREAD, MIN_ROUNDS
 
-__all__ = ["main", "build_parser", "ProgressBar"]
+__all__ = ["ProgressBar", "build_parser", "main"]
 
 DEFAULT_DTYPES = "float32,float64,float16"
 
@@ -35,7 +41,7 @@ DEFAULT_DTYPES = "float32,float64,float16"
 def _csv(choices, what):
     def parse(text: str) -> tuple:
         items = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-        bad = [s for s in items if choices is not None and s not in choices]
+        bad = [s for s in items if s not in choices]
         if bad or not items:
             raise argparse.ArgumentTypeError(
                 f"unknown {what} {', '.join(map(repr, bad)) or '(none given)'}; "
@@ -45,19 +51,30 @@ def _csv(choices, what):
     return parse
 
 
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``xpgrad bench``."""
     p = argparse.ArgumentParser(
         prog="xpgrad bench",
         description="Time xpgrad's rules and Tensor against the hand-written minimum "
-                    "('ideal'), PyTorch autograd and the naive broadcast gradient, side by "
-                    "side, and print a table.",
+                    "('ideal'), PyTorch autograd and the naive broadcast gradient, in "
+                    "interleaved rounds, and print each ratio with its spread.",
         epilog="Kinds: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ". "
-               "float16/bfloat16 run the 'half' kind only.",
+               "float16/bfloat16 run the 'half' kind only. Exit status 2: a bad option, an "
+               "unavailable device or a missing matplotlib, found before any timing.",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="preset", const="quick",
-                      help="GEMMs up to 1024 and few repeats: under a minute on 2 CPU cores")
+                      help="GEMMs up to 1024 and fewer rounds: about a minute on 2 CPU cores")
     size.add_argument("--preset", choices=tuple(PRESETS),
                       help="quick; standard (GEMMs up to 2048); full (up to 4096, the default)")
     p.set_defaults(preset="full")
@@ -72,18 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
                         f"device's library lacks is skipped with a note")
     p.add_argument("--kinds", type=_csv(tuple(KINDS), "kind"), default=tuple(KINDS),
                    help="comma-separated kinds of case (default: all; see below)")
+    p.add_argument("--repeat", type=_positive(int), metavar="N",
+                   help="exactly N interleaved rounds per case in each pass (default: the "
+                        "preset's, fewer for slow cases once its time budget is spent); a "
+                        f"ratio from fewer than {MIN_ROUNDS} rounds in all is flagged")
+    p.add_argument("--passes", type=_positive(int), metavar="P",
+                   help="passes over all the cases (default 4): each case's rounds are "
+                        "spread over the run, so their spread shows its slow drift too")
+    p.add_argument("--min-time", type=_positive(float), metavar="S",
+                   help="seconds each timed batch of calls lasts at least (default: the "
+                        "preset's, 0.004 quick, 0.01 otherwise)")
+    p.add_argument("--max-size", type=_positive(int), metavar="N",
+                   help="drop cases with a dimension larger than N")
     p.add_argument("--json", metavar="PATH", help="write every measurement to PATH as JSON")
     p.add_argument("--plot", metavar="PATH",
-                   help="write a PNG of GFLOP/s against size per device and op "
-                        "(needs matplotlib: pip install 'xpgrad[plot]')")
+                   help="write a PNG: ratios per case with their spread, GFLOP/s against "
+                        "size (needs matplotlib: pip install 'xpgrad[plot]')")
     p.add_argument("--no-torch", dest="torch", action="store_false",
                    help="skip the PyTorch baselines")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
-    p.add_argument("--repeat", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--max-size", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--min-time", type=float, help=argparse.SUPPRESS)
     p.add_argument("--pause", type=float, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -106,7 +132,7 @@ class ProgressBar:
         frac = done / total if total else 1.0
         bar = "#" * int(self.width * frac) + "." * (self.width - int(self.width * frac))
         eta = f", ~{elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
-        text = f"[{bar}] {done}/{total} {elapsed:.0f} s{eta}  {label}"
+        text = f"[{bar}] {elapsed:.0f} s{eta}  {label}"
         if self.tty:
             cols = shutil.get_terminal_size((100, 20)).columns
             self.stream.write("\r" + text[: cols - 1].ljust(cols - 1))
@@ -117,10 +143,9 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _devices(text: str) -> list:
-    if text.strip() == "all":
-        return [str(d) for d in xpgrad.devices()]
-    return [str(xpgrad.Device(s)) for s in text.split(",") if s.strip()]
+def _fail(message: str) -> int:
+    print(f"xpgrad bench: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv=None) -> int:
@@ -129,54 +154,42 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for bad arguments or an unavailable device.
+        0 on success, 2 when the run cannot start as asked.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
     preset = PRESETS[args.preset]
-    err = sys.stderr
-
-    try:
-        devices = _devices(args.devices)
-    except (TypeError, ValueError) as exc:
-        print(f"xpgrad bench: {exc}", file=err)
-        return 2
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return _fail("--plot needs matplotlib, which is not installed; "
+                     "pip install 'xpgrad[plot]' (or leave out --plot)")
+    rounds = args.repeat or preset.rounds
     runner = Runner(
-        repeats=args.repeat or preset.repeats,
-        min_time=preset.min_time if args.min_time is None else args.min_time,
+        passes=args.passes or preset.passes, rounds=rounds,
+        min_rounds=args.repeat or preset.min_rounds,
+        min_time=args.min_time or preset.min_time,
         budget=None if args.repeat else preset.budget,
-        torch=args.torch,
-        # Seconds between numpy and torch blocks; quick trades some isolation for time.
-        pause=args.pause if args.pause is not None else (0.1 if preset.name == "quick" else 0.3),
-        progress=ProgressBar(err) if args.progress else None,
-    )
-    dtypes_by_device = {}
-    for dev in devices:
-        try:
-            rt = runner.runtime(dev)
-        except RuntimeError as exc:
-            print(f"xpgrad bench: {exc}", file=err)
-            return 2
-        kept = []
-        for name in args.dtypes:
-            if rt.dtype(name) is None:
-                print(f"xpgrad bench: skipping {name} on {dev}: {rt.missing_dtype_reason(name)}",
-                      file=err)
-            else:
-                kept.append(name)
-        dtypes_by_device[dev] = kept
-
+        pause=preset.pause if args.pause is None else args.pause, torch=args.torch,
+        progress=ProgressBar(sys.stderr) if args.progress else None)
+    try:
+        devices = ([str(d) for d in xpgrad.devices()] if args.devices.strip() == "all"
+                   else [str(runner.runtime(s).device) for s in args.devices.split(",")
+                         if s.strip()])
+        runtimes = [runner.runtime(d) for d in devices]
+    except (TypeError, ValueError, RuntimeError) as exc:
+        return _fail(str(exc))
     specs = []
-    for dev in devices:
-        specs += cli_specs(preset, [dev], dtypes_by_device[dev], ops=args.ops, kinds=args.kinds,
+    for rt in runtimes:
+        dtypes = [d for d in args.dtypes if rt.dtype(d) is not None]
+        for name in set(args.dtypes) - set(dtypes):
+            print(f"xpgrad bench: skipping {name} on {rt.device}: "
+                  f"{rt.missing_dtype_reason(name)}", file=sys.stderr)
+        specs += cli_specs(preset, [str(rt.device)], dtypes, ops=args.ops, kinds=args.kinds,
                            max_size=args.max_size)
     if not specs:
-        print("xpgrad bench: no case matches the options", file=err)
-        return 2
+        return _fail("no case matches the options")
     if args.list:
         for spec in specs:
             print(f"{spec.op:9} {spec.label:32} {spec.shape_text:28} {spec.dtype:9} {spec.device}")
@@ -188,35 +201,32 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t0
 
     env = report.environment(devices)
-    torch_note = "" if env.get("torch") else (
-        "not installed" if args.torch else "disabled (--no-torch)")
-    print(f"xpgrad bench, {preset.name} preset: {len(results)} cases on "
-          f"{', '.join(devices)} in {wall:.1f} s")
-    print(f"xpgrad {env['xpgrad']}, numpy {env['numpy']}, "
-          f"torch {env.get('torch') or torch_note}"
-          + (f" ({env['torch_threads']} threads)" if env.get("torch_threads") else "")
+    torch_text = (f"torch {env['torch']} ({env['torch_threads']} threads)" if env["torch"]
+                  else "torch: " + (torch_module()[1] if args.torch else "--no-torch"))
+    summary = report.noise(results)
+    print(f"xpgrad bench, {preset.name} preset: {len(results)} cases on {', '.join(devices)} "
+          f"in {wall:.0f} s; {runner.passes} passes of up to {rounds} rounds per case, "
+          f"batches of >= {runner.timing['min_time'] * 1e3:g} ms")
+    print(f"xpgrad {env['xpgrad']}, numpy {env['numpy']}, {torch_text}"
           + (f", cupy {env['cupy']}" if env.get("cupy") else "")
           + f"; {env['cpu_count']} CPUs, {env['machine']}")
     print()
     print(report.table(results))
-
+    print()
+    print(report.noise_line(summary))
     if args.json:
         meta = {
-            "preset": preset.name,
-            "argv": argv,
-            "devices": devices,
-            "started": started.isoformat(timespec="seconds"),
-            "wall_s": wall,
-            "ratio": "xpgrad median time / baseline median time (1.0 = as fast)",
-            "columns": list(report.COLUMNS),
-            "environment": env,
+            "preset": preset.name, "argv": argv, "devices": devices,
+            "started": started.isoformat(timespec="seconds"), "wall_s": wall,
+            "timing": {"passes": runner.passes, **runner.timing},
+            "ratio": "per round, xpgrad's seconds per call / the baseline's in the same "
+                     "round; median and quartiles over the rounds",
+            "flag": f"set when (q3 - q1) / median > {MAX_SPREAD} or rounds < {MIN_ROUNDS}",
+            "noise": summary, "environment": env,
         }
         report.write_json(args.json, results, meta)
-        print(f"\nwrote {args.json}")
+        print(f"wrote {args.json}")
     if args.plot:
-        why = report.plot(args.plot, results)
-        if why:
-            print(f"\nxpgrad bench: --plot skipped: {why}", file=err)
-        else:
-            print(f"wrote {args.plot}")
+        report.plot(args.plot, results)
+        print(f"wrote {args.plot}")
     return 0

@@ -1,22 +1,35 @@
-"""Reports of a run: the text table, the JSON file and the GFLOP/s plot."""
+"""Reports of a run: the text table (at most 120 columns), the noise summary,
+the JSON file and the plot."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import platform
+import statistics
 import sys
 
-__all__ = ["COLUMNS", "environment", "format_bytes", "format_seconds", "plot", "rows", "table",
-           "write_json"]
+from .timing import MAX_SPREAD, MIN_ROUNDS
 
-#: Table header, in order.
-COLUMNS = ("op", "case", "shape", "dtype", "device", "median", "GFLOP/s", "x ideal", "x torch",
-           "bwd peak", "grads", "notes")
+__all__ = ["COLUMNS", "WIDTH", "environment", "format_bytes", "format_ratio", "format_seconds",
+           "noise", "plot", "table", "write_json"]
 
-_NATIVE = {"numpy": "numpy's own", "cupy": "cupy's own"}
+#: Table header, in order (``x torch`` is left out when no case has torch).
+COLUMNS = ("case", "shape", "time", "GFLOP/s", "x ideal", "x torch", "notes")
+#: The widest line the table writes.
+WIDTH = 120
+_NUMERIC = {"time", "GFLOP/s", "x ideal", "x torch"}
+
+LEGEND = f"""\
+time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd: forward
+only); GFLOP/s: the useful FLOPs over it. x ideal, x torch, naive, own: the median over interleaved
+rounds of xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow),
+± half the interquartile range (IQR) of those per-round ratios, in % of the median. ?: do not trust
+it, the IQR is over {MAX_SPREAD:.0%} of the median or it comes from fewer than {MIN_ROUNDS} rounds.
+ideal: the hand-written minimum on the raw namespace; naive: the batched product then a sum; own:
+the namespace's own half-precision matmul. mem: backward peak memory, xpgrad vs naive; err: max
+relative error against float64, xpgrad vs own. Details in --json."""
 
 
 def format_seconds(s: float | None) -> str:
@@ -29,115 +42,151 @@ def format_seconds(s: float | None) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-def format_bytes(n: int | None) -> str:
-    """``512 B``, ``64.0 KiB``, ``16.0 MiB``; ``-`` for None."""
+def format_bytes(n: int | None, short: bool = False) -> str:
+    """``512 B``, ``64.0 KiB``, ``16.0 MiB`` (``64K``, ``16M`` when ``short``); ``-`` for None."""
     if n is None:
         return "-"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+            if short:
+                return f"{n / scale:.{0 if n >= 10 * scale else 1}f}{unit}"
+            return f"{n / scale:.1f} {unit}iB"
+    return f"{n}B" if short else f"{n} B"
 
 
-def _ratio(r: float | None) -> str:
+def format_ratio(r) -> str:
+    """``0.89±4%``, ``1.20±35%?`` for a flagged :class:`~xpgrad.bench.timing.Ratio`."""
     if r is None:
         return "-"
-    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
-
-
-def _ratio_cell(res, baseline: str) -> str:
-    if baseline in res.missing:
-        return res.missing[baseline]
-    return _ratio(res.ratio(baseline))
+    value = f"{r.median:.2f}" if r.median >= 0.1 else f"{r.median:.2g}"
+    half = min(99, round(50 * r.spread)) if r.spread < float("inf") else 99
+    return f"{value}±{half}%" + ("?" if r.flag else "")
 
 
 def _notes(res) -> str:
-    spec = res.spec
     notes = []
-    if spec.kind == "bcast-fwd":
-        notes.append("ideal = numpy.matmul itself" if spec.device == "cpu"
-                     else "ideal = the library's matmul itself")
-    if "naive" in res.timings:
-        notes.append(f"x naive {_ratio(res.ratio('naive'))}")
-    if "native" in res.timings:
-        notes.append(f"x own-{spec.dtype} matmul {_ratio(res.ratio('native'))}")
-    peaks = [f"{name} {format_bytes(res.peak_bytes[name])}" for name in ("ideal", "naive")
-             if name in res.peak_bytes and spec.kind in ("bcast-w", "bcast-mid")]
-    if peaks:
-        notes.append("peak " + ", ".join(peaks))
+    if res.spec.kind == "bcast-fwd":
+        notes.append("ideal = the library's matmul")
+    for name, label in (("naive", "naive"), ("native", "own")):
+        if name in res.timings:
+            notes.append(f"{label} {format_ratio(res.ratio(name))}")
+    if res.peak_bytes.get("naive") is not None:
+        peaks = (format_bytes(res.peak_bytes.get(n), short=True) for n in ("xpgrad", "naive"))
+        notes.append("mem {} vs {}".format(*peaks))
     if res.errors:
-        errs = ", ".join(f"{'own' if name == 'native' else name} {err:.1e}"
-                         for name, err in res.errors.items())
-        notes.append(f"rel err vs f64: {errs}")
-    return "; ".join(notes)
+        errors = (f"{e:.0e}".replace("e-0", "e-") for e in res.errors.values())
+        notes.append("err " + " vs ".join(errors))
+    return ", ".join(notes)
 
 
-def rows(results) -> list:
-    """One list of cell strings per result, in :data:`COLUMNS` order."""
+def _shape(spec) -> str:
+    """The shapes, without what the others imply: linear's bias, add_bias's axis 1."""
+    text = spec.shape_text.replace(" axis 1", "")
+    return text.rsplit(" b(", 1)[0] if spec.op == "linear" else text
+
+
+def _row(res, columns) -> list:
+    spec = res.spec
+    gf = res.gflops()
+    cells = {
+        "case": f"{spec.op} {spec.kind}",
+        "shape": _shape(spec),
+        "time": format_seconds(res.median()),
+        "GFLOP/s": "-" if gf is None else f"{gf:.3g}" if gf >= 0.01 else "<0.01",
+        "x ideal": format_ratio(res.ratio("ideal")),
+        "x torch": format_ratio(res.ratio("torch")),
+        "notes": _notes(res),
+    }
+    return [cells[c] for c in columns]
+
+
+def _lines(cells, numeric) -> list:
+    """Aligned lines of ``cells``, the header's underlined."""
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     out = []
-    for res in results:
-        spec = res.spec
-        gf = res.gflops()
-        peak = res.peak_bytes.get("xpgrad")
-        out.append([
-            spec.op,
-            spec.label,
-            spec.shape_text,
-            spec.dtype,
-            spec.device,
-            format_seconds(res.median()),
-            "-" if gf is None else f"{gf:.3g}",
-            _ratio_cell(res, "ideal"),
-            _ratio_cell(res, "torch"),
-            format_bytes(peak),
-            format_bytes(res.grad_bytes),
-            _notes(res),
-        ])
+    for r in cells[:1] + [["-" * w for w in widths]] + cells[1:]:
+        parts = [c.rjust(w) if i in numeric else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
+        out.append("  ".join(parts).rstrip())
     return out
 
 
-def table(results) -> str:
-    """The results as an aligned text table, with a legend underneath."""
-    body = rows(results)
-    cells = [list(COLUMNS)] + body
-    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
-    numeric = {5, 6, 7, 8, 9, 10}
+def table(results, width: int = WIDTH) -> str:
+    """The results as an aligned text table, one section per device and dtype,
+    each line at most ``width`` characters (the notes are cut to fit),
+    followed by why a baseline is missing (said once) and the legend."""
+    has_torch = any("torch" in r.timings for r in results)
+    columns = [c for c in COLUMNS if c != "x torch" or has_torch]
+    numeric = {i for i, c in enumerate(columns) if c in _NUMERIC}
+    body = [_row(r, columns) for r in results]
+    # The notes (last) take what the other columns leave of the width.
+    room = width - sum(max(len(r[i]) for r in [columns] + body) + 2
+                       for i in range(len(columns) - 1))
+    for r in body:
+        r[-1] = r[-1] if len(r[-1]) <= room else r[-1][: max(room - 3, 0)] + "..."
+    lines = _lines([list(columns)] + body, numeric)
+    out, section = lines[:2], None
+    for res, line in zip(results, lines[2:]):
+        if (res.spec.device, res.spec.dtype) != section:
+            section = (res.spec.device, res.spec.dtype)
+            out.append(f"-- {section[0]}, {section[1]}")
+        out.append(line)
+    missing: dict = {}
+    for res in results:
+        for name, why in res.missing.items():
+            missing.setdefault((name, why), []).append(res)
+    out.append("")
+    for (name, why), hit in missing.items():
+        where = ("any case" if len(hit) == len(results)
+                 else f"{len(hit)} case" + ("s" if len(hit) > 1 else ""))
+        out.append(f"{'x torch' if name == 'torch' else 'own'}: not measured in {where}: {why}")
+    return "\n".join(out + [LEGEND])
 
-    def line(r):
-        parts = [c.rjust(w) if i in numeric and c[:3] != "n/a" else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(r, widths))]
-        return "  ".join(parts).rstrip()
 
-    rule = "  ".join("-" * w for w in widths)
-    legend = (
-        "median: xpgrad's median time per call; GFLOP/s: useful FLOPs over it.\n"
-        "x ideal, x torch, x naive: xpgrad's time over the baseline's, measured side by side "
-        "(1.00 = as fast, 2.00 = twice as slow).\n"
-        "ideal: hand-written minimum on the raw namespace (1 GEMM forward, 2 GEMMs + bias "
-        "sum backward); naive: batched product then sum.\n"
-        "bwd peak: xpgrad's peak memory during one backward (tracemalloc on NumPy, the CuPy "
-        "pool on GPU); grads: nbytes of the gradients it returns (a broadcast view, as sum's, "
-        "counts its full shape)."
-    )
-    return "\n".join([line(cells[0]), rule] + [line(r) for r in body] + ["", legend])
+def noise(results) -> dict:
+    """How noisy the run was: the spread of every ratio, summed up.
+
+    Returns
+    -------
+    dict
+        ``ratios`` (how many), ``flagged`` (how many carry a flag),
+        ``median_spread`` and ``worst_spread`` (IQR / median), ``worst``
+        (the case and baseline of the widest spread).
+    """
+    spreads = [(r.spread, res, name) for res in results for name, r in res.ratios().items()]
+    if not spreads:
+        return {"ratios": 0, "flagged": 0, "median_spread": None, "worst_spread": None,
+                "worst": None}
+    worst = max(spreads, key=lambda t: t[0])
+    return {
+        "ratios": len(spreads),
+        "flagged": sum(bool(r.flag) for res in results for r in res.ratios().values()),
+        "median_spread": statistics.median(s for s, _, _ in spreads),
+        "worst_spread": worst[0],
+        "worst": f"x {worst[2]}, {worst[1].spec.op} {worst[1].spec.kind} "
+                 f"{worst[1].spec.shape_text} {worst[1].spec.dtype} {worst[1].spec.device}",
+    }
+
+
+def noise_line(summary: dict) -> str:
+    """The noise summary as one or two lines of text."""
+    if not summary["ratios"]:
+        return "noise: no ratio measured"
+    return (f"noise: {summary['flagged']} of {summary['ratios']} ratios flagged '?'; spread "
+            f"(IQR / median) {summary['median_spread']:.0%} at the median,\n"
+            f"       {summary['worst_spread']:.0%} at the widest ({summary['worst']})")
 
 
 def environment(devices=()) -> dict:
-    """Versions and machine facts for the report's ``meta``; imports nothing new
-    except the array libraries already in use (numpy always, torch and cupy
-    only when already imported)."""
+    """Versions and machine facts; imports nothing new (torch and cupy are
+    reported only when already imported)."""
     import numpy as np
 
     import xpgrad
 
-    env = {
-        "xpgrad": xpgrad.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-    }
+    env = {"xpgrad": xpgrad.__version__, "python": sys.version.split()[0],
+           "platform": platform.platform(), "machine": platform.machine(),
+           "cpu_count": os.cpu_count(), "numpy": np.__version__}
     with contextlib.suppress(Exception):  # show_config's layout is not a stable API
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         env["blas"] = f"{blas.get('name')} {blas.get('version')}"
@@ -147,13 +196,12 @@ def environment(devices=()) -> dict:
         env["torch_threads"] = torch.get_num_threads()
     cupy = sys.modules.get("cupy")
     env["cupy"] = getattr(cupy, "__version__", None)
-    if cupy is not None and any(str(d).startswith("cuda") for d in devices):
-        try:
+    gpus = [int(str(d).split(":")[1]) for d in devices if str(d).startswith("cuda")]
+    if cupy is not None and gpus:
+        with contextlib.suppress(Exception):
             env["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
-            env["gpus"] = [cupy.cuda.runtime.getDeviceProperties(int(str(d).split(":")[1]))
-                           ["name"].decode() for d in devices if str(d).startswith("cuda")]
-        except Exception:
-            pass
+            env["gpus"] = [cupy.cuda.runtime.getDeviceProperties(i)["name"].decode()
+                           for i in gpus]
     return env
 
 
@@ -166,69 +214,95 @@ def write_json(path, results, meta: dict) -> None:
         f.write("\n")
 
 
-_PLOT_KINDS = ("dispatch", "gemm", "membound", "half")
-_STYLE = {"xpgrad": "-", "ideal": "--", "torch": ":", "native": "-."}
+# -- plot ---------------------------------------------------------------------
+
+_DTYPE_STYLE = {"float32": ("o", "-"), "float64": ("s", "--"), "float16": ("^", ":"),
+                "bfloat16": ("v", "-.")}
+_IMPL_COLOR = {"xpgrad": "C0", "ideal": "C2", "torch": "C3"}
+_CLIP = 10.0
 
 
-def plot(path, results) -> str:
-    """Save a PNG of GFLOP/s against size, one panel per device and op.
+def _case_label(spec) -> str:
+    return f"{spec.op} {spec.kind} {'x'.join(map(str, spec.shapes[0]))}"
 
-    Lines are xpgrad, ideal, torch (and a half dtype's own matmul) per dtype,
-    over the forward+backward cases of the ``dispatch``, ``gemm``,
-    ``membound`` and ``half`` kinds.
 
-    Returns
-    -------
-    str
-        Empty on success, else why no plot was made (matplotlib missing,
-        nothing to plot).
+def plot(path, results) -> None:
+    """Save a 2x2 PNG: xpgrad / ideal and xpgrad / torch per case (median,
+    interquartile bars, the 1.0 line, flagged ratios hollow) on top; GFLOP/s
+    against size of the GEMM-bound matmul and linear cases below.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
     """
-    try:
-        importlib.import_module("matplotlib")
-    except ImportError:
-        return ("matplotlib is not installed: no plot written "
-                "(pip install 'xpgrad[plot]' or pip install matplotlib)")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    points: dict = {}
-    for res in results:
-        spec = res.spec
-        if spec.kind not in _PLOT_KINDS or spec.phase != "fwd+bwd" or not spec.flops:
-            continue
-        if spec.op == "add_bias" and len(spec.shapes[0]) != 2:
-            continue
-        panel = points.setdefault((spec.device, spec.op), {})
-        for impl in res.timings:
-            if impl in _STYLE:
-                panel.setdefault((spec.dtype, impl), []).append((spec.size, res.gflops(impl)))
-    if not points:
-        return "nothing to plot: no forward+backward cases of the gemm/dispatch/membound kinds"
-    panels = sorted(points)
-    cols = min(len(panels), 4)
-    nrows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.6 * nrows), squeeze=False)
-    colors = {}
-    for ax, key in zip(axes.flat, panels):
-        for (dtype, impl), pts in sorted(points[key].items()):
+    labels = list(dict.fromkeys(_case_label(r.spec) for r in results))
+    rows = {label: i for i, label in enumerate(labels)}
+    dtypes = list(dict.fromkeys(r.spec.dtype for r in results))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 4 + 0.2 * len(labels)),
+                             gridspec_kw={"height_ratios": [max(2, len(labels) / 10), 1.6]})
+    shift = {d: (i - (len(dtypes) - 1) / 2) * 0.22 for i, d in enumerate(dtypes)}
+    for ax, baseline in zip(axes[0], ("ideal", "torch")):
+        for res in results:
+            r = res.ratio(baseline)
+            if r is None:
+                continue
+            marker, _ = _DTYPE_STYLE.get(res.spec.dtype, ("o", "-"))
+            color = f"C{dtypes.index(res.spec.dtype)}"
+            y = rows[_case_label(res.spec)] + shift[res.spec.dtype]
+            # Beyond the axis's range (0.1 to 10) a ratio is drawn on the edge.
+            mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.q1, r.q3))
+            ax.errorbar([mid], [y], xerr=[[mid - lo], [hi - mid]],
+                        fmt=marker if mid == r.median else "x",
+                        color=color, markersize=4, elinewidth=1, capsize=2,
+                        markerfacecolor="white" if r.flag else color)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlim(1 / _CLIP / 1.2, _CLIP * 1.2)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+        ax.set_title(f"xpgrad time / {baseline} time (< 1: xpgrad faster)", fontsize=10)
+        if not ax.has_data():
+            ax.text(0.5, 0.5, f"no {baseline} timings", transform=ax.transAxes, ha="center")
+    axes[0, 1].tick_params(labelleft=False)
+    ratio_keys = [Line2D([], [], linestyle="", marker=_DTYPE_STYLE.get(d, ("o",))[0],
+                         color=f"C{i}", label=d) for i, d in enumerate(dtypes)]
+    ratio_keys.append(Line2D([], [], linestyle="", marker="o", color="gray",
+                             markerfacecolor="white", label="hollow: spread too wide (?)"))
+    ratio_keys.append(Line2D([], [], linestyle="", marker="x", color="gray",
+                             label="off the axis, shown at its edge"))
+    axes[0, 0].legend(handles=ratio_keys, loc="lower left", bbox_to_anchor=(0, 1.04),
+                      ncol=len(ratio_keys), fontsize=8, frameon=False)
+    for ax, op in zip(axes[1], ("matmul", "linear")):
+        lines: dict = {}
+        for res in results:
+            if res.spec.kind == "gemm" and res.spec.op == op:
+                for impl in _IMPL_COLOR:
+                    if res.gflops(impl):
+                        lines.setdefault((impl, res.spec.dtype), []).append(
+                            (res.spec.size, res.gflops(impl)))
+        for (impl, dtype), pts in sorted(lines.items()):
             pts.sort()
-            color = colors.setdefault(dtype, f"C{len(colors)}")
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], _STYLE[impl], marker="o",
-                    markersize=3, color=color, label=f"{impl} {dtype}")
+            ax.plot(*zip(*pts), _DTYPE_STYLE.get(dtype, ("o", "-"))[1], marker="o",
+                    markersize=3, color=_IMPL_COLOR[impl], label=f"{impl} {dtype}")
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_title(f"{key[1]} forward+backward on {key[0]}")
-        ax.set_xlabel("n (largest dimension)")
-        ax.set_ylabel("GFLOP/s")
+        ax.set_xlabel("n: (n, n) operands")
+        ax.set_ylabel("GFLOP/s, forward+backward")
+        ax.set_title(f"{op}, GEMM-bound", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.set_visible(False)
+        if lines:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no GEMM-bound cases", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    return ""

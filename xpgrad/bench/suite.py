@@ -1,23 +1,10 @@
 """The cases ``xpgrad bench`` runs, and the presets that size them.
 
-Per device and dtype (float32/float64):
-
-- ``gemm``: matmul and linear forward+backward on square problems
-  (up to 1024 with ``--quick``, 2048 in the ``standard`` preset, 4096 in
-  ``full``, the default);
-- ``dispatch``: matmul and linear forward+backward pairs at 2x2, 8x8 and
-  32x64, against the hand-written three matmuls;
-- ``chain``: Tensor ``(a @ b).sum().backward()`` at the same shapes,
-  against torch autograd on the same work;
-- ``bcast-w``: the weight gradient of A (B,128,128) @ W (128,128), folded
-  against the naive batched-then-sum path, in time and peak memory;
-- ``bcast-fwd``: forward of (256,128,128) @ (128,128) against numpy.matmul;
-- ``bcast-mid``: A (8,1,64,64) @ B (1,16,64,64) forward+backward;
-- ``membound``: add_bias and sum forward+backward.
-
-Per half dtype (float16/bfloat16), ``half``: matmul and linear
-forward+backward against the namespace's own half-precision matmul, with
-the error of each against float64.
+Per device and float32/float64 dtype: the dispatch-bound matmul and linear
+pairs at 2x2, 8x8 and 32x64 with the Tensor ``chain`` at the same shapes;
+square GEMMs; the broadcast matmuls; add_bias and sum. Per half dtype:
+matmul and linear against the namespace's own half matmul. See
+:data:`~xpgrad.bench.problems.KINDS`.
 """
 
 from __future__ import annotations
@@ -50,13 +37,9 @@ class Preset:
         n of the (n, n) add_bias and sum problems.
     conv_bias : bool
         Also add_bias on an (N, C, H, W) activation along axis 1.
-    repeats : int
-        Timed batches per implementation (at most; see ``budget``).
-    min_time : float
-        Seconds a timed batch lasts at least.
-    budget : float
-        Seconds of timed repeats per case, after which at least three
-        repeats end the case.
+    passes, rounds, min_rounds, min_time, budget, pause
+        See :class:`xpgrad.bench.runner.Runner`: the rounds and the budget
+        (seconds) are those of one case in one pass.
     """
 
     name: str
@@ -64,24 +47,25 @@ class Preset:
     bcast_batches: tuple
     half_sizes: tuple
     membound_sizes: tuple
-    conv_bias: bool
-    repeats: int
-    min_time: float
-    budget: float
+    conv_bias: bool = True
+    passes: int = 4
+    rounds: int = 6
+    min_rounds: int = 3
+    min_time: float = 0.01
+    budget: float = 1.5
+    pause: float = 0.3
 
 
 PRESETS = {
     "quick": Preset("quick", gemm_sizes=(256, 1024), bcast_batches=(256,), half_sizes=(128,),
-                    membound_sizes=(2, 1024), conv_bias=False, repeats=7, min_time=0.002,
-                    budget=0.3),
+                    membound_sizes=(2, 1024), conv_bias=False, min_rounds=5,
+                    min_time=0.003, budget=0.5, pause=0.05),
     "standard": Preset("standard", gemm_sizes=(128, 256, 512, 1024, 2048),
                        bcast_batches=(16, 64, 256), half_sizes=(64, 128, 256),
-                       membound_sizes=(2, 256, 1024, 2048), conv_bias=True, repeats=7,
-                       min_time=0.01, budget=2.0),
+                       membound_sizes=(2, 256, 1024, 2048)),
     "full": Preset("full", gemm_sizes=(128, 256, 512, 1024, 2048, 4096),
                    bcast_batches=(16, 64, 256), half_sizes=(64, 128, 256),
-                   membound_sizes=(2, 256, 1024, 4096), conv_bias=True, repeats=7,
-                   min_time=0.01, budget=3.0),
+                   membound_sizes=(2, 256, 1024, 4096)),
 }
 
 

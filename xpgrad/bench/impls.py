@@ -1,0 +1,345 @@
+"""Every way of computing a :class:`~xpgrad.bench.problems.Spec`.
+
+:func:`build` returns one implementation as an :class:`Impl`. There are
+three builders, one per kind of implementation:
+
+``functional``
+    xpgrad's rules, ``ops.<op>.forward`` / ``ops.<op>.backward``.
+``tensor`` and ``torch``
+    Autograd: xpgrad's :class:`~xpgrad.Tensor`, or PyTorch on the same
+    device, running the same expression.
+``ideal``, ``native`` and ``naive``
+    Hand-written on the raw namespace (NumPy or CuPy), called directly.
+    ``ideal`` is the minimum: forward one GEMM, the matmul/linear backward
+    two GEMMs plus the bias column-sum, broadcast batch axes folded into the
+    GEMM by hand; where the namespace has no half-precision GEMM (NumPy) it
+    computes in float32 and rounds once, as xpgrad does. ``native`` is the
+    same with the namespace's own half-precision matmul, no upcast.
+    ``naive`` is the textbook broadcast gradient: the batched product, then
+    a sum over the broadcast axes (matmul only).
+
+All implementations of one Spec read the same inputs from
+:func:`~xpgrad.bench.problems.make_inputs`, so their times and results
+compare side by side.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+import xpgrad
+from xpgrad import ops
+
+from .problems import INPUT_NAMES, Spec
+from .runtime import HALF_DTYPES, Runtime, torch_module
+
+__all__ = ["IMPLS", "Impl", "build", "max_relative_error", "reference_results"]
+
+IMPLS = ("functional", "tensor", "ideal", "naive", "native", "torch")
+
+
+class Impl:
+    """One implementation of a Spec.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`IMPLS`.
+    forward : callable
+        ``forward() -> state``: the forward pass (recording a graph where the
+        implementation has one).
+    backward : callable
+        ``backward(state, retain) -> tuple``: the gradients of the inputs
+        (None where not needed); with ``retain`` True it can run again on
+        the same state.
+    output : callable
+        ``output(state) -> array``: the forward's value.
+    """
+
+    __slots__ = ("name", "forward", "backward", "output")
+
+    def __init__(self, name, forward, backward, output) -> None:
+        self.name, self.forward, self.backward, self.output = name, forward, backward, output
+
+    def step(self, phase: str):
+        """A no-argument callable that runs ``phase`` once.
+
+        For ``"backward"`` the forward runs now, once, and each call repeats
+        the backward on its state.
+        """
+        forward, backward = self.forward, self.backward
+        if phase == "forward":
+            return forward
+        if phase == "backward":
+            state = forward()
+            return lambda: backward(state, True)
+        return lambda: backward(forward(), False)
+
+    def backward_probe(self):
+        """A callable running one backward on a forward done now, for memory
+        measurement (the forward's memory is not in its peak)."""
+        state = self.forward()
+        return lambda: self.backward(state, True)
+
+    def results(self) -> list:
+        """``[output, *gradients]`` of one forward and backward (None gradients dropped)."""
+        state = self.forward()
+        out = self.output(state)
+        return [out] + [g for g in self.backward(state, False) if g is not None]
+
+
+def build(spec: Spec, impl: str, rt: Runtime, inputs: dict) -> Impl:
+    """Implementation ``impl`` of ``spec`` on ``rt``, reading ``inputs``.
+
+    Parameters
+    ----------
+    spec : Spec
+    impl : str
+        One of :data:`IMPLS`, or ``"xpgrad"`` for ``spec.api``.
+    rt : Runtime
+    inputs : dict
+        From :func:`~xpgrad.bench.problems.make_inputs` for this spec.
+
+    Raises
+    ------
+    ValueError
+        For an implementation that does not exist for this spec (``naive``
+        outside matmul, ``native`` outside half precision).
+    """
+    impl = spec.api if impl == "xpgrad" else impl
+    if impl not in IMPLS:
+        raise ValueError(f"build: unknown implementation {impl!r}; expected one of {IMPLS}")
+    if impl == "native" and spec.dtype not in HALF_DTYPES:
+        raise ValueError("build: 'native' is the half-precision baseline; use 'ideal'")
+    if impl == "naive" and (spec.op != "matmul" or spec.kind == "chain"):
+        raise ValueError(f"build: 'naive' is a matmul baseline, not one of {spec.kind} {spec.op}")
+    maker = {"functional": _functional, "tensor": _autograd, "torch": _autograd}.get(impl,
+                                                                                  _hand_written)
+    return Impl(impl, *maker(spec, rt, inputs, impl))
+
+
+def _args(spec, inp):
+    return [inp[name] for name in INPUT_NAMES[spec.op]]
+
+
+def _functional(spec, rt, inp, impl):
+    """xpgrad's rules; the chain kind is ``ops.matmul`` then ``ops.sum``."""
+    rule, args = getattr(ops, spec.op), _args(spec, inp)
+    params = (spec.axis,) if spec.op == "add_bias" else ()
+    mask = spec.grads
+    if spec.kind == "chain":
+        one = rt.asarray(np.ones(()), rt.dtype(spec.dtype))
+
+        def forward():
+            out, c1 = rule.forward(*args)
+            total, c2 = ops.sum.forward(out)
+            return total, (c1, c2)
+
+        def backward(state, retain):
+            (g,) = ops.sum.backward(one, state[1][1])
+            return rule.backward(g, state[1][0])
+
+    else:
+        g = inp["g"]
+
+        def forward():
+            out, ctx = rule.forward(*args, *params)
+            if not all(mask):  # a documented switch: the backward skips that work
+                ctx.needs_input_grad = tuple(m and n for m, n in zip(mask, ctx.needs_input_grad))
+            return out, ctx
+
+        def backward(state, retain):
+            return rule.backward(g, state[1])
+
+    return forward, backward, operator.itemgetter(0)
+
+
+def _autograd(spec, rt, inp, impl):
+    """The same expression on xpgrad's Tensor or on torch: reset the leaves'
+    gradients, run backward, return them."""
+    if impl == "torch":
+        torch, _ = torch_module()
+        leaves = [rt.to_torch(a, requires_grad=n) for a, n in zip(_args(spec, inp), spec.grads)]
+        grad = rt.to_torch(inp["g"]) if "g" in inp else None
+        linear, output = torch.nn.functional.linear, (lambda out: out.detach())
+        view = [1] * len(spec.shapes[0])
+        view[spec.axis] = -1
+        add_bias = lambda x, b, axis: x + b.view(view)  # noqa: E731
+    else:
+        leaves = [xpgrad.tensor(a, requires_grad=n) for a, n in zip(_args(spec, inp), spec.grads)]
+        grad, linear, add_bias = inp.get("g"), xpgrad.linear, xpgrad.add_bias
+        output = operator.attrgetter("data")
+    expression = {
+        "chain": lambda a, b: (a @ b).sum(),
+        "matmul": operator.matmul,
+        "linear": linear,
+        "add_bias": lambda x, b: add_bias(x, b, spec.axis),
+        "sum": lambda x: x.sum(),
+    }["chain" if spec.kind == "chain" else spec.op]
+
+    def forward():
+        return expression(*leaves)
+
+    def backward(out, retain):
+        for t in leaves:
+            t.grad = None
+        out.backward(grad, retain_graph=retain)
+        return tuple(t.grad for t in leaves)
+
+    return forward, backward, output
+
+
+def _hand_written(spec, rt, inp, impl):
+    """``ideal``, ``native`` and ``naive`` on the raw namespace."""
+    xp, dt = rt.xp, rt.dtype(spec.dtype)
+    upcast = spec.dtype in HALF_DTYPES and impl != "native"
+    if upcast and not rt.has_half_gemm():  # float32 GEMMs, rounded once at the end
+        up = rt.dtype("float32")
+
+        def mm(p, q):
+            return p.astype(up) @ q.astype(up)
+
+        def cast(x):
+            return x.astype(dt)
+    else:
+        mm, cast = operator.matmul, (lambda x: x)
+    accum = rt.dtype("float32") if upcast else None
+
+    def total(x, axis=None):  # a sum accumulating half precision in float32
+        return x.sum(axis=axis, dtype=accum).astype(dt, copy=False)
+
+    family = "chain" if spec.kind == "chain" else spec.op
+    if family == "chain":
+        a, b = _args(spec, inp)
+
+        def forward():
+            out = cast(mm(a, b))
+            return out, total(out)
+
+        def grads(state):
+            ones = xp.ones_like(state[0])
+            return cast(mm(ones, b.T)), cast(mm(a.T, ones))
+
+        return forward, lambda state, retain: grads(state), operator.itemgetter(1)
+    g = inp["g"]
+    if family == "matmul":
+        a, b = _args(spec, inp)
+        grads = (_naive_matmul_grads if impl == "naive" else _ideal_matmul_grads)(
+            spec, a, b, g, mm, cast)
+
+        def forward():
+            return cast(mm(a, b))
+
+    elif family == "linear":
+        x, w, b = _args(spec, inp)
+
+        def forward():
+            return cast(mm(x, w.T) + b)
+
+        def grads():
+            return cast(mm(g, w)), cast(mm(g.T, x)), total(g, axis=0)
+
+    elif family == "add_bias":
+        x, b = _args(spec, inp)
+        axis = spec.axis % x.ndim
+        view = b.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+        others = tuple(i for i in range(x.ndim) if i != axis)
+
+        def forward():
+            return x + view
+
+        def grads():
+            return g, total(g, axis=others)
+
+    else:  # sum
+        (x,) = _args(spec, inp)
+
+        def forward():
+            return total(x)
+
+        def grads():
+            return (xp.broadcast_to(g, x.shape),)
+
+    return forward, lambda state, retain: grads(), lambda state: state
+
+
+def _ideal_matmul_grads(spec, a, b, g, mm, cast):
+    """The matmul gradients with the broadcast batch folded into the GEMMs by hand."""
+    need_a, need_b = spec.grads
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.ndim == 2 and b.ndim == 2:
+
+        def grad_a():
+            return cast(mm(g, b.T))
+
+        def grad_b():
+            return cast(mm(a.T, g))
+
+    elif b.ndim == 2:  # (..., m, k) @ (k, n): the batch folds into the GEMM rows
+        k, n = sb
+
+        def grad_a():
+            return cast(mm(g.reshape(-1, n), b.T)).reshape(sa)
+
+        def grad_b():
+            return cast(mm(a.reshape(-1, k).T, g.reshape(-1, n)))
+
+    elif a.ndim == 4 and b.ndim == 4 and sa[1] == 1 and sb[0] == 1:
+        # (P,1,m,k) @ (1,Q,k,n): ga[p] = sum_q g[p,q] @ b[q].T is one GEMM over
+        # the (q, n) pairs; gb[q] = sum_p a[p].T @ g[p,q] one over the (p, m) pairs.
+        p_, _, m, k = sa
+        q_, n = sb[1], sb[3]
+
+        def grad_a():
+            gq = g.transpose(0, 2, 1, 3).reshape(p_ * m, q_ * n)
+            return cast(mm(gq, b[0].transpose(0, 2, 1).reshape(q_ * n, k))).reshape(sa)
+
+        def grad_b():
+            ap = a[:, 0].transpose(2, 0, 1).reshape(k, p_ * m)
+            return cast(mm(ap, g.transpose(1, 0, 2, 3).reshape(q_, p_ * m, n))).reshape(sb)
+
+    else:
+        raise ValueError(f"build: no hand-written matmul gradient for shapes {spec.shape_text}")
+    # Each gradient in its own scope, so one's temporaries are freed before the other's.
+    return lambda: (grad_a() if need_a else None, grad_b() if need_b else None)
+
+
+def _naive_matmul_grads(spec, a, b, g, mm, cast):
+    """The batched products, then a sum over the axes each operand was broadcast along."""
+    need_a, need_b = spec.grads
+
+    def sum_to(x, shape):
+        lead = x.ndim - len(shape)
+        x = x.sum(axis=tuple(range(lead))) if lead else x
+        axes = tuple(i for i, d in enumerate(shape) if d == 1 and x.shape[i] != 1)
+        return x.sum(axis=axes, keepdims=True) if axes else x
+
+    def grads():
+        ga = cast(sum_to(mm(g, b.swapaxes(-1, -2)), a.shape)) if need_a else None
+        gb = cast(sum_to(mm(a.swapaxes(-1, -2), g), b.shape)) if need_b else None
+        return ga, gb
+
+    return grads
+
+
+def reference_results(spec: Spec, rt: Runtime, inputs: dict) -> list:
+    """``[output, *gradients]`` in float64 on the CPU from the same (rounded)
+    inputs: the reference half-precision results are compared with."""
+    inputs64 = {k: xpgrad.to_numpy(v).astype(np.float64) for k, v in inputs.items()}
+    spec64 = spec.replace(dtype="float64", device="cpu")
+    return build(spec64, "ideal", Runtime("cpu"), inputs64).results()
+
+
+def max_relative_error(results: list, reference: list) -> float:
+    """Largest normwise relative error over the arrays:
+    ``max |r - ref| / max |ref|`` for each pair, then the max over pairs."""
+    worst = 0.0
+    for r, ref in zip(results, reference):
+        if not ref.size:
+            continue
+        err = float(np.max(np.abs(xpgrad.to_numpy(r).astype(np.float64) - ref)))
+        scale = float(np.max(np.abs(ref)))
+        worst = max(worst, err / scale if scale else err)
+    return worst
