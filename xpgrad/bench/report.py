@@ -25,11 +25,12 @@ LEGEND = f"""\
 time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd: forward
 only); GFLOP/s: the useful FLOPs over it. x ideal, x torch, naive, own: the median over interleaved
 rounds of xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow),
-± half the interquartile range (IQR) of those per-round ratios, in % of the median. ?: do not trust
-it, the IQR is over {MAX_SPREAD:.0%} of the median or it comes from fewer than {MIN_ROUNDS} rounds.
-ideal: the hand-written minimum on the raw namespace; naive: the batched product then a sum; own:
-the namespace's own half-precision matmul. mem: backward peak memory, xpgrad vs naive; err: max
-relative error against float64, xpgrad vs own. Details in --json."""
+± half its spread in % of the median: the 10th to 90th percentiles of the per-round ratios, stretched
+to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%} or the
+ratio comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw
+namespace; naive: the batched product then a sum; own: the namespace's own half-precision matmul.
+mem: backward peak memory, xpgrad vs naive; err: max relative error against float64, xpgrad vs own.
+Details in --json."""
 
 
 def format_seconds(s: float | None) -> str:
@@ -42,16 +43,14 @@ def format_seconds(s: float | None) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-def format_bytes(n: int | None, short: bool = False) -> str:
-    """``512 B``, ``64.0 KiB``, ``16.0 MiB`` (``64K``, ``16M`` when ``short``); ``-`` for None."""
+def format_bytes(n: int | None) -> str:
+    """``512B``, ``64K``, ``1.5M``, ``16M`` (binary units); ``-`` for None."""
     if n is None:
         return "-"
     for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n >= scale:
-            if short:
-                return f"{n / scale:.{0 if n >= 10 * scale else 1}f}{unit}"
-            return f"{n / scale:.1f} {unit}iB"
-    return f"{n}B" if short else f"{n} B"
+            return f"{n / scale:.{0 if n >= 10 * scale else 1}f}{unit}"
+    return f"{n}B"
 
 
 def format_ratio(r) -> str:
@@ -71,7 +70,7 @@ def _notes(res) -> str:
         if name in res.timings:
             notes.append(f"{label} {format_ratio(res.ratio(name))}")
     if res.peak_bytes.get("naive") is not None:
-        peaks = (format_bytes(res.peak_bytes.get(n), short=True) for n in ("xpgrad", "naive"))
+        peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "naive"))
         notes.append("mem {} vs {}".format(*peaks))
     if res.errors:
         errors = (f"{e:.0e}".replace("e-0", "e-") for e in res.errors.values())
@@ -150,7 +149,7 @@ def noise(results) -> dict:
     -------
     dict
         ``ratios`` (how many), ``flagged`` (how many carry a flag),
-        ``median_spread`` and ``worst_spread`` (IQR / median), ``worst``
+        ``median_spread`` and ``worst_spread`` (see :attr:`~xpgrad.bench.timing.Ratio.spread`), ``worst``
         (the case and baseline of the widest spread).
     """
     spreads = [(r.spread, res, name) for res in results for name, r in res.ratios().items()]
@@ -173,7 +172,7 @@ def noise_line(summary: dict) -> str:
     if not summary["ratios"]:
         return "noise: no ratio measured"
     return (f"noise: {summary['flagged']} of {summary['ratios']} ratios flagged '?'; spread "
-            f"(IQR / median) {summary['median_spread']:.0%} at the median,\n"
+            f"(width / median) {summary['median_spread']:.0%} at the median,\n"
             f"       {summary['worst_spread']:.0%} at the widest ({summary['worst']})")
 
 
@@ -228,7 +227,7 @@ def _case_label(spec) -> str:
 
 def plot(path, results) -> None:
     """Save a 2x2 PNG: xpgrad / ideal and xpgrad / torch per case (median,
-    interquartile bars, the 1.0 line, flagged ratios hollow) on top; GFLOP/s
+    spread bars, the 1.0 line, flagged ratios hollow) on top; GFLOP/s
     against size of the GEMM-bound matmul and linear cases below.
 
     Raises
@@ -257,7 +256,7 @@ def plot(path, results) -> None:
             color = f"C{dtypes.index(res.spec.dtype)}"
             y = rows[_case_label(res.spec)] + shift[res.spec.dtype]
             # Beyond the axis's range (0.1 to 10) a ratio is drawn on the edge.
-            mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.q1, r.q3))
+            mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.low, r.high))
             ax.errorbar([mid], [y], xerr=[[mid - lo], [hi - mid]],
                         fmt=marker if mid == r.median else "x",
                         color=color, markersize=4, elinewidth=1, capsize=2,
