@@ -302,6 +302,10 @@ def test_table_width_and_sections():
     narrow = report.table(_synthetic(), width=100).split("\n\n")[0].splitlines()
     assert max(len(line) for line in narrow) <= 100
     assert next(line for line in narrow if "half" in line).endswith("...")
+    # an ASCII terminal gets "+-"
+    ascii_text = report.table(_synthetic(), pm="+-")
+    assert "±" not in ascii_text and "naive 0.50+-89%?" in ascii_text
+    assert max(len(line) for line in ascii_text.splitlines()) <= 120
 
 
 def test_noise_summary():

@@ -178,10 +178,11 @@ def main(argv=None) -> int:
         folder = path and _existing(os.path.dirname(os.path.abspath(path)))
         if folder and not os.access(folder, os.W_OK):
             return _fail(f"{option} {path}: cannot write in {folder}")
-    try:  # the table's "±" must not end a long run on an ASCII terminal
-        "±".encode(sys.stdout.encoding or "utf-8")
+    pm = "±"  # which must not end a long run on an ASCII terminal
+    try:
+        pm.encode(sys.stdout.encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
-        sys.stdout.reconfigure(errors="replace")
+        pm = "+-"
     rounds = args.repeat or preset.rounds
     runner = Runner(
         passes=args.passes or preset.passes, rounds=rounds,
@@ -228,7 +229,7 @@ def main(argv=None) -> int:
           + (f", cupy {env['cupy']}" if env.get("cupy") else "")
           + f"; {env['cpu_count']} CPUs, {env['machine']}")
     print()
-    print(report.table(results))
+    print(report.table(results, pm=pm))
     print()
     print(report.noise_line(summary))
     if args.json:

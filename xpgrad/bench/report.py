@@ -53,22 +53,22 @@ def format_bytes(n: int | None) -> str:
     return f"{n}B"
 
 
-def format_ratio(r) -> str:
+def format_ratio(r, pm: str = "±") -> str:
     """``0.89±4%``, ``1.20±35%?`` for a flagged :class:`~xpgrad.bench.timing.Ratio`."""
     if r is None:
         return "-"
     value = f"{r.median:.2f}" if r.median >= 0.1 else f"{r.median:.2g}"
     half = min(99, round(50 * r.spread)) if r.spread < float("inf") else 99
-    return f"{value}±{half}%" + ("?" if r.flag else "")
+    return f"{value}{pm}{half}%" + ("?" if r.flag else "")
 
 
-def _notes(res) -> str:
+def _notes(res, pm) -> str:
     notes = []
     if res.spec.kind == "bcast-fwd":
         notes.append("ideal = the library's matmul")
     for name, label in (("naive", "naive"), ("native", "own")):
         if name in res.timings:
-            notes.append(f"{label} {format_ratio(res.ratio(name))}")
+            notes.append(f"{label} {format_ratio(res.ratio(name), pm)}")
     if res.peak_bytes.get("naive") is not None:
         peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "naive"))
         notes.append("mem {} vs {}".format(*peaks))
@@ -84,7 +84,7 @@ def _shape(spec) -> str:
     return text.rsplit(" b(", 1)[0] if spec.op == "linear" else text
 
 
-def _row(res, columns) -> list:
+def _row(res, columns, pm) -> list:
     spec = res.spec
     gf = res.gflops()
     cells = {
@@ -92,9 +92,9 @@ def _row(res, columns) -> list:
         "shape": _shape(spec),
         "time": format_seconds(res.median()),
         "GFLOP/s": "-" if gf is None else f"{gf:.3g}" if gf >= 0.01 else "<0.01",
-        "x ideal": format_ratio(res.ratio("ideal")),
-        "x torch": format_ratio(res.ratio("torch")),
-        "notes": _notes(res),
+        "x ideal": format_ratio(res.ratio("ideal"), pm),
+        "x torch": format_ratio(res.ratio("torch"), pm),
+        "notes": _notes(res, pm),
     }
     return [cells[c] for c in columns]
 
@@ -110,14 +110,15 @@ def _lines(cells, numeric) -> list:
     return out
 
 
-def table(results, width: int = WIDTH) -> str:
+def table(results, width: int = WIDTH, pm: str = "±") -> str:
     """The results as an aligned text table, one section per device and dtype,
     each line at most ``width`` characters (the notes are cut to fit),
-    followed by why a baseline is missing (said once) and the legend."""
+    followed by why a baseline is missing (said once) and the legend.
+    ``pm`` is the plus-minus sign (``"+-"`` for an ASCII terminal)."""
     has_torch = any("torch" in r.timings for r in results)
     columns = [c for c in COLUMNS if c != "x torch" or has_torch]
     numeric = {i for i, c in enumerate(columns) if c in _NUMERIC}
-    body = [_row(r, columns) for r in results]
+    body = [_row(r, columns, pm) for r in results]
     # The notes (last) take what the other columns leave of the width.
     room = width - sum(max(len(r[i]) for r in [columns] + body) + 2
                        for i in range(len(columns) - 1))
@@ -139,7 +140,7 @@ def table(results, width: int = WIDTH) -> str:
         where = ("any case" if len(hit) == len(results)
                  else f"{len(hit)} case" + ("s" if len(hit) > 1 else ""))
         out.append(f"{'x torch' if name == 'torch' else 'own'}: not measured in {where}: {why}")
-    return "\n".join(out + [LEGEND])
+    return "\n".join(out + [LEGEND.replace("±", pm)])
 
 
 def noise(results) -> dict:
