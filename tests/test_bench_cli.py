@@ -18,7 +18,14 @@ from xpgrad.bench.cli import main  # noqa: E402
 from xpgrad.bench.problems import Spec  # noqa: E402
 from xpgrad.bench.runner import Result, Runner  # noqa: E402
 from xpgrad.bench import timing  # noqa: E402
-from xpgrad.bench.timing import MAX_SPREAD, MIN_ROUNDS, Ratio, Timing, measure  # noqa: E402
+from xpgrad.bench.timing import (  # noqa: E402
+    MAX_SPREAD,
+    MIN_ROUNDS,
+    Ratio,
+    Timing,
+    calibrate,
+    measure,
+)
 
 TINY = ["--quick", "--ops", "matmul", "--dtypes", "float64", "--max-size", "8", "--repeat", "1",
         "--passes", "2", "--min-time", "0.0005", "--pause", "0", "--no-progress"]
@@ -217,6 +224,17 @@ def test_measure_calibrates_and_pairs_rounds():
         assert timings[name].samples == pytest.approx([costs[name]] * 6)
     assert Ratio.of(timings["xpgrad"].samples, timings["torch"].samples).median == \
         pytest.approx(2.5 / 2.2)
+
+
+def test_calibration_shrugs_off_one_hiccup():
+    """One slow call must not leave a fast implementation with one-call batches."""
+    clock, costs = FakeClock(), iter([5e-3] + [1e-5] * 10_000)  # the first call stalls
+
+    def call():
+        clock.now += next(costs)
+
+    number, per_call = calibrate(call, min_time=2e-3, clock=clock)
+    assert number >= 200 and per_call == pytest.approx(1e-5)
 
 
 def test_measure_reuses_calls_per_batch():

@@ -26,6 +26,8 @@ MAX_SPREAD = 0.4
 MIN_ROUNDS = 8
 #: Calls shorter than this run on one thread: no thread pool to let go idle after them.
 THREADED_CALL = 1e-4
+#: Calibration batches shorter than this are cheap to time again.
+CONFIRM_BELOW = 0.1
 
 
 def _no_sync() -> None:
@@ -142,17 +144,22 @@ def calibrate(fn: Callable[[], object], *, sync=_no_sync, min_time: float = 0.00
     """How many calls a batch needs to last at least ``min_time`` seconds.
 
     Like :meth:`timeit.Timer.autorange`, but growing straight to the
-    estimated count instead of by powers of ten.
+    estimated count instead of by powers of ten. A batch long enough, but
+    shorter than 0.1 s, is timed twice more and the fastest kept: one
+    hiccup of a busy machine must not leave a microsecond call with
+    batches of one call for the whole run.
 
     Returns
     -------
     number : int
     seconds_per_call : float
-        From the last calibration batch.
+        From the fastest of the last calibration batches.
     """
     number = 1
     while True:
         elapsed = _batch(fn, number, sync, clock)
+        if min_time <= elapsed < CONFIRM_BELOW:
+            elapsed = min(elapsed, *(_batch(fn, number, sync, clock) for _ in range(2)))
         if elapsed >= min_time or number >= max_number:
             return number, elapsed / number
         guess = math.ceil(number * 1.2 * min_time / max(elapsed, 1e-9))
