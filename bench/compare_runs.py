@@ -3,8 +3,8 @@
     python bench/compare_runs.py run1.json run2.json [run3.json ...]
 
 For every case and baseline, each pair of runs must either give ratios
-whose interquartile ranges overlap, or at least one of the two must carry
-the '?' flag (spread too wide, or too few rounds). The script lists the
+whose spreads overlap, or at least one of the two must carry the '?' flag
+(spread too wide, or too few rounds). The script lists the
 pairs that do neither and exits 1 if there is any.
 """
 
@@ -14,6 +14,11 @@ import argparse
 import itertools
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's xpgrad
+
+from xpgrad.bench.timing import Ratio  # noqa: E402
 
 
 def _key(r: dict) -> tuple:
@@ -24,18 +29,21 @@ def compare(runs: list) -> tuple[dict, list]:
     """``(counts, disagreements)`` over every (case, baseline) and pair of runs.
 
     ``counts`` has ``overlap``, ``flagged`` (no overlap, but a flag) and
-    ``disagree``; each disagreement is ``(case key, baseline, ratio a, ratio b)``.
+    ``disagree``; each disagreement is ``(case key, baseline, Ratio a, Ratio b)``.
+    The flags are recomputed with this checkout's thresholds.
     """
-    by_case = [{_key(r): r["ratios"] for r in run["results"]} for run in runs]
+    by_case = [{_key(r): {name: Ratio(d["median"], d["low"], d["high"], d["rounds"])
+                          for name, d in r["ratios"].items()}
+                for r in run["results"]} for run in runs]
     counts = {"overlap": 0, "flagged": 0, "disagree": 0}
     bad = []
     for key in by_case[0]:
         for baseline in by_case[0][key]:
             found = [c[key][baseline] for c in by_case if baseline in c.get(key, {})]
             for a, b in itertools.combinations(found, 2):
-                if a["q1"] <= b["q3"] and b["q1"] <= a["q3"]:
+                if a.overlaps(b):
                     counts["overlap"] += 1
-                elif a["flag"] or b["flag"]:
+                elif a.flag or b.flag:
                     counts["flagged"] += 1
                 else:
                     counts["disagree"] += 1
@@ -52,15 +60,13 @@ def main(argv=None) -> int:
         with open(path, encoding="utf-8") as f:
             runs.append(json.load(f))
     counts, bad = compare(runs)
-    flagged = sum(bool(r["flag"]) for run in runs for res in run["results"]
-                  for r in res["ratios"].values())
     total = sum(len(res["ratios"]) for run in runs for res in run["results"])
-    print(f"{len(runs)} runs, {total} ratios, {flagged} flagged '?'")
+    print(f"{len(runs)} runs, {total} ratios")
     print(f"pairs of runs per case and baseline: {counts['overlap']} overlap, "
           f"{counts['flagged']} do not but carry a flag, {counts['disagree']} disagree")
     for key, baseline, a, b in bad:
-        print(f"  x {baseline:6} {' '.join(key)}: {a['median']:.3g} [{a['q1']:.3g}, "
-              f"{a['q3']:.3g}] vs {b['median']:.3g} [{b['q1']:.3g}, {b['q3']:.3g}]")
+        print(f"  x {baseline:6} {' '.join(key)}: {a.median:.3g} [{a.low:.3g}, {a.high:.3g}] "
+              f"vs {b.median:.3g} [{b.low:.3g}, {b.high:.3g}]")
     return 1 if bad else 0
 
 

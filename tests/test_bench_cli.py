@@ -13,11 +13,19 @@ import pytest
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xpgrad.bench import report, runtime  # noqa: E402
+from xpgrad.bench import cli, report, runtime  # noqa: E402
 from xpgrad.bench.cli import main  # noqa: E402
 from xpgrad.bench.problems import Spec  # noqa: E402
 from xpgrad.bench.runner import Result, Runner  # noqa: E402
-from xpgrad.bench.timing import MAX_SPREAD, MIN_ROUNDS, Ratio, Timing, measure, round_orders  # noqa: E402,E501
+from xpgrad.bench import timing  # noqa: E402
+from xpgrad.bench.timing import (  # noqa: E402
+    MAX_SPREAD,
+    MIN_ROUNDS,
+    Ratio,
+    Timing,
+    calibrate,
+    measure,
+)
 
 TINY = ["--quick", "--ops", "matmul", "--dtypes", "float64", "--max-size", "8", "--repeat", "1",
         "--passes", "2", "--min-time", "0.0005", "--pause", "0", "--no-progress"]
@@ -69,7 +77,8 @@ def test_table_and_json_without_torch(tmp_path, capsys, without):
         assert len(r["impls"]["xpgrad"]["samples_s"]) == len(r["impls"]["ideal"]["samples_s"]) == 2
         assert r["impls"]["xpgrad"]["peak_backward_bytes"] > 0 and r["grad_bytes"] > 0
         ideal = r["ratios"]["ideal"]
-        assert ideal["q1"] <= ideal["median"] <= ideal["q3"] and ideal["rounds"] == 2
+        assert ideal["low"] <= ideal["median"] <= ideal["high"] and ideal["rounds"] == 2
+        assert r["rounds_per_pass"] == [1, 1]
         assert ideal["flag"] == f"2 rounds (< {MIN_ROUNDS})"
         assert "torch" not in r["ratios"] and r["unavailable"]["torch"] == "torch not installed"
     assert data["meta"]["noise"]["ratios"] == len(results)
@@ -128,6 +137,14 @@ def test_unavailable_device_fails_before_timing(devices, capsys, no_timing):
     assert err.startswith("xpgrad bench: ") and ("not available" in err or "unknown" in err)
 
 
+def test_unwritable_output_fails_before_timing(tmp_path, capsys, monkeypatch, no_timing):
+    asked = []
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: asked.append(path) and False)
+    assert main(TINY + ["--json", str(tmp_path / "new" / "deeper" / "bench.json")]) == 2
+    assert asked == [str(tmp_path)]  # the nearest folder that exists
+    assert f"--json {tmp_path}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["--ops", "conv"], ["--dtypes", "int8"], ["--repeat", "0"],
                                   ["--min-time", "-1"], ["--kinds", "gemm", "--max-size", "8"]])
 def test_bad_arguments(argv, capsys, no_timing):
@@ -142,24 +159,36 @@ def test_ratio_pairs_rounds():
     """Noise shared by a round cancels: each impl's samples vary 5x, the ratio not at all."""
     mine = [1.0, 2.0, 5.0, 3.0, 4.0, 1.5] * 2
     r = Ratio.of([2 * t for t in mine], mine)
-    assert (r.median, r.q1, r.q3, r.rounds, r.spread, r.flag) == (2.0, 2.0, 2.0, 12, 0.0, "")
+    assert (r.median, r.low, r.high, r.rounds, r.spread, r.flag) == (2.0, 2.0, 2.0, 12, 0.0, "")
 
 
-def test_ratio_quartiles_and_flag():
-    # per-round ratios 1.0 .. 1.4, three rounds each: quartiles 1.1 and 1.3, spread 0.2 / 1.2
-    r = Ratio.of([1.0, 1.1, 1.2, 1.3, 1.4] * 3, [1.0] * 15)
-    assert (r.q1, r.median, r.q3) == pytest.approx((1.1, 1.2, 1.3))
-    assert r.spread == pytest.approx(1 / 6) and r.flag == ""
-    # 1.0 .. 1.8: spread 0.4 / 1.4, over the limit
-    wide = Ratio.of([1.0, 1.2, 1.4, 1.6, 1.8] * 3, [1.0] * 15)
-    assert wide.spread == pytest.approx(0.4 / 1.4) and wide.spread > MAX_SPREAD
-    assert wide.flag == "spread 29% (> 20%)"
-    assert report.format_ratio(wide) == "1.40±14%?"
-    assert report.format_ratio(r) == "1.20±8%"
+def test_ratio_deciles_and_flag():
+    # per-round ratios 1.00, 1.01 .. 1.10: the 10th and 90th percentiles are 1.01 and 1.09
+    r = Ratio.of([1 + i / 100 for i in range(11)], [1.0] * 11)
+    assert (r.low, r.median, r.high, r.rounds) == pytest.approx((1.01, 1.05, 1.09, 11))
+    assert r.spread == pytest.approx(0.08 / 1.05) and r.flag == ""
+    assert report.format_ratio(r) == "1.05±4%"
+    # 1.0, 1.1 .. 2.0: spread 0.8 / 1.5, over the limit
+    wide = Ratio.of([1 + i / 10 for i in range(11)], [1.0] * 11)
+    assert (wide.low, wide.median, wide.high) == pytest.approx((1.1, 1.5, 1.9))
+    assert wide.spread > MAX_SPREAD and wide.flag == "spread 53% (> 40%)"
+    assert report.format_ratio(wide) == "1.50±27%?"
     # too few rounds is flagged even with no spread
     few = MIN_ROUNDS - 1
     assert Ratio.of([1.0] * few, [1.0] * few).flag == f"{few} rounds (< {MIN_ROUNDS})"
     assert Ratio.of([3.0], [2.0]) == Ratio(1.5, 1.5, 1.5, 1)
+
+
+def test_spread_takes_in_every_pass():
+    """A drift between passes widens the spread beyond the pooled percentiles."""
+    ratios = [1.0] * 40 + [1.6] * 3  # the last, short pass drifted
+    pooled = Ratio.of(ratios, [1.0] * 43)
+    assert (pooled.low, pooled.median, pooled.high) == (1.0, 1.0, 1.0)
+    r = Ratio.of(ratios, [1.0] * 43, passes=[10, 10, 10, 10, 3])
+    assert (r.median, r.low, r.high, r.rounds) == pytest.approx((1.0, 1.0, 1.6, 43))
+    assert r.flag == "spread 60% (> 40%)"
+    # passes that agree leave the percentiles as they are
+    assert Ratio.of(ratios[:40], [1.0] * 40, passes=[10] * 4) == Ratio.of(ratios[:40], [1.0] * 40)
 
 
 def test_overlap():
@@ -183,24 +212,29 @@ class FakeClock:
         return call
 
 
-def test_measure_interleaves_rounds():
+def test_measure_calibrates_and_pairs_rounds():
     clock = FakeClock()
-    fns = {"xpgrad": clock.cost(3e-3), "ideal": clock.cost(1e-3), "torch": clock.cost(2e-3)}
+    costs = {"xpgrad": 2.5e-3, "ideal": 1.3e-3, "torch": 2.2e-3}
+    fns = {name: clock.cost(seconds) for name, seconds in costs.items()}
     timings = measure(fns, rounds=6, min_time=0.01, clock=clock,
                       family={"torch": "torch"}, pause=0)
-    # calibrated to 1.2 x min_time, growing at most 10x a step: ceil(1.2 * 10 / 3) = 4 calls...
-    assert {n: t.number for n, t in timings.items()} == {"xpgrad": 4, "ideal": 10, "torch": 6}
-    for name, per_call in (("xpgrad", 3e-3), ("ideal", 1e-3), ("torch", 2e-3)):
-        assert timings[name].samples == pytest.approx([per_call] * 6)
+    # batches aim at 1.2 x min_time: ceil(12 / 2.5) = 5 calls, ceil(12 / 1.3) = 10, ...
+    assert {n: t.number for n, t in timings.items()} == {"xpgrad": 5, "ideal": 10, "torch": 6}
+    for name in fns:
+        assert timings[name].samples == pytest.approx([costs[name]] * 6)
     assert Ratio.of(timings["xpgrad"].samples, timings["torch"].samples).median == \
-        pytest.approx(1.5)
+        pytest.approx(2.5 / 2.2)
 
 
-def test_measure_budget_keeps_min_rounds():
-    clock = FakeClock()
-    timings = measure({"a": clock.cost(1.0), "b": clock.cost(1.0)}, rounds=9, min_rounds=3,
-                      min_time=0.5, budget=0.1, clock=clock)
-    assert len(timings["a"].samples) == len(timings["b"].samples) == 3
+def test_calibration_shrugs_off_one_hiccup():
+    """One slow call must not leave a fast implementation with one-call batches."""
+    clock, costs = FakeClock(), iter([5e-3] + [1e-5] * 10_000)  # the first call stalls
+
+    def call():
+        clock.now += next(costs)
+
+    number, per_call = calibrate(call, min_time=2e-3, clock=clock)
+    assert number >= 200 and per_call == pytest.approx(1e-5)
 
 
 def test_measure_reuses_calls_per_batch():
@@ -211,17 +245,35 @@ def test_measure_reuses_calls_per_batch():
     assert clock.now == pytest.approx(2 * 3 * 1e-3)
 
 
-def test_round_orders_switch_family_once_per_round():
-    orders = round_orders(["xpgrad", "ideal", "torch"], {"torch": "torch"}, 4)
-    assert orders == [["xpgrad", "ideal", "torch"], ["torch", "xpgrad", "ideal"],
-                      ["ideal", "xpgrad", "torch"], ["torch", "ideal", "xpgrad"]]
-    sequence = [name == "torch" for order in orders for name in order]
-    switches = sum(a != b for a, b in zip(sequence, sequence[1:]))
-    assert switches == len(orders)  # one within each round, none between rounds
-    # each NumPy implementation in turn runs right after torch, and right before it
-    after = [order[1] for order in orders[1::2]]
-    before = [order[1] for order in orders[0::2]]
-    assert sorted(after) == sorted(before) == ["ideal", "xpgrad"]
+def test_measure_runs_families_in_blocks(monkeypatch):
+    """NumPy's implementations interleave round by round, the first rotating; torch's
+    rounds follow in a block, after one pause; warmup goes the other way round."""
+    clock, seen, sleeps = FakeClock(), [], []
+    monkeypatch.setattr(timing.time, "sleep", sleeps.append)
+
+    def call(name):
+        def run():
+            seen.append(name)
+            clock.now += 1e-3  # long enough to have woken a thread pool
+
+        return run
+
+    fns = {name: call(name) for name in ("xpgrad", "ideal", "torch")}
+    timings = measure(fns, rounds=3, family={"torch": "torch"}, pause=0.3, clock=clock,
+                      number={"xpgrad": 1, "ideal": 1, "torch": 1})
+    assert seen == ["torch", "xpgrad", "ideal",  # warmup
+                    "xpgrad", "ideal", "ideal", "xpgrad", "xpgrad", "ideal",  # rounds 0-2
+                    "torch", "torch", "torch"]
+    assert sleeps == [0.3, 0.3]  # torch -> NumPy after warmup, NumPy -> torch
+    assert all(len(t.samples) == 3 for t in timings.values())
+
+
+def test_measure_budget_cuts_every_block_alike():
+    clock = FakeClock()
+    fns = {"a": clock.cost(1.0), "b": clock.cost(1.0), "t": clock.cost(2.0)}
+    timings = measure(fns, rounds=9, min_rounds=3, min_time=0.5, budget=0.1, clock=clock,
+                      family={"t": "torch"})
+    assert [len(timings[n].samples) for n in fns] == [3, 3, 3]
 
 
 # -- the table and the plot on synthetic results ---------------------------------
@@ -235,7 +287,7 @@ def _result(spec, seconds, **fields):
 
 
 def _synthetic():
-    noisy = [1e-3, 5e-3, 1e-3, 9e-3, 2e-3] * 3  # quartiles as of the five
+    noisy = [1e-3, 5e-3, 1e-3, 9e-3, 2e-3] * 3
     steady = [1e-3] * 15
     big = 4096
     return [
@@ -261,13 +313,17 @@ def test_table_width_and_sections():
         "-- cpu, float32", "-- cpu, float64", "-- cpu, bfloat16"]
     assert "x torch: not measured in 1 case: torch has no such" in text
     row = next(line for line in lines if "bcast-w" in line)
-    assert row.endswith("naive 0.50±80%?, mem 128K vs 64M")
+    assert row.endswith("naive 0.50±89%?, mem 128K vs 64M")
     half = next(line for line in lines if "half" in line)
-    assert half.endswith("own 0.01±80%?, err 3e-4 vs 4e-3")
+    assert half.endswith("own 0.01±89%?, err 3e-4 vs 4e-3")
     # the notes are cut to the room the other columns leave
     narrow = report.table(_synthetic(), width=100).split("\n\n")[0].splitlines()
     assert max(len(line) for line in narrow) <= 100
     assert next(line for line in narrow if "half" in line).endswith("...")
+    # an ASCII terminal gets "+-"
+    ascii_text = report.table(_synthetic(), pm="+-")
+    assert "±" not in ascii_text and "naive 0.50+-89%?" in ascii_text
+    assert max(len(line) for line in ascii_text.splitlines()) <= 120
 
 
 def test_noise_summary():

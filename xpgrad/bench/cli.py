@@ -2,7 +2,7 @@
 
 Examples
 --------
-Quick look (about a minute on two CPU cores)::
+Quick look (one to three minutes on two CPU cores, by how busy they are)::
 
     xpgrad bench --quick
 
@@ -11,8 +11,9 @@ The full run (GEMMs up to 4096) on a GPU, with the JSON and the plot::
     python -m xpgrad.bench --devices cuda:0 --json gpu.json --plot gpu.png
 
 Exit status: 0 on success; 2 when the run cannot start as asked (a bad
-option, an unavailable device, matplotlib missing for ``--plot``), checked
-before any timing.
+option, an unavailable device, matplotlib missing for ``--plot``, a folder
+that cannot be written for ``--json`` or ``--plot``), checked before any
+timing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
+import os
 import shutil
 import sys
 import time
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="preset", const="quick",
-                      help="GEMMs up to 1024 and fewer rounds: about a minute on 2 CPU cores")
+                      help="GEMMs up to 1024, shorter batches: 1-3 minutes on 2 CPU cores")
     size.add_argument("--preset", choices=tuple(PRESETS),
                       help="quick; standard (GEMMs up to 2048); full (up to 4096, the default)")
     p.set_defaults(preset="full")
@@ -143,6 +145,13 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _existing(path: str) -> str:
+    """The nearest folder above ``path`` that exists."""
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
 def _fail(message: str) -> int:
     print(f"xpgrad bench: {message}", file=sys.stderr)
     return 2
@@ -165,6 +174,15 @@ def main(argv=None) -> int:
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         return _fail("--plot needs matplotlib, which is not installed; "
                      "pip install 'xpgrad[plot]' (or leave out --plot)")
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        folder = path and _existing(os.path.dirname(os.path.abspath(path)))
+        if folder and not os.access(folder, os.W_OK):
+            return _fail(f"{option} {path}: cannot write in {folder}")
+    pm = "±"  # which must not end a long run on an ASCII terminal
+    try:
+        pm.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        pm = "+-"
     rounds = args.repeat or preset.rounds
     runner = Runner(
         passes=args.passes or preset.passes, rounds=rounds,
@@ -211,7 +229,7 @@ def main(argv=None) -> int:
           + (f", cupy {env['cupy']}" if env.get("cupy") else "")
           + f"; {env['cpu_count']} CPUs, {env['machine']}")
     print()
-    print(report.table(results))
+    print(report.table(results, pm=pm))
     print()
     print(report.noise_line(summary))
     if args.json:
@@ -220,8 +238,9 @@ def main(argv=None) -> int:
             "started": started.isoformat(timespec="seconds"), "wall_s": wall,
             "timing": {"passes": runner.passes, **runner.timing},
             "ratio": "per round, xpgrad's seconds per call / the baseline's in the same "
-                     "round; median and quartiles over the rounds",
-            "flag": f"set when (q3 - q1) / median > {MAX_SPREAD} or rounds < {MIN_ROUNDS}",
+                     "round; median over the rounds; low-high: their 10th to 90th "
+                     "percentiles, stretched to take in the median of each pass",
+            "flag": f"set when (high - low) / median > {MAX_SPREAD} or rounds < {MIN_ROUNDS}",
             "noise": summary, "environment": env,
         }
         report.write_json(args.json, results, meta)

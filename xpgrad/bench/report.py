@@ -25,11 +25,12 @@ LEGEND = f"""\
 time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd: forward
 only); GFLOP/s: the useful FLOPs over it. x ideal, x torch, naive, own: the median over interleaved
 rounds of xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow),
-± half the interquartile range (IQR) of those per-round ratios, in % of the median. ?: do not trust
-it, the IQR is over {MAX_SPREAD:.0%} of the median or it comes from fewer than {MIN_ROUNDS} rounds.
-ideal: the hand-written minimum on the raw namespace; naive: the batched product then a sum; own:
-the namespace's own half-precision matmul. mem: backward peak memory, xpgrad vs naive; err: max
-relative error against float64, xpgrad vs own. Details in --json."""
+± half its spread in % of the median: the 10th to 90th percentiles of the per-round ratios, stretched
+to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%} or the
+ratio comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw
+namespace; naive: the batched product then a sum; own: the namespace's own half-precision matmul.
+mem: backward peak memory, xpgrad vs naive; err: max relative error against float64, xpgrad vs own.
+Details in --json."""
 
 
 def format_seconds(s: float | None) -> str:
@@ -42,36 +43,34 @@ def format_seconds(s: float | None) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-def format_bytes(n: int | None, short: bool = False) -> str:
-    """``512 B``, ``64.0 KiB``, ``16.0 MiB`` (``64K``, ``16M`` when ``short``); ``-`` for None."""
+def format_bytes(n: int | None) -> str:
+    """``512B``, ``64K``, ``1.5M``, ``16M`` (binary units); ``-`` for None."""
     if n is None:
         return "-"
     for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n >= scale:
-            if short:
-                return f"{n / scale:.{0 if n >= 10 * scale else 1}f}{unit}"
-            return f"{n / scale:.1f} {unit}iB"
-    return f"{n}B" if short else f"{n} B"
+            return f"{n / scale:.{0 if n >= 10 * scale else 1}f}{unit}"
+    return f"{n}B"
 
 
-def format_ratio(r) -> str:
+def format_ratio(r, pm: str = "±") -> str:
     """``0.89±4%``, ``1.20±35%?`` for a flagged :class:`~xpgrad.bench.timing.Ratio`."""
     if r is None:
         return "-"
     value = f"{r.median:.2f}" if r.median >= 0.1 else f"{r.median:.2g}"
     half = min(99, round(50 * r.spread)) if r.spread < float("inf") else 99
-    return f"{value}±{half}%" + ("?" if r.flag else "")
+    return f"{value}{pm}{half}%" + ("?" if r.flag else "")
 
 
-def _notes(res) -> str:
+def _notes(res, pm) -> str:
     notes = []
     if res.spec.kind == "bcast-fwd":
         notes.append("ideal = the library's matmul")
     for name, label in (("naive", "naive"), ("native", "own")):
         if name in res.timings:
-            notes.append(f"{label} {format_ratio(res.ratio(name))}")
+            notes.append(f"{label} {format_ratio(res.ratio(name), pm)}")
     if res.peak_bytes.get("naive") is not None:
-        peaks = (format_bytes(res.peak_bytes.get(n), short=True) for n in ("xpgrad", "naive"))
+        peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "naive"))
         notes.append("mem {} vs {}".format(*peaks))
     if res.errors:
         errors = (f"{e:.0e}".replace("e-0", "e-") for e in res.errors.values())
@@ -85,7 +84,7 @@ def _shape(spec) -> str:
     return text.rsplit(" b(", 1)[0] if spec.op == "linear" else text
 
 
-def _row(res, columns) -> list:
+def _row(res, columns, pm) -> list:
     spec = res.spec
     gf = res.gflops()
     cells = {
@@ -93,9 +92,9 @@ def _row(res, columns) -> list:
         "shape": _shape(spec),
         "time": format_seconds(res.median()),
         "GFLOP/s": "-" if gf is None else f"{gf:.3g}" if gf >= 0.01 else "<0.01",
-        "x ideal": format_ratio(res.ratio("ideal")),
-        "x torch": format_ratio(res.ratio("torch")),
-        "notes": _notes(res),
+        "x ideal": format_ratio(res.ratio("ideal"), pm),
+        "x torch": format_ratio(res.ratio("torch"), pm),
+        "notes": _notes(res, pm),
     }
     return [cells[c] for c in columns]
 
@@ -111,14 +110,15 @@ def _lines(cells, numeric) -> list:
     return out
 
 
-def table(results, width: int = WIDTH) -> str:
+def table(results, width: int = WIDTH, pm: str = "±") -> str:
     """The results as an aligned text table, one section per device and dtype,
     each line at most ``width`` characters (the notes are cut to fit),
-    followed by why a baseline is missing (said once) and the legend."""
+    followed by why a baseline is missing (said once) and the legend.
+    ``pm`` is the plus-minus sign (``"+-"`` for an ASCII terminal)."""
     has_torch = any("torch" in r.timings for r in results)
     columns = [c for c in COLUMNS if c != "x torch" or has_torch]
     numeric = {i for i, c in enumerate(columns) if c in _NUMERIC}
-    body = [_row(r, columns) for r in results]
+    body = [_row(r, columns, pm) for r in results]
     # The notes (last) take what the other columns leave of the width.
     room = width - sum(max(len(r[i]) for r in [columns] + body) + 2
                        for i in range(len(columns) - 1))
@@ -140,7 +140,7 @@ def table(results, width: int = WIDTH) -> str:
         where = ("any case" if len(hit) == len(results)
                  else f"{len(hit)} case" + ("s" if len(hit) > 1 else ""))
         out.append(f"{'x torch' if name == 'torch' else 'own'}: not measured in {where}: {why}")
-    return "\n".join(out + [LEGEND])
+    return "\n".join(out + [LEGEND.replace("±", pm)])
 
 
 def noise(results) -> dict:
@@ -150,7 +150,7 @@ def noise(results) -> dict:
     -------
     dict
         ``ratios`` (how many), ``flagged`` (how many carry a flag),
-        ``median_spread`` and ``worst_spread`` (IQR / median), ``worst``
+        ``median_spread`` and ``worst_spread`` (see :attr:`~xpgrad.bench.timing.Ratio.spread`), ``worst``
         (the case and baseline of the widest spread).
     """
     spreads = [(r.spread, res, name) for res in results for name, r in res.ratios().items()]
@@ -173,7 +173,7 @@ def noise_line(summary: dict) -> str:
     if not summary["ratios"]:
         return "noise: no ratio measured"
     return (f"noise: {summary['flagged']} of {summary['ratios']} ratios flagged '?'; spread "
-            f"(IQR / median) {summary['median_spread']:.0%} at the median,\n"
+            f"(width / median) {summary['median_spread']:.0%} at the median,\n"
             f"       {summary['worst_spread']:.0%} at the widest ({summary['worst']})")
 
 
@@ -228,7 +228,7 @@ def _case_label(spec) -> str:
 
 def plot(path, results) -> None:
     """Save a 2x2 PNG: xpgrad / ideal and xpgrad / torch per case (median,
-    interquartile bars, the 1.0 line, flagged ratios hollow) on top; GFLOP/s
+    spread bars, the 1.0 line, flagged ratios hollow) on top; GFLOP/s
     against size of the GEMM-bound matmul and linear cases below.
 
     Raises
@@ -257,7 +257,7 @@ def plot(path, results) -> None:
             color = f"C{dtypes.index(res.spec.dtype)}"
             y = rows[_case_label(res.spec)] + shift[res.spec.dtype]
             # Beyond the axis's range (0.1 to 10) a ratio is drawn on the edge.
-            mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.q1, r.q3))
+            mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.low, r.high))
             ax.errorbar([mid], [y], xerr=[[mid - lo], [hi - mid]],
                         fmt=marker if mid == r.median else "x",
                         color=color, markersize=4, elinewidth=1, capsize=2,

@@ -3,7 +3,8 @@
 For each case xpgrad and every baseline that can run (ideal, naive, native,
 torch) are timed together in interleaved rounds (see
 :func:`xpgrad.bench.timing.measure`), so each per-round ratio compares
-timings taken moments apart. The run makes several passes over the cases,
+timings taken moments apart (seconds apart for torch, whose rounds run in
+a block of their own). The run makes several passes over the cases,
 a few rounds each time, so that each case's rounds are spread over the
 whole run and their spread shows the machine's slow drift as well as its
 quick noise.
@@ -41,6 +42,8 @@ class Result:
         Bytes of the gradients xpgrad's backward returns.
     errors : dict of str to float
         Max normwise relative error against float64 (half precision only).
+    passes : list of int
+        How many rounds each pass made.
     """
 
     spec: Spec
@@ -49,6 +52,7 @@ class Result:
     peak_bytes: dict = dataclasses.field(default_factory=dict)
     grad_bytes: int | None = None
     errors: dict = dataclasses.field(default_factory=dict)
+    passes: list = dataclasses.field(default_factory=list)
 
     def median(self, impl: str = "xpgrad") -> float | None:
         """Median seconds per call of ``impl``, None if it did not run."""
@@ -60,7 +64,8 @@ class Result:
         2.0 twice as slow); None if either did not run."""
         if "xpgrad" not in self.timings or baseline not in self.timings:
             return None
-        return Ratio.of(self.timings["xpgrad"].samples, self.timings[baseline].samples)
+        return Ratio.of(self.timings["xpgrad"].samples, self.timings[baseline].samples,
+                        self.passes)
 
     def ratios(self) -> dict:
         """Every baseline that ran: name -> :class:`Ratio`."""
@@ -79,7 +84,7 @@ class Result:
                            "peak_backward_bytes": self.peak_bytes.get(name)}
             if name in self.errors:
                 impls[name]["max_rel_error"] = self.errors[name]
-        return {**self.spec.as_dict(), "impls": impls,
+        return {**self.spec.as_dict(), "impls": impls, "rounds_per_pass": list(self.passes),
                 "ratios": {name: r.as_dict() for name, r in self.ratios().items()},
                 "unavailable": dict(self.missing), "grad_bytes": self.grad_bytes}
 
@@ -145,15 +150,17 @@ class Runner:
                                   f"{spec.dtype} {spec.device}")
                 rt = self.runtime(res.spec.device)
                 with rt.scope():  # the raw-namespace baselines run on the current GPU
-                    self._measure(res, rt)
+                    self._measure(res, rt, torch_first=p % 2 == 1)
                 step += 1
         if self.progress is not None:
             self.progress(steps, steps, "")
         return results
 
-    def _measure(self, res: Result, rt: Runtime) -> None:
+    def _measure(self, res: Result, rt: Runtime, torch_first: bool) -> None:
         """One pass over ``res.spec``: more rounds, and on the first pass the
-        memory and accuracy figures."""
+        memory and accuracy figures. Which of torch and the NumPy family runs
+        its block first alternates from pass to pass, the same for all cases,
+        so that a case begins with the family the one before it ended with."""
         spec, first = res.spec, not res.timings
         if first:
             plan = baselines(spec, rt, torch=self.torch)
@@ -161,6 +168,7 @@ class Runner:
             names = ["xpgrad"] + [n for n, why in plan.items() if not why]
         else:
             names = list(res.timings)
+        names.sort(key=lambda name: (name == "torch") != torch_first)
         inputs = make_inputs(spec, rt, self.seed)
         impls = {name: build(spec, name, rt, inputs) for name in names}
         family = {name: "torch" if name == "torch" else rt.name for name in impls}
@@ -172,6 +180,7 @@ class Runner:
                 res.timings[name].samples += t.samples
             else:
                 res.timings[name] = t
+        res.passes.append(len(timings["xpgrad"].samples))
         if not first:
             return
         if spec.phase != "forward":

@@ -50,7 +50,7 @@ class Preset:
     conv_bias: bool = True
     passes: int = 4
     rounds: int = 6
-    min_rounds: int = 3
+    min_rounds: int = 2
     min_time: float = 0.01
     budget: float = 1.5
     pause: float = 0.3
@@ -59,7 +59,7 @@ class Preset:
 PRESETS = {
     "quick": Preset("quick", gemm_sizes=(256, 1024), bcast_batches=(256,), half_sizes=(128,),
                     membound_sizes=(2, 1024), conv_bias=False, min_rounds=5,
-                    min_time=0.003, budget=0.5, pause=0.05),
+                    min_time=0.003, budget=0.5, pause=0.2),
     "standard": Preset("standard", gemm_sizes=(128, 256, 512, 1024, 2048),
                        bcast_batches=(16, 64, 256), half_sizes=(64, 128, 256),
                        membound_sizes=(2, 256, 1024, 2048)),

@@ -16,17 +16,18 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 
-__all__ = ["MAX_SPREAD", "MIN_ROUNDS", "Ratio", "Timing", "calibrate", "measure",
-           "round_orders"]
+__all__ = ["MAX_SPREAD", "MIN_ROUNDS", "Ratio", "Timing", "calibrate", "measure"]
 
-#: A ratio whose interquartile range is wider than this fraction of its median is flagged.
-MAX_SPREAD = 0.2
-#: A ratio from fewer rounds than this is flagged: two runs' quartiles from fewer
-#: rounds miss each other too often by chance alone (2 % of the time at 12 rounds,
-#: 6 % at 8, for two samples of one distribution).
-MIN_ROUNDS = 12
+#: A ratio whose spread is wider than this fraction of its median is flagged.
+MAX_SPREAD = 0.4
+#: A ratio from fewer rounds than this is flagged: two runs' spreads from fewer rounds
+#: miss each other too often by chance alone (for two samples of one distribution,
+#: 0.8 % of the time at 6 rounds, 0.2 % at 8).
+MIN_ROUNDS = 8
 #: Calls shorter than this run on one thread: no thread pool to let go idle after them.
 THREADED_CALL = 1e-4
+#: Calibration batches shorter than this are cheap to time again.
+CONFIRM_BELOW = 0.1
 
 
 def _no_sync() -> None:
@@ -65,36 +66,51 @@ class Timing:
 
 @dataclasses.dataclass(frozen=True)
 class Ratio:
-    """The ratios of two implementations' times, round by round.
+    """The ratio of two implementations' times, from their per-round ratios.
 
     Attributes
     ----------
-    median, q1, q3 : float
-        Median and quartiles of the per-round ratios.
+    median : float
+        Median of the per-round ratios.
+    low, high : float
+        The spread: the 10th to 90th percentiles of the per-round ratios,
+        stretched where needed to take in the median of each pass, so that
+        a machine that drifts during the run shows it.
     rounds : int
         How many rounds the ratios come from.
     """
 
     median: float
-    q1: float
-    q3: float
+    low: float
+    high: float
     rounds: int
 
     @classmethod
-    def of(cls, mine, theirs) -> Ratio:
-        """From two lists of per-round seconds, paired by round."""
-        ratios = sorted(a / b for a, b in zip(mine, theirs) if b > 0)
-        if not ratios:
-            raise ValueError("Ratio.of: no round with a positive baseline time")
+    def of(cls, mine, theirs, passes=None) -> Ratio:
+        """From two lists of per-round seconds, paired by round.
+
+        ``passes`` gives how many of the rounds each pass made, in order
+        (default: all in one pass).
+        """
+        ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+        if not ratios or min(theirs) <= 0:
+            raise ValueError("Ratio.of: needs rounds with positive baseline times")
         if len(ratios) == 1:
             return cls(ratios[0], ratios[0], ratios[0], 1)
-        q1, mid, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
-        return cls(mid, q1, q3, len(ratios))
+        deciles = statistics.quantiles(ratios, n=10, method="inclusive")
+        low, mid, high = deciles[0], deciles[4], deciles[8]
+        start = 0
+        for count in passes or ():
+            if count:
+                pass_median = statistics.median(ratios[start:start + count])
+                low, high = min(low, pass_median), max(high, pass_median)
+            start += count
+        return cls(mid, low, high, len(ratios))
 
     @property
     def spread(self) -> float:
-        """Interquartile range relative to the median: 0.1 is about +-5 %."""
-        return (self.q3 - self.q1) / self.median if self.median > 0 else math.inf
+        """The spread's width relative to the median: 0.1 is +-5 %."""
+        return (self.high - self.low) / self.median if self.median > 0 else math.inf
 
     @property
     def flag(self) -> str:
@@ -106,12 +122,12 @@ class Ratio:
         return ""
 
     def overlaps(self, other: Ratio) -> bool:
-        """Whether the two interquartile ranges share a point."""
-        return self.q1 <= other.q3 and other.q1 <= self.q3
+        """Whether the two spreads share a point."""
+        return self.low <= other.high and other.low <= self.high
 
     def as_dict(self) -> dict:
-        return {"median": self.median, "q1": self.q1, "q3": self.q3, "rounds": self.rounds,
-                "spread": self.spread, "flag": self.flag}
+        return {"median": self.median, "low": self.low, "high": self.high,
+                "rounds": self.rounds, "spread": self.spread, "flag": self.flag}
 
 
 def _batch(fn: Callable[[], object], number: int, sync, clock) -> float:
@@ -128,43 +144,26 @@ def calibrate(fn: Callable[[], object], *, sync=_no_sync, min_time: float = 0.00
     """How many calls a batch needs to last at least ``min_time`` seconds.
 
     Like :meth:`timeit.Timer.autorange`, but growing straight to the
-    estimated count instead of by powers of ten.
+    estimated count instead of by powers of ten. A batch long enough, but
+    shorter than 0.1 s, is timed twice more and the fastest kept: one
+    hiccup of a busy machine must not leave a microsecond call with
+    batches of one call for the whole run.
 
     Returns
     -------
     number : int
     seconds_per_call : float
-        From the last calibration batch.
+        From the fastest of the last calibration batches.
     """
     number = 1
     while True:
         elapsed = _batch(fn, number, sync, clock)
+        if min_time <= elapsed < CONFIRM_BELOW:
+            elapsed = min(elapsed, *(_batch(fn, number, sync, clock) for _ in range(2)))
         if elapsed >= min_time or number >= max_number:
             return number, elapsed / number
         guess = math.ceil(number * 1.2 * min_time / max(elapsed, 1e-9))
         number = min(max_number, max(2 * number, min(10 * number, guess)))
-
-
-def round_orders(names, family: Mapping[str, str] | None, rounds: int) -> list:
-    """The order of the implementations in each round.
-
-    Families run one after the other, in the opposite order every other
-    round, so a round switches family once: ``N T | T N | N T ...``. Within
-    a family the first implementation rotates every two rounds, so that each
-    one in turn runs first after the other family.
-    """
-    family = family or {}
-    groups: dict = {}
-    for name in names:
-        groups.setdefault(family.get(name, ""), []).append(name)
-    orders = []
-    for r in range(rounds):
-        order = []
-        for members in list(groups.values())[:: -1 if r % 2 else 1]:
-            shift = (r // 2) % len(members)
-            order += members[shift:] + members[:shift]
-        orders.append(order)
-    return orders
 
 
 def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: int = 1,
@@ -174,11 +173,18 @@ def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: i
             clock=time.perf_counter) -> dict[str, Timing]:
     """Time several implementations side by side, in interleaved rounds.
 
-    Each is warmed up and calibrated (see :func:`calibrate`); then each
-    round times one batch of every implementation, in the order of
-    :func:`round_orders`, so that a noisy moment on a shared machine lands
-    on all of them and their per-round ratio stays fair. The garbage
-    collector is off during each batch, as in :mod:`timeit`.
+    Each is warmed up and calibrated (see :func:`calibrate`). The
+    implementations of one family (one thread pool: NumPy's or torch's) are
+    then interleaved: round ``r`` times one batch of each, the first of them
+    rotating from round to round, so that a noisy moment on a shared machine
+    lands on all of them and their per-round ratio stays fair. Two thread
+    pools interleaved call by call starve each other on a small machine, so
+    families run in blocks, in the order their first members have in
+    ``fns``: the rounds of one, a pause, the same rounds of the next; round
+    ``r`` of one pairs with round ``r`` of the other, seconds apart. Warmup
+    and calibration take the families in the opposite order, so that a block
+    does not start on a switch. The garbage collector is off during each
+    batch, as in :mod:`timeit`.
 
     Parameters
     ----------
@@ -195,11 +201,10 @@ def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: i
     min_time : float
         Seconds a batch should last at least.
     budget : float, optional
-        Stop once this many seconds have passed in the rounds.
+        Seconds for all the rounds: the first family's block stops after
+        its share once ``min_rounds`` are done.
     family : mapping of str to str, optional
-        The thread pool each implementation runs on (``"numpy"``,
-        ``"torch"``). Two pools interleaved call by call starve each other
-        on a small machine, so families take turns (see :func:`round_orders`)
+        Each implementation's family (default: one family for all).
     pause : float
         Seconds to sleep before switching family after calls long enough to
         have woken a thread pool (0.1 ms), so its spinning threads go idle.
@@ -211,13 +216,15 @@ def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: i
     -------
     dict of str to Timing
     """
-    names = list(fns)
-    family = family or {}
+    groups: dict = {}
+    for name in fns:
+        groups.setdefault((family or {}).get(name, ""), []).append(name)
+    blocks = list(groups.values())
     number = dict(number or {})
-    last = [None, 0.0]  # family and seconds per call of the last batch
+    last = [None, 0.0]  # the block and seconds per call of the last batch
 
-    def run(name, calls):
-        if pause and last[0] not in (None, family.get(name)) and last[1] >= THREADED_CALL:
+    def run(name, block, calls):
+        if pause and last[0] not in (None, block) and last[1] >= THREADED_CALL:
             time.sleep(pause)
         gc.disable()
         try:
@@ -225,26 +232,31 @@ def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: i
         finally:
             if gc_was_enabled:
                 gc.enable()
-        last[:] = family.get(name), elapsed / calls
+        last[:] = block, elapsed / calls
         return elapsed
 
     gc_was_enabled = gc.isenabled()
-    for name in round_orders(names, family, 1)[0]:
-        for _ in range(warmup):
-            run(name, 1)
-        if name not in number:
-            number[name], last[1] = calibrate(fns[name], sync=sync, min_time=min_time,
-                                              clock=clock)
-    samples: dict = {name: [] for name in names}
-    start = clock()
+    for b in reversed(range(len(blocks))):
+        for name in blocks[b]:
+            for _ in range(warmup):
+                run(name, b, 1)
+            if name not in number:
+                number[name], last[1] = calibrate(fns[name], sync=sync, min_time=min_time,
+                                                  clock=clock)
+    samples: dict = {name: [] for name in fns}
     try:
-        for r, order in enumerate(round_orders(names, family, rounds)):
-            if budget is not None and r >= min_rounds and clock() - start > budget:
-                break
-            for name in order:
-                samples[name].append(run(name, number[name]) / number[name])
-            gc.collect(0)
+        for b, members in enumerate(blocks):
+            start = clock()
+            for r in range(rounds):
+                if (b == 0 and budget is not None and r >= min_rounds
+                        and clock() - start > budget / len(blocks)):
+                    rounds = r  # the other families do as many rounds
+                    break
+                shift = r % len(members)
+                for name in members[shift:] + members[:shift]:
+                    samples[name].append(run(name, b, number[name]) / number[name])
+                gc.collect(0)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: Timing(samples[name], number[name]) for name in names}
+    return {name: Timing(samples[name], number[name]) for name in fns}
