@@ -156,7 +156,8 @@ def _existing(path: str) -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"xpgrad bench: {message}", file=sys.stderr)
+    prefix = "" if message.startswith("xpgrad bench: ") else "xpgrad bench: "
+    print(prefix + message, file=sys.stderr)
     return 2
 
 
