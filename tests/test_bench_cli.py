@@ -135,6 +135,7 @@ def test_unavailable_device_fails_before_timing(devices, capsys, no_timing):
     assert main(TINY + ["--devices", devices]) == 2
     err = capsys.readouterr().err
     assert err.startswith("xpgrad bench: ") and ("not available" in err or "unknown" in err)
+    assert err.count("xpgrad bench") == 1
 
 
 def test_unwritable_output_fails_before_timing(tmp_path, capsys, monkeypatch, no_timing):

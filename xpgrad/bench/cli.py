@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "interleaved rounds, and print each ratio with its spread.",
         epilog="Kinds: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ". "
                "float16/bfloat16 run the 'half' kind only. Exit status 2: a bad option, an "
-               "unavailable device or a missing matplotlib, found before any timing.",
+               "unavailable device, a missing matplotlib or a folder --json or --plot cannot "
+               "write in, found before any timing.",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="preset", const="quick",
@@ -96,11 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "preset's, fewer for slow cases once its time budget is spent); a "
                         f"ratio from fewer than {MIN_ROUNDS} rounds in all is flagged")
     p.add_argument("--passes", type=_positive(int), metavar="P",
-                   help="passes over all the cases (default 4): each case's rounds are "
+                   help=f"passes over all the cases (default {PRESETS['full'].passes}): each "
+                        "case's rounds are "
                         "spread over the run, so their spread shows its slow drift too")
     p.add_argument("--min-time", type=_positive(float), metavar="S",
                    help="seconds each timed batch of calls lasts at least (default: the "
-                        "preset's, 0.004 quick, 0.01 otherwise)")
+                        f"preset's, {PRESETS['quick'].min_time:g} quick, "
+                        f"{PRESETS['full'].min_time:g} otherwise)")
     p.add_argument("--max-size", type=_positive(int), metavar="N",
                    help="drop cases with a dimension larger than N")
     p.add_argument("--json", metavar="PATH", help="write every measurement to PATH as JSON")
@@ -153,7 +156,8 @@ def _existing(path: str) -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"xpgrad bench: {message}", file=sys.stderr)
+    prefix = "" if message.startswith("xpgrad bench: ") else "xpgrad bench: "
+    print(prefix + message, file=sys.stderr)
     return 2
 
 

@@ -25,11 +25,11 @@ LEGEND = f"""\
 time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd: forward
 only); GFLOP/s: the useful FLOPs over it. x ideal, x torch, naive, own: the median over interleaved
 rounds of xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow),
-± half its spread in % of the median: the 10th to 90th percentiles of the per-round ratios, stretched
-to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%} or the
-ratio comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw
-namespace; naive: the batched product then a sum; own: the namespace's own half-precision matmul.
-mem: backward peak memory, xpgrad vs naive; err: max relative error against float64, xpgrad vs own.
+± half its spread in % of the median: the 10th to 90th percentiles of the per-round ratios,
+stretched to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%},
+or it comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw namespace;
+naive: the batched product then a sum; own: the namespace's own half-precision matmul. mem: peak
+memory of one backward, xpgrad vs naive; err: max relative error against float64, xpgrad vs own.
 Details in --json."""
 
 
