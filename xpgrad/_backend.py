@@ -103,9 +103,9 @@ def _adapt(name: str, xp: object) -> object:
     """The namespace xpgrad computes with: a library's speed adapter where it
     has one (today only NumPy's, in ``_numpy.py``), else its own namespace."""
     if name == "numpy":
-        from ._numpy import adapt
+        from ._numpy import NumpyNamespace
 
-        return adapt(xp)
+        return NumpyNamespace(xp)
     return xp
 
 

@@ -73,7 +73,3 @@ class NumpyNamespace:
         out.flags.writeable = False
         return out
 
-
-def adapt(xp):
-    """The namespace xpgrad computes with for NumPy arrays."""
-    return NumpyNamespace(xp)

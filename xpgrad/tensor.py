@@ -140,7 +140,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, *, _node=None) -> None:
         """Wrap ``data``. ``_node`` is the ``(rule, ctx, parents)`` of an op's
-        result (only ``_apply`` passes it): the rule already checked its data."""
+        result, ``_NO_GRAPH`` for one that records none (only ``_apply`` passes
+        it): the rule already checked its data."""
         if _node is None:
             if type(data) is Tensor:
                 data = data.data
@@ -149,9 +150,10 @@ class Tensor:
             self._rule = self._ctx = None
             self._parents = ()
         else:
-            self.requires_grad = True
             self._rule, self._ctx, self._parents = _node
-            self._seq = _next_seq()
+            self.requires_grad = self._rule is not None
+            if self.requires_grad:
+                self._seq = _next_seq()
         self.data = data
         self.grad = None
 
@@ -343,6 +345,9 @@ class Tensor:
         return _apply(ops.mean, (self,), axis, keepdims)
 
 
+_NO_GRAPH = (None, None, ())
+
+
 def _apply(rule, inputs: tuple, *params) -> Tensor:
     """Run ``rule.forward`` on the inputs' arrays and record the node if needed."""
     # Written out for one and two inputs: this runs once per op, and on tiny
@@ -370,7 +375,7 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         if record:
             parents = tuple([t if w else None for t, w in zip(inputs, wants)])
     if not record:
-        return Tensor(out)
+        return Tensor(out, _node=_NO_GRAPH)
     n = ctx.needs_input_grad
     if len(wants) == 2:
         ctx.needs_input_grad = (wants[0] and n[0], wants[1] and n[1])

@@ -16,7 +16,7 @@ from .._backend import (
     dtype_info,
     is_numeric,
 )
-from .._shapes import fmt
+from .._shapes import fmt, sum_to
 
 __all__ = [
     "BACKEND_ERRORS",
@@ -28,6 +28,7 @@ __all__ = [
     "check_grad",
     "gemm",
     "mT",
+    "to_input",
 ]
 
 # What an array library raises from a computation it refuses (torch's
@@ -221,6 +222,12 @@ def gemm(xp, p, q):
         p = p if p.dtype == dt else xp.astype(p, dt)
         q = q if q.dtype == dt else xp.astype(q, dt)
     return p @ q
+
+
+def to_input(xp, g, shape, dtype):
+    """``g`` summed over the axes its input was broadcast along (:func:`xpgrad.sum_to`),
+    in the input's dtype: the last step of every broadcasting gradient."""
+    return cast(xp, sum_to(g, shape, xp=xp), dtype)
 
 
 def cast(xp, g, dtype):

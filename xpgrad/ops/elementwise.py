@@ -23,7 +23,7 @@ import numbers
 from typing import NamedTuple
 
 from .._backend import _arg_name, dtype_info, resolve
-from .._shapes import broadcast_shapes, fmt, sum_to
+from .._shapes import broadcast_shapes, fmt
 from ._common import (
     BACKEND_ERRORS,
     Ctx,
@@ -34,6 +34,7 @@ from ._common import (
     conj_if_complex,
     differentiable,
     dtype_pair,
+    to_input,
 )
 
 __all__ = ["Binary", "Unary", "add_bias", "add", "sub", "mul", "div", "pow", "neg"]
@@ -53,11 +54,6 @@ class Operands(NamedTuple):
     a_dtype: object
     b_shape: tuple | None
     b_dtype: object
-
-
-def _to_input(xp, g, shape, dtype):
-    """``g`` summed over the axes its input was broadcast along, in the input's dtype."""
-    return cast(xp, sum_to(g, shape, xp=xp), dtype)
 
 
 class Binary(Rule, template=True):
@@ -99,8 +95,8 @@ class Binary(Rule, template=True):
         xp, s = ctx.xp, ctx.saved
         need_a, need_b = ctx.needs_input_grad
         with ctx.scope:
-            ga = _to_input(xp, cls.grad_a(xp, grad_out, s), s.a_shape, s.a_dtype) if need_a else None
-            gb = _to_input(xp, cls.grad_b(xp, grad_out, s), s.b_shape, s.b_dtype) if need_b else None
+            ga = to_input(xp, cls.grad_a(xp, grad_out, s), s.a_shape, s.a_dtype) if need_a else None
+            gb = to_input(xp, cls.grad_b(xp, grad_out, s), s.b_shape, s.b_dtype) if need_b else None
         return ga, gb
 
 
@@ -388,5 +384,5 @@ class add_bias(Rule):
         need_x, need_b = ctx.needs_input_grad
         with ctx.scope:
             gx = cast(xp, grad_out, s.x_dtype) if need_x else None
-            gb = xp.reshape(_to_input(xp, grad_out, s.view, s.b_dtype), (s.length,)) if need_b else None
+            gb = xp.reshape(to_input(xp, grad_out, s.view, s.b_dtype), (s.length,)) if need_b else None
         return gx, gb

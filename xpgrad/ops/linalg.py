@@ -27,6 +27,7 @@ from ._common import (
     dtype_pair,
     gemm,
     mT,
+    to_input,
 )
 
 __all__ = ["matmul", "linear"]
@@ -287,7 +288,7 @@ class linear(Rule):
         with ctx.scope:
             g2 = g if g.ndim == 2 else xp.reshape(g, (rows, w.shape[0]))
             if need_b:  # db = G summed over its folded rows
-                gb = cast(xp, sum_to(g2, tuple(b.shape), xp=xp), b.dtype)
+                gb = to_input(xp, g2, tuple(b.shape), b.dtype)
             if direct and g2.dtype == x2.dtype:
                 gx = g2 @ w if need_x else None
                 gw = g2.T @ x2 if need_w else None
