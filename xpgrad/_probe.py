@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from ._device import require_available
+from ._device import require_available, synchronize
 
 __all__ = ["peak_bytes"]
 
@@ -36,7 +36,7 @@ def peak_bytes(fn, device="cpu"):
     dev = require_available(device, "peak_bytes")
     if dev.kind == "cpu":
         return _traced(fn)
-    return _pooled(fn, dev.index)
+    return _pooled(fn, dev)
 
 
 def _traced(fn):
@@ -54,12 +54,12 @@ def _traced(fn):
     return max(peak - base, 0), result
 
 
-def _pooled(fn, index: int):
+def _pooled(fn, dev):
     import cupy as cp
 
     pool = cp.get_default_memory_pool()
-    with cp.cuda.Device(index):  # the pool reports the current device
-        cp.cuda.Device(index).synchronize()
+    with cp.cuda.Device(dev.index):  # the pool reports the current device
+        synchronize(dev)
         base = peak = pool.used_bytes()
 
         def tracking_malloc(size):
@@ -70,5 +70,5 @@ def _pooled(fn, index: int):
 
         with cp.cuda.using_allocator(tracking_malloc):
             result = fn()
-            cp.cuda.Device(index).synchronize()
+            synchronize(dev)
     return max(peak - base, 0), result

@@ -196,10 +196,10 @@ def main(argv=None) -> int:
         pause=preset.pause if args.pause is None else args.pause, torch=args.torch,
         progress=ProgressBar(sys.stderr) if args.progress else None)
     try:
-        devices = ([str(d) for d in xpgrad.devices()] if args.devices.strip() == "all"
-                   else [str(runner.runtime(s).device) for s in args.devices.split(",")
-                         if s.strip()])
-        runtimes = [runner.runtime(d) for d in devices]
+        runtimes = [runner.runtime(d) for d in (
+            xpgrad.devices() if args.devices.strip() == "all"
+            else [s for s in args.devices.split(",") if s.strip()])]
+        devices = [str(rt.device) for rt in runtimes]
     except (TypeError, ValueError, RuntimeError) as exc:
         return _fail(str(exc))
     specs = []

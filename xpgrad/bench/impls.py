@@ -80,8 +80,7 @@ class Impl:
     def backward_probe(self):
         """A callable running one backward on a forward done now, for memory
         measurement (the forward's memory is not in its peak)."""
-        state = self.forward()
-        return lambda: self.backward(state, True)
+        return self.step("backward")
 
     def results(self) -> list:
         """``[output, *gradients]`` of one forward and backward (None gradients dropped)."""

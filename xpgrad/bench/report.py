@@ -10,6 +10,7 @@ import platform
 import statistics
 import sys
 
+from .._device import Device
 from .timing import MAX_SPREAD, MIN_ROUNDS
 
 __all__ = ["COLUMNS", "WIDTH", "environment", "format_bytes", "format_ratio", "format_seconds",
@@ -153,14 +154,15 @@ def noise(results) -> dict:
         ``median_spread`` and ``worst_spread`` (see :attr:`~xpgrad.bench.timing.Ratio.spread`), ``worst``
         (the case and baseline of the widest spread).
     """
-    spreads = [(r.spread, res, name) for res in results for name, r in res.ratios().items()]
+    ratios = [(r, res, name) for res in results for name, r in res.ratios().items()]
+    spreads = [(r.spread, res, name) for r, res, name in ratios]
     if not spreads:
         return {"ratios": 0, "flagged": 0, "median_spread": None, "worst_spread": None,
                 "worst": None}
     worst = max(spreads, key=lambda t: t[0])
     return {
         "ratios": len(spreads),
-        "flagged": sum(bool(r.flag) for res in results for r in res.ratios().values()),
+        "flagged": sum(bool(r.flag) for r, _, _ in ratios),
         "median_spread": statistics.median(s for s, _, _ in spreads),
         "worst_spread": worst[0],
         "worst": f"x {worst[2]}, {worst[1].spec.op} {worst[1].spec.kind} "
@@ -196,7 +198,7 @@ def environment(devices=()) -> dict:
         env["torch_threads"] = torch.get_num_threads()
     cupy = sys.modules.get("cupy")
     env["cupy"] = getattr(cupy, "__version__", None)
-    gpus = [int(str(d).split(":")[1]) for d in devices if str(d).startswith("cuda")]
+    gpus = [dev.index for dev in map(Device, devices) if dev.kind == "cuda"]
     if cupy is not None and gpus:
         with contextlib.suppress(Exception):
             env["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()

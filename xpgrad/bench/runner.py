@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from xpgrad._device import parse_device
+
 from .impls import build, max_relative_error, reference_results
 from .problems import Spec, make_inputs
 from .runtime import HALF_DTYPES, Runtime
@@ -132,7 +134,7 @@ class Runner:
 
     def runtime(self, device) -> Runtime:
         """The (cached) :class:`Runtime` of ``device``."""
-        key = str(device)
+        key = str(parse_device(device, "xpgrad bench"))
         if key not in self._runtimes:
             self._runtimes[key] = Runtime(key)
         return self._runtimes[key]

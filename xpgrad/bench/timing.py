@@ -233,7 +233,7 @@ def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: i
             if gc_was_enabled:
                 gc.enable()
         last[:] = block, elapsed / calls
-        return elapsed
+        return last[1]
 
     gc_was_enabled = gc.isenabled()
     for b in reversed(range(len(blocks))):
@@ -244,19 +244,15 @@ def measure(fns: Mapping[str, Callable[[], object]], *, sync=_no_sync, warmup: i
                 number[name], last[1] = calibrate(fns[name], sync=sync, min_time=min_time,
                                                   clock=clock)
     samples: dict = {name: [] for name in fns}
-    try:
-        for b, members in enumerate(blocks):
-            start = clock()
-            for r in range(rounds):
-                if (b == 0 and budget is not None and r >= min_rounds
-                        and clock() - start > budget / len(blocks)):
-                    rounds = r  # the other families do as many rounds
-                    break
-                shift = r % len(members)
-                for name in members[shift:] + members[:shift]:
-                    samples[name].append(run(name, b, number[name]) / number[name])
-                gc.collect(0)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    for b, members in enumerate(blocks):
+        start = clock()
+        for r in range(rounds):
+            if (b == 0 and budget is not None and r >= min_rounds
+                    and clock() - start > budget / len(blocks)):
+                rounds = r  # the other families do as many rounds
+                break
+            shift = r % len(members)
+            for name in members[shift:] + members[:shift]:
+                samples[name].append(run(name, b, number[name]))
+            gc.collect(0)
     return {name: Timing(samples[name], number[name]) for name in fns}
