@@ -187,6 +187,19 @@ def backend_params(names=BACKEND_NAMES):
     return [pytest.param(name, id=name) for name in names]
 
 
+def other_library(h, backend):
+    """The host array ``h`` as an array of a library other than the backend's:
+    torch (or array_api_strict without torch) for NumPy, NumPy for the others."""
+    if backend.name != "numpy":
+        return h
+    try:
+        import torch
+    except ImportError:
+        xs = pytest.importorskip("array_api_strict")
+        return xs.asarray(h)
+    return torch.asarray(h)
+
+
 def torch_or_skip():
     return pytest.importorskip("torch")
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import xpgrad
+from tests.support import other_library
 from xpgrad import ops
 
 # Building the hostile numpy.matrix values warns that np.matrix is discouraged.
@@ -114,18 +115,6 @@ def _unknown_size_dask():
     return d[d[:, 0] > 0]  # shape (nan, 4)
 
 
-def _other_library(h, backend):
-    """``h`` as an array of a library other than the backend's."""
-    if backend.name != "numpy":
-        return h
-    try:
-        import torch
-    except ImportError:
-        xs = pytest.importorskip("array_api_strict")
-        return xs.asarray(h)
-    return torch.asarray(h)
-
-
 # Kinds of thing that are not an array of the backend: TypeError.
 WRONG_KIND = {
     "list": lambda h, be: np.atleast_1d(h).tolist(),
@@ -162,7 +151,7 @@ def _forward_kinds(spec: Spec, arg: str) -> dict:
     if HAVE_DASK:
         kinds["dask-unknown-size"] = (lambda h, be: _unknown_size_dask(), ValueError)
     if len(spec.arrays) > 1:
-        kinds["other-library"] = (_other_library, TypeError)
+        kinds["other-library"] = (other_library, TypeError)
     for shape in spec.wrong_shapes.get(arg, []):
         kinds[_shape_id(shape)] = (
             lambda h, be, shape=shape: be.asarray(_host(shape)), ValueError
@@ -233,7 +222,7 @@ def _forward(spec: Spec, backend):
 GRAD_KINDS = {
     **{k: (make, TypeError) for k, make in WRONG_KIND.items()},
     "python-float": (lambda h, be: 1.0, TypeError),
-    "other-library": (_other_library, TypeError),
+    "other-library": (other_library, TypeError),
     "bool-array": (lambda h, be: be.asarray(np.ones(h.shape, dtype=bool)), TypeError),
     "wrong-shape": (lambda h, be: be.asarray(np.ones(h.shape + (2,))), ValueError),
 }

@@ -65,7 +65,7 @@ def test_binary_template_gradients(backend, rng, sa, sb):
     assert_allclose(gb, tb)
 
 
-def test_binary_template_finite_differences():
+def test_templates_finite_differences():
     rng = np.random.default_rng(3)
     assert gradcheck(hypot_sq, rng.standard_normal((3, 1)), rng.standard_normal((2, 1, 4)))
     assert gradcheck(exp, rng.standard_normal((2, 3)))
