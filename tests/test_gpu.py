@@ -136,14 +136,14 @@ def test_half_precision_matches_float64_reference(rng, dtype):
 
 
 def test_folded_weight_gradient_peak_gpu_memory():
-    from xpgrad.bench.runtime import Runtime
+    from xpgrad._probe import peak_bytes
 
     B, m, k, n = 64, 256, 256, 256
     a = cupy.random.standard_normal((B, m, k), dtype=cupy.float32)
     w = cupy.random.standard_normal((k, n), dtype=cupy.float32)
     out, ctx = ops.matmul.forward(a, w)
     g = cupy.ones_like(out)
-    # The bench's probe reads the pool's used_bytes after every allocation.
-    peak, (ga, gw) = Runtime("cuda:0").peak_bytes(lambda: ops.matmul.backward(g, ctx))
+    # The shared probe reads the pool's used_bytes after every allocation.
+    peak, (ga, gw) = peak_bytes(lambda: ops.matmul.backward(g, ctx), "cuda:0")
     outputs = ga.nbytes + gw.nbytes
     assert peak <= 1.05 * outputs, (peak, outputs)
