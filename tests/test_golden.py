@@ -50,7 +50,7 @@ def test_notebook_golden_tensor(backend, dtype):
     np.testing.assert_array_equal(host(a.grad), GRAD_A)
     np.testing.assert_array_equal(host(b.grad), GRAD_B)
     assert type(a.grad) is type(a.data)
-    assert a.grad.dtype == a.dtype and b.grad.dtype == b.dtype
+    assert a.dtype == a.grad.dtype and b.dtype == b.grad.dtype
 
 
 def test_notebook_golden_functions(backend):

@@ -55,7 +55,7 @@ def test_operator_values_and_grads(backend, dtype, name, fn, value, grad):
     rtol = 1e-6 if dtype == "float32" else 1e-14
     np.testing.assert_allclose(host(out.data), value, rtol=rtol, atol=rtol)
     out.sum().backward()
-    assert t.grad.dtype == t.dtype
+    assert t.dtype == t.grad.dtype
     np.testing.assert_allclose(host(t.grad), grad, rtol=rtol, atol=rtol)
 
 
@@ -96,7 +96,7 @@ def test_grad_dtype_matches_input_dtype(backend, dtype):
     b = xpgrad.tensor(backend.asarray(np.ones(4), dtype), requires_grad=True)
     xpgrad.linear(a, w, b).mean().backward()
     for t in (a, w, b):
-        assert t.grad.dtype == t.dtype and tuple(t.grad.shape) == t.shape
+        assert t.dtype == t.grad.dtype and tuple(t.grad.shape) == t.shape
 
 
 def test_mixed_precision_tensors_keep_each_grad_dtype(backend):
@@ -258,7 +258,7 @@ def test_backward_with_explicit_grad(backend):
 def test_backward_grad_of_other_dtype_or_library(backend):
     x = leaf(backend, [1.0, 2.0])
     (x * 3.0).backward(backend.asarray(np.array([1.0, 2.0]), "float32"))  # cast to float64
-    assert x.grad.dtype == x.dtype
+    assert x.dtype == x.grad.dtype
     np.testing.assert_array_equal(host(x.grad), [3.0, 6.0])
     if backend.name != "numpy":
         with pytest.raises(TypeError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from ._device import CPU, Device, parse_device, require_available
+from ._device import CPU, ArrayDevice, Device, parse_device, require_available
 
 __all__ = ["get_namespace", "device_of", "to_device", "to_numpy", "convert", "dtype_info"]
 
@@ -141,6 +141,12 @@ def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
                 f"pass {name}.filled(value) or a plain array and a separate mask (multiply "
                 f"by it) instead"
             )
+    if t.__module__ == "xpgrad.tensor":
+        raise TypeError(
+            f"{op}: {_arg_name(op, i)} is an xpgrad Tensor, and this function takes native "
+            f"arrays; pass its .data, or use the Tensor's operators and xpgrad.array_api, "
+            f"which record gradients"
+        )
     import array_api_compat
 
     try:
@@ -322,6 +328,35 @@ def device_of(array: object) -> Device:
     Device('cpu')
     """
     return _device_of(_lib_of_type(type(array), array, "device_of"), array)
+
+
+_ARRAY_DEVICES: dict = {}
+
+
+def array_device(array: object) -> ArrayDevice:
+    """The :class:`~xpgrad._device.ArrayDevice` of ``array``: its place, its
+    library's name, and the library's own device object (``Tensor.device``)."""
+    lib = _lib_of_type(type(array), array, "device")
+    native = getattr(array, "device", None)
+    key = (lib.name, native)
+    try:
+        hit = _ARRAY_DEVICES.get(key)
+    except TypeError:  # an unhashable device object: build it each time
+        key, hit = None, None
+    if hit is None:
+        hit = ArrayDevice._on(_device_of(lib, array), lib.name, native)
+        if key is not None:
+            _ARRAY_DEVICES[key] = hit
+    return hit
+
+
+def namespace_of_library(name: str):
+    """The namespace xpgrad computes with for library ``name``, or None if no
+    array of it has been met yet."""
+    for lib in _BY_XP.values():
+        if lib.name == name:
+            return lib.xp
+    return None
 
 
 def to_numpy(array: object):

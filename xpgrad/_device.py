@@ -60,7 +60,7 @@ class Device:
     __slots__ = ("kind", "index")
 
     def __new__(cls, spec: object = "cpu") -> Device:
-        if type(spec) is Device:
+        if isinstance(spec, Device):
             return spec
         if isinstance(spec, str):
             return _parse(spec)
@@ -94,7 +94,7 @@ class Device:
         return f"Device('{self}')"
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is Device:
+        if isinstance(other, Device):
             return self.kind == other.kind and self.index == other.index
         if isinstance(other, str):
             # Only the canonical spelling: 'cuda' and 'cuda:0' hash differently,
@@ -110,6 +110,24 @@ class Device:
 
     def __reduce__(self):
         return (Device, (str(self),))
+
+
+class ArrayDevice(Device):
+    """The device of a Tensor (``Tensor.device``): a :class:`Device` that also
+    knows which array library holds the data there, so that
+    ``xpgrad.array_api.zeros(n, device=t.device)`` makes an array of the same
+    library as ``t``'s (a torch tensor for torch data, not a NumPy array).
+    It equals, hashes and prints as the plain Device of the same place.
+    """
+
+    __slots__ = ("library", "native")
+
+    @classmethod
+    def _on(cls, place: Device, library: str, native: object) -> ArrayDevice:
+        self = cls._make(place.kind, place.index)
+        object.__setattr__(self, "library", library)
+        object.__setattr__(self, "native", native)
+        return self
 
 
 @functools.lru_cache(maxsize=64)

@@ -12,11 +12,11 @@ import itertools
 import operator
 import math
 
-from . import ops
-from ._backend import declare, dtype_info, resolve, to_numpy
-from ._backend import device_of as _device_of
+from . import _dtypes, ops
+from ._backend import array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
-from ._device import Device, get_default_device, parse_device
+from ._device import ArrayDevice, get_default_device, parse_device
+from .ops._common import BACKEND_ERRORS, backend_error
 from ._shapes import fmt
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -94,7 +94,8 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "_seq", "__weakref__"
+        "data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "_seq", "_used",
+        "__weakref__",
     )
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
     # refuses its ufuncs on a Tensor (np.exp(t) raises TypeError).
@@ -156,6 +157,7 @@ class Tensor:
                 self._seq = _next_seq()
         self.data = data
         self.grad = None
+        self._used = False  # made an input of a recorded op (see _take_over)
 
     # -- properties -------------------------------------------------------
     @property
@@ -163,16 +165,52 @@ class Tensor:
         return tuple(self.data.shape)
 
     @property
-    def dtype(self):
-        return self.data.dtype
+    def dtype(self) -> _dtypes.DType:
+        """The dtype, as an ``xpgrad.array_api`` dtype: it equals the data's own
+        (``t.dtype == numpy.float32``); ``t.data.dtype`` is the library's object."""
+        return _dtypes.wrap(self.data.dtype)
 
     @property
     def ndim(self) -> int:
         return self.data.ndim
 
     @property
-    def device(self) -> Device:
-        return _device_of(self.data)
+    def size(self) -> int | None:
+        """The number of elements; None where a size is unknown (dask)."""
+        n = 1
+        for d in self.data.shape:
+            if d is None or d != d:
+                return None
+            n *= int(d)
+        return n
+
+    @property
+    def device(self) -> ArrayDevice:
+        """Where the data lives: a :class:`xpgrad.Device` (``'cpu'``, ``'cuda:0'``)
+        that also remembers the data's library, so that creation functions given
+        ``device=t.device`` make arrays of that library."""
+        return array_device(self.data)
+
+    def __array_namespace__(self, /, *, api_version=None):
+        """The module ``xpgrad.array_api``: the Array API namespace of Tensors,
+        whose functions record gradients."""
+        if api_version is not None and api_version not in _API_VERSIONS:
+            raise ValueError(
+                f"__array_namespace__: api_version {api_version!r} is not supported; "
+                f"xpgrad.array_api implements {', '.join(_API_VERSIONS)}"
+            )
+        from . import array_api
+
+        return array_api
+
+    def to_device(self, device, /, *, stream=None) -> Tensor:
+        """This tensor on ``device`` (the standard's spelling of :meth:`to`);
+        gradients flow back to the original device."""
+        if stream is not None:
+            raise ValueError("to_device: stream is not supported; pass stream=None")
+        if isinstance(device, ArrayDevice) and device == self.device:
+            return self
+        return self.to(device)
 
     @property
     def is_leaf(self) -> bool:
@@ -206,6 +244,43 @@ class Tensor:
                 f"{fmt(self.shape)}"
             )
         return to_numpy(self.data).item()
+
+    def _scalar(self, kind: type, name: str):
+        if self.size != 1:
+            raise TypeError(
+                f"{name}: only a one-element tensor converts to a Python {kind.__name__}; "
+                f"this one has shape {fmt(self.shape)}"
+            )
+        data = self.data if self.ndim == 0 else self.data.reshape(())
+        try:
+            return kind(data)
+        except BACKEND_ERRORS as exc:
+            raise backend_error(name, exc) from exc
+
+    def __float__(self) -> float:
+        return self._scalar(float, "__float__")
+
+    def __complex__(self) -> complex:
+        return self._scalar(complex, "__complex__")
+
+    def __int__(self) -> int:
+        return self._scalar(int, "__int__")
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"__bool__: the truth value of a tensor of shape {fmt(self.shape)} is "
+                f"ambiguous; use xp.any(t) or xp.all(t)"
+            )
+        return self._scalar(bool, "__bool__")
+
+    def __index__(self) -> int:
+        if self.ndim != 0 or not _dtypes.isdtype(self.dtype, "integral"):
+            raise TypeError(
+                f"__index__: only a 0-D integer tensor is an index; this one has shape "
+                f"{fmt(self.shape)} and dtype {self.dtype}"
+            )
+        return self._scalar(int, "__index__")
 
     def detach(self) -> Tensor:
         """A tensor sharing ``data`` with no graph and no gradient."""
@@ -317,6 +392,105 @@ class Tensor:
     def __pos__(self):
         return self
 
+    # Comparisons, bitwise and integer operators: no gradient (their values
+    # are booleans, integers or piecewise constant), so they delegate.
+    __hash__ = object.__hash__  # by identity, as the backward walk keys nodes
+
+    def __eq__(self, other):
+        return _plain_op("equal", self, other)
+
+    def __ne__(self, other):
+        return _plain_op("not_equal", self, other)
+
+    def __lt__(self, other):
+        return _plain_op("less", self, other)
+
+    def __le__(self, other):
+        return _plain_op("less_equal", self, other)
+
+    def __gt__(self, other):
+        return _plain_op("greater", self, other)
+
+    def __ge__(self, other):
+        return _plain_op("greater_equal", self, other)
+
+    def __floordiv__(self, other):
+        return _plain_op("floor_divide", self, other)
+
+    def __rfloordiv__(self, other):
+        return _plain_op("floor_divide", other, self)
+
+    def __and__(self, other):
+        return _plain_op("bitwise_and", self, other)
+
+    def __rand__(self, other):
+        return _plain_op("bitwise_and", other, self)
+
+    def __or__(self, other):
+        return _plain_op("bitwise_or", self, other)
+
+    def __ror__(self, other):
+        return _plain_op("bitwise_or", other, self)
+
+    def __xor__(self, other):
+        return _plain_op("bitwise_xor", self, other)
+
+    def __rxor__(self, other):
+        return _plain_op("bitwise_xor", other, self)
+
+    def __lshift__(self, other):
+        return _plain_op("bitwise_left_shift", self, other)
+
+    def __rlshift__(self, other):
+        return _plain_op("bitwise_left_shift", other, self)
+
+    def __rshift__(self, other):
+        return _plain_op("bitwise_right_shift", self, other)
+
+    def __rrshift__(self, other):
+        return _plain_op("bitwise_right_shift", other, self)
+
+    def __invert__(self):
+        return _plain("bitwise_invert", self)
+
+    # In-place operators rebind ``data`` (so they work on immutable arrays such
+    # as JAX's); see _in_place.
+    def __iadd__(self, other):
+        return _in_place(self, "+=", ops.add, other)
+
+    def __isub__(self, other):
+        return _in_place(self, "-=", ops.sub, other)
+
+    def __imul__(self, other):
+        return _in_place(self, "*=", ops.mul, other)
+
+    def __itruediv__(self, other):
+        return _in_place(self, "/=", ops.div, other)
+
+    def __ipow__(self, other):
+        return _in_place(self, "**=", ops.pow, other)
+
+    def __imatmul__(self, other):
+        return _in_place(self, "@=", ops.matmul, other)
+
+    def __ifloordiv__(self, other):
+        return _in_place(self, "//=", Tensor.__floordiv__, other)
+
+    def __iand__(self, other):
+        return _in_place(self, "&=", Tensor.__and__, other)
+
+    def __ior__(self, other):
+        return _in_place(self, "|=", Tensor.__or__, other)
+
+    def __ixor__(self, other):
+        return _in_place(self, "^=", Tensor.__xor__, other)
+
+    def __ilshift__(self, other):
+        return _in_place(self, "<<=", Tensor.__lshift__, other)
+
+    def __irshift__(self, other):
+        return _in_place(self, ">>=", Tensor.__rshift__, other)
+
     # -- shape and reductions ---------------------------------------------
     @property
     def T(self) -> Tensor:
@@ -346,6 +520,111 @@ class Tensor:
 
 
 _NO_GRAPH = (None, None, ())
+_API_VERSIONS = ("2021.12", "2022.12", "2023.12", "2024.12")
+
+
+def _plain(name: str, *arrays, **kwargs) -> Tensor:
+    """``xp.<name>(*arrays, **kwargs)`` on the inputs' namespace, as a Tensor
+    without a graph: for the functions whose values carry no gradient."""
+    return Tensor(_native_call(name, *arrays, **kwargs), _node=_NO_GRAPH)
+
+
+def _native_call(name: str, *arrays, **kwargs):
+    """``xp.<name>(*arrays, **kwargs)`` on the arrays of Tensors and arrays."""
+    natives = [a.data if type(a) is Tensor else a for a in arrays]
+    xp, scope = resolve(name, *natives)
+    try:
+        with scope:
+            return getattr(xp, name)(*natives, **kwargs)
+    except BACKEND_ERRORS as exc:
+        raise backend_error(name, exc) from exc
+
+
+def _plain_op(name: str, a, b):
+    """A binary operator's :func:`_plain`; NotImplemented for an operand that is
+    neither an array nor a Python number (so ``t == None`` is False)."""
+    for x in (a, b):
+        if type(x) is not Tensor and type(x) not in _SCALARS and not hasattr(x, "shape"):
+            return NotImplemented
+    return _plain(name, a, b)
+
+
+def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
+    """``self <symbol> other`` (``w -= lr * w.grad``): the result rebinds
+    ``self.data`` and ``self`` stays what it was (a leaf that requires grad
+    stays one), when no graph is recorded: inside no_grad(), or when neither
+    side requires grad. Otherwise the op is recorded and Python rebinds the
+    name to the new tensor, as for ``w = w - ...``; on a leaf that requires
+    grad this raises, as in torch, because the leaf would stop being the
+    tensor the gradient is for.
+    """
+    operate = (lambda a, b: _apply(rule, (a, b))) if isinstance(rule, type) else rule
+    if self.requires_grad and _GRAD_ENABLED.get():
+        if self._rule is None:
+            raise RuntimeError(
+                f"{symbol}: a leaf tensor that requires grad cannot change in place while "
+                f"gradients are recorded; update parameters inside xpgrad.no_grad() (as "
+                f"xpgrad.optim does), or write w = w {symbol[:-1]} ... for a new tensor"
+            )
+        return operate(self, other)
+    out = operate(self, other)
+    if out is NotImplemented:
+        return NotImplemented
+    if out.requires_grad:  # other requires grad: record, like w = w + other
+        return out
+    data = out.data
+    if data.dtype != self.data.dtype:
+        xp, scope = resolve(symbol, data)
+        have, want = _dtypes.wrap(data.dtype), _dtypes.wrap(self.data.dtype)
+        if have.kind != want.kind and not _dtypes.can_cast(have, want):
+            raise TypeError(
+                f"{symbol}: the result has dtype {have.name}, which cannot be stored in "
+                f"this tensor's {want.name}; write t = t {symbol[:-1]} ... for a new tensor"
+            )
+        with scope:
+            data = xp.astype(data, self.data.dtype)
+    self.data = data
+    return self
+
+
+def _shell(t: Tensor) -> Tensor:
+    """A new Tensor object holding ``t``'s data and graph node, so that an op
+    can take the old ``t`` as its input before ``_take_over`` rebinds ``t``."""
+    old = Tensor.__new__(Tensor)
+    old.data, old.grad, old.requires_grad = t.data, None, t.requires_grad
+    old._rule, old._ctx, old._parents, old._used = t._rule, t._ctx, t._parents, False
+    if t._rule is not None:
+        old._seq = t._seq
+    return old
+
+
+def _take_over(t: Tensor, out: Tensor, what: str) -> None:
+    """Make ``t`` the result ``out`` in place (item assignment): ``t`` gets
+    ``out``'s data and graph node.
+
+    Raises RuntimeError where that would misroute gradients: when ``t`` is a
+    leaf that requires grad (outside no_grad), or a computed tensor already
+    used as an input of a recorded op, whose backward would send its gradient
+    to the new node.
+    """
+    if t.requires_grad and _GRAD_ENABLED.get():
+        if t._rule is None:
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad cannot change in place while "
+                f"gradients are recorded; do it inside xpgrad.no_grad(), or on a copy "
+                f"(xp.asarray(t, copy=True))"
+            )
+        if t._used:
+            raise RuntimeError(
+                f"{what}: this tensor is already an input of a recorded operation, whose "
+                f"gradient would be lost by changing it in place; change a copy "
+                f"(xp.asarray(t, copy=True)) before using it, or build the new values with "
+                f"xp.where"
+            )
+    t.data = out.data
+    if out._rule is not None:
+        t._rule, t._ctx, t._parents, t._seq = out._rule, out._ctx, out._parents, out._seq
+        t.requires_grad = True
 
 
 def _apply(rule, inputs: tuple, *params) -> Tensor:
@@ -360,6 +639,10 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         record = (wants[0] or wants[1]) and _GRAD_ENABLED.get()
         if record:
             parents = (a if wants[0] else None, b if wants[1] else None)
+            if wants[0]:
+                a._used = True
+            if wants[1]:
+                b._used = True
     elif len(inputs) == 1:
         (a,) = inputs
         ta = type(a) is Tensor
@@ -368,12 +651,16 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         record = wants[0] and _GRAD_ENABLED.get()
         if record:
             parents = inputs
+            a._used = True
     else:
         out, ctx = rule.forward(*[t.data if type(t) is Tensor else t for t in inputs], *params)
         wants = tuple([type(t) is Tensor and t.requires_grad for t in inputs])
         record = True in wants and _GRAD_ENABLED.get()
         if record:
             parents = tuple([t if w else None for t, w in zip(inputs, wants)])
+            for t in parents:
+                if t is not None:
+                    t._used = True
     if not record:
         return Tensor(out, _node=_NO_GRAPH)
     n = ctx.needs_input_grad
