@@ -138,7 +138,7 @@ def to_native(xp, dtype, op: str):
     name = native_name(dtype) if not isinstance(dtype, str) else dtype
     native = getattr(xp, name, None) if name in _KIND else None
     if native is None and name == "bfloat16":
-        from ..tensor import _resolve_dtype
+        from .tensor import _resolve_dtype
 
         return _resolve_dtype(xp, "bfloat16")
     if native is None:
@@ -152,7 +152,7 @@ def to_native(xp, dtype, op: str):
 
 def _name_of(x, op: str) -> str:
     """The dtype name of a dtype, Tensor or array argument."""
-    from ..tensor import Tensor
+    from .tensor import Tensor
 
     if type(x) is Tensor:
         x = x.data
