@@ -31,6 +31,10 @@ import os
 import re
 from collections import Counter
 
+# scipy reads this once, at import: with it, scipy.special and scikit-learn
+# take xpgrad Tensors through the Array API (tests/test_array_api_e2e.py).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 
