@@ -48,20 +48,17 @@ class RealBinary(Binary, template=True):
 
     args = ("x1", "x2")
     scalars = ("x1", "x2")
-
-    @classmethod
-    def forward(cls, a, b):
-        out, ctx = super().forward(a, b)
-        _refuse_complex(cls.__name__, ctx.xp, 0, a)
-        _refuse_complex(cls.__name__, ctx.xp, 1, b)
-        return out, ctx
+    real_only = True
 
 
 # -- one input -----------------------------------------------------------------
 
 
 class abs(Unary):  # noqa: A001 - the standard's name
-    """``out = |x|``; dx = G * sign(x) for real x, G * x / |x| for complex x; 0 at 0 (torch)."""
+    """``out = |x|``; dx = G * sign(x) for real x, G * x / |x| for complex x; 0 at 0 (torch).
+
+    At NaN the gradient is NaN (torch gives 0 there, its sign(nan) being 0).
+    """
 
     saves_input = saves_output = True
 
@@ -434,7 +431,7 @@ class reciprocal(Unary):
 
 class atan2(RealBinary):
     """``out = atan2(x1, x2)``; dx1 = G * x2 / (x1^2 + x2^2), dx2 = -G * x1 / (x1^2 + x2^2)
-    (nan at (0, 0), as torch)."""
+    (0 at (0, 0), as torch)."""
 
     saves_inputs = True
 
@@ -444,11 +441,19 @@ class atan2(RealBinary):
 
     @staticmethod
     def grad_a(xp, g, s):
-        return g * (s.b / (s.a * s.a + s.b * s.b))
+        return g * _over_norm2(xp, s.b, s)
 
     @staticmethod
     def grad_b(xp, g, s):
-        return g * (-s.a / (s.a * s.a + s.b * s.b))
+        return g * _over_norm2(xp, -s.a, s)
+
+
+def _over_norm2(xp, num, s):
+    """``num / (x1^2 + x2^2)``, 0 where both are 0 (as torch's atan2 backward)."""
+    d = s.a * s.a + s.b * s.b
+    zero = d == 0
+    r = num / xp.where(zero, xp.ones_like(d), d)
+    return xp.where(zero, xp.zeros_like(r), r)
 
 
 class hypot(RealBinary):
