@@ -392,6 +392,15 @@ class Tensor:
     def __pos__(self):
         return self
 
+    def __abs__(self):
+        return _apply(ops.abs, (self,))
+
+    def __mod__(self, other):
+        return _apply(ops.remainder, (self, other))
+
+    def __rmod__(self, other):
+        return _apply(ops.remainder, (other, self))
+
     # Comparisons, bitwise and integer operators: no gradient (their values
     # are booleans, integers or piecewise constant), so they delegate.
     __hash__ = object.__hash__  # by identity, as the backward walk keys nodes
@@ -472,6 +481,9 @@ class Tensor:
 
     def __imatmul__(self, other):
         return _in_place(self, "@=", ops.matmul, other)
+
+    def __imod__(self, other):
+        return _in_place(self, "%=", ops.remainder, other)
 
     def __ifloordiv__(self, other):
         return _in_place(self, "//=", Tensor.__floordiv__, other)

@@ -63,6 +63,7 @@ class Binary(Rule, template=True):
     scalars = ("a", "b")
     saves_inputs = False  # keep a, b and out for the backward
     numbers_only = False  # refuse boolean arrays before computing
+    real_only = False  # refuse complex arrays and scalars before computing
 
     @classmethod
     def forward(cls, a, b):
@@ -70,12 +71,18 @@ class Binary(Rule, template=True):
         xp, scope = resolve(op, a, b)
         sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
         sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
-        if cls.numbers_only:  # before computing: some libraries' own refusals don't name the op
+        if cls.numbers_only or cls.real_only:  # before computing: a library's refusal names no op
             for i, dt in enumerate((da, db)):
-                if dt is not None and not dtype_info(xp, dt).numeric:
+                if dt is not None and cls.numbers_only and not dtype_info(xp, dt).numeric:
                     raise TypeError(
                         f"{op}: {_arg_name(op, i)} has dtype {dt}; {op} needs numbers (cast "
                         f"booleans with astype first)"
+                    )
+                if cls.real_only and (type((a, b)[i]) is complex or (dt is not None and dtype_info(xp, dt).complex)):
+                    what = "a complex scalar" if dt is None else f"dtype {dt}"
+                    raise TypeError(
+                        f"{op}: {_arg_name(op, i)} has {what}; {op} is defined for real numbers "
+                        f"only (as in the Array API standard); pass xp.real(...) or xp.abs(...) of it"
                     )
         if sa is not None and sb is not None and sa != sb:
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's

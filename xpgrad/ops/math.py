@@ -1,0 +1,711 @@
+"""Element-wise functions of the Array API standard: one rule per function.
+
+Gradients follow torch's conventions, edges included. For complex inputs the
+holomorphic functions (exp, log, sin, ...) give ``G * conj(f'(x))``, as torch
+does; the functions the standard defines for real numbers only (atan2,
+maximum, clip, ...) refuse complex inputs with a TypeError.
+
+Where a derivative is a function of the output (exp, tanh, sqrt, ...), the
+rule saves ``out`` instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .._backend import _arg_name, dtype_info, resolve
+from .._shapes import broadcast_shapes
+from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, check_grad, to_input
+from .elementwise import _PY_SCALARS, Binary, Unary, _conj
+
+__all__ = [
+    "abs", "square", "sqrt", "exp", "expm1", "log", "log1p", "log2", "log10",
+    "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "asinh", "acosh",
+    "atanh", "sign", "real", "imag", "conj", "reciprocal",
+    "atan2", "hypot", "maximum", "minimum", "logaddexp", "copysign", "remainder",
+    "clip", "where",
+]
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+def _refuse_complex(op: str, xp, i: int, x) -> None:
+    """TypeError for a complex array where ``op`` is defined for real numbers only."""
+    if type(x) is complex or (
+        type(x) not in _PY_SCALARS and x is not None and dtype_info(xp, x.dtype).complex
+    ):
+        what = "a complex scalar" if type(x) is complex else f"dtype {x.dtype}"
+        raise TypeError(
+            f"{op}: {_arg_name(op, i)} has {what}; {op} is defined for real numbers only "
+            f"(as in the Array API standard); pass xp.real(...) or xp.abs(...) of it"
+        )
+
+
+class RealBinary(Binary, template=True):
+    """:class:`Binary` for the functions defined on real numbers only."""
+
+    args = ("x1", "x2")
+    scalars = ("x1", "x2")
+    real_only = True
+
+
+# -- one input -----------------------------------------------------------------
+
+
+class abs(Unary):  # noqa: A001 - the standard's name
+    """``out = |x|``; dx = G * sign(x) for real x, G * x / |x| for complex x; 0 at 0 (torch).
+
+    At NaN the gradient is NaN (torch gives 0 there, its sign(nan) being 0).
+    """
+
+    saves_input = saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.abs(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        if dtype_info(xp, s.x.dtype).complex:
+            return g * (s.x / xp.where(s.out == 0, xp.ones_like(s.out), s.out))
+        return g * xp.sign(s.x)
+
+
+class square(Unary):
+    """``out = x * x``; dx = G * conj(2 x)."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.square(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, s.x * 2)
+
+
+class sqrt(Unary):
+    """``out = sqrt(x)``; dx = G / conj(2 out): inf at 0 (torch), nan below 0."""
+
+    saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.sqrt(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, s.out * 2)
+
+
+class exp(Unary):
+    """``out = exp(x)``; dx = G * conj(out)."""
+
+    saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.exp(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, s.out)
+
+
+class expm1(Unary):
+    """``out = exp(x) - 1``; dx = G * conj(out + 1)."""
+
+    saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.expm1(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, s.out + 1)
+
+
+class log(Unary):
+    """``out = log(x)``; dx = G / conj(x): inf at 0 (torch)."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.log(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, s.x)
+
+
+class log1p(Unary):
+    """``out = log(1 + x)``; dx = G / conj(1 + x)."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.log1p(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, s.x + 1)
+
+
+class log2(Unary):
+    """``out = log2(x)``; dx = G / conj(x * ln 2)."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.log2(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, s.x * _LN2)
+
+
+class log10(Unary):
+    """``out = log10(x)``; dx = G / conj(x * ln 10)."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.log10(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, s.x * _LN10)
+
+
+class sin(Unary):
+    """``out = sin(x)``; dx = G * conj(cos(x))."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.sin(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, xp.cos(s.x))
+
+
+class cos(Unary):
+    """``out = cos(x)``; dx = -G * conj(sin(x))."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.cos(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, -xp.sin(s.x))
+
+
+class tan(Unary):
+    """``out = tan(x)``; dx = G * conj(1 + out^2)."""
+
+    saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.tan(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, s.out * s.out + 1)
+
+
+class sinh(Unary):
+    """``out = sinh(x)``; dx = G * conj(cosh(x))."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.sinh(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, xp.cosh(s.x))
+
+
+class cosh(Unary):
+    """``out = cosh(x)``; dx = G * conj(sinh(x))."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.cosh(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, xp.sinh(s.x))
+
+
+class tanh(Unary):
+    """``out = tanh(x)``; dx = G * conj(1 - out^2)."""
+
+    saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.tanh(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, 1 - s.out * s.out)
+
+
+class asin(Unary):
+    """``out = asin(x)``; dx = G / conj(sqrt(1 - x^2)): inf at |x| = 1, nan beyond."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.asin(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, xp.sqrt(1 - s.x * s.x))
+
+
+class acos(Unary):
+    """``out = acos(x)``; dx = -G / conj(sqrt(1 - x^2)): -inf at |x| = 1, nan beyond."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.acos(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, -xp.sqrt(1 - s.x * s.x))
+
+
+class atan(Unary):
+    """``out = atan(x)``; dx = G / conj(1 + x^2)."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.atan(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, s.x * s.x + 1)
+
+
+class asinh(Unary):
+    """``out = asinh(x)``; dx = G / conj(sqrt(x^2 + 1))."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.asinh(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, xp.sqrt(s.x * s.x + 1))
+
+
+class acosh(Unary):
+    """``out = acosh(x)``; dx = G / conj(sqrt(x - 1) * sqrt(x + 1)) (the principal
+    branch for complex x): inf at 1, nan below."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.acosh(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, xp.sqrt(s.x - 1) * xp.sqrt(s.x + 1))
+
+
+class atanh(Unary):
+    """``out = atanh(x)``; dx = G / conj(1 - x^2): inf at |x| = 1."""
+
+    saves_input = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.atanh(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g / _conj(xp, 1 - s.x * s.x)
+
+
+class sign(Unary):
+    """``out = sign(x)`` (``x / |x|`` for complex x); dx = 0 for real x; for
+    complex x, dx = (G - conj(G) * out^2) / (2 |x|), and 0 at 0 (torch's sgn)."""
+
+    saves_input = saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.sign(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        if not dtype_info(xp, s.x.dtype).complex:
+            return xp.zeros_like(g)
+        a = xp.abs(s.x)
+        zero = a == 0
+        gx = (g - xp.conj(g) * (s.out * s.out)) / (2 * xp.where(zero, xp.ones_like(a), a))
+        return xp.where(zero, xp.zeros_like(gx), gx)
+
+
+class real(Unary):
+    """``out = real(x)``; dx = G (as a complex array for complex x)."""
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.real(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g
+
+
+class imag(Unary):
+    """``out = imag(x)``; dx = 1j * G for complex x (torch), 0 for real x."""
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.imag(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        if not dtype_info(xp, s.x_dtype).complex:
+            return xp.zeros_like(g)
+        return xp.astype(g, s.x_dtype) * 1j
+
+
+class conj(Unary):
+    """``out = conj(x)``; dx = conj(G)."""
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.conj(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return _conj(xp, g)
+
+
+class reciprocal(Unary):
+    """``out = 1 / x``; dx = -G * conj(out^2): -inf at 0."""
+
+    saves_output = True
+
+    @staticmethod
+    def compute(xp, x):
+        return xp.reciprocal(x)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g * _conj(xp, -(s.out * s.out))
+
+
+# -- two inputs (real numbers only) -----------------------------------------------
+
+
+class atan2(RealBinary):
+    """``out = atan2(x1, x2)``; dx1 = G * x2 / (x1^2 + x2^2), dx2 = -G * x1 / (x1^2 + x2^2)
+    (0 at (0, 0), as torch)."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.atan2(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g * _over_norm2(xp, s.b, s)
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return g * _over_norm2(xp, -s.a, s)
+
+
+def _over_norm2(xp, num, s):
+    """``num / (x1^2 + x2^2)``, 0 where both are 0 (as torch's atan2 backward)."""
+    d = s.a * s.a + s.b * s.b
+    zero = d == 0
+    r = num / xp.where(zero, xp.ones_like(d), d)
+    return xp.where(zero, xp.zeros_like(r), r)
+
+
+class hypot(RealBinary):
+    """``out = sqrt(x1^2 + x2^2)``; dx1 = G * x1 / out, dx2 = G * x2 / out (nan at (0, 0), as torch)."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.hypot(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g * (s.a / s.out)
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return g * (s.b / s.out)
+
+
+def _zero_where(xp, mask, g):
+    return xp.where(mask, xp.zeros_like(g), g)
+
+
+class maximum(RealBinary):
+    """``out = maximum(x1, x2)``; dx1 = G where x1 > x2, G / 2 where x1 == x2, 0 where
+    x1 < x2; dx2 likewise. As torch.maximum: a NaN on either side sends G to both."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.maximum(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return _zero_where(xp, s.a < s.b, xp.where(s.a == s.b, g * 0.5, g))
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return _zero_where(xp, s.a > s.b, xp.where(s.a == s.b, g * 0.5, g))
+
+
+class minimum(RealBinary):
+    """``out = minimum(x1, x2)``; dx1 = G where x1 < x2, G / 2 where x1 == x2, 0 where
+    x1 > x2; dx2 likewise. As torch.minimum: a NaN on either side sends G to both."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.minimum(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return _zero_where(xp, s.a > s.b, xp.where(s.a == s.b, g * 0.5, g))
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return _zero_where(xp, s.a < s.b, xp.where(s.a == s.b, g * 0.5, g))
+
+
+class logaddexp(RealBinary):
+    """``out = log(exp(x1) + exp(x2))``; dx1 = G / (1 + exp(x2 - x1)), dx2 = G / (1 + exp(x1 - x2)).
+
+    Never overflows (an exp of inf gives a gradient of 0); as torch, both
+    gradients are nan where x1 and x2 are the same infinity.
+    """
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.logaddexp(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g / (xp.exp(s.b - s.a) + 1)
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return g / (xp.exp(s.a - s.b) + 1)
+
+
+class copysign(RealBinary):
+    """``out = |x1| * sign of x2``; dx1 = G * out / x1 (-1 or 1), 0 where x1 == 0
+    (torch); dx2 = 0."""
+
+    saves_inputs = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.copysign(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        zero = s.a == 0
+        ratio = s.out / xp.where(zero, xp.ones_like(s.a), s.a)
+        return g * xp.where(zero, xp.zeros_like(ratio), ratio)
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return xp.zeros_like(g)
+
+
+class remainder(RealBinary):
+    """``out = x1 - floor(x1 / x2) * x2``; dx1 = G, dx2 = -G * floor(x1 / x2) (torch)."""
+
+    saves_inputs = True
+    numbers_only = True
+
+    @staticmethod
+    def compute(xp, a, b):
+        return xp.remainder(a, b)
+
+    @staticmethod
+    def grad_a(xp, g, s):
+        return g
+
+    @staticmethod
+    def grad_b(xp, g, s):
+        return g * -xp.floor_divide(s.a, s.b)
+
+
+# -- rules with optional or non-differentiable arguments ------------------------------
+
+
+def _shape_dtype(x):
+    return (None, None) if x is None or type(x) in _PY_SCALARS else (tuple(x.shape), x.dtype)
+
+
+def _inexact(xp, x) -> bool:
+    return x is not None and type(x) not in _PY_SCALARS and dtype_info(xp, x.dtype).inexact
+
+
+class ClipSaved(NamedTuple):
+    x: object
+    lo: object  # None, a Python scalar or an array
+    hi: object
+    x_dtype: object
+    lo_shape: tuple | None
+    lo_dtype: object
+    hi_shape: tuple | None
+    hi_dtype: object
+    x_shape: tuple
+
+
+class clip(Rule):
+    """``out = min(max(x, min), max)``; dx = G where min <= x <= max (bounds
+    inclusive, as torch.clamp), 0 elsewhere; dmin = G where x < min (and min <
+    max); dmax = G where x > max (or max < min).
+
+    ``min`` and ``max`` may be None, Python scalars or arrays, which broadcast
+    with ``x`` and get gradients too.
+    """
+
+    args = ("x", "min", "max")
+    scalars = ("min", "max")
+    optional = ("min", "max")
+
+    @staticmethod
+    def forward(x, min=None, max=None):  # noqa: A002 - the standard's names
+        xp, scope = resolve("clip", x, min, max)
+        for i, v in enumerate((x, min, max)):
+            _refuse_complex("clip", xp, i, v)
+        shapes = [tuple(v.shape) for v in (x, min, max) if v is not None and type(v) not in _PY_SCALARS]
+        if len(shapes) > 1:
+            broadcast_shapes(*shapes, op="clip")
+        try:
+            with scope:
+                out = xp.clip(x, min=min, max=max)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("clip", exc) from exc
+        saved = ClipSaved(x, min, max, x.dtype, *_shape_dtype(min), *_shape_dtype(max), tuple(x.shape))
+        needs = (dtype_info(xp, x.dtype).inexact, _inexact(xp, min), _inexact(xp, max))
+        return out, Ctx("clip", xp, scope, saved, needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("clip", grad_out, ctx)
+        xp, s, g = ctx.xp, ctx.saved, grad_out
+        need_x, need_lo, need_hi = ctx.needs_input_grad
+        gx = glo = ghi = None
+        with ctx.scope:
+            if need_x:
+                inside = None
+                if s.lo is not None:
+                    inside = s.x >= s.lo
+                if s.hi is not None:
+                    below = s.x <= s.hi
+                    inside = below if inside is None else inside & below
+                gx = g if inside is None else xp.where(inside, g, xp.zeros_like(g))
+                gx = to_input(xp, gx, s.x_shape, s.x_dtype)
+            if need_lo:
+                pick = s.x < s.lo
+                if s.hi is not None:
+                    pick = pick & (s.lo < s.hi)
+                glo = to_input(xp, xp.where(pick, g, xp.zeros_like(g)), s.lo_shape, s.lo_dtype)
+            if need_hi:
+                pick = s.x > s.hi
+                if s.lo is not None:
+                    pick = pick | (s.hi < s.lo)
+                ghi = to_input(xp, xp.where(pick, g, xp.zeros_like(g)), s.hi_shape, s.hi_dtype)
+        return gx, glo, ghi
+
+
+class WhereSaved(NamedTuple):
+    condition: object
+    x1_shape: tuple | None
+    x1_dtype: object
+    x2_shape: tuple | None
+    x2_dtype: object
+
+
+class where(Rule):
+    """``out = x1 where condition else x2``; dx1 = G where condition, 0 elsewhere;
+    dx2 = G where not condition. ``condition`` (boolean) gets no gradient."""
+
+    args = ("condition", "x1", "x2")
+    scalars = ("x1", "x2")
+
+    @staticmethod
+    def forward(condition, x1, x2):
+        xp, scope = resolve("where", condition, x1, x2)
+        if dtype_info(xp, condition.dtype).numeric:
+            raise TypeError(
+                f"where: condition has dtype {condition.dtype}; it must be boolean (compare "
+                f"first, as in where(x > 0, x, 0.0))"
+            )
+        shapes = [tuple(v.shape) for v in (condition, x1, x2) if type(v) not in _PY_SCALARS]
+        if len(shapes) > 1:
+            broadcast_shapes(*shapes, op="where")
+        try:
+            with scope:
+                out = xp.where(condition, x1, x2)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("where", exc) from exc
+        saved = WhereSaved(condition, *_shape_dtype(x1), *_shape_dtype(x2))
+        needs = (False, _inexact(xp, x1), _inexact(xp, x2))
+        return out, Ctx("where", xp, scope, saved, needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("where", grad_out, ctx)
+        xp, s, g = ctx.xp, ctx.saved, grad_out
+        _, need_1, need_2 = ctx.needs_input_grad
+        g1 = g2 = None
+        with ctx.scope:
+            if need_1 or need_2:
+                zero = xp.zeros_like(g)
+            if need_1:
+                g1 = to_input(xp, xp.where(s.condition, g, zero), s.x1_shape, s.x1_dtype)
+            if need_2:
+                g2 = to_input(xp, xp.where(s.condition, zero, g), s.x2_shape, s.x2_dtype)
+        return None, g1, g2
