@@ -10,7 +10,8 @@ Layers, each importing only the ones above it in this list:
 - ``_shapes``: :func:`sum_to`, :func:`broadcast_axes`;
 - ``ops``: the rules, ``ops.<op>.forward`` / ``ops.<op>.backward``;
 - ``tensor``: :class:`Tensor` and the functions that build graphs;
-- ``testing``: :func:`testing.gradcheck`, :func:`testing.assert_close`.
+- ``testing``: :func:`testing.gradcheck`, :func:`testing.assert_close`;
+- ``optim``: :class:`optim.SGD`, :class:`optim.Adam`, :class:`optim.AdamW`.
 
 ``import xpgrad`` never imports CuPy.
 """
@@ -29,6 +30,7 @@ from .tensor import (
     sum,
     tensor,
 )
+from . import optim
 
 __version__ = "0.1.0"
 
@@ -48,6 +50,7 @@ __all__ = [
     "matmul",
     "no_grad",
     "ops",
+    "optim",
     "sum",
     "sum_to",
     "synchronize",

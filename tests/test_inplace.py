@@ -1,0 +1,217 @@
+"""In-place operators on Tensors (``w -= lr * w.grad``) on every backend.
+
+Under no_grad (or when nothing requires grad) the result is stored in the
+same Tensor, which stays a leaf; on a leaf that requires grad while gradients
+are recorded they raise, as in torch; with an operand that requires grad they
+record. References: NumPy on host copies, hand-derived values, torch autograd.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+
+import numpy as np
+import pytest
+
+import xpgrad
+from tests.support import dtype_name, host, same_library
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+# symbol -> (in-place operator, the NumPy operator that gives the expected values)
+FLOAT_OPS = {
+    "+=": (operator.iadd, np.add),
+    "-=": (operator.isub, np.subtract),
+    "*=": (operator.imul, np.multiply),
+    "/=": (operator.itruediv, np.divide),
+    "**=": (operator.ipow, np.power),
+    "@=": (operator.imatmul, np.matmul),
+    "//=": (operator.ifloordiv, np.floor_divide),
+}
+INT_OPS = {
+    "//=": (operator.ifloordiv, np.floor_divide),
+    "&=": (operator.iand, np.bitwise_and),
+    "|=": (operator.ior, np.bitwise_or),
+    "^=": (operator.ixor, np.bitwise_xor),
+    "<<=": (operator.ilshift, np.left_shift),
+    ">>=": (operator.irshift, np.right_shift),
+}
+# The operators that have gradients, with torch's out-of-place twin for the reference.
+DIFF_OPS = {
+    "+=": operator.add,
+    "-=": operator.sub,
+    "*=": operator.mul,
+    "/=": operator.truediv,
+    "**=": operator.pow,
+    "@=": operator.matmul,
+}
+
+X = np.array([[1.5, 2.0], [0.5, 3.0]])
+Y = np.array([[0.25, -1.0], [2.0, 0.75]])
+IX = np.array([[5, 12], [7, 40]])
+IY = np.array([[3, 10], [2, 3]])
+
+
+def _operand(backend, h, kind):
+    if kind == "scalar":
+        return h.flat[0].item()
+    if kind == "array":
+        return backend.asarray(h)
+    return xpgrad.tensor(backend.asarray(h))
+
+
+# -- every operator, stored in place when no graph is recorded ----------------
+
+
+@pytest.mark.parametrize(
+    "symbol, kind",
+    [(s, k) for s in FLOAT_OPS for k in ("scalar", "array", "tensor") if (s, k) != ("@=", "scalar")],
+)
+def test_float_operator_stores_in_place(backend, symbol, kind):
+    iop, ref = FLOAT_OPS[symbol]
+    t = xpgrad.tensor(backend.asarray(X))
+    before = t
+    other = _operand(backend, Y if symbol != "**=" else np.abs(Y), kind)
+    t = iop(t, other)
+    assert t is before and t.is_leaf and not t.requires_grad
+    assert same_library(t.data, backend.asarray(X)) and dtype_name(t.data) == "float64"
+    h_other = host(other) if kind != "scalar" else other
+    np.testing.assert_allclose(host(t.data), ref(X, h_other), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array", "tensor"])
+@pytest.mark.parametrize("symbol", list(INT_OPS))
+def test_integer_operator_stores_in_place(backend, symbol, kind):
+    iop, ref = INT_OPS[symbol]
+    t = xpgrad.tensor(backend.asarray(IX))
+    before = t
+    other = _operand(backend, IY, kind)
+    t = iop(t, other)
+    assert t is before
+    assert same_library(t.data, backend.asarray(IX)) and dtype_name(t.data) == "int64"
+    h_other = host(other) if kind != "scalar" else other
+    np.testing.assert_array_equal(host(t.data), ref(IX, h_other))
+
+
+@pytest.mark.parametrize("symbol", ["+=", "&="])
+def test_an_operand_that_is_no_array_is_refused(symbol):
+    t = xpgrad.tensor(IX)
+    with pytest.raises(TypeError):
+        t = FLOAT_OPS.get(symbol, INT_OPS.get(symbol))[0](t, "2")
+    np.testing.assert_array_equal(t.data, IX)
+
+
+# -- the optimizer update ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("symbol", ["-=", "+=", "*=", "/="])
+def test_update_under_no_grad_keeps_the_leaf(backend, symbol):
+    iop, ref = FLOAT_OPS[symbol]
+    w = xpgrad.tensor(backend.asarray(X), requires_grad=True)
+    before = w
+    (w * w).sum().backward()  # grad = 2 X
+    step = 0.1 * w.grad if symbol in ("-=", "+=") else backend.asarray(1.0 + 0.1 * X)
+    with xpgrad.no_grad():
+        w = iop(w, step)
+    assert w is before and w.is_leaf and w.requires_grad
+    assert same_library(w.data, backend.asarray(X))
+    new = ref(X, 0.2 * X if symbol in ("-=", "+=") else 1.0 + 0.1 * X)
+    np.testing.assert_allclose(host(w.data), new, rtol=1e-15)
+    np.testing.assert_allclose(host(w.grad), 2 * X, rtol=1e-15)  # the gradient is kept
+    # The next step differentiates at the new values.
+    w.grad = None
+    (w * w).sum().backward()
+    np.testing.assert_allclose(host(w.grad), 2 * new, rtol=1e-15)
+
+
+@pytest.mark.parametrize("symbol", list(DIFF_OPS))
+def test_leaf_that_requires_grad_refuses_in_place_outside_no_grad(backend, symbol):
+    w = xpgrad.tensor(backend.asarray(X), requires_grad=True)
+    with pytest.raises(RuntimeError, match=rf"{re.escape(symbol)}: a leaf tensor that requires grad .*xpgrad.no_grad"):
+        FLOAT_OPS[symbol][0](w, backend.asarray(Y))
+    np.testing.assert_array_equal(host(w.data), X)
+    assert w.is_leaf and w.requires_grad
+
+
+# -- recording ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("symbol", list(DIFF_OPS))
+def test_operand_that_requires_grad_records(backend, symbol):
+    iop = FLOAT_OPS[symbol][0]
+    x = xpgrad.tensor(backend.asarray(X))
+    y = xpgrad.tensor(backend.asarray(Y), requires_grad=True)
+    x = iop(x, y)
+    assert x.requires_grad and not x.is_leaf
+    (x * x).sum().backward()
+    tx = torch.tensor(X)
+    ty = torch.tensor(Y, requires_grad=True)
+    tx = DIFF_OPS[symbol](tx, ty)
+    (tx * tx).sum().backward()
+    np.testing.assert_allclose(host(x.data), tx.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(host(y.grad), ty.grad.numpy(), rtol=1e-13)
+
+
+def test_in_place_on_a_computed_tensor_records(backend):
+    w = xpgrad.tensor(backend.asarray(X), requires_grad=True)
+    h = w * 2.0
+    h *= w  # h = 2 w * w, recorded
+    h.sum().backward()
+    np.testing.assert_allclose(host(w.grad), 4 * X, rtol=1e-15)
+
+
+def test_under_no_grad_an_operand_that_requires_grad_records_nothing(backend):
+    x = xpgrad.tensor(backend.asarray(X))
+    before = x
+    y = xpgrad.tensor(backend.asarray(Y), requires_grad=True)
+    with xpgrad.no_grad():
+        x += y
+    assert x is before and not x.requires_grad
+    np.testing.assert_allclose(host(x.data), X + Y, rtol=1e-15)
+
+
+# -- dtypes ----------------------------------------------------------------------------
+
+
+def test_float32_tensor_keeps_float32_with_a_float64_operand(backend):
+    w = xpgrad.tensor(backend.asarray(X, "float32"), requires_grad=True)
+    with xpgrad.no_grad():
+        w -= backend.asarray(Y, "float64")
+    assert dtype_name(w.data) == "float32" and same_library(w.data, backend.asarray(X))
+    np.testing.assert_array_equal(host(w.data), (X - Y).astype(np.float32))
+
+
+def test_int32_tensor_keeps_int32_with_an_int64_operand(backend):
+    t = xpgrad.tensor(backend.asarray(IX.astype(np.int32)))
+    t += backend.asarray(IY)
+    assert dtype_name(t.data) == "int32"
+    np.testing.assert_array_equal(host(t.data), IX + IY)
+
+
+@pytest.mark.parametrize(
+    "symbol, start, other, have",
+    [
+        ("+=", IX, 1.5, "float(32|64)"),  # an int tensor cannot hold a float result
+        ("/=", IX, 2, "float(32|64)"),  # true division of integers is a float
+        ("+=", IX > 6, 1, "int64"),  # nor a bool tensor an int one
+    ],
+    ids=["int+=float", "int/=int", "bool+=int"],
+)
+def test_result_of_another_kind_is_refused(backend, symbol, start, other, have):
+    t = xpgrad.tensor(backend.asarray(start))
+    want = dtype_name(t.data)
+    # torch makes float32 of an int tensor and a Python float; array_api_strict
+    # refuses the mixed-kind operation itself.
+    match = (
+        "TypeError from the array library"
+        if backend.name == "array_api_strict"
+        else rf"{re.escape(symbol)}: the result has dtype {have}, which cannot be stored in "
+        rf"this tensor's {want}"
+    )
+    with pytest.raises(TypeError, match=match):
+        FLOAT_OPS[symbol][0](t, other)
+    np.testing.assert_array_equal(host(t.data), start)
+    assert dtype_name(t.data) == want
+
