@@ -68,7 +68,22 @@ from ._common import Ctx, Rule
 from .elementwise import Binary, Unary, add, add_bias, div, mul, neg, pow, sub
 from .linalg import linear, matmul
 from .reduction import mean, sum
-from .shape import permute_dims, reshape, to_device
+from .indexing import getitem, repeat, setitem, take, take_along_axis, tile
+from .shape import (
+    astype,
+    broadcast_to,
+    concat,
+    expand_dims,
+    flip,
+    permute_dims,
+    reshape,
+    roll,
+    squeeze,
+    stack,
+    to_device,
+    tril,
+    triu,
+)
 
 __all__ = [
     "Binary",
@@ -77,7 +92,13 @@ __all__ = [
     "Unary",
     "add",
     "add_bias",
+    "astype",
+    "broadcast_to",
+    "concat",
     "div",
+    "expand_dims",
+    "flip",
+    "getitem",
     "linear",
     "matmul",
     "mean",
@@ -85,8 +106,18 @@ __all__ = [
     "neg",
     "permute_dims",
     "pow",
+    "repeat",
     "reshape",
+    "roll",
+    "setitem",
+    "squeeze",
+    "stack",
     "sub",
     "sum",
+    "take",
+    "take_along_axis",
+    "tile",
     "to_device",
+    "tril",
+    "triu",
 ]
