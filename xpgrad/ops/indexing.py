@@ -397,13 +397,14 @@ class setitem(Rule):
         need_x, need_v = ctx.needs_input_grad
         dx = dv = None
         with ctx.scope:
-            g = xp.flip(grad_out, axis=s.flips) if s.flips else grad_out
             if need_v:
+                g = xp.flip(grad_out, axis=s.flips) if s.flips else grad_out
                 dv = to_input(xp, g[s.key], s.value_shape, s.value_dtype)
             if need_x:
-                if s.flips:
-                    g[s.key] = 0  # g is flip's copy
+                if s.flips:  # torch: flip's result is a copy, and dv is no view of it
+                    g = xp.flip(grad_out, axis=s.flips)
+                    g[s.key] = 0
                     dx = xp.flip(g, axis=s.flips)
                 else:
-                    dx = _set_copy(xp, g, s.key, 0)
+                    dx = _set_copy(xp, grad_out, s.key, 0)
         return dx, dv
