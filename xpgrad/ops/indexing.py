@@ -58,14 +58,14 @@ def scatter_add(xp, n: int, index, values, like):
         out = xp.zeros(n, dtype=dt)
         cupyx.scatter_add(out, index, values)
         return out
-    onehot = xp.astype(index[:, None] == xp.arange(n, device=like.device)[None, :], dt)
+    onehot = xp.astype(index[:, None] == xp.arange(n, device=getattr(like, "device", None))[None, :], dt)
     return xp.reshape(values[None, :] @ onehot, (n,))
 
 
 def _iota(xp, x):
     """Flat positions of ``x``'s elements, in ``x``'s shape (int64, on its device)."""
     n = math.prod(x.shape)
-    return xp.reshape(xp.arange(n, dtype=xp.int64, device=x.device), tuple(x.shape))
+    return xp.reshape(xp.arange(n, dtype=xp.int64, device=getattr(x, "device", None)), tuple(x.shape))
 
 
 def _scatter_positions(xp, positions, g, x_shape, like):
@@ -322,7 +322,7 @@ class getitem(Rule):
                 if g.shape != s.view_shape:
                     g = xp.reshape(g, s.view_shape)
                 g = cast(xp, g, s.x_dtype)
-                dx = _assign(xp, xp.zeros(s.x_shape, dtype=s.x_dtype, device=s.x.device), s.set_key, g)
+                dx = _assign(xp, xp.zeros(s.x_shape, dtype=s.x_dtype, device=getattr(s.x, "device", None)), s.set_key, g)
             else:
                 iota = _iota(xp, s.x)
                 if s.flips:
