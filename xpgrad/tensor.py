@@ -530,6 +530,34 @@ class Tensor:
     def mean(self, axis=None, keepdims: bool = False) -> Tensor:
         return _apply(ops.mean, (self,), axis, keepdims)
 
+    # -- indexing ---------------------------------------------------------
+    def __getitem__(self, key) -> Tensor:
+        """``t[key]``: ints, slices, Ellipsis, None, one integer array or one
+        boolean mask (Tensors or native arrays). The gradient goes back to the
+        selected elements; a position selected twice gets both contributions."""
+        return _apply(ops.getitem, (self,), Tensor._native_key(key))
+
+    def __setitem__(self, key, value) -> None:
+        """``t[key] = value``: rebinds ``t`` to a new node (a copy of the old
+        values with ``value`` written at ``key``), so gradients reach both the
+        old ``t`` and ``value``; works on immutable arrays (JAX).
+
+        Raises
+        ------
+        RuntimeError
+            If ``t`` is a leaf that requires grad, or already an input of a
+            recorded op (outside ``no_grad``).
+        """
+        out = _apply(ops.setitem, (_shell(self), value), Tensor._native_key(key))
+        _take_over(self, out, "__setitem__")
+
+    @staticmethod
+    def _native_key(key):
+        """An index with every Tensor in it replaced by its data."""
+        if type(key) is tuple:
+            return tuple([k.data if type(k) is Tensor else k for k in key])
+        return key.data if type(key) is Tensor else key
+
 
 _NO_GRAPH = (None, None, ())
 _API_VERSIONS = ("2021.12", "2022.12", "2023.12", "2024.12")

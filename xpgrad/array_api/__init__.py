@@ -44,9 +44,10 @@ from .._dtypes import (  # noqa: F401 - the namespace's dtype objects and functi
     uint32,
     uint64,
 )
-from . import _creation, _elementwise, _info, _linear_algebra, _manipulation, _nondiff, _statistical
+from . import _creation, _elementwise, _indexing, _info, _linear_algebra, _manipulation, _nondiff, _statistical
 from ._creation import *  # noqa: F403
 from ._elementwise import *  # noqa: F403
+from ._indexing import *  # noqa: F403
 from ._info import __array_namespace_info__  # noqa: F401
 from ._linear_algebra import *  # noqa: F403
 from ._manipulation import *  # noqa: F403
@@ -65,6 +66,7 @@ __all__ = sorted(
     [name for name in _dtypes.__all__ if name != "DType"]
     + _creation.__all__
     + _elementwise.__all__
+    + _indexing.__all__
     + _linear_algebra.__all__
     + _manipulation.__all__
     + _nondiff.__all__

@@ -1,16 +1,166 @@
-"""Manipulation functions of the standard, and ``astype``."""
+"""Manipulation functions of the standard, ``sort``, ``meshgrid``, ``tril``,
+``triu``, ``diff`` and ``astype``.
+
+Each records its rule's node; the ones the standard builds from others
+(``moveaxis``, ``unstack``, ``broadcast_arrays``, ``meshgrid``, ``diff``,
+``sort``) are written with those, so their gradients are those rules'.
+"""
 
 from __future__ import annotations
 
-from .. import ops
-from ..tensor import _apply
+import operator
 
-__all__ = ["reshape", "permute_dims"]
+from .. import ops
+from .._backend import dtype_info, resolve
+from .._shapes import broadcast_shapes, fmt, normalize_axis
+from ..tensor import _NO_GRAPH, Tensor, _apply, _native_call
+
+__all__ = [
+    "reshape", "permute_dims", "expand_dims", "squeeze", "broadcast_to", "broadcast_arrays",
+    "concat", "stack", "unstack", "flip", "roll", "moveaxis", "tile", "repeat", "tril", "triu",
+    "meshgrid", "diff", "sort", "astype",
+]
+
+
+def _data(x):
+    return x.data if type(x) is Tensor else x
 
 
 def reshape(x, /, shape, *, copy=None):
+    if copy:
+        x = astype(x, _data(x).dtype, copy=True)
     return _apply(ops.reshape, (x,), tuple(shape))
 
 
 def permute_dims(x, /, axes):
     return _apply(ops.permute_dims, (x,), tuple(axes))
+
+
+def expand_dims(x, /, axis):
+    return _apply(ops.expand_dims, (x,), axis)
+
+
+def squeeze(x, /, axis):
+    return _apply(ops.squeeze, (x,), axis)
+
+
+def broadcast_to(x, /, shape):
+    return _apply(ops.broadcast_to, (x,), tuple(shape))
+
+
+def broadcast_arrays(*arrays):
+    shape = broadcast_shapes(*(tuple(_data(a).shape) for a in arrays), op="broadcast_arrays")
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def concat(arrays, /, *, axis=0):
+    return _apply(ops.concat, tuple(arrays), axis)
+
+
+def stack(arrays, /, *, axis=0):
+    return _apply(ops.stack, tuple(arrays), axis)
+
+
+def unstack(x, /, *, axis=0):
+    data = _data(x)
+    axis = normalize_axis(axis, data.ndim, "unstack", data.shape)[0]
+    lead = (slice(None),) * axis
+    return tuple(_apply(ops.getitem, (x,), lead + (i, ...)) for i in range(data.shape[axis]))
+
+
+def flip(x, /, *, axis=None):
+    return _apply(ops.flip, (x,), axis)
+
+
+def roll(x, /, shift, *, axis=None):
+    return _apply(ops.roll, (x,), shift, axis)
+
+
+def moveaxis(x, source, destination, /):
+    data = _data(x)
+    nd = data.ndim
+    src = source if type(source) is tuple else (source,)
+    dst = destination if type(destination) is tuple else (destination,)
+    if len(src) != len(dst):
+        raise ValueError(
+            f"moveaxis: source {source!r} and destination {destination!r} must name as many axes"
+        )
+    src = [operator.index(a) % nd if -nd <= operator.index(a) < nd else a for a in src]
+    dst = [operator.index(a) % nd if -nd <= operator.index(a) < nd else a for a in dst]
+    normalize_axis(tuple(src), nd, "moveaxis", data.shape)  # range and repeats
+    normalize_axis(tuple(dst), nd, "moveaxis", data.shape)
+    order = [a for a in range(nd) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return _apply(ops.permute_dims, (x,), tuple(order))
+
+
+def tile(x, repetitions, /):
+    return _apply(ops.tile, (x,), tuple(repetitions))
+
+
+def repeat(x, repeats, /, *, axis=None):
+    return _apply(ops.repeat, (x, repeats), axis)
+
+
+def tril(x, /, *, k=0):
+    return _apply(ops.tril, (x,), k)
+
+
+def triu(x, /, *, k=0):
+    return _apply(ops.triu, (x,), k)
+
+
+def meshgrid(*arrays, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij'; got {indexing!r}")
+    sizes = []
+    for i, a in enumerate(arrays):
+        d = _data(a)
+        if d.ndim != 1:
+            raise ValueError(f"meshgrid: every array must be 1-D; array {i} has shape {fmt(d.shape)}")
+        sizes.append(d.shape[0])
+    pos = list(range(len(arrays)))
+    if indexing == "xy" and len(arrays) >= 2:
+        pos[0], pos[1] = 1, 0
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    shape = tuple(sizes)
+    out = []
+    for a, p in zip(arrays, pos):
+        one = [1] * len(shape)
+        one[p] = -1
+        out.append(broadcast_to(reshape(a, tuple(one)), shape))
+    return out
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    data = _data(x)
+    if type(n) is bool or not isinstance(n, int) or n < 0:
+        raise ValueError(f"diff: n must be a non-negative int; got {n!r}")
+    axis = normalize_axis(axis, data.ndim, "diff", data.shape)[0]
+    if prepend is not None or append is not None:
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = concat(parts, axis=axis)
+    lead = (slice(None),) * axis
+    for _ in range(n):
+        x = _apply(ops.sub, (_apply(ops.getitem, (x,), lead + (slice(1, None), ...)),
+                             _apply(ops.getitem, (x,), lead + (slice(None, -1), ...))))
+    return x if type(x) is Tensor else Tensor(x, _node=_NO_GRAPH)
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True):
+    order = _native_call("argsort", _data(x), axis=axis, descending=descending, stable=stable)
+    return _apply(ops.take_along_axis, (x, order), axis)
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    if device is not None:
+        x = (x if type(x) is Tensor else Tensor(x, _node=_NO_GRAPH)).to_device(device)
+    data = _data(x)
+    xp, _ = resolve("astype", data)
+    from .. import _dtypes
+
+    native = _dtypes.to_native(xp, dtype, "astype")
+    if not dtype_info(xp, native).inexact:  # an integer or boolean result carries no gradient
+        return Tensor(ops.astype.forward(data, native, copy)[0], _node=_NO_GRAPH)
+    return _apply(ops.astype, (x,), native, copy)

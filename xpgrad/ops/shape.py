@@ -1,17 +1,23 @@
-"""Rules that move data without arithmetic: reshape, permute_dims, to_device."""
+"""Rules that move data without arithmetic: reshape, permute_dims, to_device,
+the standard's manipulation functions, and astype."""
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import NamedTuple
 
-from .._backend import device_of, resolve
+from .. import _dtypes
+from .._backend import device_of, dtype_info, resolve
 from .._backend import to_device as _to_device
-from .._shapes import as_shape, fmt, normalize_axis
-from ._common import Ctx, Rule, check_grad, differentiable
+from .._shapes import as_shape, broadcast_shapes, fmt, normalize_axis
+from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, differentiable, to_input
 from .elementwise import Unary
 
-__all__ = ["reshape", "permute_dims", "to_device"]
+__all__ = [
+    "reshape", "permute_dims", "to_device", "expand_dims", "squeeze", "broadcast_to", "concat",
+    "stack", "flip", "roll", "tril", "triu", "astype",
+]
 
 
 class Reshaped(NamedTuple):
@@ -106,3 +112,285 @@ class to_device(Rule):
             return (None,)
         return (_to_device(grad_out, ctx.saved.source),)
 
+
+
+def _axis(axis, ndim: int, op: str, shape) -> int:
+    """One axis in ``[-ndim, ndim)`` as a non-negative int."""
+    return normalize_axis(operator.index(axis) if not isinstance(axis, bool) else axis, ndim, op, shape)[0]
+
+
+class expand_dims(Unary):
+    """``out = expand_dims(x, axis)``; dx = reshape(G, x.shape). ``axis`` may be
+    a tuple of positions in the output (as NumPy's)."""
+
+    @staticmethod
+    def forward(x, axis):
+        xp, scope = resolve("expand_dims", x)
+        items = axis if type(axis) is tuple else (axis,)
+        nd = x.ndim + len(items)
+        try:
+            pos = normalize_axis(items, nd, "expand_dims", x.shape)
+        except ValueError as exc:  # the standard asks for an IndexError
+            raise IndexError(str(exc)) from None
+        shape = list(x.shape)
+        for p in pos:
+            shape.insert(p, 1)
+        with scope:
+            out = xp.reshape(x, tuple(shape))
+        needs = (differentiable(xp, x),)
+        return out, Ctx("expand_dims", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+
+    grad = reshape.grad
+
+
+class squeeze(Unary):
+    """``out = squeeze(x, axis)``; dx = reshape(G, x.shape)."""
+
+    @staticmethod
+    def forward(x, axis):
+        xp, scope = resolve("squeeze", x)
+        pos = normalize_axis(axis, x.ndim, "squeeze", x.shape)
+        bad = [p for p in pos if x.shape[p] != 1]
+        if bad:
+            raise ValueError(
+                f"squeeze: axis {bad[0]} of x of shape {fmt(x.shape)} has size "
+                f"{x.shape[bad[0]]}; only axes of size 1 can be removed"
+            )
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in pos)
+        with scope:
+            out = xp.reshape(x, shape)
+        needs = (differentiable(xp, x),)
+        return out, Ctx("squeeze", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+
+    grad = reshape.grad
+
+
+class broadcast_to(Unary):
+    """``out = broadcast_to(x, shape)``; dx = sum_to(G, x.shape)."""
+
+    @staticmethod
+    def forward(x, shape):
+        xp, scope = resolve("broadcast_to", x)
+        shape = as_shape(shape, "broadcast_to")
+        if broadcast_shapes(x.shape, shape, op="broadcast_to") != shape:
+            raise ValueError(f"broadcast_to: x of shape {fmt(x.shape)} cannot be broadcast to {fmt(shape)}")
+        with scope:
+            out = xp.broadcast_to(x, shape)
+        needs = (differentiable(xp, x),)
+        return out, Ctx("broadcast_to", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, shape)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return to_input(xp, g, s.x_shape, s.x_dtype)
+
+
+class Joined(NamedTuple):
+    shapes: tuple
+    dtypes: tuple
+    axis: int | None
+
+
+class concat(Rule):
+    """``out = concat(arrays, axis)``; dx_i = the slice of G that x_i filled
+    (flattened first for axis=None)."""
+
+    args = ()
+
+    @staticmethod
+    def forward(*arrays_and_axis):
+        *arrays, axis = arrays_and_axis
+        return _join("concat", arrays, axis)
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("concat", grad_out, ctx)
+        xp, s = ctx.xp, ctx.saved
+        grads, start = [], 0
+        lead = (slice(None),) * (0 if s.axis is None else s.axis)
+        with ctx.scope:
+            for shape, dtype, need in zip(s.shapes, s.dtypes, ctx.needs_input_grad):
+                size = math.prod(shape) if s.axis is None else shape[s.axis]
+                if need:
+                    g = grad_out[lead + (slice(start, start + size), ...)]
+                    if s.axis is None:
+                        g = xp.reshape(g, shape)
+                    grads.append(cast(xp, g, dtype))
+                else:
+                    grads.append(None)
+                start += size
+        return tuple(grads)
+
+
+class stack(Rule):
+    """``out = stack(arrays, axis)``; dx_i = G indexed at i along axis."""
+
+    args = ()
+
+    @staticmethod
+    def forward(*arrays_and_axis):
+        *arrays, axis = arrays_and_axis
+        return _join("stack", arrays, axis)
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("stack", grad_out, ctx)
+        xp, s = ctx.xp, ctx.saved
+        lead = (slice(None),) * s.axis
+        with ctx.scope:
+            return tuple(
+                cast(xp, grad_out[lead + (i, ...)], dtype) if need else None
+                for i, (dtype, need) in enumerate(zip(s.dtypes, ctx.needs_input_grad))
+            )
+
+
+def _join(op, arrays, axis):
+    if not arrays:
+        raise ValueError(f"{op}: arrays is empty; pass at least one array")
+    xp, scope = resolve(op, *arrays)
+    first = arrays[0]
+    if op == "stack":
+        if any(tuple(a.shape) != tuple(first.shape) for a in arrays):
+            shapes = ", ".join(fmt(a.shape) for a in arrays)
+            raise ValueError(f"stack: arrays must all have one shape; got {shapes}")
+        axis = _axis(axis, first.ndim + 1, op, first.shape)
+    elif axis is not None:
+        axis = _axis(axis, first.ndim, op, first.shape)
+        for a in arrays:
+            if a.ndim != first.ndim or any(
+                d != e for i, (d, e) in enumerate(zip(a.shape, first.shape)) if i != axis
+            ):
+                shapes = ", ".join(fmt(b.shape) for b in arrays)
+                raise ValueError(
+                    f"concat: arrays must have the same shape except along axis {axis}; got {shapes}"
+                )
+    try:
+        with scope:
+            out = getattr(xp, op)(list(arrays), axis=axis)
+    except BACKEND_ERRORS as exc:
+        raise backend_error(op, exc) from exc
+    saved = Joined(tuple(tuple(a.shape) for a in arrays), tuple(a.dtype for a in arrays), axis)
+    needs = tuple(differentiable(xp, a) for a in arrays)
+    return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
+
+
+class Flipped(NamedTuple):
+    axis: object
+    x_dtype: object
+
+
+class flip(Unary):
+    """``out = flip(x, axis)``; dx = flip(G, axis)."""
+
+    @staticmethod
+    def forward(x, axis=None):
+        xp, scope = resolve("flip", x)
+        if axis is not None:
+            axis = normalize_axis(axis, x.ndim, "flip", x.shape)
+        with scope:
+            out = xp.flip(x, axis=axis)
+        needs = (differentiable(xp, x),)
+        return out, Ctx("flip", xp, scope, Flipped(axis, x.dtype), needs, tuple(out.shape))
+
+    @staticmethod
+    def grad(xp, g, s):
+        return xp.flip(g, axis=s.axis)
+
+
+class Rolled(NamedTuple):
+    back: object  # the shift that undoes it
+    axis: object
+    x_dtype: object
+
+
+class roll(Unary):
+    """``out = roll(x, shift, axis)``; dx = roll(G, -shift, axis)."""
+
+    @staticmethod
+    def forward(x, shift, axis=None):
+        xp, scope = resolve("roll", x)
+        many = type(shift) is tuple
+        if many and (type(axis) is not tuple or len(axis) != len(shift)):
+            raise ValueError(
+                f"roll: shift {shift!r} is a tuple, so axis must be a tuple of as many axes; "
+                f"got axis={axis!r}"
+            )
+        if axis is not None:
+            normalize_axis(axis, x.ndim, "roll", x.shape)
+        back = tuple(-operator.index(k) for k in shift) if many else -operator.index(shift)
+        try:
+            with scope:
+                out = xp.roll(x, shift, axis=axis)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("roll", exc) from exc
+        needs = (differentiable(xp, x),)
+        return out, Ctx("roll", xp, scope, Rolled(back, axis, x.dtype), needs, tuple(out.shape))
+
+    @staticmethod
+    def grad(xp, g, s):
+        return xp.roll(g, s.back, axis=s.axis)
+
+
+class Banded(NamedTuple):
+    k: int
+    x_dtype: object
+
+
+class tril(Unary):
+    """``out = tril(x, k)``; dx = tril(G, k)."""
+
+    @staticmethod
+    def forward(x, k=0):
+        return _band("tril", x, k)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return xp.tril(g, k=s.k)
+
+
+class triu(Unary):
+    """``out = triu(x, k)``; dx = triu(G, k)."""
+
+    @staticmethod
+    def forward(x, k=0):
+        return _band("triu", x, k)
+
+    @staticmethod
+    def grad(xp, g, s):
+        return xp.triu(g, k=s.k)
+
+
+def _band(op, x, k):
+    xp, scope = resolve(op, x)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
+    if type(k) is bool or not isinstance(k, int):
+        raise TypeError(f"{op}: k must be an int; got {k!r}")
+    with scope:
+        out = getattr(xp, op)(x, k=k)
+    return out, Ctx(op, xp, scope, Banded(k, x.dtype), (differentiable(xp, x),), tuple(out.shape))
+
+
+class Cast(NamedTuple):
+    x_dtype: object
+
+
+class astype(Unary):
+    """``out = astype(x, dtype)``; dx = astype(G, x.dtype). Only between
+    floating (or complex) dtypes: to an integer or boolean dtype nothing flows
+    back."""
+
+    @staticmethod
+    def forward(x, dtype, copy=True):
+        xp, scope = resolve("astype", x)
+        native = _dtypes.to_native(xp, dtype, "astype")
+        try:
+            with scope:
+                out = xp.astype(x, native, copy=copy)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("astype", exc) from exc
+        needs = (differentiable(xp, x) and dtype_info(xp, native).inexact,)
+        return out, Ctx("astype", xp, scope, Cast(x.dtype), needs, tuple(out.shape))
+
+    @staticmethod
+    def grad(xp, g, s):
+        return g  # the template casts it to x's dtype

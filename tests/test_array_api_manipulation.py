@@ -1,0 +1,252 @@
+"""The namespace's manipulation and indexing functions, item access and item
+assignment, on every backend: values against torch (or NumPy), gradients
+against torch autograd on the same inputs and against finite differences in
+float64 (``gradcheck``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpgrad
+import xpgrad.array_api as xp
+from tests.support import assert_allclose, dtype_name
+from xpgrad.testing import gradcheck
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+I = np.array  # host integer / boolean index arrays; mk() moves them to the backend
+
+
+def _t(a):
+    return torch.as_tensor(a)
+
+
+# (id, xpgrad function (t, mk), torch reference (t), input shape, backends it skips)
+CASES = [
+    ("reshape", lambda t, mk: xp.reshape(t, (4, 3)), lambda t: t.reshape(4, 3), (3, 4), ()),
+    ("reshape_copy", lambda t, mk: xp.reshape(t, (12,), copy=True), lambda t: t.reshape(12), (3, 4), ()),
+    ("permute_dims", lambda t, mk: xp.permute_dims(t, (1, 0)), lambda t: t.permute(1, 0), (3, 4), ()),
+    ("expand_dims", lambda t, mk: xp.expand_dims(t, axis=-1), lambda t: t[..., None], (3, 4), ()),
+    ("squeeze", lambda t, mk: xp.squeeze(xp.reshape(t, (3, 1, 4)), axis=1), lambda t: t, (3, 4), ()),
+    ("broadcast_to", lambda t, mk: xp.broadcast_to(t, (2, 3, 4)), lambda t: t.expand(2, 3, 4), (3, 4), ()),
+    ("broadcast_arrays", lambda t, mk: (lambda a, b: a + 2 * b)(*xp.broadcast_arrays(t, t[0:1, ...])),
+     lambda t: t + 2 * t[0:1].expand(3, 4), (3, 4), ()),
+    ("concat_axis1", lambda t, mk: xp.concat([t, 2 * t], axis=1), lambda t: torch.cat([t, 2 * t], 1), (3, 4), ()),
+    ("concat_none", lambda t, mk: xp.concat([t, t[0, ...]], axis=None),
+     lambda t: torch.cat([t.reshape(-1), t[0]]), (3, 4), ()),
+    ("stack", lambda t, mk: xp.stack([t, 3 * t], axis=-1), lambda t: torch.stack([t, 3 * t], -1), (3, 4), ()),
+    ("unstack", lambda t, mk: (lambda u: 2 * u[1] + u[3])(xp.unstack(t, axis=1)),
+     lambda t: 2 * t[:, 1] + t[:, 3], (3, 4), ()),
+    ("flip_none", lambda t, mk: xp.flip(t), lambda t: t.flip(0, 1), (3, 4), ()),
+    ("flip_last", lambda t, mk: xp.flip(t, axis=-1), lambda t: t.flip(-1), (3, 4), ()),
+    ("roll_tuple", lambda t, mk: xp.roll(t, (1, -2), axis=(0, 1)), lambda t: t.roll((1, -2), (0, 1)), (3, 4), ()),
+    ("roll_flat", lambda t, mk: xp.roll(t, 5), lambda t: t.roll(5), (3, 4), ()),
+    ("moveaxis", lambda t, mk: xp.moveaxis(xp.reshape(t, (3, 2, 2)), (0, 1), (-1, 0)),
+     lambda t: t.reshape(3, 2, 2).movedim((0, 1), (-1, 0)), (3, 4), ()),
+    ("tile", lambda t, mk: xp.tile(t, (2, 1, 2)), lambda t: t.tile((2, 1, 2)), (3, 4), ()),
+    ("repeat_int", lambda t, mk: xp.repeat(t, 2), lambda t: t.reshape(-1).repeat_interleave(2), (3, 4), ()),
+    ("repeat_array", lambda t, mk: xp.repeat(t, mk(I([2, 0, 3])), axis=0),
+     lambda t: t.repeat_interleave(_t(I([2, 0, 3])), dim=0), (3, 4), ("jax",)),
+    ("tril", lambda t, mk: xp.tril(t, k=-1), lambda t: t.tril(-1), (3, 4), ()),
+    ("triu", lambda t, mk: xp.triu(t, k=1), lambda t: t.triu(1), (3, 4), ()),
+    ("meshgrid_xy", lambda t, mk: (lambda a, b: a + 2 * b)(*xp.meshgrid(t[0, ...], t[1, :3])),
+     lambda t: (lambda a, b: a + 2 * b)(*torch.meshgrid(t[0], t[1, :3], indexing="xy")), (3, 4), ()),
+    ("meshgrid_ij", lambda t, mk: (lambda a, b: a + 2 * b)(*xp.meshgrid(t[0, ...], t[1, :3], indexing="ij")),
+     lambda t: (lambda a, b: a + 2 * b)(*torch.meshgrid(t[0], t[1, :3], indexing="ij")), (3, 4), ()),
+    ("diff_n2", lambda t, mk: xp.diff(t, n=2), lambda t: t.diff(n=2), (3, 4), ()),
+    ("diff_prepend_append", lambda t, mk: xp.diff(t, axis=0, prepend=t[0:1, ...], append=2 * t),
+     lambda t: t.diff(dim=0, prepend=t[0:1], append=2 * t), (3, 4), ()),
+    ("sort", lambda t, mk: xp.sort(t), lambda t: t.sort(-1).values, (3, 4), ()),
+    ("sort_desc_axis0", lambda t, mk: xp.sort(t, axis=0, descending=True),
+     lambda t: t.sort(0, descending=True).values, (3, 4), ()),
+    ("take", lambda t, mk: xp.take(t, mk(I([3, 0, 3, -1])), axis=1),
+     lambda t: t[:, [3, 0, 3, -1]], (3, 4), ()),
+    ("take_1d", lambda t, mk: xp.take(t[1, ...], mk(I([2, 2, 0]))), lambda t: t[1, [2, 2, 0]], (3, 4), ()),
+    ("take_along_axis", lambda t, mk: xp.take_along_axis(t, mk(I([[1, 1], [0, 3], [2, 2]])), axis=1),
+     lambda t: t.take_along_dim(_t(I([[1, 1], [0, 3], [2, 2]])), 1), (3, 4), ()),
+    ("astype_f32", lambda t, mk: xp.astype(t, xp.float32) * 1.5, lambda t: t.float() * 1.5, (3, 4), ()),
+    # item access
+    ("getitem_int", lambda t, mk: t[1, ...], lambda t: t[1], (3, 4), ()),
+    ("getitem_negative_steps", lambda t, mk: t[::-1, 3:0:-2], lambda t: t.flip(0)[:, [3, 1]], (3, 4), ()),
+    ("getitem_none_ellipsis", lambda t, mk: t[None, ..., None, 1:3], lambda t: t[None, ..., None, 1:3], (3, 4), ()),
+    ("getitem_int_array_repeats", lambda t, mk: t[1, ...][mk(I([2, 0, 2, -1]))],
+     lambda t: t[1][[2, 0, 2, -1]], (3, 4), ()),
+    ("getitem_2d_int_array", lambda t, mk: t[0, ...][mk(I([[0, 1], [1, 1]]))],
+     lambda t: t[0][_t(I([[0, 1], [1, 1]]))], (3, 4), ()),
+    ("getitem_array_and_slice", lambda t, mk: t[mk(I([2, 0, 2])), 1:],
+     lambda t: t[[2, 0, 2], 1:], (3, 4), ("array_api_strict",)),
+    ("getitem_two_arrays", lambda t, mk: t[mk(I([2, 0, 2])), mk(I([1, 1, 3]))],
+     lambda t: t[[2, 0, 2], [1, 1, 3]], (3, 4), ()),
+    ("getitem_mask", lambda t, mk: t[t > 0], lambda t: t[t > 0], (3, 4), ()),
+    ("getitem_row_mask", lambda t, mk: t[mk(I([True, False, True])), ...],
+     lambda t: t[_t(I([True, False, True]))], (3, 4), ("array_api_strict",)),
+    ("getitem_zero_size", lambda t, mk: t[2:2, ::-1], lambda t: t[2:2], (3, 4), ()),
+    ("take_zero_size", lambda t, mk: xp.take(t, mk(np.zeros(0, np.int64)), axis=0),
+     lambda t: t[[]], (3, 4), ()),
+    ("concat_zero_size", lambda t, mk: xp.concat([t[:, 0:0], t], axis=1), lambda t: t, (3, 4), ()),
+]
+
+
+@pytest.fixture
+def mk(backend):
+    return lambda h: backend.asarray(h)
+
+
+@pytest.mark.parametrize("fn, ref, shape, skip", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_values_and_gradients(backend, rng, mk, fn, ref, shape, skip):
+    if backend.name in skip:
+        pytest.skip(f"{backend.name} does not support this index or argument")
+    h = rng.standard_normal(shape)
+    leaf = xpgrad.tensor(backend.asarray(h), requires_grad=True)
+    out = fn(leaf, mk)
+    tx = torch.tensor(h, requires_grad=True)
+    tout = ref(tx)
+    assert out.shape == tuple(tout.shape)
+    kind = dtype_name(out.data)
+    assert_allclose(out, tout.detach().numpy(), kind)
+    g = rng.standard_normal(out.shape)
+    out.backward(backend.asarray(g, kind))
+    tout.backward(_t(g).to(tout.dtype))
+    assert leaf.grad.dtype == leaf.data.dtype and tuple(leaf.grad.shape) == shape
+    assert_allclose(leaf.grad, tx.grad.numpy(), kind)
+    if kind == "float64" and out.size:
+        assert gradcheck(lambda t: fn(t, mk), backend.asarray(h))
+
+
+@pytest.mark.parametrize("key", ["int_array", "mask"])
+def test_repeated_and_masked_gradients_by_hand(backend, key):
+    x = xpgrad.tensor(backend.asarray(np.array([1.0, 2.0, 3.0])), requires_grad=True)
+    idx = backend.asarray(np.array([0, 0, 2, 0])) if key == "int_array" else x > 1.5
+    y = x[idx] * backend.asarray(np.array([1.0, 10.0, 100.0, 1000.0])[: 4 if key == "int_array" else 2])
+    xp.sum(y).backward()
+    # x[0] is taken three times (1 + 10 + 1000); the mask picks x[1], x[2].
+    assert_allclose(x.grad, [1011.0, 0.0, 100.0] if key == "int_array" else [0.0, 1.0, 10.0])
+
+
+SET_CASES = [
+    ("slice_block", lambda: (slice(1, 3), ...), (2, 4), lambda t, v: t.__setitem__((slice(1, 3), ...), v), ()),
+    ("broadcast_row", lambda: (slice(None), ...), (4,), lambda t, v: t.__setitem__((slice(None), ...), v), ()),
+    ("negative_step", lambda: (slice(None, None, -1), 0), (3,), lambda t, v: t.__setitem__((slice(None), 0), v.flip(0)), ()),
+    ("none_int", lambda: (None, 1, slice(0, 2)), (2,), lambda t, v: t.__setitem__((1, slice(0, 2)), v), ("array_api_strict",)),
+    ("int_array", lambda: (I([2, 0]),), (2, 4), lambda t, v: t.__setitem__(_t(I([2, 0])), v), ("array_api_strict",)),
+]
+
+
+@pytest.mark.parametrize("key, vshape, ref", [c[1:4] for c in SET_CASES], ids=[c[0] for c in SET_CASES])
+def test_setitem_gradients_reach_x_and_value(backend, rng, key, vshape, ref):
+    skip = next(c[4] for c in SET_CASES if c[1] is key)
+    if backend.name in skip:
+        pytest.skip(f"{backend.name} refuses this assignment key")
+    k = tuple(backend.asarray(p) if isinstance(p, np.ndarray) else p for p in key())
+    xh, vh = rng.standard_normal((3, 4)), rng.standard_normal(vshape)
+    x = xpgrad.tensor(backend.asarray(xh), requires_grad=True)
+    v = xpgrad.tensor(backend.asarray(vh), requires_grad=True)
+    y = x * 2.0
+    y[k] = v * 3.0
+    out = y * y
+    tx, tv = torch.tensor(xh, requires_grad=True), torch.tensor(vh, requires_grad=True)
+    ty = (tx * 2.0).clone()
+    ref(ty, tv * 3.0)
+    tout = ty * ty
+    assert_allclose(out, tout.detach().numpy())
+    g = rng.standard_normal((3, 4))
+    out.backward(backend.asarray(g))
+    tout.backward(_t(g))
+    assert_allclose(x.grad, tx.grad.numpy())
+    assert_allclose(v.grad, tv.grad.numpy())
+
+    def assigned(a, b):
+        c = a * 1.0
+        c[k] = b
+        return c
+
+    assert gradcheck(assigned, backend.asarray(xh), backend.asarray(vh))
+
+
+def test_setitem_mask_and_scalar_without_grad(backend):
+    # scipy.special.logsumexp's a_max[~xp.isfinite(a_max)] = 0 on a Tensor.
+    a = xpgrad.tensor(backend.asarray(np.array([1.0, np.inf, -np.inf, 2.0])))
+    before = a.data
+    a[~xp.isfinite(a)] = 0
+    assert_allclose(a, [1.0, 0.0, 0.0, 2.0])
+    assert not a.requires_grad
+    assert_allclose(before, [1.0, np.inf, -np.inf, 2.0])  # a copy was written
+
+
+def test_setitem_mask_scalar_gradient(backend):
+    x = xpgrad.tensor(backend.asarray(np.array([1.0, -2.0, 3.0])), requires_grad=True)
+    y = x * 1.0
+    y[y < 0] = 0.0
+    xp.sum(y * y).backward()
+    assert_allclose(x.grad, [2.0, 0.0, 6.0])
+
+
+def test_setitem_refuses_leaf_and_used_tensor(backend):
+    x = xpgrad.tensor(backend.asarray(np.ones(3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="__setitem__: a leaf tensor that requires grad"):
+        x[0] = 2.0
+    assert_allclose(x, [1.0, 1.0, 1.0])
+    y = x * 2.0
+    z = y * y
+    with pytest.raises(RuntimeError, match="__setitem__: this tensor is already an input"):
+        y[0] = 0.0
+    with xpgrad.no_grad():
+        x[0] = 5.0
+    assert_allclose(x, [5.0, 1.0, 1.0])
+    assert z.requires_grad
+
+
+@pytest.mark.parametrize("src, dst", [("float32", "float64"), ("float64", "float32")])
+def test_astype_gradient_has_the_input_dtype(backend, src, dst):
+    x = xpgrad.tensor(backend.asarray(np.array([1.0, 2.0]), src), requires_grad=True)
+    y = xp.astype(x, getattr(xp, dst))
+    assert y.dtype == getattr(xp, dst)
+    xp.sum(y * y).backward()
+    assert x.grad.dtype == x.data.dtype
+    assert_allclose(x.grad, [2.0, 4.0], "float32")
+
+
+def test_astype_to_integer_and_copies(backend):
+    x = xpgrad.tensor(backend.asarray(np.array([1.5, -2.5])), requires_grad=True)
+    i = xp.astype(x, xp.int64)
+    assert not i.requires_grad and i.dtype == xp.int64
+    c = xp.asarray(x, copy=True)
+    assert c is not x and c.requires_grad
+    xp.sum(c * 3.0).backward()
+    assert_allclose(x.grad, [3.0, 3.0])
+
+
+def test_sort_stable_ties_send_gradient_to_one_element_each(backend):
+    x = xpgrad.tensor(backend.asarray(np.array([2.0, 1.0, 2.0, 0.0])), requires_grad=True)
+    y = xp.sort(x)
+    assert_allclose(y, [0.0, 1.0, 2.0, 2.0])
+    (y * backend.asarray(np.array([1.0, 10.0, 100.0, 1000.0]))).backward(backend.asarray(np.ones(4)))
+    assert_allclose(x.grad, [100.0, 10.0, 1000.0, 1.0])  # stable: the first 2.0 sorts first
+
+
+ERRORS = [
+    (ValueError, r"^take: axis=None needs a 1-D x", lambda t, mk: xp.take(t, mk(I([0])))),
+    (TypeError, r"^take: indices must have an integer dtype", lambda t, mk: xp.take(t, mk(np.zeros(1)), axis=0)),
+    (ValueError, r"^stack: arrays must all have one shape", lambda t, mk: xp.stack([t, t[0, ...]])),
+    (ValueError, r"^concat: arrays must have the same shape except along axis 0",
+     lambda t, mk: xp.concat([t, xp.permute_dims(t, (1, 0))])),
+    (ValueError, r"^concat: arrays is empty", lambda t, mk: xp.concat([])),
+    (ValueError, r"^squeeze: axis 0 of x of shape \(3, 4\) has size 3", lambda t, mk: xp.squeeze(t, axis=0)),
+    (ValueError, r"^roll: shift \(1, 2\) is a tuple", lambda t, mk: xp.roll(t, (1, 2), axis=0)),
+    (IndexError, r"expand_dims", lambda t, mk: xp.expand_dims(t, axis=4)),
+    (ValueError, r"^meshgrid: indexing must be 'xy' or 'ij'", lambda t, mk: xp.meshgrid(t[0, ...], indexing="yx")),
+    (ValueError, r"^broadcast_to: shapes \(3, 4\), \(2, 4\) do not broadcast", lambda t, mk: xp.broadcast_to(t, (2, 4))),
+    (ValueError, r"^tril: x must have at least 2 dimensions", lambda t, mk: xp.tril(t[0, ...])),
+    (ValueError, r"^repeat: repeats must be >= 0", lambda t, mk: xp.repeat(t, -1)),
+    (TypeError, r"^astype: dtype 'float128'", lambda t, mk: xp.astype(t, "float128")),
+    (ValueError, r"^take_along_axis: indices has 1 dimensions and x 2", lambda t, mk: xp.take_along_axis(t, mk(I([0])))),
+]
+
+
+@pytest.mark.parametrize("exc, match, call", ERRORS, ids=[e[1].strip("^").split(":")[0] + str(i) for i, e in enumerate(ERRORS)])
+def test_errors_name_the_function(backend, mk, exc, match, call):
+    t = xpgrad.tensor(backend.asarray(np.ones((3, 4))), requires_grad=True)
+    with pytest.raises(exc, match=match):
+        call(t, mk)

@@ -1,0 +1,410 @@
+"""Rules that pick elements: item access and assignment, ``take``,
+``take_along_axis``, ``repeat`` and ``tile``.
+
+Every gather here has one backward: the gradient of ``out = x[positions]`` is
+``dx = zeros; dx[positions] += G``, with repeated positions accumulating.
+Which element of ``x`` each output element came from is found by running the
+same gather on ``iota``, the array of flat positions ``0 .. x.size - 1`` in
+``x``'s shape (so negative indices, masks and every mixture of slices and
+arrays resolve exactly as the library resolved them), and the sum is one 1-D
+scatter-add in the library's own way (:func:`scatter_add`). Basic keys (ints,
+slices, Ellipsis, None) have no repeats and take the cheap path: zeros and a
+slice assignment (``.at[key].set`` on JAX).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .._backend import _NS_NAME, dtype_info, resolve
+from .._shapes import fmt, normalize_axis
+from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, differentiable, to_input
+
+__all__ = ["getitem", "setitem", "take", "take_along_axis", "repeat", "tile", "scatter_add"]
+
+_PY_SCALARS = (int, float, complex, bool)
+
+
+def scatter_add(xp, n: int, index, values, like):
+    """A 1-D array of length ``n``, zero except ``out[index[k]] += values[k]``
+    (repeated indices add up), in ``values``' dtype.
+
+    Each library's own accumulating scatter: ``numpy.bincount`` for real
+    floats (``numpy.add.at`` otherwise), ``torch.Tensor.index_add_``,
+    JAX's ``.at[index].add``, ``cupyx.scatter_add``. Other libraries
+    (array_api_strict, dask) have none in the standard, and get a portable
+    one-hot product, ``values @ (index[:, None] == arange(n))``, which costs
+    O(len(index) * n): correct everywhere, meant for the small arrays those
+    libraries are used with here.
+    """
+    name = _NS_NAME.get(id(xp), "")
+    dt = values.dtype
+    if name == "numpy":
+        import numpy as np
+
+        if not dtype_info(xp, dt).complex:
+            return np.bincount(index, weights=values, minlength=n).astype(dt, copy=False)
+        out = np.zeros(n, dt)
+        np.add.at(out, index, values)
+        return out
+    if name == "torch":
+        return xp.zeros(n, dtype=dt, device=like.device).index_add_(0, index, values)
+    if name == "jax":
+        return xp.zeros(n, dtype=dt).at[index].add(values)
+    if name == "cupy":
+        import cupyx
+
+        out = xp.zeros(n, dtype=dt)
+        cupyx.scatter_add(out, index, values)
+        return out
+    onehot = xp.astype(index[:, None] == xp.arange(n, device=getattr(like, "device", None))[None, :], dt)
+    return xp.reshape(values[None, :] @ onehot, (n,))
+
+
+def _iota(xp, x):
+    """Flat positions of ``x``'s elements, in ``x``'s shape (int64, on its device)."""
+    n = math.prod(x.shape)
+    return xp.reshape(xp.arange(n, dtype=xp.int64, device=getattr(x, "device", None)), tuple(x.shape))
+
+
+def _scatter_positions(xp, positions, g, x_shape, like):
+    """``dx`` of x's shape: ``g`` added at the flat ``positions`` (same shape as g)."""
+    n = math.prod(x_shape)
+    flat = scatter_add(xp, n, xp.reshape(positions, (-1,)), xp.reshape(g, (-1,)), like)
+    return xp.reshape(flat, x_shape)
+
+
+class Gathered(NamedTuple):
+    x: object  # x itself, to build iota like it (never read for values)
+    params: tuple  # what the forward's gather was given besides x
+    x_shape: tuple
+    x_dtype: object
+
+
+class _Gather(Rule, template=True):
+    """``out = gather(x, *params)``; dx = scatter-add of G at ``gather(iota)``."""
+
+    args = ("x",)
+
+    @staticmethod
+    def gather(xp, x, *params):
+        raise NotImplementedError
+
+    @classmethod
+    def _forward(cls, xp, scope, x, *params):
+        op = cls.__name__
+        try:
+            with scope:
+                out = cls.gather(xp, x, *params)
+        except BACKEND_ERRORS as exc:
+            raise backend_error(op, exc) from exc
+        saved = Gathered(x, params, tuple(x.shape), x.dtype)
+        return out, Ctx(op, xp, scope, saved, (differentiable(xp, x),), tuple(out.shape))
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        check_grad(cls.__name__, grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, s = ctx.xp, ctx.saved
+        with ctx.scope:
+            positions = cls.gather(xp, _iota(xp, s.x), *s.params)
+            return (cast(xp, _scatter_positions(xp, positions, grad_out, s.x_shape, s.x), s.x_dtype),)
+
+
+class take(_Gather):
+    """``out = take(x, indices, axis)``; dx = zeros with G added at the taken
+    positions (a repeated index accumulates)."""
+
+    args = ("x", "indices")
+
+    @classmethod
+    def forward(cls, x, indices, axis=None):
+        xp, scope = resolve("take", x, indices)
+        if axis is None and x.ndim != 1:
+            raise ValueError(
+                f"take: axis=None needs a 1-D x; x has shape {fmt(x.shape)}, pass the axis to "
+                f"take along"
+            )
+        _check_indices("take", xp, indices)
+        out, ctx = cls._forward(xp, scope, x, indices, axis)
+        ctx.needs_input_grad = ctx.needs_input_grad + (False,)
+        return out, ctx
+
+    @staticmethod
+    def gather(xp, x, indices, axis):
+        return xp.take(x, indices, axis=0 if axis is None else axis)
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        return super().backward(grad_out, ctx) + (None,)
+
+
+class take_along_axis(_Gather):
+    """``out = take_along_axis(x, indices, axis)``; dx = zeros with G added at
+    the taken positions (a repeated index accumulates)."""
+
+    args = ("x", "indices")
+
+    @classmethod
+    def forward(cls, x, indices, axis=-1):
+        xp, scope = resolve("take_along_axis", x, indices)
+        _check_indices("take_along_axis", xp, indices)
+        if indices.ndim != x.ndim:
+            raise ValueError(
+                f"take_along_axis: indices has {indices.ndim} dimensions and x {x.ndim} "
+                f"(shape {fmt(x.shape)}); they must have as many"
+            )
+        out, ctx = cls._forward(xp, scope, x, indices, axis)
+        ctx.needs_input_grad = ctx.needs_input_grad + (False,)
+        return out, ctx
+
+    @staticmethod
+    def gather(xp, x, indices, axis):
+        return xp.take_along_axis(x, indices, axis=axis)
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        return super().backward(grad_out, ctx) + (None,)
+
+
+class repeat(_Gather):
+    """``out = repeat(x, repeats, axis)``; dx = the sum of G over each element's
+    copies."""
+
+    args = ("x", "repeats")
+    scalars = ("repeats",)
+
+    @classmethod
+    def forward(cls, x, repeats, axis=None):
+        xp, scope = resolve("repeat", x, repeats)
+        if type(repeats) is bool or not (type(repeats) is int or hasattr(repeats, "shape")):
+            raise TypeError(f"repeat: repeats must be an int or an integer array; got {repeats!r}")
+        if type(repeats) is int and repeats < 0:
+            raise ValueError(f"repeat: repeats must be >= 0; got {repeats}")
+        if type(repeats) is not int:
+            _check_indices("repeat", xp, repeats, "repeats")
+        out, ctx = cls._forward(xp, scope, x, repeats, axis)
+        ctx.needs_input_grad = ctx.needs_input_grad + (False,)
+        return out, ctx
+
+    @staticmethod
+    def gather(xp, x, repeats, axis):
+        return xp.repeat(x, repeats, axis=axis)
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        return super().backward(grad_out, ctx) + (None,)
+
+
+class tile(_Gather):
+    """``out = tile(x, repetitions)``; dx = the sum of G over the tiles."""
+
+    @classmethod
+    def forward(cls, x, repetitions):
+        xp, scope = resolve("tile", x)
+        reps = tuple(repetitions)
+        if any(type(r) is not int or r < 0 for r in reps):
+            raise ValueError(f"tile: repetitions must be non-negative ints; got {repetitions!r}")
+        return cls._forward(xp, scope, x, reps)
+
+    @staticmethod
+    def gather(xp, x, reps):
+        return xp.tile(x, reps)
+
+
+def _check_indices(op, xp, indices, name="indices"):
+    info = dtype_info(xp, indices.dtype)
+    if info.inexact or not info.numeric:
+        raise TypeError(f"{op}: {name} must have an integer dtype; got {indices.dtype}")
+
+
+# -- item access ----------------------------------------------------------
+
+
+def _is_basic(key: tuple) -> bool:
+    for k in key:
+        if k is not None and k is not Ellipsis and type(k) not in (int, slice):
+            return False
+    return True
+
+
+def _consumed(k) -> int:
+    """How many axes of x one key item indexes."""
+    if k is None:
+        return 0
+    if hasattr(k, "dtype") and "bool" in str(k.dtype):
+        return k.ndim
+    return 1
+
+
+def _flip_plan(xp, x, key: tuple):
+    """torch refuses negative slice steps: on torch, the axes to flip first and
+    the key with those slices made positive-step slices of the flipped axes;
+    elsewhere (or with no negative step) no flips and the key as it is."""
+    if _NS_NAME.get(id(xp)) != "torch" or not any(
+        type(k) is slice and k.step is not None and k.step < 0 for k in key
+    ):
+        return (), key
+    shape = tuple(x.shape)
+    rest = x.ndim - sum(_consumed(k) for k in key if k is not Ellipsis)
+    axis, axes, out = 0, [], []
+    for k in key:
+        if k is Ellipsis:
+            axis += rest
+        else:
+            if type(k) is slice and k.step is not None and k.step < 0:
+                n = shape[axis]
+                r = range(*k.indices(n))
+                axes.append(axis)
+                # position i of x is position n - 1 - i of the flipped x
+                k = slice(0, 0) if len(r) == 0 else slice(n - 1 - r[0], n - r[-1], -k.step)
+            axis += _consumed(k)
+        out.append(k)
+    return tuple(axes), tuple(out)
+
+
+def _as_key(key) -> tuple:
+    return key if type(key) is tuple else (key,)
+
+
+class Indexed(NamedTuple):
+    key: tuple  # the key, torch's negative steps rewritten (see flips)
+    flips: tuple  # axes flipped before indexing (torch and negative steps)
+    basic: bool
+    set_key: tuple  # basic: the key without None, for the assignment
+    view_shape: tuple  # basic: x[set_key].shape
+    x: object
+    x_shape: tuple
+    x_dtype: object
+
+
+class getitem(Rule):
+    """``out = x[key]``; dx = zeros with G written at ``key`` (basic keys) or
+    added there (integer arrays and masks: repeated indices accumulate)."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, key):
+        xp, scope = resolve("getitem", x)
+        key = _as_key(key)
+        flips, key = _flip_plan(xp, x, key)
+        basic = _is_basic(key)
+        try:
+            with scope:
+                src = xp.flip(x, axis=flips) if flips else x
+                out = src[key]
+        except IndexError:
+            raise
+        except BACKEND_ERRORS as exc:
+            raise backend_error("getitem", exc) from exc
+        set_key, view_shape = key, ()
+        if basic:
+            if None in key:
+                set_key = tuple(k for k in key if k is not None)
+                view_shape = tuple(src[set_key].shape)
+            else:
+                view_shape = tuple(out.shape)
+        saved = Indexed(key, flips, basic, set_key, view_shape, x, tuple(x.shape), x.dtype)
+        return out, Ctx("getitem", xp, scope, saved, (differentiable(xp, x),), tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("getitem", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, s = ctx.xp, ctx.saved
+        with ctx.scope:
+            g = grad_out
+            if s.basic:
+                if g.shape != s.view_shape:
+                    g = xp.reshape(g, s.view_shape)
+                g = cast(xp, g, s.x_dtype)
+                dx = _assign(xp, xp.zeros(s.x_shape, dtype=s.x_dtype, device=getattr(s.x, "device", None)), s.set_key, g)
+            else:
+                iota = _iota(xp, s.x)
+                if s.flips:
+                    iota = xp.flip(iota, axis=s.flips)
+                dx = cast(xp, _scatter_positions(xp, iota[s.key], g, s.x_shape, s.x), s.x_dtype)
+                return (dx,)  # the flip was folded into the positions
+            if s.flips:
+                dx = xp.flip(dx, axis=s.flips)
+        return (dx,)
+
+
+def _set_copy(xp, a, key, value):
+    """A copy of ``a`` with ``[key] = value``."""
+    if _NS_NAME.get(id(xp)) == "jax":
+        return a.at[key].set(value)
+    out = xp.asarray(a, copy=True)
+    out[key] = value
+    return out
+
+
+def _assign(xp, z, key, value):
+    """``z[key] = value`` on a fresh array ``z``; JAX's arrays are immutable."""
+    if _NS_NAME.get(id(xp)) == "jax":
+        return z.at[key].set(value)
+    z[key] = value
+    return z
+
+
+class Assigned(NamedTuple):
+    key: tuple
+    flips: tuple
+    value_shape: tuple | None
+    value_dtype: object
+
+
+class setitem(Rule):
+    """``out = x`` with ``out[key] = value``; dx = G with G[key] = 0,
+    dvalue = sum_to(G[key], value.shape). With repeated integer indices the
+    library keeps one of the assigned values, and the gradient of value is
+    exact only without repeats."""
+
+    args = ("x", "value")
+    scalars = ("value",)
+
+    @staticmethod
+    def forward(x, value, key):
+        xp, scope = resolve("setitem", x, value)
+        key = _as_key(key)
+        flips, key = _flip_plan(xp, x, key)
+        is_scalar = type(value) in _PY_SCALARS
+        try:
+            with scope:
+                if flips:  # torch's flip is a copy already
+                    out = xp.flip(x, axis=flips)
+                    out[key] = value
+                    out = xp.flip(out, axis=flips)
+                else:
+                    out = _set_copy(xp, x, key, value)
+        except IndexError:
+            raise
+        except BACKEND_ERRORS as exc:
+            raise backend_error("setitem", exc) from exc
+        needs = (differentiable(xp, x), not is_scalar and differentiable(xp, value))
+        saved = Assigned(key, flips, None if is_scalar else tuple(value.shape),
+                         None if is_scalar else value.dtype)
+        return out, Ctx("setitem", xp, scope, saved, needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("setitem", grad_out, ctx)
+        xp, s = ctx.xp, ctx.saved
+        need_x, need_v = ctx.needs_input_grad
+        dx = dv = None
+        with ctx.scope:
+            if need_v:
+                g = xp.flip(grad_out, axis=s.flips) if s.flips else grad_out
+                dv = to_input(xp, g[s.key], s.value_shape, s.value_dtype)
+            if need_x:
+                if s.flips:  # torch: flip's result is a copy, and dv is no view of it
+                    g = xp.flip(grad_out, axis=s.flips)
+                    g[s.key] = 0
+                    dx = xp.flip(g, axis=s.flips)
+                else:
+                    dx = _set_copy(xp, grad_out, s.key, 0)
+        return dx, dv
