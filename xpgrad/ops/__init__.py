@@ -67,7 +67,7 @@ copies:
 from ._common import Ctx, Rule
 from .elementwise import Binary, Unary, add, add_bias, div, mul, neg, pow, sub
 from .linalg import linear, matmul
-from .reduction import mean, sum
+from .reduction import cumulative_sum, max, mean, min, prod, std, sum, var
 from .shape import permute_dims, reshape, to_device
 
 __all__ = [
@@ -77,16 +77,22 @@ __all__ = [
     "Unary",
     "add",
     "add_bias",
+    "cumulative_sum",
     "div",
     "linear",
     "matmul",
+    "max",
     "mean",
+    "min",
     "mul",
     "neg",
     "permute_dims",
     "pow",
+    "prod",
     "reshape",
+    "std",
     "sub",
     "sum",
     "to_device",
+    "var",
 ]
