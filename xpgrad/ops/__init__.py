@@ -66,7 +66,7 @@ copies:
 
 from ._common import Ctx, Rule
 from .elementwise import Binary, Unary, add, add_bias, div, mul, neg, pow, sub
-from .linalg import linear, matmul
+from .linalg import det, inv, linear, matmul, solve, tensordot, trace, vecdot, vector_norm
 from .reduction import cumulative_sum, max, mean, min, prod, std, sum, var
 from .shape import permute_dims, reshape, to_device
 
@@ -78,7 +78,9 @@ __all__ = [
     "add",
     "add_bias",
     "cumulative_sum",
+    "det",
     "div",
+    "inv",
     "linear",
     "matmul",
     "max",
@@ -90,9 +92,14 @@ __all__ = [
     "pow",
     "prod",
     "reshape",
+    "solve",
     "std",
     "sub",
     "sum",
+    "tensordot",
     "to_device",
+    "trace",
     "var",
+    "vecdot",
+    "vector_norm",
 ]
