@@ -430,6 +430,6 @@ class cumulative_sum(Rule):
         with ctx.scope:
             g = grad_out
             if initial:
-                g = g[(slice(None),) * ax + (slice(1, None),)]
+                g = g[(slice(None),) * ax + (slice(1, None), Ellipsis)]
             g = xp.flip(xp.cumulative_sum(xp.flip(g, axis=ax), axis=ax), axis=ax)
             return (cast(xp, g, x_dtype),)
