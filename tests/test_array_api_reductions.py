@@ -17,7 +17,7 @@ import pytest
 
 import xpgrad
 import xpgrad.array_api as xa
-from tests.support import BACKEND_NAMES, assert_allclose, host
+from tests.support import BACKEND_NAMES, assert_allclose, backend_params, host
 from xpgrad.testing import gradcheck
 
 torch = pytest.importorskip("torch")
@@ -235,3 +235,31 @@ def test_linalg_module_names():
         xa.linalg.cholesky  # noqa: B018
     with pytest.raises(AttributeError, match="has no attribute 'nonsense'"):
         xa.linalg.nonsense  # noqa: B018
+
+
+COMPLEX = [
+    ("vecdot", lambda a, b: xa.vecdot(a, b), lambda a, b: torch.linalg.vecdot(a, b), [(2, 3), (3,)]),
+    ("tensordot", lambda a, b: xa.tensordot(a, b, axes=1), lambda a, b: torch.tensordot(a, b, dims=1), [(2, 3), (3, 2)]),
+    ("prod", lambda a: xa.prod(a, axis=1), lambda a: torch.prod(a, 1), [(2, 3)]),
+    ("vector_norm-2", lambda a: xa.linalg.vector_norm(a, axis=1), lambda a: torch.linalg.vector_norm(a, dim=1), [(2, 3)]),
+    ("vector_norm-1", lambda a: xa.linalg.vector_norm(a, ord=1), lambda a: torch.linalg.vector_norm(a, ord=1), [(2, 3)]),
+    ("det", lambda a: xa.linalg.det(a), lambda a: torch.linalg.det(a), [(3, 3)]),
+    ("solve", lambda a, b: xa.linalg.solve(a, b), lambda a, b: torch.linalg.solve(a, b), [(3, 3), (3, 2)]),
+]
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+@pytest.mark.parametrize("fn, tfn, shapes", [c[1:] for c in COMPLEX], ids=[c[0] for c in COMPLEX])
+def test_complex_inputs_follow_torch(backend, rng, fn, tfn, shapes):
+    hosts = [rng.standard_normal(s) + 1j * rng.standard_normal(s) for s in shapes]
+    tensors = [xpgrad.tensor(backend.asarray(h), requires_grad=True) for h in hosts]
+    out = fn(*tensors)
+    shape = tuple(out.shape)
+    up = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if np.iscomplexobj(host(out)) else 0)
+    out.backward(xpgrad.tensor(backend.asarray(up)))
+    leaves = [torch.tensor(h, requires_grad=True) for h in hosts]
+    ref = tfn(*leaves)
+    ref.backward(torch.tensor(up))
+    np.testing.assert_allclose(host(out), ref.detach().resolve_conj().numpy(), rtol=1e-12, atol=1e-12)
+    for t, leaf in zip(tensors, leaves):
+        np.testing.assert_allclose(host(t.grad), leaf.grad.resolve_conj().numpy(), rtol=1e-12, atol=1e-12)
