@@ -67,6 +67,9 @@ CASES = [
     ("cumulative_sum-axis", lambda ns, x: ns.cumulative_sum(x, axis=1), [(3, 4)], True),
     ("cumulative_sum-initial", lambda ns, x: ns.cumulative_sum(x, axis=0, include_initial=True), [(3, 4)], True),
     ("cumulative_sum-1d", lambda ns, x: ns.cumulative_sum(x), [(5,)], True),
+    ("cumulative_prod-axis", lambda ns, x: ns.cumulative_prod(x, axis=0), [(3, 4)], True),
+    ("cumulative_prod-zeros", lambda ns, x: ns.cumulative_prod(x, axis=1), [[[2.0, 0.0, 3.0, 0.0, 4.0], [0.0, 0.0, 3.0, 1.5, 4.0], [1.0, 2.0, 0.5, 3.0, 0.0]]], True),
+    ("cumulative_prod-initial", lambda ns, x: ns.cumulative_prod(x, include_initial=True), [[1.5, 0.0, -2.0, 3.0]], True),
     ("matmul", lambda ns, x, y: ns.matmul(x, y), [(2, 3), (3, 4)], True),
     ("matrix_transpose", lambda ns, x: ns.matrix_transpose(x), [(2, 3, 4)], True),
     ("vecdot", lambda ns, x, y: ns.vecdot(x, y), [(2, 3, 4), (3, 4)], True),
@@ -105,7 +108,7 @@ def _host_inputs(spec, rng):
 # about a second there: JAX runs one case per function, the others every case.
 ON_JAX = {
     "sum-tuple", "mean-axis", "prod-two-zeros", "max-ties", "min-axis", "var-tuple-keepdims",
-    "std-no-spread", "cumulative_sum-initial", "matmul", "matrix_transpose", "vecdot-axis-broadcast",
+    "std-no-spread", "cumulative_sum-initial", "cumulative_prod-zeros", "matmul", "matrix_transpose", "vecdot-axis-broadcast",
     "tensordot-pairs", "vector_norm-3", "vector_norm-inf-ties", "matrix_norm-1", "trace-offset",
     "outer", "det", "inv", "solve-vector",
 }

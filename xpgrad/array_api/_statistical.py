@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import ops
 from ..tensor import _apply
 
-__all__ = ["sum", "mean", "prod", "max", "min", "var", "std", "cumulative_sum"]
+__all__ = ["sum", "mean", "prod", "max", "min", "var", "std", "cumulative_sum", "cumulative_prod"]
 
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001 - the standard's name
@@ -40,3 +40,7 @@ def std(x, /, *, axis=None, correction=0.0, keepdims=False):
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
     return _apply(ops.cumulative_sum, (x,), axis, dtype, include_initial)
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+    return _apply(ops.cumulative_prod, (x,), axis, dtype, include_initial)

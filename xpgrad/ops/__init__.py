@@ -67,7 +67,7 @@ copies:
 from ._common import Ctx, Rule
 from .elementwise import Binary, Unary, add, add_bias, div, mul, neg, pow, sub
 from .linalg import det, inv, linear, matmul, solve, tensordot, trace, vecdot, vector_norm
-from .reduction import cumulative_sum, max, mean, min, prod, std, sum, var
+from .reduction import cumulative_prod, cumulative_sum, max, mean, min, prod, std, sum, var
 from .shape import permute_dims, reshape, to_device
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "Unary",
     "add",
     "add_bias",
+    "cumulative_prod",
     "cumulative_sum",
     "det",
     "div",

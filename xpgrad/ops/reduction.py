@@ -14,7 +14,7 @@ from .._backend import dtype_info, resolve
 from .._shapes import normalize_axis
 from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, conj_if_complex
 
-__all__ = ["sum", "mean", "prod", "max", "min", "var", "std", "cumulative_sum"]
+__all__ = ["sum", "mean", "prod", "max", "min", "var", "std", "cumulative_sum", "cumulative_prod"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -431,5 +431,62 @@ class cumulative_sum(Rule):
             g = grad_out
             if initial:
                 g = g[(slice(None),) * ax + (slice(1, None), Ellipsis)]
-            g = xp.flip(xp.cumulative_sum(xp.flip(g, axis=ax), axis=ax), axis=ax)
-            return (cast(xp, g, x_dtype),)
+            return (cast(xp, _rev_cumsum(xp, g, ax), x_dtype),)
+
+
+def _rev_cumsum(xp, g, ax):
+    """out[k] = sum(g[k:]) along ``ax``."""
+    return xp.flip(xp.cumulative_sum(xp.flip(g, axis=ax), axis=ax), axis=ax)
+
+
+class CumProd(NamedTuple):
+    x: object
+    out: object
+    axis: int
+    include_initial: bool
+
+
+class cumulative_prod(Rule):
+    """``out[k] = prod(x[:k+1])`` along ``axis``. With z the first zero of a
+    slice: dx_j = revcumsum(G conj(out))_j / conj(x_j) before z; at z,
+    revcumsum(G conj(P))_z with P the cumulative product of x with that zero
+    taken as 1; 0 after z (torch's cumprod gradient, exact with zeros)."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, axis=None, dtype=None, include_initial=False):
+        """Cumulative product along ``axis`` (needed unless x is 1-D)."""
+        xp, scope = resolve("cumulative_prod", x)
+        ax = _cumulative_axis("cumulative_prod", x, axis)
+        try:
+            with scope:
+                native = None if dtype is None else _dtypes.to_native(xp, dtype, "cumulative_prod")
+                out = xp.cumulative_prod(x, axis=ax, dtype=native, include_initial=bool(include_initial))
+        except BACKEND_ERRORS as exc:
+            raise backend_error("cumulative_prod", exc) from exc
+        needs = (dtype_info(xp, x.dtype).inexact,)
+        saved = CumProd(x, out, ax, bool(include_initial))
+        return out, Ctx("cumulative_prod", xp, scope, saved, needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("cumulative_prod", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (x, out, ax, initial) = ctx.xp, ctx.saved
+        with ctx.scope:
+            g = grad_out
+            if initial:
+                rest = (slice(None),) * ax + (slice(1, None), Ellipsis)
+                g, out = g[rest], out[rest]
+            zero = x == 0
+            seen = xp.cumulative_sum(xp.astype(zero, xp.int32), axis=ax)
+            before, first = seen == 0, zero & (seen == 1)
+            safe = xp.where(before, x, xp.ones_like(x))
+            dx = _rev_cumsum(xp, g * conj_if_complex(xp, out), ax) / conj_if_complex(xp, safe)
+            if bool(xp.any(first)):
+                p = xp.cumulative_prod(xp.where(first, xp.ones_like(x), x), axis=ax)
+                at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
+                dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))
+            return (cast(xp, dx, x.dtype),)
