@@ -45,6 +45,7 @@ from .._dtypes import (  # noqa: F401 - the namespace's dtype objects and functi
     uint64,
 )
 from . import _creation, _elementwise, _indexing, _info, _linear_algebra, _manipulation, _nondiff, _statistical
+from . import linalg
 from ._creation import *  # noqa: F403
 from ._elementwise import *  # noqa: F403
 from ._indexing import *  # noqa: F403
@@ -71,7 +72,7 @@ __all__ = sorted(
     + _manipulation.__all__
     + _nondiff.__all__
     + _statistical.__all__
-    + ["__array_api_version__", "__array_namespace_info__", "e", "inf", "nan", "pi", "newaxis"]
+    + ["__array_api_version__", "__array_namespace_info__", "e", "inf", "nan", "pi", "newaxis", "linalg"]
 )
 
 # The standard's names (2024.12), for the error of those xpgrad lacks.

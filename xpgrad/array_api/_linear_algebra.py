@@ -5,8 +5,27 @@ from __future__ import annotations
 from .. import ops
 from ..tensor import _apply
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
 
 
 def matmul(x1, x2, /):
     return _apply(ops.matmul, (x1, x2))
+
+
+def matrix_transpose(x, /):
+    nd = getattr(x, "ndim", None)
+    if type(nd) is not int:
+        raise TypeError(f"matrix_transpose: x must be an array or a Tensor; got {type(x).__name__}")
+    if nd < 2:
+        raise ValueError(
+            f"matrix_transpose: x must have at least 2 dimensions; got shape {tuple(x.shape)}"
+        )
+    return _apply(ops.permute_dims, (x,), tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    return _apply(ops.tensordot, (x1, x2), axes)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    return _apply(ops.vecdot, (x1, x2), axis)

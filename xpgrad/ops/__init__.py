@@ -66,7 +66,7 @@ copies:
 
 from ._common import Ctx, Rule
 from .elementwise import Binary, Unary, add, add_bias, div, mul, neg, pow, sub
-from .linalg import linear, matmul
+from .linalg import det, inv, linear, matmul, solve, tensordot, trace, vecdot, vector_norm
 from .math import (
     abs,
     acos,
@@ -104,7 +104,7 @@ from .math import (
     tanh,
     where,
 )
-from .reduction import mean, sum
+from .reduction import cumulative_prod, cumulative_sum, max, mean, min, prod, std, sum, var
 from .indexing import getitem, repeat, setitem, take, take_along_axis, tile
 from .shape import (
     astype,
@@ -145,6 +145,9 @@ __all__ = [
     "copysign",
     "cos",
     "cosh",
+    "cumulative_prod",
+    "cumulative_sum",
+    "det",
     "div",
     "exp",
     "expand_dims",
@@ -153,6 +156,7 @@ __all__ = [
     "getitem",
     "hypot",
     "imag",
+    "inv",
     "linear",
     "log",
     "log10",
@@ -160,13 +164,16 @@ __all__ = [
     "log2",
     "logaddexp",
     "matmul",
+    "max",
     "maximum",
     "mean",
+    "min",
     "minimum",
     "mul",
     "neg",
     "permute_dims",
     "pow",
+    "prod",
     "real",
     "reciprocal",
     "remainder",
@@ -177,19 +184,26 @@ __all__ = [
     "sign",
     "sin",
     "sinh",
+    "solve",
     "sqrt",
     "square",
     "squeeze",
     "stack",
+    "std",
     "sub",
     "sum",
     "take",
     "take_along_axis",
     "tan",
     "tanh",
+    "tensordot",
     "tile",
     "to_device",
+    "trace",
     "tril",
     "triu",
+    "var",
+    "vecdot",
+    "vector_norm",
     "where",
 ]

@@ -1,4 +1,5 @@
-"""matmul and linear: the GEMM rules.
+"""matmul and linear (the GEMM rules), and the contractions and norms of the
+Array API: vecdot, tensordot, vector_norm, trace, det, inv, solve.
 
 Broadcast batch dimensions are never materialized and then summed where a
 view can avoid it: when the other operand is one matrix, the batch axes are
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import NamedTuple
 
 from .._backend import dtype_info, resolve
-from .._shapes import _broadcast, fmt, sum_to
+from .._shapes import _broadcast, broadcast_shapes, fmt, normalize_axis, sum_to
 from ._common import (
     BACKEND_ERRORS,
     NO_SCOPE,
@@ -30,7 +32,7 @@ from ._common import (
     to_input,
 )
 
-__all__ = ["matmul", "linear"]
+__all__ = ["matmul", "linear", "vecdot", "tensordot", "vector_norm", "trace", "det", "inv", "solve"]
 
 
 class MatmulPlan(NamedTuple):
@@ -324,3 +326,422 @@ def _linear_plan(x_shape: tuple, w_shape: tuple, b_shape: tuple | None):
     lead = x_shape[:-1]
     return lead, math.prod(lead)
 
+
+
+# -- contractions ----------------------------------------------------------
+
+
+class Pair(NamedTuple):
+    """What vecdot and tensordot save: both inputs and the rule's plan."""
+
+    a: object
+    b: object
+    plan: object
+
+
+class vecdot(Rule):
+    """``out = sum(conj(a) * b, axis)``; da = conj(G) * b, db = G * a, with G
+    expanded along ``axis`` and each summed to its input's shape (torch's
+    convention for complex inputs)."""
+
+    args = ("a", "b")
+
+    @staticmethod
+    def forward(a, b, axis=-1):
+        """Dot products of the vectors along ``axis`` (a negative int), the
+        other axes broadcast."""
+        xp, scope = resolve("vecdot", a, b)
+        sa, sb = tuple(a.shape), tuple(b.shape)
+        n = min(len(sa), len(sb))
+        if type(axis) is not int:
+            raise TypeError(f"vecdot: axis must be a negative int such as -1; got {axis!r}")
+        if not -n <= axis <= -1:
+            raise ValueError(
+                f"vecdot: axis {axis} is not in [-{n}, -1] for shapes {fmt(sa)} and {fmt(sb)}; "
+                f"count the axis from the end"
+            )
+        if sa[axis] != sb[axis]:
+            raise ValueError(
+                f"vecdot: shapes {fmt(sa)} and {fmt(sb)} differ along axis {axis}: "
+                f"{sa[axis]} != {sb[axis]}"
+            )
+        broadcast_shapes(sa, sb, op="vecdot")
+        try:
+            with scope:
+                out = xp.vecdot(a, b, axis=axis)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("vecdot", exc) from exc
+        needs = (dtype_info(xp, a.dtype).inexact, dtype_info(xp, b.dtype).inexact)
+        return out, Ctx("vecdot", xp, scope, Pair(a, b, axis), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("vecdot", grad_out, ctx)
+        xp, (a, b, axis) = ctx.xp, ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        with ctx.scope:
+            g = xp.expand_dims(grad_out, axis=axis)
+            ga = to_input(xp, conj_if_complex(xp, g) * b, tuple(a.shape), a.dtype) if need_a else None
+            gb = to_input(xp, g * a, tuple(b.shape), b.dtype) if need_b else None
+        return ga, gb
+
+
+class TensordotPlan(NamedTuple):
+    a_axes: tuple  # contracted axes of a, paired in order with b_axes
+    b_axes: tuple
+    free_a: tuple  # the other axes, in order: out's leading axes come from a, then b
+    free_b: tuple
+    perm_a: tuple | None  # puts the axes of tensordot(G, b) back in a's order (None: already)
+    perm_b: tuple | None
+    out_shape: tuple
+
+
+def _axes_list(axes, nd, which, shape):
+    out = []
+    for ax in axes:
+        if type(ax) is bool or not isinstance(ax, int):
+            raise TypeError(f"tensordot: axes for {which} must be ints; got {ax!r}")
+        if not -nd <= ax < nd:
+            raise ValueError(f"tensordot: axis {ax} is out of range for {which} of shape {fmt(shape)}")
+        out.append(ax % nd)
+    if len(set(out)) != len(out):
+        raise ValueError(f"tensordot: axes {tuple(axes)!r} for {which} repeat an axis")
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tensordot_plan(sa: tuple, sb: tuple, axes) -> TensordotPlan:
+    na, nb = len(sa), len(sb)
+    if type(axes) is int:
+        if not 0 <= axes <= min(na, nb):
+            raise ValueError(
+                f"tensordot: axes={axes} must be in [0, {min(na, nb)}] for shapes {fmt(sa)} and {fmt(sb)}"
+            )
+        a_axes, b_axes = tuple(range(na - axes, na)), tuple(range(axes))
+    else:
+        first, second = axes
+        if len(first) != len(second):
+            raise ValueError(
+                f"tensordot: axes {axes!r} pair {len(first)} axes of x1 with {len(second)} of x2; "
+                f"give two sequences of the same length"
+            )
+        a_axes, b_axes = _axes_list(first, na, "x1", sa), _axes_list(second, nb, "x2", sb)
+    for i, j in zip(a_axes, b_axes):
+        if sa[i] != sb[j]:
+            raise ValueError(
+                f"tensordot: shapes {fmt(sa)} and {fmt(sb)} do not match along the contracted "
+                f"axes: {sa[i]} (x1 axis {i}) != {sb[j]} (x2 axis {j})"
+            )
+    free_a = tuple(i for i in range(na) if i not in a_axes)
+    free_b = tuple(j for j in range(nb) if j not in b_axes)
+    # tensordot(G, b) has a's free axes, then a's contracted axes in the order
+    # their partners sit in b; tensordot(a, G) b's contracted axes in a's order.
+    order_a = free_a + tuple(a_axes[b_axes.index(j)] for j in sorted(b_axes))
+    order_b = tuple(b_axes[a_axes.index(i)] for i in sorted(a_axes)) + free_b
+    perm_a = tuple(order_a.index(i) for i in range(na))
+    perm_b = tuple(order_b.index(j) for j in range(nb))
+    return TensordotPlan(
+        a_axes, b_axes, free_a, free_b,
+        None if perm_a == tuple(range(na)) else perm_a,
+        None if perm_b == tuple(range(nb)) else perm_b,
+        tuple(sa[i] for i in free_a) + tuple(sb[j] for j in free_b),
+    )
+
+
+class tensordot(Rule):
+    """``out = tensordot(a, b, axes)``; da = tensordot(G, conj(b)) over b's free
+    axes, db = tensordot(conj(a), G) over a's free axes, each permuted back to
+    its input's axis order (no temporaries beyond the two contractions)."""
+
+    args = ("a", "b")
+
+    @staticmethod
+    def forward(a, b, axes=2):
+        """Contract the last ``axes`` axes of a with the first of b, or the
+        axes paired in ``axes = (a_axes, b_axes)`` (negative allowed)."""
+        xp, scope = resolve("tensordot", a, b)
+        if type(axes) is not int:
+            try:
+                first, second = axes
+                axes = (tuple(first), tuple(second))
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"tensordot: axes must be an int or a pair of sequences of ints; got {axes!r}"
+                ) from None
+        p = _tensordot_plan(tuple(a.shape), tuple(b.shape), axes)
+        try:
+            with scope:
+                out = xp.tensordot(a, b, axes=(p.a_axes, p.b_axes))
+        except BACKEND_ERRORS as exc:
+            raise backend_error("tensordot", exc) from exc
+        needs = (dtype_info(xp, a.dtype).inexact, dtype_info(xp, b.dtype).inexact)
+        return out, Ctx("tensordot", xp, scope, Pair(a, b, p), needs, p.out_shape)
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("tensordot", grad_out, ctx)
+        xp, (a, b, p) = ctx.xp, ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        g, nfa = grad_out, len(p.free_a)
+        ga = gb = None
+        with ctx.scope:
+            if need_a:
+                ga = xp.tensordot(g, conj_if_complex(xp, b), axes=(tuple(range(nfa, g.ndim)), p.free_b))
+                ga = cast(xp, ga if p.perm_a is None else xp.permute_dims(ga, p.perm_a), a.dtype)
+            if need_b:
+                gb = xp.tensordot(conj_if_complex(xp, a), g, axes=(p.free_a, tuple(range(nfa))))
+                gb = cast(xp, gb if p.perm_b is None else xp.permute_dims(gb, p.perm_b), b.dtype)
+        return ga, gb
+
+
+# -- norms -------------------------------------------------------------------
+
+
+class Normed(NamedTuple):
+    x: object
+    out: object
+    axes: object  # None for all
+    kept: tuple  # out's shape with the reduced axes kept as 1
+    ord: float
+
+
+def _kept(xp, a, kept):
+    return a if tuple(a.shape) == kept else xp.reshape(a, kept)
+
+
+def _sgn(xp, x, ax):
+    """x / |x| (0 at 0); ``ax`` is |x|."""
+    if dtype_info(xp, x.dtype).complex:
+        return x / xp.where(ax == 0, 1.0, ax)
+    return xp.sign(x)
+
+
+class vector_norm(Rule):
+    """``out = (sum |x|^p)^(1/p)`` over ``axis`` (max |x| for p = inf, min for -inf).
+
+    dx = x G / out for p = 2; sgn(x) G for p = 1; sgn(x) G / t at the t
+    elements with |x| = out for +-inf (ties share it, as torch); 0 for p = 0;
+    sgn(x) |x|^(p-1) G / out^(p-1) otherwise. Where out == 0, and for p < 1 at
+    x == 0, the gradient is 0, as torch.linalg.vector_norm's.
+    """
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, axis=None, keepdims=False, ord=2):  # noqa: A002 - the standard's name
+        """The ``ord``-norm of x over ``axis``; x must be floating point."""
+        from .reduction import _as_bool, _reduce
+
+        if type(keepdims) is not bool:
+            keepdims = _as_bool("vector_norm", keepdims)
+        if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
+            raise TypeError(
+                f"vector_norm: ord must be a real number (1, 2, inf, -inf, 0 or any p); got {ord!r}"
+            )
+        xp, scope, _, (axes, kept, out_shape, count), info = _reduce("vector_norm", x, axis, keepdims)
+        if not info.inexact:
+            raise TypeError(
+                f"vector_norm: x has dtype {x.dtype}; vector_norm needs a floating-point array, "
+                f"cast it first"
+            )
+        if count == 0 and math.isinf(ord):
+            raise ValueError(
+                f"vector_norm: x of shape {fmt(x.shape)} has no elements along axis {axis!r}, and "
+                f"ord={ord} takes a maximum or minimum of nothing; reduce over non-empty axes"
+            )
+        try:
+            with scope:
+                out = xp.linalg.vector_norm(x, axis=axes, keepdims=keepdims, ord=ord)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("vector_norm", exc) from exc
+        saved = Normed(x, out, axes, kept, float(ord))
+        return out, Ctx("vector_norm", xp, scope, saved, (True,), out_shape)
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("vector_norm", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (x, out, axes, kept, p) = ctx.xp, ctx.saved
+        with ctx.scope:
+            out, g = _kept(xp, out, kept), _kept(xp, grad_out, kept)
+            if p == 2:
+                dx = x * xp.where(out == 0, 0.0, g / xp.where(out == 0, 1.0, out))
+            elif p == 0:
+                dx = xp.zeros_like(x)
+            else:
+                ax = xp.abs(x)
+                if p == 1:
+                    dx = _sgn(xp, x, ax) * g
+                elif math.isinf(p):
+                    hit = xp.astype(ax == out, ax.dtype)
+                    ties = xp.sum(hit, axis=axes, keepdims=True)
+                    dx = _sgn(xp, x, ax) * hit * (g / xp.where(ties == 0, 1.0, ties))
+                else:
+                    zero = (ax == 0) | (out == 0)
+                    scale = g / xp.where(out == 0, 1.0, out) ** (p - 1)
+                    dx = xp.where(zero, 0.0, _sgn(xp, x, ax) * xp.where(ax == 0, 1.0, ax) ** (p - 1) * scale)
+            return (cast(xp, dx, x.dtype),)
+
+
+# -- matrix functions ----------------------------------------------------------
+
+
+class Matrix(NamedTuple):
+    x: object
+    out: object
+    offset: int
+
+
+def _square(op, x):
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"{op}: x must be a (batch of) square matrices; got shape {fmt(x.shape)}")
+
+
+class trace(Rule):
+    """``out = sum of x's diagonal (offset)``; dx = G * eye(offset) on each matrix."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, offset=0, dtype=None):
+        """The sum of diagonal ``offset`` of each matrix of x (..., M, N)."""
+        from .. import _dtypes
+
+        xp, scope = resolve("trace", x)
+        if x.ndim < 2:
+            raise ValueError(f"trace: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
+        if type(offset) is not int:
+            raise TypeError(f"trace: offset must be an int; got {offset!r}")
+        try:
+            with scope:
+                native = None if dtype is None else _dtypes.to_native(xp, dtype, "trace")
+                out = xp.linalg.trace(x, offset=offset, dtype=native)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("trace", exc) from exc
+        needs = (dtype_info(xp, x.dtype).inexact,)
+        return out, Ctx("trace", xp, scope, Matrix(x, None, offset), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("trace", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (x, _, offset) = ctx.xp, ctx.saved
+        with ctx.scope:
+            m, n = x.shape[-2], x.shape[-1]
+            eye = xp.eye(m, n, k=offset, dtype=x.dtype, device=x.device)
+            g = xp.reshape(grad_out, tuple(grad_out.shape) + (1, 1))
+            return (cast(xp, g * eye, x.dtype),)
+
+
+class det(Rule):
+    """``out = det(x)``; dx = G * conj(out * inv(x)^T). A singular x has no
+    inverse: its backward raises (torch falls back to an SVD)."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x):
+        xp, scope = resolve("det", x)
+        _square("det", x)
+        try:
+            with scope:
+                out = xp.linalg.det(x)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("det", exc) from exc
+        needs = (dtype_info(xp, x.dtype).inexact,)
+        return out, Ctx("det", xp, scope, Matrix(x, out, 0), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("det", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (x, out, _) = ctx.xp, ctx.saved
+        with ctx.scope:
+            try:
+                inv_t = mT(xp, xp.linalg.inv(x))
+            except BACKEND_ERRORS as exc:
+                raise ValueError(
+                    f"det.backward: x is singular, and xpgrad's det gradient needs its inverse ({exc})"
+                ) from exc
+            scale = xp.reshape(grad_out * conj_if_complex(xp, out), tuple(out.shape) + (1, 1))
+            return (cast(xp, scale * conj_if_complex(xp, inv_t), x.dtype),)
+
+
+class inv(Rule):
+    """``out = inv(x)``; dx = -out^H @ G @ out^H."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x):
+        xp, scope = resolve("inv", x)
+        _square("inv", x)
+        try:
+            with scope:
+                out = xp.linalg.inv(x)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("inv", exc) from exc
+        needs = (dtype_info(xp, x.dtype).inexact,)
+        return out, Ctx("inv", xp, scope, Matrix(None, out, 0), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("inv", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, out = ctx.xp, ctx.saved.out
+        with ctx.scope:
+            oh = mT(xp, conj_if_complex(xp, out))
+            return (cast(xp, -(oh @ grad_out @ oh), out.dtype),)
+
+
+class Solved(NamedTuple):
+    a: object
+    b: object
+    out: object
+    vector: bool  # b is one vector (M,): out is (..., M)
+
+
+class solve(Rule):
+    """``out = solve(a, b)`` (a @ out = b); db = solve(a^H, G), da = -db @ out^H,
+    each summed over the batch axes its input was broadcast along."""
+
+    args = ("a", "b")
+
+    @staticmethod
+    def forward(a, b):
+        """Solve ``a @ out = b`` for square a (..., M, M) and b (M,) or (..., M, K)."""
+        xp, scope = resolve("solve", a, b)
+        _square("solve", a)
+        if b.ndim < 1 or b.shape[0 if b.ndim == 1 else -2] != a.shape[-1]:
+            raise ValueError(
+                f"solve: b of shape {fmt(b.shape)} does not fit a of shape {fmt(a.shape)}: "
+                f"b must be ({a.shape[-1]},) or (..., {a.shape[-1]}, K)"
+            )
+        try:
+            with scope:
+                out = xp.linalg.solve(a, b)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("solve", exc) from exc
+        needs = (dtype_info(xp, a.dtype).inexact, dtype_info(xp, b.dtype).inexact)
+        return out, Ctx("solve", xp, scope, Solved(a, b, out, b.ndim == 1), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("solve", grad_out, ctx)
+        xp, (a, b, out, vector) = ctx.xp, ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        with ctx.scope:
+            g, o = grad_out, out
+            if vector:
+                g, o = xp.expand_dims(g, axis=-1), xp.expand_dims(o, axis=-1)
+            db = xp.linalg.solve(mT(xp, conj_if_complex(xp, a)), g)
+            ga = gb = None
+            if need_a:
+                ga = to_input(xp, -(db @ mT(xp, conj_if_complex(xp, o))), tuple(a.shape), a.dtype)
+            if need_b:
+                gb = to_input(xp, db[..., 0] if vector else db, tuple(b.shape), b.dtype)
+        return ga, gb
