@@ -80,7 +80,7 @@ def normalize_rows(x):
 def gather_and_slice(x, idx):
     xp = array_namespace(x)
     rows = xp.take(x, idx, axis=0)
-    return xp.cumulative_sum(rows[::-1, 1:], axis=1) * x[0, ...][None, 1:]
+    return xp.cumulative_sum(xp.flip(rows, axis=0)[:, 1:], axis=1) * x[0, ...][None, 1:]
 
 
 def softplus_mix(x, y):
@@ -185,7 +185,15 @@ def test_generic_function_gradients_on_dask(name):
 def _library_case(fn, shapes, backend, seed=0):
     arrays = [np.random.default_rng(seed + i).standard_normal(s) for i, s in enumerate(shapes)]
     out, grads = _xpgrad_grads(fn, arrays, [], backend)
-    ref_out, ref_grads = _torch_grads(fn, arrays, [])
+    try:
+        ref_out, ref_grads = _torch_grads(fn, arrays, [])
+    except RuntimeError as exc:
+        # Some library code writes into arrays it has already used, which torch
+        # autograd refuses; xpgrad keeps each op on the version it read. The
+        # reference is then central differences.
+        assert "modified by an inplace operation" in str(exc)
+        assert xpgrad.testing.gradcheck(fn, *[backend.asarray(a) for a in arrays])
+        return
     assert rel_err(out, ref_out) <= RTOL
     for g, r in zip(grads, ref_grads):
         assert rel_err(g, r) <= RTOL
@@ -221,7 +229,8 @@ XPX_CASES = {
     "sinc": (lambda x: x.sinc, [(7,)]),
     "kron": (lambda x: x.kron, [(2, 3), (3, 2)]),
     "atleast_nd": (lambda x: (lambda a: x.atleast_nd(a, ndim=3) * 2.0), [(4,)]),
-    "expand_dims": (lambda x: (lambda a: x.expand_dims(a, axis=(0, 2)) ** 2), [(3, 2)]),
+    "pad": (lambda x: (lambda a: x.pad(a, 1) ** 2), [(3, 2)]),
+    "create_diagonal": (lambda x: (lambda a: x.create_diagonal(a * a, offset=1)), [(4,)]),
 }
 
 

@@ -95,7 +95,7 @@ class Tensor:
 
     __slots__ = (
         "data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "_seq", "_used",
-        "__weakref__",
+        "_moved", "__weakref__",
     )
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
     # refuses its ufuncs on a Tensor (np.exp(t) raises TypeError).
@@ -158,6 +158,7 @@ class Tensor:
         self.data = data
         self.grad = None
         self._used = False  # made an input of a recorded op (see _take_over)
+        self._moved = None  # (seq, older version) after an in-place change (see _take_over)
 
     # -- properties -------------------------------------------------------
     @property
@@ -548,8 +549,9 @@ class Tensor:
             If ``t`` is a leaf that requires grad, or already an input of a
             recorded op (outside ``no_grad``).
         """
-        out = _apply(ops.setitem, (_shell(self), value), Tensor._native_key(key))
-        _take_over(self, out, "__setitem__")
+        old = _shell(self)
+        out = _apply(ops.setitem, (old, value), Tensor._native_key(key))
+        _take_over(self, out, old, "__setitem__")
 
     @staticmethod
     def _native_key(key):
@@ -633,38 +635,45 @@ def _shell(t: Tensor) -> Tensor:
     old = Tensor.__new__(Tensor)
     old.data, old.grad, old.requires_grad = t.data, None, t.requires_grad
     old._rule, old._ctx, old._parents, old._used = t._rule, t._ctx, t._parents, False
+    old._moved = t._moved
     if t._rule is not None:
         old._seq = t._seq
     return old
 
 
-def _take_over(t: Tensor, out: Tensor, what: str) -> None:
-    """Make ``t`` the result ``out`` in place (item assignment): ``t`` gets
-    ``out``'s data and graph node.
+def _take_over(t: Tensor, out: Tensor, old: Tensor, what: str) -> None:
+    """Make ``t`` the result ``out`` of an in-place change (item assignment):
+    ``t`` gets ``out``'s data and graph node; ``old`` (from :func:`_shell`)
+    holds ``t``'s previous version.
 
-    Raises RuntimeError where that would misroute gradients: when ``t`` is a
-    leaf that requires grad (outside no_grad), or a computed tensor already
-    used as an input of a recorded op, whose backward would send its gradient
-    to the new node.
+    Ops recorded earlier with ``t`` as their input keep the old version: ``t``
+    remembers it in ``_moved`` with the new node's sequence number, and the
+    backward sends the gradients of nodes older than that to ``old`` (see
+    :func:`_version_for`). A leaf that requires grad cannot change while
+    gradients are recorded (RuntimeError, as in torch): it would stop being
+    the tensor its ``.grad`` is for.
     """
-    if t.requires_grad and _GRAD_ENABLED.get():
-        if t._rule is None:
-            raise RuntimeError(
-                f"{what}: a leaf tensor that requires grad cannot change in place while "
-                f"gradients are recorded; do it inside xpgrad.no_grad(), or on a copy "
-                f"(xp.asarray(t, copy=True))"
-            )
-        if t._used:
-            raise RuntimeError(
-                f"{what}: this tensor is already an input of a recorded operation, whose "
-                f"gradient would be lost by changing it in place; change a copy "
-                f"(xp.asarray(t, copy=True)) before using it, or build the new values with "
-                f"xp.where"
-            )
+    if t.requires_grad and _GRAD_ENABLED.get() and t._rule is None:
+        raise RuntimeError(
+            f"{what}: a leaf tensor that requires grad cannot change in place while "
+            f"gradients are recorded; do it inside xpgrad.no_grad(), or on a copy "
+            f"(xp.asarray(t, copy=True))"
+        )
     t.data = out.data
     if out._rule is not None:
+        if t._used:
+            t._moved = (out._seq, old)
+            t._used = False
         t._rule, t._ctx, t._parents, t._seq = out._rule, out._ctx, out._parents, out._seq
         t.requires_grad = True
+
+
+def _version_for(parent: Tensor, seq: int) -> Tensor:
+    """The version of ``parent`` that the node numbered ``seq`` took as input:
+    ``parent`` itself unless it changed in place after that node was made."""
+    while parent._moved is not None and seq < parent._moved[0]:
+        parent = parent._moved[1]
+    return parent
 
 
 def _apply(rule, inputs: tuple, *params) -> Tensor:
@@ -724,7 +733,10 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     seen = {root}
     stack = [root]
     while stack:
-        for parent in stack.pop()._parents:
+        child = stack.pop()
+        for parent in child._parents:
+            if parent is not None and parent._moved is not None:
+                parent = _version_for(parent, child._seq)
             if parent is not None and parent._rule is not None and parent not in seen:
                 if parent._ctx is None:
                     raise RuntimeError(_RELEASED)
@@ -745,6 +757,8 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             for parent, pg in pairs:
                 if parent is None or pg is None:
                     continue
+                if parent._moved is not None:
+                    parent = _version_for(parent, node._seq)
                 if parent._rule is None:
                     _accumulate(parent, pg, ctx.xp)
                 else:
