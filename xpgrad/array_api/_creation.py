@@ -264,7 +264,7 @@ def from_dlpack(x, /, *, device=None, copy=None):
         pass
     else:
         return asarray(x, device=device, copy=copy)
-    xp, native = _target(device, "from_dlpack")
+    xp, _ = _target(device, "from_dlpack")
     kwargs = {} if copy is None else {"copy": copy}
     try:
         return _wrap(xp.from_dlpack(x, **kwargs))
