@@ -94,7 +94,7 @@ uint8, uint16, uint32, uint64 = (_BY_NAME[n] for n in _UINTS)
 float32, float64 = _BY_NAME["float32"], _BY_NAME["float64"]
 complex64, complex128 = _BY_NAME["complex64"], _BY_NAME["complex128"]
 
-# Native dtype object -> DType, filled as dtypes are met.
+# (type, native dtype object) -> DType, filled as dtypes are met.
 _FROM_NATIVE: dict = {}
 
 
@@ -121,12 +121,15 @@ def native_name(dtype: object) -> str | None:
 
 def wrap(native) -> DType:
     """The :class:`DType` of a native dtype object."""
-    hit = _FROM_NATIVE.get(native)
+    # Keyed with the type too: dtypes of different libraries may hash alike,
+    # and array_api_strict's warns when compared with NumPy's.
+    key = (type(native), native)
+    hit = _FROM_NATIVE.get(key)
     if hit is None:
         name = native_name(native)
         if name is None:
             raise TypeError(f"xpgrad.array_api: {native!r} is not a dtype the standard names")
-        hit = _FROM_NATIVE[native] = _BY_NAME[name]
+        hit = _FROM_NATIVE[key] = _BY_NAME[name]
     return hit
 
 

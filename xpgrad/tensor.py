@@ -204,6 +204,24 @@ class Tensor:
 
         return array_api
 
+    def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """The data's DLPack capsule, for ``from_dlpack`` of any library: values
+        only, as ``numpy.asarray(t)`` gives them (no gradient goes with them)."""
+        # Only the keywords given are passed on: older exporters accept fewer.
+        kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version),
+                                    ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        data = self.data
+        if not hasattr(data, "__dlpack__"):
+            raise TypeError(
+                f"__dlpack__: this tensor's data ({type(data).__name__}) does not export "
+                f"DLPack; convert t.numpy() instead"
+            )
+        return data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self, /) -> tuple:
+        """The data's ``(device type, device id)`` in DLPack's numbering."""
+        return self.data.__dlpack_device__()
+
     def to_device(self, device, /, *, stream=None) -> Tensor:
         """This tensor on ``device`` (the standard's spelling of :meth:`to`);
         gradients flow back to the original device."""
@@ -252,8 +270,12 @@ class Tensor:
                 f"{name}: only a one-element tensor converts to a Python {kind.__name__}; "
                 f"this one has shape {fmt(self.shape)}"
             )
-        data = self.data if self.ndim == 0 else self.data.reshape(())
+        data = self.data
         try:
+            if self.ndim != 0:  # array_api_strict arrays have no reshape method
+                xp, scope = resolve(name, data)
+                with scope:
+                    data = xp.reshape(data, ())
             return kind(data)
         except BACKEND_ERRORS as exc:
             raise backend_error(name, exc) from exc

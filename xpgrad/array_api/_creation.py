@@ -252,12 +252,21 @@ def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
 
 
 def from_dlpack(x, /, *, device=None, copy=None):
-    """A Tensor of any object with ``__dlpack__``, shared where possible; a
-    Tensor comes back as it is."""
+    """A Tensor of any object with ``__dlpack__``, shared where possible. A
+    Tensor comes back as it is, and an array of a library xpgrad knows keeps
+    its library (as in :func:`asarray`); other objects become arrays of the
+    library ``device`` names (NumPy on the CPU)."""
     if type(x) is Tensor:
         return asarray(x, device=device, copy=copy)
-    xp, native = _target(device, "from_dlpack")
     try:
-        return _wrap(xp.from_dlpack(x))
+        resolve("from_dlpack", x)
+    except TypeError:
+        pass
+    else:
+        return asarray(x, device=device, copy=copy)
+    xp, _ = _target(device, "from_dlpack")
+    kwargs = {} if copy is None else {"copy": copy}
+    try:
+        return _wrap(xp.from_dlpack(x, **kwargs))
     except BACKEND_ERRORS as exc:
         raise backend_error("from_dlpack", exc) from exc

@@ -9,6 +9,8 @@ refuse an input that requires grad rather than drop its gradient.
 
 from __future__ import annotations
 
+import builtins
+
 from .._backend import declare
 from ..tensor import Tensor, _native_call, _plain, is_grad_enabled
 
@@ -39,7 +41,7 @@ declare("searchsorted", ("x1", "x2", "sorter"), optional=("sorter",))
 
 
 def _refuse_grad(name: str, *arrays) -> None:
-    if is_grad_enabled() and any(type(a) is Tensor and a.requires_grad for a in arrays):
+    if is_grad_enabled() and builtins.any(type(a) is Tensor and a.requires_grad for a in arrays):
         raise TypeError(
             f"{name}: not differentiable in xpgrad yet, and its value depends on an input "
             f"that requires grad; call it on t.detach() if no gradient should flow"
