@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
@@ -15,8 +16,10 @@ if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-ins
 
 from xpgrad.bench import cli, report, runtime  # noqa: E402
 from xpgrad.bench.cli import main  # noqa: E402
-from xpgrad.bench.problems import Spec  # noqa: E402
+from xpgrad.bench.impls import build  # noqa: E402
+from xpgrad.bench.problems import Spec, make_inputs  # noqa: E402
 from xpgrad.bench.runner import Result, Runner  # noqa: E402
+from xpgrad.bench.suite import namespace_spec  # noqa: E402
 from xpgrad.bench import timing  # noqa: E402
 from xpgrad.bench.timing import (  # noqa: E402
     MAX_SPREAD,
@@ -115,6 +118,77 @@ def test_counts_agree(tmp_path, capsys):
         (p, c) for p in range(1, passes + 1) for c in range(1, cases + 1)}
     assert {(int(n), int(m)) for _, n, _, m in steps} == {(passes, cases)}
     assert len(json.loads(path.read_text())["results"]) == cases
+
+
+# -- the namespace kind ---------------------------------------------------------
+
+HAS_MAX = hasattr(importlib.import_module("xpgrad.array_api"), "max")
+NAMESPACE_OPS = ["chain10", "exp", "tanh", pytest.param("logsumexp", marks=pytest.mark.skipif(
+    not HAS_MAX, reason="xpgrad.array_api.max is not differentiable in this version"))]
+
+
+def test_namespace_chain_end_to_end(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = [a if a != "matmul" else "chain10" for a in TINY]
+    assert main(argv + ["--kinds", "namespace", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "chain10 namespace  a(2,2) b(2,2)" in out and "a(8,8) b(8,8)" in out
+    results = json.loads(path.read_text())["results"]
+    assert [r["shapes"][0] for r in results] == [[2, 2], [8, 8]]
+    for r in results:
+        n = r["shapes"][0][0]
+        assert r["ratios"]["ideal"]["median"] > 0
+        assert ("torch" in r["ratios"]) == (runtime.torch_module()[0] is not None)
+        assert r["grad_bytes"] == 2 * n * n * 8  # da and db in float64
+        assert r["impls"]["xpgrad"]["peak_backward_bytes"] >= r["grad_bytes"]
+
+
+@pytest.mark.parametrize("op", [p for p in NAMESPACE_OPS if p != "chain10"])
+def test_namespace_memory_bound_figures(op):
+    spec = namespace_spec(op, 64, dtype="float32")
+    runner = Runner(passes=2, rounds=1, min_rounds=1, min_time=0.0005, pause=0, torch=False)
+    (res,) = runner.run([spec])
+    assert res.ratio("ideal").rounds == 2 and res.ratio("ideal").median > 0
+    nbytes = 64 * 64 * 4
+    assert res.grad_bytes == nbytes
+    for name in ("xpgrad", "ideal"):
+        # Each backward makes its gradient; each forward keeps its output and e = exp(...).
+        assert res.peak_bytes[name] >= nbytes
+        assert res.kept_bytes[name] >= nbytes
+    assert f"(kept {report.format_bytes(res.kept_bytes['xpgrad'])} + grads 16K)" in \
+        report.table([res])
+    assert res.as_dict()["kept_bytes"] == res.kept_bytes
+
+
+@pytest.mark.parametrize("op", NAMESPACE_OPS)
+def test_namespace_implementations_agree_with_torch(op):
+    """xpgrad's namespace and the hand-derived gradients against torch autograd, float64."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    rt = runtime.Runtime("cpu")
+    spec = namespace_spec(op, 6, dtype="float64")
+    inputs = make_inputs(spec, rt, seed=3)
+    ref = [t.numpy() for t in build(spec, "torch", rt, inputs).results()]
+    assert len(ref) == (3 if op == "chain10" else 2)
+    for impl in ("namespace", "ideal"):
+        got = build(spec, impl, rt, inputs).results()
+        assert [np.shape(g) for g in got] == [np.shape(r) for r in ref]
+        for g, r in zip(got, ref):
+            np.testing.assert_allclose(np.asarray(g), r, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("fields", [dict(op="exp", kind="membound", api="namespace"),
+                                    dict(op="matmul", kind="namespace", api="namespace"),
+                                    dict(op="tanh", kind="namespace", api="tensor")])
+def test_namespace_spec_goes_with_its_kind_and_api(fields):
+    shapes = ((4, 4), (4, 4)) if fields["op"] == "matmul" else ((4, 4),)
+    with pytest.raises(ValueError, match="go with kind and api 'namespace'"):
+        Spec(shapes=shapes, **fields)
+
+
+def test_chain10_takes_one_shape():
+    with pytest.raises(ValueError, match="chain10 takes two inputs of one shape"):
+        Spec("chain10", "namespace", ((4, 4), (4, 5)), api="namespace")
 
 
 # -- failing fast ---------------------------------------------------------------

@@ -29,7 +29,7 @@ import time
 import xpgrad
 
 from . import report
-from .problems import KINDS, OPS
+from .problems import ALL_OPS, KINDS
 from .runner import Runner
 from .runtime import FLOAT_DTYPES, torch_module
 from .suite import PRESETS, cli_specs
@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", default="cpu",
                    help="comma-separated devices, e.g. cpu,cuda:0, or 'all' for every "
                         "device xpgrad sees (default: cpu)")
-    p.add_argument("--ops", type=_csv(OPS, "op"), default=OPS,
-                   help=f"comma-separated ops (default: {','.join(OPS)})")
+    p.add_argument("--ops", type=_csv(ALL_OPS, "op"), default=ALL_OPS,
+                   help=f"comma-separated ops (default: {','.join(ALL_OPS)})")
     p.add_argument("--dtypes", type=_csv(FLOAT_DTYPES, "dtype"),
                    default=tuple(DEFAULT_DTYPES.split(",")),
                    help=f"comma-separated dtypes (default: {DEFAULT_DTYPES}); a dtype the "

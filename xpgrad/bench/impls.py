@@ -8,6 +8,9 @@ three builders, one per kind of implementation:
 ``tensor`` and ``torch``
     Autograd: xpgrad's :class:`~xpgrad.Tensor`, or PyTorch on the same
     device, running the same expression.
+``namespace``
+    The functions of ``xpgrad.array_api`` on xpgrad Tensors (the
+    ``namespace`` kind); torch runs the same calls on its own tensors.
 ``ideal``, ``native`` and ``naive``
     Hand-written on the raw namespace (NumPy or CuPy), called directly.
     ``ideal`` is the minimum: forward one GEMM, the matmul/linear backward
@@ -16,7 +19,9 @@ three builders, one per kind of implementation:
     computes in float32 and rounds once, as xpgrad does. ``native`` is the
     same with the namespace's own half-precision matmul, no upcast.
     ``naive`` is the textbook broadcast gradient: the batched product, then
-    a sum over the broadcast axes (matmul only).
+    a sum over the broadcast axes (matmul only). For the ``namespace`` kind
+    ``ideal`` is the forward that keeps what its gradient needs, and that
+    gradient derived by hand, with no temporary it can do without.
 
 All implementations of one Spec read the same inputs from
 :func:`~xpgrad.bench.problems.make_inputs`, so their times and results
@@ -35,9 +40,10 @@ from xpgrad import ops
 from .problems import INPUT_NAMES, Spec
 from .runtime import HALF_DTYPES, Runtime, torch_module
 
-__all__ = ["IMPLS", "Impl", "build", "max_relative_error", "reference_results"]
+__all__ = ["IMPLS", "Impl", "build", "chain10", "logsumexp", "max_relative_error",
+           "reference_results"]
 
-IMPLS = ("functional", "tensor", "ideal", "naive", "native", "torch")
+IMPLS = ("functional", "tensor", "namespace", "ideal", "naive", "native", "torch")
 
 
 class Impl:
@@ -114,8 +120,13 @@ def build(spec: Spec, impl: str, rt: Runtime, inputs: dict) -> Impl:
         raise ValueError("build: 'native' is the half-precision baseline; use 'ideal'")
     if impl == "naive" and (spec.op != "matmul" or spec.kind == "chain"):
         raise ValueError(f"build: 'naive' is a matmul baseline, not one of {spec.kind} {spec.op}")
-    maker = {"functional": _functional, "tensor": _autograd, "torch": _autograd}.get(impl,
-                                                                                  _hand_written)
+    if spec.kind == "namespace":
+        if impl not in ("namespace", "torch", "ideal"):
+            raise ValueError(f"build: the namespace kind has no {impl!r} implementation")
+        maker = _hand_written_namespace if impl == "ideal" else _autograd
+    else:
+        maker = {"functional": _functional, "tensor": _autograd, "torch": _autograd}.get(
+            impl, _hand_written)
     return Impl(impl, *maker(spec, rt, inputs, impl))
 
 
@@ -155,10 +166,62 @@ def _functional(spec, rt, inp, impl):
     return forward, backward, operator.itemgetter(0)
 
 
+def chain10(xp, a, b):
+    """``log1p(maximum(exp(tanh(a*b + a) - sin(b)) * a, b)^2)``: ten calls of
+    the namespace ``xp`` (``xpgrad.array_api``, or torch, whose functions of
+    these names take the same arguments)."""
+    t = xp.tanh(xp.add(xp.multiply(a, b), a))
+    t = xp.exp(xp.subtract(t, xp.sin(b)))
+    return xp.log1p(xp.square(xp.maximum(xp.multiply(t, a), b)))
+
+
+def logsumexp(xp, x):
+    """``m + log(sum(exp(x - m)))`` over the last axis, kept, with ``m`` the
+    max over it, written with the standard's functions of namespace ``xp``."""
+    m = xp.max(x, axis=-1, keepdims=True)
+    return xp.add(m, xp.log(xp.sum(xp.exp(xp.subtract(x, m)), axis=-1, keepdims=True)))
+
+
+class _TorchAsArrayAPI:
+    """torch under the standard's names where they differ (max, sum)."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def __getattr__(self, name):
+        return getattr(self.torch, name)
+
+    def max(self, x, axis=None, keepdims=False):
+        return self.torch.amax(x, dim=axis, keepdim=keepdims)
+
+    def sum(self, x, axis=None, keepdims=False):
+        return self.torch.sum(x, dim=axis, keepdim=keepdims)
+
+
+def _namespace_expression(spec, xp):
+    if spec.op == "chain10":
+        return lambda a, b: xp.sum(chain10(xp, a, b))
+    if spec.op == "logsumexp":
+        return lambda x: logsumexp(xp, x)
+    return getattr(xp, spec.op)
+
+
 def _autograd(spec, rt, inp, impl):
     """The same expression on xpgrad's Tensor or on torch: reset the leaves'
     gradients, run backward, return them."""
-    if impl == "torch":
+    if spec.kind == "namespace":
+        if impl == "torch":
+            torch, _ = torch_module()
+            leaves = [rt.to_torch(a, requires_grad=True) for a in _args(spec, inp)]
+            grad, output = (rt.to_torch(inp["g"]) if "g" in inp else None), torch.Tensor.detach
+            expression = _namespace_expression(spec, _TorchAsArrayAPI(torch))
+        else:
+            import xpgrad.array_api as xp
+
+            leaves = [xpgrad.tensor(a, requires_grad=True) for a in _args(spec, inp)]
+            grad, output = inp.get("g"), operator.attrgetter("data")
+            expression = _namespace_expression(spec, xp)
+    elif impl == "torch":
         torch, _ = torch_module()
         leaves = [rt.to_torch(a, requires_grad=n) for a, n in zip(_args(spec, inp), spec.grads)]
         grad = rt.to_torch(inp["g"]) if "g" in inp else None
@@ -170,13 +233,14 @@ def _autograd(spec, rt, inp, impl):
         leaves = [xpgrad.tensor(a, requires_grad=n) for a, n in zip(_args(spec, inp), spec.grads)]
         grad, linear, add_bias = inp.get("g"), xpgrad.linear, xpgrad.add_bias
         output = operator.attrgetter("data")
-    expression = {
-        "chain": lambda a, b: (a @ b).sum(),
-        "matmul": operator.matmul,
-        "linear": linear,
-        "add_bias": lambda x, b: add_bias(x, b, spec.axis),
-        "sum": lambda x: x.sum(),
-    }["chain" if spec.kind == "chain" else spec.op]
+    if spec.kind != "namespace":
+        expression = {
+            "chain": lambda a, b: (a @ b).sum(),
+            "matmul": operator.matmul,
+            "linear": linear,
+            "add_bias": lambda x, b: add_bias(x, b, spec.axis),
+            "sum": lambda x: x.sum(),
+        }["chain" if spec.kind == "chain" else spec.op]
 
     def forward():
         return expression(*leaves)
@@ -262,6 +326,72 @@ def _hand_written(spec, rt, inp, impl):
             return (xp.broadcast_to(g, x.shape),)
 
     return forward, lambda state, retain: grads(), lambda state: state
+
+
+def _hand_written_namespace(spec, rt, inp, impl):
+    """The namespace kind by hand on the raw namespace: the forward returns
+    ``(output, saved)``, the backward the gradients from what was saved."""
+    xp = rt.xp
+    if spec.op == "chain10":
+        a, b = _args(spec, inp)
+
+        def forward():
+            u = a * b + a
+            t = xp.tanh(u)
+            e = xp.exp(t - xp.sin(b))
+            q = e * a
+            mx = xp.maximum(q, b)
+            sq = mx * mx
+            return xp.log1p(sq).sum(), (t, e, q, mx, sq)
+
+        def backward(state, retain):  # torch's tie rule aside: q == b sends all to b
+            t, e, q, mx, sq = state[1]
+            g_mx = 2 * mx / (1 + sq)
+            g_q = xp.where(q > b, g_mx, 0)
+            g_d = g_q * a * e  # d = tanh(u) - sin(b)
+            g_u = g_d * (1 - t * t)
+            grad_a = g_q * e + g_u * (b + 1)
+            grad_b = (g_mx - g_q) + g_u * a - g_d * xp.cos(b)
+            return grad_a, grad_b
+
+        return forward, backward, operator.itemgetter(0)
+    (x,) = _args(spec, inp)
+    g = inp["g"]
+    if spec.op == "exp":
+
+        def forward():
+            out = xp.exp(x)
+            return out, out
+
+        def backward(state, retain):
+            return (g * state[1],)
+
+    elif spec.op == "tanh":
+
+        def forward():
+            out = xp.tanh(x)
+            return out, out
+
+        def backward(state, retain):
+            d = state[1] * state[1]
+            xp.subtract(1, d, out=d)
+            d *= g
+            return (d,)
+
+    else:  # logsumexp: saves e = exp(x - m) and its row sums s
+
+        def forward():
+            m = xp.max(x, axis=-1, keepdims=True)
+            e = x - m
+            xp.exp(e, out=e)
+            s = xp.sum(e, axis=-1, keepdims=True)
+            return m + xp.log(s), (e, s)
+
+        def backward(state, retain):
+            e, s = state[1]
+            return (e * (g / s),)
+
+    return forward, backward, operator.itemgetter(0)
 
 
 def _ideal_matmul_grads(spec, a, b, g, mm, cast):

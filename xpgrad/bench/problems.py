@@ -12,12 +12,18 @@ import numpy as np
 
 from .runtime import Runtime
 
-__all__ = ["APIS", "INPUT_NAMES", "KINDS", "OPS", "PHASES", "Spec", "make_inputs",
-           "output_shape"]
+__all__ = ["ALL_OPS", "APIS", "INPUT_NAMES", "KINDS", "NAMESPACE_OPS", "OPS", "PHASES", "Spec",
+           "make_inputs", "output_shape"]
 
 OPS = ("matmul", "linear", "add_bias", "sum")
+#: Computations of the ``namespace`` kind, written with ``xpgrad.array_api``'s functions:
+#: ``chain10`` is ten element-wise calls on a and b, then a sum (see
+#: :func:`xpgrad.bench.impls.chain10`); ``logsumexp`` is over the last axis, with
+#: the max subtracted first, keeping that axis.
+NAMESPACE_OPS = ("chain10", "exp", "tanh", "logsumexp")
+ALL_OPS = OPS + NAMESPACE_OPS
 PHASES = ("forward", "backward", "fwd+bwd")
-APIS = ("functional", "tensor")
+APIS = ("functional", "tensor", "namespace")
 
 #: What each kind of case measures.
 KINDS = {
@@ -29,11 +35,14 @@ KINDS = {
     "bcast-mid": "A (P,1,m,k) @ B (1,Q,k,n): broadcast on both sides",
     "half": "half precision against the namespace's own half matmul",
     "membound": "memory-bound add_bias and sum",
+    "namespace": "xpgrad.array_api functions: a 10-op element-wise chain on tiny arrays, "
+                 "and exp, tanh, logsumexp on large ones",
 }
 
 #: The inputs of each op, in the order its forward takes them.
 INPUT_NAMES = {"matmul": ("a", "b"), "linear": ("x", "w", "b"), "add_bias": ("x", "b"),
-               "sum": ("x",)}
+               "sum": ("x",), "chain10": ("a", "b"), "exp": ("x",), "tanh": ("x",),
+               "logsumexp": ("x",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,15 +51,18 @@ class Spec:
 
     Parameters
     ----------
-    op : {"matmul", "linear", "add_bias", "sum"}
+    op : str
+        One of :data:`ALL_OPS`; those of :data:`NAMESPACE_OPS` go with the
+        ``namespace`` kind and api, and only with them.
     kind : str
         A key of :data:`KINDS`; ``"chain"`` is ``(a @ b).sum()`` on matmul's inputs.
     shapes : tuple of tuple of int
         Input shapes, in :data:`INPUT_NAMES` order.
     phase : {"forward", "backward", "fwd+bwd"}
         ``backward`` times the backward alone, on a forward done beforehand.
-    api : {"functional", "tensor"}
-        How xpgrad is called: ``ops.<op>.forward/backward`` or the Tensor.
+    api : {"functional", "tensor", "namespace"}
+        How xpgrad is called: ``ops.<op>.forward/backward``, the Tensor, or
+        the functions of ``xpgrad.array_api`` on Tensors.
     dtype : str
         ``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``.
     device : str
@@ -72,15 +84,23 @@ class Spec:
     axis: int = 1
 
     def __post_init__(self) -> None:
-        for field, value, allowed in (("op", self.op, OPS), ("kind", self.kind, tuple(KINDS)),
+        for field, value, allowed in (("op", self.op, ALL_OPS), ("kind", self.kind, tuple(KINDS)),
                                       ("phase", self.phase, PHASES), ("api", self.api, APIS)):
             if value not in allowed:
                 raise ValueError(f"Spec: unknown {field} {value!r}; expected one of {allowed}")
         if len(self.shapes) != len(INPUT_NAMES[self.op]):
             raise ValueError(f"Spec: {self.op} takes {len(INPUT_NAMES[self.op])} input shapes, "
                              f"got {len(self.shapes)}")
+        in_namespace = (self.op in NAMESPACE_OPS, self.kind == "namespace",
+                        self.api == "namespace")
+        if any(in_namespace) and not all(in_namespace):
+            raise ValueError(f"Spec: ops {NAMESPACE_OPS} go with kind and api 'namespace', "
+                             f"and only they; got op {self.op!r}, kind {self.kind!r}, "
+                             f"api {self.api!r}")
         object.__setattr__(self, "shapes", tuple(tuple(int(d) for d in s) for s in self.shapes))
         # What the FLOP counts and the hand-written baselines cover:
+        if self.op == "chain10" and self.shapes[0] != self.shapes[1]:
+            raise ValueError("Spec: chain10 takes two inputs of one shape")
         if self.op == "matmul" and min(len(s) for s in self.shapes) < 2:
             raise ValueError("Spec: matmul benchmarks take operands of 2 or more dimensions")
         if self.op == "linear" and len(self.shapes[0]) != 2:
@@ -138,8 +158,10 @@ class Spec:
 def output_shape(spec: Spec) -> tuple:
     """Shape of the op's output (the upstream gradient's shape)."""
     s = spec.shapes
-    if spec.kind == "chain" or spec.op == "sum":
+    if spec.kind == "chain" or spec.op in ("sum", "chain10"):
         return ()
+    if spec.op == "logsumexp":
+        return s[0][:-1] + (1,)
     if spec.op == "matmul":
         return tuple(np.broadcast_shapes(s[0][:-2], s[1][:-2])) + (s[0][-2], s[1][-1])
     if spec.op == "linear":
@@ -147,8 +169,19 @@ def output_shape(spec: Spec) -> tuple:
     return s[0]
 
 
+#: (forward, backward) FLOPs per element of the namespace ops, one per
+#: arithmetic op or function call on an element: chain10's ten calls and the
+#: sum, and its hand-derived gradient's 20 (the ``ideal`` builder's); exp's
+#: G * out; tanh's G * (1 - out^2); logsumexp's max, x - m, exp and sum, then
+#: G / s * e.
+_NAMESPACE_FLOPS = {"chain10": (11, 20), "exp": (1, 1), "tanh": (1, 3), "logsumexp": (4, 2)}
+
+
 def _flops(spec: Spec) -> tuple[int, int]:
     s, need = spec.shapes, spec.grads
+    if spec.op in _NAMESPACE_FLOPS:
+        size = math.prod(s[0])
+        return tuple(size * k for k in _NAMESPACE_FLOPS[spec.op])
     if spec.op == "matmul":
         batch = math.prod(np.broadcast_shapes(s[0][:-2], s[1][:-2]))
         m, k, n = s[0][-2], s[0][-1], s[1][-1]
@@ -167,7 +200,7 @@ def make_inputs(spec: Spec, rt: Runtime, seed: int = 0) -> dict:
 
     Values are uniform in [-1, 1), drawn in float64 from ``seed`` and then
     rounded to the dtype. ``"g"`` is the upstream gradient (absent for the
-    ``chain`` kind, whose output is a scalar seeded with 1).
+    ``chain`` kind and ``chain10``, whose output is a scalar seeded with 1).
 
     Raises
     ------
@@ -179,7 +212,7 @@ def make_inputs(spec: Spec, rt: Runtime, seed: int = 0) -> dict:
         raise TypeError(f"make_inputs: {rt.missing_dtype_reason(spec.dtype)}")
     rng = np.random.default_rng(seed)
     shapes = dict(zip(INPUT_NAMES[spec.op], spec.shapes))
-    if spec.kind != "chain":
+    if spec.kind != "chain" and spec.op != "chain10":
         shapes["g"] = output_shape(spec)
     return {name: rt.asarray(rng.uniform(-1.0, 1.0, shape), dtype)
             for name, shape in shapes.items()}

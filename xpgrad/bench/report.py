@@ -30,7 +30,8 @@ rounds of xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00
 stretched to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%},
 or it comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw namespace;
 naive: the batched product then a sum; own: the namespace's own half-precision matmul. mem: peak
-memory of one backward, xpgrad vs naive; err: max relative error against float64, xpgrad vs own.
+memory of one backward, xpgrad vs naive (namespace kind: vs ideal, and what xpgrad's forward kept
+plus its gradients' bytes); err: max relative error against float64, xpgrad vs own.
 Details in --json."""
 
 
@@ -70,6 +71,10 @@ def _notes(res, pm) -> str:
     for name, label in (("naive", "naive"), ("native", "own")):
         if name in res.timings:
             notes.append(f"{label} {format_ratio(res.ratio(name), pm)}")
+    if res.spec.kind == "namespace" and res.peak_bytes.get("xpgrad") is not None:
+        peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "ideal"))
+        kept, grads = format_bytes(res.kept_bytes.get("xpgrad")), format_bytes(res.grad_bytes)
+        notes.append("mem {} vs {}".format(*peaks) + f" (kept {kept} + grads {grads})")
     if res.peak_bytes.get("naive") is not None:
         peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "naive"))
         notes.append("mem {} vs {}".format(*peaks))

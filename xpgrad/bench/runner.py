@@ -42,6 +42,10 @@ class Result:
         Peak memory of one backward, per implementation where it was traced.
     grad_bytes : int or None
         Bytes of the gradients xpgrad's backward returns.
+    kept_bytes : dict of str to int
+        Bytes a forward leaves held for its backward (its output included),
+        per implementation, for the ``namespace`` kind: the peak of its
+        backward is to stay within these plus ``grad_bytes``.
     errors : dict of str to float
         Max normwise relative error against float64 (half precision only).
     passes : list of int
@@ -53,6 +57,7 @@ class Result:
     missing: dict = dataclasses.field(default_factory=dict)
     peak_bytes: dict = dataclasses.field(default_factory=dict)
     grad_bytes: int | None = None
+    kept_bytes: dict = dataclasses.field(default_factory=dict)
     errors: dict = dataclasses.field(default_factory=dict)
     passes: list = dataclasses.field(default_factory=list)
 
@@ -88,7 +93,8 @@ class Result:
                 impls[name]["max_rel_error"] = self.errors[name]
         return {**self.spec.as_dict(), "impls": impls, "rounds_per_pass": list(self.passes),
                 "ratios": {name: r.as_dict() for name, r in self.ratios().items()},
-                "unavailable": dict(self.missing), "grad_bytes": self.grad_bytes}
+                "unavailable": dict(self.missing), "grad_bytes": self.grad_bytes,
+                "kept_bytes": dict(self.kept_bytes)}
 
 
 def baselines(spec: Spec, rt: Runtime, *, torch: bool = True) -> dict:
@@ -193,6 +199,8 @@ class Runner:
                 res.peak_bytes[name], grads = rt.peak_bytes(impl.backward_probe())
                 if name == "xpgrad":
                     res.grad_bytes = sum(int(g.nbytes) for g in grads if g is not None)
+                if spec.kind == "namespace":
+                    res.kept_bytes[name], _ = rt.held_bytes(impl.forward)
         if spec.dtype in HALF_DTYPES:
             reference = reference_results(spec, rt, inputs)
             for name in _ERRORS_FOR:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import tracemalloc
 
 import numpy as np
 
@@ -109,6 +110,30 @@ class Runtime:
     def peak_bytes(self, fn):
         """``(peak, result)`` of one call of ``fn``: see :func:`xpgrad._probe.peak_bytes`."""
         return peak_bytes(fn, self.device)
+
+    def held_bytes(self, fn):
+        """``(held, result)``: the bytes ``fn()`` leaves allocated while its
+        result lives (a forward's output and what it saved for its backward);
+        :mod:`tracemalloc` on the CPU, CuPy's pool on a GPU."""
+        if self.is_gpu:
+            pool = self.xp.get_default_memory_pool()
+            with self.scope():
+                self.sync()
+                base = pool.used_bytes()
+                result = fn()
+                self.sync()
+                return max(pool.used_bytes() - base, 0), result
+        started = not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start(1)
+        try:
+            base, _ = tracemalloc.get_traced_memory()
+            result = fn()
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            if started:
+                tracemalloc.stop()
+        return max(held - base, 0), result
 
     # -- torch ------------------------------------------------------------
     def torch_reason(self, dtype_name: str) -> str:

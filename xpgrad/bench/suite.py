@@ -3,7 +3,10 @@
 Per device and float32/float64 dtype: the dispatch-bound matmul and linear
 pairs at 2x2, 8x8 and 32x64 with the Tensor ``chain`` at the same shapes;
 square GEMMs; the broadcast matmuls; add_bias and sum. Per half dtype:
-matmul and linear against the namespace's own half matmul. See
+matmul and linear against the namespace's own half matmul. The
+``namespace`` kind runs ``xpgrad.array_api``'s functions: the ten-call
+element-wise chain at 2x2 and 8x8 in float64 (dispatch-bound), and exp, tanh
+and logsumexp on (n, n) float32 arrays (memory-bound). See
 :data:`~xpgrad.bench.problems.KINDS`.
 """
 
@@ -11,13 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from .problems import KINDS, OPS, Spec
+from .problems import ALL_OPS, KINDS, Spec
 from .runtime import HALF_DTYPES
 
-__all__ = ["DISPATCH_SHAPES", "PRESETS", "Preset", "cli_specs", "op_spec"]
+__all__ = ["CHAIN10_SIZES", "DISPATCH_SHAPES", "PRESETS", "Preset", "cli_specs",
+           "namespace_spec", "op_spec"]
 
 #: (m, k, n) of the dispatch-bound problems.
 DISPATCH_SHAPES = ((2, 2, 2), (8, 8, 8), (32, 64, 32))
+#: n of the (n, n) inputs of the namespace's element-wise chain.
+CHAIN10_SIZES = (2, 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +43,8 @@ class Preset:
         n of the (n, n) add_bias and sum problems.
     conv_bias : bool
         Also add_bias on an (N, C, H, W) activation along axis 1.
+    namespace_sizes : tuple of int
+        n of the (n, n) float32 exp, tanh and logsumexp of the namespace kind.
     passes, rounds, min_rounds, min_time, budget, pause
         See :class:`xpgrad.bench.runner.Runner`: the rounds and the budget
         (seconds) are those of one case in one pass.
@@ -48,6 +56,7 @@ class Preset:
     half_sizes: tuple
     membound_sizes: tuple
     conv_bias: bool = True
+    namespace_sizes: tuple = (2048,)
     passes: int = 4
     rounds: int = 6
     min_rounds: int = 2
@@ -98,6 +107,13 @@ def op_spec(op: str, mkn, *, kind: str | None = None, **fields) -> Spec:
     return Spec(op, kind, shapes, **fields)
 
 
+def namespace_spec(op: str, n: int, **fields) -> Spec:
+    """The ``namespace`` kind's :class:`Spec` of ``op`` on (n, n) inputs
+    (``fields``: phase, dtype, device)."""
+    shapes = ((n, n), (n, n)) if op == "chain10" else ((n, n),)
+    return Spec(op, "namespace", shapes, api="namespace", **fields)
+
+
 def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
     common = {"device": device, "dtype": dtype}
     if dtype in HALF_DTYPES:
@@ -125,10 +141,15 @@ def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
         specs.append(op_spec("sum", (n, n, n), kind="membound", **common))
     if preset.conv_bias:
         specs.append(Spec("add_bias", "membound", ((16, 64, 32, 32), (64,)), **common))
+    if dtype == "float64":
+        specs += [namespace_spec("chain10", n, **common) for n in CHAIN10_SIZES]
+    if dtype == "float32":
+        specs += [namespace_spec(op, n, **common) for n in preset.namespace_sizes
+                  for op in ("exp", "tanh", "logsumexp")]
     return specs
 
 
-def cli_specs(preset: Preset, devices, dtypes, ops=OPS, kinds=None,
+def cli_specs(preset: Preset, devices, dtypes, ops=ALL_OPS, kinds=None,
               max_size: int | None = None) -> list:
     """The cases of one run, devices outermost.
 
