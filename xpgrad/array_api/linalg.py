@@ -44,9 +44,17 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standar
         sums = _apply(ops.vector_norm, (x,), along, keepdims, 1)
         pick = ops.max if ord > 0 else ops.min
         return _apply(pick, (sums,), (-1 if along == -2 or not keepdims else -2), keepdims)
+    if (isinstance(ord, str) and ord == "nuc") or (not isinstance(ord, str) and ord in (2, -2)):
+        # Through the singular values: their sum, largest or smallest.
+        s = svdvals(x)
+        pick = ops.sum if isinstance(ord, str) else ops.max if ord > 0 else ops.min
+        out = _apply(pick, (s,), -1, False)
+        if keepdims:
+            out = _apply(ops.reshape, (out,), tuple(out.shape) + (1, 1))
+        return out
     raise ValueError(
-        f"matrix_norm: ord={ord!r} is not differentiable in xpgrad yet; use ord='fro', 1, -1, "
-        f"inf or -inf ('nuc', 2 and -2 need singular values)"
+        f"matrix_norm: ord={ord!r} is not a matrix norm of the standard; use 'fro', 'nuc', "
+        f"1, -1, 2, -2, inf or -inf"
     )
 
 
