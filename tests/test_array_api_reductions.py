@@ -213,7 +213,7 @@ ERRORS = [
     ("tensordot-size", lambda be: xa.tensordot(_t(be, np.ones((2, 3))), _t(be, np.ones((2, 3))), axes=1), ValueError, r"^tensordot: shapes"),
     ("tensordot-axes", lambda be: xa.tensordot(_t(be, np.ones(2)), _t(be, np.ones(2)), axes="x"), TypeError, r"^tensordot: axes"),
     ("transpose-1d", lambda be: xa.matrix_transpose(_t(be, np.ones(2))), ValueError, r"^matrix_transpose: "),
-    ("matrix_norm-nuc", lambda be: xa.linalg.matrix_norm(_t(be, np.ones((2, 2))), ord="nuc"), ValueError, r"^matrix_norm: ord='nuc'.*'fro'"),
+    ("matrix_norm-ord", lambda be: xa.linalg.matrix_norm(_t(be, np.ones((2, 2))), ord=3), ValueError, r"^matrix_norm: ord=3 .*'fro'"),
     ("det-not-square", lambda be: xa.linalg.det(_t(be, np.ones((2, 3)))), ValueError, r"^det: x must be"),
     ("solve-shapes", lambda be: xa.linalg.solve(_t(be, np.eye(2)), _t(be, np.ones(3))), ValueError, r"^solve: b of shape"),
 ]
@@ -234,8 +234,8 @@ def test_linalg_module_names():
     assert "linalg" in xa.__all__
     for name in xa.linalg.__all__:
         assert callable(getattr(xa.linalg, name))
-    with pytest.raises(AttributeError, match=r"^xpgrad.array_api.linalg.cholesky: .*not differentiable in xpgrad yet"):
-        xa.linalg.cholesky  # noqa: B018
+    with pytest.raises(AttributeError, match=r"^xpgrad.array_api.linalg.qr: .*not differentiable in xpgrad yet"):
+        xa.linalg.qr  # noqa: B018
     with pytest.raises(AttributeError, match="has no attribute 'nonsense'"):
         xa.linalg.nonsense  # noqa: B018
 

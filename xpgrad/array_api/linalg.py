@@ -8,14 +8,21 @@ AttributeError that says so.
 from __future__ import annotations
 
 import math as _math
+import operator as _operator
+from collections import namedtuple as _namedtuple
 
 from .. import ops
-from ..tensor import _apply
+from .._backend import dtype_info as _dtype_info
+from .._backend import resolve as _resolve
+from ..ops._common import BACKEND_ERRORS as _BACKEND_ERRORS
+from ..ops._common import backend_error as _backend_error
+from ..tensor import Tensor, _apply, _NO_GRAPH, is_grad_enabled
 from ._linear_algebra import matmul, matrix_transpose, tensordot, vecdot
 
 __all__ = [
-    "det", "inv", "matmul", "matrix_norm", "matrix_transpose", "outer", "solve", "tensordot",
-    "trace", "vecdot", "vector_norm",
+    "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
+    "matrix_power", "matrix_rank", "matrix_transpose", "outer", "slogdet", "solve", "svdvals",
+    "tensordot", "trace", "vecdot", "vector_norm",
 ]
 
 _ = (matmul, matrix_transpose, tensordot, vecdot)  # re-exported, as the standard asks
@@ -37,9 +44,17 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standar
         sums = _apply(ops.vector_norm, (x,), along, keepdims, 1)
         pick = ops.max if ord > 0 else ops.min
         return _apply(pick, (sums,), (-1 if along == -2 or not keepdims else -2), keepdims)
+    if (isinstance(ord, str) and ord == "nuc") or (not isinstance(ord, str) and ord in (2, -2)):
+        # Through the singular values: their sum, largest or smallest.
+        s = svdvals(x)
+        pick = ops.sum if isinstance(ord, str) else ops.max if ord > 0 else ops.min
+        out = _apply(pick, (s,), -1, False)
+        if keepdims:
+            out = _apply(ops.reshape, (out,), tuple(out.shape) + (1, 1))
+        return out
     raise ValueError(
-        f"matrix_norm: ord={ord!r} is not differentiable in xpgrad yet; use ord='fro', 1, -1, "
-        f"inf or -inf ('nuc', 2 and -2 need singular values)"
+        f"matrix_norm: ord={ord!r} is not a matrix norm of the standard; use 'fro', 'nuc', "
+        f"1, -1, 2, -2, inf or -inf"
     )
 
 
@@ -66,6 +81,121 @@ def inv(x, /):
 
 def solve(x1, x2, /):
     return _apply(ops.solve, (x1, x2))
+
+
+def diagonal(x, /, *, offset=0):
+    return _apply(ops.diagonal, (x,), offset)
+
+
+def cross(x1, x2, /, *, axis=-1):
+    return _apply(ops.cross, (x1, x2), axis)
+
+
+def matrix_power(x, n, /):
+    """``x`` multiplied by itself ``n`` times (inv(x) ``-n`` times for n < 0; the
+    identity, with a zero gradient, for n = 0), by repeated squaring."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        try:
+            n = _operator.index(n)
+        except TypeError:
+            raise TypeError(f"matrix_power: n must be an int; got {n!r}") from None
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"matrix_power: x must be a (batch of) square matrices; got shape {shape}")
+    if n == 0:
+        data = x.data if type(x) is Tensor else x
+        xp, scope = _resolve("matrix_power", data)
+        with scope:
+            eye = xp.eye(shape[-1], dtype=data.dtype, device=data.device)
+            never = xp.zeros(shape, dtype=xp.bool, device=data.device)
+        # where(False, x, I): the identity's value, x's zero gradient.
+        return _apply(ops.where, (never, x, eye))
+    base = _apply(ops.inv, (x,)) if n < 0 else x
+    n = abs(n)
+    out = None
+    while True:
+        if n & 1:
+            out = base if out is None else _apply(ops.matmul, (out, base))
+        n >>= 1
+        if not n:
+            return out
+        base = _apply(ops.matmul, (base, base))
+
+
+SlogdetResult = _namedtuple("SlogdetResult", ["sign", "logabsdet"])
+EighResult = _namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+
+
+def _data(x):
+    return x.data if type(x) is Tensor else x
+
+
+def _complex_without_grad(op, x):
+    """True for a complex x that needs no gradient (computed without a graph);
+    a TypeError for one that requires grad: xpgrad differentiates real x only."""
+    data = _data(x)
+    if not hasattr(data, "dtype"):
+        return False
+    xp, _ = _resolve(op, data)
+    if not _dtype_info(xp, data.dtype).complex:
+        return False
+    if type(x) is Tensor and x.requires_grad and is_grad_enabled():
+        raise TypeError(
+            f"{op}: x is complex ({x.dtype}) and requires grad; xpgrad differentiates {op} for "
+            f"real floating x only: call it on x.detach() if no gradient should flow"
+        )
+    return True
+
+
+def _native(op, name, x, **kwargs):
+    """``xp.linalg.<name>(x)`` without a graph: a Tensor or tuple of Tensors."""
+    data = _data(x)
+    xp, scope = _resolve(op, data)
+    fn = ops.linalg._linalg(op, xp, name)
+    try:
+        with scope:
+            out = fn(data, **kwargs)
+    except _BACKEND_ERRORS as exc:
+        raise _backend_error(op, exc) from exc
+    if isinstance(out, tuple):
+        return tuple(Tensor(o, _node=_NO_GRAPH) for o in out)
+    return Tensor(out, _node=_NO_GRAPH)
+
+
+def slogdet(x, /):
+    if _complex_without_grad("slogdet", x):
+        return SlogdetResult(*_native("slogdet", "slogdet", x))
+    both = _apply(ops.slogdet, (x,))
+    return SlogdetResult(both[0, ...].detach(), both[1, ...])
+
+
+def matrix_rank(x, /, *, rtol=None):
+    return _native("matrix_rank", "matrix_rank", x, rtol=_data(rtol))
+
+
+def cholesky(x, /, *, upper=False):
+    if _complex_without_grad("cholesky", x):
+        return _native("cholesky", "cholesky", x, upper=upper)
+    return _apply(ops.cholesky, (x,), upper)
+
+
+def eigvalsh(x, /):
+    if _complex_without_grad("eigvalsh", x):
+        return _native("eigvalsh", "eigvalsh", x)
+    return _apply(ops.eigvalsh, (x,))
+
+
+def eigh(x, /):
+    if _complex_without_grad("eigh", x):
+        return EighResult(*_native("eigh", "eigh", x))
+    both = _apply(ops.eigh, (x,))
+    return EighResult(both[..., 0, :], both[..., 1:, :])
+
+
+def svdvals(x, /):
+    if _complex_without_grad("svdvals", x):
+        return _native("svdvals", "svdvals", x)
+    return _apply(ops.svdvals, (x,))
 
 
 # The extension's names (2024.12), for the error of those xpgrad lacks.

@@ -32,7 +32,10 @@ from ._common import (
     to_input,
 )
 
-__all__ = ["matmul", "linear", "vecdot", "tensordot", "vector_norm", "trace", "det", "inv", "solve"]
+__all__ = [
+    "matmul", "linear", "vecdot", "tensordot", "vector_norm", "trace", "det", "inv", "solve",
+    "diagonal", "cross", "slogdet", "cholesky", "eigvalsh", "eigh", "svdvals",
+]
 
 
 class MatmulPlan(NamedTuple):
@@ -745,3 +748,282 @@ class solve(Rule):
             if need_b:
                 gb = to_input(xp, db[..., 0] if vector else db, tuple(b.shape), b.dtype)
         return ga, gb
+
+
+# -- the rest of the linalg extension -------------------------------------------
+
+
+def _linalg(op, xp, name=None):
+    """``xp.linalg.<name>``; a TypeError naming the op where the library lacks it."""
+    fn = getattr(getattr(xp, "linalg", None), name or op, None)
+    if fn is None:
+        raise TypeError(
+            f"{op}: the array library {getattr(xp, '__name__', xp)!s} has no linalg.{name or op}; "
+            f"convert the input to an array of a library that has it (NumPy, torch, CuPy)"
+        )
+    return fn
+
+
+def _real_only(op, xp, x):
+    """Real floating x gets a gradient; a complex x none (the namespace refuses it
+    before the forward when it requires grad)."""
+    info = dtype_info(xp, x.dtype)
+    return info.inexact and not info.complex
+
+
+class Diag(NamedTuple):
+    shape: tuple
+    dtype: object
+    offset: int
+
+
+class diagonal(Rule):
+    """``out[..., i] = x[..., i, i + offset]``; dx = G placed on that diagonal, 0 elsewhere."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, offset=0):
+        """Diagonal ``offset`` of each matrix of x (..., M, N)."""
+        xp, scope = resolve("diagonal", x)
+        if x.ndim < 2:
+            raise ValueError(f"diagonal: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
+        if type(offset) is not int:
+            raise TypeError(f"diagonal: offset must be an int; got {offset!r}")
+        try:
+            with scope:
+                out = _linalg("diagonal", xp)(x, offset=offset)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("diagonal", exc) from exc
+        needs = (dtype_info(xp, x.dtype).inexact,)
+        saved = Diag(tuple(x.shape), x.dtype, offset)
+        return out, Ctx("diagonal", xp, scope, saved, needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("diagonal", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (shape, dtype, k) = ctx.xp, ctx.saved
+        g = grad_out
+        m, n = shape[-2], shape[-1]
+        with ctx.scope:
+            # Element (r, c) of the diagonal is G[r] for k >= 0 and G[c] for k < 0:
+            # pad G to the rows (columns) and mask it with eye(m, n, k).
+            size, axis = (m, -1) if k >= 0 else (n, -2)
+            if g.shape[-1] != size:
+                pad = xp.zeros(tuple(g.shape[:-1]) + (size - g.shape[-1],), dtype=g.dtype, device=g.device)
+                g = xp.concat([g, pad], axis=-1)
+            eye = xp.eye(m, n, k=k, dtype=g.dtype, device=g.device)
+            return (cast(xp, xp.expand_dims(g, axis=axis) * eye, dtype),)
+
+
+class Crossed(NamedTuple):
+    a: object
+    b: object
+    axis: int
+
+
+class cross(Rule):
+    """``out = a x b`` along ``axis`` (size 3); da = conj(b) x G, db = G x conj(a),
+    each summed over the axes its input was broadcast along (as torch)."""
+
+    args = ("a", "b")
+
+    @staticmethod
+    def forward(a, b, axis=-1):
+        xp, scope = resolve("cross", a, b)
+        if type(axis) is not int:
+            raise TypeError(f"cross: axis must be an int; got {axis!r}")
+        shape = broadcast_shapes(tuple(a.shape), tuple(b.shape), op="cross")
+        if not -len(shape) <= axis < len(shape) or shape[axis] != 3:
+            raise ValueError(
+                f"cross: axis {axis} of the broadcast shape {fmt(shape)} (from {fmt(a.shape)} and "
+                f"{fmt(b.shape)}) must exist and have size 3"
+            )
+        try:
+            with scope:
+                out = _linalg("cross", xp)(a, b, axis=axis)
+        except BACKEND_ERRORS as exc:
+            raise backend_error("cross", exc) from exc
+        needs = (dtype_info(xp, a.dtype).inexact, dtype_info(xp, b.dtype).inexact)
+        return out, Ctx("cross", xp, scope, Crossed(a, b, axis), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("cross", grad_out, ctx)
+        xp, (a, b, axis) = ctx.xp, ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        fn = xp.linalg.cross
+        with ctx.scope:
+            ga = to_input(xp, fn(conj_if_complex(xp, b), grad_out, axis=axis), tuple(a.shape), a.dtype) if need_a else None
+            gb = to_input(xp, fn(grad_out, conj_if_complex(xp, a), axis=axis), tuple(b.shape), b.dtype) if need_b else None
+        return ga, gb
+
+
+class Decomposed(NamedTuple):
+    x: object  # or None where the backward does not need it
+    parts: tuple  # the factors the backward needs
+    n: int  # the matrix size
+
+
+def _decompose(op, x, name, *, square=True, **kwargs):
+    """resolve, check (square) floating x, run ``xp.linalg.<name>(x)``."""
+    xp, scope = resolve(op, x)
+    if square:
+        _square(op, x)
+    elif x.ndim < 2:
+        raise ValueError(f"{op}: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
+    if not dtype_info(xp, x.dtype).inexact:
+        raise TypeError(f"{op}: x has dtype {x.dtype}; {op} needs a floating-point array, cast it first")
+    fn = _linalg(op, xp, name)
+    try:
+        with scope:
+            return xp, scope, fn(x, **kwargs)
+    except BACKEND_ERRORS as exc:
+        raise backend_error(op, exc) from exc
+
+
+class slogdet(Rule):
+    """``out = stack([sign, logabsdet])`` of det(x) (real x); the namespace splits
+    it. d sign = 0; dx = G_logabsdet * inv(x)^T. A singular x has no inverse:
+    its backward raises."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x):
+        xp, scope, (sign, logabs) = _decompose("slogdet", x, "slogdet")
+        with scope:
+            out = xp.stack([xp.astype(sign, logabs.dtype), logabs])
+        needs = (_real_only("slogdet", xp, x),)
+        return out, Ctx("slogdet", xp, scope, Decomposed(x, (), x.shape[-1]), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("slogdet", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, x = ctx.xp, ctx.saved.x
+        with ctx.scope:
+            try:
+                inv_t = mT(xp, xp.linalg.inv(x))
+            except BACKEND_ERRORS as exc:
+                raise ValueError(
+                    f"slogdet.backward: x is singular, and xpgrad's slogdet gradient needs its "
+                    f"inverse ({exc})"
+                ) from exc
+            g = xp.reshape(grad_out[1, ...], tuple(grad_out.shape[1:]) + (1, 1))
+            return (cast(xp, g * inv_t, x.dtype),)
+
+
+class cholesky(Rule):
+    """``out = L`` with x = L L^T (``upper``: U^T U, out = U), real x.
+
+    With P = tril(L^T gL) with its diagonal halved, dx = L^-T sym(P) L^-1 where
+    sym(P) = (P + P^T) / 2: the symmetric gradient torch gives."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, upper=False):
+        if type(upper) is not bool:
+            raise TypeError(f"cholesky: upper must be a bool; got {upper!r}")
+        xp, scope, low = _decompose("cholesky", x, "cholesky")
+        with scope:
+            out = mT(xp, low) if upper else low
+        needs = (_real_only("cholesky", xp, x),)
+        saved = Decomposed(None, (low, upper), x.shape[-1])
+        return out, Ctx("cholesky", xp, scope, saved, needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("cholesky", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (low, upper) = ctx.xp, ctx.saved.parts
+        with ctx.scope:
+            g = mT(xp, grad_out) if upper else grad_out
+            p = xp.tril(mT(xp, low) @ g)
+            p = 0.5 * (p + mT(xp, xp.tril(p, k=-1)))  # (P + P^T) / 2 with P's diagonal halved
+            linv = xp.linalg.inv(low)
+            return (cast(xp, mT(xp, linv) @ p @ linv, low.dtype),)
+
+
+class eigvalsh(Rule):
+    """``out = w`` with x = V diag(w) V^T (real symmetric x, its lower triangle
+    read); dx = V diag(G) V^T."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x):
+        xp, scope, (w, v) = _decompose("eigvalsh", x, "eigh")
+        needs = (_real_only("eigvalsh", xp, x),)
+        return w, Ctx("eigvalsh", xp, scope, Decomposed(None, (v,), x.shape[-1]), needs, tuple(w.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("eigvalsh", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (v,) = ctx.xp, ctx.saved.parts
+        with ctx.scope:
+            return (cast(xp, (v * xp.expand_dims(grad_out, axis=-2)) @ mT(xp, v), v.dtype),)
+
+
+class eigh(Rule):
+    """``out = concat([w[None], V])`` (shape (..., n + 1, n)) with x = V diag(w) V^T
+    (real symmetric x); the namespace splits it.
+
+    dx = V (diag(Gw) + skew(V^T GV) / E) V^T with skew(M) = (M - M^T) / 2 and
+    E[i, j] = w[j] - w[i] (1 on the diagonal), as torch: defined for distinct
+    eigenvalues, inf/NaN for repeated ones."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x):
+        xp, scope, (w, v) = _decompose("eigh", x, "eigh")
+        with scope:
+            out = xp.concat([xp.expand_dims(xp.astype(w, v.dtype), axis=-2), v], axis=-2)
+        needs = (_real_only("eigh", xp, x),)
+        return out, Ctx("eigh", xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, tuple(out.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("eigh", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (w, v) = ctx.xp, ctx.saved.parts
+        n = ctx.saved.n
+        with ctx.scope:
+            gw, gv = grad_out[..., 0, :], grad_out[..., 1:, :]
+            m = mT(xp, v) @ gv
+            m = 0.5 * (m - mT(xp, m))
+            eye = xp.eye(n, dtype=w.dtype, device=w.device)
+            e = xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1) + eye
+            inner = m / e + xp.expand_dims(gw, axis=-2) * eye
+            return (cast(xp, v @ inner @ mT(xp, v), v.dtype),)
+
+
+class svdvals(Rule):
+    """``out = s``, the singular values of x (..., M, N) (real x), descending;
+    dx = U diag(G) V^T with the thin U and V^T of the same decomposition."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x):
+        xp, scope, (u, s, vh) = _decompose("svdvals", x, "svd", square=False, full_matrices=False)
+        needs = (_real_only("svdvals", xp, x),)
+        return s, Ctx("svdvals", xp, scope, Decomposed(None, (u, vh), 0), needs, tuple(s.shape))
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        check_grad("svdvals", grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return (None,)
+        xp, (u, vh) = ctx.xp, ctx.saved.parts
+        with ctx.scope:
+            return (cast(xp, (u * xp.expand_dims(grad_out, axis=-2)) @ vh, u.dtype),)
