@@ -16,10 +16,10 @@ from tests.support import BACKEND_NAMES
 ALL = None  # every row of the table
 
 
-def backend_cases(table, ids, **only):
+def backend_cases(table, ids, backends=BACKEND_NAMES, **only):
     """``pytest.param(backend, *row, id="backend-id")`` for each backend and row.
 
-    ``only`` maps a backend name (``jax=...``, ``array_api_strict=...``) to the
+    ``backends`` are the backends the test runs on at all; ``only`` maps a backend name (``jax=...``, ``array_api_strict=...``) to the
     ids of the rows it runs; a backend not named runs every row. Use with
     ``indirect=["backend"]``. Unknown ids fail at collection, so a renamed row
     cannot silently drop out of a subset.
@@ -32,7 +32,7 @@ def backend_cases(table, ids, **only):
         if missing:
             raise ValueError(f"{name}: no rows with ids {sorted(missing)}")
     params = []
-    for backend in BACKEND_NAMES:
+    for backend in backends:
         keep = only.get(backend, ALL)
         for row, id_ in zip(table, ids):
             if keep is ALL or id_ in keep:
