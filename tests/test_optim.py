@@ -14,7 +14,7 @@ import pytest
 import xpgrad
 from xpgrad.optim import SGD, Adam, AdamW
 from tests.subsets import backend_cases
-from tests.support import backend_params, dtype_name, host, rel_err, same_library
+from tests.support import dtype_name, host, rel_err, same_library
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
