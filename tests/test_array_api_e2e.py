@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import xpgrad
+from tests.subsets import backend_cases
 from tests.support import backend_params, host, rel_err
 
 torch = pytest.importorskip("torch")
@@ -105,20 +106,25 @@ def gram_trace(x):
     return xp.sum(g * xp.eye(g.shape[0], dtype=x.dtype, device=x.device)) + xp.prod(xp.exp(x[0, :] * 0.1))
 
 
+# One input shape throughout: JAX compiles each primitive once per shape.
 CASES = {
-    "softmax_cross_entropy": (softmax_cross_entropy, [(6, 4)], "labels"),
-    "standardize": (standardize, [(7, 3)], None),
+    "softmax_cross_entropy": (softmax_cross_entropy, [(5, 3)], "labels"),
+    "standardize": (standardize, [(5, 3)], None),
     "rbf": (rbf, [(5, 3), (4, 3)], None),
-    "huber": (huber, [(4, 5)], None),
-    "logsumexp_rows": (logsumexp_rows, [(3, 6)], None),
-    "layer_norm": (layer_norm, [(4, 6)], None),
+    "huber": (huber, [(5, 3)], None),
+    "logsumexp_rows": (logsumexp_rows, [(5, 3)], None),
+    "layer_norm": (layer_norm, [(5, 3)], None),
     "normalize_rows": (normalize_rows, [(5, 3)], None),
-    "gather_and_slice": (gather_and_slice, [(5, 4)], "indices"),
-    "softplus_mix": (softplus_mix, [(3, 4), (3, 4)], None),
-    "poly_features": (poly_features, [(4, 3)], None),
-    "pairwise_cosine": (pairwise_cosine, [(4, 3)], None),
+    "gather_and_slice": (gather_and_slice, [(5, 3)], "indices"),
+    "softplus_mix": (softplus_mix, [(5, 3), (5, 3)], None),
+    "poly_features": (poly_features, [(5, 3)], None),
+    "pairwise_cosine": (pairwise_cosine, [(5, 3)], None),
     "gram_trace": (gram_trace, [(5, 3)], None),
 }
+# Each function used here has its own check on JAX in the per-function
+# files; end to end, JAX takes the compositions with the most JAX-specific
+# paths: item assignment, gathers, a matmul with a clip, reductions with ddof.
+JAX_CASES = ("logsumexp_rows", "gather_and_slice", "rbf", "standardize", "pairwise_cosine")
 
 
 def _inputs(shapes, extra, seed=0):
@@ -151,8 +157,11 @@ def _torch_grads(fn, arrays, consts, upstream_seed=1):
     return out.detach().numpy(), [leaf.grad.numpy() for leaf in leaves]
 
 
-@pytest.mark.parametrize("backend", backend_params(("numpy", "array_api_strict", "torch", "jax")), indirect=True)
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "backend, name",
+    backend_cases(sorted(CASES), sorted(CASES), ("numpy", "array_api_strict", "torch", "jax"), jax=JAX_CASES),
+    indirect=["backend"],
+)
 def test_generic_function_gradients_match_torch(name, backend):
     fn, shapes, extra = CASES[name]
     arrays, consts = _inputs(shapes, extra)

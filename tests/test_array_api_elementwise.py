@@ -16,6 +16,7 @@ import pytest
 
 import xpgrad
 import xpgrad.array_api as xp
+from tests.subsets import backend_cases
 from tests.support import host
 from xpgrad.testing import gradcheck
 
@@ -82,6 +83,27 @@ UNARY_IDS = [u[0] for u in UNARY]
 TORCH_BINARY = {b[0]: b[3] for b in BINARY}
 BINARY_IDS = [b[0] for b in BINARY]
 
+# Every function runs on JAX once, in float64, in the *_match_torch tests
+# below; the other checks (gradcheck, NaN, zero size, scalars, float32) run
+# there on rows whose rules differ in kind: a piecewise derivative, a
+# reciprocal, a domain edge, a log, an integer-valued result.
+JAX_UNARY = ("abs", "sqrt", "log1p", "tanh", "acosh", "sign")
+JAX_BINARY = ("divide", "pow", "maximum", "logaddexp", "remainder")
+
+
+def with_dtypes(table, ids, jax_float32, strict_float32=()):
+    """``backend_cases`` over (dtype, *row): float64 everywhere, float32 on
+    NumPy, torch and CuPy, and on JAX and the strict namespace for a few rows
+    (float32 is the same code with a looser tolerance)."""
+    rows = [("float32", *r) for r in table] + [("float64", *r) for r in table]
+    row_ids = [f"float32-{i}" for i in ids] + [f"float64-{i}" for i in ids]
+    f64 = [f"float64-{i}" for i in ids]
+    return backend_cases(
+        rows, row_ids,
+        jax=f64 + [f"float32-{i}" for i in jax_float32],
+        array_api_strict=f64 + [f"float32-{i}" for i in strict_float32],
+    )
+
 
 # -- helpers -----------------------------------------------------------------
 
@@ -135,7 +157,10 @@ def run(fn, tensors, upstream, backend):
 # -- unary functions -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, domain, tfn", UNARY, ids=UNARY_IDS)
+@pytest.mark.parametrize(
+    "backend, dtype, name, domain, tfn", with_dtypes(UNARY, UNARY_IDS, ("tanh", "log1p")),
+    indirect=["backend"],
+)
 def test_unary_values_and_gradients_match_torch(backend, dtype, rng, name, domain, tfn):
     h = DOMAINS[domain](rng, (3, 4))
     g = rng.standard_normal((3, 4))
@@ -148,13 +173,17 @@ def test_unary_values_and_gradients_match_torch(backend, dtype, rng, name, domai
     close(gx, t_gx, dtype)
 
 
-@pytest.mark.parametrize("name, domain, tfn", UNARY, ids=UNARY_IDS)
+@pytest.mark.parametrize(
+    "backend, name, domain, tfn", backend_cases(UNARY, UNARY_IDS, jax=JAX_UNARY), indirect=["backend"]
+)
 def test_unary_gradcheck(backend, rng, name, domain, tfn):
     h = DOMAINS[domain](rng, (2, 3))
     assert gradcheck(getattr(xp, name), xpgrad.tensor(backend.asarray(h)))
 
 
-@pytest.mark.parametrize("name, domain, tfn", UNARY, ids=UNARY_IDS)
+@pytest.mark.parametrize(
+    "backend, name, domain, tfn", backend_cases(UNARY, UNARY_IDS, jax=JAX_UNARY), indirect=["backend"]
+)
 def test_unary_nan_propagates_as_in_torch(backend, rng, name, domain, tfn):
     h = DOMAINS[domain](rng, (4,))
     h[1] = np.nan
@@ -169,7 +198,7 @@ def test_unary_nan_propagates_as_in_torch(backend, rng, name, domain, tfn):
     close(gx, t_gx)  # nan where torch's is nan (sign's gradient stays 0, as torch's)
 
 
-@pytest.mark.parametrize("name", UNARY_IDS)
+@pytest.mark.parametrize("backend, name", backend_cases(UNARY_IDS, UNARY_IDS, jax=JAX_UNARY), indirect=["backend"])
 def test_unary_zero_size(backend, name):
     x = leaf(backend, np.zeros((0, 3)))
     out, (gx,) = run(getattr(xp, name), [x], np.zeros((0, 3)), backend)
@@ -179,7 +208,10 @@ def test_unary_zero_size(backend, name):
 # -- binary functions ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, d1, d2, tfn", BINARY, ids=BINARY_IDS)
+@pytest.mark.parametrize(
+    "backend, dtype, name, d1, d2, tfn", with_dtypes(BINARY, BINARY_IDS, ("pow",), ("divide",)),
+    indirect=["backend"],
+)
 def test_binary_broadcasts_and_matches_torch(backend, dtype, rng, name, d1, d2, tfn):
     h1, h2 = DOMAINS[d1](rng, (3, 1)), DOMAINS[d2](rng, (1, 4))
     g = rng.standard_normal((3, 4))
@@ -195,7 +227,9 @@ def test_binary_broadcasts_and_matches_torch(backend, dtype, rng, name, d1, d2, 
     close(gb, t_gb, dtype)
 
 
-@pytest.mark.parametrize("name, d1, d2, tfn", BINARY, ids=BINARY_IDS)
+@pytest.mark.parametrize(
+    "backend, name, d1, d2, tfn", backend_cases(BINARY, BINARY_IDS, jax=JAX_BINARY), indirect=["backend"]
+)
 def test_binary_gradcheck(backend, rng, name, d1, d2, tfn):
     h1, h2 = DOMAINS[d1](rng, (2, 1)), DOMAINS[d2](rng, (1, 3))
     f = getattr(xp, name)
@@ -203,7 +237,9 @@ def test_binary_gradcheck(backend, rng, name, d1, d2, tfn):
 
 
 @pytest.mark.parametrize("side", ["scalar_first", "scalar_second"])
-@pytest.mark.parametrize("name, d1, d2, tfn", BINARY, ids=BINARY_IDS)
+@pytest.mark.parametrize(
+    "backend, name, d1, d2, tfn", backend_cases(BINARY, BINARY_IDS, jax=JAX_BINARY), indirect=["backend"]
+)
 def test_binary_python_scalar_on_either_side(backend, rng, name, d1, d2, tfn, side):
     first = side == "scalar_first"
     h = DOMAINS[d2 if first else d1](rng, (2, 3))
@@ -217,7 +253,7 @@ def test_binary_python_scalar_on_either_side(backend, rng, name, d1, d2, tfn, si
     close(grads[1 if first else 0], t_grads[1 if first else 0])
 
 
-@pytest.mark.parametrize("name", BINARY_IDS)
+@pytest.mark.parametrize("backend, name", backend_cases(BINARY_IDS, BINARY_IDS, jax=JAX_BINARY), indirect=["backend"])
 def test_binary_zero_size(backend, name):
     a, b = leaf(backend, np.ones((0, 1))), leaf(backend, np.ones((1, 3)))
     out, (ga, gb) = run(getattr(xp, name), [a, b], np.zeros((0, 3)), backend)
@@ -225,7 +261,9 @@ def test_binary_zero_size(backend, name):
     close(gb, np.zeros((1, 3)))  # a sum over no rows
 
 
-@pytest.mark.parametrize("name, d1, d2, tfn", BINARY, ids=BINARY_IDS)
+@pytest.mark.parametrize(
+    "backend, name, d1, d2, tfn", backend_cases(BINARY, BINARY_IDS, jax=JAX_BINARY), indirect=["backend"]
+)
 def test_binary_nan_propagates_as_in_torch(backend, name, d1, d2, tfn):
     h1, h2 = np.array([np.nan, 1.5, 0.7]), np.array([0.9, np.nan, 0.6])
     a, b = leaf(backend, h1), leaf(backend, h2)
@@ -268,7 +306,14 @@ EDGES = [
 ]
 
 
-@pytest.mark.parametrize("name, inputs, tfn", EDGES, ids=[e[0] for e in EDGES])
+# Every edge on every backend but JAX, which takes the ones whose convention
+# is a branch in the rule (a tie, a zero, an infinity), not in the library.
+JAX_EDGES = ("abs", "sqrt", "maximum", "hypot", "logaddexp", "pow")
+
+
+@pytest.mark.parametrize(
+    "backend, name, inputs, tfn", backend_cases(EDGES, [e[0] for e in EDGES], jax=JAX_EDGES), indirect=["backend"]
+)
 def test_edges_match_torch(backend, name, inputs, tfn):
     hs = [np.array(v) for v in inputs]
     g = np.ones(hs[0].shape)
@@ -398,7 +443,12 @@ COMPLEX = [
 ]
 
 
-@pytest.mark.parametrize("name, tfn", COMPLEX, ids=[c[0] for c in COMPLEX])
+JAX_COMPLEX = ("log", "sqrt", "tan", "acosh", "abs", "sign", "real", "imag", "conj", "reciprocal")
+
+
+@pytest.mark.parametrize(
+    "backend, name, tfn", backend_cases(COMPLEX, [c[0] for c in COMPLEX], jax=JAX_COMPLEX), indirect=["backend"]
+)
 def test_complex_follows_torch_conjugate_convention(backend, rng, name, tfn):
     h = rng.uniform(0.3, 0.8, (5,)) + 1j * rng.uniform(0.2, 0.6, (5,))
     if name in ("abs", "sign"):

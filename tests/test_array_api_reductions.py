@@ -113,6 +113,10 @@ ON_JAX = {
     "outer", "det", "inv", "solve-vector",
 }
 assert ON_JAX <= {c[0] for c in CASES}
+# Central differences on JAX for rows whose backward has a JAX-specific path
+# (scatter for ties and zeros, linalg); torch autograd checks the rest there.
+JAX_GRADCHECK = {"var-tuple-keepdims", "vector_norm-3", "cumulative_prod-zeros", "det", "solve-vector", "matmul"}
+assert JAX_GRADCHECK <= ON_JAX
 
 
 def _case_params():
@@ -141,7 +145,7 @@ def test_values_and_gradients(backend, rng, case, fn, spec, smooth):
         assert tuple(t.grad.shape) == tuple(t.shape) and t.grad.dtype == t.data.dtype
         assert_allclose(t.grad, leaf.grad.numpy())
 
-    if smooth:
+    if smooth and (backend.name != "jax" or case in JAX_GRADCHECK):
         assert gradcheck(lambda *ts: fn(xa, *ts), *[xpgrad.tensor(n) for n in natives])
 
 
