@@ -170,3 +170,44 @@ def test_a_passed_through_gradient_no_one_else_holds_is_not_copied():
     a, b = _recorded_backward("upstream", lambda out: xpa.sum(xpa.exp(out)))
     assert a.grad is _Recorded.returned[0]
     np.testing.assert_allclose(a.grad, np.exp(2.0) * np.ones(4))
+
+
+def test_grad_from_an_earlier_backward_is_not_written_in_place():
+    """Within one backward the second contribution is added into the .grad
+    that backward made; a .grad the caller kept from before stays as it was."""
+    x = xpgrad.tensor(np.arange(3.0), requires_grad=True)
+    xpa.sum(xpa.multiply(x, x)).backward()  # two contributions: x and x
+    kept = x.grad
+    np.testing.assert_array_equal(kept, [0.0, 2.0, 4.0])
+    xpa.sum(xpa.multiply(x, 3.0)).backward()
+    np.testing.assert_array_equal(kept, [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(x.grad, [3.0, 5.0, 7.0])
+
+
+def test_logsumexp_backward_peak_is_its_gradient_and_the_max_mask():
+    """m + log(sum(exp(x - m))): the backward holds x's gradient, the max rule's
+    boolean tie mask and its one x-sized result, nothing else x-sized (before:
+    copies of the first gradient, -G before sum_to, a float mask and product)."""
+    x0 = np.random.default_rng(3).standard_normal((256, 512)).astype(np.float32)
+    x = xpgrad.tensor(x0, requires_grad=True)
+    m = xpa.max(x, axis=-1, keepdims=True)
+    out = xpa.add(m, xpa.log(xpa.sum(xpa.exp(xpa.subtract(x, m)), axis=-1, keepdims=True)))
+    g = np.ones((256, 1), np.float32)
+    _, peak = _peak_of(lambda: out.backward(g))
+    bound = 2 * x0.nbytes + x0.size  # two float32 arrays and a bool mask
+    assert peak <= 1.1 * bound, f"peak {peak} B > {bound} B"  # slack: ufunc buffers
+    e = np.exp(x0.astype(np.float64) - x0.max(-1, keepdims=True))
+    np.testing.assert_allclose(x.grad, e / e.sum(-1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh"])
+def test_unary_backward_peak_is_the_gradient(name):
+    x0 = np.random.default_rng(4).standard_normal((256, 512)).astype(np.float32)
+    x = xpgrad.tensor(x0, requires_grad=True)
+    out = getattr(xpa, name)(x)
+    g = np.random.default_rng(5).standard_normal((256, 512)).astype(np.float32)
+    _, peak = _peak_of(lambda: out.backward(g))
+    assert peak <= 1.05 * x0.nbytes, f"peak {peak} B > the gradient's {x0.nbytes} B"
+    x64 = x0.astype(np.float64)
+    want = g * (np.exp(x64) if name == "exp" else 1 - np.tanh(x64) ** 2)
+    np.testing.assert_allclose(x.grad, want, rtol=1e-5, atol=1e-6)

@@ -747,10 +747,11 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     # How many holders each gradient array handed out in this walk has (the
     # caller, a pending sum, a leaf's .grad), by id: a leaf takes an array
-    # as its .grad without a copy only when nothing else holds it.
-    held = {id(grad): 1}
+    # as its .grad without a copy only when nothing else holds it. ``mine``:
+    # the ids of the .grad arrays this walk made, which it may add to in place.
+    held, mine = {id(grad): 1}, set()
     if root._rule is None:  # backward() on a leaf: its gradient is grad itself
-        _accumulate(root, grad, xp, held)
+        _accumulate(root, grad, xp, held, mine)
         return
     if root._ctx is None:
         raise RuntimeError(_RELEASED)
@@ -790,7 +791,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 if parent._moved is not None:
                     parent = _version_for(parent, node._seq)
                 if parent._rule is None:
-                    _accumulate(parent, pg, ctx.xp, held)
+                    _accumulate(parent, pg, ctx.xp, held, mine)
                     continue
                 prev = grads.get(parent)
                 if prev is not None:
@@ -821,20 +822,26 @@ def _let_go(held: dict, g) -> None:
         del held[id(g)]
 
 
-def _accumulate(leaf: Tensor, g, xp, held: dict) -> None:
+def _accumulate(leaf: Tensor, g, xp, held: dict, mine: set) -> None:
     """Add ``g`` to ``leaf.grad``; a first gradient becomes ``.grad`` itself
     when it is an array of its own, and a copy when it may be seen elsewhere:
     a view (a broadcast), an array another holder has (the caller's grad,
     one rule's grad_out handed to two inputs), or one of a library whose
-    views cannot be told (JAX, dask, array_api_strict)."""
-    if leaf.grad is None:
+    views cannot be told (JAX, dask, array_api_strict). A ``.grad`` made in
+    this walk is added to in place; one from an earlier backward is not (the
+    caller may hold it)."""
+    grad = leaf.grad
+    if grad is None:
         if id(g) in held or not _owns_memory(g):
             g = xp.asarray(g, copy=True)
-        else:
-            held[id(g)] = 1
+        held[id(g)] = 1
+        mine.add(id(g))
         leaf.grad = g
+    elif id(grad) in mine:
+        grad += g  # immutable arrays (JAX) rebind here instead
+        leaf.grad = grad
     else:
-        leaf.grad = leaf.grad + g
+        leaf.grad = grad + g
 
 
 def _owns_memory(a) -> bool:
