@@ -13,6 +13,8 @@ import gc
 import numpy as np
 import pytest
 
+import xpgrad
+import xpgrad.array_api as xpa
 from xpgrad import ops
 from xpgrad._probe import peak_bytes
 
@@ -94,3 +96,118 @@ def test_measurement_sees_numpy_allocations():
     """Guard: if tracemalloc stopped seeing NumPy, the assertions above would pass vacuously."""
     arr, peak = _peak_of(lambda: np.ones((256, 256)))
     assert peak >= arr.nbytes
+
+
+# -- who owns a leaf's .grad ---------------------------------------------------
+
+
+class _Recorded:
+    """A rule ``out = a + b`` whose backward hands out arrays the test keeps:
+    ``mode`` "fresh" returns two new arrays, "same" one array for both inputs,
+    "upstream" grad_out itself for ``a``."""
+
+    returned: list = []
+    mode = "fresh"
+
+    @staticmethod
+    def forward(a, b):
+        from xpgrad._backend import resolve
+        from xpgrad.ops._common import Ctx
+
+        xp, scope = resolve("recorded", a, b)
+        return a + b, Ctx("recorded", xp, scope, None, (True, True), tuple(a.shape))
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        if cls.mode == "fresh":
+            grads = (grad_out * 2.0, grad_out * 3.0)
+        elif cls.mode == "same":
+            grads = (grad_out * 2.0,) * 2
+        else:
+            grads = (grad_out, grad_out * 3.0)
+        cls.returned[:] = grads
+        return grads
+
+
+def _recorded_backward(mode, upstream=None):
+    from xpgrad.tensor import _apply
+
+    _Recorded.mode = mode
+    a = xpgrad.tensor(np.ones(4), requires_grad=True)
+    b = xpgrad.tensor(np.ones(4), requires_grad=True)
+    out = _apply(_Recorded, (a, b))
+    if upstream is None:
+        out.backward(np.arange(4.0))
+    else:
+        upstream(out).backward()
+    return a, b
+
+
+def test_a_fresh_gradient_becomes_grad_without_a_copy():
+    a, b = _recorded_backward("fresh")
+    assert a.grad is _Recorded.returned[0] and b.grad is _Recorded.returned[1]
+    np.testing.assert_array_equal(a.grad, [0.0, 2.0, 4.0, 6.0])
+
+
+def test_one_array_for_two_leaves_gives_each_its_own_grad():
+    a, b = _recorded_backward("same")
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad[0] = 100.0
+    np.testing.assert_array_equal(b.grad, [0.0, 2.0, 4.0, 6.0])
+    assert a.grad.flags.writeable and b.grad.flags.writeable
+
+
+def test_the_callers_grad_passed_through_is_copied():
+    a, b = _recorded_backward("upstream")
+    assert not np.shares_memory(a.grad, _Recorded.returned[0])
+    a.grad[1] = 50.0
+    np.testing.assert_array_equal(_Recorded.returned[0], np.arange(4.0))
+
+
+def test_a_passed_through_gradient_no_one_else_holds_is_not_copied():
+    """grad_out of the recorded node is exp's fresh gradient: passing it on to
+    ``a`` as is leaves nobody else holding it, so it becomes a.grad."""
+    a, b = _recorded_backward("upstream", lambda out: xpa.sum(xpa.exp(out)))
+    assert a.grad is _Recorded.returned[0]
+    np.testing.assert_allclose(a.grad, np.exp(2.0) * np.ones(4))
+
+
+def test_grad_from_an_earlier_backward_is_not_written_in_place():
+    """Within one backward the second contribution is added into the .grad
+    that backward made; a .grad the caller kept from before stays as it was."""
+    x = xpgrad.tensor(np.arange(3.0), requires_grad=True)
+    xpa.sum(xpa.multiply(x, x)).backward()  # two contributions: x and x
+    kept = x.grad
+    np.testing.assert_array_equal(kept, [0.0, 2.0, 4.0])
+    xpa.sum(xpa.multiply(x, 3.0)).backward()
+    np.testing.assert_array_equal(kept, [0.0, 2.0, 4.0])
+    np.testing.assert_array_equal(x.grad, [3.0, 5.0, 7.0])
+
+
+def test_logsumexp_backward_peak_is_its_gradient_and_the_max_mask():
+    """m + log(sum(exp(x - m))): the backward holds x's gradient, the max rule's
+    boolean tie mask and its one x-sized result, nothing else x-sized (before:
+    copies of the first gradient, -G before sum_to, a float mask and product)."""
+    x0 = np.random.default_rng(3).standard_normal((256, 512)).astype(np.float32)
+    x = xpgrad.tensor(x0, requires_grad=True)
+    m = xpa.max(x, axis=-1, keepdims=True)
+    out = xpa.add(m, xpa.log(xpa.sum(xpa.exp(xpa.subtract(x, m)), axis=-1, keepdims=True)))
+    g = np.ones((256, 1), np.float32)
+    _, peak = _peak_of(lambda: out.backward(g))
+    bound = 2 * x0.nbytes + x0.size  # two float32 arrays and a bool mask
+    assert peak <= 1.1 * bound, f"peak {peak} B > {bound} B"  # slack: ufunc buffers
+    e = np.exp(x0.astype(np.float64) - x0.max(-1, keepdims=True))
+    np.testing.assert_allclose(x.grad, e / e.sum(-1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh"])
+def test_unary_backward_peak_is_the_gradient(name):
+    x0 = np.random.default_rng(4).standard_normal((256, 512)).astype(np.float32)
+    x = xpgrad.tensor(x0, requires_grad=True)
+    out = getattr(xpa, name)(x)
+    g = np.random.default_rng(5).standard_normal((256, 512)).astype(np.float32)
+    _, peak = _peak_of(lambda: out.backward(g))
+    assert peak <= 1.05 * x0.nbytes, f"peak {peak} B > the gradient's {x0.nbytes} B"
+    x64 = x0.astype(np.float64)
+    want = g * (np.exp(x64) if name == "exp" else 1 - np.tanh(x64) ** 2)
+    np.testing.assert_allclose(x.grad, want, rtol=1e-5, atol=1e-6)

@@ -12,6 +12,8 @@ import itertools
 import operator
 import math
 
+import numpy as np
+
 from . import _dtypes, ops
 from ._backend import array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
@@ -743,8 +745,13 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
+    # How many holders each gradient array handed out in this walk has (the
+    # caller, a pending sum, a leaf's .grad), by id: a leaf takes an array
+    # as its .grad without a copy only when nothing else holds it. ``mine``:
+    # the ids of the .grad arrays this walk made, which it may add to in place.
+    held, mine = {id(grad): 1}, set()
     if root._rule is None:  # backward() on a leaf: its gradient is grad itself
-        _accumulate(root, grad, xp)
+        _accumulate(root, grad, xp, held, mine)
         return
     if root._ctx is None:
         raise RuntimeError(_RELEASED)
@@ -769,10 +776,12 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         nodes.sort(key=_BY_SEQ, reverse=True)
 
     grads = {root: grad}
+    held[id(grad)] = 2  # the caller's and the pending entry
     for node in nodes:
         g = grads.pop(node, None)
         if g is None:
             continue
+        _let_go(held, g)
         ctx = node._ctx
         pairs = zip(node._parents, node._rule.backward(g, ctx))
         with ctx.scope:  # sums and copies on the inputs' device (several GPUs)
@@ -782,10 +791,14 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 if parent._moved is not None:
                     parent = _version_for(parent, node._seq)
                 if parent._rule is None:
-                    _accumulate(parent, pg, ctx.xp)
-                else:
-                    prev = grads.get(parent)
-                    grads[parent] = pg if prev is None else prev + pg
+                    _accumulate(parent, pg, ctx.xp, held, mine)
+                    continue
+                prev = grads.get(parent)
+                if prev is not None:
+                    _let_go(held, prev)
+                    pg = prev + pg
+                grads[parent] = pg
+                held[id(pg)] = held.get(id(pg), 0) + 1
     if not retain_graph:
         for node in nodes:
             node._ctx = None
@@ -801,13 +814,43 @@ _RELEASED = (
 )
 
 
-def _accumulate(leaf: Tensor, g, xp) -> None:
-    if leaf.grad is None:
-        # A rule may hand back a view (a broadcast, or grad_out itself, shared
-        # with another input): .grad gets its own writable copy.
-        leaf.grad = xp.asarray(g, copy=True)
+def _let_go(held: dict, g) -> None:
+    n = held[id(g)] - 1
+    if n:
+        held[id(g)] = n
     else:
-        leaf.grad = leaf.grad + g
+        del held[id(g)]
+
+
+def _accumulate(leaf: Tensor, g, xp, held: dict, mine: set) -> None:
+    """Add ``g`` to ``leaf.grad``; a first gradient becomes ``.grad`` itself
+    when it is an array of its own, and a copy when it may be seen elsewhere:
+    a view (a broadcast), an array another holder has (the caller's grad,
+    one rule's grad_out handed to two inputs), or one of a library whose
+    views cannot be told (JAX, dask, array_api_strict). A ``.grad`` made in
+    this walk is added to in place; one from an earlier backward is not (the
+    caller may hold it)."""
+    grad = leaf.grad
+    if grad is None:
+        if id(g) in held or not _owns_memory(g):
+            g = xp.asarray(g, copy=True)
+        held[id(g)] = 1
+        mine.add(id(g))
+        leaf.grad = g
+    elif id(grad) in mine:
+        grad += g  # immutable arrays (JAX) rebind here instead
+        leaf.grad = grad
+    else:
+        leaf.grad = grad + g
+
+
+def _owns_memory(a) -> bool:
+    """True for a writable NumPy array that is not a view, or a torch tensor
+    that is not a view; False for anything else."""
+    kind = type(a)
+    if kind is np.ndarray:
+        return a.base is None and a.flags.writeable
+    return kind.__module__ == "torch" and a._base is None
 
 
 def _to_tensor_data(data, device, dtype):

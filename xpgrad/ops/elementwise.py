@@ -23,7 +23,7 @@ import numbers
 from typing import NamedTuple
 
 from .._backend import _arg_name, dtype_info, resolve
-from .._shapes import broadcast_shapes, fmt
+from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
     Ctx,
@@ -186,7 +186,8 @@ class sub(Binary):
 
     @staticmethod
     def grad_b(xp, g, s):
-        return -g
+        # Summed over b's broadcast axes first: the negation then costs b's size.
+        return -sum_to(g, s.b_shape, xp=xp)
 
 
 class mul(Binary):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes
 from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, check_grad, to_input
@@ -255,6 +257,13 @@ class cosh(Unary):
         return g * _conj(xp, xp.sinh(s.x))
 
 
+def _one_minus(d):
+    """``1 - d``, written over ``d`` (an array the caller made) on NumPy."""
+    if type(d) is np.ndarray:
+        return np.subtract(1, d, out=d)
+    return 1 - d
+
+
 class tanh(Unary):
     """``out = tanh(x)``; dx = G * conj(1 - out^2)."""
 
@@ -266,7 +275,12 @@ class tanh(Unary):
 
     @staticmethod
     def grad(xp, g, s):
-        return g * _conj(xp, 1 - s.out * s.out)
+        d = s.out * s.out
+        if g.dtype != d.dtype or dtype_info(xp, d.dtype).complex:
+            return g * _conj(xp, 1 - d)
+        d = _one_minus(d)  # d is this rule's own array: the rest is written into it
+        d *= g
+        return d
 
 
 class asin(Unary):

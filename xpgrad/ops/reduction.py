@@ -265,12 +265,15 @@ def _extreme_grad(op, grad_out, ctx):
         return (None,)
     xp, (x, out, axes, kept, _, _) = ctx.xp, ctx.saved
     with ctx.scope:
-        hit = xp.astype(x == _kept(xp, out, kept), x.dtype)
-        ties = xp.sum(hit, axis=axes, keepdims=True)
+        hit = x == _kept(xp, out, kept)
+        ties = xp.sum(xp.astype(hit, x.dtype), axis=axes, keepdims=True)
         # A NaN slice has no hit: dividing by NaN there makes its gradient NaN,
         # as torch's, without NumPy's divide-by-zero warning.
         ties = xp.where(ties == 0, ties * math.nan, ties)
-        return (cast(xp, hit * (_kept(xp, grad_out, kept) / ties), x.dtype),)
+        share = _kept(xp, grad_out, kept) / ties
+        # One pass over x's size: share at the hits, 0 * share (0, or NaN in
+        # a NaN slice) elsewhere; only hit and the result are that big.
+        return (cast(xp, xp.where(hit, share, share * 0), x.dtype),)
 
 
 class max(Rule):  # noqa: A001 - the standard's name
