@@ -1,8 +1,11 @@
 """A small autograd Tensor on top of the rules.
 
 A Tensor wraps one native array (``.data``) and, when it was computed from
-tensors that require gradients, the rule, its ctx and its parents. The graph
-is walked without recursion and released after ``backward()``.
+tensors that require gradients, its graph node (:class:`_Node`: the rule,
+its ctx and the nodes of its inputs). The graph holds nodes, not Tensors, so
+an intermediate result's data lives only as long as someone holds the Tensor
+or a rule saved it. The graph is walked without recursion and released after
+``backward()``.
 """
 
 from __future__ import annotations
@@ -95,10 +98,7 @@ class Tensor:
     requires_grad : bool
     """
 
-    __slots__ = (
-        "data", "grad", "requires_grad", "_rule", "_ctx", "_parents", "_seq", "_used",
-        "_moved", "__weakref__",
-    )
+    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
     # refuses its ufuncs on a Tensor (np.exp(t) raises TypeError).
     __array_ufunc__ = None
@@ -142,25 +142,23 @@ class Tensor:
         )
 
     def __init__(self, data, requires_grad: bool = False, *, _node=None) -> None:
-        """Wrap ``data``. ``_node`` is the ``(rule, ctx, parents)`` of an op's
-        result, ``_NO_GRAPH`` for one that records none (only ``_apply`` passes
-        it): the rule already checked its data."""
-        if _node is None:
+        """Wrap ``data``. ``_node`` is the :class:`_Node` of an op's result,
+        ``_NO_GRAPH`` for one that records none (only ``_apply`` passes a
+        node): the rule already checked its data."""
+        if type(_node) is _Node:
+            self._node = _node
+            self.requires_grad = True
+        elif _node is None:
             if type(data) is Tensor:
                 data = data.data
             xp, _ = resolve("Tensor", data)
             self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
-            self._rule = self._ctx = None
-            self._parents = ()
+            self._node = None
         else:
-            self._rule, self._ctx, self._parents = _node
-            self.requires_grad = self._rule is not None
-            if self.requires_grad:
-                self._seq = _next_seq()
+            self._node = None
+            self.requires_grad = False
         self.data = data
         self.grad = None
-        self._used = False  # made an input of a recorded op (see _take_over)
-        self._moved = None  # (seq, older version) after an in-place change (see _take_over)
 
     # -- properties -------------------------------------------------------
     @property
@@ -235,7 +233,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._rule is None
+        return self._node is None
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -567,15 +565,16 @@ class Tensor:
         values with ``value`` written at ``key``), so gradients reach both the
         old ``t`` and ``value``; works on immutable arrays (JAX).
 
+        Ops recorded earlier with ``t`` as their input keep the version they
+        read: their graph holds ``t``'s old node, not ``t``.
+
         Raises
         ------
         RuntimeError
-            If ``t`` is a leaf that requires grad, or already an input of a
-            recorded op (outside ``no_grad``).
+            If ``t`` is a leaf that requires grad (outside ``no_grad``).
         """
-        old = _shell(self)
-        out = _apply(ops.setitem, (old, value), Tensor._native_key(key))
-        _take_over(self, out, old, "__setitem__")
+        out = _apply(ops.setitem, (self, value), Tensor._native_key(key))
+        _take_over(self, out, "__setitem__")
 
     @staticmethod
     def _native_key(key):
@@ -626,7 +625,7 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     """
     operate = (lambda a, b: _apply(rule, (a, b))) if isinstance(rule, type) else rule
     if self.requires_grad and _GRAD_ENABLED.get():
-        if self._rule is None:
+        if self._node is None:
             raise RuntimeError(
                 f"{symbol}: a leaf tensor that requires grad cannot change in place while "
                 f"gradients are recorded; update parameters inside xpgrad.no_grad() (as "
@@ -653,51 +652,36 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     return self
 
 
-def _shell(t: Tensor) -> Tensor:
-    """A new Tensor object holding ``t``'s data and graph node, so that an op
-    can take the old ``t`` as its input before ``_take_over`` rebinds ``t``."""
-    old = Tensor.__new__(Tensor)
-    old.data, old.grad, old.requires_grad = t.data, None, t.requires_grad
-    old._rule, old._ctx, old._parents, old._used = t._rule, t._ctx, t._parents, False
-    old._moved = t._moved
-    if t._rule is not None:
-        old._seq = t._seq
-    return old
-
-
-def _take_over(t: Tensor, out: Tensor, old: Tensor, what: str) -> None:
+def _take_over(t: Tensor, out: Tensor, what: str) -> None:
     """Make ``t`` the result ``out`` of an in-place change (item assignment):
-    ``t`` gets ``out``'s data and graph node; ``old`` (from :func:`_shell`)
-    holds ``t``'s previous version.
-
-    Ops recorded earlier with ``t`` as their input keep the old version: ``t``
-    remembers it in ``_moved`` with the new node's sequence number, and the
-    backward sends the gradients of nodes older than that to ``old`` (see
-    :func:`_version_for`). A leaf that requires grad cannot change while
+    ``t`` gets ``out``'s data and graph node. Nodes recorded earlier with
+    ``t`` as their input hold ``t``'s old node, so their gradients go to the
+    version they read. A leaf that requires grad cannot change while
     gradients are recorded (RuntimeError, as in torch): it would stop being
     the tensor its ``.grad`` is for.
     """
-    if t.requires_grad and _GRAD_ENABLED.get() and t._rule is None:
+    if t.requires_grad and _GRAD_ENABLED.get() and t._node is None:
         raise RuntimeError(
             f"{what}: a leaf tensor that requires grad cannot change in place while "
             f"gradients are recorded; do it inside xpgrad.no_grad(), or on a copy "
             f"(xp.asarray(t, copy=True))"
         )
     t.data = out.data
-    if out._rule is not None:
-        if t._used:
-            t._moved = (out._seq, old)
-            t._used = False
-        t._rule, t._ctx, t._parents, t._seq = out._rule, out._ctx, out._parents, out._seq
+    if out._node is not None:
+        t._node = out._node
         t.requires_grad = True
 
 
-def _version_for(parent: Tensor, seq: int) -> Tensor:
-    """The version of ``parent`` that the node numbered ``seq`` took as input:
-    ``parent`` itself unless it changed in place after that node was made."""
-    while parent._moved is not None and seq < parent._moved[0]:
-        parent = parent._moved[1]
-    return parent
+class _Node:
+    """One recorded op: its rule and ctx, and for each input its node, the
+    leaf Tensor itself, or None (no gradient wanted). ``seq`` numbers nodes in
+    creation order."""
+
+    __slots__ = ("rule", "ctx", "parents", "seq")
+
+    def __init__(self, rule, ctx, parents: tuple) -> None:
+        self.rule, self.ctx, self.parents = rule, ctx, parents
+        self.seq = _next_seq()
 
 
 def _apply(rule, inputs: tuple, *params) -> Tensor:
@@ -711,11 +695,7 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         wants = (ta and a.requires_grad, tb and b.requires_grad)
         record = (wants[0] or wants[1]) and _GRAD_ENABLED.get()
         if record:
-            parents = (a if wants[0] else None, b if wants[1] else None)
-            if wants[0]:
-                a._used = True
-            if wants[1]:
-                b._used = True
+            parents = ((a._node or a) if wants[0] else None, (b._node or b) if wants[1] else None)
     elif len(inputs) == 1:
         (a,) = inputs
         ta = type(a) is Tensor
@@ -723,17 +703,13 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         wants = (ta and a.requires_grad,)
         record = wants[0] and _GRAD_ENABLED.get()
         if record:
-            parents = inputs
-            a._used = True
+            parents = (a._node or a,)
     else:
         out, ctx = rule.forward(*[t.data if type(t) is Tensor else t for t in inputs], *params)
         wants = tuple([type(t) is Tensor and t.requires_grad for t in inputs])
         record = True in wants and _GRAD_ENABLED.get()
         if record:
-            parents = tuple([t if w else None for t, w in zip(inputs, wants)])
-            for t in parents:
-                if t is not None:
-                    t._used = True
+            parents = tuple([(t._node or t) if w else None for t, w in zip(inputs, wants)])
     if not record:
         return Tensor(out, _node=_NO_GRAPH)
     n = ctx.needs_input_grad
@@ -741,7 +717,7 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         ctx.needs_input_grad = (wants[0] and n[0], wants[1] and n[1])
     else:
         ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, n)])
-    return Tensor(out, _node=(rule, ctx, parents))
+    return Tensor(out, _node=_Node(rule, ctx, parents))
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
@@ -750,24 +726,22 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     # as its .grad without a copy only when nothing else holds it. ``mine``:
     # the ids of the .grad arrays this walk made, which it may add to in place.
     held, mine = {id(grad): 1}, set()
-    if root._rule is None:  # backward() on a leaf: its gradient is grad itself
+    root_node = root._node
+    if root_node is None:  # backward() on a leaf: its gradient is grad itself
         _accumulate(root, grad, xp, held, mine)
         return
-    if root._ctx is None:
+    if root_node.ctx is None:
         raise RuntimeError(_RELEASED)
-    # Collect the non-leaf nodes without recursion (no depth limit), then
-    # order them newest first: every node comes before the inputs it was made
-    # from, so its gradient is complete when its turn comes.
-    nodes = [root]
-    seen = {root}
-    stack = [root]
+    # Collect the nodes without recursion (no depth limit), then order them
+    # newest first: every node comes before the inputs it was made from, so
+    # its gradient is complete when its turn comes. Leaves are Tensors.
+    nodes = [root_node]
+    seen = {root_node}
+    stack = [root_node]
     while stack:
-        child = stack.pop()
-        for parent in child._parents:
-            if parent is not None and parent._moved is not None:
-                parent = _version_for(parent, child._seq)
-            if parent is not None and parent._rule is not None and parent not in seen:
-                if parent._ctx is None:
+        for parent in stack.pop().parents:
+            if type(parent) is _Node and parent not in seen:
+                if parent.ctx is None:
                     raise RuntimeError(_RELEASED)
                 seen.add(parent)
                 nodes.append(parent)
@@ -775,22 +749,20 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     if len(nodes) > 1:
         nodes.sort(key=_BY_SEQ, reverse=True)
 
-    grads = {root: grad}
+    grads = {root_node: grad}
     held[id(grad)] = 2  # the caller's and the pending entry
     for node in nodes:
         g = grads.pop(node, None)
         if g is None:
             continue
         _let_go(held, g)
-        ctx = node._ctx
-        pairs = zip(node._parents, node._rule.backward(g, ctx))
+        ctx = node.ctx
+        pairs = zip(node.parents, node.rule.backward(g, ctx))
         with ctx.scope:  # sums and copies on the inputs' device (several GPUs)
             for parent, pg in pairs:
                 if parent is None or pg is None:
                     continue
-                if parent._moved is not None:
-                    parent = _version_for(parent, node._seq)
-                if parent._rule is None:
+                if type(parent) is Tensor:
                     _accumulate(parent, pg, ctx.xp, held, mine)
                     continue
                 prev = grads.get(parent)
@@ -801,11 +773,11 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 held[id(pg)] = held.get(id(pg), 0) + 1
     if not retain_graph:
         for node in nodes:
-            node._ctx = None
-            node._parents = ()
+            node.ctx = None
+            node.parents = ()
 
 
-_BY_SEQ = operator.attrgetter("_seq")
+_BY_SEQ = operator.attrgetter("seq")
 
 
 _RELEASED = (
@@ -837,11 +809,15 @@ def _accumulate(leaf: Tensor, g, xp, held: dict, mine: set) -> None:
         held[id(g)] = 1
         mine.add(id(g))
         leaf.grad = g
-    elif id(grad) in mine:
-        grad += g  # immutable arrays (JAX) rebind here instead
-        leaf.grad = grad
+    elif id(grad) in mine and type(grad) is _NDARRAY:
+        # NumPy adds in place correctly even when g overlaps grad (torch
+        # refuses that), so only NumPy's .grad grows in place.
+        grad += g
     else:
         leaf.grad = grad + g
+
+
+_NDARRAY = np.ndarray
 
 
 def _owns_memory(a) -> bool:
