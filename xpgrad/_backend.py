@@ -350,15 +350,6 @@ def array_device(array: object) -> ArrayDevice:
     return hit
 
 
-def namespace_of_library(name: str):
-    """The namespace xpgrad computes with for library ``name``, or None if no
-    array of it has been met yet."""
-    for lib in _BY_XP.values():
-        if lib.name == name:
-            return lib.xp
-    return None
-
-
 def to_numpy(array: object):
     """A NumPy array with the values of ``array`` (copied to the host if needed)."""
     import numpy as np

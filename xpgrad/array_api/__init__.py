@@ -44,8 +44,8 @@ from .._dtypes import (  # noqa: F401 - the namespace's dtype objects and functi
     uint32,
     uint64,
 )
-from . import _creation, _elementwise, _indexing, _info, _linear_algebra, _manipulation, _nondiff, _statistical
-from . import linalg
+from . import _creation, _elementwise, _indexing, _linear_algebra, _manipulation, _nondiff, _statistical
+from . import linalg  # noqa: F401 - the standard's linalg extension, xp.linalg
 from ._creation import *  # noqa: F403
 from ._elementwise import *  # noqa: F403
 from ._indexing import *  # noqa: F403

@@ -14,7 +14,7 @@ import builtins
 import sys
 
 from .. import _dtypes
-from .._backend import _LIBS, _lib_of_type, resolve
+from .._backend import _LIBS, _lib_of_type, array_device, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, backend_error
 from ..tensor import _NO_GRAPH, Tensor
@@ -109,7 +109,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         except TypeError:
             xp = None
         if xp is not None:
-            if device is not None and _moves(device, Tensor(obj, _node=_NO_GRAPH).device):
+            if device is not None and _moves(device, array_device(obj)):
                 obj = Tensor(obj, _node=_NO_GRAPH).to_device(device).data
                 xp, scope = resolve("asarray", obj)
             native = _dtypes.to_native(xp, dtype, "asarray")
@@ -224,10 +224,10 @@ def _like_simple(kind: str, x, dtype, device, **extra):
     plain creation function on ``x``'s library and device (or ``device``)."""
     op = f"{kind}_like"
     data = x.data if type(x) is Tensor else x
-    xp, _ = resolve(op, data)
+    resolve(op, data)  # an array, or a TypeError naming the op
     name = _dtypes.native_name(dtype if dtype is not None else data.dtype)
     if device is None:
-        device = Tensor(data, _node=_NO_GRAPH).device
+        device = array_device(data)
     shape = tuple(data.shape)
     if kind == "full":
         return full(shape, extra["fill_value"], dtype=name, device=device)

@@ -18,7 +18,7 @@ import math
 from typing import NamedTuple
 
 from .._backend import _NS_NAME, dtype_info, resolve
-from .._shapes import fmt, normalize_axis
+from .._shapes import fmt
 from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, differentiable, to_input
 
 __all__ = ["getitem", "setitem", "take", "take_along_axis", "repeat", "tile", "scatter_add"]
@@ -83,7 +83,10 @@ class Gathered(NamedTuple):
 
 
 class _Gather(Rule, template=True):
-    """``out = gather(x, *params)``; dx = scatter-add of G at ``gather(iota)``."""
+    """``out = gather(x, *params)``; dx = scatter-add of G at ``gather(iota)``.
+
+    Only x gets a gradient: array arguments after it (``args[1:]``: indices,
+    repeats) get None."""
 
     args = ("x",)
 
@@ -100,17 +103,20 @@ class _Gather(Rule, template=True):
         except BACKEND_ERRORS as exc:
             raise backend_error(op, exc) from exc
         saved = Gathered(x, params, tuple(x.shape), x.dtype)
-        return out, Ctx(op, xp, scope, saved, (differentiable(xp, x),), tuple(out.shape))
+        needs = (differentiable(xp, x),) + (False,) * (len(cls.args) - 1)
+        return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
 
     @classmethod
     def backward(cls, grad_out, ctx):
         check_grad(cls.__name__, grad_out, ctx)
+        others = (None,) * (len(cls.args) - 1)
         if not ctx.needs_input_grad[0]:
-            return (None,)
+            return (None,) + others
         xp, s = ctx.xp, ctx.saved
         with ctx.scope:
             positions = cls.gather(xp, _iota(xp, s.x), *s.params)
-            return (cast(xp, _scatter_positions(xp, positions, grad_out, s.x_shape, s.x), s.x_dtype),)
+            dx = _scatter_positions(xp, positions, grad_out, s.x_shape, s.x)
+        return (cast(xp, dx, s.x_dtype),) + others
 
 
 class take(_Gather):
@@ -128,17 +134,11 @@ class take(_Gather):
                 f"take along"
             )
         _check_indices("take", xp, indices)
-        out, ctx = cls._forward(xp, scope, x, indices, axis)
-        ctx.needs_input_grad = ctx.needs_input_grad + (False,)
-        return out, ctx
+        return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
     def gather(xp, x, indices, axis):
         return xp.take(x, indices, axis=0 if axis is None else axis)
-
-    @classmethod
-    def backward(cls, grad_out, ctx):
-        return super().backward(grad_out, ctx) + (None,)
 
 
 class take_along_axis(_Gather):
@@ -156,17 +156,11 @@ class take_along_axis(_Gather):
                 f"take_along_axis: indices has {indices.ndim} dimensions and x {x.ndim} "
                 f"(shape {fmt(x.shape)}); they must have as many"
             )
-        out, ctx = cls._forward(xp, scope, x, indices, axis)
-        ctx.needs_input_grad = ctx.needs_input_grad + (False,)
-        return out, ctx
+        return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
     def gather(xp, x, indices, axis):
         return xp.take_along_axis(x, indices, axis=axis)
-
-    @classmethod
-    def backward(cls, grad_out, ctx):
-        return super().backward(grad_out, ctx) + (None,)
 
 
 class repeat(_Gather):
@@ -185,17 +179,11 @@ class repeat(_Gather):
             raise ValueError(f"repeat: repeats must be >= 0; got {repeats}")
         if type(repeats) is not int:
             _check_indices("repeat", xp, repeats, "repeats")
-        out, ctx = cls._forward(xp, scope, x, repeats, axis)
-        ctx.needs_input_grad = ctx.needs_input_grad + (False,)
-        return out, ctx
+        return cls._forward(xp, scope, x, repeats, axis)
 
     @staticmethod
     def gather(xp, x, repeats, axis):
         return xp.repeat(x, repeats, axis=axis)
-
-    @classmethod
-    def backward(cls, grad_out, ctx):
-        return super().backward(grad_out, ctx) + (None,)
 
 
 class tile(_Gather):

@@ -16,7 +16,7 @@ import numbers
 from typing import NamedTuple
 
 from .._backend import dtype_info, resolve
-from .._shapes import _broadcast, broadcast_shapes, fmt, normalize_axis, sum_to
+from .._shapes import _broadcast, broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
     NO_SCOPE,
@@ -596,6 +596,16 @@ class Matrix(NamedTuple):
     offset: int
 
 
+def _inverse_t(op, xp, x):
+    """inv(x)^T for a determinant's gradient; a ValueError naming ``op`` for a singular x."""
+    try:
+        return mT(xp, xp.linalg.inv(x))
+    except BACKEND_ERRORS as exc:
+        raise ValueError(
+            f"{op}.backward: x is singular, and xpgrad's {op} gradient needs its inverse ({exc})"
+        ) from exc
+
+
 def _square(op, x):
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise ValueError(f"{op}: x must be a (batch of) square matrices; got shape {fmt(x.shape)}")
@@ -646,13 +656,7 @@ class det(Rule):
 
     @staticmethod
     def forward(x):
-        xp, scope = resolve("det", x)
-        _square("det", x)
-        try:
-            with scope:
-                out = xp.linalg.det(x)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("det", exc) from exc
+        xp, scope, out = _decompose("det", x, "det", floating=False)
         needs = (dtype_info(xp, x.dtype).inexact,)
         return out, Ctx("det", xp, scope, Matrix(x, out, 0), needs, tuple(out.shape))
 
@@ -663,12 +667,7 @@ class det(Rule):
             return (None,)
         xp, (x, out, _) = ctx.xp, ctx.saved
         with ctx.scope:
-            try:
-                inv_t = mT(xp, xp.linalg.inv(x))
-            except BACKEND_ERRORS as exc:
-                raise ValueError(
-                    f"det.backward: x is singular, and xpgrad's det gradient needs its inverse ({exc})"
-                ) from exc
+            inv_t = _inverse_t("det", xp, x)
             scale = xp.reshape(grad_out * conj_if_complex(xp, out), tuple(out.shape) + (1, 1))
             return (cast(xp, scale * conj_if_complex(xp, inv_t), x.dtype),)
 
@@ -680,13 +679,7 @@ class inv(Rule):
 
     @staticmethod
     def forward(x):
-        xp, scope = resolve("inv", x)
-        _square("inv", x)
-        try:
-            with scope:
-                out = xp.linalg.inv(x)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("inv", exc) from exc
+        xp, scope, out = _decompose("inv", x, "inv", floating=False)
         needs = (dtype_info(xp, x.dtype).inexact,)
         return out, Ctx("inv", xp, scope, Matrix(None, out, 0), needs, tuple(out.shape))
 
@@ -867,14 +860,14 @@ class Decomposed(NamedTuple):
     n: int  # the matrix size
 
 
-def _decompose(op, x, name, *, square=True, **kwargs):
-    """resolve, check (square) floating x, run ``xp.linalg.<name>(x)``."""
+def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
+    """resolve, check (square, floating) x, run ``xp.linalg.<name>(x)``."""
     xp, scope = resolve(op, x)
     if square:
         _square(op, x)
     elif x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
-    if not dtype_info(xp, x.dtype).inexact:
+    if floating and not dtype_info(xp, x.dtype).inexact:
         raise TypeError(f"{op}: x has dtype {x.dtype}; {op} needs a floating-point array, cast it first")
     fn = _linalg(op, xp, name)
     try:
@@ -906,13 +899,7 @@ class slogdet(Rule):
             return (None,)
         xp, x = ctx.xp, ctx.saved.x
         with ctx.scope:
-            try:
-                inv_t = mT(xp, xp.linalg.inv(x))
-            except BACKEND_ERRORS as exc:
-                raise ValueError(
-                    f"slogdet.backward: x is singular, and xpgrad's slogdet gradient needs its "
-                    f"inverse ({exc})"
-                ) from exc
+            inv_t = _inverse_t("slogdet", xp, x)
             g = xp.reshape(grad_out[1, ...], tuple(grad_out.shape[1:]) + (1, 1))
             return (cast(xp, g * inv_t, x.dtype),)
 

@@ -388,6 +388,19 @@ class Cumulated(NamedTuple):
     x_dtype: object
 
 
+def _cumulate(op, x, axis, dtype, include_initial):
+    """The forward of cumulative_sum and cumulative_prod: (xp, scope, axis, out)."""
+    xp, scope = resolve(op, x)
+    ax = _cumulative_axis(op, x, axis)
+    try:
+        with scope:
+            native = None if dtype is None else _dtypes.to_native(xp, dtype, op)
+            out = getattr(xp, op)(x, axis=ax, dtype=native, include_initial=bool(include_initial))
+    except BACKEND_ERRORS as exc:
+        raise backend_error(op, exc) from exc
+    return xp, scope, ax, out
+
+
 def _cumulative_axis(op, x, axis) -> int:
     if x.ndim == 0:
         raise ValueError(f"{op}: x must have at least one dimension; got a 0-d array")
@@ -412,14 +425,7 @@ class cumulative_sum(Rule):
     @staticmethod
     def forward(x, axis=None, dtype=None, include_initial=False):
         """Cumulative sum along ``axis`` (needed unless x is 1-D)."""
-        xp, scope = resolve("cumulative_sum", x)
-        ax = _cumulative_axis("cumulative_sum", x, axis)
-        try:
-            with scope:
-                native = None if dtype is None else _dtypes.to_native(xp, dtype, "cumulative_sum")
-                out = xp.cumulative_sum(x, axis=ax, dtype=native, include_initial=bool(include_initial))
-        except BACKEND_ERRORS as exc:
-            raise backend_error("cumulative_sum", exc) from exc
+        xp, scope, ax, out = _cumulate("cumulative_sum", x, axis, dtype, include_initial)
         saved = Cumulated(ax, bool(include_initial), x.dtype)
         needs = (dtype_info(xp, x.dtype).inexact,)
         return out, Ctx("cumulative_sum", xp, scope, saved, needs, tuple(out.shape))
@@ -460,14 +466,7 @@ class cumulative_prod(Rule):
     @staticmethod
     def forward(x, axis=None, dtype=None, include_initial=False):
         """Cumulative product along ``axis`` (needed unless x is 1-D)."""
-        xp, scope = resolve("cumulative_prod", x)
-        ax = _cumulative_axis("cumulative_prod", x, axis)
-        try:
-            with scope:
-                native = None if dtype is None else _dtypes.to_native(xp, dtype, "cumulative_prod")
-                out = xp.cumulative_prod(x, axis=ax, dtype=native, include_initial=bool(include_initial))
-        except BACKEND_ERRORS as exc:
-            raise backend_error("cumulative_prod", exc) from exc
+        xp, scope, ax, out = _cumulate("cumulative_prod", x, axis, dtype, include_initial)
         needs = (dtype_info(xp, x.dtype).inexact,)
         saved = CumProd(x, out, ax, bool(include_initial))
         return out, Ctx("cumulative_prod", xp, scope, saved, needs, tuple(out.shape))

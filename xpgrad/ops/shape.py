@@ -25,22 +25,25 @@ class Reshaped(NamedTuple):
     x_dtype: object
 
 
+def _reshaped(op, xp, scope, x, shape):
+    """``x`` in ``shape`` and the ctx of ``op``, one of the rules that only
+    reshape (reshape, expand_dims, squeeze): their gradient is reshape.grad."""
+    with scope:
+        try:
+            out = xp.reshape(x, shape)
+        except (ValueError, RuntimeError, TypeError):  # torch: RuntimeError, JAX: TypeError
+            raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}") from None
+    needs = (differentiable(xp, x),)
+    return out, Ctx(op, xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+
+
 class reshape(Unary):
     """``out = reshape(x, shape)``; dx = reshape(G, x.shape)."""
 
     @staticmethod
     def forward(x, shape):
         xp, scope = resolve("reshape", x)
-        shape = as_shape(shape, "reshape")
-        with scope:
-            try:
-                out = xp.reshape(x, shape)
-            except (ValueError, RuntimeError, TypeError):  # torch: RuntimeError, JAX: TypeError
-                raise ValueError(
-                    f"reshape: cannot reshape x of shape {fmt(x.shape)} to {shape!r}"
-                ) from None
-        needs = (differentiable(xp, x),)
-        return out, Ctx("reshape", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+        return _reshaped("reshape", xp, scope, x, as_shape(shape, "reshape"))
 
     @staticmethod
     def grad(xp, g, s):
@@ -135,10 +138,7 @@ class expand_dims(Unary):
         shape = list(x.shape)
         for p in pos:
             shape.insert(p, 1)
-        with scope:
-            out = xp.reshape(x, tuple(shape))
-        needs = (differentiable(xp, x),)
-        return out, Ctx("expand_dims", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+        return _reshaped("expand_dims", xp, scope, x, tuple(shape))
 
     grad = reshape.grad
 
@@ -157,10 +157,7 @@ class squeeze(Unary):
                 f"{x.shape[bad[0]]}; only axes of size 1 can be removed"
             )
         shape = tuple(d for i, d in enumerate(x.shape) if i not in pos)
-        with scope:
-            out = xp.reshape(x, shape)
-        needs = (differentiable(xp, x),)
-        return out, Ctx("squeeze", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+        return _reshaped("squeeze", xp, scope, x, shape)
 
     grad = reshape.grad
 
