@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -102,11 +104,14 @@ def test_measurement_sees_numpy_allocations():
 
 
 class _Recorded:
-    """A rule ``out = a + b`` whose backward hands out arrays the test keeps:
-    ``mode`` "fresh" returns two new arrays, "same" one array for both inputs,
+    """A rule ``out = a + b`` whose backward hands out arrays the test watches
+    (by weak reference: a strong one would be one more holder, and the
+    backward gives an array that someone else holds as a copy): ``mode``
+    "fresh" returns two new arrays, "same" one array for both inputs,
     "upstream" grad_out itself for ``a``."""
 
     returned: list = []
+    upstream = None
     mode = "fresh"
 
     @staticmethod
@@ -125,7 +130,7 @@ class _Recorded:
             grads = (grad_out * 2.0,) * 2
         else:
             grads = (grad_out, grad_out * 3.0)
-        cls.returned[:] = grads
+        cls.returned[:] = [weakref.ref(g) for g in grads]
         return grads
 
 
@@ -137,7 +142,8 @@ def _recorded_backward(mode, upstream=None):
     b = xpgrad.tensor(np.ones(4), requires_grad=True)
     out = _apply(_Recorded, (a, b))
     if upstream is None:
-        out.backward(np.arange(4.0))
+        _Recorded.upstream = np.arange(4.0)  # the caller keeps its grad
+        out.backward(_Recorded.upstream)
     else:
         upstream(out).backward()
     return a, b
@@ -145,7 +151,7 @@ def _recorded_backward(mode, upstream=None):
 
 def test_a_fresh_gradient_becomes_grad_without_a_copy():
     a, b = _recorded_backward("fresh")
-    assert a.grad is _Recorded.returned[0] and b.grad is _Recorded.returned[1]
+    assert a.grad is _Recorded.returned[0]() and b.grad is _Recorded.returned[1]()
     np.testing.assert_array_equal(a.grad, [0.0, 2.0, 4.0, 6.0])
 
 
@@ -159,16 +165,17 @@ def test_one_array_for_two_leaves_gives_each_its_own_grad():
 
 def test_the_callers_grad_passed_through_is_copied():
     a, b = _recorded_backward("upstream")
-    assert not np.shares_memory(a.grad, _Recorded.returned[0])
+    assert _Recorded.returned[0]() is _Recorded.upstream
+    assert not np.shares_memory(a.grad, _Recorded.upstream)
     a.grad[1] = 50.0
-    np.testing.assert_array_equal(_Recorded.returned[0], np.arange(4.0))
+    np.testing.assert_array_equal(_Recorded.upstream, np.arange(4.0))
 
 
 def test_a_passed_through_gradient_no_one_else_holds_is_not_copied():
     """grad_out of the recorded node is exp's fresh gradient: passing it on to
     ``a`` as is leaves nobody else holding it, so it becomes a.grad."""
     a, b = _recorded_backward("upstream", lambda out: xpa.sum(xpa.exp(out)))
-    assert a.grad is _Recorded.returned[0]
+    assert a.grad is _Recorded.returned[0]()
     np.testing.assert_allclose(a.grad, np.exp(2.0) * np.ones(4))
 
 
@@ -211,3 +218,44 @@ def test_unary_backward_peak_is_the_gradient(name):
     x64 = x0.astype(np.float64)
     want = g * (np.exp(x64) if name == "exp" else 1 - np.tanh(x64) ** 2)
     np.testing.assert_allclose(x.grad, want, rtol=1e-5, atol=1e-6)
+
+
+# -- what the backward releases, and when ------------------------------------
+
+
+class _Watch:
+    """``out = x * 1``: its backward runs last in ``exp(exp(watch(x)))`` and
+    notes which of the arrays in ``refs`` (weak references) are already gone."""
+
+    refs: list = []
+    gone: list = []
+
+    @staticmethod
+    def forward(x):
+        from xpgrad._backend import resolve
+        from xpgrad.ops._common import Ctx
+
+        xp, scope = resolve("watch", x)
+        return x * 1.0, Ctx("watch", xp, scope, None, (True,), tuple(x.shape))
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        cls.gone[:] = [ref() is None for ref in cls.refs]
+        return (grad_out,)
+
+
+@pytest.mark.parametrize("retain", [False, True])
+def test_each_node_lets_go_of_its_saved_arrays_when_its_backward_is_done(retain):
+    """exp saves its output. Without retain_graph, both exp nodes have freed
+    theirs by the time the first op's backward runs, not at the end of the walk."""
+    from xpgrad.tensor import _apply
+
+    x = xpgrad.tensor(np.linspace(-1.0, 1.0, 8), requires_grad=True)
+    y = xpa.exp(_apply(_Watch, (x,)))
+    z = xpa.exp(y)
+    _Watch.refs[:] = [weakref.ref(y.data), weakref.ref(z.data)]
+    loss = xpa.sum(z)
+    del y, z
+    loss.backward(retain_graph=retain)
+    assert _Watch.gone == [not retain, not retain]
+    np.testing.assert_allclose(x.grad, np.exp(np.exp(x.data)) * np.exp(x.data), rtol=1e-12)

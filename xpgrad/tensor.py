@@ -1,8 +1,9 @@
 """A small autograd Tensor on top of the rules.
 
 A Tensor wraps one native array (``.data``) and, when it was computed from
-tensors that require gradients, its graph node (:class:`_Node`: the rule,
-its ctx and the nodes of its inputs). The graph holds nodes, not Tensors, so
+tensors that require gradients, its graph node: the rule's :class:`~xpgrad.ops.Ctx`,
+which also holds the rule and the nodes of its inputs (one object per
+recorded op). The graph holds nodes, not Tensors, so
 an intermediate result's data lives only as long as someone holds the Tensor
 or a rule saved it. The graph is walked without recursion and released after
 ``backward()``.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-import operator
 import math
+import operator
+import sys
 
 import numpy as np
 
@@ -21,7 +23,7 @@ from . import _dtypes, ops
 from ._backend import array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
-from .ops._common import BACKEND_ERRORS, backend_error
+from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, backend_error
 from ._shapes import fmt
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -142,10 +144,10 @@ class Tensor:
         )
 
     def __init__(self, data, requires_grad: bool = False, *, _node=None) -> None:
-        """Wrap ``data``. ``_node`` is the :class:`_Node` of an op's result,
-        ``_NO_GRAPH`` for one that records none (only ``_apply`` passes a
-        node): the rule already checked its data."""
-        if type(_node) is _Node:
+        """Wrap ``data``. ``_node`` is the ctx of an op's result, ``_NO_GRAPH``
+        for one that records none (only the engine passes a node): the rule
+        already checked its data."""
+        if type(_node) is Ctx:
             self._node = _node
             self.requires_grad = True
         elif _node is None:
@@ -591,7 +593,7 @@ _API_VERSIONS = ("2021.12", "2022.12", "2023.12", "2024.12")
 def _plain(name: str, *arrays, **kwargs) -> Tensor:
     """``xp.<name>(*arrays, **kwargs)`` on the inputs' namespace, as a Tensor
     without a graph: for the functions whose values carry no gradient."""
-    return Tensor(_native_call(name, *arrays, **kwargs), _node=_NO_GRAPH)
+    return _result(_native_call(name, *arrays, **kwargs), None)
 
 
 def _native_call(name: str, *arrays, **kwargs):
@@ -672,76 +674,79 @@ def _take_over(t: Tensor, out: Tensor, what: str) -> None:
         t.requires_grad = True
 
 
-class _Node:
-    """One recorded op: its rule and ctx, and for each input its node, the
-    leaf Tensor itself, or None (no gradient wanted). ``seq`` numbers nodes in
-    creation order."""
+_new_tensor = object.__new__
 
-    __slots__ = ("rule", "ctx", "parents", "seq")
 
-    def __init__(self, rule, ctx, parents: tuple) -> None:
-        self.rule, self.ctx, self.parents = rule, ctx, parents
-        self.seq = _next_seq()
+def _result(data, node) -> Tensor:
+    """A Tensor for a rule's output: ``node`` its ctx, or None for no graph.
+    The rule checked ``data`` already, so ``__init__``'s checks are skipped."""
+    t = _new_tensor(Tensor)
+    t.data = data
+    t.grad = None
+    t._node = node
+    t.requires_grad = node is not None
+    return t
 
 
 def _apply(rule, inputs: tuple, *params) -> Tensor:
-    """Run ``rule.forward`` on the inputs' arrays and record the node if needed."""
+    """Run ``rule.forward`` on the inputs' arrays; when an input requires grad
+    (and gradients are recorded), the returned ctx becomes the result's node."""
     # Written out for one and two inputs: this runs once per op, and on tiny
     # arrays the Python around the math is most of the cost.
-    if len(inputs) == 2:
+    n = len(inputs)
+    if n == 1:
+        a = inputs[0]
+        if type(a) is Tensor:
+            out, ctx = rule.forward(a.data, *params)
+            if a.requires_grad and _GRAD_ENABLED.get():
+                ctx.parents = (a._node or a,)
+                ctx.needs_input_grad = (ctx.needs_input_grad[0],)
+                ctx.rule, ctx.seq = rule, _next_seq()
+                return _result(out, ctx)
+            return _result(out, None)
+        return _result(rule.forward(a, *params)[0], None)
+    if n == 2:
         a, b = inputs
         ta, tb = type(a) is Tensor, type(b) is Tensor
         out, ctx = rule.forward(a.data if ta else a, b.data if tb else b, *params)
-        wants = (ta and a.requires_grad, tb and b.requires_grad)
-        record = (wants[0] or wants[1]) and _GRAD_ENABLED.get()
-        if record:
-            parents = ((a._node or a) if wants[0] else None, (b._node or b) if wants[1] else None)
-    elif len(inputs) == 1:
-        (a,) = inputs
-        ta = type(a) is Tensor
-        out, ctx = rule.forward(a.data if ta else a, *params)
-        wants = (ta and a.requires_grad,)
-        record = wants[0] and _GRAD_ENABLED.get()
-        if record:
-            parents = (a._node or a,)
+        wa, wb = ta and a.requires_grad, tb and b.requires_grad
+        if not (wa or wb) or not _GRAD_ENABLED.get():
+            return _result(out, None)
+        need = ctx.needs_input_grad
+        ctx.needs_input_grad = (wa and need[0], wb and need[1])
+        ctx.parents = ((a._node or a) if wa else None, (b._node or b) if wb else None)
     else:
         out, ctx = rule.forward(*[t.data if type(t) is Tensor else t for t in inputs], *params)
-        wants = tuple([type(t) is Tensor and t.requires_grad for t in inputs])
-        record = True in wants and _GRAD_ENABLED.get()
-        if record:
-            parents = tuple([(t._node or t) if w else None for t, w in zip(inputs, wants)])
-    if not record:
-        return Tensor(out, _node=_NO_GRAPH)
-    n = ctx.needs_input_grad
-    if len(wants) == 2:
-        ctx.needs_input_grad = (wants[0] and n[0], wants[1] and n[1])
-    else:
-        ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, n)])
-    return Tensor(out, _node=_Node(rule, ctx, parents))
+        wants = [type(t) is Tensor and t.requires_grad for t in inputs]
+        if True not in wants or not _GRAD_ENABLED.get():
+            return _result(out, None)
+        ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, ctx.needs_input_grad)])
+        ctx.parents = tuple([(t._node or t) if w else None for t, w in zip(inputs, wants)])
+    ctx.rule, ctx.seq = rule, _next_seq()
+    return _result(out, ctx)
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
-    # How many holders each gradient array handed out in this walk has (the
-    # caller, a pending sum, a leaf's .grad), by id: a leaf takes an array
-    # as its .grad without a copy only when nothing else holds it. ``mine``:
-    # the ids of the .grad arrays this walk made, which it may add to in place.
-    held, mine = {id(grad): 1}, set()
+    """The backward walk: each node's rule turns its gradient into its inputs'
+    gradients, newest node first, and (unless ``retain_graph``) the node lets
+    go of what its forward saved as soon as its backward is done. Leaves'
+    gradients are summed during the walk and given to ``.grad`` at its end."""
     root_node = root._node
     if root_node is None:  # backward() on a leaf: its gradient is grad itself
-        _accumulate(root, grad, xp, held, mine)
+        _deliver(root, grad, False)
         return
-    if root_node.ctx is None:
+    if root_node.parents is None:
         raise RuntimeError(_RELEASED)
     # Collect the nodes without recursion (no depth limit), then order them
     # newest first: every node comes before the inputs it was made from, so
-    # its gradient is complete when its turn comes. Leaves are Tensors.
+    # its gradient is complete when its turn comes.
     nodes = [root_node]
     seen = {root_node}
     stack = [root_node]
     while stack:
         for parent in stack.pop().parents:
-            if type(parent) is _Node and parent not in seen:
-                if parent.ctx is None:
+            if type(parent) is Ctx and parent not in seen:
+                if parent.parents is None:
                     raise RuntimeError(_RELEASED)
                 seen.add(parent)
                 nodes.append(parent)
@@ -749,32 +754,36 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     if len(nodes) > 1:
         nodes.sort(key=_BY_SEQ, reverse=True)
 
-    grads = {root_node: grad}
-    held[id(grad)] = 2  # the caller's and the pending entry
+    grads = {root_node: grad}  # pending gradient of each node, and of each leaf
+    del grad  # the caller still holds it: no gradient that is it is ever written into
     for node in nodes:
         g = grads.pop(node, None)
-        if g is None:
-            continue
-        _let_go(held, g)
-        ctx = node.ctx
-        pairs = zip(node.parents, node.rule.backward(g, ctx))
-        with ctx.scope:  # sums and copies on the inputs' device (several GPUs)
-            for parent, pg in pairs:
-                if parent is None or pg is None:
-                    continue
-                if type(parent) is Tensor:
-                    _accumulate(parent, pg, ctx.xp, held, mine)
-                    continue
-                prev = grads.get(parent)
-                if prev is not None:
-                    _let_go(held, prev)
-                    pg = prev + pg
+        parents = node.parents
+        results = () if g is None else node.rule.backward(g, node)
+        del g
+        if not retain_graph:  # free what the forward saved, now
+            node.saved = node.parents = None
+        for parent, pg in zip(parents, results):
+            if parent is None or pg is None:
+                continue
+            prev = grads.pop(parent, None)
+            if prev is None:
                 grads[parent] = pg
-                held[id(pg)] = held.get(id(pg), 0) + 1
-    if not retain_graph:
-        for node in nodes:
-            node.ctx = None
-            node.parents = ()
+            elif _alone(prev) and sys.getrefcount(prev) <= _ALONE:
+                prev += pg  # an array no one else holds: sum in place
+                grads[parent] = prev
+            else:
+                grads[parent] = _add(prev, pg, node.scope)
+            del prev, pg
+        del results
+    # Only leaves are left. A gradient becomes .grad without a copy when no one
+    # else holds it (not the caller's grad, not add's one gradient for two
+    # inputs, not a view), and when it is of a library whose views can be told.
+    while grads:
+        leaf, g = grads.popitem()
+        own = _alone(g) and sys.getrefcount(g) <= _ALONE
+        _deliver(leaf, g, own)
+        del g
 
 
 _BY_SEQ = operator.attrgetter("seq")
@@ -786,43 +795,45 @@ _RELEASED = (
 )
 
 
-def _let_go(held: dict, g) -> None:
-    n = held[id(g)] - 1
-    if n:
-        held[id(g)] = n
-    else:
-        del held[id(g)]
+def _add(a, b, scope):
+    """``a + b`` on the device of ``scope`` (CuPy adds on the current device)."""
+    if scope is NO_SCOPE:
+        return a + b
+    with scope:
+        return a + b
 
 
-def _accumulate(leaf: Tensor, g, xp, held: dict, mine: set) -> None:
-    """Add ``g`` to ``leaf.grad``; a first gradient becomes ``.grad`` itself
-    when it is an array of its own, and a copy when it may be seen elsewhere:
-    a view (a broadcast), an array another holder has (the caller's grad,
-    one rule's grad_out handed to two inputs), or one of a library whose
-    views cannot be told (JAX, dask, array_api_strict). A ``.grad`` made in
-    this walk is added to in place; one from an earlier backward is not (the
-    caller may hold it)."""
-    grad = leaf.grad
-    if grad is None:
-        if id(g) in held or not _owns_memory(g):
-            g = xp.asarray(g, copy=True)
-        held[id(g)] = 1
-        mine.add(id(g))
+def _deliver(leaf: Tensor, g, own: bool) -> None:
+    """Add ``g`` to ``leaf.grad``: a first gradient is ``g`` itself when ``own``
+    (nobody else holds it), else a copy; an earlier ``.grad`` is never changed
+    in place (the caller may hold it)."""
+    if own and leaf.grad is None:
         leaf.grad = g
-    elif id(grad) in mine and type(grad) is _NDARRAY:
-        # NumPy adds in place correctly even when g overlaps grad (torch
-        # refuses that), so only NumPy's .grad grows in place.
-        grad += g
+        return
+    xp, scope = resolve("backward", g)
+    if scope is not NO_SCOPE:
+        with scope:
+            return _deliver_in(leaf, g, own, xp)
+    _deliver_in(leaf, g, own, xp)
+
+
+def _deliver_in(leaf: Tensor, g, own: bool, xp) -> None:
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
     else:
-        leaf.grad = grad + g
+        leaf.grad = g if own else xp.asarray(g, copy=True)
 
 
-_NDARRAY = np.ndarray
+# References to an array that only a local variable holds, as sys.getrefcount
+# counts them at the call (the variable and the call's argument). Elsewhere
+# than CPython the count means nothing: no gradient is then taken without a copy.
+_ALONE = 2 if sys.implementation.name == "cpython" else 0
 
 
-def _owns_memory(a) -> bool:
-    """True for a writable NumPy array that is not a view, or a torch tensor
-    that is not a view; False for anything else."""
+def _alone(a) -> bool:
+    """True for a NumPy array or torch tensor that owns its memory (not a view,
+    writable): with no other reference to it, it can be written into. JAX,
+    dask and array_api_strict views cannot be told: never."""
     kind = type(a)
     if kind is np.ndarray:
         return a.base is None and a.flags.writeable

@@ -28,6 +28,7 @@ __all__ = [
     "check_grad",
     "gemm",
     "mT",
+    "run",
     "to_input",
 ]
 
@@ -62,7 +63,7 @@ class Rule:
 
 
 class Ctx:
-    """What a forward saves for its backward.
+    """What a forward saves for its backward; in a Tensor's graph, also the node.
 
     Attributes
     ----------
@@ -71,7 +72,7 @@ class Ctx:
     xp : namespace
         The inputs' namespace, so the backward does not look it up again.
     scope : context manager
-        Makes the inputs' device current (CuPy); a no-op elsewhere.
+        Makes the inputs' device current (CuPy); ``NO_SCOPE`` elsewhere.
     saved : NamedTuple
         The rule's own arrays and facts, by name (each rule defines its type).
     needs_input_grad : tuple of bool
@@ -80,9 +81,15 @@ class Ctx:
         switch entries off, and the backward then skips that work.
     out_shape : tuple
         The forward's output shape: the shape ``grad_out`` must have.
+    rule, parents, seq
+        Set only when the Tensor records the op (one object per recorded op):
+        the rule class, each input's node (its ctx), the leaf Tensor itself or
+        None (no gradient wanted), and the creation order. ``parents`` is None
+        once the backward has released the node.
     """
 
-    __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape")
+    __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape",
+                 "rule", "parents", "seq")
 
     def __init__(self, op, xp, scope, saved, needs_input_grad, out_shape):
         self.op = op
@@ -97,6 +104,19 @@ class Ctx:
             f"Ctx(op={self.op!r}, xp={self.xp.__name__}, out_shape={self.out_shape}, "
             f"needs_input_grad={self.needs_input_grad})"
         )
+
+
+def run(op: str, scope, fn, *args):
+    """``fn(*args)`` with the inputs' device current, the backend's errors
+    renamed for ``op`` (see :func:`backend_error`): how every rule computes.
+    No ``with`` is entered when there is no device to make current."""
+    try:
+        if scope is NO_SCOPE:
+            return fn(*args)
+        with scope:
+            return fn(*args)
+    except BACKEND_ERRORS as exc:
+        raise backend_error(op, exc) from exc
 
 
 def check_grad(op: str, grad_out, ctx, xp=None) -> None:
