@@ -19,7 +19,7 @@ from xpgrad.testing import gradcheck
 class hypot_sq(Binary):
     """``out = a * a + b * b``; da = 2 G a, db = 2 G b."""
 
-    saves_inputs = True
+    saves = ("a", "b")
 
     @staticmethod
     def compute(xp, a, b):
@@ -37,7 +37,7 @@ class hypot_sq(Binary):
 class exp(Unary):
     """``out = exp(x)``; dx = G out."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):

@@ -495,7 +495,10 @@ class DTypeInfo:
     __slots__ = ("inexact", "numeric", "complex", "accum", "gemm")
 
 
-_DTYPES: dict[tuple[int, object], DTypeInfo] = {}
+# Per namespace (by id), dtype -> DTypeInfo. Two levels, not a (namespace,
+# dtype) key: no tuple to build on every lookup (every forward makes one),
+# and no comparison of two libraries' dtypes (array_api_strict warns).
+_DTYPES: dict[int, dict] = {}
 # NumPy has no float16 GEMM (it loops in C, hundreds of times slower than
 # float32), and these namespaces run on NumPy underneath.
 _NO_HALF_GEMM = frozenset({"numpy", "array_api_strict", "dask"})
@@ -503,11 +506,14 @@ _NO_HALF_GEMM = frozenset({"numpy", "array_api_strict", "dask"})
 
 def dtype_info(xp: object, dtype: object) -> DTypeInfo:
     """Cached :class:`DTypeInfo` for ``dtype`` in namespace ``xp``."""
-    key = (id(xp), dtype)
-    info = _DTYPES.get(key)
-    if info is None:
-        info = _DTYPES[key] = _classify(xp, dtype)
-    return info
+    infos = _DTYPES.get(id(xp))
+    if infos is not None:
+        info = infos.get(dtype)
+        if info is not None:
+            return info
+    else:
+        infos = _DTYPES.setdefault(id(xp), {})
+    return infos.setdefault(dtype, _classify(xp, dtype))
 
 
 def _classify(xp: object, dtype: object) -> DTypeInfo:

@@ -11,6 +11,8 @@ calls, 2-core machine; ``python -m timeit`` reproduces them):
   (a sum is ``add.reduce``; the wrapper only normalizes arguments);
 - ``reshape``: ``ndarray.reshape`` in about 20% of the compat function's time;
 - ``ones_like``: ``numpy.ones(shape, dtype)`` in about 40%;
+- ``zeros_like``: ``numpy.zeros(shape, dtype)`` in about 20% (1.2 against 7.7 µs
+  on an (8, 8) float64 array);
 - ``asarray(x, copy=True)``: ``numpy.array(x, copy=True)`` in about 30%;
 - ``broadcast_to``: for a C-contiguous array, a read-only strided view built
   directly (zero strides on the broadcast axes), as ``numpy.broadcast_to``
@@ -49,6 +51,11 @@ class NumpyNamespace:
         if device is None:
             return np.ones(x.shape, x.dtype if dtype is None else dtype)
         return self._base.ones_like(x, dtype=dtype, device=device)
+
+    def zeros_like(self, x, /, *, dtype=None, device=None):
+        if device is None:
+            return np.zeros(x.shape, x.dtype if dtype is None else dtype)
+        return self._base.zeros_like(x, dtype=dtype, device=device)
 
     def asarray(self, obj, /, *, dtype=None, device=None, copy=None):
         if copy and device is None and type(obj) is np.ndarray:

@@ -17,7 +17,7 @@ declares its argument names for the error messages), in one of three forms:
       class mul(Binary):
           \"\"\"``out = a * b``; da = G * conj(b), db = G * conj(a).\"\"\"
 
-          saves_inputs = True  # the gradients read a and b
+          saves = ("a", "b")  # what the gradients read
 
           @staticmethod
           def compute(xp, a, b):

@@ -26,6 +26,7 @@ from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
+    NO_SCOPE,
     Ctx,
     Rule,
     backend_error,
@@ -34,6 +35,7 @@ from ._common import (
     conj_if_complex,
     differentiable,
     dtype_pair,
+    run,
     to_input,
 )
 
@@ -44,8 +46,8 @@ _PY_SCALARS = (int, float, complex, bool)
 
 class Operands(NamedTuple):
     """What a :class:`Binary` rule saves. ``a``, ``b`` and ``out`` are kept only
-    by rules whose gradients read them (``saves_inputs``), else None; a Python
-    scalar operand has shape and dtype None."""
+    when the rule names them in ``saves``, else None; a Python scalar operand
+    has shape and dtype None."""
 
     a: object
     b: object
@@ -56,14 +58,31 @@ class Operands(NamedTuple):
     b_dtype: object
 
 
+def _saves(cls, allowed: tuple) -> None:
+    """Check a template rule's ``saves`` (names its gradients read) once, at
+    class creation, and store a flag per name for the forward."""
+    unknown = set(cls.saves) - set(allowed)
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}: saves names {sorted(unknown)}; a {cls.__mro__[1].__name__} "
+            f"rule may save {', '.join(allowed)}"
+        )
+    for name in allowed:
+        setattr(cls, f"_keep_{name}", name in cls.saves)
+
+
 class Binary(Rule, template=True):
     """Template of a broadcasting binary rule ``out = compute(a, b)``."""
 
     args = ("a", "b")
     scalars = ("a", "b")
-    saves_inputs = False  # keep a, b and out for the backward
+    saves: tuple = ()  # which of "a", "b", "out" the gradients read
     numbers_only = False  # refuse boolean arrays before computing
     real_only = False  # refuse complex arrays and scalars before computing
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        _saves(cls, ("a", "b", "out"))
 
     @classmethod
     def forward(cls, a, b):
@@ -72,38 +91,47 @@ class Binary(Rule, template=True):
         sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
         sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
         if cls.numbers_only or cls.real_only:  # before computing: a library's refusal names no op
-            for i, dt in enumerate((da, db)):
-                if dt is not None and cls.numbers_only and not dtype_info(xp, dt).numeric:
-                    raise TypeError(
-                        f"{op}: {_arg_name(op, i)} has dtype {dt}; {op} needs numbers (cast "
-                        f"booleans with astype first)"
-                    )
-                if cls.real_only and (type((a, b)[i]) is complex or (dt is not None and dtype_info(xp, dt).complex)):
-                    what = "a complex scalar" if dt is None else f"dtype {dt}"
-                    raise TypeError(
-                        f"{op}: {_arg_name(op, i)} has {what}; {op} is defined for real numbers "
-                        f"only (as in the Array API standard); pass xp.real(...) or xp.abs(...) of it"
-                    )
+            cls._check_kinds(xp, a, b, da, db)
         if sa is not None and sb is not None and sa != sb:
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
-        try:
-            with scope:
-                out = cls.compute(xp, a, b)
-        except BACKEND_ERRORS as exc:
-            raise backend_error(op, exc) from exc
-        needs = (da is not None and dtype_info(xp, da).inexact, db is not None and dtype_info(xp, db).inexact)
-        keep = cls.saves_inputs
-        saved = Operands(a if keep else None, b if keep else None, out if keep else None, sa, da, sb, db)
+        out = run(op, scope, cls.compute, xp, a, b)
+        needs = (da is not None and dtype_info(xp, da).inexact,
+                 db is not None and dtype_info(xp, db).inexact)
+        saved = Operands(
+            a if cls._keep_a else None, b if cls._keep_b else None,
+            out if cls._keep_out else None, sa, da, sb, db,
+        )
         return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
+
+    @classmethod
+    def _check_kinds(cls, xp, a, b, da, db) -> None:
+        op = cls.__name__
+        for i, dt in enumerate((da, db)):
+            if dt is not None and cls.numbers_only and not dtype_info(xp, dt).numeric:
+                raise TypeError(
+                    f"{op}: {_arg_name(op, i)} has dtype {dt}; {op} needs numbers (cast "
+                    f"booleans with astype first)"
+                )
+            if cls.real_only and (type((a, b)[i]) is complex or (dt is not None and dtype_info(xp, dt).complex)):
+                what = "a complex scalar" if dt is None else f"dtype {dt}"
+                raise TypeError(
+                    f"{op}: {_arg_name(op, i)} has {what}; {op} is defined for real numbers "
+                    f"only (as in the Array API standard); pass xp.real(...) or xp.abs(...) of it"
+                )
 
     @classmethod
     def backward(cls, grad_out, ctx):
         check_grad(cls.__name__, grad_out, ctx)
-        xp, s = ctx.xp, ctx.saved
         need_a, need_b = ctx.needs_input_grad
+        if ctx.scope is NO_SCOPE:
+            return cls._grads(grad_out, ctx.xp, ctx.saved, need_a, need_b)
         with ctx.scope:
-            ga = to_input(xp, cls.grad_a(xp, grad_out, s), s.a_shape, s.a_dtype) if need_a else None
-            gb = to_input(xp, cls.grad_b(xp, grad_out, s), s.b_shape, s.b_dtype) if need_b else None
+            return cls._grads(grad_out, ctx.xp, ctx.saved, need_a, need_b)
+
+    @classmethod
+    def _grads(cls, g, xp, s, need_a, need_b):
+        ga = to_input(xp, cls.grad_a(xp, g, s), s.a_shape, s.a_dtype) if need_a else None
+        gb = to_input(xp, cls.grad_b(xp, g, s), s.b_shape, s.b_dtype) if need_b else None
         return ga, gb
 
 
@@ -114,34 +142,35 @@ class Unary(Rule, template=True):
     with an ``x_dtype`` field; the backward is the template's."""
 
     args = ("x",)
-    saves_input = False
-    saves_output = False
+    saves: tuple = ()  # which of "x", "out" the gradient reads
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        _saves(cls, ("x", "out"))
 
     @classmethod
     def forward(cls, x):
         op = cls.__name__
         xp, scope = resolve(op, x)
-        try:
-            with scope:
-                out = cls.compute(xp, x)
-        except BACKEND_ERRORS as exc:
-            raise backend_error(op, exc) from exc
-        saved = UnarySaved(
-            x if cls.saves_input else None, out if cls.saves_output else None, x.dtype
-        )
-        return out, Ctx(op, xp, scope, saved, (differentiable(xp, x),), tuple(out.shape))
+        out = run(op, scope, cls.compute, xp, x)
+        saved = UnarySaved(x if cls._keep_x else None, out if cls._keep_out else None, x.dtype)
+        return out, Ctx(op, xp, scope, saved, (dtype_info(xp, x.dtype).inexact,), tuple(out.shape))
 
     @classmethod
     def backward(cls, grad_out, ctx):
         check_grad(cls.__name__, grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
+        xp, s = ctx.xp, ctx.saved
+        if ctx.scope is NO_SCOPE:
+            return (cast(xp, cls.grad(xp, grad_out, s), s.x_dtype),)
         with ctx.scope:
-            return (cast(ctx.xp, cls.grad(ctx.xp, grad_out, ctx.saved), ctx.saved.x_dtype),)
+            return (cast(xp, cls.grad(xp, grad_out, s), s.x_dtype),)
 
 
 class UnarySaved(NamedTuple):
-    """What a :class:`Unary` rule saves: x and out when it asks for them, else None."""
+    """What a :class:`Unary` rule saves: x and out when it names them in
+    ``saves``, else None."""
 
     x: object
     out: object
@@ -193,7 +222,7 @@ class sub(Binary):
 class mul(Binary):
     """``out = a * b``; da = G * conj(b), db = G * conj(a)."""
 
-    saves_inputs = True
+    saves = ("a", "b")
 
     @staticmethod
     def compute(xp, a, b):
@@ -211,7 +240,7 @@ class mul(Binary):
 class div(Binary):
     """``out = a / b``; da = G / conj(b), db = -G * conj(out / b)."""
 
-    saves_inputs = True
+    saves = ("b", "out")
 
     @staticmethod
     def compute(xp, a, b):
@@ -248,7 +277,7 @@ class pow(Binary):  # noqa: A001 - the rule is named for the operator it differe
 
     args = ("x", "p")
     scalars = ("x", "p")
-    saves_inputs = True
+    saves = ("a", "b", "out")
     numbers_only = True
 
     @classmethod

@@ -62,7 +62,7 @@ class abs(Unary):  # noqa: A001 - the standard's name
     At NaN the gradient is NaN (torch gives 0 there, its sign(nan) being 0).
     """
 
-    saves_input = saves_output = True
+    saves = ("x", "out")
 
     @staticmethod
     def compute(xp, x):
@@ -78,7 +78,7 @@ class abs(Unary):  # noqa: A001 - the standard's name
 class square(Unary):
     """``out = x * x``; dx = G * conj(2 x)."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -92,7 +92,7 @@ class square(Unary):
 class sqrt(Unary):
     """``out = sqrt(x)``; dx = G / conj(2 out): inf at 0 (torch), nan below 0."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):
@@ -106,7 +106,7 @@ class sqrt(Unary):
 class exp(Unary):
     """``out = exp(x)``; dx = G * conj(out)."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):
@@ -120,7 +120,7 @@ class exp(Unary):
 class expm1(Unary):
     """``out = exp(x) - 1``; dx = G * conj(out + 1)."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):
@@ -134,7 +134,7 @@ class expm1(Unary):
 class log(Unary):
     """``out = log(x)``; dx = G / conj(x): inf at 0 (torch)."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -148,7 +148,7 @@ class log(Unary):
 class log1p(Unary):
     """``out = log(1 + x)``; dx = G / conj(1 + x)."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -162,7 +162,7 @@ class log1p(Unary):
 class log2(Unary):
     """``out = log2(x)``; dx = G / conj(x * ln 2)."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -176,7 +176,7 @@ class log2(Unary):
 class log10(Unary):
     """``out = log10(x)``; dx = G / conj(x * ln 10)."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -190,7 +190,7 @@ class log10(Unary):
 class sin(Unary):
     """``out = sin(x)``; dx = G * conj(cos(x))."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -204,7 +204,7 @@ class sin(Unary):
 class cos(Unary):
     """``out = cos(x)``; dx = -G * conj(sin(x))."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -218,7 +218,7 @@ class cos(Unary):
 class tan(Unary):
     """``out = tan(x)``; dx = G * conj(1 + out^2)."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):
@@ -232,7 +232,7 @@ class tan(Unary):
 class sinh(Unary):
     """``out = sinh(x)``; dx = G * conj(cosh(x))."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -246,7 +246,7 @@ class sinh(Unary):
 class cosh(Unary):
     """``out = cosh(x)``; dx = G * conj(sinh(x))."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -267,7 +267,7 @@ def _one_minus(d):
 class tanh(Unary):
     """``out = tanh(x)``; dx = G * conj(1 - out^2)."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):
@@ -286,7 +286,7 @@ class tanh(Unary):
 class asin(Unary):
     """``out = asin(x)``; dx = G / conj(sqrt(1 - x^2)): inf at |x| = 1, nan beyond."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -300,7 +300,7 @@ class asin(Unary):
 class acos(Unary):
     """``out = acos(x)``; dx = -G / conj(sqrt(1 - x^2)): -inf at |x| = 1, nan beyond."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -314,7 +314,7 @@ class acos(Unary):
 class atan(Unary):
     """``out = atan(x)``; dx = G / conj(1 + x^2)."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -328,7 +328,7 @@ class atan(Unary):
 class asinh(Unary):
     """``out = asinh(x)``; dx = G / conj(sqrt(x^2 + 1))."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -343,7 +343,7 @@ class acosh(Unary):
     """``out = acosh(x)``; dx = G / conj(sqrt(x - 1) * sqrt(x + 1)) (the principal
     branch for complex x): inf at 1, nan below."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -357,7 +357,7 @@ class acosh(Unary):
 class atanh(Unary):
     """``out = atanh(x)``; dx = G / conj(1 - x^2): inf at |x| = 1."""
 
-    saves_input = True
+    saves = ("x",)
 
     @staticmethod
     def compute(xp, x):
@@ -372,7 +372,7 @@ class sign(Unary):
     """``out = sign(x)`` (``x / |x|`` for complex x); dx = 0 for real x; for
     complex x, dx = (G - conj(G) * out^2) / (2 |x|), and 0 at 0 (torch's sgn)."""
 
-    saves_input = saves_output = True
+    saves = ("x", "out")
 
     @staticmethod
     def compute(xp, x):
@@ -429,7 +429,7 @@ class conj(Unary):
 class reciprocal(Unary):
     """``out = 1 / x``; dx = -G * conj(out^2): -inf at 0."""
 
-    saves_output = True
+    saves = ("out",)
 
     @staticmethod
     def compute(xp, x):
@@ -447,7 +447,7 @@ class atan2(RealBinary):
     """``out = atan2(x1, x2)``; dx1 = G * x2 / (x1^2 + x2^2), dx2 = -G * x1 / (x1^2 + x2^2)
     (0 at (0, 0), as torch)."""
 
-    saves_inputs = True
+    saves = ("a", "b")
 
     @staticmethod
     def compute(xp, a, b):
@@ -473,7 +473,7 @@ def _over_norm2(xp, num, s):
 class hypot(RealBinary):
     """``out = sqrt(x1^2 + x2^2)``; dx1 = G * x1 / out, dx2 = G * x2 / out (nan at (0, 0), as torch)."""
 
-    saves_inputs = True
+    saves = ("a", "b", "out")
 
     @staticmethod
     def compute(xp, a, b):
@@ -496,7 +496,7 @@ class maximum(RealBinary):
     """``out = maximum(x1, x2)``; dx1 = G where x1 > x2, G / 2 where x1 == x2, 0 where
     x1 < x2; dx2 likewise. As torch.maximum: a NaN on either side sends G to both."""
 
-    saves_inputs = True
+    saves = ("a", "b")
 
     @staticmethod
     def compute(xp, a, b):
@@ -515,7 +515,7 @@ class minimum(RealBinary):
     """``out = minimum(x1, x2)``; dx1 = G where x1 < x2, G / 2 where x1 == x2, 0 where
     x1 > x2; dx2 likewise. As torch.minimum: a NaN on either side sends G to both."""
 
-    saves_inputs = True
+    saves = ("a", "b")
 
     @staticmethod
     def compute(xp, a, b):
@@ -537,7 +537,7 @@ class logaddexp(RealBinary):
     gradients are nan where x1 and x2 are the same infinity.
     """
 
-    saves_inputs = True
+    saves = ("a", "b")
 
     @staticmethod
     def compute(xp, a, b):
@@ -556,7 +556,7 @@ class copysign(RealBinary):
     """``out = |x1| * sign of x2``; dx1 = G * out / x1 (-1 or 1), 0 where x1 == 0
     (torch); dx2 = 0."""
 
-    saves_inputs = True
+    saves = ("a", "out")
 
     @staticmethod
     def compute(xp, a, b):
@@ -576,7 +576,7 @@ class copysign(RealBinary):
 class remainder(RealBinary):
     """``out = x1 - floor(x1 / x2) * x2``; dx1 = G, dx2 = -G * floor(x1 / x2) (torch)."""
 
-    saves_inputs = True
+    saves = ("a", "b")
     numbers_only = True
 
     @staticmethod
