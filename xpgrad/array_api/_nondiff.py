@@ -26,13 +26,32 @@ __all__ = [
     "unique_all", "unique_counts", "unique_inverse", "unique_values",
 ]
 
-for _name in ("isnan", "isinf", "isfinite", "signbit", "logical_not", "bitwise_invert",
-              "floor", "ceil", "trunc", "round"):
+# The element-wise functions without gradients, by arity, and why.
+_BOOLEAN = "Its values are booleans: they carry no gradient."
+_BITS = "Its values are integer bit patterns: they carry no gradient."
+_STEPS = (
+    "Piecewise constant: its gradient is zero wherever it exists, so the result "
+    "records none."
+)
+_ONE = {
+    "isnan": _BOOLEAN, "isinf": _BOOLEAN, "isfinite": _BOOLEAN, "signbit": _BOOLEAN,
+    "logical_not": _BOOLEAN, "bitwise_invert": _BITS,
+    "floor": _STEPS, "ceil": _STEPS, "trunc": _STEPS, "round": _STEPS,
+}
+_TWO = {
+    "equal": _BOOLEAN, "not_equal": _BOOLEAN, "less": _BOOLEAN, "less_equal": _BOOLEAN,
+    "greater": _BOOLEAN, "greater_equal": _BOOLEAN,
+    "logical_and": _BOOLEAN, "logical_or": _BOOLEAN, "logical_xor": _BOOLEAN,
+    "bitwise_and": _BITS, "bitwise_or": _BITS, "bitwise_xor": _BITS,
+    "bitwise_left_shift": _BITS, "bitwise_right_shift": _BITS, "floor_divide": _STEPS,
+    "nextafter": (
+        "Its value moves with its inputs, but xpgrad has no rule for it: it refuses an "
+        "input that requires grad rather than drop the gradient."
+    ),
+}
+for _name in _ONE:
     declare(_name, ("x",))
-for _name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-              "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or",
-              "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "floor_divide",
-              "nextafter"):
+for _name in _TWO:
     declare(_name, ("x1", "x2"), scalars=("x1", "x2"))
 for _name in ("argmax", "argmin", "argsort", "nonzero", "count_nonzero", "all", "any",
               "unique_all", "unique_counts", "unique_inverse", "unique_values"):
@@ -48,110 +67,32 @@ def _refuse_grad(name: str, *arrays) -> None:
         )
 
 
-def equal(x1, x2, /):
-    return _plain("equal", x1, x2)
+def _delegate(name: str, why: str, arity: int):
+    """The standard's function ``name``, computed by the inputs' own namespace
+    and returned as a Tensor without a graph."""
+    refuse = name == "nextafter"
+    if arity == 1:
+
+        def function(x, /):
+            return _plain(name, x)
+
+        signature = "x, /"
+    else:
+
+        def function(x1, x2, /):
+            if refuse:
+                _refuse_grad(name, x1, x2)
+            return _plain(name, x1, x2)
+
+        signature = "x1, x2, /"
+    function.__name__ = function.__qualname__ = name
+    function.__module__ = "xpgrad.array_api"
+    function.__doc__ = f"{name}({signature}): the Array API standard's ``{name}``. {why}"
+    return function
 
 
-def not_equal(x1, x2, /):
-    return _plain("not_equal", x1, x2)
-
-
-def less(x1, x2, /):
-    return _plain("less", x1, x2)
-
-
-def less_equal(x1, x2, /):
-    return _plain("less_equal", x1, x2)
-
-
-def greater(x1, x2, /):
-    return _plain("greater", x1, x2)
-
-
-def greater_equal(x1, x2, /):
-    return _plain("greater_equal", x1, x2)
-
-
-def isnan(x, /):
-    return _plain("isnan", x)
-
-
-def isinf(x, /):
-    return _plain("isinf", x)
-
-
-def isfinite(x, /):
-    return _plain("isfinite", x)
-
-
-def signbit(x, /):
-    return _plain("signbit", x)
-
-
-def logical_and(x1, x2, /):
-    return _plain("logical_and", x1, x2)
-
-
-def logical_or(x1, x2, /):
-    return _plain("logical_or", x1, x2)
-
-
-def logical_xor(x1, x2, /):
-    return _plain("logical_xor", x1, x2)
-
-
-def logical_not(x, /):
-    return _plain("logical_not", x)
-
-
-def bitwise_and(x1, x2, /):
-    return _plain("bitwise_and", x1, x2)
-
-
-def bitwise_or(x1, x2, /):
-    return _plain("bitwise_or", x1, x2)
-
-
-def bitwise_xor(x1, x2, /):
-    return _plain("bitwise_xor", x1, x2)
-
-
-def bitwise_invert(x, /):
-    return _plain("bitwise_invert", x)
-
-
-def bitwise_left_shift(x1, x2, /):
-    return _plain("bitwise_left_shift", x1, x2)
-
-
-def bitwise_right_shift(x1, x2, /):
-    return _plain("bitwise_right_shift", x1, x2)
-
-
-def floor(x, /):
-    """Piecewise constant: its gradient is zero, so the result records none."""
-    return _plain("floor", x)
-
-
-def ceil(x, /):
-    return _plain("ceil", x)
-
-
-def trunc(x, /):
-    return _plain("trunc", x)
-
-
-def round(x, /):  # noqa: A001 - the standard's name
-    return _plain("round", x)
-
-
-def floor_divide(x1, x2, /):
-    return _plain("floor_divide", x1, x2)
-
-
-def nextafter(x1, x2, /):
-    _refuse_grad("nextafter", x1, x2)
-    return _plain("nextafter", x1, x2)
+globals().update({name: _delegate(name, why, 1) for name, why in _ONE.items()})
+globals().update({name: _delegate(name, why, 2) for name, why in _TWO.items()})
 
 
 def argmax(x, /, *, axis=None, keepdims=False):

@@ -21,6 +21,7 @@ from .._shapes import fmt, sum_to
 __all__ = [
     "BACKEND_ERRORS",
     "NO_SCOPE",
+    "RULES",
     "Ctx",
     "Rule",
     "backend_error",
@@ -55,11 +56,25 @@ class Rule:
     args: tuple = ()
     scalars: tuple = ()
     optional: tuple = ()
+    #: The name of the Array API standard's element-wise function this rule
+    #: is, for ``xpgrad.array_api`` to generate it from the rule (with the
+    #: rule's docstring); None for rules that are not one.
+    standard: str | None = None
 
     def __init_subclass__(cls, template: bool = False, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if not template:
             declare(cls.__name__, cls.args, scalars=cls.scalars, optional=cls.optional)
+            if cls.__module__.startswith("xpgrad.ops."):  # a user's own rule is theirs
+                if cls.__name__ in RULES:
+                    raise TypeError(f"Rule: xpgrad.ops has a rule named {cls.__name__!r} already")
+                RULES[cls.__name__] = cls
+
+
+#: Every rule of ``xpgrad.ops``, by name, in the order defined: ``xpgrad.ops`` and its
+#: ``__all__`` are made from it, and ``xpgrad.array_api`` generates its
+#: element-wise functions from the rules with a ``standard`` name.
+RULES: dict[str, type] = {}
 
 
 class Ctx:

@@ -191,6 +191,8 @@ def _conj(xp, v):
 class add(Binary):
     """``out = a + b``; da = G, db = G."""
 
+    standard = "add"
+
     @staticmethod
     def compute(xp, a, b):
         return a + b
@@ -204,6 +206,8 @@ class add(Binary):
 
 class sub(Binary):
     """``out = a - b``; da = G, db = -G."""
+
+    standard = "subtract"
 
     @staticmethod
     def compute(xp, a, b):
@@ -222,6 +226,7 @@ class sub(Binary):
 class mul(Binary):
     """``out = a * b``; da = G * conj(b), db = G * conj(a)."""
 
+    standard = "multiply"
     saves = ("a", "b")
 
     @staticmethod
@@ -240,6 +245,7 @@ class mul(Binary):
 class div(Binary):
     """``out = a / b``; da = G / conj(b), db = -G * conj(out / b)."""
 
+    standard = "divide"
     saves = ("b", "out")
 
     @staticmethod
@@ -258,6 +264,8 @@ class div(Binary):
 class neg(Unary):
     """``out = -x``; dx = -G."""
 
+    standard = "negative"
+
     @staticmethod
     def compute(xp, x):
         return -x
@@ -275,6 +283,7 @@ class pow(Binary):  # noqa: A001 - the rule is named for the operator it differe
     but out is 0 or 1 whatever p does).
     """
 
+    standard = "pow"
     args = ("x", "p")
     scalars = ("x", "p")
     saves = ("a", "b", "out")

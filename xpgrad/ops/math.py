@@ -62,6 +62,7 @@ class abs(Unary):  # noqa: A001 - the standard's name
     At NaN the gradient is NaN (torch gives 0 there, its sign(nan) being 0).
     """
 
+    standard = "abs"
     saves = ("x", "out")
 
     @staticmethod
@@ -78,6 +79,7 @@ class abs(Unary):  # noqa: A001 - the standard's name
 class square(Unary):
     """``out = x * x``; dx = G * conj(2 x)."""
 
+    standard = "square"
     saves = ("x",)
 
     @staticmethod
@@ -92,6 +94,7 @@ class square(Unary):
 class sqrt(Unary):
     """``out = sqrt(x)``; dx = G / conj(2 out): inf at 0 (torch), nan below 0."""
 
+    standard = "sqrt"
     saves = ("out",)
 
     @staticmethod
@@ -106,6 +109,7 @@ class sqrt(Unary):
 class exp(Unary):
     """``out = exp(x)``; dx = G * conj(out)."""
 
+    standard = "exp"
     saves = ("out",)
 
     @staticmethod
@@ -120,6 +124,7 @@ class exp(Unary):
 class expm1(Unary):
     """``out = exp(x) - 1``; dx = G * conj(out + 1)."""
 
+    standard = "expm1"
     saves = ("out",)
 
     @staticmethod
@@ -134,6 +139,7 @@ class expm1(Unary):
 class log(Unary):
     """``out = log(x)``; dx = G / conj(x): inf at 0 (torch)."""
 
+    standard = "log"
     saves = ("x",)
 
     @staticmethod
@@ -148,6 +154,7 @@ class log(Unary):
 class log1p(Unary):
     """``out = log(1 + x)``; dx = G / conj(1 + x)."""
 
+    standard = "log1p"
     saves = ("x",)
 
     @staticmethod
@@ -162,6 +169,7 @@ class log1p(Unary):
 class log2(Unary):
     """``out = log2(x)``; dx = G / conj(x * ln 2)."""
 
+    standard = "log2"
     saves = ("x",)
 
     @staticmethod
@@ -176,6 +184,7 @@ class log2(Unary):
 class log10(Unary):
     """``out = log10(x)``; dx = G / conj(x * ln 10)."""
 
+    standard = "log10"
     saves = ("x",)
 
     @staticmethod
@@ -190,6 +199,7 @@ class log10(Unary):
 class sin(Unary):
     """``out = sin(x)``; dx = G * conj(cos(x))."""
 
+    standard = "sin"
     saves = ("x",)
 
     @staticmethod
@@ -204,6 +214,7 @@ class sin(Unary):
 class cos(Unary):
     """``out = cos(x)``; dx = -G * conj(sin(x))."""
 
+    standard = "cos"
     saves = ("x",)
 
     @staticmethod
@@ -218,6 +229,7 @@ class cos(Unary):
 class tan(Unary):
     """``out = tan(x)``; dx = G * conj(1 + out^2)."""
 
+    standard = "tan"
     saves = ("out",)
 
     @staticmethod
@@ -232,6 +244,7 @@ class tan(Unary):
 class sinh(Unary):
     """``out = sinh(x)``; dx = G * conj(cosh(x))."""
 
+    standard = "sinh"
     saves = ("x",)
 
     @staticmethod
@@ -246,6 +259,7 @@ class sinh(Unary):
 class cosh(Unary):
     """``out = cosh(x)``; dx = G * conj(sinh(x))."""
 
+    standard = "cosh"
     saves = ("x",)
 
     @staticmethod
@@ -267,6 +281,7 @@ def _one_minus(d):
 class tanh(Unary):
     """``out = tanh(x)``; dx = G * conj(1 - out^2)."""
 
+    standard = "tanh"
     saves = ("out",)
 
     @staticmethod
@@ -286,6 +301,7 @@ class tanh(Unary):
 class asin(Unary):
     """``out = asin(x)``; dx = G / conj(sqrt(1 - x^2)): inf at |x| = 1, nan beyond."""
 
+    standard = "asin"
     saves = ("x",)
 
     @staticmethod
@@ -300,6 +316,7 @@ class asin(Unary):
 class acos(Unary):
     """``out = acos(x)``; dx = -G / conj(sqrt(1 - x^2)): -inf at |x| = 1, nan beyond."""
 
+    standard = "acos"
     saves = ("x",)
 
     @staticmethod
@@ -314,6 +331,7 @@ class acos(Unary):
 class atan(Unary):
     """``out = atan(x)``; dx = G / conj(1 + x^2)."""
 
+    standard = "atan"
     saves = ("x",)
 
     @staticmethod
@@ -328,6 +346,7 @@ class atan(Unary):
 class asinh(Unary):
     """``out = asinh(x)``; dx = G / conj(sqrt(x^2 + 1))."""
 
+    standard = "asinh"
     saves = ("x",)
 
     @staticmethod
@@ -343,6 +362,7 @@ class acosh(Unary):
     """``out = acosh(x)``; dx = G / conj(sqrt(x - 1) * sqrt(x + 1)) (the principal
     branch for complex x): inf at 1, nan below."""
 
+    standard = "acosh"
     saves = ("x",)
 
     @staticmethod
@@ -357,6 +377,7 @@ class acosh(Unary):
 class atanh(Unary):
     """``out = atanh(x)``; dx = G / conj(1 - x^2): inf at |x| = 1."""
 
+    standard = "atanh"
     saves = ("x",)
 
     @staticmethod
@@ -372,6 +393,7 @@ class sign(Unary):
     """``out = sign(x)`` (``x / |x|`` for complex x); dx = 0 for real x; for
     complex x, dx = (G - conj(G) * out^2) / (2 |x|), and 0 at 0 (torch's sgn)."""
 
+    standard = "sign"
     saves = ("x", "out")
 
     @staticmethod
@@ -391,6 +413,8 @@ class sign(Unary):
 class real(Unary):
     """``out = real(x)``; dx = G (as a complex array for complex x)."""
 
+    standard = "real"
+
     @staticmethod
     def compute(xp, x):
         return xp.real(x)
@@ -402,6 +426,8 @@ class real(Unary):
 
 class imag(Unary):
     """``out = imag(x)``; dx = 1j * G for complex x (torch), 0 for real x."""
+
+    standard = "imag"
 
     @staticmethod
     def compute(xp, x):
@@ -417,6 +443,8 @@ class imag(Unary):
 class conj(Unary):
     """``out = conj(x)``; dx = conj(G)."""
 
+    standard = "conj"
+
     @staticmethod
     def compute(xp, x):
         return xp.conj(x)
@@ -429,6 +457,7 @@ class conj(Unary):
 class reciprocal(Unary):
     """``out = 1 / x``; dx = -G * conj(out^2): -inf at 0."""
 
+    standard = "reciprocal"
     saves = ("out",)
 
     @staticmethod
@@ -447,6 +476,7 @@ class atan2(RealBinary):
     """``out = atan2(x1, x2)``; dx1 = G * x2 / (x1^2 + x2^2), dx2 = -G * x1 / (x1^2 + x2^2)
     (0 at (0, 0), as torch)."""
 
+    standard = "atan2"
     saves = ("a", "b")
 
     @staticmethod
@@ -473,6 +503,7 @@ def _over_norm2(xp, num, s):
 class hypot(RealBinary):
     """``out = sqrt(x1^2 + x2^2)``; dx1 = G * x1 / out, dx2 = G * x2 / out (nan at (0, 0), as torch)."""
 
+    standard = "hypot"
     saves = ("a", "b", "out")
 
     @staticmethod
@@ -496,6 +527,7 @@ class maximum(RealBinary):
     """``out = maximum(x1, x2)``; dx1 = G where x1 > x2, G / 2 where x1 == x2, 0 where
     x1 < x2; dx2 likewise. As torch.maximum: a NaN on either side sends G to both."""
 
+    standard = "maximum"
     saves = ("a", "b")
 
     @staticmethod
@@ -515,6 +547,7 @@ class minimum(RealBinary):
     """``out = minimum(x1, x2)``; dx1 = G where x1 < x2, G / 2 where x1 == x2, 0 where
     x1 > x2; dx2 likewise. As torch.minimum: a NaN on either side sends G to both."""
 
+    standard = "minimum"
     saves = ("a", "b")
 
     @staticmethod
@@ -537,6 +570,7 @@ class logaddexp(RealBinary):
     gradients are nan where x1 and x2 are the same infinity.
     """
 
+    standard = "logaddexp"
     saves = ("a", "b")
 
     @staticmethod
@@ -556,6 +590,7 @@ class copysign(RealBinary):
     """``out = |x1| * sign of x2``; dx1 = G * out / x1 (-1 or 1), 0 where x1 == 0
     (torch); dx2 = 0."""
 
+    standard = "copysign"
     saves = ("a", "out")
 
     @staticmethod
@@ -576,6 +611,7 @@ class copysign(RealBinary):
 class remainder(RealBinary):
     """``out = x1 - floor(x1 / x2) * x2``; dx1 = G, dx2 = -G * floor(x1 / x2) (torch)."""
 
+    standard = "remainder"
     saves = ("a", "b")
     numbers_only = True
 
@@ -624,6 +660,7 @@ class clip(Rule):
     with ``x`` and get gradients too.
     """
 
+    standard = "clip"
     args = ("x", "min", "max")
     scalars = ("min", "max")
     optional = ("min", "max")
@@ -686,6 +723,7 @@ class where(Rule):
     """``out = x1 where condition else x2``; dx1 = G where condition, 0 elsewhere;
     dx2 = G where not condition. ``condition`` (boolean) gets no gradient."""
 
+    standard = "where"
     args = ("condition", "x1", "x2")
     scalars = ("x1", "x2")
 
