@@ -39,7 +39,8 @@ BACKEND_ERRORS = (TypeError, ValueError, RuntimeError, ArithmeticError)
 
 
 class Rule:
-    """Base of every rule. A rule is a class named for its op, with
+    """Base of every rule, and the harness that runs it. A rule is a class
+    named for its op, with
 
     - ``forward(*inputs, **params) -> (out, ctx)``, and
     - ``backward(grad_out, ctx) -> tuple``, one gradient per differentiable
@@ -51,6 +52,16 @@ class Rule:
     declares them, so every error ``resolve()`` raises names the op and the
     argument. Templates for families of rules (``Binary``, ``Unary``) pass
     ``template=True`` and declare nothing themselves.
+
+    The harness owns everything around the math. A forward computes through
+    :func:`run` (device scope, backend errors renamed for the op) and returns
+    ``cls.record(xp, scope, saved, needs, out)``. The backward is this class's:
+    it checks ``grad_out`` and ``ctx`` (:func:`check_grad`), returns Nones when
+    no input needs a gradient, makes the device current, and calls the rule's
+
+    - ``gradients(xp, g, s, needs) -> tuple``: one gradient per input from the
+      upstream gradient ``g`` and the saved state ``s``, None where ``needs``
+      is False, each in its input's shape and dtype.
     """
 
     args: tuple = ()
@@ -69,6 +80,29 @@ class Rule:
                 if cls.__name__ in RULES:
                     raise TypeError(f"Rule: xpgrad.ops has a rule named {cls.__name__!r} already")
                 RULES[cls.__name__] = cls
+
+    @classmethod
+    def record(cls, xp, scope, saved, needs: tuple, out):
+        """``(out, ctx)``: what a forward returns, ``needs`` saying which
+        inputs get gradients."""
+        return out, Ctx(cls.__name__, xp, scope, saved, needs, tuple(out.shape))
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        """One gradient per input (None where there is none), in its input's
+        shape and dtype; see the rule's docstring for the math."""
+        check_grad(cls.__name__, grad_out, ctx)
+        needs = ctx.needs_input_grad
+        if True not in needs:
+            return (None,) * len(needs)
+        if ctx.scope is NO_SCOPE:
+            return cls.gradients(ctx.xp, grad_out, ctx.saved, needs)
+        with ctx.scope:
+            return cls.gradients(ctx.xp, grad_out, ctx.saved, needs)
+
+    @staticmethod
+    def gradients(xp, g, s, needs) -> tuple:
+        raise NotImplementedError("a rule defines gradients(xp, g, s, needs) or its own backward")
 
 
 #: Every rule of ``xpgrad.ops``, by name, in the order defined: ``xpgrad.ops`` and its
