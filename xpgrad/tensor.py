@@ -688,6 +688,13 @@ def _result(data, node) -> Tensor:
     return t
 
 
+def _plain_result(out):
+    """Tensors without a graph for a rule's output, or each of its outputs."""
+    if type(out) is tuple:
+        return tuple([_result(o, None) for o in out])
+    return _result(out, None)
+
+
 def _apply(rule, inputs: tuple, *params) -> Tensor:
     """Run ``rule.forward`` on the inputs' arrays; when an input requires grad
     (and gradients are recorded), the returned ctx becomes the result's node."""
@@ -702,16 +709,18 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
                 ctx.parents = (a._node or a,)
                 ctx.needs_input_grad = (ctx.needs_input_grad[0],)
                 ctx.rule, ctx.seq = rule, _next_seq()
+                if type(out) is tuple:
+                    return _outputs(out, ctx)
                 return _result(out, ctx)
-            return _result(out, None)
-        return _result(rule.forward(a, *params)[0], None)
+            return _plain_result(out)
+        return _plain_result(rule.forward(a, *params)[0])
     if n == 2:
         a, b = inputs
         ta, tb = type(a) is Tensor, type(b) is Tensor
         out, ctx = rule.forward(a.data if ta else a, b.data if tb else b, *params)
         wa, wb = ta and a.requires_grad, tb and b.requires_grad
         if not (wa or wb) or not _GRAD_ENABLED.get():
-            return _result(out, None)
+            return _plain_result(out)
         need = ctx.needs_input_grad
         ctx.needs_input_grad = (wa and need[0], wb and need[1])
         ctx.parents = ((a._node or a) if wa else None, (b._node or b) if wb else None)
@@ -719,11 +728,44 @@ def _apply(rule, inputs: tuple, *params) -> Tensor:
         out, ctx = rule.forward(*[t.data if type(t) is Tensor else t for t in inputs], *params)
         wants = [type(t) is Tensor and t.requires_grad for t in inputs]
         if True not in wants or not _GRAD_ENABLED.get():
-            return _result(out, None)
+            return _plain_result(out)
         ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, ctx.needs_input_grad)])
         ctx.parents = tuple([(t._node or t) if w else None for t, w in zip(inputs, wants)])
     ctx.rule, ctx.seq = rule, _next_seq()
+    if type(out) is tuple:
+        return _outputs(out, ctx)
     return _result(out, ctx)
+
+
+class _Part:
+    """The gradient of output ``index`` of a rule with several outputs, on its
+    way from that output's node to the rule's node."""
+
+    __slots__ = ("index", "g")
+
+    def __init__(self, index: int, g) -> None:
+        self.index, self.g = index, g
+
+
+class _Output:
+    """The rule of the node of one output of a several-output rule (eigh):
+    it hands its gradient on, marked with the output's position."""
+
+    @staticmethod
+    def backward(grad_out, ctx):
+        return (_Part(ctx.saved, grad_out),)
+
+
+def _outputs(outs: tuple, ctx) -> tuple:
+    """The Tensors of a several-output rule's results: each one's node passes
+    its gradient to the rule's node ``ctx``, which gets them all at once (None
+    for an output that no gradient reached)."""
+    tensors = []
+    for i, out in enumerate(outs):
+        node = Ctx("output", ctx.xp, ctx.scope, i, (True,), tuple(out.shape))
+        node.rule, node.parents, node.seq = _Output, (ctx,), _next_seq()
+        tensors.append(_result(out, node))
+    return tuple(tensors)
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
@@ -759,12 +801,18 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     for node in nodes:
         g = grads.pop(node, None)
         parents = node.parents
-        results = () if g is None else node.rule.backward(g, node)
+        if g is None:
+            results = ()
+        else:
+            results = node.rule.backward(tuple(g) if type(g) is list else g, node)
         del g
         if not retain_graph:  # free what the forward saved, now
             node.saved = node.parents = None
         for parent, pg in zip(parents, results):
             if parent is None or pg is None:
+                continue
+            if type(pg) is _Part:  # one output's gradient, for a several-output node
+                _gather(grads, parent, pg, node.scope)
                 continue
             prev = grads.pop(parent, None)
             if prev is None:
@@ -793,6 +841,15 @@ _RELEASED = (
     "backward: the graph through this tensor was released by an earlier backward(); "
     "pass retain_graph=True to the first backward() to go through it twice"
 )
+
+
+def _gather(grads: dict, node, part: _Part, scope) -> None:
+    """Put one output's gradient in the list of ``node``'s output gradients."""
+    parts = grads.get(node)
+    if parts is None:
+        parts = grads[node] = [None] * len(node.out_shape)
+    i = part.index
+    parts[i] = part.g if parts[i] is None else _add(parts[i], part.g, scope)
 
 
 def _add(a, b, scope):

@@ -165,8 +165,8 @@ def _native(op, name, x, **kwargs):
 def slogdet(x, /):
     if _complex_without_grad("slogdet", x):
         return SlogdetResult(*_native("slogdet", "slogdet", x))
-    both = _apply(ops.slogdet, (x,))
-    return SlogdetResult(both[0, ...].detach(), both[1, ...])
+    sign, logabsdet = _apply(ops.slogdet, (x,))
+    return SlogdetResult(sign.detach(), logabsdet)
 
 
 def matrix_rank(x, /, *, rtol=None):
@@ -188,8 +188,7 @@ def eigvalsh(x, /):
 def eigh(x, /):
     if _complex_without_grad("eigh", x):
         return EighResult(*_native("eigh", "eigh", x))
-    both = _apply(ops.eigh, (x,))
-    return EighResult(both[..., 0, :], both[..., 1:, :])
+    return EighResult(*_apply(ops.eigh, (x,)))
 
 
 def svdvals(x, /):

@@ -27,6 +27,7 @@ __all__ = [
     "backend_error",
     "cast",
     "check_grad",
+    "check_grads",
     "gemm",
     "mT",
     "run",
@@ -62,6 +63,11 @@ class Rule:
     - ``gradients(xp, g, s, needs) -> tuple``: one gradient per input from the
       upstream gradient ``g`` and the saved state ``s``, None where ``needs``
       is False, each in its input's shape and dtype.
+
+    A rule with several results (``eigh``) sets ``outputs`` to their number:
+    its forward returns them as a tuple with ``record``, its backward takes a
+    tuple of their gradients (None for a result no gradient reached), and the
+    Tensor gives each result its own Tensor.
     """
 
     args: tuple = ()
@@ -71,6 +77,8 @@ class Rule:
     #: is, for ``xpgrad.array_api`` to generate it from the rule (with the
     #: rule's docstring); None for rules that are not one.
     standard: str | None = None
+    #: How many results the forward returns (a tuple when more than one).
+    outputs: int = 1
 
     def __init_subclass__(cls, template: bool = False, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -85,13 +93,19 @@ class Rule:
     def record(cls, xp, scope, saved, needs: tuple, out):
         """``(out, ctx)``: what a forward returns, ``needs`` saying which
         inputs get gradients."""
-        return out, Ctx(cls.__name__, xp, scope, saved, needs, tuple(out.shape))
+        if cls.outputs == 1:
+            return out, Ctx(cls.__name__, xp, scope, saved, needs, tuple(out.shape))
+        shapes = tuple([tuple(o.shape) for o in out])
+        return out, Ctx(cls.__name__, xp, scope, saved, needs, shapes)
 
     @classmethod
     def backward(cls, grad_out, ctx):
         """One gradient per input (None where there is none), in its input's
         shape and dtype; see the rule's docstring for the math."""
-        check_grad(cls.__name__, grad_out, ctx)
+        if cls.outputs == 1:
+            check_grad(cls.__name__, grad_out, ctx)
+        else:
+            check_grads(cls.__name__, grad_out, ctx)
         needs = ctx.needs_input_grad
         if True not in needs:
             return (None,) * len(needs)
@@ -189,6 +203,22 @@ def check_grad(op: str, grad_out, ctx, xp=None) -> None:
     ):
         return
     _explain_bad_grad(op, grad_out, ctx, xp)
+
+
+def check_grads(op: str, grads, ctx) -> None:
+    """:func:`check_grad` for a rule with several results: ``grads`` is a
+    tuple with one gradient per result, None for a result without one."""
+    if type(ctx) is not Ctx or ctx.op != op:
+        _explain_bad_grad(op, None, ctx, None)
+    n = len(ctx.out_shape)
+    if type(grads) not in (tuple, list) or len(grads) != n:
+        raise TypeError(
+            f"{op}.backward: grad_out must be a tuple of {n} gradients, one per result of "
+            f"{op} (None for a result without one); got {_describe(grads)}"
+        )
+    for g, shape in zip(grads, ctx.out_shape):
+        if g is not None:
+            check_grad(op, g, Ctx(op, ctx.xp, ctx.scope, None, (), shape))
 
 
 def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:

@@ -878,30 +878,26 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
 
 
 class slogdet(Rule):
-    """``out = stack([sign, logabsdet])`` of det(x) (real x); the namespace splits
-    it. d sign = 0; dx = G_logabsdet * inv(x)^T. A singular x has no inverse:
-    its backward raises."""
+    """``out = (sign, logabsdet)`` of det(x) (real x); d sign = 0,
+    dx = G_logabsdet * inv(x)^T. A singular x has no inverse: its backward raises."""
 
     args = ("x",)
+    outputs = 2
 
     @staticmethod
     def forward(x):
         xp, scope, (sign, logabs) = _decompose("slogdet", x, "slogdet")
-        with scope:
-            out = xp.stack([xp.astype(sign, logabs.dtype), logabs])
         needs = (_real_only("slogdet", xp, x),)
-        return out, Ctx("slogdet", xp, scope, Decomposed(x, (), x.shape[-1]), needs, tuple(out.shape))
+        return slogdet.record(xp, scope, Decomposed(x, (), x.shape[-1]), needs, (sign, logabs))
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("slogdet", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, x = ctx.xp, ctx.saved.x
-        with ctx.scope:
-            inv_t = _inverse_t("slogdet", xp, x)
-            g = xp.reshape(grad_out[1, ...], tuple(grad_out.shape[1:]) + (1, 1))
-            return (cast(xp, g * inv_t, x.dtype),)
+    def gradients(xp, g, s, needs):
+        g_logabs = g[1]
+        if g_logabs is None:  # only the sign, whose gradient is 0
+            return (xp.zeros_like(s.x),)
+        inv_t = _inverse_t("slogdet", xp, s.x)
+        g_logabs = xp.reshape(g_logabs, tuple(g_logabs.shape) + (1, 1))
+        return (cast(xp, g_logabs * inv_t, s.x.dtype),)
 
 
 class cholesky(Rule):
@@ -960,38 +956,36 @@ class eigvalsh(Rule):
 
 
 class eigh(Rule):
-    """``out = concat([w[None], V])`` (shape (..., n + 1, n)) with x = V diag(w) V^T
-    (real symmetric x); the namespace splits it.
+    """``out = (w, V)`` with x = V diag(w) V^T (real symmetric x).
 
     dx = V (diag(Gw) + skew(V^T GV) / E) V^T with skew(M) = (M - M^T) / 2 and
     E[i, j] = w[j] - w[i] (1 on the diagonal), as torch: defined for distinct
     eigenvalues, inf/NaN for repeated ones."""
 
     args = ("x",)
+    outputs = 2
 
     @staticmethod
     def forward(x):
         xp, scope, (w, v) = _decompose("eigh", x, "eigh")
-        with scope:
-            out = xp.concat([xp.expand_dims(xp.astype(w, v.dtype), axis=-2), v], axis=-2)
         needs = (_real_only("eigh", xp, x),)
-        return out, Ctx("eigh", xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, tuple(out.shape))
+        return eigh.record(xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, (w, v))
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("eigh", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, (w, v) = ctx.xp, ctx.saved.parts
-        n = ctx.saved.n
-        with ctx.scope:
-            gw, gv = grad_out[..., 0, :], grad_out[..., 1:, :]
+    def gradients(xp, g, s, needs):
+        (w, v), (gw, gv) = s.parts, g
+        inner = None
+        if gv is not None:
             m = mT(xp, v) @ gv
             m = 0.5 * (m - mT(xp, m))
-            eye = xp.eye(n, dtype=w.dtype, device=w.device)
-            e = xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1) + eye
-            inner = m / e + xp.expand_dims(gw, axis=-2) * eye
-            return (cast(xp, v @ inner @ mT(xp, v), v.dtype),)
+            eye = xp.eye(s.n, dtype=w.dtype, device=w.device)
+            inner = m / (xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1) + eye)
+        if gw is not None:
+            diag = xp.expand_dims(gw, axis=-2) * xp.eye(s.n, dtype=w.dtype, device=w.device)
+            inner = diag if inner is None else inner + diag
+        if inner is None:  # neither result reached: the gradient is zero
+            return (xp.zeros_like(v),)
+        return (cast(xp, v @ inner @ mT(xp, v), v.dtype),)
 
 
 class svdvals(Rule):
