@@ -25,9 +25,11 @@ from typing import NamedTuple
 from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
+    BACKEND_ERRORS,
     NO_SCOPE,
     Ctx,
     Rule,
+    backend_error,
     cast,
     check_grad,
     conj_if_complex,
@@ -55,6 +57,11 @@ class Operands(NamedTuple):
     b_dtype: object
 
 
+# Builds a NamedTuple from a tuple in C, without the Python-level __new__ of
+# its class: the saved state of every element-wise forward.
+_new_tuple = tuple.__new__
+
+
 def _saves(cls, allowed: tuple) -> None:
     """Check a template rule's ``saves`` (names its gradients read) once, at
     class creation, and store a flag per name for the forward."""
@@ -80,6 +87,7 @@ class Binary(Rule, template=True):
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         _saves(cls, ("a", "b", "out"))
+        cls._checks = cls.numbers_only or cls.real_only
 
     @classmethod
     def forward(cls, a, b):
@@ -87,18 +95,24 @@ class Binary(Rule, template=True):
         xp, scope = resolve(op, a, b)
         sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
         sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
-        if cls.numbers_only or cls.real_only:  # before computing: a library's refusal names no op
+        if cls._checks:  # before computing: a library's refusal names no op
             cls._check_kinds(xp, a, b, da, db)
-        if sa is not None and sb is not None and sa != sb:
+        if sa != sb and sa is not None and sb is not None:
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
-        out = run(op, scope, cls.compute, xp, a, b)
-        needs = (da is not None and dtype_info(xp, da).inexact,
-                 db is not None and dtype_info(xp, db).inexact)
-        saved = Operands(
+        if scope is NO_SCOPE:  # run(), written out: this is the hottest forward
+            try:
+                out = cls.compute(xp, a, b)
+            except BACKEND_ERRORS as exc:
+                raise backend_error(op, exc) from exc
+        else:
+            out = run(op, scope, cls.compute, xp, a, b)
+        need_a = da is not None and dtype_info(xp, da).inexact
+        need_b = need_a if db is da else db is not None and dtype_info(xp, db).inexact
+        saved = _new_tuple(Operands, (
             a if cls._keep_a else None, b if cls._keep_b else None,
             out if cls._keep_out else None, sa, da, sb, db,
-        )
-        return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
+        ))
+        return out, Ctx(op, xp, scope, saved, (need_a, need_b), tuple(out.shape))
 
     @classmethod
     def _check_kinds(cls, xp, a, b, da, db) -> None:
@@ -149,8 +163,14 @@ class Unary(Rule, template=True):
     def forward(cls, x):
         op = cls.__name__
         xp, scope = resolve(op, x)
-        out = run(op, scope, cls.compute, xp, x)
-        saved = UnarySaved(x if cls._keep_x else None, out if cls._keep_out else None, x.dtype)
+        if scope is NO_SCOPE:  # run(), written out
+            try:
+                out = cls.compute(xp, x)
+            except BACKEND_ERRORS as exc:
+                raise backend_error(op, exc) from exc
+        else:
+            out = run(op, scope, cls.compute, xp, x)
+        saved = _new_tuple(UnarySaved, (x if cls._keep_x else None, out if cls._keep_out else None, x.dtype))
         return out, Ctx(op, xp, scope, saved, (dtype_info(xp, x.dtype).inexact,), tuple(out.shape))
 
     @classmethod
