@@ -1,17 +1,20 @@
-"""xpgrad: forward/backward rules for matmul, add_bias, linear and sum that run
-unchanged on NumPy, CuPy and any Array API namespace, with a small autograd
-Tensor on top.
+"""xpgrad: forward/backward rules written once for NumPy, CuPy and any Array
+API namespace, a Tensor that records them, and ``xpgrad.array_api``, the
+namespace through which Array API code gets gradients.
 
 Layers, each importing only the ones above it in this list:
 
+- ``_dtypes``: the namespace's dtype objects;
 - ``_device``: :class:`Device`, :func:`devices`, :func:`default_device`;
 - ``_backend``: :func:`get_namespace`, :func:`device_of`, :func:`to_device`,
   :func:`convert`, and the argument checks every rule goes through;
 - ``_shapes``: :func:`sum_to`, :func:`broadcast_axes`;
 - ``ops``: the rules, ``ops.<op>.forward`` / ``ops.<op>.backward``;
-- ``tensor``: :class:`Tensor` and the functions that build graphs;
+- ``tensor``: :class:`Tensor`, :func:`apply` and the engine that records and
+  walks graphs;
 - ``testing``: :func:`testing.gradcheck`, :func:`testing.assert_close`;
-- ``optim``: :class:`optim.SGD`, :class:`optim.Adam`, :class:`optim.AdamW`.
+- ``optim``: :class:`optim.SGD`, :class:`optim.Adam`, :class:`optim.AdamW`;
+- ``array_api``: the Array API namespace of Tensors, which records gradients.
 
 ``import xpgrad`` never imports CuPy.
 """
@@ -23,6 +26,7 @@ from ._shapes import broadcast_axes, sum_to
 from .tensor import (
     Tensor,
     add_bias,
+    apply,
     is_grad_enabled,
     linear,
     matmul,
@@ -31,6 +35,7 @@ from .tensor import (
     tensor,
 )
 from . import optim
+from . import array_api  # the namespace of Tensors, t.__array_namespace__()
 
 __version__ = "0.1.0"
 
@@ -38,6 +43,7 @@ __all__ = [
     "Device",
     "Tensor",
     "add_bias",
+    "apply",
     "broadcast_axes",
     "convert",
     "default_device",

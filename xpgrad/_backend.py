@@ -9,6 +9,7 @@ careful detection once per type.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 
 from ._device import CPU, ArrayDevice, Device, parse_device, require_available
@@ -61,7 +62,7 @@ def is_numeric(lib: _Lib, dtype: object) -> bool:
     return ok
 
 
-_LIBS: dict[type, _Lib] = {}
+LIBS: dict[type, _Lib] = {}
 # One _Lib per namespace, so two array types of one library compare identical.
 _BY_XP: dict[int, _Lib] = {}
 
@@ -110,9 +111,9 @@ def _adapt(name: str, xp: object) -> object:
 
 
 def _lib_of_type(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
-    lib = _LIBS.get(t)
+    lib = LIBS.get(t)
     if lib is None:
-        lib = _register(t, x, op, i)
+        lib = register(t, x, op, i)
     return lib
 
 
@@ -123,7 +124,7 @@ def _unsupported(op: str, i: int, x: object) -> TypeError:
     )
 
 
-def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
+def register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(x, numpy.ndarray) and t is not numpy.ndarray:
         # These two subclasses change what the operators and reductions mean
@@ -163,13 +164,32 @@ def _register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
         _NS_NAME.setdefault(id(lib.xp), name)
         _NS_NAME.setdefault(id(xp), name)
         _PUBLIC.setdefault(id(lib.xp), xp)
-    return _LIBS.setdefault(t, lib)
+    return LIBS.setdefault(t, lib)
 
 
 # Library name ('numpy', 'cupy', ...) of each namespace object xpgrad hands out.
 _NS_NAME: dict[int, str] = {}
 # The compat namespace behind each adapter, which get_namespace() returns.
 _PUBLIC: dict[int, object] = {}
+
+
+def namespace_for(library: str) -> object:
+    """xpgrad's namespace for ``library`` (``"numpy"``, ``"torch"``, ``"cupy"``,
+    ``"jax"``, ``"dask"``, ``"array_api_strict"``), importing and registering
+    it, with a tiny array, the first time."""
+    for lib in set(LIBS.values()):
+        if lib.name == library:
+            return lib.xp
+    if library == "numpy":
+        import numpy as mod
+    elif library == "jax":
+        import jax.numpy as mod
+    elif library == "dask":
+        import dask.array as mod
+    else:
+        mod = sys.modules.get(library) or importlib.import_module(library)
+    sample = mod.empty(0) if library != "dask" else mod.empty(0, chunks=1)
+    return _lib_of_type(type(sample), sample).xp
 
 
 def _describe_device(lib: _Lib, x: object) -> str:
@@ -189,10 +209,10 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
     """
     # Fast paths for the common calls (one array, or two of one host type):
     # this runs on every forward, so its cost shows on tiny arrays. A type in
-    # _LIBS is an array type, so nothing here needs checking.
+    # LIBS is an array type, so nothing here needs checking.
     n = len(arrays)
     if n == 1 or (n == 2 and type(arrays[0]) is type(arrays[1])):
-        lib = _LIBS.get(type(arrays[0]))
+        lib = LIBS.get(type(arrays[0]))
         if lib is not None and lib.fast:
             if n == 1:
                 return (lib.xp, arrays[0].device) if lib.scoped else lib.unscoped
@@ -215,7 +235,7 @@ def _resolve_checked(op: str, arrays: tuple) -> tuple[object, object]:
                     kinds = "an array" + (" or a Python scalar" if name in sig[1] else "")
                     raise TypeError(f"{op}: {name} must be {kinds}; got {_describe(x)}")
             continue
-        other = _LIBS.get(t) or _register(t, x, op, i)
+        other = LIBS.get(t) or register(t, x, op, i)
         if not other.fast:
             _check_known_sizes(op, i, x)
         if lib is None:

@@ -133,6 +133,53 @@ def wrap(native) -> DType:
     return hit
 
 
+# Python's own types, read the way NumPy and torch read them.
+_PY_DTYPES = {float: "float64", int: "int64", complex: "complex128", builtins.bool: "bool"}
+# The names a dtype may have: the standard's, and bfloat16.
+_DTYPE_NAMES = frozenset(
+    ["bool", "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]
+    + [f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)]
+)
+
+
+def library_dtype(xp, dtype, op: str):
+    """The dtype object of namespace ``xp`` for ``dtype``: a name
+    (``"float32"``, NumPy codes such as ``"f8"``), Python's ``float``, ``int``,
+    ``complex`` or ``bool``, or any library's dtype object; NumPy's bfloat16
+    is ml_dtypes' (when installed).
+
+    Raises
+    ------
+    TypeError
+        If ``xp`` has no such dtype, naming ``op``.
+    """
+    if isinstance(dtype, type) and dtype in _PY_DTYPES:
+        dtype = _PY_DTYPES[dtype]
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or str(dtype)
+    name = name.rsplit(".", 1)[-1].rstrip("'>")  # str(numpy.float64) is "<class 'numpy.float64'>"
+    if name not in _DTYPE_NAMES:  # a NumPy code ('f8', '<f4') names a dtype too
+        try:
+            import numpy as np
+
+            name = np.dtype(name).name
+        except (TypeError, ValueError):
+            pass
+    native = getattr(xp, name, None) if name in _DTYPE_NAMES else None
+    if native is None and name == "bfloat16" and xp.__name__.endswith("numpy"):
+        try:
+            import ml_dtypes
+
+            native = ml_dtypes.bfloat16
+        except ImportError:
+            pass
+    if native is None:
+        raise TypeError(
+            f"{op}: dtype {dtype!r} is not available in {xp.__name__}; pass a name such "
+            f"as 'float32' or 'float64'"
+        )
+    return native
+
+
 def to_native(xp, dtype, op: str):
     """The dtype object of namespace ``xp`` for ``dtype`` (a DType, a library's
     dtype object, or a name), or None for None."""
@@ -141,9 +188,7 @@ def to_native(xp, dtype, op: str):
     name = native_name(dtype) if not isinstance(dtype, str) else dtype
     native = getattr(xp, name, None) if name in _KIND else None
     if native is None and name == "bfloat16":
-        from .tensor import _resolve_dtype
-
-        return _resolve_dtype(xp, "bfloat16")
+        return library_dtype(xp, "bfloat16", op)
     if native is None:
         raise TypeError(
             f"{op}: dtype {dtype!r} is not one of the standard's dtypes available in "
@@ -155,9 +200,7 @@ def to_native(xp, dtype, op: str):
 
 def _name_of(x, op: str) -> str:
     """The dtype name of a dtype, Tensor or array argument."""
-    from .tensor import Tensor
-
-    if type(x) is Tensor:
+    if getattr(type(x), "_xpgrad_tensor", False):
         x = x.data
     name = native_name(x)
     if name is None:

@@ -26,7 +26,7 @@ from ._device import ArrayDevice, get_default_device, parse_device
 from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, backend_error
 from ._shapes import fmt
 
-__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
+__all__ = ["Tensor", "apply", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
 
 _GRAD_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "xpgrad_grad_enabled", default=True
@@ -101,6 +101,8 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
+    # Lets the modules below this one (_dtypes) know a Tensor without importing it.
+    _xpgrad_tensor = True
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
     # refuses its ufuncs on a Tensor (np.exp(t) raises TypeError).
     __array_ufunc__ = None
@@ -143,22 +145,13 @@ class Tensor:
             f"or pass t.numpy() for plain values"
         )
 
-    def __init__(self, data, requires_grad: bool = False, *, _node=None) -> None:
-        """Wrap ``data``. ``_node`` is the ctx of an op's result, ``_NO_GRAPH``
-        for one that records none (only the engine passes a node): the rule
-        already checked its data."""
-        if type(_node) is Ctx:
-            self._node = _node
-            self.requires_grad = True
-        elif _node is None:
-            if type(data) is Tensor:
-                data = data.data
-            xp, _ = resolve("Tensor", data)
-            self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
-            self._node = None
-        else:
-            self._node = None
-            self.requires_grad = False
+    def __init__(self, data, requires_grad: bool = False) -> None:
+        """Wrap ``data``, a native array (or a Tensor's data), as a leaf."""
+        if type(data) is Tensor:
+            data = data.data
+        xp, _ = resolve("Tensor", data)
+        self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
+        self._node = None
         self.data = data
         self.grad = None
 
@@ -202,9 +195,7 @@ class Tensor:
                 f"__array_namespace__: api_version {api_version!r} is not supported; "
                 f"xpgrad.array_api implements {', '.join(_API_VERSIONS)}"
             )
-        from . import array_api
-
-        return array_api
+        return sys.modules["xpgrad.array_api"]  # imported by xpgrad/__init__, after this module
 
     def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
         """The data's DLPack capsule, for ``from_dlpack`` of any library: values
@@ -313,7 +304,7 @@ class Tensor:
 
     def to(self, device) -> Tensor:
         """This tensor on ``device``; gradients flow back to the original device."""
-        return _apply(ops.to_device, (self,), parse_device(device, "Tensor.to"))
+        return apply(ops.to_device, (self,), parse_device(device, "Tensor.to"))
 
     # -- graph ------------------------------------------------------------
     def backward(self, grad=None, *, retain_graph: bool = False) -> None:
@@ -376,55 +367,55 @@ class Tensor:
 
     # -- operators --------------------------------------------------------
     def __matmul__(self, other):
-        return _apply(ops.matmul, (self, other))
+        return apply(ops.matmul, (self, other))
 
     def __rmatmul__(self, other):
-        return _apply(ops.matmul, (other, self))
+        return apply(ops.matmul, (other, self))
 
     def __add__(self, other):
-        return _apply(ops.add, (self, other))
+        return apply(ops.add, (self, other))
 
     def __radd__(self, other):
-        return _apply(ops.add, (other, self))
+        return apply(ops.add, (other, self))
 
     def __sub__(self, other):
-        return _apply(ops.sub, (self, other))
+        return apply(ops.sub, (self, other))
 
     def __rsub__(self, other):
-        return _apply(ops.sub, (other, self))
+        return apply(ops.sub, (other, self))
 
     def __mul__(self, other):
-        return _apply(ops.mul, (self, other))
+        return apply(ops.mul, (self, other))
 
     def __rmul__(self, other):
-        return _apply(ops.mul, (other, self))
+        return apply(ops.mul, (other, self))
 
     def __truediv__(self, other):
-        return _apply(ops.div, (self, other))
+        return apply(ops.div, (self, other))
 
     def __rtruediv__(self, other):
-        return _apply(ops.div, (other, self))
+        return apply(ops.div, (other, self))
 
     def __pow__(self, exponent):
-        return _apply(ops.pow, (self, exponent))
+        return apply(ops.pow, (self, exponent))
 
     def __rpow__(self, base):
-        return _apply(ops.pow, (base, self))
+        return apply(ops.pow, (base, self))
 
     def __neg__(self):
-        return _apply(ops.neg, (self,))
+        return apply(ops.neg, (self,))
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _apply(ops.abs, (self,))
+        return apply(ops.abs, (self,))
 
     def __mod__(self, other):
-        return _apply(ops.remainder, (self, other))
+        return apply(ops.remainder, (self, other))
 
     def __rmod__(self, other):
-        return _apply(ops.remainder, (other, self))
+        return apply(ops.remainder, (other, self))
 
     # Comparisons, bitwise and integer operators: no gradient (their values
     # are booleans, integers or piecewise constant), so they delegate.
@@ -485,7 +476,7 @@ class Tensor:
         return _plain_op("bitwise_right_shift", other, self)
 
     def __invert__(self):
-        return _plain("bitwise_invert", self)
+        return plain_call("bitwise_invert", self)
 
     # In-place operators rebind ``data`` (so they work on immutable arrays such
     # as JAX's); see _in_place.
@@ -532,7 +523,7 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         """All axes reversed (NumPy's ``.T``)."""
-        return _apply(ops.permute_dims, (self,), tuple(range(self.ndim))[::-1])
+        return apply(ops.permute_dims, (self,), tuple(range(self.ndim))[::-1])
 
     @property
     def mT(self) -> Tensor:
@@ -541,26 +532,26 @@ class Tensor:
         if n < 2:
             raise ValueError(f"mT: needs at least 2 dimensions; got shape {fmt(self.shape)}")
         axes = tuple(range(n - 2)) + (n - 1, n - 2)
-        return _apply(ops.permute_dims, (self,), axes)
+        return apply(ops.permute_dims, (self,), axes)
 
     def reshape(self, *shape) -> Tensor:
         """Same data in ``shape`` (a tuple, or ints; one may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _apply(ops.reshape, (self,), shape)
+        return apply(ops.reshape, (self,), shape)
 
     def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.sum, (self,), axis, keepdims)
+        return apply(ops.sum, (self,), axis, keepdims)
 
     def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.mean, (self,), axis, keepdims)
+        return apply(ops.mean, (self,), axis, keepdims)
 
     # -- indexing ---------------------------------------------------------
     def __getitem__(self, key) -> Tensor:
         """``t[key]``: ints, slices, Ellipsis, None, one integer array or one
         boolean mask (Tensors or native arrays). The gradient goes back to the
         selected elements; a position selected twice gets both contributions."""
-        return _apply(ops.getitem, (self,), Tensor._native_key(key))
+        return apply(ops.getitem, (self,), Tensor._native_key(key))
 
     def __setitem__(self, key, value) -> None:
         """``t[key] = value``: rebinds ``t`` to a new node (a copy of the old
@@ -575,7 +566,7 @@ class Tensor:
         RuntimeError
             If ``t`` is a leaf that requires grad (outside ``no_grad``).
         """
-        out = _apply(ops.setitem, (self, value), Tensor._native_key(key))
+        out = apply(ops.setitem, (self, value), Tensor._native_key(key))
         _take_over(self, out, "__setitem__")
 
     @staticmethod
@@ -586,17 +577,16 @@ class Tensor:
         return key.data if type(key) is Tensor else key
 
 
-_NO_GRAPH = (None, None, ())
 _API_VERSIONS = ("2021.12", "2022.12", "2023.12", "2024.12")
 
 
-def _plain(name: str, *arrays, **kwargs) -> Tensor:
+def plain_call(name: str, *arrays, **kwargs) -> Tensor:
     """``xp.<name>(*arrays, **kwargs)`` on the inputs' namespace, as a Tensor
     without a graph: for the functions whose values carry no gradient."""
-    return _result(_native_call(name, *arrays, **kwargs), None)
+    return constant(native_call(name, *arrays, **kwargs))
 
 
-def _native_call(name: str, *arrays, **kwargs):
+def native_call(name: str, *arrays, **kwargs):
     """``xp.<name>(*arrays, **kwargs)`` on the arrays of Tensors and arrays."""
     natives = [a.data if type(a) is Tensor else a for a in arrays]
     xp, scope = resolve(name, *natives)
@@ -613,7 +603,7 @@ def _plain_op(name: str, a, b):
     for x in (a, b):
         if type(x) is not Tensor and type(x) not in _SCALARS and not hasattr(x, "shape"):
             return NotImplemented
-    return _plain(name, a, b)
+    return plain_call(name, a, b)
 
 
 def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
@@ -625,7 +615,7 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     grad this raises, as in torch, because the leaf would stop being the
     tensor the gradient is for.
     """
-    operate = (lambda a, b: _apply(rule, (a, b))) if isinstance(rule, type) else rule
+    operate = (lambda a, b: apply(rule, (a, b))) if isinstance(rule, type) else rule
     if self.requires_grad and _GRAD_ENABLED.get():
         if self._node is None:
             raise RuntimeError(
@@ -677,6 +667,12 @@ def _take_over(t: Tensor, out: Tensor, what: str) -> None:
 _new_tensor = object.__new__
 
 
+def constant(data) -> Tensor:
+    """A Tensor of ``data`` with no graph, for an array a rule or the data's
+    own library computed (and so checked) already: no checks are repeated."""
+    return _result(data, None)
+
+
 def _result(data, node) -> Tensor:
     """A Tensor for a rule's output: ``node`` its ctx, or None for no graph.
     The rule checked ``data`` already, so ``__init__``'s checks are skipped."""
@@ -695,9 +691,21 @@ def _plain_result(out):
     return _result(out, None)
 
 
-def _apply(rule, inputs: tuple, *params) -> Tensor:
-    """Run ``rule.forward`` on the inputs' arrays; when an input requires grad
-    (and gradients are recorded), the returned ctx becomes the result's node."""
+def apply(rule, inputs: tuple, *params) -> Tensor:
+    """``rule`` on Tensors: ``rule.forward`` runs on the inputs' arrays (native
+    arrays and scalars among ``inputs`` pass as they are, as constants), and
+    when an input requires grad (and gradients are recorded) the returned ctx
+    becomes the result's graph node, so ``backward()`` runs ``rule.backward``.
+    ``params`` go to the forward after the inputs. A rule with several
+    results gives a tuple of Tensors.
+
+    >>> import xpgrad
+    >>> from xpgrad import ops
+    >>> x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> xpgrad.apply(ops.exp, (x,)).sum().backward()
+    >>> x.grad
+    array([2.71828183, 7.3890561 ])
+    """
     # Written out for one and two inputs: this runs once per op, and on tiny
     # arrays the Python around the math is most of the cost.
     n = len(inputs)
@@ -922,48 +930,11 @@ def _to_tensor_data(data, device, dtype):
         data = _to_device(data, parse_device(device, "tensor"))
     if dtype is not None:
         xp, scope = resolve("tensor", data)
-        native = _resolve_dtype(xp, dtype)
+        native = _dtypes.library_dtype(xp, dtype, "tensor")
         if data.dtype != native:
             with scope:
                 data = xp.astype(data, native)
     return data
-
-
-# Python's own types, read the way NumPy and torch read them.
-_PY_DTYPES = {float: "float64", int: "int64", complex: "complex128", bool: "bool"}
-# The names a dtype may have: the standard's, and bfloat16.
-_DTYPE_NAMES = frozenset(
-    ["bool", "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]
-    + [f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)]
-)
-
-
-def _resolve_dtype(xp, dtype):
-    if isinstance(dtype, type) and dtype in _PY_DTYPES:
-        dtype = _PY_DTYPES[dtype]
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or str(dtype)
-    name = name.rsplit(".", 1)[-1].rstrip("'>")  # str(numpy.float64) is "<class 'numpy.float64'>"
-    if name not in _DTYPE_NAMES:  # a NumPy code ('f8', '<f4') names a dtype too
-        try:
-            import numpy as np
-
-            name = np.dtype(name).name
-        except (TypeError, ValueError):
-            pass
-    native = getattr(xp, name, None) if name in _DTYPE_NAMES else None
-    if native is None and name == "bfloat16" and xp.__name__.endswith("numpy"):
-        try:
-            import ml_dtypes
-
-            native = ml_dtypes.bfloat16
-        except ImportError:
-            pass
-    if native is None:
-        raise TypeError(
-            f"tensor: dtype {dtype!r} is not available in {xp.__name__}; pass a name such "
-            f"as 'float32' or 'float64'"
-        )
-    return native
 
 
 def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -1003,22 +974,22 @@ def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Ten
 
 def matmul(a, b) -> Tensor:
     """``a @ b`` on Tensors or arrays (see :class:`xpgrad.ops.matmul`)."""
-    return _apply(ops.matmul, (a, b))
+    return apply(ops.matmul, (a, b))
 
 
 def add_bias(x, b, axis: int = 1) -> Tensor:
     """``x + b`` with 1-D ``b`` along ``axis`` (see :class:`xpgrad.ops.add_bias`)."""
-    return _apply(ops.add_bias, (x, b), axis)
+    return apply(ops.add_bias, (x, b), axis)
 
 
 def linear(x, w, b=None) -> Tensor:
     """``x @ w.T + b`` (see :class:`xpgrad.ops.linear`)."""
-    return _apply(ops.linear, (x, w, b))
+    return apply(ops.linear, (x, w, b))
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum of a Tensor or array over ``axis`` (see :class:`xpgrad.ops.sum`)."""
-    return _apply(ops.sum, (x,), axis, keepdims)
+    return apply(ops.sum, (x,), axis, keepdims)
 
 
 declare("Tensor", ("data",))

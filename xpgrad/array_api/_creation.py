@@ -11,13 +11,12 @@ int64, complex128 and bool (torch on its own would make float32).
 from __future__ import annotations
 
 import builtins
-import sys
 
 from .. import _dtypes
-from .._backend import _LIBS, _lib_of_type, array_device, resolve
+from .._backend import array_device, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, backend_error
-from ..tensor import _NO_GRAPH, Tensor
+from ..tensor import Tensor, constant
 
 __all__ = [
     "arange", "asarray", "empty", "empty_like", "eye", "from_dlpack", "full", "full_like",
@@ -28,7 +27,7 @@ _SCALARS = (builtins.bool, int, float, complex)
 
 
 def _wrap(out) -> Tensor:
-    return Tensor(out, _node=_NO_GRAPH)
+    return constant(out)
 
 
 def _target(device, op: str):
@@ -36,39 +35,22 @@ def _target(device, op: str):
     if device is None:
         device = get_default_device()
     if isinstance(device, ArrayDevice):
-        return _namespace_of(device.library), device.native
+        return namespace_for(device.library), device.native
     if isinstance(device, (Device, str)):
         dev = parse_device(device, op)
         if dev.kind == "cpu":
-            return _namespace_of("numpy"), None
+            return namespace_for("numpy"), None
         require_available(dev, op)
         import cupy
 
-        return _namespace_of("cupy"), cupy.cuda.Device(dev.index)
+        return namespace_for("cupy"), cupy.cuda.Device(dev.index)
     root = type(device).__module__.partition(".")[0]
     if root in ("torch", "array_api_strict", "jax", "jaxlib", "cupy"):
-        return _namespace_of("jax" if root == "jaxlib" else root), device
+        return namespace_for("jax" if root == "jaxlib" else root), device
     raise TypeError(
         f"{op}: device must be a Tensor's .device, 'cpu', 'cuda:N', an xpgrad.Device or "
         f"a library's device object; got {type(device).__name__} ({device!r})"
     )
-
-
-def _namespace_of(library: str):
-    """xpgrad's namespace for ``library``, registering it with a tiny array."""
-    for lib in set(_LIBS.values()):
-        if lib.name == library:
-            return lib.xp
-    if library == "numpy":
-        import numpy as mod
-    elif library == "jax":
-        import jax.numpy as mod
-    elif library == "dask":
-        import dask.array as mod
-    else:
-        mod = sys.modules.get(library) or __import__(library)
-    sample = mod.empty(0) if library != "dask" else mod.empty(0, chunks=1)
-    return _lib_of_type(type(sample), sample).xp
 
 
 def _create(op: str, device, make):
@@ -110,7 +92,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
             xp = None
         if xp is not None:
             if device is not None and _moves(device, array_device(obj)):
-                obj = Tensor(obj, _node=_NO_GRAPH).to_device(device).data
+                obj = constant(obj).to_device(device).data
                 xp, scope = resolve("asarray", obj)
             native = _dtypes.to_native(xp, dtype, "asarray")
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 
 from .. import ops
-from ..tensor import Tensor, _apply
+from ..tensor import Tensor, apply
 
 
 def _function(rule):
@@ -22,25 +22,25 @@ def _function(rule):
     if rule.__name__ == "clip":
 
         def function(x, /, min=None, max=None):  # noqa: A002 - the standard's names
-            return _apply(rule, (x, min, max))
+            return apply(rule, (x, min, max))
 
         signature = "x, /, min=None, max=None"
     elif n == 1:
 
         def function(x, /):
-            return _apply(rule, (x,))
+            return apply(rule, (x,))
 
         signature = "x, /"
     elif n == 2:
 
         def function(x1, x2, /):
-            return _apply(rule, (x1, x2))
+            return apply(rule, (x1, x2))
 
         signature = "x1, x2, /"
     else:
 
         def function(condition, x1, x2, /):
-            return _apply(rule, (condition, x1, x2))
+            return apply(rule, (condition, x1, x2))
 
         signature = "condition, x1, x2, /"
     name = rule.standard

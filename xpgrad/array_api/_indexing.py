@@ -7,14 +7,14 @@ index taken twice gets both contributions (see :mod:`xpgrad.ops.indexing`).
 from __future__ import annotations
 
 from .. import ops
-from ..tensor import _apply
+from ..tensor import apply
 
 __all__ = ["take", "take_along_axis"]
 
 
 def take(x, indices, /, *, axis=None):
-    return _apply(ops.take, (x, indices), axis)
+    return apply(ops.take, (x, indices), axis)
 
 
 def take_along_axis(x, indices, /, *, axis=-1):
-    return _apply(ops.take_along_axis, (x, indices), axis)
+    return apply(ops.take_along_axis, (x, indices), axis)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .. import ops
-from ..tensor import _apply
+from ..tensor import apply
 
 __all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
 
 
 def matmul(x1, x2, /):
-    return _apply(ops.matmul, (x1, x2))
+    return apply(ops.matmul, (x1, x2))
 
 
 def matrix_transpose(x, /):
@@ -20,12 +20,12 @@ def matrix_transpose(x, /):
         raise ValueError(
             f"matrix_transpose: x must have at least 2 dimensions; got shape {tuple(x.shape)}"
         )
-    return _apply(ops.permute_dims, (x,), tuple(range(nd - 2)) + (nd - 1, nd - 2))
+    return apply(ops.permute_dims, (x,), tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 def tensordot(x1, x2, /, *, axes=2):
-    return _apply(ops.tensordot, (x1, x2), axes)
+    return apply(ops.tensordot, (x1, x2), axes)
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    return _apply(ops.vecdot, (x1, x2), axis)
+    return apply(ops.vecdot, (x1, x2), axis)

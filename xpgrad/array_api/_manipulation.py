@@ -13,7 +13,7 @@ import operator
 from .. import ops
 from .._backend import dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, normalize_axis
-from ..tensor import _NO_GRAPH, Tensor, _apply, _native_call
+from ..tensor import Tensor, apply, constant, native_call
 
 __all__ = [
     "reshape", "permute_dims", "expand_dims", "squeeze", "broadcast_to", "broadcast_arrays",
@@ -29,23 +29,23 @@ def _data(x):
 def reshape(x, /, shape, *, copy=None):
     if copy:
         x = astype(x, _data(x).dtype, copy=True)
-    return _apply(ops.reshape, (x,), tuple(shape))
+    return apply(ops.reshape, (x,), tuple(shape))
 
 
 def permute_dims(x, /, axes):
-    return _apply(ops.permute_dims, (x,), tuple(axes))
+    return apply(ops.permute_dims, (x,), tuple(axes))
 
 
 def expand_dims(x, /, axis):
-    return _apply(ops.expand_dims, (x,), axis)
+    return apply(ops.expand_dims, (x,), axis)
 
 
 def squeeze(x, /, axis):
-    return _apply(ops.squeeze, (x,), axis)
+    return apply(ops.squeeze, (x,), axis)
 
 
 def broadcast_to(x, /, shape):
-    return _apply(ops.broadcast_to, (x,), tuple(shape))
+    return apply(ops.broadcast_to, (x,), tuple(shape))
 
 
 def broadcast_arrays(*arrays):
@@ -54,26 +54,26 @@ def broadcast_arrays(*arrays):
 
 
 def concat(arrays, /, *, axis=0):
-    return _apply(ops.concat, tuple(arrays), axis)
+    return apply(ops.concat, tuple(arrays), axis)
 
 
 def stack(arrays, /, *, axis=0):
-    return _apply(ops.stack, tuple(arrays), axis)
+    return apply(ops.stack, tuple(arrays), axis)
 
 
 def unstack(x, /, *, axis=0):
     data = _data(x)
     axis = normalize_axis(axis, data.ndim, "unstack", data.shape)[0]
     lead = (slice(None),) * axis
-    return tuple(_apply(ops.getitem, (x,), lead + (i, ...)) for i in range(data.shape[axis]))
+    return tuple(apply(ops.getitem, (x,), lead + (i, ...)) for i in range(data.shape[axis]))
 
 
 def flip(x, /, *, axis=None):
-    return _apply(ops.flip, (x,), axis)
+    return apply(ops.flip, (x,), axis)
 
 
 def roll(x, /, shift, *, axis=None):
-    return _apply(ops.roll, (x,), shift, axis)
+    return apply(ops.roll, (x,), shift, axis)
 
 
 def moveaxis(x, source, destination, /):
@@ -92,23 +92,23 @@ def moveaxis(x, source, destination, /):
     order = [a for a in range(nd) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return _apply(ops.permute_dims, (x,), tuple(order))
+    return apply(ops.permute_dims, (x,), tuple(order))
 
 
 def tile(x, repetitions, /):
-    return _apply(ops.tile, (x,), tuple(repetitions))
+    return apply(ops.tile, (x,), tuple(repetitions))
 
 
 def repeat(x, repeats, /, *, axis=None):
-    return _apply(ops.repeat, (x, repeats), axis)
+    return apply(ops.repeat, (x, repeats), axis)
 
 
 def tril(x, /, *, k=0):
-    return _apply(ops.tril, (x,), k)
+    return apply(ops.tril, (x,), k)
 
 
 def triu(x, /, *, k=0):
-    return _apply(ops.triu, (x,), k)
+    return apply(ops.triu, (x,), k)
 
 
 def meshgrid(*arrays, indexing="xy"):
@@ -143,24 +143,24 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
         x = concat(parts, axis=axis)
     lead = (slice(None),) * axis
     for _ in range(n):
-        x = _apply(ops.sub, (_apply(ops.getitem, (x,), lead + (slice(1, None), ...)),
-                             _apply(ops.getitem, (x,), lead + (slice(None, -1), ...))))
-    return x if type(x) is Tensor else Tensor(x, _node=_NO_GRAPH)
+        x = apply(ops.sub, (apply(ops.getitem, (x,), lead + (slice(1, None), ...)),
+                             apply(ops.getitem, (x,), lead + (slice(None, -1), ...))))
+    return x if type(x) is Tensor else constant(x)
 
 
 def sort(x, /, *, axis=-1, descending=False, stable=True):
-    order = _native_call("argsort", _data(x), axis=axis, descending=descending, stable=stable)
-    return _apply(ops.take_along_axis, (x, order), axis)
+    order = native_call("argsort", _data(x), axis=axis, descending=descending, stable=stable)
+    return apply(ops.take_along_axis, (x, order), axis)
 
 
 def astype(x, dtype, /, *, copy=True, device=None):
     if device is not None:
-        x = (x if type(x) is Tensor else Tensor(x, _node=_NO_GRAPH)).to_device(device)
+        x = (x if type(x) is Tensor else constant(x)).to_device(device)
     data = _data(x)
     xp, _ = resolve("astype", data)
     from .. import _dtypes
 
     native = _dtypes.to_native(xp, dtype, "astype")
     if not dtype_info(xp, native).inexact:  # an integer or boolean result carries no gradient
-        return Tensor(ops.astype.forward(data, native, copy)[0], _node=_NO_GRAPH)
-    return _apply(ops.astype, (x,), native, copy)
+        return constant(ops.astype.forward(data, native, copy)[0])
+    return apply(ops.astype, (x,), native, copy)

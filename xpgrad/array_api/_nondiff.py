@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 
 from .._backend import declare
-from ..tensor import Tensor, _native_call, _plain, is_grad_enabled
+from ..tensor import Tensor, native_call, plain_call, is_grad_enabled
 
 __all__ = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
@@ -74,7 +74,7 @@ def _delegate(name: str, why: str, arity: int):
     if arity == 1:
 
         def function(x, /):
-            return _plain(name, x)
+            return plain_call(name, x)
 
         signature = "x, /"
     else:
@@ -82,7 +82,7 @@ def _delegate(name: str, why: str, arity: int):
         def function(x1, x2, /):
             if refuse:
                 _refuse_grad(name, x1, x2)
-            return _plain(name, x1, x2)
+            return plain_call(name, x1, x2)
 
         signature = "x1, x2, /"
     function.__name__ = function.__qualname__ = name
@@ -96,40 +96,40 @@ globals().update({name: _delegate(name, why, 2) for name, why in _TWO.items()})
 
 
 def argmax(x, /, *, axis=None, keepdims=False):
-    return _plain("argmax", x, axis=axis, keepdims=keepdims)
+    return plain_call("argmax", x, axis=axis, keepdims=keepdims)
 
 
 def argmin(x, /, *, axis=None, keepdims=False):
-    return _plain("argmin", x, axis=axis, keepdims=keepdims)
+    return plain_call("argmin", x, axis=axis, keepdims=keepdims)
 
 
 def argsort(x, /, *, axis=-1, descending=False, stable=True):
-    return _plain("argsort", x, axis=axis, descending=descending, stable=stable)
+    return plain_call("argsort", x, axis=axis, descending=descending, stable=stable)
 
 
 def nonzero(x, /):
-    return tuple(Tensor(i) for i in _native_call("nonzero", x))
+    return tuple(Tensor(i) for i in native_call("nonzero", x))
 
 
 def searchsorted(x1, x2, /, *, side="left", sorter=None):
-    return _plain("searchsorted", x1, x2, side=side, sorter=_data(sorter))
+    return plain_call("searchsorted", x1, x2, side=side, sorter=_data(sorter))
 
 
 def count_nonzero(x, /, *, axis=None, keepdims=False):
-    return _plain("count_nonzero", x, axis=axis, keepdims=keepdims)
+    return plain_call("count_nonzero", x, axis=axis, keepdims=keepdims)
 
 
 def all(x, /, *, axis=None, keepdims=False):  # noqa: A001 - the standard's name
-    return _plain("all", x, axis=axis, keepdims=keepdims)
+    return plain_call("all", x, axis=axis, keepdims=keepdims)
 
 
 def any(x, /, *, axis=None, keepdims=False):  # noqa: A001 - the standard's name
-    return _plain("any", x, axis=axis, keepdims=keepdims)
+    return plain_call("any", x, axis=axis, keepdims=keepdims)
 
 
 def _tuple_of_tensors(name: str, x):
     _refuse_grad(name, x)
-    out = _native_call(name, x)
+    out = native_call(name, x)
     return type(out)(*[Tensor(v) for v in out])
 
 
@@ -147,7 +147,7 @@ def unique_inverse(x, /):
 
 def unique_values(x, /):
     _refuse_grad("unique_values", x)
-    return _plain("unique_values", x)
+    return plain_call("unique_values", x)
 
 
 def _data(x):

@@ -16,7 +16,7 @@ from .._backend import dtype_info as _dtype_info
 from .._backend import resolve as _resolve
 from ..ops._common import BACKEND_ERRORS as _BACKEND_ERRORS
 from ..ops._common import backend_error as _backend_error
-from ..tensor import Tensor, _apply, _NO_GRAPH, is_grad_enabled
+from ..tensor import Tensor, apply, constant, is_grad_enabled
 from ._linear_algebra import matmul, matrix_transpose, tensordot, vecdot
 
 __all__ = [
@@ -29,7 +29,7 @@ _ = (matmul, matrix_transpose, tensordot, vecdot)  # re-exported, as the standar
 
 
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002 - the standard's name
-    return _apply(ops.vector_norm, (x,), axis, keepdims, ord)
+    return apply(ops.vector_norm, (x,), axis, keepdims, ord)
 
 
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standard's name
@@ -37,20 +37,20 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standar
     if type(nd) is int and nd < 2:
         raise ValueError(f"matrix_norm: x must have at least 2 dimensions; got shape {tuple(x.shape)}")
     if isinstance(ord, str) and ord == "fro":
-        return _apply(ops.vector_norm, (x,), (-2, -1), keepdims, 2)
+        return apply(ops.vector_norm, (x,), (-2, -1), keepdims, 2)
     if not isinstance(ord, str) and ord in (1, -1, _math.inf, -_math.inf):
         # 1: the largest column sum of |x|, inf: the largest row sum; -1, -inf the smallest.
         along = -2 if abs(ord) == 1 else -1
-        sums = _apply(ops.vector_norm, (x,), along, keepdims, 1)
+        sums = apply(ops.vector_norm, (x,), along, keepdims, 1)
         pick = ops.max if ord > 0 else ops.min
-        return _apply(pick, (sums,), (-1 if along == -2 or not keepdims else -2), keepdims)
+        return apply(pick, (sums,), (-1 if along == -2 or not keepdims else -2), keepdims)
     if (isinstance(ord, str) and ord == "nuc") or (not isinstance(ord, str) and ord in (2, -2)):
         # Through the singular values: their sum, largest or smallest.
         s = svdvals(x)
         pick = ops.sum if isinstance(ord, str) else ops.max if ord > 0 else ops.min
-        out = _apply(pick, (s,), -1, False)
+        out = apply(pick, (s,), -1, False)
         if keepdims:
-            out = _apply(ops.reshape, (out,), tuple(out.shape) + (1, 1))
+            out = apply(ops.reshape, (out,), tuple(out.shape) + (1, 1))
         return out
     raise ValueError(
         f"matrix_norm: ord={ord!r} is not a matrix norm of the standard; use 'fro', 'nuc', "
@@ -63,32 +63,32 @@ def outer(x1, x2, /):
         if getattr(v, "ndim", None) != 1:
             shape = tuple(v.shape) if hasattr(v, "shape") else type(v).__name__
             raise ValueError(f"outer: {name} must be one-dimensional; got {shape}")
-    col = _apply(ops.reshape, (x1,), (x1.shape[0], 1))
-    return _apply(ops.mul, (col, x2))
+    col = apply(ops.reshape, (x1,), (x1.shape[0], 1))
+    return apply(ops.mul, (col, x2))
 
 
 def trace(x, /, *, offset=0, dtype=None):
-    return _apply(ops.trace, (x,), offset, dtype)
+    return apply(ops.trace, (x,), offset, dtype)
 
 
 def det(x, /):
-    return _apply(ops.det, (x,))
+    return apply(ops.det, (x,))
 
 
 def inv(x, /):
-    return _apply(ops.inv, (x,))
+    return apply(ops.inv, (x,))
 
 
 def solve(x1, x2, /):
-    return _apply(ops.solve, (x1, x2))
+    return apply(ops.solve, (x1, x2))
 
 
 def diagonal(x, /, *, offset=0):
-    return _apply(ops.diagonal, (x,), offset)
+    return apply(ops.diagonal, (x,), offset)
 
 
 def cross(x1, x2, /, *, axis=-1):
-    return _apply(ops.cross, (x1, x2), axis)
+    return apply(ops.cross, (x1, x2), axis)
 
 
 def matrix_power(x, n, /):
@@ -109,17 +109,17 @@ def matrix_power(x, n, /):
             eye = xp.eye(shape[-1], dtype=data.dtype, device=data.device)
             never = xp.zeros(shape, dtype=xp.bool, device=data.device)
         # where(False, x, I): the identity's value, x's zero gradient.
-        return _apply(ops.where, (never, x, eye))
-    base = _apply(ops.inv, (x,)) if n < 0 else x
+        return apply(ops.where, (never, x, eye))
+    base = apply(ops.inv, (x,)) if n < 0 else x
     n = abs(n)
     out = None
     while True:
         if n & 1:
-            out = base if out is None else _apply(ops.matmul, (out, base))
+            out = base if out is None else apply(ops.matmul, (out, base))
         n >>= 1
         if not n:
             return out
-        base = _apply(ops.matmul, (base, base))
+        base = apply(ops.matmul, (base, base))
 
 
 SlogdetResult = _namedtuple("SlogdetResult", ["sign", "logabsdet"])
@@ -151,21 +151,21 @@ def _native(op, name, x, **kwargs):
     """``xp.linalg.<name>(x)`` without a graph: a Tensor or tuple of Tensors."""
     data = _data(x)
     xp, scope = _resolve(op, data)
-    fn = ops.linalg._linalg(op, xp, name)
+    fn = ops.linalg.linalg_function(op, xp, name)
     try:
         with scope:
             out = fn(data, **kwargs)
     except _BACKEND_ERRORS as exc:
         raise _backend_error(op, exc) from exc
     if isinstance(out, tuple):
-        return tuple(Tensor(o, _node=_NO_GRAPH) for o in out)
-    return Tensor(out, _node=_NO_GRAPH)
+        return tuple(constant(o) for o in out)
+    return constant(out)
 
 
 def slogdet(x, /):
     if _complex_without_grad("slogdet", x):
         return SlogdetResult(*_native("slogdet", "slogdet", x))
-    sign, logabsdet = _apply(ops.slogdet, (x,))
+    sign, logabsdet = apply(ops.slogdet, (x,))
     return SlogdetResult(sign.detach(), logabsdet)
 
 
@@ -176,25 +176,25 @@ def matrix_rank(x, /, *, rtol=None):
 def cholesky(x, /, *, upper=False):
     if _complex_without_grad("cholesky", x):
         return _native("cholesky", "cholesky", x, upper=upper)
-    return _apply(ops.cholesky, (x,), upper)
+    return apply(ops.cholesky, (x,), upper)
 
 
 def eigvalsh(x, /):
     if _complex_without_grad("eigvalsh", x):
         return _native("eigvalsh", "eigvalsh", x)
-    return _apply(ops.eigvalsh, (x,))
+    return apply(ops.eigvalsh, (x,))
 
 
 def eigh(x, /):
     if _complex_without_grad("eigh", x):
         return EighResult(*_native("eigh", "eigh", x))
-    return EighResult(*_apply(ops.eigh, (x,)))
+    return EighResult(*apply(ops.eigh, (x,)))
 
 
 def svdvals(x, /):
     if _complex_without_grad("svdvals", x):
         return _native("svdvals", "svdvals", x)
-    return _apply(ops.svdvals, (x,))
+    return apply(ops.svdvals, (x,))
 
 
 # The extension's names (2024.12), for the error of those xpgrad lacks.

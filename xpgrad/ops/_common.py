@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._backend import (
-    _LIBS,
+    LIBS,
     _NS_NAME,
     NO_SCOPE,
     _describe,
-    _register,
+    register,
     declare,
     dtype_info,
     is_numeric,
@@ -192,7 +192,7 @@ def check_grad(op: str, grad_out, ctx, xp=None) -> None:
     where it is not the inputs' (``to_device``).
     """
     # One condition for the common, valid call: this runs on every backward.
-    lib = _LIBS.get(type(grad_out))
+    lib = LIBS.get(type(grad_out))
     if (
         lib is not None
         and type(ctx) is Ctx
@@ -227,10 +227,10 @@ def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
         raise TypeError(
             f"{op}.backward: ctx must be the one {op}.forward returned; got {made}"
         )
-    lib = _LIBS.get(type(grad_out))
+    lib = LIBS.get(type(grad_out))
     if lib is None:
         try:
-            lib = _register(type(grad_out), grad_out, f"{op}.backward")
+            lib = register(type(grad_out), grad_out, f"{op}.backward")
         except TypeError:
             lib = None
     xp = ctx.xp if xp is None else xp

@@ -746,7 +746,7 @@ class solve(Rule):
 # -- the rest of the linalg extension -------------------------------------------
 
 
-def _linalg(op, xp, name=None):
+def linalg_function(op, xp, name=None):
     """``xp.linalg.<name>``; a TypeError naming the op where the library lacks it."""
     fn = getattr(getattr(xp, "linalg", None), name or op, None)
     if fn is None:
@@ -785,7 +785,7 @@ class diagonal(Rule):
             raise TypeError(f"diagonal: offset must be an int; got {offset!r}")
         try:
             with scope:
-                out = _linalg("diagonal", xp)(x, offset=offset)
+                out = linalg_function("diagonal", xp)(x, offset=offset)
         except BACKEND_ERRORS as exc:
             raise backend_error("diagonal", exc) from exc
         needs = (dtype_info(xp, x.dtype).inexact,)
@@ -836,7 +836,7 @@ class cross(Rule):
             )
         try:
             with scope:
-                out = _linalg("cross", xp)(a, b, axis=axis)
+                out = linalg_function("cross", xp)(a, b, axis=axis)
         except BACKEND_ERRORS as exc:
             raise backend_error("cross", exc) from exc
         needs = (dtype_info(xp, a.dtype).inexact, dtype_info(xp, b.dtype).inexact)
@@ -869,7 +869,7 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
         raise ValueError(f"{op}: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
     if floating and not dtype_info(xp, x.dtype).inexact:
         raise TypeError(f"{op}: x has dtype {x.dtype}; {op} needs a floating-point array, cast it first")
-    fn = _linalg(op, xp, name)
+    fn = linalg_function(op, xp, name)
     try:
         with scope:
             return xp, scope, fn(x, **kwargs)
