@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from .._backend import _NS_NAME, dtype_info, resolve
 from .._shapes import fmt
-from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, differentiable, to_input
+from ._common import Rule, cast, differentiable, run, to_input
 
 __all__ = ["getitem", "setitem", "take", "take_along_axis", "repeat", "tile", "scatter_add"]
 
@@ -96,27 +96,15 @@ class _Gather(Rule, template=True):
 
     @classmethod
     def _forward(cls, xp, scope, x, *params):
-        op = cls.__name__
-        try:
-            with scope:
-                out = cls.gather(xp, x, *params)
-        except BACKEND_ERRORS as exc:
-            raise backend_error(op, exc) from exc
-        saved = Gathered(x, params, tuple(x.shape), x.dtype)
+        out = run(cls.__name__, scope, cls.gather, xp, x, *params)
         needs = (differentiable(xp, x),) + (False,) * (len(cls.args) - 1)
-        return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
+        return cls.record(xp, scope, Gathered(x, params, tuple(x.shape), x.dtype), needs, out)
 
     @classmethod
-    def backward(cls, grad_out, ctx):
-        check_grad(cls.__name__, grad_out, ctx)
-        others = (None,) * (len(cls.args) - 1)
-        if not ctx.needs_input_grad[0]:
-            return (None,) + others
-        xp, s = ctx.xp, ctx.saved
-        with ctx.scope:
-            positions = cls.gather(xp, _iota(xp, s.x), *s.params)
-            dx = _scatter_positions(xp, positions, grad_out, s.x_shape, s.x)
-        return (cast(xp, dx, s.x_dtype),) + others
+    def gradients(cls, xp, g, s, needs):  # a classmethod: it gathers as the rule does
+        positions = cls.gather(xp, _iota(xp, s.x), *s.params)
+        dx = _scatter_positions(xp, positions, g, s.x_shape, s.x)
+        return (cast(xp, dx, s.x_dtype),) + (None,) * (len(needs) - 1)
 
 
 class take(_Gather):
@@ -257,6 +245,11 @@ def _as_key(key) -> tuple:
     return key if type(key) is tuple else (key,)
 
 
+def _flip(xp, a, axes):
+    """``a`` flipped along ``axes`` (see :func:`_flip_plan`), or ``a`` itself for none."""
+    return xp.flip(a, axis=axes) if axes else a
+
+
 class Indexed(NamedTuple):
     key: tuple  # the key, torch's negative steps rewritten (see flips)
     flips: tuple  # axes flipped before indexing (torch and negative steps)
@@ -280,55 +273,27 @@ class getitem(Rule):
         key = _as_key(key)
         flips, key = _flip_plan(xp, x, key)
         basic = _is_basic(key)
-        try:
-            with scope:
-                src = xp.flip(x, axis=flips) if flips else x
-                out = src[key]
-        except IndexError:
-            raise
-        except BACKEND_ERRORS as exc:
-            raise backend_error("getitem", exc) from exc
+        out = run("getitem", scope, lambda: _flip(xp, x, flips)[key])  # IndexError passes as it is
         set_key, view_shape = key, ()
         if basic:
             if None in key:
                 set_key = tuple(k for k in key if k is not None)
-                view_shape = tuple(src[set_key].shape)
+                view_shape = tuple(x[set_key].shape)  # flips change no shape
             else:
                 view_shape = tuple(out.shape)
         saved = Indexed(key, flips, basic, set_key, view_shape, x, tuple(x.shape), x.dtype)
-        return out, Ctx("getitem", xp, scope, saved, (differentiable(xp, x),), tuple(out.shape))
+        return getitem.record(xp, scope, saved, (differentiable(xp, x),), out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("getitem", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, s = ctx.xp, ctx.saved
-        with ctx.scope:
-            g = grad_out
-            if s.basic:
-                if g.shape != s.view_shape:
-                    g = xp.reshape(g, s.view_shape)
-                g = cast(xp, g, s.x_dtype)
-                dx = _assign(xp, xp.zeros(s.x_shape, dtype=s.x_dtype, device=getattr(s.x, "device", None)), s.set_key, g)
-            else:
-                iota = _iota(xp, s.x)
-                if s.flips:
-                    iota = xp.flip(iota, axis=s.flips)
-                dx = cast(xp, _scatter_positions(xp, iota[s.key], g, s.x_shape, s.x), s.x_dtype)
-                return (dx,)  # the flip was folded into the positions
-            if s.flips:
-                dx = xp.flip(dx, axis=s.flips)
-        return (dx,)
-
-
-def _set_copy(xp, a, key, value):
-    """A copy of ``a`` with ``[key] = value``."""
-    if _NS_NAME.get(id(xp)) == "jax":
-        return a.at[key].set(value)
-    out = xp.asarray(a, copy=True)
-    out[key] = value
-    return out
+    def gradients(xp, g, s, needs):
+        if not s.basic:  # the flip folds into the positions
+            positions = _flip(xp, _iota(xp, s.x), s.flips)[s.key]
+            dx = _scatter_positions(xp, positions, g, s.x_shape, s.x)
+            return (cast(xp, dx, s.x_dtype),)
+        if g.shape != s.view_shape:
+            g = xp.reshape(g, s.view_shape)
+        dx = xp.zeros(s.x_shape, dtype=s.x_dtype, device=getattr(s.x, "device", None))
+        return (_flip(xp, _assign(xp, dx, s.set_key, cast(xp, g, s.x_dtype)), s.flips),)
 
 
 def _assign(xp, z, key, value):
@@ -337,6 +302,16 @@ def _assign(xp, z, key, value):
         return z.at[key].set(value)
     z[key] = value
     return z
+
+
+def _set_copy(xp, a, key, value, flips=()):
+    """A copy of ``a`` with ``[key] = value``, ``key`` indexing ``a`` flipped
+    along ``flips`` (see :func:`_flip_plan`)."""
+    if flips:  # torch's flip is a copy already
+        return xp.flip(_assign(xp, xp.flip(a, axis=flips), key, value), axis=flips)
+    if _NS_NAME.get(id(xp)) == "jax":
+        return a.at[key].set(value)
+    return _assign(xp, xp.asarray(a, copy=True), key, value)
 
 
 class Assigned(NamedTuple):
@@ -361,38 +336,15 @@ class setitem(Rule):
         key = _as_key(key)
         flips, key = _flip_plan(xp, x, key)
         is_scalar = type(value) in _PY_SCALARS
-        try:
-            with scope:
-                if flips:  # torch's flip is a copy already
-                    out = xp.flip(x, axis=flips)
-                    out[key] = value
-                    out = xp.flip(out, axis=flips)
-                else:
-                    out = _set_copy(xp, x, key, value)
-        except IndexError:
-            raise
-        except BACKEND_ERRORS as exc:
-            raise backend_error("setitem", exc) from exc
+        out = run("setitem", scope, _set_copy, xp, x, key, value, flips)  # IndexError passes as it is
         needs = (differentiable(xp, x), not is_scalar and differentiable(xp, value))
         saved = Assigned(key, flips, None if is_scalar else tuple(value.shape),
                          None if is_scalar else value.dtype)
-        return out, Ctx("setitem", xp, scope, saved, needs, tuple(out.shape))
+        return setitem.record(xp, scope, saved, needs, out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("setitem", grad_out, ctx)
-        xp, s = ctx.xp, ctx.saved
-        need_x, need_v = ctx.needs_input_grad
-        dx = dv = None
-        with ctx.scope:
-            if need_v:
-                g = xp.flip(grad_out, axis=s.flips) if s.flips else grad_out
-                dv = to_input(xp, g[s.key], s.value_shape, s.value_dtype)
-            if need_x:
-                if s.flips:  # torch: flip's result is a copy, and dv is no view of it
-                    g = xp.flip(grad_out, axis=s.flips)
-                    g[s.key] = 0
-                    dx = xp.flip(g, axis=s.flips)
-                else:
-                    dx = _set_copy(xp, grad_out, s.key, 0)
-        return dx, dv
+    def gradients(xp, g, s, needs):
+        dx = _set_copy(xp, g, s.key, 0, s.flips) if needs[0] else None
+        if not needs[1]:
+            return dx, None
+        return dx, to_input(xp, _flip(xp, g, s.flips)[s.key], s.value_shape, s.value_dtype)

@@ -11,7 +11,7 @@ from .. import _dtypes
 from .._backend import device_of, dtype_info, resolve
 from .._backend import to_device as _to_device
 from .._shapes import as_shape, broadcast_shapes, fmt, normalize_axis
-from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, differentiable, to_input
+from ._common import Ctx, Rule, cast, check_grad, differentiable, run, to_input
 from .elementwise import Unary
 
 __all__ = [
@@ -25,16 +25,15 @@ class Reshaped(NamedTuple):
     x_dtype: object
 
 
-def _reshaped(op, xp, scope, x, shape):
-    """``x`` in ``shape`` and the ctx of ``op``, one of the rules that only
+def _reshaped(rule, xp, scope, x, shape):
+    """``x`` in ``shape`` and the ctx of ``rule``, one of the rules that only
     reshape (reshape, expand_dims, squeeze): their gradient is reshape.grad."""
-    with scope:
-        try:
-            out = xp.reshape(x, shape)
-        except (ValueError, RuntimeError, TypeError):  # torch: RuntimeError, JAX: TypeError
-            raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}") from None
-    needs = (differentiable(xp, x),)
-    return out, Ctx(op, xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, tuple(out.shape))
+    op = rule.__name__
+    try:
+        out = run(op, scope, xp.reshape, x, shape)
+    except (ValueError, TypeError):  # what run() makes of torch's RuntimeError, JAX's TypeError
+        raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}") from None
+    return rule.record(xp, scope, Reshaped(tuple(x.shape), x.dtype), (differentiable(xp, x),), out)
 
 
 class reshape(Unary):
@@ -43,7 +42,7 @@ class reshape(Unary):
     @staticmethod
     def forward(x, shape):
         xp, scope = resolve("reshape", x)
-        return _reshaped("reshape", xp, scope, x, as_shape(shape, "reshape"))
+        return _reshaped(reshape, xp, scope, x, as_shape(shape, "reshape"))
 
     @staticmethod
     def grad(xp, g, s):
@@ -74,11 +73,9 @@ class permute_dims(Unary):
         # normalize_axis checks types and range, and rejects repeats.
         normalize_axis(given, nd, "permute_dims", x.shape)
         axes = tuple(operator.index(a) % nd for a in given)
-        with scope:
-            out = xp.permute_dims(x, axes)
+        out = run("permute_dims", scope, xp.permute_dims, x, axes)
         inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
-        needs = (differentiable(xp, x),)
-        return out, Ctx("permute_dims", xp, scope, Permuted(inverse, x.dtype), needs, tuple(out.shape))
+        return permute_dims.record(xp, scope, Permuted(inverse, x.dtype), (differentiable(xp, x),), out)
 
     @staticmethod
     def grad(xp, g, s):
@@ -116,7 +113,6 @@ class to_device(Rule):
         return (_to_device(grad_out, ctx.saved.source),)
 
 
-
 def _axis(axis, ndim: int, op: str, shape) -> int:
     """One axis in ``[-ndim, ndim)`` as a non-negative int."""
     return normalize_axis(operator.index(axis) if not isinstance(axis, bool) else axis, ndim, op, shape)[0]
@@ -138,7 +134,7 @@ class expand_dims(Unary):
         shape = list(x.shape)
         for p in pos:
             shape.insert(p, 1)
-        return _reshaped("expand_dims", xp, scope, x, tuple(shape))
+        return _reshaped(expand_dims, xp, scope, x, tuple(shape))
 
     grad = reshape.grad
 
@@ -157,7 +153,7 @@ class squeeze(Unary):
                 f"{x.shape[bad[0]]}; only axes of size 1 can be removed"
             )
         shape = tuple(d for i, d in enumerate(x.shape) if i not in pos)
-        return _reshaped("squeeze", xp, scope, x, shape)
+        return _reshaped(squeeze, xp, scope, x, shape)
 
     grad = reshape.grad
 
@@ -171,10 +167,9 @@ class broadcast_to(Unary):
         shape = as_shape(shape, "broadcast_to")
         if broadcast_shapes(x.shape, shape, op="broadcast_to") != shape:
             raise ValueError(f"broadcast_to: x of shape {fmt(x.shape)} cannot be broadcast to {fmt(shape)}")
-        with scope:
-            out = xp.broadcast_to(x, shape)
-        needs = (differentiable(xp, x),)
-        return out, Ctx("broadcast_to", xp, scope, Reshaped(tuple(x.shape), x.dtype), needs, shape)
+        out = run("broadcast_to", scope, xp.broadcast_to, x, shape)
+        saved = Reshaped(tuple(x.shape), x.dtype)
+        return broadcast_to.record(xp, scope, saved, (differentiable(xp, x),), out)
 
     @staticmethod
     def grad(xp, g, s):
@@ -196,25 +191,20 @@ class concat(Rule):
     @staticmethod
     def forward(*arrays_and_axis):
         *arrays, axis = arrays_and_axis
-        return _join("concat", arrays, axis)
+        return _join(concat, arrays, axis)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("concat", grad_out, ctx)
-        xp, s = ctx.xp, ctx.saved
+    def gradients(xp, g, s, needs):
         grads, start = [], 0
         lead = (slice(None),) * (0 if s.axis is None else s.axis)
-        with ctx.scope:
-            for shape, dtype, need in zip(s.shapes, s.dtypes, ctx.needs_input_grad):
-                size = math.prod(shape) if s.axis is None else shape[s.axis]
-                if need:
-                    g = grad_out[lead + (slice(start, start + size), ...)]
-                    if s.axis is None:
-                        g = xp.reshape(g, shape)
-                    grads.append(cast(xp, g, dtype))
-                else:
-                    grads.append(None)
-                start += size
+        for shape, dtype, need in zip(s.shapes, s.dtypes, needs):
+            size = math.prod(shape) if s.axis is None else shape[s.axis]
+            if need:
+                part = g[lead + (slice(start, start + size), ...)]
+                grads.append(cast(xp, part if s.axis is not None else xp.reshape(part, shape), dtype))
+            else:
+                grads.append(None)
+            start += size
         return tuple(grads)
 
 
@@ -226,21 +216,19 @@ class stack(Rule):
     @staticmethod
     def forward(*arrays_and_axis):
         *arrays, axis = arrays_and_axis
-        return _join("stack", arrays, axis)
+        return _join(stack, arrays, axis)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("stack", grad_out, ctx)
-        xp, s = ctx.xp, ctx.saved
+    def gradients(xp, g, s, needs):
         lead = (slice(None),) * s.axis
-        with ctx.scope:
-            return tuple(
-                cast(xp, grad_out[lead + (i, ...)], dtype) if need else None
-                for i, (dtype, need) in enumerate(zip(s.dtypes, ctx.needs_input_grad))
-            )
+        return tuple(
+            cast(xp, g[lead + (i, ...)], dtype) if need else None
+            for i, (dtype, need) in enumerate(zip(s.dtypes, needs))
+        )
 
 
-def _join(op, arrays, axis):
+def _join(rule, arrays, axis):
+    op = rule.__name__
     if not arrays:
         raise ValueError(f"{op}: arrays is empty; pass at least one array")
     xp, scope = resolve(op, *arrays)
@@ -260,14 +248,9 @@ def _join(op, arrays, axis):
                 raise ValueError(
                     f"concat: arrays must have the same shape except along axis {axis}; got {shapes}"
                 )
-    try:
-        with scope:
-            out = getattr(xp, op)(list(arrays), axis=axis)
-    except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
+    out = run(op, scope, lambda: getattr(xp, op)(list(arrays), axis=axis))
     saved = Joined(tuple(tuple(a.shape) for a in arrays), tuple(a.dtype for a in arrays), axis)
-    needs = tuple(differentiable(xp, a) for a in arrays)
-    return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape))
+    return rule.record(xp, scope, saved, tuple(differentiable(xp, a) for a in arrays), out)
 
 
 class Flipped(NamedTuple):
@@ -283,10 +266,8 @@ class flip(Unary):
         xp, scope = resolve("flip", x)
         if axis is not None:
             axis = normalize_axis(axis, x.ndim, "flip", x.shape)
-        with scope:
-            out = xp.flip(x, axis=axis)
-        needs = (differentiable(xp, x),)
-        return out, Ctx("flip", xp, scope, Flipped(axis, x.dtype), needs, tuple(out.shape))
+        out = run("flip", scope, lambda: xp.flip(x, axis=axis))
+        return flip.record(xp, scope, Flipped(axis, x.dtype), (differentiable(xp, x),), out)
 
     @staticmethod
     def grad(xp, g, s):
@@ -314,13 +295,8 @@ class roll(Unary):
         if axis is not None:
             normalize_axis(axis, x.ndim, "roll", x.shape)
         back = tuple(-operator.index(k) for k in shift) if many else -operator.index(shift)
-        try:
-            with scope:
-                out = xp.roll(x, shift, axis=axis)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("roll", exc) from exc
-        needs = (differentiable(xp, x),)
-        return out, Ctx("roll", xp, scope, Rolled(back, axis, x.dtype), needs, tuple(out.shape))
+        out = run("roll", scope, lambda: xp.roll(x, shift, axis=axis))
+        return roll.record(xp, scope, Rolled(back, axis, x.dtype), (differentiable(xp, x),), out)
 
     @staticmethod
     def grad(xp, g, s):
@@ -337,7 +313,7 @@ class tril(Unary):
 
     @staticmethod
     def forward(x, k=0):
-        return _band("tril", x, k)
+        return _band(tril, x, k)
 
     @staticmethod
     def grad(xp, g, s):
@@ -349,22 +325,22 @@ class triu(Unary):
 
     @staticmethod
     def forward(x, k=0):
-        return _band("triu", x, k)
+        return _band(triu, x, k)
 
     @staticmethod
     def grad(xp, g, s):
         return xp.triu(g, k=s.k)
 
 
-def _band(op, x, k):
+def _band(rule, x, k):
+    op = rule.__name__
     xp, scope = resolve(op, x)
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
     if type(k) is bool or not isinstance(k, int):
         raise TypeError(f"{op}: k must be an int; got {k!r}")
-    with scope:
-        out = getattr(xp, op)(x, k=k)
-    return out, Ctx(op, xp, scope, Banded(k, x.dtype), (differentiable(xp, x),), tuple(out.shape))
+    out = run(op, scope, lambda: getattr(xp, op)(x, k=k))
+    return rule.record(xp, scope, Banded(k, x.dtype), (differentiable(xp, x),), out)
 
 
 class Cast(NamedTuple):
@@ -380,13 +356,9 @@ class astype(Unary):
     def forward(x, dtype, copy=True):
         xp, scope = resolve("astype", x)
         native = _dtypes.to_native(xp, dtype, "astype")
-        try:
-            with scope:
-                out = xp.astype(x, native, copy=copy)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("astype", exc) from exc
+        out = run("astype", scope, lambda: xp.astype(x, native, copy=copy))
         needs = (differentiable(xp, x) and dtype_info(xp, native).inexact,)
-        return out, Ctx("astype", xp, scope, Cast(x.dtype), needs, tuple(out.shape))
+        return astype.record(xp, scope, Cast(x.dtype), needs, out)
 
     @staticmethod
     def grad(xp, g, s):
