@@ -7,17 +7,22 @@ inputs' namespace (see :func:`xpgrad.get_namespace`) and need no Tensor.
 
 Writing a rule
 --------------
-A rule is a class named for its op, derived from :class:`Rule` (which
-declares its argument names for the error messages), in one of three forms:
+A rule is a class named for its op, derived from :class:`Rule`, the harness
+that owns everything but the math: argument names for the error messages,
+the device scope, renaming the array library's errors, the ctx, the checks
+at the top of the backward and the early exit for inputs that need no
+gradient. It comes in three forms:
 
-- element-wise binary: subclass :class:`Binary` and write ``compute(xp, a, b)``
+- element-wise binary: subclass :class:`Binary`, name the function of the
+  standard it is, name what the gradients read, and write ``compute(xp, a, b)``
   and the two gradients at the output's shape; the template reduces each
   with :func:`xpgrad.sum_to` and casts it to its input's dtype::
 
       class mul(Binary):
           \"\"\"``out = a * b``; da = G * conj(b), db = G * conj(a).\"\"\"
 
-          saves = ("a", "b")  # what the gradients read
+          standard = "multiply"  # xpgrad.array_api.multiply, with this docstring
+          saves = ("a", "b")  # what the gradients read (of a, b, out)
 
           @staticmethod
           def compute(xp, a, b):
@@ -32,22 +37,19 @@ declares its argument names for the error messages), in one of three forms:
               return g * conj(xp, s.a)
 
 - element-wise unary: subclass :class:`Unary` with ``compute(xp, x)`` and
-  ``grad(xp, g, s)`` (see ``neg``);
-- anything else (``matmul``, ``sum``, ``reshape``): write ``forward`` and
-  ``backward`` yourself. The forward calls ``resolve(op, *arrays)`` first
-  (namespace, device scope, and every argument check), saves what the
-  backward needs in a NamedTuple of its own, and returns
-  ``Ctx(op, xp, scope, saved, needs_input_grad, out_shape)``; the backward
-  calls ``check_grad(op, grad_out, ctx)`` first, then does its math under
-  ``with ctx.scope``. Every gradient of a broadcast input goes through
-  ``sum_to`` (or is a fold of batch axes into a GEMM, documented in place).
-
-Defining the class registers it: it becomes ``xpgrad.ops.<name>`` and joins
-``__all__``; an element-wise rule that names its function of the standard
-(``standard = "multiply"``) also becomes that function of
-``xpgrad.array_api``, with the rule's docstring. Give the Tensor an operator
-for it if it has one, and test it on every backend (``tests/test_rules.py``:
-finite differences, torch autograd, golden values).
+  ``grad(xp, g, s)`` (see ``exp``);
+- anything else (``matmul``, ``sum``, ``eigh``): write ``forward`` and
+  ``gradients``. The forward calls ``resolve(op, *arrays)`` first
+  (namespace, device scope, and every argument check), computes through
+  :func:`~xpgrad.ops._common.run`, saves what the gradients read in a
+  NamedTuple of its own and returns ``cls.record(xp, scope, saved, needs, out)``.
+  ``gradients(xp, g, s, needs)`` returns one gradient per input (None where
+  ``needs`` is False) in its input's shape and dtype; ``Rule.backward`` calls
+  it after the checks, with the device current. Every gradient of a
+  broadcast input goes through ``sum_to`` (or is a fold of batch axes into a
+  GEMM, documented in place). A rule with several results sets ``outputs``
+  and returns a tuple; its gradients receive a tuple (None for a result no
+  gradient reached).
 
 Two things a caller of the functional rules should know, both there to avoid
 copies:
