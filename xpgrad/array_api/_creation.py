@@ -17,6 +17,7 @@ from .._backend import array_device, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, backend_error
 from ..tensor import Tensor, constant
+from ._docs import composed, no_gradient
 
 __all__ = [
     "arange", "asarray", "empty", "empty_like", "eye", "from_dlpack", "full", "full_like",
@@ -77,6 +78,9 @@ def _python_dtype(obj) -> str:
     return {"b": "bool", "i": "int64", "u": "int64", "f": "float64", "c": "complex128"}.get(kind, "float64")
 
 
+@composed(
+    "A Tensor is returned as it is, with its graph (with another dtype: a differentiable astype; with copy=True: a differentiable copy). Anything else becomes a Tensor without a graph, of device's library (NumPy on the CPU by default)."
+)
 def asarray(obj, /, *, dtype=None, device=None, copy=None):
     """``obj`` as a Tensor. A Tensor comes back as it is, graph and all; with
     another ``dtype`` it goes through the differentiable ``astype``, with
@@ -146,14 +150,17 @@ def _unwrap_nested(obj):
     return obj
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def zeros(shape, *, dtype=None, device=None):
     return _create("zeros", device, lambda xp, d: xp.zeros(shape, dtype=_dtype(xp, dtype, "zeros", "float64"), **_kw(d)))
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def ones(shape, *, dtype=None, device=None):
     return _create("ones", device, lambda xp, d: xp.ones(shape, dtype=_dtype(xp, dtype, "ones", "float64"), **_kw(d)))
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def empty(shape, *, dtype=None, device=None):
     return _create("empty", device, lambda xp, d: xp.empty(shape, dtype=_dtype(xp, dtype, "empty", "float64"), **_kw(d)))
 
@@ -179,24 +186,29 @@ def _scalar_value(v, op):
     return v
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def full(shape, fill_value, *, dtype=None, device=None):
     fill_value = _scalar_value(fill_value, "full")
     return _create("full", device, lambda xp, d: xp.full(
         shape, fill_value, dtype=_dtype(xp, dtype, "full", _fill_dtype(fill_value)), **_kw(d)))
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def zeros_like(x, /, *, dtype=None, device=None):
     return _like_simple("zeros", x, dtype, device)
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def ones_like(x, /, *, dtype=None, device=None):
     return _like_simple("ones", x, dtype, device)
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def empty_like(x, /, *, dtype=None, device=None):
     return _like_simple("empty", x, dtype, device)
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def full_like(x, /, fill_value, *, dtype=None, device=None):
     return _like_simple("full", x, dtype, device, fill_value=_scalar_value(fill_value, "full_like"))
 
@@ -216,23 +228,27 @@ def _like_simple(kind: str, x, dtype, device, **extra):
     return {"zeros": zeros, "ones": ones, "empty": empty}[kind](shape, dtype=name, device=device)
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
     default = "int64" if all(isinstance(v, int) for v in (start, stop, step) if v is not None) else "float64"
     return _create("arange", device, lambda xp, d: xp.arange(
         start, stop, step, dtype=_dtype(xp, dtype, "arange", default), **_kw(d)))
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
     default = "complex128" if isinstance(start, complex) or isinstance(stop, complex) else "float64"
     return _create("linspace", device, lambda xp, d: xp.linspace(
         start, stop, num, dtype=_dtype(xp, dtype, "linspace", default), endpoint=endpoint, **_kw(d)))
 
 
+@no_gradient("A new array: no gradient reaches it from the arguments.")
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
     return _create("eye", device, lambda xp, d: xp.eye(
         n_rows, n_cols, k=k, dtype=_dtype(xp, dtype, "eye", "float64"), **_kw(d)))
 
 
+@no_gradient("The values of another library's array, as a Tensor without a graph.")
 def from_dlpack(x, /, *, device=None, copy=None):
     """A Tensor of any object with ``__dlpack__``, shared where possible. A
     Tensor comes back as it is, and an array of a library xpgrad knows keeps

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from .. import ops
 from ..tensor import apply
+from ._docs import records
 
 __all__ = ["take", "take_along_axis"]
 
 
+@records(ops.take)
 def take(x, indices, /, *, axis=None):
     return apply(ops.take, (x, indices), axis)
 
 
+@records(ops.take_along_axis)
 def take_along_axis(x, indices, /, *, axis=-1):
     return apply(ops.take_along_axis, (x, indices), axis)

@@ -43,4 +43,6 @@ class Info:
 
 
 def __array_namespace_info__() -> Info:
+    """__array_namespace_info__(): the standard's inspection object: the
+    capabilities, devices and default dtypes of this namespace."""
     return Info()

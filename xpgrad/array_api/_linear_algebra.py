@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from .. import ops
 from ..tensor import apply
+from ._docs import records
 
 __all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
 
 
+@records(ops.matmul)
 def matmul(x1, x2, /):
     return apply(ops.matmul, (x1, x2))
 
 
+@records(ops.permute_dims, "The last two axes are swapped.")
 def matrix_transpose(x, /):
     nd = getattr(x, "ndim", None)
     if type(nd) is not int:
@@ -23,9 +26,11 @@ def matrix_transpose(x, /):
     return apply(ops.permute_dims, (x,), tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
+@records(ops.tensordot)
 def tensordot(x1, x2, /, *, axes=2):
     return apply(ops.tensordot, (x1, x2), axes)
 
 
+@records(ops.vecdot)
 def vecdot(x1, x2, /, *, axis=-1):
     return apply(ops.vecdot, (x1, x2), axis)

@@ -14,6 +14,7 @@ from .. import ops
 from .._backend import dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, normalize_axis
 from ..tensor import Tensor, apply, constant, native_call
+from ._docs import composed, records
 
 __all__ = [
     "reshape", "permute_dims", "expand_dims", "squeeze", "broadcast_to", "broadcast_arrays",
@@ -26,41 +27,54 @@ def _data(x):
     return x.data if type(x) is Tensor else x
 
 
+@records(ops.reshape)
 def reshape(x, /, shape, *, copy=None):
     if copy:
         x = astype(x, _data(x).dtype, copy=True)
     return apply(ops.reshape, (x,), tuple(shape))
 
 
+@records(ops.permute_dims)
 def permute_dims(x, /, axes):
     return apply(ops.permute_dims, (x,), tuple(axes))
 
 
+@records(ops.expand_dims)
 def expand_dims(x, /, axis):
     return apply(ops.expand_dims, (x,), axis)
 
 
+@records(ops.squeeze)
 def squeeze(x, /, axis):
     return apply(ops.squeeze, (x,), axis)
 
 
+@records(ops.broadcast_to)
 def broadcast_to(x, /, shape):
     return apply(ops.broadcast_to, (x,), tuple(shape))
 
 
+@composed(
+    "broadcast_to of each array to their common shape; each gradient is G summed back to its array's shape."
+)
 def broadcast_arrays(*arrays):
     shape = broadcast_shapes(*(tuple(_data(a).shape) for a in arrays), op="broadcast_arrays")
     return [broadcast_to(a, shape) for a in arrays]
 
 
+@records(ops.concat)
 def concat(arrays, /, *, axis=0):
     return apply(ops.concat, tuple(arrays), axis)
 
 
+@records(ops.stack)
 def stack(arrays, /, *, axis=0):
     return apply(ops.stack, tuple(arrays), axis)
 
 
+@composed(
+    "One getitem per index along axis: each slice's gradient goes back to its place."
+)
 def unstack(x, /, *, axis=0):
     data = _data(x)
     axis = normalize_axis(axis, data.ndim, "unstack", data.shape)[0]
@@ -68,14 +82,17 @@ def unstack(x, /, *, axis=0):
     return tuple(apply(ops.getitem, (x,), lead + (i, ...)) for i in range(data.shape[axis]))
 
 
+@records(ops.flip)
 def flip(x, /, *, axis=None):
     return apply(ops.flip, (x,), axis)
 
 
+@records(ops.roll)
 def roll(x, /, shift, *, axis=None):
     return apply(ops.roll, (x,), shift, axis)
 
 
+@records(ops.permute_dims, "The axes named move to the positions named; the others keep their order.")
 def moveaxis(x, source, destination, /):
     data = _data(x)
     nd = data.ndim
@@ -95,22 +112,29 @@ def moveaxis(x, source, destination, /):
     return apply(ops.permute_dims, (x,), tuple(order))
 
 
+@records(ops.tile)
 def tile(x, repetitions, /):
     return apply(ops.tile, (x,), tuple(repetitions))
 
 
+@records(ops.repeat)
 def repeat(x, repeats, /, *, axis=None):
     return apply(ops.repeat, (x, repeats), axis)
 
 
+@records(ops.tril)
 def tril(x, /, *, k=0):
     return apply(ops.tril, (x,), k)
 
 
+@records(ops.triu)
 def triu(x, /, *, k=0):
     return apply(ops.triu, (x,), k)
 
 
+@composed(
+    "reshape, then broadcast_to, of each 1-D array: each gradient is G summed over the axes its array was broadcast along."
+)
 def meshgrid(*arrays, indexing="xy"):
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij'; got {indexing!r}")
@@ -133,6 +157,9 @@ def meshgrid(*arrays, indexing="xy"):
     return out
 
 
+@composed(
+    "n rounds of x[1:] - x[:-1] along axis (after concatenating prepend and append): the gradient is G scattered back, with the opposite sign for the earlier element of each pair."
+)
 def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     data = _data(x)
     if type(n) is bool or not isinstance(n, int) or n < 0:
@@ -148,11 +175,13 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     return x if type(x) is Tensor else constant(x)
 
 
+@records(ops.take_along_axis, "The order comes from argsort (no gradient); the sorted values carry their gradients back to where each came from.")
 def sort(x, /, *, axis=-1, descending=False, stable=True):
     order = native_call("argsort", _data(x), axis=axis, descending=descending, stable=stable)
     return apply(ops.take_along_axis, (x, order), axis)
 
 
+@records(ops.astype, "An integer or boolean result has no gradient.")
 def astype(x, dtype, /, *, copy=True, device=None):
     if device is not None:
         x = (x if type(x) is Tensor else constant(x)).to_device(device)

@@ -13,6 +13,7 @@ import builtins
 
 from .._backend import declare
 from ..tensor import Tensor, native_call, plain_call, is_grad_enabled
+from ._docs import no_gradient
 
 __all__ = [
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
@@ -76,7 +77,6 @@ def _delegate(name: str, why: str, arity: int):
         def function(x, /):
             return plain_call(name, x)
 
-        signature = "x, /"
     else:
 
         def function(x1, x2, /):
@@ -84,45 +84,50 @@ def _delegate(name: str, why: str, arity: int):
                 _refuse_grad(name, x1, x2)
             return plain_call(name, x1, x2)
 
-        signature = "x1, x2, /"
     function.__name__ = function.__qualname__ = name
-    function.__module__ = "xpgrad.array_api"
-    function.__doc__ = f"{name}({signature}): the Array API standard's ``{name}``. {why}"
-    return function
+    return no_gradient(why)(function)
 
 
 globals().update({name: _delegate(name, why, 1) for name, why in _ONE.items()})
 globals().update({name: _delegate(name, why, 2) for name, why in _TWO.items()})
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def argmax(x, /, *, axis=None, keepdims=False):
     return plain_call("argmax", x, axis=axis, keepdims=keepdims)
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def argmin(x, /, *, axis=None, keepdims=False):
     return plain_call("argmin", x, axis=axis, keepdims=keepdims)
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def argsort(x, /, *, axis=-1, descending=False, stable=True):
     return plain_call("argsort", x, axis=axis, descending=descending, stable=stable)
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def nonzero(x, /):
     return tuple(Tensor(i) for i in native_call("nonzero", x))
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def searchsorted(x1, x2, /, *, side="left", sorter=None):
     return plain_call("searchsorted", x1, x2, side=side, sorter=_data(sorter))
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def count_nonzero(x, /, *, axis=None, keepdims=False):
     return plain_call("count_nonzero", x, axis=axis, keepdims=keepdims)
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def all(x, /, *, axis=None, keepdims=False):  # noqa: A001 - the standard's name
     return plain_call("all", x, axis=axis, keepdims=keepdims)
 
 
+@no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def any(x, /, *, axis=None, keepdims=False):  # noqa: A001 - the standard's name
     return plain_call("any", x, axis=axis, keepdims=keepdims)
 
@@ -133,18 +138,22 @@ def _tuple_of_tensors(name: str, x):
     return type(out)(*[Tensor(v) for v in out])
 
 
+@no_gradient("Its values move with the input, but xpgrad has no rule for it: an input that requires grad is refused rather than its gradient dropped.")
 def unique_all(x, /):
     return _tuple_of_tensors("unique_all", x)
 
 
+@no_gradient("Its values move with the input, but xpgrad has no rule for it: an input that requires grad is refused rather than its gradient dropped.")
 def unique_counts(x, /):
     return _tuple_of_tensors("unique_counts", x)
 
 
+@no_gradient("Its values move with the input, but xpgrad has no rule for it: an input that requires grad is refused rather than its gradient dropped.")
 def unique_inverse(x, /):
     return _tuple_of_tensors("unique_inverse", x)
 
 
+@no_gradient("Its values move with the input, but xpgrad has no rule for it: an input that requires grad is refused rather than its gradient dropped.")
 def unique_values(x, /):
     _refuse_grad("unique_values", x)
     return plain_call("unique_values", x)

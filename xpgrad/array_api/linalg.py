@@ -18,6 +18,7 @@ from ..ops._common import BACKEND_ERRORS as _BACKEND_ERRORS
 from ..ops._common import backend_error as _backend_error
 from ..tensor import Tensor, apply, constant, is_grad_enabled
 from ._linear_algebra import matmul, matrix_transpose, tensordot, vecdot
+from ._docs import composed, no_gradient, records
 
 __all__ = [
     "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
@@ -28,10 +29,14 @@ __all__ = [
 _ = (matmul, matrix_transpose, tensordot, vecdot)  # re-exported, as the standard asks
 
 
+@records(ops.vector_norm)
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002 - the standard's name
     return apply(ops.vector_norm, (x,), axis, keepdims, ord)
 
 
+@composed(
+    "'fro': vector_norm over the last two axes; 1, -1, inf, -inf: the max or min of vector_norm(ord=1) along one axis; 2, -2, 'nuc': the max, min or sum of svdvals. The gradient is the composition's."
+)
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standard's name
     nd = getattr(x, "ndim", None)
     if type(nd) is int and nd < 2:
@@ -58,6 +63,9 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standar
     )
 
 
+@composed(
+    "reshape(x1, (n, 1)) * x2: dx1 = G @ x2, dx2 = x1 @ G."
+)
 def outer(x1, x2, /):
     for name, v in (("x1", x1), ("x2", x2)):
         if getattr(v, "ndim", None) != 1:
@@ -67,26 +75,32 @@ def outer(x1, x2, /):
     return apply(ops.mul, (col, x2))
 
 
+@records(ops.trace)
 def trace(x, /, *, offset=0, dtype=None):
     return apply(ops.trace, (x,), offset, dtype)
 
 
+@records(ops.det)
 def det(x, /):
     return apply(ops.det, (x,))
 
 
+@records(ops.inv)
 def inv(x, /):
     return apply(ops.inv, (x,))
 
 
+@records(ops.solve)
 def solve(x1, x2, /):
     return apply(ops.solve, (x1, x2))
 
 
+@records(ops.diagonal)
 def diagonal(x, /, *, offset=0):
     return apply(ops.diagonal, (x,), offset)
 
 
+@records(ops.cross)
 def cross(x1, x2, /, *, axis=-1):
     return apply(ops.cross, (x1, x2), axis)
 
@@ -162,6 +176,7 @@ def _native(op, name, x, **kwargs):
     return constant(out)
 
 
+@records(ops.slogdet)
 def slogdet(x, /):
     if _complex_without_grad("slogdet", x):
         return SlogdetResult(*_native("slogdet", "slogdet", x))
@@ -169,28 +184,33 @@ def slogdet(x, /):
     return SlogdetResult(sign.detach(), logabsdet)
 
 
+@no_gradient("An integer: no gradient.")
 def matrix_rank(x, /, *, rtol=None):
     return _native("matrix_rank", "matrix_rank", x, rtol=_data(rtol))
 
 
+@records(ops.cholesky)
 def cholesky(x, /, *, upper=False):
     if _complex_without_grad("cholesky", x):
         return _native("cholesky", "cholesky", x, upper=upper)
     return apply(ops.cholesky, (x,), upper)
 
 
+@records(ops.eigvalsh)
 def eigvalsh(x, /):
     if _complex_without_grad("eigvalsh", x):
         return _native("eigvalsh", "eigvalsh", x)
     return apply(ops.eigvalsh, (x,))
 
 
+@records(ops.eigh)
 def eigh(x, /):
     if _complex_without_grad("eigh", x):
         return EighResult(*_native("eigh", "eigh", x))
     return EighResult(*apply(ops.eigh, (x,)))
 
 
+@records(ops.svdvals)
 def svdvals(x, /):
     if _complex_without_grad("svdvals", x):
         return _native("svdvals", "svdvals", x)
