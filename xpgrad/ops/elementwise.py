@@ -62,6 +62,24 @@ class Operands(NamedTuple):
 _new_tuple = tuple.__new__
 
 
+def _unary_function(name: str):
+    """``compute`` of a rule that is the standard's function ``name`` of one array."""
+
+    def compute(xp, x):
+        return getattr(xp, name)(x)
+
+    return compute
+
+
+def _binary_function(name: str):
+    """``compute`` of a rule that is the standard's function ``name`` of two arrays."""
+
+    def compute(xp, a, b):
+        return getattr(xp, name)(a, b)
+
+    return compute
+
+
 def _saves(cls, allowed: tuple) -> None:
     """Check a template rule's ``saves`` (names its gradients read) once, at
     class creation, and store a flag per name for the forward."""
@@ -76,7 +94,9 @@ def _saves(cls, allowed: tuple) -> None:
 
 
 class Binary(Rule, template=True):
-    """Template of a broadcasting binary rule ``out = compute(a, b)``."""
+    """Template of a broadcasting binary rule ``out = compute(a, b)``. A rule
+    that is a function of the standard (``standard = "atan2"``) computes it
+    with the namespace's function of that name unless it writes ``compute``."""
 
     args = ("a", "b")
     scalars = ("a", "b")
@@ -88,6 +108,8 @@ class Binary(Rule, template=True):
         super().__init_subclass__(**kwargs)
         _saves(cls, ("a", "b", "out"))
         cls._checks = cls.numbers_only or cls.real_only
+        if cls.standard and not hasattr(cls, "compute"):
+            cls.compute = staticmethod(_binary_function(cls.standard))
 
     @classmethod
     def forward(cls, a, b):
@@ -141,14 +163,23 @@ class Binary(Rule, template=True):
 
     @classmethod
     def _grads(cls, g, xp, s, need_a, need_b):
-        ga = to_input(xp, cls.grad_a(xp, g, s), s.a_shape, s.a_dtype) if need_a else None
-        gb = to_input(xp, cls.grad_b(xp, g, s), s.b_shape, s.b_dtype) if need_b else None
+        # to_input, with its two early exits written out (the common case).
+        ga = gb = None
+        if need_a:
+            ga = cls.grad_a(xp, g, s)
+            if ga.shape != s.a_shape or ga.dtype != s.a_dtype:
+                ga = to_input(xp, ga, s.a_shape, s.a_dtype)
+        if need_b:
+            gb = cls.grad_b(xp, g, s)
+            if gb.shape != s.b_shape or gb.dtype != s.b_dtype:
+                gb = to_input(xp, gb, s.b_shape, s.b_dtype)
         return ga, gb
 
 
 class Unary(Rule, template=True):
     """Template of a one-input rule ``out = compute(x)`` with ``grad(xp, g, s)``
-    giving dx from ``g`` and the saved :class:`UnarySaved`. A rule with
+    giving dx from ``g`` and the saved :class:`UnarySaved`; ``compute`` is the
+    namespace's function named by ``standard`` unless the rule writes one. A rule with
     parameters (``reshape``) writes its own forward and saves a NamedTuple
     with an ``x_dtype`` field; the backward is the template's."""
 
@@ -158,6 +189,8 @@ class Unary(Rule, template=True):
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         _saves(cls, ("x", "out"))
+        if cls.standard and not hasattr(cls, "compute"):
+            cls.compute = staticmethod(_unary_function(cls.standard))
 
     @classmethod
     def forward(cls, x):
@@ -180,7 +213,8 @@ class Unary(Rule, template=True):
             return (None,)
         xp, s = ctx.xp, ctx.saved
         if ctx.scope is NO_SCOPE:
-            return (cast(xp, cls.grad(xp, grad_out, s), s.x_dtype),)
+            g = cls.grad(xp, grad_out, s)
+            return (g if g.dtype == s.x_dtype else cast(xp, g, s.x_dtype),)
         with ctx.scope:
             return (cast(xp, cls.grad(xp, grad_out, s), s.x_dtype),)
 

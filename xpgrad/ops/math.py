@@ -83,10 +83,6 @@ class square(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.square(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, s.x * 2)
 
@@ -96,10 +92,6 @@ class sqrt(Unary):
 
     standard = "sqrt"
     saves = ("out",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.sqrt(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -113,10 +105,6 @@ class exp(Unary):
     saves = ("out",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.exp(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, s.out)
 
@@ -126,10 +114,6 @@ class expm1(Unary):
 
     standard = "expm1"
     saves = ("out",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.expm1(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -143,10 +127,6 @@ class log(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.log(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g / _conj(xp, s.x)
 
@@ -156,10 +136,6 @@ class log1p(Unary):
 
     standard = "log1p"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.log1p(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -173,10 +149,6 @@ class log2(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.log2(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g / _conj(xp, s.x * _LN2)
 
@@ -186,10 +158,6 @@ class log10(Unary):
 
     standard = "log10"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.log10(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -203,10 +171,6 @@ class sin(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.sin(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, xp.cos(s.x))
 
@@ -216,10 +180,6 @@ class cos(Unary):
 
     standard = "cos"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.cos(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -233,10 +193,6 @@ class tan(Unary):
     saves = ("out",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.tan(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, s.out * s.out + 1)
 
@@ -248,10 +204,6 @@ class sinh(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.sinh(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, xp.cosh(s.x))
 
@@ -261,10 +213,6 @@ class cosh(Unary):
 
     standard = "cosh"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.cosh(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -285,10 +233,6 @@ class tanh(Unary):
     saves = ("out",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.tanh(x)
-
-    @staticmethod
     def grad(xp, g, s):
         d = s.out * s.out
         if g.dtype != d.dtype or dtype_info(xp, d.dtype).complex:
@@ -305,10 +249,6 @@ class asin(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.asin(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g / _conj(xp, xp.sqrt(1 - s.x * s.x))
 
@@ -318,10 +258,6 @@ class acos(Unary):
 
     standard = "acos"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.acos(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -335,10 +271,6 @@ class atan(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.atan(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g / _conj(xp, s.x * s.x + 1)
 
@@ -348,10 +280,6 @@ class asinh(Unary):
 
     standard = "asinh"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.asinh(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -366,10 +294,6 @@ class acosh(Unary):
     saves = ("x",)
 
     @staticmethod
-    def compute(xp, x):
-        return xp.acosh(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g / _conj(xp, xp.sqrt(s.x - 1) * xp.sqrt(s.x + 1))
 
@@ -379,10 +303,6 @@ class atanh(Unary):
 
     standard = "atanh"
     saves = ("x",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.atanh(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -395,10 +315,6 @@ class sign(Unary):
 
     standard = "sign"
     saves = ("x", "out")
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.sign(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -416,10 +332,6 @@ class real(Unary):
     standard = "real"
 
     @staticmethod
-    def compute(xp, x):
-        return xp.real(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return g
 
@@ -428,10 +340,6 @@ class imag(Unary):
     """``out = imag(x)``; dx = 1j * G for complex x (torch), 0 for real x."""
 
     standard = "imag"
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.imag(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -446,10 +354,6 @@ class conj(Unary):
     standard = "conj"
 
     @staticmethod
-    def compute(xp, x):
-        return xp.conj(x)
-
-    @staticmethod
     def grad(xp, g, s):
         return _conj(xp, g)
 
@@ -459,10 +363,6 @@ class reciprocal(Unary):
 
     standard = "reciprocal"
     saves = ("out",)
-
-    @staticmethod
-    def compute(xp, x):
-        return xp.reciprocal(x)
 
     @staticmethod
     def grad(xp, g, s):
@@ -478,10 +378,6 @@ class atan2(RealBinary):
 
     standard = "atan2"
     saves = ("a", "b")
-
-    @staticmethod
-    def compute(xp, a, b):
-        return xp.atan2(a, b)
 
     @staticmethod
     def grad_a(xp, g, s):
@@ -507,10 +403,6 @@ class hypot(RealBinary):
     saves = ("a", "b", "out")
 
     @staticmethod
-    def compute(xp, a, b):
-        return xp.hypot(a, b)
-
-    @staticmethod
     def grad_a(xp, g, s):
         return g * (s.a / s.out)
 
@@ -531,10 +423,6 @@ class maximum(RealBinary):
     saves = ("a", "b")
 
     @staticmethod
-    def compute(xp, a, b):
-        return xp.maximum(a, b)
-
-    @staticmethod
     def grad_a(xp, g, s):
         return _zero_where(xp, s.a < s.b, xp.where(s.a == s.b, g * 0.5, g))
 
@@ -549,10 +437,6 @@ class minimum(RealBinary):
 
     standard = "minimum"
     saves = ("a", "b")
-
-    @staticmethod
-    def compute(xp, a, b):
-        return xp.minimum(a, b)
 
     @staticmethod
     def grad_a(xp, g, s):
@@ -574,10 +458,6 @@ class logaddexp(RealBinary):
     saves = ("a", "b")
 
     @staticmethod
-    def compute(xp, a, b):
-        return xp.logaddexp(a, b)
-
-    @staticmethod
     def grad_a(xp, g, s):
         return g / (xp.exp(s.b - s.a) + 1)
 
@@ -592,10 +472,6 @@ class copysign(RealBinary):
 
     standard = "copysign"
     saves = ("a", "out")
-
-    @staticmethod
-    def compute(xp, a, b):
-        return xp.copysign(a, b)
 
     @staticmethod
     def grad_a(xp, g, s):
@@ -614,10 +490,6 @@ class remainder(RealBinary):
     standard = "remainder"
     saves = ("a", "b")
     numbers_only = True
-
-    @staticmethod
-    def compute(xp, a, b):
-        return xp.remainder(a, b)
 
     @staticmethod
     def grad_a(xp, g, s):
