@@ -196,6 +196,18 @@ def test_torch_amax_convention_by_hand(backend):
     np.testing.assert_array_equal(host(x.grad), [[0.0, 0.5, 0.5], [NAN, NAN, NAN]])
 
 
+@pytest.mark.parametrize("fn", [xa.max, xa.min, xa.prod], ids=["max", "min", "prod"])
+def test_reducing_over_no_axis_is_the_identity_and_passes_the_gradient(backend, fn):
+    """axis=(): each element is its own max, min and product (torch's
+    count_nonzero through array_api_compat fails on axis=(); xpgrad must not)."""
+    x0 = np.array([[1.0, 3.0], [2.0, 2.0]])
+    x = xpgrad.tensor(backend.asarray(x0), requires_grad=True)
+    out = fn(x, axis=())
+    np.testing.assert_array_equal(host(out), x0)
+    out.backward(xpgrad.tensor(backend.asarray(np.array([[1.0, 2.0], [3.0, 4.0]]))))
+    np.testing.assert_array_equal(host(x.grad), [[1.0, 2.0], [3.0, 4.0]])
+
+
 def test_prod_zeros_by_hand(backend):
     x = xpgrad.tensor(backend.asarray(np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [2.0, 4.0, 0.5]])), requires_grad=True)
     xa.sum(xa.prod(x, axis=1)).backward()

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from .. import _dtypes
 from .._backend import dtype_info, resolve
 from .._shapes import normalize_axis
-from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, cast, check_grad, conj_if_complex
+from ._common import Rule, cast, conj_if_complex, run
 
 __all__ = ["sum", "mean", "prod", "max", "min", "var", "std", "cumulative_sum", "cumulative_prod"]
 
@@ -46,27 +46,25 @@ def _as_bool(op, keepdims) -> bool:
     raise TypeError(f"{op}: keepdims must be a bool; got {keepdims!r}")
 
 
+def _kept(xp, a, kept):
+    return a if tuple(a.shape) == kept else xp.reshape(a, kept)
+
+
 class Reduced(NamedTuple):
-    """What sum and mean save: x's shape and dtype, x's shape with the reduced
-    axes kept as 1, and how many elements each output averages."""
+    """What sum and mean save: x's shape, x's shape with the reduced axes kept
+    as 1, x's dtype, and (mean only) how many elements each output averages."""
 
     x_shape: tuple
     kept: tuple
     x_dtype: object
-    count: int
+    count: int | None = None
 
 
-def _spread(g, ctx):
+def _spread(xp, g, s):
     """``g`` reshaped to the kept-dims shape and broadcast back to the input's
     shape: a view, since the gradient of a sum is the same value everywhere.
     (The inverse of :func:`xpgrad.sum_to`: broadcasting needs no reduction.)"""
-    xp, s = ctx.xp, ctx.saved
-    with ctx.scope:
-        if ctx.out_shape != s.kept:
-            g = xp.reshape(g, s.kept)
-        if g.dtype != s.x_dtype:
-            g = cast(xp, g, s.x_dtype)
-        return xp.broadcast_to(g, s.x_shape)
+    return xp.broadcast_to(cast(xp, _kept(xp, g, s.kept), s.x_dtype), s.x_shape)
 
 
 class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
@@ -102,28 +100,23 @@ class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
         """
         if type(keepdims) is not bool:
             keepdims = _as_bool("sum", keepdims)
-        xp, scope, shape, (axes, kept, out_shape, count), info = _reduce("sum", x, axis, keepdims)
-        try:
-            with scope:
-                if dtype is not None:
-                    out = xp.sum(x, axis=axes, keepdims=keepdims, dtype=_dtypes.to_native(xp, dtype, "sum"))
-                elif info.accum is None:
-                    out = xp.sum(x, axis=axes, keepdims=keepdims)
-                else:
-                    out = xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum), x.dtype)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("sum", exc) from exc
-        saved = Reduced(shape, kept, x.dtype, count)
-        return out, Ctx("sum", xp, scope, saved, (info.inexact,), out_shape)
+        xp, scope, shape, (axes, kept, _, _), info = _reduce("sum", x, axis, keepdims)
+        out = run("sum", scope, _sum, xp, x, axes, keepdims, dtype, info.accum)
+        return sum.record(xp, scope, Reduced(shape, kept, x.dtype), (info.inexact,), out)
 
     @staticmethod
-    def backward(grad_out, ctx):
+    def gradients(xp, g, s, needs):
         """``(grad_x,)``: a broadcast view of ``grad_out`` (read-only on NumPy) with
         x's shape and dtype."""
-        check_grad("sum", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        return (_spread(grad_out, ctx),)
+        return (_spread(xp, g, s),)
+
+
+def _sum(xp, x, axes, keepdims, dtype, accum):
+    if dtype is not None:
+        return xp.sum(x, axis=axes, keepdims=keepdims, dtype=_dtypes.to_native(xp, dtype, "sum"))
+    if accum is None:
+        return xp.sum(x, axis=axes, keepdims=keepdims)
+    return xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=accum), x.dtype)
 
 
 class mean(Rule):
@@ -144,49 +137,37 @@ class mean(Rule):
         """
         if type(keepdims) is not bool:
             keepdims = _as_bool("mean", keepdims)
-        xp, scope, shape, (axes, kept, out_shape, count), info = _reduce("mean", x, axis, keepdims)
+        xp, scope, shape, (axes, kept, _, count), info = _reduce("mean", x, axis, keepdims)
         if not info.inexact:
             raise TypeError(
                 f"mean: x has dtype {x.dtype}; mean needs a floating-point array, cast it first"
             )
-        try:
-            with scope:
-                total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=info.accum)
-                out = cast(xp, total / count if count else total * float("nan"), x.dtype)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("mean", exc) from exc
-        saved = Reduced(shape, kept, x.dtype, count)
-        return out, Ctx("mean", xp, scope, saved, (True,), out_shape)
+        out = run("mean", scope, _mean, xp, x, axes, keepdims, count, info.accum)
+        return mean.record(xp, scope, Reduced(shape, kept, x.dtype, count), (True,), out)
 
     @staticmethod
-    def backward(grad_out, ctx):
+    def gradients(xp, g, s, needs):
         """``(grad_x,)`` with x's shape and dtype."""
-        check_grad("mean", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        count = ctx.saved.count
-        return (_spread(grad_out / count if count else grad_out, ctx),)
+        return (_spread(xp, g / s.count if s.count else g, s),)
 
+
+def _mean(xp, x, axes, keepdims, count, accum):
+    total = xp.sum(x, axis=axes, keepdims=keepdims, dtype=accum)
+    return cast(xp, total / count if count else total * math.nan, x.dtype)
 
 
 # -- reductions whose gradient reads x or the output -----------------------
 
 
 class Kept(NamedTuple):
-    """What prod, max, min, var and std save: x (or x minus its mean), the
-    output with the reduced axes kept as 1, the plan's axes (None for all)
-    and its kept shape, the count reduced, and the divisor (var and std)."""
+    """What prod, max and min save: x, the output, the plan's axes (None for
+    all), and x's shape with the reduced axes kept as 1 (the shape the backward
+    gives the output and G)."""
 
     x: object
     out: object
     axes: object
     kept: tuple
-    count: int
-    denom: float
-
-
-def _kept(xp, a, kept):
-    return a if tuple(a.shape) == kept else xp.reshape(a, kept)
 
 
 def _start(op, x, axis, keepdims, floating=False):
@@ -212,68 +193,59 @@ class prod(Rule):
     def forward(x, axis=None, keepdims=False, dtype=None):
         """Product over ``axis``; ``dtype`` (a dtype object or name) accumulates
         and returns in that dtype, and the gradient is cast back to x's."""
-        xp, scope, keepdims, (axes, kept, out_shape, count), info = _start("prod", x, axis, keepdims)
-        try:
-            with scope:
-                native = None if dtype is None else _dtypes.to_native(xp, dtype, "prod")
-                out = xp.prod(x, axis=axes, keepdims=keepdims, dtype=native)
-        except BACKEND_ERRORS as exc:
-            raise backend_error("prod", exc) from exc
-        saved = Kept(x if info.inexact else None, out, axes, kept, count, 0.0)
-        return out, Ctx("prod", xp, scope, saved, (info.inexact,), out_shape)
+        xp, scope, keepdims, (axes, kept, _, _), info = _start("prod", x, axis, keepdims)
+        out = run("prod", scope, lambda: xp.prod(
+            x, axis=axes, keepdims=keepdims, dtype=_dtypes.to_native(xp, dtype, "prod")))
+        saved = Kept(x, out, axes, kept) if info.inexact else None
+        return prod.record(xp, scope, saved, (info.inexact,), out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("prod", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, (x, out, axes, kept, _, _) = ctx.xp, ctx.saved
-        with ctx.scope:
-            out = _kept(xp, out, kept)
-            zero = x == 0
-            if not bool(xp.any(zero)):
-                d = out / x
-            else:  # out / x is 0/0 at a zero: count the zeros of each slice instead
-                ones = xp.where(zero, xp.ones_like(x), x)
-                others = xp.prod(ones, axis=axes, keepdims=True, dtype=out.dtype)
-                zeros = xp.sum(xp.astype(zero, out.dtype), axis=axes, keepdims=True)
-                d = xp.where(zero, xp.where(zeros == 1, others, xp.zeros_like(others)), out / ones)
-            g = _kept(xp, grad_out, kept) * conj_if_complex(xp, d)
-            return (cast(xp, g, x.dtype),)
+    def gradients(xp, g, s, needs):
+        x, out = s.x, _kept(xp, s.out, s.kept)
+        zero = x == 0
+        if not bool(xp.any(zero)):
+            d = out / x
+        else:  # out / x is 0/0 at a zero: count the zeros of each slice instead
+            ones = xp.where(zero, 1.0, x)
+            others = xp.prod(ones, axis=s.axes, keepdims=True, dtype=out.dtype)
+            zeros = _count(xp, zero, s.axes, out.dtype)
+            d = xp.where(zero, xp.where(zeros == 1, others, xp.zeros_like(others)), out / ones)
+        return (cast(xp, _kept(xp, g, s.kept) * conj_if_complex(xp, d), x.dtype),)
 
 
-def _extreme(op, x, axis, keepdims):
-    xp, scope, keepdims, (axes, kept, out_shape, count), info = _start(op, x, axis, keepdims)
+def _count(xp, mask, axes, dtype):
+    """How many of ``mask`` are True along ``axes``, kept as 1, in ``dtype``:
+    counted, not summed from a full-size ``dtype`` copy of the mask."""
+    if axes == ():  # nothing reduced; torch's count_nonzero reads () as every axis
+        return xp.astype(mask, dtype)
+    return xp.astype(xp.count_nonzero(mask, axis=axes, keepdims=True), dtype)
+
+
+def _extreme(rule, x, axis, keepdims):
+    op = rule.__name__
+    xp, scope, keepdims, (axes, kept, _, count), info = _start(op, x, axis, keepdims)
     if count == 0 and (axes is None or len(axes)):
         raise ValueError(
             f"{op}: x of shape {tuple(x.shape)} has no elements along axis {axis!r}, and "
             f"the {'maximum' if op == 'max' else 'minimum'} of nothing is undefined; "
             f"reduce over non-empty axes"
         )
-    try:
-        with scope:
-            out = getattr(xp, op)(x, axis=axes, keepdims=keepdims)
-    except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
-    saved = Kept(x if info.inexact else None, out, axes, kept, count, 0.0)
-    return out, Ctx(op, xp, scope, saved, (info.inexact,), out_shape)
+    out = run(op, scope, lambda: getattr(xp, op)(x, axis=axes, keepdims=keepdims))
+    saved = Kept(x, out, axes, kept) if info.inexact else None
+    return rule.record(xp, scope, saved, (info.inexact,), out)
 
 
-def _extreme_grad(op, grad_out, ctx):
-    check_grad(op, grad_out, ctx)
-    if not ctx.needs_input_grad[0]:
-        return (None,)
-    xp, (x, out, axes, kept, _, _) = ctx.xp, ctx.saved
-    with ctx.scope:
-        hit = x == _kept(xp, out, kept)
-        ties = xp.sum(xp.astype(hit, x.dtype), axis=axes, keepdims=True)
-        # A NaN slice has no hit: dividing by NaN there makes its gradient NaN,
-        # as torch's, without NumPy's divide-by-zero warning.
-        ties = xp.where(ties == 0, ties * math.nan, ties)
-        share = _kept(xp, grad_out, kept) / ties
-        # One pass over x's size: share at the hits, 0 * share (0, or NaN in
-        # a NaN slice) elsewhere; only hit and the result are that big.
-        return (cast(xp, xp.where(hit, share, share * 0), x.dtype),)
+def _extreme_grad(xp, g, s):
+    hit = s.x == _kept(xp, s.out, s.kept)
+    ties = _count(xp, hit, s.axes, s.x.dtype)
+    # A NaN slice has no hit: dividing by NaN there makes its gradient NaN,
+    # as torch's, without NumPy's divide-by-zero warning.
+    ties = xp.where(ties == 0, ties * math.nan, ties)
+    share = _kept(xp, g, s.kept) / ties
+    # One pass over x's size, in x's dtype: share at the hits, 0 * share (0, or
+    # NaN in a NaN slice) elsewhere; only hit and the result are that big.
+    dt = s.x.dtype
+    return (xp.where(hit, cast(xp, share, dt), cast(xp, share * 0, dt)),)
 
 
 class max(Rule):  # noqa: A001 - the standard's name
@@ -286,11 +258,11 @@ class max(Rule):  # noqa: A001 - the standard's name
     @staticmethod
     def forward(x, axis=None, keepdims=False):
         """Maximum over ``axis``; a ValueError for an empty reduction."""
-        return _extreme("max", x, axis, keepdims)
+        return _extreme(max, x, axis, keepdims)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        return _extreme_grad("max", grad_out, ctx)
+    def gradients(xp, g, s, needs):
+        return _extreme_grad(xp, g, s)
 
 
 class min(Rule):  # noqa: A001 - the standard's name
@@ -302,11 +274,21 @@ class min(Rule):  # noqa: A001 - the standard's name
     @staticmethod
     def forward(x, axis=None, keepdims=False):
         """Minimum over ``axis``; a ValueError for an empty reduction."""
-        return _extreme("min", x, axis, keepdims)
+        return _extreme(min, x, axis, keepdims)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        return _extreme_grad("min", grad_out, ctx)
+    def gradients(xp, g, s, needs):
+        return _extreme_grad(xp, g, s)
+
+
+class Moment(NamedTuple):
+    """What var and std save: x minus its mean, std's output (None for var),
+    x's shape with the reduced axes kept as 1, and the divisor."""
+
+    d: object
+    out: object
+    kept: tuple
+    denom: float
 
 
 def _correction(op, correction) -> float:
@@ -315,18 +297,23 @@ def _correction(op, correction) -> float:
     return float(correction)
 
 
-def _spread_moment(op, x, axis, correction, keepdims):
-    """x minus its mean, the sum of its squares, and the divisor max(n - correction, 0)."""
-    xp, scope, keepdims, (axes, kept, out_shape, count), info = _start(op, x, axis, keepdims, True)
+def _moment(rule, x, axis, correction, keepdims):
+    """The forward of var and std."""
+    op = rule.__name__
+    xp, scope, keepdims, (axes, kept, _, count), _ = _start(op, x, axis, keepdims, True)
     denom = builtins.max(count - _correction(op, correction), 0.0)
-    try:
-        with scope:
-            d = x - xp.mean(x, axis=axes, keepdims=True)
-            ss = xp.sum(d * d, axis=axes, keepdims=keepdims)
-            var = ss / denom if denom else ss * math.inf
-    except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
-    return xp, scope, d, var, Kept(d, None, axes, kept, count, denom), out_shape
+    d, out = run(op, scope, _spread_moment, xp, x, axes, keepdims, denom, rule is std)
+    saved = Moment(d, out if rule is std else None, kept, denom)
+    return rule.record(xp, scope, saved, (True,), out)
+
+
+def _spread_moment(xp, x, axes, keepdims, denom, root):
+    """x minus its mean, and the sum of its squares over the divisor max(n - correction, 0)
+    (its square root with ``root``)."""
+    d = x - xp.mean(x, axis=axes, keepdims=True)
+    ss = xp.sum(d * d, axis=axes, keepdims=keepdims)
+    var = ss / denom if denom else ss * math.inf
+    return d, (xp.sqrt(var) if root else var)
 
 
 class var(Rule):
@@ -340,18 +327,12 @@ class var(Rule):
     @staticmethod
     def forward(x, axis=None, correction=0.0, keepdims=False):
         """Variance over ``axis`` of a real floating-point ``x``."""
-        xp, scope, d, out, saved, out_shape = _spread_moment("var", x, axis, correction, keepdims)
-        return out, Ctx("var", xp, scope, saved, (True,), out_shape)
+        return _moment(var, x, axis, correction, keepdims)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("var", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, s = ctx.xp, ctx.saved
-        with ctx.scope:
-            scale = _kept(xp, grad_out, s.kept) * (2.0 / s.denom if s.denom else math.inf)
-            return (cast(xp, scale * s.x, s.x.dtype),)
+    def gradients(xp, g, s, needs):
+        scale = _kept(xp, g, s.kept) * (2.0 / s.denom if s.denom else math.inf)
+        return (cast(xp, scale * s.d, s.d.dtype),)
 
 
 class std(Rule):
@@ -363,23 +344,15 @@ class std(Rule):
     @staticmethod
     def forward(x, axis=None, correction=0.0, keepdims=False):
         """Standard deviation over ``axis`` of a real floating-point ``x``."""
-        xp, scope, d, v, saved, out_shape = _spread_moment("std", x, axis, correction, keepdims)
-        with scope:
-            out = xp.sqrt(v)
-        return out, Ctx("std", xp, scope, saved._replace(out=out), (True,), out_shape)
+        return _moment(std, x, axis, correction, keepdims)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("std", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, s = ctx.xp, ctx.saved
-        with ctx.scope:
-            out = _kept(xp, s.out, s.kept)
-            scaled = out * s.denom if s.denom else out * math.inf
-            safe = xp.where(out == 0, xp.ones_like(scaled), scaled)
-            scale = xp.where(out == 0, xp.zeros_like(safe), _kept(xp, grad_out, s.kept) / safe)
-            return (cast(xp, scale * s.x, s.x.dtype),)
+    def gradients(xp, g, s, needs):
+        out = _kept(xp, s.out, s.kept)
+        scaled = out * s.denom if s.denom else out * math.inf
+        safe = xp.where(out == 0, xp.ones_like(scaled), scaled)
+        scale = xp.where(out == 0, xp.zeros_like(safe), _kept(xp, g, s.kept) / safe)
+        return (cast(xp, scale * s.d, s.d.dtype),)
 
 
 class Cumulated(NamedTuple):
@@ -389,16 +362,12 @@ class Cumulated(NamedTuple):
 
 
 def _cumulate(op, x, axis, dtype, include_initial):
-    """The forward of cumulative_sum and cumulative_prod: (xp, scope, axis, out)."""
+    """The forward of cumulative_sum and cumulative_prod: (xp, scope, axis, out, needs)."""
     xp, scope = resolve(op, x)
     ax = _cumulative_axis(op, x, axis)
-    try:
-        with scope:
-            native = None if dtype is None else _dtypes.to_native(xp, dtype, op)
-            out = getattr(xp, op)(x, axis=ax, dtype=native, include_initial=bool(include_initial))
-    except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
-    return xp, scope, ax, out
+    out = run(op, scope, lambda: getattr(xp, op)(
+        x, axis=ax, dtype=_dtypes.to_native(xp, dtype, op), include_initial=bool(include_initial)))
+    return xp, scope, ax, out, (dtype_info(xp, x.dtype).inexact,)
 
 
 def _cumulative_axis(op, x, axis) -> int:
@@ -425,22 +394,15 @@ class cumulative_sum(Rule):
     @staticmethod
     def forward(x, axis=None, dtype=None, include_initial=False):
         """Cumulative sum along ``axis`` (needed unless x is 1-D)."""
-        xp, scope, ax, out = _cumulate("cumulative_sum", x, axis, dtype, include_initial)
+        xp, scope, ax, out, needs = _cumulate("cumulative_sum", x, axis, dtype, include_initial)
         saved = Cumulated(ax, bool(include_initial), x.dtype)
-        needs = (dtype_info(xp, x.dtype).inexact,)
-        return out, Ctx("cumulative_sum", xp, scope, saved, needs, tuple(out.shape))
+        return cumulative_sum.record(xp, scope, saved, needs, out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("cumulative_sum", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, (ax, initial, x_dtype) = ctx.xp, ctx.saved
-        with ctx.scope:
-            g = grad_out
-            if initial:
-                g = g[(slice(None),) * ax + (slice(1, None), Ellipsis)]
-            return (cast(xp, _rev_cumsum(xp, g, ax), x_dtype),)
+    def gradients(xp, g, s, needs):
+        if s.include_initial:
+            g = g[(slice(None),) * s.axis + (slice(1, None), Ellipsis)]
+        return (cast(xp, _rev_cumsum(xp, g, s.axis), s.x_dtype),)
 
 
 def _rev_cumsum(xp, g, ax):
@@ -466,29 +428,23 @@ class cumulative_prod(Rule):
     @staticmethod
     def forward(x, axis=None, dtype=None, include_initial=False):
         """Cumulative product along ``axis`` (needed unless x is 1-D)."""
-        xp, scope, ax, out = _cumulate("cumulative_prod", x, axis, dtype, include_initial)
-        needs = (dtype_info(xp, x.dtype).inexact,)
-        saved = CumProd(x, out, ax, bool(include_initial))
-        return out, Ctx("cumulative_prod", xp, scope, saved, needs, tuple(out.shape))
+        xp, scope, ax, out, needs = _cumulate("cumulative_prod", x, axis, dtype, include_initial)
+        saved = CumProd(x, out, ax, bool(include_initial)) if needs[0] else None
+        return cumulative_prod.record(xp, scope, saved, needs, out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("cumulative_prod", grad_out, ctx)
-        if not ctx.needs_input_grad[0]:
-            return (None,)
-        xp, (x, out, ax, initial) = ctx.xp, ctx.saved
-        with ctx.scope:
-            g = grad_out
-            if initial:
-                rest = (slice(None),) * ax + (slice(1, None), Ellipsis)
-                g, out = g[rest], out[rest]
-            zero = x == 0
-            seen = xp.cumulative_sum(xp.astype(zero, xp.int32), axis=ax)
-            before, first = seen == 0, zero & (seen == 1)
-            safe = xp.where(before, x, xp.ones_like(x))
-            dx = _rev_cumsum(xp, g * conj_if_complex(xp, out), ax) / conj_if_complex(xp, safe)
-            if bool(xp.any(first)):
-                p = xp.cumulative_prod(xp.where(first, xp.ones_like(x), x), axis=ax)
-                at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
-                dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))
-            return (cast(xp, dx, x.dtype),)
+    def gradients(xp, g, s, needs):
+        x, out, ax = s.x, s.out, s.axis
+        if s.include_initial:
+            rest = (slice(None),) * ax + (slice(1, None), Ellipsis)
+            g, out = g[rest], out[rest]
+        zero = x == 0
+        seen = xp.cumulative_sum(xp.astype(zero, xp.int32), axis=ax)
+        before, first = seen == 0, zero & (seen == 1)
+        safe = xp.where(before, x, xp.ones_like(x))
+        dx = _rev_cumsum(xp, g * conj_if_complex(xp, out), ax) / conj_if_complex(xp, safe)
+        if bool(xp.any(first)):
+            p = xp.cumulative_prod(xp.where(first, xp.ones_like(x), x), axis=ax)
+            at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
+            dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))
+        return (cast(xp, dx, x.dtype),)
