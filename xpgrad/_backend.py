@@ -4,27 +4,25 @@ Every rule asks this module for the namespace of its inputs on its first
 line, so the lookup is cached by the array's type: after the first call for a
 type it costs one dict lookup per argument. array-api-compat does the slow,
 careful detection once per type.
+
+What differs between libraries lives in ``xpgrad/_libs/``, one adapter per
+library; each ``_Lib`` holds its library's (``lib.adapter``), so generic code
+here picks the adapter in one line, e.g. ``lib.adapter.to_numpy(array)``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 
-from ._device import CPU, ArrayDevice, Device, parse_device, require_available
+from ._device import ArrayDevice, Device, parse_device
+from ._libs import Library, adapter_for
 
 __all__ = ["get_namespace", "device_of", "to_device", "to_numpy", "convert", "dtype_info"]
 
 # Python scalars: a rule that allows them at a position skips them there.
 _SCALARS = frozenset({int, float, complex, bool})
 _NONE = type(None)
-
-# Libraries whose arrays all live in host memory, so no device check is needed.
-_HOST_ONLY = frozenset({"numpy", "dask"})
-# Libraries whose arrays may have unknown (nan) sizes: dask after boolean
-# indexing. Their calls skip the fast path so that resolve() can reject them.
-_UNKNOWN_SIZES = frozenset({"dask"})
 
 NO_SCOPE = contextlib.nullcontext()
 
@@ -37,18 +35,24 @@ _CONVERT_HINT = (
 class _Lib:
     """What xpgrad knows about one array type."""
 
-    __slots__ = ("name", "xp", "check_device", "scoped", "unscoped", "fast", "numeric")
+    __slots__ = ("name", "adapter", "xp", "check_device", "scoped", "unscoped", "fast", "numeric")
 
     def __init__(self, name: str, xp: object) -> None:
+        """``xp``: the library's array-api-compat namespace."""
         self.name = name
-        self.xp = xp
-        self.check_device = name not in _HOST_ONLY
+        # The library's quirks (xpgrad/_libs/), chosen here once.
+        self.adapter = adapter = adapter_for(name)
+        # The namespace the rules compute with: a speed adapter (NumPy's) or xp.
+        self.xp = xp = adapter.namespace(xp)
+        # Host-only libraries (numpy, dask) need no device check.
+        self.check_device = not adapter.host_only
         # CuPy runs kernels on the *current* device, not the array's: enter it.
-        self.scoped = name == "cupy"
+        self.scoped = adapter.scoped
         # What resolve() returns when no device needs entering.
         self.unscoped = (xp, NO_SCOPE)
-        # resolve() may answer from its fast path without looking at the arrays.
-        self.fast = name not in _UNKNOWN_SIZES
+        # resolve() may answer from its fast path without looking at the arrays:
+        # not where sizes may be unknown (dask), so that resolve() can reject them.
+        self.fast = not adapter.unknown_sizes
         # dtype -> usable as an upstream gradient (numeric, not boolean); see
         # is_numeric(). A per-library dict: cheaper than dtype_info's tuple key.
         self.numeric: dict = {}
@@ -100,16 +104,6 @@ def _describe(x: object) -> str:
     return f"a {name}"
 
 
-def _adapt(name: str, xp: object) -> object:
-    """The namespace xpgrad computes with: a library's speed adapter where it
-    has one (today only NumPy's, in ``_numpy.py``), else its own namespace."""
-    if name == "numpy":
-        from ._numpy import NumpyNamespace
-
-        return NumpyNamespace(xp)
-    return xp
-
-
 def _lib_of_type(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     lib = LIBS.get(t)
     if lib is None:
@@ -157,12 +151,14 @@ def register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
     lib = _BY_XP.get(id(xp))
     if lib is None:
         name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
-        new = _Lib(name, _adapt(name, xp))
+        new = _Lib(name, xp)
         # setdefault: two threads registering at once must end with one _Lib,
         # since resolve() compares libraries by identity.
         lib = _BY_XP.setdefault(id(xp), new)
         _NS_NAME.setdefault(id(lib.xp), name)
         _NS_NAME.setdefault(id(xp), name)
+        _ADAPTERS.setdefault(id(lib.xp), lib.adapter)
+        _ADAPTERS.setdefault(id(xp), lib.adapter)
         _PUBLIC.setdefault(id(lib.xp), xp)
     return LIBS.setdefault(t, lib)
 
@@ -171,6 +167,16 @@ def register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
 _NS_NAME: dict[int, str] = {}
 # The compat namespace behind each adapter, which get_namespace() returns.
 _PUBLIC: dict[int, object] = {}
+# The library adapter of each namespace object xpgrad hands out (see adapter_of).
+_ADAPTERS: dict[int, Library] = {}
+_GENERIC = Library()
+
+
+def adapter_of(xp: object) -> Library:
+    """The library adapter (``xpgrad/_libs/``) of namespace ``xp``, for the
+    rules, which hold a namespace rather than a ``_Lib``; the generic one for
+    a namespace xpgrad has not registered."""
+    return _ADAPTERS.get(id(xp), _GENERIC)
 
 
 def namespace_for(library: str) -> object:
@@ -180,21 +186,13 @@ def namespace_for(library: str) -> object:
     for lib in set(LIBS.values()):
         if lib.name == library:
             return lib.xp
-    if library == "numpy":
-        import numpy as mod
-    elif library == "jax":
-        import jax.numpy as mod
-    elif library == "dask":
-        import dask.array as mod
-    else:
-        mod = sys.modules.get(library) or importlib.import_module(library)
-    sample = mod.empty(0) if library != "dask" else mod.empty(0, chunks=1)
+    sample = adapter_for(library).empty()
     return _lib_of_type(type(sample), sample).xp
 
 
 def _describe_device(lib: _Lib, x: object) -> str:
     try:
-        return str(_device_of(lib, x))
+        return str(lib.adapter.device_of(x))
     except ValueError:
         return str(x.device)
 
@@ -319,25 +317,6 @@ def get_namespace(*arrays: object, xp: object = None) -> object:
     return _PUBLIC.get(id(xp), xp)
 
 
-def _device_of(lib: _Lib, x: object) -> Device:
-    if lib.name == "cupy":
-        return Device._make("cuda", x.device.id)
-    if lib.name == "torch":
-        dev = x.device
-        if dev.type == "cuda":
-            return Device._make("cuda", 0 if dev.index is None else dev.index)
-        if dev.type == "cpu":
-            return CPU
-        raise ValueError(f"device_of: torch device '{dev}' is not supported by xpgrad")
-    if lib.name == "jax":
-        dev = getattr(x, "device", None)  # None for an array traced by jax.jit
-        if getattr(dev, "platform", "cpu") in ("gpu", "cuda"):
-            return Device._make("cuda", dev.id)
-        return CPU
-    # numpy, dask, array_api_strict (whose extra devices are all host memory).
-    return CPU
-
-
 def device_of(array: object) -> Device:
     """The :class:`Device` an array lives on.
 
@@ -347,7 +326,7 @@ def device_of(array: object) -> Device:
     >>> device_of(np.zeros(3))
     Device('cpu')
     """
-    return _device_of(_lib_of_type(type(array), array, "device_of"), array)
+    return _lib_of_type(type(array), array, "device_of").adapter.device_of(array)
 
 
 _ARRAY_DEVICES: dict = {}
@@ -364,7 +343,7 @@ def array_device(array: object) -> ArrayDevice:
     except TypeError:  # an unhashable device object: build it each time
         key, hit = None, None
     if hit is None:
-        hit = ArrayDevice._on(_device_of(lib, array), lib.name, native)
+        hit = ArrayDevice._on(lib.adapter.device_of(array), lib.name, native)
         if key is not None:
             _ARRAY_DEVICES[key] = hit
     return hit
@@ -376,20 +355,7 @@ def to_numpy(array: object):
 
     if isinstance(array, np.ndarray):
         return array
-    lib = _lib_of_type(type(array), array, "to_numpy")
-    if lib.name == "cupy":
-        return array.get()
-    if lib.name == "torch":
-        array = array.detach().cpu().resolve_conj().resolve_neg()
-        if str(array.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: widen, exactly
-            array = array.float()
-        return array.numpy()
-    if lib.name == "dask":
-        return to_numpy(array.compute())  # chunks may be CuPy arrays
-    try:
-        return np.from_dlpack(array)
-    except Exception:
-        return np.asarray(array)
+    return _lib_of_type(type(array), array, "to_numpy").adapter.to_numpy(array)
 
 
 def to_device(array: object, device: object):
@@ -411,34 +377,11 @@ def to_device(array: object, device: object):
     >>> to_device(np.arange(3), "cpu")
     array([0, 1, 2])
     """
-    lib = _lib_of_type(type(array), array, "to_device")
+    adapter = _lib_of_type(type(array), array, "to_device").adapter
     dev = parse_device(device, "to_device")
-    if _device_of(lib, array) == dev:
+    if adapter.device_of(array) == dev:
         return array
-    if lib.name == "torch":
-        return _torch_to(array, dev)
-    require_available(dev, "to_device")
-    if dev.kind == "cpu":
-        return to_numpy(array)
-    import cupy
-
-    with cupy.cuda.Device(dev.index):
-        # cupy.asarray copies onto the current device, from the host or from
-        # another GPU; other host arrays go through NumPy first.
-        return cupy.asarray(array if lib.name == "cupy" else to_numpy(array))
-
-
-def _torch_to(array, dev: Device):
-    torch = sys.modules["torch"]
-    if dev.kind == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if dev.index >= count:
-            why = f"only {count} CUDA GPU(s) visible to torch" if count else "torch sees no CUDA GPU"
-            available = ", ".join(["cpu"] + [f"cuda:{i}" for i in range(count)])
-            raise RuntimeError(
-                f"to_device: device '{dev}' is not available ({why}); available: {available}"
-            )
-    return array.to(str(dev))
+    return adapter.to_device(array, dev)
 
 
 def convert(array: object, like: object):
@@ -479,19 +422,11 @@ def convert(array: object, like: object):
         out = None
     if out is not None and getattr(out, "device", None) == dev:
         return out
-    target = _device_of(lib, like)
+    target = lib.adapter.device_of(like)
     if target.kind == "cuda":
-        return to_device(convert(array, _host_like(lib, like)), target)
+        # Through the host: a torch CPU tensor for torch, NumPy for CuPy.
+        return to_device(convert(array, lib.adapter.host_like(like)), target)
     return lib.xp.asarray(to_numpy(array), device=dev)
-
-
-def _host_like(lib: _Lib, like: object):
-    """A zero-size host array of ``like``'s library (torch CPU, or NumPy for CuPy)."""
-    import numpy as np
-
-    if lib.name == "torch":
-        return like.new_empty((0,), device="cpu")
-    return np.empty(0)
 
 
 class DTypeInfo:
@@ -519,9 +454,6 @@ class DTypeInfo:
 # dtype) key: no tuple to build on every lookup (every forward makes one),
 # and no comparison of two libraries' dtypes (array_api_strict warns).
 _DTYPES: dict[int, dict] = {}
-# NumPy has no float16 GEMM (it loops in C, hundreds of times slower than
-# float32), and these namespaces run on NumPy underneath.
-_NO_HALF_GEMM = frozenset({"numpy", "array_api_strict", "dask"})
 
 
 def dtype_info(xp: object, dtype: object) -> DTypeInfo:
@@ -554,7 +486,9 @@ def _classify(xp: object, dtype: object) -> DTypeInfo:
     half = name in ("float16", "bfloat16")
     info.accum = xp.float32 if half else None
     ns = _NS_NAME.get(id(xp)) or xp.__name__.removeprefix("array_api_compat.").split(".")[0]
-    info.gemm = xp.float32 if half and ns in _NO_HALF_GEMM else None
+    # NumPy has no float16 GEMM (it loops in C, hundreds of times slower than
+    # float32), nor the namespaces that run on NumPy underneath.
+    info.gemm = xp.float32 if half and not adapter_for(ns).half_gemm else None
     return info
 
 

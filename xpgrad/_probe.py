@@ -2,8 +2,8 @@
 
 :func:`peak_bytes` runs a callable once and reports the most memory it held
 above what was held before the call: :mod:`tracemalloc` on the CPU (NumPy
-reports its buffers to it), CuPy's default memory pool on ``cuda:N``. CuPy
-is imported only for a ``cuda`` device.
+reports its buffers to it), CuPy's default memory pool on ``cuda:N`` (read in
+``xpgrad/_libs/cupy.py``). CuPy is imported only for a ``cuda`` device.
 """
 
 from __future__ import annotations
@@ -55,20 +55,6 @@ def _traced(fn):
 
 
 def _pooled(fn, dev):
-    import cupy as cp
+    from ._libs.cupy import pooled_peak
 
-    pool = cp.get_default_memory_pool()
-    with cp.cuda.Device(dev.index):  # the pool reports the current device
-        synchronize(dev)
-        base = peak = pool.used_bytes()
-
-        def tracking_malloc(size):
-            nonlocal peak
-            mem = pool.malloc(size)
-            peak = max(peak, pool.used_bytes())
-            return mem
-
-        with cp.cuda.using_allocator(tracking_malloc):
-            result = fn()
-            synchronize(dev)
-    return max(peak - base, 0), result
+    return pooled_peak(fn, dev, synchronize)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .._backend import _NS_NAME, dtype_info, resolve
+from .._backend import adapter_of, dtype_info, resolve
 from .._shapes import fmt
 from ._common import Rule, cast, differentiable, run, to_input
 
@@ -30,36 +30,16 @@ def scatter_add(xp, n: int, index, values, like):
     """A 1-D array of length ``n``, zero except ``out[index[k]] += values[k]``
     (repeated indices add up), in ``values``' dtype.
 
-    Each library's own accumulating scatter: ``numpy.bincount`` for real
-    floats (``numpy.add.at`` otherwise), ``torch.Tensor.index_add_``,
-    JAX's ``.at[index].add``, ``cupyx.scatter_add``. Other libraries
-    (array_api_strict, dask) have none in the standard, and get a portable
-    one-hot product, ``values @ (index[:, None] == arange(n))``, which costs
-    O(len(index) * n): correct everywhere, meant for the small arrays those
-    libraries are used with here.
+    Each library's own accumulating scatter, from its adapter in
+    ``xpgrad/_libs/``: ``numpy.bincount`` for real floats (``numpy.add.at``
+    otherwise), ``torch.Tensor.index_add_``, JAX's ``.at[index].add``,
+    ``cupyx.scatter_add``. Other libraries (array_api_strict, dask) have none
+    in the standard, and get a portable one-hot product,
+    ``values @ (index[:, None] == arange(n))``, which costs O(len(index) * n):
+    correct everywhere, meant for the small arrays those libraries are used
+    with here.
     """
-    name = _NS_NAME.get(id(xp), "")
-    dt = values.dtype
-    if name == "numpy":
-        import numpy as np
-
-        if not dtype_info(xp, dt).complex:
-            return np.bincount(index, weights=values, minlength=n).astype(dt, copy=False)
-        out = np.zeros(n, dt)
-        np.add.at(out, index, values)
-        return out
-    if name == "torch":
-        return xp.zeros(n, dtype=dt, device=like.device).index_add_(0, index, values)
-    if name == "jax":
-        return xp.zeros(n, dtype=dt).at[index].add(values)
-    if name == "cupy":
-        import cupyx
-
-        out = xp.zeros(n, dtype=dt)
-        cupyx.scatter_add(out, index, values)
-        return out
-    onehot = xp.astype(index[:, None] == xp.arange(n, device=getattr(like, "device", None))[None, :], dt)
-    return xp.reshape(values[None, :] @ onehot, (n,))
+    return adapter_of(xp).scatter_add(xp, n, index, values, like)
 
 
 def _iota(xp, x):
@@ -216,10 +196,11 @@ def _consumed(k) -> int:
 
 
 def _flip_plan(xp, x, key: tuple):
-    """torch refuses negative slice steps: on torch, the axes to flip first and
-    the key with those slices made positive-step slices of the flipped axes;
-    elsewhere (or with no negative step) no flips and the key as it is."""
-    if _NS_NAME.get(id(xp)) != "torch" or not any(
+    """torch refuses negative slice steps: on torch (an adapter without
+    ``negative_slice_steps``), the axes to flip first and the key with those
+    slices made positive-step slices of the flipped axes; elsewhere (or with no
+    negative step) no flips and the key as it is."""
+    if adapter_of(xp).negative_slice_steps or not any(
         type(k) is slice and k.step is not None and k.step < 0 for k in key
     ):
         return (), key
@@ -298,10 +279,7 @@ class getitem(Rule):
 
 def _assign(xp, z, key, value):
     """``z[key] = value`` on a fresh array ``z``; JAX's arrays are immutable."""
-    if _NS_NAME.get(id(xp)) == "jax":
-        return z.at[key].set(value)
-    z[key] = value
-    return z
+    return adapter_of(xp).assign(xp, z, key, value)
 
 
 def _set_copy(xp, a, key, value, flips=()):
@@ -309,9 +287,7 @@ def _set_copy(xp, a, key, value, flips=()):
     along ``flips`` (see :func:`_flip_plan`)."""
     if flips:  # torch's flip is a copy already
         return xp.flip(_assign(xp, xp.flip(a, axis=flips), key, value), axis=flips)
-    if _NS_NAME.get(id(xp)) == "jax":
-        return a.at[key].set(value)
-    return _assign(xp, xp.asarray(a, copy=True), key, value)
+    return adapter_of(xp).set_copy(xp, a, key, value)
 
 
 class Assigned(NamedTuple):

@@ -1,6 +1,11 @@
-"""NumPy's speed adapter: array_api_compat.numpy with cheaper spellings of the
-few calls on xpgrad's hot path. Selected for NumPy arrays by
-``_backend._adapt``; every other library uses its namespace as it is.
+"""NumPy's quirks: a speed adapter for its namespace, the host arrays
+``to_numpy`` hands back as they are, and an accumulating scatter
+(``numpy.bincount``, ``numpy.add.at``). NumPy computes float16 matrix
+products in a C loop, hundreds of times slower than float32's.
+
+The speed adapter, :class:`NumpyNamespace`, is ``array_api_compat.numpy`` with
+cheaper spellings of the few calls on xpgrad's hot path; it is the namespace
+``resolve`` returns for NumPy arrays (``_Lib.xp``).
 
 On tiny arrays NumPy's Python-level wrappers cost more than the arithmetic.
 Each replacement gives the same result as the compat function it stands in
@@ -24,6 +29,30 @@ Anything else is looked up on the compat namespace once and cached.
 from __future__ import annotations
 
 import numpy as np
+
+from . import Library
+
+
+class Numpy(Library):
+    name = "numpy"
+    host_only = True
+    half_gemm = False  # float16 GEMM loops in C: the rules multiply in float32
+
+    def namespace(self, xp):
+        return NumpyNamespace(xp)
+
+    def to_numpy(self, x):
+        return np.asarray(x)  # an ndarray as it is; a NumPy scalar as a 0-d array
+
+    def scatter_add(self, xp, n, index, values, like):
+        """``numpy.bincount`` for real values (much faster than ``add.at``),
+        ``numpy.add.at`` for complex ones, which bincount cannot weigh."""
+        dt = values.dtype
+        if dt.kind != "c":
+            return np.bincount(index, weights=values, minlength=n).astype(dt, copy=False)
+        out = np.zeros(n, dt)
+        np.add.at(out, index, values)
+        return out
 
 
 class NumpyNamespace:

@@ -1,0 +1,240 @@
+"""Library quirks live in xpgrad/_libs/, one adapter per library: each array
+type's _Lib holds its library's adapter, the adapters import their library
+lazily, and each quirk gives what the generic code would (or what the
+library needs instead)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import xpgrad
+from xpgrad import _backend
+from xpgrad._backend import _lib_of_type, adapter_of, resolve
+from xpgrad._device import CPU, Device
+from xpgrad import _libs as libs
+from xpgrad._libs import Library, adapter_for
+from xpgrad._libs import cupy as libs_cupy
+from xpgrad._libs.cupy import CuPy, pooled_peak, to_gpu
+from xpgrad._libs.dask import Dask
+from xpgrad._libs.jax import Jax
+from xpgrad._libs.numpy import Numpy, NumpyNamespace
+from xpgrad._libs.torch import Torch
+from xpgrad.ops.indexing import scatter_add
+
+from tests.support import host
+
+
+def test_importing_xpgrad_imports_no_optional_library():
+    code = (
+        "import sys, xpgrad, xpgrad._libs.torch, xpgrad._libs.jax, xpgrad._libs.cupy, "
+        "xpgrad._libs.dask\n"
+        "found = [m for m in ('torch', 'jax', 'cupy', 'cupyx', 'dask') if m in sys.modules]\n"
+        "assert not found, found\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_each_library_has_its_adapter():
+    expected = {"numpy": Numpy, "cupy": CuPy, "torch": Torch, "jax": Jax, "dask": Dask}
+    for name, cls in expected.items():
+        assert type(adapter_for(name)) is cls and adapter_for(name).name == name
+        assert adapter_for(name) is adapter_for(name)  # one instance per library
+    generic = adapter_for("some_array_api_library")
+    assert type(generic) is Library and generic.name == "some_array_api_library"
+
+
+def test_numpy_lib_computes_with_the_speed_adapter():
+    x = np.ones(3)
+    lib = _lib_of_type(type(x), x)
+    assert type(lib.adapter) is Numpy
+    assert isinstance(lib.xp, NumpyNamespace)
+    assert resolve("test", x)[0] is lib.xp
+    public = xpgrad.get_namespace(x)
+    assert public.__name__ == "array_api_compat.numpy"
+    assert adapter_of(lib.xp) is lib.adapter and adapter_of(public) is lib.adapter
+    assert not lib.check_device and not lib.scoped and lib.fast
+
+
+def test_unregistered_namespace_gets_the_generic_adapter():
+    assert type(adapter_of(types.SimpleNamespace())) is Library
+
+
+def _scatter_cases():
+    index = [0, 3, 3, 1, 0, 3]
+    values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    expected = np.zeros(5)
+    np.add.at(expected, index, values)
+    return index, values, expected
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_scatter_add_accumulates_repeats_on_every_backend(backend, dtype):
+    index, values, expected = _scatter_cases()
+    xp = resolve("test", backend.asarray(np.ones(1)))[0]
+    idx = backend.asarray(np.array(index, dtype=np.int64))
+    vals = backend.asarray(np.array(values), dtype)
+    out = scatter_add(xp, 5, idx, vals, vals)
+    assert out.shape == (5,) and out.dtype == vals.dtype
+    np.testing.assert_allclose(host(out), expected)
+
+
+def test_scatter_add_numpy_complex_and_generic_one_hot():
+    index, values, expected = _scatter_cases()
+    xp = resolve("test", np.ones(1))[0]
+    idx = np.array(index)
+    vals = np.array(values) * (1 - 2j)
+    out = scatter_add(xp, 5, idx, vals, vals)
+    assert out.dtype == np.complex128
+    np.testing.assert_allclose(out, expected * (1 - 2j))
+    # The generic adapter's one-hot product gives the same sums.
+    generic = Library("generic").scatter_add(xp, 5, idx, np.array(values), idx)
+    np.testing.assert_allclose(generic, expected)
+
+
+def test_torch_quirks():
+    torch = pytest.importorskip("torch")
+    adapter = _lib_of_type(torch.Tensor, torch.ones(1)).adapter
+    assert type(adapter) is Torch and not adapter.negative_slice_steps
+    t = torch.tensor([1.5, -2.25], dtype=torch.bfloat16)
+    out = xpgrad.to_numpy(t)
+    assert out.dtype == np.float32 and out.tolist() == [1.5, -2.25]
+    z = torch.tensor([1 + 2j]).conj()
+    assert xpgrad.to_numpy(z).tolist() == [1 - 2j]
+    # A negative step is flipped, not passed to torch, and its gradient lands in place.
+    x = xpgrad.tensor(torch.arange(5.0, dtype=torch.float64), requires_grad=True)
+    y = x[::-2]
+    assert y.numpy().tolist() == [4.0, 2.0, 0.0]
+    (y * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum().backward()
+    assert host(x.grad).tolist() == [3.0, 0.0, 2.0, 0.0, 1.0]
+    assert isinstance(xpgrad.convert(np.arange(2.0), like=torch.ones(1)), torch.Tensor)
+
+
+def test_jax_quirks():
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.arange(4.0)
+    adapter = _lib_of_type(type(x), x).adapter
+    assert type(adapter) is Jax and adapter.device_of(x) == CPU
+    xp = resolve("test", x)[0]
+    out = adapter.set_copy(xp, x, 1, 9.0)
+    assert host(out).tolist() == [0.0, 9.0, 2.0, 3.0] and host(x).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert _backend.namespace_for("jax") is xp
+
+
+def test_dask_quirks():
+    da = pytest.importorskip("dask.array")
+    x = da.arange(6.0, chunks=2)
+    lib = _lib_of_type(type(x), x)
+    assert type(lib.adapter) is Dask and not lib.fast and not lib.check_device
+    out = xpgrad.to_numpy(x)
+    assert isinstance(out, np.ndarray) and out.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    total = xpgrad.to_numpy(x.sum())  # computes to a NumPy scalar
+    assert isinstance(total, np.ndarray) and total.shape == () and total == 15.0
+    assert _backend.namespace_for("dask") is lib.xp
+
+
+def test_half_gemm_per_library():
+    assert not adapter_for("numpy").half_gemm and not adapter_for("dask").half_gemm
+    assert not adapter_for("array_api_strict").half_gemm
+    assert adapter_for("torch").half_gemm and adapter_for("cupy").half_gemm
+    info = _backend.dtype_info(resolve("test", np.ones(1))[0], np.dtype(np.float16))
+    assert info.gemm == np.float32
+
+
+# -- CuPy, without CuPy: a stand-in module checks the calls the adapter makes ----
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    calls = _Calls()
+
+    class FakeDevice:
+        def __init__(self, index):
+            self.id = index
+
+        def __enter__(self):
+            calls.append(("enter", self.id))
+            return self
+
+        def __exit__(self, *exc):
+            calls.append(("exit", self.id))
+
+    cupy = types.ModuleType("cupy")
+    class FakePool:
+        used = 100
+
+        def used_bytes(self):
+            return self.used
+
+        def malloc(self, size):
+            self.used += size
+            return size
+
+    pool = FakePool()
+
+    @contextlib.contextmanager
+    def using_allocator(malloc):
+        calls.malloc = malloc  # what CuPy would call for each allocation
+        yield
+        del calls.malloc
+
+    cupy.cuda = types.SimpleNamespace(Device=FakeDevice, using_allocator=using_allocator)
+    cupy.asarray = lambda a: calls.append(("asarray", a)) or np.asarray(a)
+    cupy.get_default_memory_pool = lambda: pool
+    cupyx = types.ModuleType("cupyx")
+    cupyx.scatter_add = lambda out, index, values: np.add.at(out, index, values)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
+    # No GPU here: every cuda:N counts as available (without filling _device's cache).
+    monkeypatch.setattr(libs, "require_available", lambda dev, op: dev)
+    monkeypatch.setattr(libs_cupy, "require_available", lambda dev, op: dev)
+    calls.pool = pool
+    return calls
+
+
+class _Calls(list):
+    pass
+
+
+def test_cupy_adapter_calls(fake_cupy):
+    host_array = np.arange(3.0)
+    to_gpu(host_array, 1)
+    assert fake_cupy == [("enter", 1), ("asarray", host_array), ("exit", 1)]
+    adapter = CuPy()
+    assert adapter.scoped
+    array = types.SimpleNamespace(device=types.SimpleNamespace(id=1), get=lambda: "on the host")
+    assert adapter.device_of(array) == Device("cuda:1")
+    assert adapter.to_numpy(array) == "on the host"
+    index, values, expected = _scatter_cases()
+    out = adapter.scatter_add(np, 5, np.array(index), np.array(values), None)
+    np.testing.assert_allclose(out, expected)
+
+
+def test_to_device_onto_a_gpu_goes_through_cupy(fake_cupy):
+    host_array = np.arange(3.0)
+    Numpy().to_device(host_array, Device("cuda:1"))
+    assert fake_cupy == [("enter", 1), ("asarray", host_array), ("exit", 1)]
+    fake_cupy.clear()
+    gpu_array = types.SimpleNamespace(get=lambda: pytest.fail("a GPU-to-GPU copy went through the host"))
+    CuPy().to_device(gpu_array, Device("cuda:0"))
+    assert fake_cupy == [("enter", 0), ("asarray", gpu_array), ("exit", 0)]
+
+
+def test_pooled_peak_reads_the_pool_around_the_call(fake_cupy):
+    waited = []
+
+    def fn():
+        fake_cupy.malloc(64)
+        fake_cupy.malloc(32)
+        fake_cupy.pool.used -= 96  # both freed before the call returns
+        return "result"
+
+    peak, result = pooled_peak(fn, Device("cuda:0"), waited.append)
+    assert result == "result" and peak == 96
+    assert waited == [Device("cuda:0")] * 2  # before and after the call
+    assert fake_cupy == [("enter", 0), ("exit", 0)]

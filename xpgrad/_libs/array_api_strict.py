@@ -1,0 +1,13 @@
+"""array_api_strict's quirk: it computes with NumPy underneath, so float16
+matrix products are as slow as NumPy's. Its extra devices are all host
+memory, which the generic ``device_of`` says already.
+"""
+
+from __future__ import annotations
+
+from . import Library
+
+
+class Strict(Library):
+    name = "array_api_strict"
+    half_gemm = False

@@ -1,0 +1,70 @@
+"""CuPy's quirks: kernels run on the current device (``resolve`` hands the
+rules the array's device to enter), ``ndarray.get`` to copy to the host,
+``cupy.asarray`` under a device context to copy onto a GPU (from the host or
+another GPU), ``cupyx.scatter_add``, and the memory pool that ``peak_bytes``
+reads. (How many GPUs there are, and waiting for them, is ``_device``'s.)
+
+CuPy is imported inside each function, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+from .._device import Device, require_available
+from . import Library
+
+
+class CuPy(Library):
+    name = "cupy"
+    scoped = True
+
+    def device_of(self, x) -> Device:
+        return Device._make("cuda", x.device.id)
+
+    def to_numpy(self, x):
+        return x.get()
+
+    def to_device(self, x, dev: Device):
+        if dev.kind == "cpu":
+            return super().to_device(x, dev)
+        require_available(dev, "to_device")
+        return to_gpu(x, dev.index)  # from another GPU, without the host
+
+    def scatter_add(self, xp, n, index, values, like):
+        import cupyx
+
+        out = xp.zeros(n, dtype=values.dtype)
+        cupyx.scatter_add(out, index, values)
+        return out
+
+
+def to_gpu(array, index: int):
+    """``array`` (NumPy, or CuPy on any GPU) as a CuPy array on GPU ``index``."""
+    import cupy
+
+    with cupy.cuda.Device(index):
+        # cupy.asarray copies onto the current device, from the host or from
+        # another GPU.
+        return cupy.asarray(array)
+
+
+def pooled_peak(fn, dev: Device, synchronize):
+    """``(peak, fn())``: the most bytes CuPy's default pool held on ``dev``
+    during the call, above what it held before. ``synchronize(dev)`` waits
+    for the GPU's queued work."""
+    import cupy as cp
+
+    pool = cp.get_default_memory_pool()
+    with cp.cuda.Device(dev.index):  # the pool reports the current device
+        synchronize(dev)
+        base = peak = pool.used_bytes()
+
+        def tracking_malloc(size):
+            nonlocal peak
+            mem = pool.malloc(size)
+            peak = max(peak, pool.used_bytes())
+            return mem
+
+        with cp.cuda.using_allocator(tracking_malloc):
+            result = fn()
+            synchronize(dev)
+    return max(peak - base, 0), result

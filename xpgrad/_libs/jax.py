@@ -1,0 +1,36 @@
+"""JAX's quirks: immutable arrays, written through ``.at[key].set`` and
+summed into through ``.at[index].add``; GPU devices named by platform; arrays
+traced by ``jax.jit``, which have no device; and its namespace, ``jax.numpy``.
+
+JAX is imported only by :meth:`Jax.empty`; the other methods run on JAX
+arrays and need no import.
+"""
+
+from __future__ import annotations
+
+from .._device import CPU, Device
+from . import Library
+
+
+class Jax(Library):
+    name = "jax"
+
+    def empty(self):
+        import jax.numpy as jnp
+
+        return jnp.empty(0)
+
+    def device_of(self, x) -> Device:
+        dev = getattr(x, "device", None)  # None for an array traced by jax.jit
+        if getattr(dev, "platform", "cpu") in ("gpu", "cuda"):
+            return Device._make("cuda", dev.id)
+        return CPU
+
+    def scatter_add(self, xp, n, index, values, like):
+        return xp.zeros(n, dtype=values.dtype).at[index].add(values)
+
+    def assign(self, xp, z, key, value):
+        return z.at[key].set(value)
+
+    def set_copy(self, xp, a, key, value):
+        return a.at[key].set(value)  # a new array already

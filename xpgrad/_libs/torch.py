@@ -1,0 +1,51 @@
+"""torch's quirks: its own devices and ``Tensor.to`` (a torch tensor stays a
+torch tensor on every device), the detach/conj/neg/bfloat16 steps before
+``Tensor.numpy``, ``Tensor.index_add_``, and no negative slice steps.
+
+torch is imported by the caller, never here: these methods only run on torch
+tensors.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .._device import CPU, Device
+from . import Library
+
+
+class Torch(Library):
+    name = "torch"
+    negative_slice_steps = False  # x[::-1] raises: the indexing rules flip instead
+
+    def device_of(self, x) -> Device:
+        dev = x.device
+        if dev.type == "cuda":
+            return Device._make("cuda", 0 if dev.index is None else dev.index)
+        if dev.type == "cpu":
+            return CPU
+        raise ValueError(f"device_of: torch device '{dev}' is not supported by xpgrad")
+
+    def to_numpy(self, x):
+        x = x.detach().cpu().resolve_conj().resolve_neg()
+        if str(x.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: widen, exactly
+            x = x.float()
+        return x.numpy()
+
+    def to_device(self, x, dev: Device):
+        torch = sys.modules["torch"]
+        if dev.kind == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if dev.index >= count:
+                why = f"only {count} CUDA GPU(s) visible to torch" if count else "torch sees no CUDA GPU"
+                available = ", ".join(["cpu"] + [f"cuda:{i}" for i in range(count)])
+                raise RuntimeError(
+                    f"to_device: device '{dev}' is not available ({why}); available: {available}"
+                )
+        return x.to(str(dev))
+
+    def host_like(self, like):
+        return like.new_empty((0,), device="cpu")
+
+    def scatter_add(self, xp, n, index, values, like):
+        return xp.zeros(n, dtype=values.dtype, device=like.device).index_add_(0, index, values)
