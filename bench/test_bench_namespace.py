@@ -5,21 +5,36 @@
   the hand-derived gradient on NumPy;
 - exp, tanh and logsumexp (over the last axis, max subtracted) forward and
   backward on (n, n) float32 arrays, n = 64 ``tiny``, 256 ``small``, 2048
-  ``medium`` and ``large``:
+  ``medium`` and ``large``, and the softmax cross-entropy of float32 logits
+  against integer labels, (64, 10) ``tiny``, (1024, 100) ``small``,
+  (8192, 1000) ``medium`` and ``large``:
   memory-bound, against the hand-written NumPy; the peak memory of one
   backward, what the forward kept and the gradients' bytes go into
-  ``extra_info``.
+  ``extra_info``;
+- one Adam training step of a tanh MLP on scikit-learn's digits data set
+  in float64 (64 hidden units on all 1797 rows; 16 on 256 rows ``tiny``),
+  skipped without scikit-learn.
+
+Each runs as xpgrad, the hand-written ideal, torch, and ``tape``: a minimal
+reverse-mode tape in Python over NumPy (:mod:`xpgrad.bench.tape`).
 """
+
+import importlib.util
 
 import pytest
 
 import xpgrad.array_api
-from xpgrad.bench.suite import CHAIN10_SIZES, namespace_spec
+from xpgrad.bench.suite import CHAIN10_SIZES, mlp_spec, namespace_spec, softmax_ce_spec
 
 #: n of the memory-bound (n, n) arrays per ``--bench-size``.
 MEMORY_BOUND_N = {"tiny": 64, "small": 256, "medium": 2048, "large": 2048}
+#: (rows, classes) of softmax_ce's logits per ``--bench-size``.
+SOFTMAX_CE_SHAPE = {"tiny": (64, 10), "small": (1024, 100), "medium": (8192, 1000),
+                    "large": (8192, 1000)}
+#: (hidden units, rows of the digits) of mlp_step per ``--bench-size``.
+MLP = {"tiny": (16, 256), "small": (64, 1797), "medium": (64, 1797), "large": (64, 1797)}
 
-IMPLS = ("namespace", "ideal", "torch")
+IMPLS = ("namespace", "ideal", "tape", "torch")
 
 
 def _record_memory(benchmark, built, rt):
@@ -31,7 +46,7 @@ def _record_memory(benchmark, built, rt):
         peak, grads = rt.peak_bytes(built.backward_probe())
         kept, _ = rt.held_bytes(built.forward)
     benchmark.extra_info.update(peak_backward_bytes=peak, kept_bytes=kept,
-                                grad_bytes=sum(int(g.nbytes) for g in grads))
+                                grad_bytes=sum(int(g.nbytes) for g in grads if g is not None))
 
 
 @pytest.mark.dtypes(("float64",))
@@ -49,4 +64,26 @@ def test_memory_bound(bench, benchmark, request, op, impl, dtype, device):
         pytest.skip("xpgrad.array_api.max is not differentiable in this version")
     n = MEMORY_BOUND_N[request.config.getoption("--bench-size")]
     built, _, rt = bench(namespace_spec(op, n, dtype=dtype, device=device), impl)
+    _record_memory(benchmark, built, rt)
+
+
+@pytest.mark.dtypes(("float32",))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_softmax_ce(bench, benchmark, request, impl, dtype, device):
+    if not hasattr(xpgrad.array_api, "max"):
+        pytest.skip("xpgrad.array_api.max is not differentiable in this version")
+    rows, classes = SOFTMAX_CE_SHAPE[request.config.getoption("--bench-size")]
+    built, _, rt = bench(softmax_ce_spec(rows, classes, dtype=dtype, device=device), impl)
+    _record_memory(benchmark, built, rt)
+
+
+@pytest.mark.dtypes(("float64",))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_mlp_step(bench, benchmark, request, impl, dtype, device):
+    if importlib.util.find_spec("sklearn") is None:
+        pytest.skip("mlp_step trains on scikit-learn's digits: pip install scikit-learn")
+    if not hasattr(xpgrad.array_api, "max"):
+        pytest.skip("xpgrad.array_api.max is not differentiable in this version")
+    hidden, rows = MLP[request.config.getoption("--bench-size")]
+    built, _, rt = bench(mlp_spec(hidden, rows=rows, dtype=dtype, device=device), impl)
     _record_memory(benchmark, built, rt)

@@ -2,6 +2,7 @@
 how fast anything ran), and the ratio, flag, table and plot logic on
 synthetic timings."""
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -14,12 +15,13 @@ import pytest
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xpgrad.bench import cli, report, runtime  # noqa: E402
+from xpgrad.bench import cli, problems, report, runtime, suite  # noqa: E402
 from xpgrad.bench.cli import main  # noqa: E402
 from xpgrad.bench.impls import build  # noqa: E402
-from xpgrad.bench.problems import Spec, make_inputs  # noqa: E402
+from xpgrad.bench.problems import ScikitLearnMissing, Spec, make_inputs, mlp_shapes  # noqa: E402
 from xpgrad.bench.runner import Result, Runner  # noqa: E402
-from xpgrad.bench.suite import namespace_spec  # noqa: E402
+from xpgrad.bench.suite import mlp_spec, namespace_spec, softmax_ce_spec  # noqa: E402
+from xpgrad.bench.tape import Tape  # noqa: E402
 from xpgrad.bench import timing  # noqa: E402
 from xpgrad.bench.timing import (  # noqa: E402
     MAX_SPREAD,
@@ -123,8 +125,23 @@ def test_counts_agree(tmp_path, capsys):
 # -- the namespace kind ---------------------------------------------------------
 
 HAS_MAX = hasattr(importlib.import_module("xpgrad.array_api"), "max")
-NAMESPACE_OPS = ["chain10", "exp", "tanh", pytest.param("logsumexp", marks=pytest.mark.skipif(
-    not HAS_MAX, reason="xpgrad.array_api.max is not differentiable in this version"))]
+HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
+NEEDS_MAX = pytest.mark.skipif(not HAS_MAX, reason="xpgrad.array_api.max is not "
+                                                   "differentiable in this version")
+NEEDS_SKLEARN = pytest.mark.skipif(not HAS_SKLEARN, reason="mlp_step needs scikit-learn")
+NAMESPACE_OPS = ["chain10", "exp", "tanh", pytest.param("logsumexp", marks=NEEDS_MAX)]
+#: Every op of the namespace kind, with the marks its xpgrad version needs.
+ALL_NAMESPACE_OPS = NAMESPACE_OPS + [pytest.param("softmax_ce", marks=NEEDS_MAX),
+                                     pytest.param("mlp_step", marks=[NEEDS_MAX, NEEDS_SKLEARN])]
+
+
+def _small_namespace_spec(op, dtype="float64"):
+    """A few-microsecond case of each namespace op."""
+    if op == "softmax_ce":
+        return softmax_ce_spec(7, 5, dtype=dtype)
+    if op == "mlp_step":
+        return mlp_spec(8, rows=40, dtype=dtype)
+    return namespace_spec(op, 6, dtype=dtype)
 
 
 def test_namespace_chain_end_to_end(tmp_path, capsys):
@@ -132,12 +149,15 @@ def test_namespace_chain_end_to_end(tmp_path, capsys):
     argv = [a if a != "matmul" else "chain10" for a in TINY]
     assert main(argv + ["--kinds", "namespace", "--json", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "chain10 namespace  a(2,2) b(2,2)" in out and "a(8,8) b(8,8)" in out
+    assert "-- cpu, float64, namespace kind (xpgrad.array_api)" in out
+    assert re.search(r"^chain10 +a\(2,2\) b\(2,2\) ", out, re.MULTILINE) and "a(8,8) b(8,8)" in out
+    header = next(line for line in out.splitlines() if line.startswith("case "))
+    assert "x tape" in header and "GFLOP/s" not in header
     results = json.loads(path.read_text())["results"]
     assert [r["shapes"][0] for r in results] == [[2, 2], [8, 8]]
     for r in results:
         n = r["shapes"][0][0]
-        assert r["ratios"]["ideal"]["median"] > 0
+        assert r["ratios"]["ideal"]["median"] > 0 and r["ratios"]["tape"]["median"] > 0
         assert ("torch" in r["ratios"]) == (runtime.torch_module()[0] is not None)
         assert r["grad_bytes"] == 2 * n * n * 8  # da and db in float64
         assert r["impls"]["xpgrad"]["peak_backward_bytes"] >= r["grad_bytes"]
@@ -160,21 +180,154 @@ def test_namespace_memory_bound_figures(op):
     assert res.as_dict()["kept_bytes"] == res.kept_bytes
 
 
-@pytest.mark.parametrize("op", NAMESPACE_OPS)
+#: Results per forward and backward: the output, then one gradient per input
+#: that gets one (mlp_step: the loss, then w1, b1, w2, b2's).
+RESULTS = {"chain10": 3, "softmax_ce": 2, "mlp_step": 5}
+#: Steps compared: mlp_step's later steps start from the weights its Adam updated.
+STEPS = {"mlp_step": 3}
+
+
+def _steps(spec, impl, rt, inputs):
+    """``[output, *gradients]`` of each of the first steps, as NumPy arrays."""
+    built = build(spec, impl, rt, inputs)
+    return [[np.asarray(r.detach().numpy() if impl == "torch" else r) for r in built.results()]
+            for _ in range(STEPS.get(spec.op, 1))]
+
+
+def _assert_same_steps(got, ref, what):
+    assert len(got) == len(ref)
+    for step, (g_step, r_step) in enumerate(zip(got, ref)):
+        assert [np.shape(g) for g in g_step] == [np.shape(r) for r in r_step], (what, step)
+        for i, (g, r) in enumerate(zip(g_step, r_step)):
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-14,
+                                       err_msg=f"{what}, step {step}, result {i}")
+
+
+@pytest.mark.parametrize("op", ALL_NAMESPACE_OPS)
 def test_namespace_implementations_agree_with_torch(op):
-    """xpgrad's namespace and the hand-derived gradients against torch autograd, float64."""
+    """xpgrad's namespace, the hand-derived gradients and the tape against torch
+    autograd, float64 (mlp_step: three training steps, so Adam's too)."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     rt = runtime.Runtime("cpu")
-    spec = namespace_spec(op, 6, dtype="float64")
+    spec = _small_namespace_spec(op)
     inputs = make_inputs(spec, rt, seed=3)
-    ref = [t.numpy() for t in build(spec, "torch", rt, inputs).results()]
-    assert len(ref) == (3 if op == "chain10" else 2)
-    for impl in ("namespace", "ideal"):
-        got = build(spec, impl, rt, inputs).results()
-        assert [np.shape(g) for g in got] == [np.shape(r) for r in ref]
-        for g, r in zip(got, ref):
-            np.testing.assert_allclose(np.asarray(g), r, rtol=1e-12, atol=1e-14)
+    ref = _steps(spec, "torch", rt, inputs)
+    assert len(ref[0]) == RESULTS.get(op, 2)
+    for impl in ("namespace", "ideal", "tape"):
+        _assert_same_steps(_steps(spec, impl, rt, inputs), ref, impl)
+
+
+@pytest.mark.parametrize("op", ALL_NAMESPACE_OPS)
+def test_namespace_xpgrad_tape_and_ideal_agree(op):
+    """Without torch: xpgrad, the tape and the ideal give the same outputs and
+    gradients, and the steps move (the Adam update is in what is compared)."""
+    rt = runtime.Runtime("cpu")
+    spec = _small_namespace_spec(op)
+    inputs = make_inputs(spec, rt, seed=5)
+    ref = _steps(spec, "ideal", rt, inputs)
+    assert len(ref[0]) == RESULTS.get(op, 2)
+    for impl in ("namespace", "tape"):
+        _assert_same_steps(_steps(spec, impl, rt, inputs), ref, impl)
+    if op == "mlp_step":
+        losses = [float(step[0]) for step in ref]
+        assert losses[0] > losses[1] > losses[2]  # Adam descends
+        assert not np.allclose(ref[0][1], ref[1][1], rtol=1e-6)  # from new weights
+
+
+def test_mlp_step_is_the_digits_problem():
+    pytest.importorskip("sklearn")
+    rt = runtime.Runtime("cpu")
+    spec = mlp_spec(64)
+    assert spec.shapes == mlp_shapes(1797, 64) == (
+        (1797, 64), (1797,), (64, 64), (64,), (64, 10), (10,))
+    inputs = make_inputs(spec, rt)
+    assert inputs["x"].dtype == np.float64 and inputs["labels"].dtype == np.int64
+    assert inputs["x"].min() == 0 and inputs["x"].max() == 1  # the pixels (0..16) / 16
+    assert set(np.unique(inputs["labels"])) == set(range(10))
+    assert np.abs(inputs["w1"]).max() <= 1 / 8 and np.abs(inputs["w2"]).max() <= 1 / 8
+    assert spec.grads == (False, False, True, True, True, True)
+    assert spec.flops > 0 and report._shape(spec) == "x(1797,64) hidden 64"
+
+
+def test_tape_against_xpgrad_on_every_op():
+    """Each of the tape's ops, with broadcasting and a tied max, against xpgrad's
+    gradients of the same expression."""
+    import xpgrad
+    import xpgrad.array_api as xpa
+
+    if not HAS_MAX:
+        pytest.skip("xpgrad.array_api.max is not differentiable in this version")
+    rng = np.random.default_rng(1)
+    x, w, b = rng.uniform(0.1, 1.0, (5, 4)), rng.uniform(-1, 1, (4, 3)), rng.uniform(-1, 1, 3)
+    x[2, 1] = x[2, 3] = 2.0  # a tie for the row max
+    labels = np.array([0, 2, 1, 1, 0])
+
+    def expression(xp, x, w, b, labels):
+        z = xp.add(xp.matmul(xp.tanh(x), w), b)  # b broadcast along the rows
+        s = xp.square(z)
+        z = xp.subtract(xp.multiply(xp.exp(z), xp.sin(z)), xp.log(xp.add(s, xp.exp(z))))
+        y = xp.maximum(z, xp.log1p(s))
+        picked = xp.take_along_axis(y, xp.expand_dims(labels, axis=-1), axis=-1)
+        top = xp.max(x, axis=-1, keepdims=True)
+        return xp.add(xp.add(xp.mean(picked), xp.sum(xp.sum(y, axis=0))), xp.sum(top))
+
+    tape = Tape(np)
+    leaves = [tape.leaf(a) for a in (x, w, b)]
+    out = expression(tape, *leaves, labels)
+    tape.backward(out)
+    tensors = [xpgrad.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ref = expression(xpa, *tensors, xpgrad.tensor(labels))
+    ref.backward()
+    np.testing.assert_allclose(out.value, ref.data, rtol=1e-12)
+    for leaf, t in zip(leaves, tensors):
+        np.testing.assert_allclose(leaf.grad, t.grad, rtol=1e-10, atol=1e-14)
+    # the tie shares the max's gradient evenly (1/2 each), as xpgrad and torch do
+    tanh_part = Tape(np)
+    (xt,) = [tanh_part.leaf(x)]
+    tanh_part.backward(tanh_part.sum(tanh_part.max(xt, axis=-1)))
+    assert xt.grad[2, 1] == xt.grad[2, 3] == 0.5 and xt.grad.sum() == 5
+
+
+@NEEDS_MAX
+def test_namespace_new_cases_through_the_runner():
+    """softmax_ce and mlp_step through the Runner: every implementation timed, the
+    memory figures, the rows and their tape ratios in the table."""
+    specs = [softmax_ce_spec(64, 10, dtype="float32")]
+    if HAS_SKLEARN:
+        specs.append(mlp_spec(8, rows=64))
+    runner = Runner(passes=2, rounds=1, min_rounds=1, min_time=0.0005, pause=0, torch=False)
+    results = runner.run(specs)
+    for res in results:
+        assert set(res.timings) == {"xpgrad", "ideal", "tape"}
+        assert res.ratio("tape").rounds == 2 and res.ratio("tape").median > 0
+        assert res.grad_bytes > 0 and res.peak_bytes["tape"] > 0 and res.kept_bytes["tape"] > 0
+    assert results[0].grad_bytes == 64 * 10 * 4  # the logits' gradient only, in float32
+    rt = runtime.Runtime("cpu")
+    inputs = make_inputs(results[0].spec, rt)
+    for impl in ("ideal", "tape"):
+        assert [r.dtype for r in build(results[0].spec, impl, rt, inputs).results()] == [
+            np.float32, np.float32]
+    if HAS_SKLEARN:
+        assert results[1].grad_bytes == (64 * 8 + 8 + 8 * 10 + 10) * 8
+    text = report.table(results)
+    assert max(len(line) for line in text.splitlines()) <= 120
+    header = next(line for line in text.splitlines() if line.startswith("case "))
+    assert header.split()[:8] == ["case", "shape", "time", "x", "ideal", "x", "tape", "notes"]
+    row = next(line for line in text.splitlines() if line.startswith("softmax_ce "))
+    assert row.split()[1] == "x(64,10)"
+    assert report.format_ratio(results[0].ratio("tape")) in row
+    assert "mem " in row and "kept " in row  # not cut: the block has room for its notes
+    if HAS_SKLEARN:
+        assert "mlp_step    x(64,64) hidden 8" in text
+    assert set(results[0].as_dict()["ratios"]) == {"ideal", "tape"}
+
+
+def test_tape_is_a_namespace_baseline():
+    rt = runtime.Runtime("cpu")
+    spec = Spec("matmul", "gemm", ((4, 4), (4, 4)))
+    with pytest.raises(ValueError, match="'tape' is a baseline of the namespace kind"):
+        build(spec, "tape", rt, make_inputs(spec, rt))
 
 
 @pytest.mark.parametrize("fields", [dict(op="exp", kind="membound", api="namespace"),
@@ -189,6 +342,65 @@ def test_namespace_spec_goes_with_its_kind_and_api(fields):
 def test_chain10_takes_one_shape():
     with pytest.raises(ValueError, match="chain10 takes two inputs of one shape"):
         Spec("chain10", "namespace", ((4, 4), (4, 5)), api="namespace")
+
+
+@pytest.mark.parametrize("op, shapes, match", [
+    ("softmax_ce", ((4, 5), (5,)), "softmax_ce takes logits x"),
+    ("softmax_ce", ((4, 5, 2), (4,)), "softmax_ce takes logits x"),
+    ("mlp_step", mlp_shapes(1798, 8), r"n <= 1797"),
+    ("mlp_step", ((10, 64), (10,), (64, 8), (8,), (8, 10), (9,)), r"b2 \(10,\)"),
+    ("mlp_step", ((10, 32), (10,), (32, 8), (8,), (8, 10), (10,)), r"x \(n, 64\)"),
+])
+def test_new_namespace_cases_check_their_shapes(op, shapes, match):
+    with pytest.raises(ValueError, match=match):
+        Spec(op, "namespace", shapes, api="namespace")
+
+
+def test_mlp_step_without_scikit_learn(monkeypatch, without):
+    without("sklearn")
+    without("sklearn.datasets")
+    monkeypatch.setattr(problems, "digits", problems.digits.__wrapped__)  # no cached data
+    rt = runtime.Runtime("cpu")
+    with pytest.raises(ScikitLearnMissing, match="pip install scikit-learn"):
+        make_inputs(mlp_spec(8, rows=16), rt)
+
+
+def test_cli_without_scikit_learn(capsys, without, no_timing):
+    """Named in --ops, mlp_step without scikit-learn ends the run before any timing;
+    otherwise it is left out with a note."""
+    without("sklearn")
+    assert main(["--quick", "--kinds", "namespace", "--ops", "mlp_step,chain10"]) == 2
+    err = capsys.readouterr().err
+    assert "--ops mlp_step needs scikit-learn" in err and "pip install scikit-learn" in err
+    assert main(["--quick", "--kinds", "namespace", "--list"]) == 0
+    captured = capsys.readouterr()
+    assert "skipping mlp_step" in captured.err and "pip install scikit-learn" in captured.err
+    assert "mlp_step" not in captured.out and "softmax_ce" in captured.out
+
+
+@NEEDS_MAX
+def test_cli_namespace_kind_end_to_end(tmp_path, capsys, monkeypatch):
+    """The whole namespace kind through the CLI, with a preset shrunk to tiny
+    arrays: every case has its tape ratio, in table and JSON."""
+    tiny = dataclasses.replace(suite.PRESETS["quick"], namespace_sizes=(16,),
+                               softmax_ce_shapes=((32, 10),), mlp_hidden=(4,))
+    monkeypatch.setitem(suite.PRESETS, "quick", tiny)
+    path = tmp_path / "bench.json"
+    argv = [a for a in TINY if a not in ("--max-size", "8")] + ["--dtypes", "float32,float64"]
+    argv = [a if a != "matmul" else ",".join(problems.NAMESPACE_OPS) for a in argv]
+    assert main(argv + ["--kinds", "namespace", "--no-torch", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    ops = [r["op"] for r in json.loads(path.read_text())["results"]]
+    expected = ["exp", "tanh", "logsumexp", "softmax_ce", "chain10", "chain10"]
+    assert ops == expected + (["mlp_step"] if HAS_SKLEARN else [])
+    for r in json.loads(path.read_text())["results"]:
+        assert r["ratios"]["tape"]["rounds"] == 2 and "tape" in r["impls"]
+    rows = [line for line in out.splitlines() if line.split(" ", 1)[0] in ops]
+    assert len(rows) == len(ops)
+    # x ideal and x tape, then the notes, whole
+    assert all(re.search(r" \S+±\d+%\?? +\S+±\d+%\?? +mem .*\(kept .* \+ grads .*\)$", line)
+               for line in rows), rows
+    assert max(len(line) for line in out.splitlines()) <= 120
 
 
 # -- failing fast ---------------------------------------------------------------
@@ -411,11 +623,71 @@ def test_noise_summary():
     assert "flagged" in report.noise_line(summary)
 
 
-def test_plot(tmp_path):
+def _namespace_synthetic():
+    steady = [1e-3] * 15
+    return [
+        _result(softmax_ce_spec(8192, 1000, dtype="float32"),
+                {"xpgrad": [3e-3] * 15, "ideal": steady, "tape": [2e-3] * 15, "torch": steady},
+                peak_bytes={"xpgrad": 94 << 20, "ideal": 31 << 20}, grad_bytes=31 << 20,
+                kept_bytes={"xpgrad": 63 << 20}),
+        _result(mlp_spec(64), {"xpgrad": steady, "ideal": steady, "tape": [2e-3] * 15},
+                peak_bytes={"xpgrad": 1 << 20, "ideal": 2 << 20}, grad_bytes=38_000,
+                kept_bytes={"xpgrad": 3 << 20}),
+    ]
+
+
+def test_table_namespace_block():
+    """The namespace kind's cases come in a block of their own after the others,
+    with an x tape column and no GFLOP/s, and keep their notes whole."""
+    text = report.table(_synthetic() + _namespace_synthetic())
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    headers = [line.split() for line in lines if line.startswith("case ")]
+    assert headers == [["case", "shape", "time", "GFLOP/s", "x", "ideal", "x", "torch", "notes"],
+                       ["case", "shape", "time", "x", "ideal", "x", "tape", "x", "torch",
+                        "notes"]]
+    assert [line for line in lines if line.startswith("-- ")][-2:] == [
+        "-- cpu, float32, namespace kind (xpgrad.array_api)",
+        "-- cpu, float64, namespace kind (xpgrad.array_api)"]
+    ce = next(line for line in lines if line.startswith("softmax_ce "))
+    assert ce.split()[:6] == ["softmax_ce", "x(8192,1000)", "3", "ms", "3.00±0%", "1.50±0%"]
+    assert ce.endswith("mem 94M vs 31M (kept 63M + grads 31M)")
+    mlp = next(line for line in lines if line.startswith("mlp_step "))
+    assert mlp.split()[:7] == ["mlp_step", "x(1797,64)", "hidden", "64", "1", "ms", "1.00±0%"]
+    assert "0.50±0%  " in mlp and " - " in mlp  # no torch timings in this row
+    assert report.noise(_namespace_synthetic())["worst"].endswith("x(8192,1000) float32 cpu")
+
+
+def test_plot(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at
     png = tmp_path / "bench.png"
-    results = _synthetic()
+    results = _synthetic() + _namespace_synthetic()
     results.append(_result(Spec("linear", "gemm", ((1024, 1024), (1024, 1024), (1024,)),
                                 dtype="float32"), {"xpgrad": [1e-2] * 15, "ideal": [1e-2] * 15}))
     report.plot(png, results)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = figures
+    ratio_axes, gflops_axes = fig.axes[:3], fig.axes[3:]
+    assert [ax.get_title() for ax in ratio_axes] == [
+        "xpgrad time / ideal time", "xpgrad time / tape time", "xpgrad time / torch time"]
+    for ax in ratio_axes:  # drawn by savefig: the tick labels are set
+        assert ax.get_xscale() == "log"
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert labels == ["0.1", "0.25", "0.5", "1", "2", "4", "10"]
+    for ax in gflops_axes:
+        assert ax.get_ylim()[0] == 0
+    linear = gflops_axes[1]
+    assert [t.get_text() for t in linear.get_xticklabels() if t.get_text()] == ["1024", "4096"]
+    sizes = [t.get_fontsize() for t in fig.findobj(plt.Text) if t.get_text()]
+    assert sizes and min(sizes) >= report.MIN_FONT
+    plt.close(fig)
+    # without tape timings no tape panel, without GEMM-bound cases no GFLOP/s panels
+    figures.clear()
+    report.plot(png, _synthetic()[1:2])
+    assert [ax.get_title() for ax in figures[0].axes] == [
+        "xpgrad time / ideal time", "xpgrad time / torch time"]
+    plt.close(figures[0])

@@ -5,8 +5,10 @@ Modules:
 - :mod:`~xpgrad.bench.runtime`: a device's raw array library, clock sync,
   dtypes, data, and torch on the same device;
 - :mod:`~xpgrad.bench.problems`: :class:`Spec`, what is computed, and its inputs;
-- :mod:`~xpgrad.bench.impls`: :func:`build`, the xpgrad, ideal, naive,
+- :mod:`~xpgrad.bench.impls`: :func:`build`, the xpgrad, ideal, tape, naive,
   native and torch implementations;
+- :mod:`~xpgrad.bench.tape`: the minimal reverse-mode tape that the
+  ``tape`` baseline runs (a measuring baseline, not an API);
 - :mod:`~xpgrad.bench.timing`: interleaved rounds and per-round ratios;
 - :mod:`~xpgrad.bench.suite`: the cases and presets of the command;
 - :mod:`~xpgrad.bench.runner`: running them; :mod:`~xpgrad.bench.report`:

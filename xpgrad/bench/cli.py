@@ -11,9 +11,11 @@ The full run (GEMMs up to 4096) on a GPU, with the JSON and the plot::
     python -m xpgrad.bench --devices cuda:0 --json gpu.json --plot gpu.png
 
 Exit status: 0 on success; 2 when the run cannot start as asked (a bad
-option, an unavailable device, matplotlib missing for ``--plot``, a folder
-that cannot be written for ``--json`` or ``--plot``), checked before any
-timing.
+option, an unavailable device, matplotlib missing for ``--plot``,
+scikit-learn missing for an ``mlp_step`` named in ``--ops``, a folder that
+cannot be written for ``--json`` or ``--plot``), checked before any timing.
+Without ``--ops``, a missing scikit-learn leaves out ``mlp_step`` with a
+note.
 """
 
 from __future__ import annotations
@@ -68,12 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xpgrad bench",
         description="Time xpgrad's rules and Tensor against the hand-written minimum "
-                    "('ideal'), PyTorch autograd and the naive broadcast gradient, in "
+                    "('ideal'), PyTorch autograd, the naive broadcast gradient and, for "
+                    "the namespace kind, a minimal reverse-mode tape in Python ('tape'), in "
                     "interleaved rounds, and print each ratio with its spread.",
         epilog="Kinds: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ". "
                "float16/bfloat16 run the 'half' kind only. Exit status 2: a bad option, an "
-               "unavailable device, a missing matplotlib or a folder --json or --plot cannot "
-               "write in, found before any timing.",
+               "unavailable device, a missing matplotlib, a missing scikit-learn for mlp_step "
+               "named in --ops, or a folder --json or --plot cannot write in, found before "
+               "any timing.",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="preset", const="quick",
@@ -84,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", default="cpu",
                    help="comma-separated devices, e.g. cpu,cuda:0, or 'all' for every "
                         "device xpgrad sees (default: cpu)")
-    p.add_argument("--ops", type=_csv(ALL_OPS, "op"), default=ALL_OPS,
-                   help=f"comma-separated ops (default: {','.join(ALL_OPS)})")
+    p.add_argument("--ops", type=_csv(ALL_OPS, "op"), default=None,
+                   help=f"comma-separated ops (default: {','.join(ALL_OPS)}; mlp_step "
+                        f"needs scikit-learn)")
     p.add_argument("--dtypes", type=_csv(FLOAT_DTYPES, "dtype"),
                    default=tuple(DEFAULT_DTYPES.split(",")),
                    help=f"comma-separated dtypes (default: {DEFAULT_DTYPES}); a dtype the "
@@ -208,13 +213,23 @@ def main(argv=None) -> int:
         for name in set(args.dtypes) - set(dtypes):
             print(f"xpgrad bench: skipping {name} on {rt.device}: "
                   f"{rt.missing_dtype_reason(name)}", file=sys.stderr)
-        specs += cli_specs(preset, [str(rt.device)], dtypes, ops=args.ops, kinds=args.kinds,
-                           max_size=args.max_size)
+        specs += cli_specs(preset, [str(rt.device)], dtypes, ops=args.ops or ALL_OPS,
+                           kinds=args.kinds, max_size=args.max_size)
+    if (any(spec.op == "mlp_step" for spec in specs)
+            and importlib.util.find_spec("sklearn") is None):
+        if args.ops:
+            return _fail("--ops mlp_step needs scikit-learn (the case trains on its digits "
+                         "data set), which is not installed; pip install scikit-learn (or "
+                         "leave mlp_step out of --ops)")
+        specs = [spec for spec in specs if spec.op != "mlp_step"]
+        print("xpgrad bench: skipping mlp_step: it trains on scikit-learn's digits data set, "
+              "and scikit-learn is not installed (pip install scikit-learn)", file=sys.stderr)
     if not specs:
         return _fail("no case matches the options")
     if args.list:
         for spec in specs:
-            print(f"{spec.op:9} {spec.label:32} {spec.shape_text:28} {spec.dtype:9} {spec.device}")
+            print(f"{spec.op:10} {spec.label:32} {spec.shape_text:28} {spec.dtype:9} "
+                  f"{spec.device}")
         return 0
 
     started = datetime.datetime.now(datetime.timezone.utc)

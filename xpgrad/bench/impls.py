@@ -11,6 +11,14 @@ three builders, one per kind of implementation:
 ``namespace``
     The functions of ``xpgrad.array_api`` on xpgrad Tensors (the
     ``namespace`` kind); torch runs the same calls on its own tensors.
+    ``mlp_step`` is one training step: xpgrad's loss is Array API code
+    through ``array_api_compat.array_namespace``, then
+    :class:`xpgrad.optim.Adam`; torch runs its own ops
+    (``cross_entropy``) and ``torch.optim.Adam``.
+``tape``
+    The namespace kind's expressions on :class:`~xpgrad.bench.tape.Tape`,
+    a minimal reverse-mode tape over the raw namespace: the floor of an
+    autograd engine written in Python (``mlp_step``: then the ideal's Adam).
 ``ideal``, ``native`` and ``naive``
     Hand-written on the raw namespace (NumPy or CuPy), called directly.
     ``ideal`` is the minimum: forward one GEMM, the matmul/linear backward
@@ -21,7 +29,8 @@ three builders, one per kind of implementation:
     ``naive`` is the textbook broadcast gradient: the batched product, then
     a sum over the broadcast axes (matmul only). For the ``namespace`` kind
     ``ideal`` is the forward that keeps what its gradient needs, and that
-    gradient derived by hand, with no temporary it can do without.
+    gradient derived by hand, with no temporary it can do without
+    (``mlp_step``: and the Adam update in place).
 
 All implementations of one Spec read the same inputs from
 :func:`~xpgrad.bench.problems.make_inputs`, so their times and results
@@ -30,8 +39,10 @@ compare side by side.
 
 from __future__ import annotations
 
+import math
 import operator
 
+import array_api_compat
 import numpy as np
 
 import xpgrad
@@ -39,11 +50,14 @@ from xpgrad import ops
 
 from .problems import INPUT_NAMES, Spec
 from .runtime import HALF_DTYPES, Runtime, torch_module
+from .tape import Tape
 
-__all__ = ["IMPLS", "Impl", "build", "chain10", "logsumexp", "max_relative_error",
-           "reference_results"]
+__all__ = ["ADAM", "IMPLS", "Impl", "build", "chain10", "logsumexp", "max_relative_error",
+           "mlp_loss", "reference_results", "softmax_cross_entropy"]
 
-IMPLS = ("functional", "tensor", "namespace", "ideal", "naive", "native", "torch")
+IMPLS = ("functional", "tensor", "namespace", "ideal", "tape", "naive", "native", "torch")
+#: mlp_step's Adam settings, the same for every implementation (torch's defaults).
+ADAM = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
 
 
 class Impl:
@@ -120,10 +134,15 @@ def build(spec: Spec, impl: str, rt: Runtime, inputs: dict) -> Impl:
         raise ValueError("build: 'native' is the half-precision baseline; use 'ideal'")
     if impl == "naive" and (spec.op != "matmul" or spec.kind == "chain"):
         raise ValueError(f"build: 'naive' is a matmul baseline, not one of {spec.kind} {spec.op}")
+    if impl == "tape" and spec.kind != "namespace":
+        raise ValueError(f"build: 'tape' is a baseline of the namespace kind, not of {spec.kind}")
     if spec.kind == "namespace":
-        if impl not in ("namespace", "torch", "ideal"):
+        if impl not in ("namespace", "torch", "ideal", "tape"):
             raise ValueError(f"build: the namespace kind has no {impl!r} implementation")
-        maker = _hand_written_namespace if impl == "ideal" else _autograd
+        if spec.op == "mlp_step":
+            maker = _mlp_step
+        else:
+            maker = {"ideal": _hand_written_namespace, "tape": _tape}.get(impl, _autograd)
     else:
         maker = {"functional": _functional, "tensor": _autograd, "torch": _autograd}.get(
             impl, _hand_written)
@@ -182,8 +201,30 @@ def logsumexp(xp, x):
     return xp.add(m, xp.log(xp.sum(xp.exp(xp.subtract(x, m)), axis=-1, keepdims=True)))
 
 
+def softmax_cross_entropy(xp, logits, labels):
+    """The mean over rows of ``logsumexp(x) - x[label]`` for logits (n, c) and
+    integer labels (n,), the row max subtracted first; written with the
+    standard's functions of namespace ``xp`` (the label's logit picked by
+    ``take_along_axis``)."""
+    shifted = xp.subtract(logits, xp.max(logits, axis=-1, keepdims=True))
+    lse = xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+    picked = xp.take_along_axis(shifted, xp.expand_dims(labels, axis=-1), axis=-1)
+    return xp.mean(xp.subtract(lse, picked))
+
+
+def mlp_loss(x, labels, w1, b1, w2, b2, *, xp=None):
+    """``softmax_cross_entropy(tanh(x @ w1 + b1) @ w2 + b2, labels)``, in
+    Array API code: ``xp`` is ``array_api_compat.array_namespace`` of the
+    arrays unless given (the tape is given)."""
+    if xp is None:
+        xp = array_api_compat.array_namespace(x, labels, w1, b1, w2, b2)
+    hidden = xp.tanh(xp.add(xp.matmul(x, w1), b1))
+    return softmax_cross_entropy(xp, xp.add(xp.matmul(hidden, w2), b2), labels)
+
+
 class _TorchAsArrayAPI:
-    """torch under the standard's names where they differ (max, sum)."""
+    """torch under the standard's names where they differ (max, sum, mean,
+    take_along_axis, expand_dims)."""
 
     def __init__(self, torch):
         self.torch = torch
@@ -197,12 +238,23 @@ class _TorchAsArrayAPI:
     def sum(self, x, axis=None, keepdims=False):
         return self.torch.sum(x, dim=axis, keepdim=keepdims)
 
+    def mean(self, x, axis=None, keepdims=False):
+        return self.torch.mean(x, dim=axis, keepdim=keepdims)
+
+    def take_along_axis(self, x, indices, axis=-1):
+        return self.torch.take_along_dim(x, indices, dim=axis)
+
+    def expand_dims(self, x, axis=0):
+        return self.torch.unsqueeze(x, axis)
+
 
 def _namespace_expression(spec, xp):
     if spec.op == "chain10":
         return lambda a, b: xp.sum(chain10(xp, a, b))
     if spec.op == "logsumexp":
         return lambda x: logsumexp(xp, x)
+    if spec.op == "softmax_ce":
+        return lambda x, labels: softmax_cross_entropy(xp, x, labels)
     return getattr(xp, spec.op)
 
 
@@ -212,13 +264,14 @@ def _autograd(spec, rt, inp, impl):
     if spec.kind == "namespace":
         if impl == "torch":
             torch, _ = torch_module()
-            leaves = [rt.to_torch(a, requires_grad=True) for a in _args(spec, inp)]
+            leaves = [rt.to_torch(a, requires_grad=n) for a, n in zip(_args(spec, inp), spec.grads)]
             grad, output = (rt.to_torch(inp["g"]) if "g" in inp else None), torch.Tensor.detach
             expression = _namespace_expression(spec, _TorchAsArrayAPI(torch))
         else:
             import xpgrad.array_api as xp
 
-            leaves = [xpgrad.tensor(a, requires_grad=True) for a in _args(spec, inp)]
+            leaves = [xpgrad.tensor(a, requires_grad=n)
+                      for a, n in zip(_args(spec, inp), spec.grads)]
             grad, output = inp.get("g"), operator.attrgetter("data")
             expression = _namespace_expression(spec, xp)
     elif impl == "torch":
@@ -332,6 +385,24 @@ def _hand_written_namespace(spec, rt, inp, impl):
     """The namespace kind by hand on the raw namespace: the forward returns
     ``(output, saved)``, the backward the gradients from what was saved."""
     xp = rt.xp
+    if spec.op == "softmax_ce":  # saves e = exp(x - m) and its row sums s
+        x, labels = _args(spec, inp)
+        rows = xp.arange(x.shape[0])
+
+        def forward():
+            e = x - xp.max(x, axis=-1, keepdims=True)
+            picked = e[rows, labels]
+            xp.exp(e, out=e)
+            s = xp.sum(e, axis=-1, keepdims=True)
+            return xp.mean(xp.log(s)[:, 0] - picked), (e, s)
+
+        def backward(state, retain):  # (softmax - onehot) / n
+            e, s = state[1]
+            grad = e * (1 / (e.shape[0] * s))
+            grad[rows, labels] -= 1 / e.shape[0]
+            return grad, None
+
+        return forward, backward, operator.itemgetter(0)
     if spec.op == "chain10":
         a, b = _args(spec, inp)
 
@@ -390,6 +461,139 @@ def _hand_written_namespace(spec, rt, inp, impl):
         def backward(state, retain):
             e, s = state[1]
             return (e * (g / s),)
+
+    return forward, backward, operator.itemgetter(0)
+
+
+def _tape(spec, rt, inp, impl):
+    """The namespace kind's expression on a fresh :class:`Tape` per forward;
+    the inputs that need no gradient (labels) stay raw arrays."""
+    args, needs, seed = _args(spec, inp), spec.grads, inp.get("g")
+
+    def forward():
+        tape = Tape(rt.xp)
+        leaves = [tape.leaf(a) if n else a for a, n in zip(args, needs)]
+        return tape, _namespace_expression(spec, tape)(*leaves), leaves
+
+    def backward(state, retain):
+        tape, out, leaves = state
+        for leaf, n in zip(leaves, needs):
+            if n:
+                leaf.grad = None
+        tape.backward(out, seed)
+        return tuple(leaf.grad if n else None for leaf, n in zip(leaves, needs))
+
+    return forward, backward, lambda state: state[1].value
+
+
+class _HandAdam:
+    """Adam by hand on raw arrays, in place: torch.optim.Adam's single-tensor
+    update with :data:`ADAM`'s settings."""
+
+    def __init__(self, xp, params) -> None:
+        self.xp, self.params, self.t = xp, params, 0
+        self.m = [xp.zeros_like(p) for p in params]
+        self.v = [xp.zeros_like(p) for p in params]
+
+    def step(self, grads) -> None:
+        xp, (beta1, beta2), eps = self.xp, ADAM["betas"], ADAM["eps"]
+        self.t += 1
+        step_size = ADAM["lr"] / (1 - beta1 ** self.t)
+        root = math.sqrt(1 - beta2 ** self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m += (1 - beta1) * (g - m)
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+            denom = xp.sqrt(v)
+            denom /= root
+            denom += eps
+            update = m / denom
+            update *= step_size
+            p -= update
+
+
+def _mlp_step(spec, rt, inp, impl):
+    """One training step of the MLP (see :func:`mlp_loss`): the forward
+    returns the loss (and, by hand, what the backward needs); the backward
+    returns the gradients (None for x and labels), then updates the weights
+    with Adam, so each call of the fwd+bwd phase is one step further."""
+    x, labels, *start = _args(spec, inp)
+    nothing = (None, None)
+    if impl in ("namespace", "torch"):
+        if impl == "torch":
+            torch, _ = torch_module()
+            params = [rt.to_torch(p, requires_grad=True) for p in start]
+            data, target = rt.to_torch(x), rt.to_torch(labels)
+            opt, output = torch.optim.Adam(params, **ADAM), torch.Tensor.detach
+            cross_entropy = torch.nn.functional.cross_entropy
+
+            def forward():
+                w1, b1, w2, b2 = params
+                return cross_entropy(torch.tanh(data @ w1 + b1) @ w2 + b2, target)
+
+        else:
+            params = [xpgrad.tensor(p, requires_grad=True) for p in start]
+            data, target = xpgrad.tensor(x), xpgrad.tensor(labels)
+            opt, output = xpgrad.optim.Adam(params, **ADAM), operator.attrgetter("data")
+
+            def forward():
+                return mlp_loss(data, target, *params)
+
+        def backward(loss, retain):
+            opt.zero_grad()
+            loss.backward(retain_graph=retain)
+            grads = tuple(p.grad for p in params)
+            opt.step()
+            return nothing + grads
+
+        return forward, backward, output
+    xp = rt.xp
+    params = [xp.array(p, copy=True) for p in start]  # updated in place
+    adam = _HandAdam(xp, params)
+    if impl == "tape":
+
+        def forward():
+            tape = Tape(xp)
+            leaves = [tape.leaf(p) for p in params]
+            return tape, mlp_loss(tape.leaf(x, needs=False), labels, *leaves, xp=tape), leaves
+
+        def backward(state, retain):
+            tape, loss, leaves = state
+            for leaf in leaves:
+                leaf.grad = None
+            tape.backward(loss)
+            grads = tuple(leaf.grad for leaf in leaves)
+            adam.step(grads)
+            return nothing + grads
+
+        return forward, backward, lambda state: state[1].value
+    rows, n = xp.arange(x.shape[0]), x.shape[0]
+
+    def forward():  # keeps h = tanh(...), e = exp(z - max) and its row sums s
+        w1, b1, w2, b2 = params
+        h = x @ w1
+        h += b1
+        xp.tanh(h, out=h)
+        e = h @ w2
+        e += b2
+        e -= xp.max(e, axis=1, keepdims=True)
+        picked = e[rows, labels]
+        xp.exp(e, out=e)
+        s = xp.sum(e, axis=1, keepdims=True)
+        return xp.mean(xp.log(s)[:, 0] - picked), (h, e, s)
+
+    def backward(state, retain):
+        h, e, s = state[1]
+        d = e * (1 / (n * s))  # (softmax - onehot) / n
+        d[rows, labels] -= 1 / n
+        grad_w2, grad_b2 = h.T @ d, xp.sum(d, axis=0)
+        dh = d @ params[2].T
+        t = h * h
+        xp.subtract(1, t, out=t)
+        dh *= t
+        grads = (x.T @ dh, xp.sum(dh, axis=0), grad_w2, grad_b2)
+        adam.step(grads)
+        return nothing + grads
 
     return forward, backward, operator.itemgetter(0)
 

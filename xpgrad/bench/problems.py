@@ -6,21 +6,27 @@ inputs. :mod:`~xpgrad.bench.impls` builds the ways of computing it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import math
 
 import numpy as np
 
 from .runtime import Runtime
 
-__all__ = ["ALL_OPS", "APIS", "INPUT_NAMES", "KINDS", "NAMESPACE_OPS", "OPS", "PHASES", "Spec",
-           "make_inputs", "output_shape"]
+__all__ = ["ALL_OPS", "APIS", "DIGITS", "INPUT_NAMES", "KINDS", "NAMESPACE_OPS", "OPS", "PHASES",
+           "ScikitLearnMissing", "Spec", "digits", "make_inputs", "mlp_shapes", "output_shape"]
 
 OPS = ("matmul", "linear", "add_bias", "sum")
 #: Computations of the ``namespace`` kind, written with ``xpgrad.array_api``'s functions:
 #: ``chain10`` is ten element-wise calls on a and b, then a sum (see
 #: :func:`xpgrad.bench.impls.chain10`); ``logsumexp`` is over the last axis, with
-#: the max subtracted first, keeping that axis.
-NAMESPACE_OPS = ("chain10", "exp", "tanh", "logsumexp")
+#: the max subtracted first, keeping that axis; ``softmax_ce`` is the mean
+#: softmax cross-entropy of logits x (n, c) against integer labels (n,) (see
+#: :func:`xpgrad.bench.impls.softmax_cross_entropy`); ``mlp_step`` is one Adam
+#: training step of a tanh MLP on scikit-learn's digits (see
+#: :func:`xpgrad.bench.impls.mlp_loss`).
+NAMESPACE_OPS = ("chain10", "exp", "tanh", "logsumexp", "softmax_ce", "mlp_step")
 ALL_OPS = OPS + NAMESPACE_OPS
 PHASES = ("forward", "backward", "fwd+bwd")
 APIS = ("functional", "tensor", "namespace")
@@ -36,13 +42,46 @@ KINDS = {
     "half": "half precision against the namespace's own half matmul",
     "membound": "memory-bound add_bias and sum",
     "namespace": "xpgrad.array_api functions: a 10-op element-wise chain on tiny arrays, "
-                 "and exp, tanh, logsumexp on large ones",
+                 "exp, tanh, logsumexp and a softmax cross-entropy on large ones, and an "
+                 "Adam step of an MLP on the digits data set",
 }
 
 #: The inputs of each op, in the order its forward takes them.
 INPUT_NAMES = {"matmul": ("a", "b"), "linear": ("x", "w", "b"), "add_bias": ("x", "b"),
                "sum": ("x",), "chain10": ("a", "b"), "exp": ("x",), "tanh": ("x",),
-               "logsumexp": ("x",)}
+               "logsumexp": ("x",), "softmax_ce": ("x", "labels"),
+               "mlp_step": ("x", "labels", "w1", "b1", "w2", "b2")}
+
+#: (rows, features, classes) of scikit-learn's digits data set, mlp_step's data.
+DIGITS = (1797, 64, 10)
+
+
+class ScikitLearnMissing(ImportError):
+    """The ``mlp_step`` case needs scikit-learn for its data set."""
+
+
+@functools.lru_cache(maxsize=1)
+def digits() -> tuple:
+    """``(x, labels)`` of scikit-learn's digits: x (1797, 64) float64 scaled
+    to [0, 1] (the pixels / 16), labels (1797,) int64 in 0..9.
+
+    Raises
+    ------
+    ScikitLearnMissing
+        If scikit-learn cannot be imported.
+    """
+    try:
+        datasets = importlib.import_module("sklearn.datasets")
+    except ImportError as exc:
+        raise ScikitLearnMissing(
+            "mlp_step: the case trains on scikit-learn's digits data set, and scikit-learn "
+            "is not installed; pip install scikit-learn (or leave out mlp_step: "
+            "--ops without it)") from exc
+    data = datasets.load_digits()
+    x, labels = np.asarray(data.data, np.float64) / 16.0, np.array(data.target, np.int64)
+    for a in (x, labels):  # shared by every case that asks: nobody writes into them
+        a.flags.writeable = False
+    return x, labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +146,17 @@ class Spec:
             raise ValueError("Spec: linear benchmarks take a 2-D x")
         if self.needs is not None and self.op != "matmul":
             raise ValueError("Spec: needs (a gradient subset) is supported for matmul only")
+        if self.op == "softmax_ce" and (len(self.shapes[0]) != 2
+                                        or self.shapes[1] != self.shapes[0][:1]):
+            raise ValueError(f"Spec: softmax_ce takes logits x (n, c) and labels (n,); got "
+                             f"{self.shape_text}")
+        if self.op == "mlp_step":
+            rows, hidden = ((s or (0,))[0] for s in (self.shapes[0], self.shapes[3]))
+            if not (0 < rows <= DIGITS[0] and self.shapes == mlp_shapes(rows, hidden)):
+                raise ValueError(
+                    f"Spec: mlp_step takes x (n, {DIGITS[1]}) with n <= {DIGITS[0]} (the digits "
+                    f"data set's rows), labels (n,), w1 ({DIGITS[1]}, h), b1 (h,), "
+                    f"w2 (h, {DIGITS[2]}), b2 ({DIGITS[2]},); got {self.shape_text}")
 
     def replace(self, **changes) -> Spec:
         """A copy with some fields changed."""
@@ -114,8 +164,11 @@ class Spec:
 
     @property
     def grads(self) -> tuple:
-        """One flag per input: does it get a gradient."""
-        return self.needs if self.needs is not None else (True,) * len(self.shapes)
+        """One flag per input: does it get a gradient (the data and labels of
+        ``softmax_ce`` and ``mlp_step`` do not)."""
+        if self.needs is not None:
+            return self.needs
+        return _CONSTANT_INPUTS.get(self.op, (True,) * len(self.shapes))
 
     @property
     def shape_text(self) -> str:
@@ -155,10 +208,24 @@ class Spec:
                 "size": self.size, "flops": self.flops}
 
 
+#: Which inputs get a gradient, where not all do.
+_CONSTANT_INPUTS = {"softmax_ce": (True, False), "mlp_step": (False, False, True, True, True, True)}
+#: Ops whose output is a scalar loss, whose backward is seeded with 1 (no ``"g"`` input).
+_SEEDED = ("chain10", "softmax_ce", "mlp_step")
+
+
+def mlp_shapes(rows: int, hidden: int) -> tuple:
+    """The input shapes of ``mlp_step``: the first ``rows`` of the digits data
+    set, a tanh layer of ``hidden`` units, then one logit per class."""
+    _, features, classes = DIGITS
+    return ((rows, features), (rows,), (features, hidden), (hidden,), (hidden, classes),
+            (classes,))
+
+
 def output_shape(spec: Spec) -> tuple:
     """Shape of the op's output (the upstream gradient's shape)."""
     s = spec.shapes
-    if spec.kind == "chain" or spec.op in ("sum", "chain10"):
+    if spec.kind == "chain" or spec.op in ("sum",) + _SEEDED:
         return ()
     if spec.op == "logsumexp":
         return s[0][:-1] + (1,)
@@ -173,12 +240,33 @@ def output_shape(spec: Spec) -> tuple:
 #: arithmetic op or function call on an element: chain10's ten calls and the
 #: sum, and its hand-derived gradient's 20 (the ``ideal`` builder's); exp's
 #: G * out; tanh's G * (1 - out^2); logsumexp's max, x - m, exp and sum, then
-#: G / s * e.
-_NAMESPACE_FLOPS = {"chain10": (11, 20), "exp": (1, 1), "tanh": (1, 3), "logsumexp": (4, 2)}
+#: G / s * e; softmax_ce's max, x - m, exp and sum (the per-row log, pick and
+#: mean are not counted), then e / s less the one-hot.
+_NAMESPACE_FLOPS = {"chain10": (11, 20), "exp": (1, 1), "tanh": (1, 3), "logsumexp": (4, 2),
+                    "softmax_ce": (4, 1)}
+#: FLOPs per parameter element of one Adam update: the two moments (3 and 4),
+#: the square root, its scaling and eps, the division, the step's scaling and
+#: the subtraction.
+ADAM_FLOPS = 12
+
+
+def _mlp_flops(spec: Spec) -> tuple[int, int]:
+    """mlp_step: the forward's two GEMMs, biases, tanh and softmax
+    cross-entropy; the backward's three GEMMs (no gradient for the data), the
+    bias sums, tanh's derivative, the softmax less the one-hot, and the Adam
+    update of every parameter."""
+    (rows, features), hidden, classes = spec.shapes[0], spec.shapes[3][0], spec.shapes[5][0]
+    fwd = 2 * rows * hidden * (features + classes) + 2 * rows * hidden + 5 * rows * classes
+    params = sum(math.prod(s) for s in spec.shapes[2:])
+    bwd = (2 * rows * hidden * (features + 2 * classes) + 4 * rows * hidden + 2 * rows * classes
+           + ADAM_FLOPS * params)
+    return fwd, bwd
 
 
 def _flops(spec: Spec) -> tuple[int, int]:
     s, need = spec.shapes, spec.grads
+    if spec.op == "mlp_step":
+        return _mlp_flops(spec)
     if spec.op in _NAMESPACE_FLOPS:
         size = math.prod(s[0])
         return tuple(size * k for k in _NAMESPACE_FLOPS[spec.op])
@@ -200,19 +288,38 @@ def make_inputs(spec: Spec, rt: Runtime, seed: int = 0) -> dict:
 
     Values are uniform in [-1, 1), drawn in float64 from ``seed`` and then
     rounded to the dtype. ``"g"`` is the upstream gradient (absent for the
-    ``chain`` kind and ``chain10``, whose output is a scalar seeded with 1).
+    ``chain`` kind and the ops whose output is a scalar loss, seeded with 1:
+    chain10, softmax_ce, mlp_step). softmax_ce's labels are uniform integers
+    in [0, c). mlp_step's x and labels are the first rows of
+    :func:`digits`; its weights and biases are uniform in ±1/sqrt(fan_in),
+    as torch.nn.Linear starts them.
 
     Raises
     ------
     TypeError
         If the device's library has no such dtype.
+    ScikitLearnMissing
+        For mlp_step, if scikit-learn is not installed.
     """
     dtype = rt.dtype(spec.dtype)
     if dtype is None:
         raise TypeError(f"make_inputs: {rt.missing_dtype_reason(spec.dtype)}")
     rng = np.random.default_rng(seed)
     shapes = dict(zip(INPUT_NAMES[spec.op], spec.shapes))
-    if spec.kind != "chain" and spec.op != "chain10":
+    if spec.op == "mlp_step":
+        x, labels = digits()
+        rows, fan_in = spec.shapes[0]
+        hidden = spec.shapes[3][0]
+        bounds = {"w1": fan_in, "b1": fan_in, "w2": hidden, "b2": hidden}
+        out = {name: rt.asarray(rng.uniform(-1.0, 1.0, shapes[name]) / math.sqrt(fan), dtype)
+               for name, fan in bounds.items()}
+        return {"x": rt.asarray(x[:rows], dtype), "labels": rt.asarray(labels[:rows], np.int64),
+                **out}
+    labels = shapes.pop("labels", None)
+    if spec.kind != "chain" and spec.op not in _SEEDED:
         shapes["g"] = output_shape(spec)
-    return {name: rt.asarray(rng.uniform(-1.0, 1.0, shape), dtype)
-            for name, shape in shapes.items()}
+    out = {name: rt.asarray(rng.uniform(-1.0, 1.0, shape), dtype)
+           for name, shape in shapes.items()}
+    if labels is not None:  # softmax_ce
+        out["labels"] = rt.asarray(rng.integers(0, spec.shapes[0][1], labels), np.int64)
+    return out

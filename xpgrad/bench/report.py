@@ -16,22 +16,25 @@ from .timing import MAX_SPREAD, MIN_ROUNDS
 __all__ = ["COLUMNS", "WIDTH", "environment", "format_bytes", "format_ratio", "format_seconds",
            "noise", "plot", "table", "write_json"]
 
-#: Table header, in order (``x torch`` is left out when no case has torch).
-COLUMNS = ("case", "shape", "time", "GFLOP/s", "x ideal", "x torch", "notes")
+#: Table header, in order. ``x tape`` and ``x torch`` are left out of a block
+#: where no case has them; the namespace kind's block leaves out GFLOP/s.
+COLUMNS = ("case", "shape", "time", "GFLOP/s", "x ideal", "x tape", "x torch", "notes")
 #: The widest line the table writes.
 WIDTH = 120
-_NUMERIC = {"time", "GFLOP/s", "x ideal", "x torch"}
+_NUMERIC = {"time", "GFLOP/s", "x ideal", "x tape", "x torch"}
 
 LEGEND = f"""\
-time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd: forward
-only); GFLOP/s: the useful FLOPs over it. x ideal, x torch, naive, own: the median over interleaved
-rounds of xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow),
-± half its spread in % of the median: the 10th to 90th percentiles of the per-round ratios,
-stretched to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%},
-or it comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw namespace;
+time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd:
+forward only; mlp_step: one training step, forward, backward and the Adam update); GFLOP/s: the
+useful FLOPs over it. x ideal, x tape, x torch, naive, own: the median over interleaved rounds of
+xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow), ± half
+its spread in % of the median: the 10th to 90th percentiles of the per-round ratios, stretched
+to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%}, or
+it comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw
+namespace; tape: a minimal reverse-mode tape in Python over the raw namespace (namespace kind);
 naive: the batched product then a sum; own: the namespace's own half-precision matmul. mem: peak
-memory of one backward, xpgrad vs naive (namespace kind: vs ideal, and what xpgrad's forward kept
-plus its gradients' bytes); err: max relative error against float64, xpgrad vs own.
+memory of one backward, xpgrad vs naive (namespace kind: vs ideal, and what xpgrad's forward
+kept plus its gradients' bytes); err: max relative error against float64, xpgrad vs own.
 Details in --json."""
 
 
@@ -85,8 +88,13 @@ def _notes(res, pm) -> str:
 
 
 def _shape(spec) -> str:
-    """The shapes, without what the others imply: linear's bias, add_bias's axis 1."""
+    """The shapes, without what the others imply: linear's bias, add_bias's
+    axis 1, softmax_ce's labels; mlp_step's data and hidden units."""
+    if spec.op == "mlp_step":
+        return "x({},{}) hidden {}".format(*spec.shapes[0], spec.shapes[3][0])
     text = spec.shape_text.replace(" axis 1", "")
+    if spec.op == "softmax_ce":
+        return text.split(" labels(", 1)[0]
     return text.rsplit(" b(", 1)[0] if spec.op == "linear" else text
 
 
@@ -94,11 +102,13 @@ def _row(res, columns, pm) -> list:
     spec = res.spec
     gf = res.gflops()
     cells = {
-        "case": f"{spec.op} {spec.kind}",
+        # the namespace kind's block says its kind once, in its section lines
+        "case": spec.op if spec.kind == "namespace" else f"{spec.op} {spec.kind}",
         "shape": _shape(spec),
         "time": format_seconds(res.median()),
         "GFLOP/s": "-" if gf is None else f"{gf:.3g}" if gf >= 0.01 else "<0.01",
         "x ideal": format_ratio(res.ratio("ideal"), pm),
+        "x tape": format_ratio(res.ratio("tape"), pm),
         "x torch": format_ratio(res.ratio("torch"), pm),
         "notes": _notes(res, pm),
     }
@@ -116,13 +126,12 @@ def _lines(cells, numeric) -> list:
     return out
 
 
-def table(results, width: int = WIDTH, pm: str = "±") -> str:
-    """The results as an aligned text table, one section per device and dtype,
-    each line at most ``width`` characters (the notes are cut to fit),
-    followed by why a baseline is missing (said once) and the legend.
-    ``pm`` is the plus-minus sign (``"+-"`` for an ASCII terminal)."""
-    has_torch = any("torch" in r.timings for r in results)
-    columns = [c for c in COLUMNS if c != "x torch" or has_torch]
+def _block(results, width: int, pm: str) -> list:
+    """The lines of one aligned block of rows: its header, then one section
+    per device and dtype. Columns no row of the block has are left out."""
+    namespace = results[0].spec.kind == "namespace"
+    has = {f"x {name}": any(name in r.timings for r in results) for name in ("tape", "torch")}
+    columns = [c for c in COLUMNS if has.get(c, True) and not (namespace and c == "GFLOP/s")]
     numeric = {i for i, c in enumerate(columns) if c in _NUMERIC}
     body = [_row(r, columns, pm) for r in results]
     # The notes (last) take what the other columns leave of the width.
@@ -135,8 +144,27 @@ def table(results, width: int = WIDTH, pm: str = "±") -> str:
     for res, line in zip(results, lines[2:]):
         if (res.spec.device, res.spec.dtype) != section:
             section = (res.spec.device, res.spec.dtype)
-            out.append(f"-- {section[0]}, {section[1]}")
+            kind = ", namespace kind (xpgrad.array_api)" if namespace else ""
+            out.append(f"-- {section[0]}, {section[1]}{kind}")
         out.append(line)
+    return out
+
+
+def table(results, width: int = WIDTH, pm: str = "±") -> str:
+    """The results as aligned text, each line at most ``width`` characters
+    (the notes are cut to fit), followed by why a baseline is missing (said
+    once) and the legend. ``pm`` is the plus-minus sign (``"+-"`` for an
+    ASCII terminal).
+
+    The cases of the ``namespace`` kind, if any, make a second block after
+    the others, with columns of their own (``x tape``; no GFLOP/s), so that
+    neither block's notes lose room to the other's columns. Each block has one
+    section per device and dtype."""
+    blocks = [[r for r in results if r.spec.kind != "namespace"],
+              [r for r in results if r.spec.kind == "namespace"]]
+    out: list = []
+    for block in filter(None, blocks):
+        out += ([""] if out else []) + _block(block, width, pm)
     missing: dict = {}
     for res in results:
         for name, why in res.missing.items():
@@ -156,7 +184,8 @@ def noise(results) -> dict:
     -------
     dict
         ``ratios`` (how many), ``flagged`` (how many carry a flag),
-        ``median_spread`` and ``worst_spread`` (see :attr:`~xpgrad.bench.timing.Ratio.spread`), ``worst``
+        ``median_spread`` and ``worst_spread`` (see
+        :attr:`~xpgrad.bench.timing.Ratio.spread`), ``worst``
         (the case and baseline of the widest spread).
     """
     ratios = [(r, res, name) for res in results for name, r in res.ratios().items()]
@@ -171,7 +200,7 @@ def noise(results) -> dict:
         "median_spread": statistics.median(s for s, _, _ in spreads),
         "worst_spread": worst[0],
         "worst": f"x {worst[2]}, {worst[1].spec.op} {worst[1].spec.kind} "
-                 f"{worst[1].spec.shape_text} {worst[1].spec.dtype} {worst[1].spec.device}",
+                 f"{_shape(worst[1].spec)} {worst[1].spec.dtype} {worst[1].spec.device}",
     }
 
 
@@ -227,16 +256,35 @@ _DTYPE_STYLE = {"float32": ("o", "-"), "float64": ("s", "--"), "float16": ("^", 
                 "bfloat16": ("v", "-.")}
 _IMPL_COLOR = {"xpgrad": "C0", "ideal": "C2", "torch": "C3"}
 _CLIP = 10.0
+#: The ratio axes' ticks, labelled as plain numbers.
+RATIO_TICKS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
+#: The smallest font on the plot, in points.
+MIN_FONT = 9
+_PANEL_TITLES = {"ideal": "xpgrad time / ideal time", "tape": "xpgrad time / tape time",
+                 "torch": "xpgrad time / torch time"}
 
 
 def _case_label(spec) -> str:
     return f"{spec.op} {spec.kind} {'x'.join(map(str, spec.shapes[0]))}"
 
 
+def _plain_log_axis(axis, ticks) -> None:
+    """Ticks at ``ticks`` on a log axis, labelled ``0.25``, ``1``, ``256``,
+    without the minor ticks' labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot(path, results) -> None:
-    """Save a 2x2 PNG: xpgrad / ideal and xpgrad / torch per case (median,
-    spread bars, the 1.0 line, flagged ratios hollow) on top; GFLOP/s
-    against size of the GEMM-bound matmul and linear cases below.
+    """Save a PNG: on top, xpgrad's time over each baseline's per case
+    (ideal, tape when a case has it, torch; median, spread bars, the 1.0
+    line, flagged ratios hollow) on log axes ticked 0.1, 0.25, 0.5, 1, 2, 4,
+    10; below, when the run has GEMM-bound cases, their GFLOP/s (from 0)
+    against size, matmul and linear. No text is smaller than
+    :data:`MIN_FONT` points.
 
     Raises
     ------
@@ -252,10 +300,38 @@ def plot(path, results) -> None:
     labels = list(dict.fromkeys(_case_label(r.spec) for r in results))
     rows = {label: i for i, label in enumerate(labels)}
     dtypes = list(dict.fromkeys(r.spec.dtype for r in results))
-    fig, axes = plt.subplots(2, 2, figsize=(13, 4 + 0.2 * len(labels)),
-                             gridspec_kw={"height_ratios": [max(2, len(labels) / 10), 1.6]})
+    panels = [b for b in ("ideal", "tape", "torch")
+              if b != "tape" or any("tape" in r.timings for r in results)]
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 11, "legend.fontsize": MIN_FONT,
+                         "xtick.labelsize": MIN_FONT + 1, "ytick.labelsize": MIN_FONT + 1}):
+        gemm = any(r.spec.kind == "gemm" for r in results)
+        fig = plt.figure(figsize=(6.5 * len(panels) + 1,
+                                  (4.5 if gemm else 1.5) + 0.24 * len(labels)))
+        grid = fig.add_gridspec(1 + gemm, 6, height_ratios=[max(2, len(labels) / 10), 1.6][
+            : 1 + gemm])
+        span = 6 // len(panels)
+        top = [fig.add_subplot(grid[0, i * span:(i + 1) * span]) for i in range(len(panels))]
+        bottom = [fig.add_subplot(grid[1, :3]), fig.add_subplot(grid[1, 3:])] if gemm else []
+        _ratio_panels(top, panels, results, rows, labels, dtypes)
+        ratio_keys = [Line2D([], [], linestyle="", marker=_DTYPE_STYLE.get(d, ("o",))[0],
+                             color=f"C{i}", label=d) for i, d in enumerate(dtypes)]
+        ratio_keys.append(Line2D([], [], linestyle="", marker="o", color="gray",
+                                 markerfacecolor="white", label="hollow: spread too wide (?)"))
+        ratio_keys.append(Line2D([], [], linestyle="", marker="x", color="gray",
+                                 label="off the axis, shown at its edge"))
+        fig.legend(handles=ratio_keys, loc="upper center", ncol=len(ratio_keys), frameon=False)
+        for ax, op in zip(bottom, ("matmul", "linear")):
+            _gflops_panel(ax, op, results)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the legend
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def _ratio_panels(axes, panels, results, rows, labels, dtypes) -> None:
     shift = {d: (i - (len(dtypes) - 1) / 2) * 0.22 for i, d in enumerate(dtypes)}
-    for ax, baseline in zip(axes[0], ("ideal", "torch")):
+    for ax, baseline in zip(axes, panels):
         for res in results:
             r = res.ratio(baseline)
             if r is None:
@@ -267,49 +343,44 @@ def plot(path, results) -> None:
             mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.low, r.high))
             ax.errorbar([mid], [y], xerr=[[mid - lo], [hi - mid]],
                         fmt=marker if mid == r.median else "x",
-                        color=color, markersize=4, elinewidth=1, capsize=2,
+                        color=color, markersize=5, elinewidth=1, capsize=2,
                         markerfacecolor="white" if r.flag else color)
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_xlim(1 / _CLIP / 1.2, _CLIP * 1.2)
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        _plain_log_axis(ax.xaxis, RATIO_TICKS)
+        ax.set_yticks(range(len(labels)), labels if ax is axes[0] else [])
         ax.set_ylim(len(labels) - 0.5, -0.5)
-        ax.grid(True, axis="x", which="both", alpha=0.3)
-        ax.set_title(f"xpgrad time / {baseline} time (< 1: xpgrad faster)", fontsize=10)
+        ax.grid(True, axis="x", which="major", alpha=0.4)
+        ax.set_xlabel("< 1: xpgrad faster; > 1: slower")
+        ax.set_title(_PANEL_TITLES[baseline])
         if not ax.has_data():
             ax.text(0.5, 0.5, f"no {baseline} timings", transform=ax.transAxes, ha="center")
-    axes[0, 1].tick_params(labelleft=False)
-    ratio_keys = [Line2D([], [], linestyle="", marker=_DTYPE_STYLE.get(d, ("o",))[0],
-                         color=f"C{i}", label=d) for i, d in enumerate(dtypes)]
-    ratio_keys.append(Line2D([], [], linestyle="", marker="o", color="gray",
-                             markerfacecolor="white", label="hollow: spread too wide (?)"))
-    ratio_keys.append(Line2D([], [], linestyle="", marker="x", color="gray",
-                             label="off the axis, shown at its edge"))
-    axes[0, 0].legend(handles=ratio_keys, loc="lower left", bbox_to_anchor=(0, 1.04),
-                      ncol=len(ratio_keys), fontsize=8, frameon=False)
-    for ax, op in zip(axes[1], ("matmul", "linear")):
-        lines: dict = {}
-        for res in results:
-            if res.spec.kind == "gemm" and res.spec.op == op:
-                for impl in _IMPL_COLOR:
-                    if res.gflops(impl):
-                        lines.setdefault((impl, res.spec.dtype), []).append(
-                            (res.spec.size, res.gflops(impl)))
-        for (impl, dtype), pts in sorted(lines.items()):
-            pts.sort()
-            ax.plot(*zip(*pts), _DTYPE_STYLE.get(dtype, ("o", "-"))[1], marker="o",
-                    markersize=3, color=_IMPL_COLOR[impl], label=f"{impl} {dtype}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("n: (n, n) operands")
-        ax.set_ylabel("GFLOP/s, forward+backward")
-        ax.set_title(f"{op}, GEMM-bound", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        if lines:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-        else:
-            ax.text(0.5, 0.5, "no GEMM-bound cases", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+
+
+def _gflops_panel(ax, op, results) -> None:
+    lines: dict = {}
+    for res in results:
+        if res.spec.kind == "gemm" and res.spec.op == op:
+            for impl in _IMPL_COLOR:
+                if res.gflops(impl):
+                    lines.setdefault((impl, res.spec.dtype), []).append(
+                        (res.spec.size, res.gflops(impl)))
+    for (impl, dtype), pts in sorted(lines.items()):
+        pts.sort()
+        ax.plot(*zip(*pts), _DTYPE_STYLE.get(dtype, ("o", "-"))[1], marker="o",
+                markersize=4, color=_IMPL_COLOR[impl], label=f"{impl} {dtype}")
+    ax.set_xscale("log", base=2)
+    sizes = sorted({n for pts in lines.values() for n, _ in pts})
+    if sizes:
+        _plain_log_axis(ax.xaxis, sizes)
+        ax.set_xlim(sizes[0] / 1.15, sizes[-1] * 1.15)
+    ax.set_ylim(bottom=0, top=max([g for pts in lines.values() for _, g in pts] + [1]) * 1.1)
+    ax.set_xlabel("n: (n, n) operands")
+    ax.set_ylabel("GFLOP/s, forward+backward")
+    ax.set_title(f"{op}, GEMM-bound")
+    ax.grid(True, which="major", alpha=0.3)
+    if lines:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no GEMM-bound cases", transform=ax.transAxes, ha="center")

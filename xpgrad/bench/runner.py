@@ -1,7 +1,7 @@
 """Running a list of cases: xpgrad against its baselines, side by side.
 
-For each case xpgrad and every baseline that can run (ideal, naive, native,
-torch) are timed together in interleaved rounds (see
+For each case xpgrad and every baseline that can run (ideal, tape, naive,
+native, torch) are timed together in interleaved rounds (see
 :func:`xpgrad.bench.timing.measure`), so each per-round ratio compares
 timings taken moments apart (seconds apart for torch, whose rounds run in
 a block of their own). The run makes several passes over the cases,
@@ -100,6 +100,8 @@ class Result:
 def baselines(spec: Spec, rt: Runtime, *, torch: bool = True) -> dict:
     """Baselines of ``spec`` on ``rt``: name -> ``""`` if it runs, else why not."""
     out = {"ideal": ""}
+    if spec.kind == "namespace":
+        out["tape"] = ""
     if spec.kind in ("bcast-w", "bcast-mid"):
         out["naive"] = ""
     if spec.dtype in HALF_DTYPES:

@@ -5,8 +5,10 @@ pairs at 2x2, 8x8 and 32x64 with the Tensor ``chain`` at the same shapes;
 square GEMMs; the broadcast matmuls; add_bias and sum. Per half dtype:
 matmul and linear against the namespace's own half matmul. The
 ``namespace`` kind runs ``xpgrad.array_api``'s functions: the ten-call
-element-wise chain at 2x2 and 8x8 in float64 (dispatch-bound), and exp, tanh
-and logsumexp on (n, n) float32 arrays (memory-bound). See
+element-wise chain at 2x2 and 8x8 in float64 (dispatch-bound), exp, tanh
+and logsumexp on (n, n) float32 arrays and the softmax cross-entropy of
+(8192, 1000) float32 logits (memory-bound), and one Adam step of a tanh MLP
+on the digits data set in float64 (small GEMMs and dispatch). See
 :data:`~xpgrad.bench.problems.KINDS`.
 """
 
@@ -14,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from .problems import ALL_OPS, KINDS, Spec
+from .problems import ALL_OPS, DIGITS, KINDS, Spec, mlp_shapes
 from .runtime import HALF_DTYPES
 
-__all__ = ["CHAIN10_SIZES", "DISPATCH_SHAPES", "PRESETS", "Preset", "cli_specs",
-           "namespace_spec", "op_spec"]
+__all__ = ["CHAIN10_SIZES", "DISPATCH_SHAPES", "PRESETS", "Preset", "cli_specs", "mlp_spec",
+           "namespace_spec", "op_spec", "softmax_ce_spec"]
 
 #: (m, k, n) of the dispatch-bound problems.
 DISPATCH_SHAPES = ((2, 2, 2), (8, 8, 8), (32, 64, 32))
@@ -45,6 +47,11 @@ class Preset:
         Also add_bias on an (N, C, H, W) activation along axis 1.
     namespace_sizes : tuple of int
         n of the (n, n) float32 exp, tanh and logsumexp of the namespace kind.
+    softmax_ce_shapes : tuple of (int, int)
+        (rows, classes) of the float32 logits of the namespace kind's softmax_ce.
+    mlp_hidden : tuple of int
+        Hidden units of the namespace kind's mlp_step (float64, on all of
+        the digits data set).
     passes, rounds, min_rounds, min_time, budget, pause
         See :class:`xpgrad.bench.runner.Runner`: the rounds and the budget
         (seconds) are those of one case in one pass.
@@ -57,6 +64,8 @@ class Preset:
     membound_sizes: tuple
     conv_bias: bool = True
     namespace_sizes: tuple = (2048,)
+    softmax_ce_shapes: tuple = ((8192, 1000),)
+    mlp_hidden: tuple = (64,)
     passes: int = 4
     rounds: int = 6
     min_rounds: int = 2
@@ -114,6 +123,19 @@ def namespace_spec(op: str, n: int, **fields) -> Spec:
     return Spec(op, "namespace", shapes, api="namespace", **fields)
 
 
+def softmax_ce_spec(rows: int, classes: int, **fields) -> Spec:
+    """The ``namespace`` kind's :class:`Spec` of ``softmax_ce`` on (rows,
+    classes) logits (``fields``: phase, dtype, device)."""
+    return Spec("softmax_ce", "namespace", ((rows, classes), (rows,)), api="namespace", **fields)
+
+
+def mlp_spec(hidden: int, rows: int = DIGITS[0], **fields) -> Spec:
+    """The ``namespace`` kind's :class:`Spec` of ``mlp_step``: ``hidden``
+    tanh units, trained on the first ``rows`` of the digits data set
+    (``fields``: dtype, device)."""
+    return Spec("mlp_step", "namespace", mlp_shapes(rows, hidden), api="namespace", **fields)
+
+
 def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
     common = {"device": device, "dtype": dtype}
     if dtype in HALF_DTYPES:
@@ -143,9 +165,11 @@ def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
         specs.append(Spec("add_bias", "membound", ((16, 64, 32, 32), (64,)), **common))
     if dtype == "float64":
         specs += [namespace_spec("chain10", n, **common) for n in CHAIN10_SIZES]
+        specs += [mlp_spec(h, **common) for h in preset.mlp_hidden]
     if dtype == "float32":
         specs += [namespace_spec(op, n, **common) for n in preset.namespace_sizes
                   for op in ("exp", "tanh", "logsumexp")]
+        specs += [softmax_ce_spec(*shape, **common) for shape in preset.softmax_ce_shapes]
     return specs
 
 
