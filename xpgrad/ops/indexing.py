@@ -48,6 +48,26 @@ def _iota(xp, x):
     return xp.reshape(xp.arange(n, dtype=xp.int64, device=getattr(x, "device", None)), tuple(x.shape))
 
 
+def _along(xp, x, d: int, ndim: int, at: int):
+    """``arange(x.shape[d]) * stride(d)`` (x's C-order stride, in elements),
+    shaped to broadcast along output axis ``at`` of ``ndim`` axes."""
+    shape = tuple(x.shape)
+    view = [1] * ndim
+    view[at] = shape[d]
+    stride = math.prod(shape[d + 1:])
+    steps = xp.arange(shape[d], dtype=xp.int64, device=getattr(x, "device", None)) * stride
+    return xp.reshape(steps, tuple(view))
+
+
+def _index_positions(xp, x, indices, axis: int):
+    """``indices`` along axis ``axis`` of x (negative ones counting from the
+    end, as the gather read them) times that axis's stride in x."""
+    size = x.shape[axis]
+    stride = math.prod(tuple(x.shape)[axis + 1:])
+    indices = xp.astype(indices, xp.int64)
+    return xp.where(indices < 0, indices + size, indices) * stride
+
+
 def _scatter_positions(xp, positions, g, x_shape, like):
     """``dx`` of x's shape: ``g`` added at the flat ``positions`` (same shape as g)."""
     n = math.prod(x_shape)
@@ -81,8 +101,15 @@ class _Gather(Rule, template=True):
         return cls.record(xp, scope, Gathered(x, params, tuple(x.shape), x.dtype), needs, out)
 
     @classmethod
+    def positions(cls, xp, x, *params):
+        """The flat position in ``x`` of each output element: the same gather
+        run on ``iota``. Rules whose positions follow from their indices alone
+        compute them without an x-sized iota (take, take_along_axis)."""
+        return cls.gather(xp, _iota(xp, x), *params)
+
+    @classmethod
     def gradients(cls, xp, g, s, needs):  # a classmethod: it gathers as the rule does
-        positions = cls.gather(xp, _iota(xp, s.x), *s.params)
+        positions = cls.positions(xp, s.x, *s.params)
         dx = _scatter_positions(xp, positions, g, s.x_shape, s.x)
         return (cast(xp, dx, s.x_dtype),) + (None,) * (len(needs) - 1)
 
@@ -108,6 +135,17 @@ class take(_Gather):
     def gather(xp, x, indices, axis):
         return xp.take(x, indices, axis=0 if axis is None else axis)
 
+    @staticmethod
+    def positions(xp, x, indices, axis):
+        nd, k = x.ndim, indices.ndim
+        axis = 0 if axis is None else axis % nd
+        shape = (1,) * axis + tuple(indices.shape) + (1,) * (nd - axis - 1)
+        pos = xp.reshape(_index_positions(xp, x, indices, axis), shape)
+        for d in range(nd):  # output axes: x's before axis, the indices', x's after
+            if d != axis:
+                pos = pos + _along(xp, x, d, nd - 1 + k, d if d < axis else d - 1 + k)
+        return pos
+
 
 class take_along_axis(_Gather):
     """``out = take_along_axis(x, indices, axis)``; dx = zeros with G added at
@@ -129,6 +167,16 @@ class take_along_axis(_Gather):
     @staticmethod
     def gather(xp, x, indices, axis):
         return xp.take_along_axis(x, indices, axis=axis)
+
+    @staticmethod
+    def positions(xp, x, indices, axis):
+        nd = x.ndim
+        axis %= nd
+        pos = _index_positions(xp, x, indices, axis)
+        for d in range(nd):
+            if d != axis:
+                pos = pos + _along(xp, x, d, nd, d)
+        return pos
 
 
 class repeat(_Gather):
