@@ -259,3 +259,38 @@ def test_each_node_lets_go_of_its_saved_arrays_when_its_backward_is_done(retain)
     loss.backward(retain_graph=retain)
     assert _Watch.gone == [not retain, not retain]
     np.testing.assert_allclose(x.grad, np.exp(np.exp(x.data)) * np.exp(x.data), rtol=1e-12)
+
+
+class _Views:
+    """``out = x * 1``, used twice on one leaf: its backward hands out a
+    reshaped view, of an array the test keeps (``kept``) or of a fresh one."""
+
+    kept = None
+    fresh = False
+
+    @staticmethod
+    def forward(x):
+        from xpgrad._backend import resolve
+        from xpgrad.ops._common import Ctx
+
+        xp, scope = resolve("views", x)
+        return x * 1.0, Ctx("views", xp, scope, None, (True,), tuple(x.shape))
+
+    @classmethod
+    def backward(cls, grad_out, ctx):
+        base = (grad_out * 1.0).reshape(-1) if cls.fresh else cls.kept
+        return (base.reshape(grad_out.shape),)
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_view_is_summed_into_only_when_no_one_else_holds_its_base(fresh):
+    from xpgrad.tensor import apply
+
+    _Views.fresh, _Views.kept = fresh, np.arange(4.0)
+    x = xpgrad.tensor(np.ones((2, 2)), requires_grad=True)
+    loss = xpa.sum(apply(_Views, (x,))) + xpa.sum(apply(_Views, (x,)) * 2.0)
+    loss.backward()
+    # fresh: G (ones) and 2 G reach x; kept: the kept values, twice, whatever G is
+    expected = 3.0 * np.ones((2, 2)) if fresh else 2.0 * np.arange(4.0).reshape(2, 2)
+    np.testing.assert_array_equal(x.grad, expected)
+    np.testing.assert_array_equal(_Views.kept, np.arange(4.0))  # never written into

@@ -896,12 +896,23 @@ _ALONE = 2 if sys.implementation.name == "cpython" else 0
 
 
 def _alone(a) -> bool:
-    """True for a NumPy array or torch tensor that owns its memory (not a view,
-    writable): with no other reference to it, it can be written into. JAX,
-    dask and array_api_strict views cannot be told: never."""
+    """True for a writable NumPy array or torch tensor that owns its memory,
+    or a NumPy array that is the whole of a base array only it holds (the
+    reshape of a rule's fresh result): with no other reference to it, it
+    can be written into. JAX, dask and array_api_strict views cannot be
+    told: never."""
     kind = type(a)
     if kind is np.ndarray:
-        return a.base is None and a.flags.writeable
+        if not a.flags.writeable:
+            return False
+        base = a.base
+        if base is None:
+            return True
+        # references to base: a's, this variable's, and the call's argument
+        return (
+            type(base) is np.ndarray and base.base is None and base.size == a.size
+            and a.flags.c_contiguous and sys.getrefcount(base) <= 3
+        )
     return kind.__module__ == "torch" and a._base is None
 
 
