@@ -42,6 +42,22 @@ def scatter_add(xp, n: int, index, values, like):
     return adapter_of(xp).scatter_add(xp, n, index, values, like)
 
 
+class Place(NamedTuple):
+    """What a gather's backward needs of x: its shape and device, never its
+    values, so that the backward does not keep x alive."""
+
+    shape: tuple
+    device: object
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def _place(x) -> Place:
+    return Place(tuple(x.shape), getattr(x, "device", None))
+
+
 def _iota(xp, x):
     """Flat positions of ``x``'s elements, in ``x``'s shape (int64, on its device)."""
     n = math.prod(x.shape)
@@ -76,7 +92,7 @@ def _scatter_positions(xp, positions, g, x_shape, like):
 
 
 class Gathered(NamedTuple):
-    x: object  # x itself, to build iota like it (never read for values)
+    x: Place  # x's shape and device, to build positions like it
     params: tuple  # what the forward's gather was given besides x
     x_shape: tuple
     x_dtype: object
@@ -98,7 +114,7 @@ class _Gather(Rule, template=True):
     def _forward(cls, xp, scope, x, *params):
         out = run(cls.__name__, scope, cls.gather, xp, x, *params)
         needs = (differentiable(xp, x),) + (False,) * (len(cls.args) - 1)
-        return cls.record(xp, scope, Gathered(x, params, tuple(x.shape), x.dtype), needs, out)
+        return cls.record(xp, scope, Gathered(_place(x), params, tuple(x.shape), x.dtype), needs, out)
 
     @classmethod
     def positions(cls, xp, x, *params):
@@ -110,7 +126,7 @@ class _Gather(Rule, template=True):
     @classmethod
     def gradients(cls, xp, g, s, needs):  # a classmethod: it gathers as the rule does
         positions = cls.positions(xp, s.x, *s.params)
-        dx = _scatter_positions(xp, positions, g, s.x_shape, s.x)
+        dx = _scatter_positions(xp, positions, g, s.x_shape, g)
         return (cast(xp, dx, s.x_dtype),) + (None,) * (len(needs) - 1)
 
 
@@ -285,7 +301,7 @@ class Indexed(NamedTuple):
     basic: bool
     set_key: tuple  # basic: the key without None, for the assignment
     view_shape: tuple  # basic: x[set_key].shape
-    x: object
+    x: Place
     x_shape: tuple
     x_dtype: object
 
@@ -310,18 +326,18 @@ class getitem(Rule):
                 view_shape = tuple(x[set_key].shape)  # flips change no shape
             else:
                 view_shape = tuple(out.shape)
-        saved = Indexed(key, flips, basic, set_key, view_shape, x, tuple(x.shape), x.dtype)
+        saved = Indexed(key, flips, basic, set_key, view_shape, _place(x), tuple(x.shape), x.dtype)
         return getitem.record(xp, scope, saved, (differentiable(xp, x),), out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
         if not s.basic:  # the flip folds into the positions
             positions = _flip(xp, _iota(xp, s.x), s.flips)[s.key]
-            dx = _scatter_positions(xp, positions, g, s.x_shape, s.x)
+            dx = _scatter_positions(xp, positions, g, s.x_shape, g)
             return (cast(xp, dx, s.x_dtype),)
         if g.shape != s.view_shape:
             g = xp.reshape(g, s.view_shape)
-        dx = xp.zeros(s.x_shape, dtype=s.x_dtype, device=getattr(s.x, "device", None))
+        dx = xp.zeros(s.x_shape, dtype=s.x_dtype, device=s.x.device)
         return (_flip(xp, _assign(xp, dx, s.set_key, cast(xp, g, s.x_dtype)), s.flips),)
 
 
