@@ -338,8 +338,11 @@ class Tensor:
                     f"backward: grad can be omitted only for a single-element output; this one "
                     f"has shape {fmt(self.shape)}, pass grad=an array of that shape"
                 )
-            with scope:  # CuPy allocates on the current device, not the array's
+            if scope is NO_SCOPE:
                 grad = xp.ones_like(self.data)
+            else:
+                with scope:  # CuPy allocates on the current device, not the array's
+                    grad = xp.ones_like(self.data)
         else:
             if type(grad) is Tensor:
                 grad = grad.data
@@ -362,8 +365,11 @@ class Tensor:
             if grad.dtype != self.data.dtype:
                 with scope:
                     grad = xp.astype(grad, self.data.dtype)
-        with scope:
+        if scope is NO_SCOPE:
             _run_backward(self, grad, xp, retain_graph)
+        else:
+            with scope:
+                _run_backward(self, grad, xp, retain_graph)
 
     # -- operators --------------------------------------------------------
     def __matmul__(self, other):
