@@ -11,7 +11,7 @@ import pytest
 import xpgrad
 import xpgrad.array_api as xp
 from tests.subsets import backend_cases
-from tests.support import assert_allclose, dtype_name
+from tests.support import assert_allclose, dtype_name, host
 from xpgrad.testing import gradcheck
 
 torch = pytest.importorskip("torch")
@@ -278,3 +278,79 @@ def test_errors_name_the_function(backend, mk, exc, match, call):
     t = xpgrad.tensor(backend.asarray(np.ones((3, 4))), requires_grad=True)
     with pytest.raises(exc, match=match):
         call(t, mk)
+
+
+# -- where take and take_along_axis send their gradients -----------------------
+
+
+def _scattered(shape, positions, g):
+    """The reference gradient: ``g`` added at ``positions`` (tuples of
+    coordinates, one per element of g), by hand with numpy.add.at."""
+    dx = np.zeros(shape)
+    np.add.at(dx, positions, g)
+    return dx
+
+
+TAKE_CASES = [
+    # id, x shape, indices, axis, the coordinates each output element reads
+    ("middle-axis-negative", (2, 4, 3), [2, -1, 0, 2], 1,
+     lambda i, j, k: (i, [2, 3, 0, 2][j], k)),
+    ("first-axis", (3, 2), [-3, 1, 1], 0, lambda j, k: ([0, 1, 1][j], k)),
+    ("last-axis", (2, 5), [4, 0, -5, 3], -1, lambda i, j: (i, [4, 0, 0, 3][j])),
+]
+
+
+@pytest.mark.parametrize("case", TAKE_CASES, ids=[c[0] for c in TAKE_CASES])
+def test_take_gradient_goes_to_the_taken_elements(backend, case):
+    _, shape, idx, axis, coords = case
+    x = xpgrad.tensor(backend.asarray(np.arange(np.prod(shape), dtype=float).reshape(shape)), requires_grad=True)
+    out = xp.take(x, backend.asarray(np.array(idx)), axis=axis)
+    g = np.arange(1.0, 1.0 + np.prod(out.shape)).reshape(out.shape)
+    out.backward(xpgrad.tensor(backend.asarray(g)))
+    where = [coords(*c) for c in np.ndindex(out.shape)]
+    expected = _scattered(shape, tuple(np.array(where).T), g.ravel())
+    np.testing.assert_array_equal(host(x.grad), expected)
+
+
+TAKE_ALONG_CASES = [
+    # id, x shape, indices, axis
+    ("middle-axis", (2, 4, 3), np.array([[[3, 0, -1]], [[1, 1, 2]]]), 1),
+    ("broadcast-indices", (3, 4), np.array([[0, -1, 2, 2]]), 0),
+    ("broadcast-x", (1, 5), np.array([[4], [0], [-2]]), 1),
+    ("repeats-last", (2, 3), np.array([[2, 2, 0, -1], [1, 1, 1, 0]]), -1),
+]
+
+
+@pytest.mark.parametrize("case", TAKE_ALONG_CASES, ids=[c[0] for c in TAKE_ALONG_CASES])
+def test_take_along_axis_gradient_goes_to_the_taken_elements(backend, case):
+    _, shape, idx, axis = case
+    if backend.name == "dask":
+        pytest.skip("dask has no take_along_axis")
+    x0 = np.arange(np.prod(shape), dtype=float).reshape(shape)
+    x = xpgrad.tensor(backend.asarray(x0), requires_grad=True)
+    out = xp.take_along_axis(x, backend.asarray(idx), axis=axis)
+    g = np.arange(1.0, 1.0 + np.prod(out.shape)).reshape(out.shape)
+    out.backward(xpgrad.tensor(backend.asarray(g)))
+    # where each output element came from, read off numpy on the flat positions
+    flat = np.take_along_axis(np.arange(x0.size).reshape(shape), idx, axis=axis)
+    expected = np.zeros(x0.size)
+    np.add.at(expected, flat.ravel(), np.broadcast_to(g, flat.shape).ravel())
+    np.testing.assert_array_equal(host(x.grad), expected.reshape(shape))
+
+
+def test_take_along_the_flattened_x():
+    x = xpgrad.tensor(np.arange(4.0), requires_grad=True)
+    xp.take_along_axis(x, np.array([1, 1, -1]), axis=None).backward(np.array([1.0, 2.0, 5.0]))
+    np.testing.assert_array_equal(x.grad, [0.0, 3.0, 0.0, 5.0])
+
+
+def test_jax_index_out_of_range_sends_its_gradient_nowhere():
+    """JAX reads a fill value (NaN) at an index out of range instead of raising:
+    that output element's gradient belongs to no element of x."""
+    jnp = pytest.importorskip("jax.numpy")
+    x = xpgrad.tensor(jnp.arange(6.0).reshape(2, 3), requires_grad=True)
+    xp.take_along_axis(x, jnp.array([[3], [0]]), axis=1).backward(jnp.ones((2, 1)))
+    np.testing.assert_array_equal(np.asarray(x.grad), [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    x.grad = None
+    xp.take(x, jnp.array([3, 1]), axis=1).backward(jnp.ones((2, 2)))
+    np.testing.assert_array_equal(np.asarray(x.grad), [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])

@@ -315,3 +315,16 @@ def test_a_gather_does_not_keep_its_input_alive(pick):
                 "take": [[1, 0, 0, 2]] * 3,
                 "take_along_axis": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0]]}[pick]
     np.testing.assert_allclose(x.grad, np.asarray(expected, float) * np.cos(x.data), rtol=1e-12)
+
+
+def test_one_gradient_handed_to_two_inputs_is_never_summed_into():
+    """add hands one array to x and y; x's second contribution must go to a
+    new array, not into the one y holds."""
+    x = xpgrad.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = xpgrad.tensor(np.array([5.0, 7.0]), requires_grad=True)
+    z = x + y
+    loss = xpa.sum(z * 3.0) + xpa.sum(x * 2.0)
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [5.0, 5.0])
+    np.testing.assert_array_equal(y.grad, [3.0, 3.0])
+    assert not np.shares_memory(x.grad, y.grad)

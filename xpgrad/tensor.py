@@ -895,10 +895,26 @@ def _deliver_in(leaf: Tensor, g, own: bool, xp) -> None:
         leaf.grad = g if own else xp.asarray(g, copy=True)
 
 
+def _refs_of_a_local() -> int:
+    """What ``sys.getrefcount`` says of an object that only a local variable
+    holds, measured the way the walk asks it."""
+    probe = object()
+    return sys.getrefcount(probe)
+
+
 # References to an array that only a local variable holds, as sys.getrefcount
-# counts them at the call (the variable and the call's argument). Elsewhere
-# than CPython the count means nothing: no gradient is then taken without a copy.
-_ALONE = 2 if sys.implementation.name == "cpython" else 0
+# counts them at the call (the variable and the call's argument). Only where
+# that count is known to mean "no one else": CPython before 3.14 (whose
+# compiler may pass locals without a reference) with the GIL. Elsewhere no
+# gradient is summed in place or taken without a copy: slower, never wrong.
+_ALONE = (
+    2
+    if sys.implementation.name == "cpython"
+    and sys.version_info < (3, 14)
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+    and _refs_of_a_local() == 2
+    else 0
+)
 
 
 def _alone(a) -> bool:
@@ -914,10 +930,10 @@ def _alone(a) -> bool:
         base = a.base
         if base is None:
             return True
-        # references to base: a's, this variable's, and the call's argument
+        # references to base: a's, and those of a local variable (this one)
         return (
             type(base) is np.ndarray and base.base is None and base.size == a.size
-            and a.flags.c_contiguous and sys.getrefcount(base) <= 3
+            and a.flags.c_contiguous and sys.getrefcount(base) <= _ALONE + 1
         )
     return kind.__module__ == "torch" and a._base is None
 

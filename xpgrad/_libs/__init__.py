@@ -52,6 +52,10 @@ class Library:
         float16 matrix products are fast (False where NumPy computes them).
     ``negative_slice_steps``
         ``x[::-1]`` works (torch refuses it; the indexing rules flip instead).
+    ``gather_fills``
+        ``take`` and ``take_along_axis`` read a fill value at an index out of
+        range instead of raising (JAX): their backwards then find positions
+        by gathering flat positions, so that such an index sends nowhere.
 
     Behaviour (methods, each overridden where the library differs).
     """
@@ -62,6 +66,7 @@ class Library:
     unknown_sizes = False
     half_gemm = True
     negative_slice_steps = True
+    gather_fills = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:

@@ -1,7 +1,7 @@
 """NumPy's quirks: a speed adapter for its namespace, the host arrays
 ``to_numpy`` hands back as they are, and an accumulating scatter
-(``numpy.bincount``, ``numpy.add.at``). NumPy computes float16 matrix
-products in a C loop, hundreds of times slower than float32's.
+(``numpy.add.at``). NumPy computes float16 matrix products in a C loop,
+hundreds of times slower than float32's.
 
 The speed adapter, :class:`NumpyNamespace`, is ``array_api_compat.numpy`` with
 cheaper spellings of the few calls on xpgrad's hot path; it is the namespace

@@ -30,11 +30,11 @@ gradient. It comes in three forms:
 
           @staticmethod
           def grad_a(xp, g, s):  # s: the saved Operands(a, b, out, ...)
-              return g * conj(xp, s.b)
+              return g * xp.conj(s.b)
 
           @staticmethod
           def grad_b(xp, g, s):
-              return g * conj(xp, s.a)
+              return g * xp.conj(s.a)
 
 - element-wise unary: subclass :class:`Unary` with ``compute(xp, x)`` and
   ``grad(xp, g, s)`` (see ``exp``);

@@ -7,7 +7,11 @@ Which element of ``x`` each output element came from is found by running the
 same gather on ``iota``, the array of flat positions ``0 .. x.size - 1`` in
 ``x``'s shape (so negative indices, masks and every mixture of slices and
 arrays resolve exactly as the library resolved them), and the sum is one 1-D
-scatter-add in the library's own way (:func:`scatter_add`). Basic keys (ints,
+scatter-add in the library's own way (:func:`scatter_add`). ``take`` and
+``take_along_axis`` compute the positions from their indices and small
+broadcast ranges instead, without an x-sized iota (except on JAX, which reads
+a fill value at an index out of range, where the gather on iota says where
+such an index goes: nowhere). Basic keys (ints,
 slices, Ellipsis, None) have no repeats and take the cheap path: zeros and a
 slice assignment (``.at[key].set`` on JAX).
 """
@@ -31,9 +35,8 @@ def scatter_add(xp, n: int, index, values, like):
     (repeated indices add up), in ``values``' dtype.
 
     Each library's own accumulating scatter, from its adapter in
-    ``xpgrad/_libs/``: ``numpy.bincount`` for real floats (``numpy.add.at``
-    otherwise), ``torch.Tensor.index_add_``, JAX's ``.at[index].add``,
-    ``cupyx.scatter_add``. Other libraries (array_api_strict, dask) have none
+    ``xpgrad/_libs/``: ``numpy.add.at`` into zeros, ``torch.Tensor.index_add_``,
+    JAX's ``.at[index].add``, ``cupyx.scatter_add``. Other libraries (array_api_strict, dask) have none
     in the standard, and get a portable one-hot product,
     ``values @ (index[:, None] == arange(n))``, which costs O(len(index) * n):
     correct everywhere, meant for the small arrays those libraries are used
@@ -151,8 +154,10 @@ class take(_Gather):
     def gather(xp, x, indices, axis):
         return xp.take(x, indices, axis=0 if axis is None else axis)
 
-    @staticmethod
-    def positions(xp, x, indices, axis):
+    @classmethod
+    def positions(cls, xp, x, indices, axis):
+        if adapter_of(xp).gather_fills:  # JAX: an index out of range reads a fill value
+            return super().positions(xp, x, indices, axis)
         nd, k = x.ndim, indices.ndim
         axis = 0 if axis is None else axis % nd
         shape = (1,) * axis + tuple(indices.shape) + (1,) * (nd - axis - 1)
@@ -184,8 +189,12 @@ class take_along_axis(_Gather):
     def gather(xp, x, indices, axis):
         return xp.take_along_axis(x, indices, axis=axis)
 
-    @staticmethod
-    def positions(xp, x, indices, axis):
+    @classmethod
+    def positions(cls, xp, x, indices, axis):
+        if adapter_of(xp).gather_fills:  # JAX: an index out of range reads a fill value
+            return super().positions(xp, x, indices, axis)
+        if axis is None:  # along the flattened x (NumPy's reading)
+            return _index_positions(xp, Place((math.prod(x.shape),), x.device), indices, 0)
         nd = x.ndim
         axis %= nd
         pos = _index_positions(xp, x, indices, axis)
