@@ -246,19 +246,20 @@ class _Watch:
 
 @pytest.mark.parametrize("retain", [False, True])
 def test_each_node_lets_go_of_its_saved_arrays_when_its_backward_is_done(retain):
-    """exp saves its output. Without retain_graph, both exp nodes have freed
+    """tanh saves its output. Without retain_graph, both tanh nodes have freed
     theirs by the time the first op's backward runs, not at the end of the walk."""
     from xpgrad.tensor import apply
 
     x = xpgrad.tensor(np.linspace(-1.0, 1.0, 8), requires_grad=True)
-    y = xpa.exp(apply(_Watch, (x,)))
-    z = xpa.exp(y)
+    y = xpa.tanh(apply(_Watch, (x,)))
+    z = xpa.tanh(y)
     _Watch.refs[:] = [weakref.ref(y.data), weakref.ref(z.data)]
     loss = xpa.sum(z)
     del y, z
     loss.backward(retain_graph=retain)
     assert _Watch.gone == [not retain, not retain]
-    np.testing.assert_allclose(x.grad, np.exp(np.exp(x.data)) * np.exp(x.data), rtol=1e-12)
+    t = np.tanh(x.data)
+    np.testing.assert_allclose(x.grad, (1 - np.tanh(t) ** 2) * (1 - t**2), rtol=1e-12)
 
 
 class _Views:
@@ -328,3 +329,34 @@ def test_one_gradient_handed_to_two_inputs_is_never_summed_into():
     np.testing.assert_array_equal(x.grad, [5.0, 5.0])
     np.testing.assert_array_equal(y.grad, [3.0, 3.0])
     assert not np.shares_memory(x.grad, y.grad)
+
+
+def test_exp_writes_its_gradient_over_its_output_on_the_last_backward_only():
+    """dx = G * out: on its last backward, with no one else holding out, exp
+    writes dx over out instead of allocating an x-sized array."""
+    x0 = np.linspace(-1.0, 1.0, 6)
+    # nobody holds the output: it becomes x's gradient
+    x = xpgrad.tensor(x0, requires_grad=True)
+    out_ref = None
+
+    def loss():
+        nonlocal out_ref
+        y = xpa.exp(x)
+        out_ref = weakref.ref(y.data)
+        return xpa.sum(y * 1.0)
+
+    loss().backward()
+    assert x.grad is out_ref()
+    np.testing.assert_allclose(x.grad, np.exp(x0), rtol=1e-15)
+    # the caller holds the output: it keeps its values
+    x = xpgrad.tensor(x0, requires_grad=True)
+    y = xpa.exp(x)
+    xpa.sum(y).backward()
+    np.testing.assert_allclose(y.data, np.exp(x0), rtol=1e-15)
+    assert not np.shares_memory(x.grad, y.data)
+    # retain_graph: the saved output stays as it was for the second backward
+    x = xpgrad.tensor(x0, requires_grad=True)
+    z = xpa.sum(xpa.exp(x) * 2.0)
+    z.backward(retain_graph=True)
+    z.backward()
+    np.testing.assert_allclose(x.grad, 4.0 * np.exp(x0), rtol=1e-15)

@@ -23,7 +23,7 @@ from . import _dtypes, ops
 from ._backend import array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
-from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, backend_error
+from .ops._common import ALONE, BACKEND_ERRORS, NO_SCOPE, Ctx, backend_error, owns_memory
 from ._shapes import fmt
 
 __all__ = ["Tensor", "apply", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -117,8 +117,6 @@ class Tensor:
         ValueError
             For ``copy=False`` when the data is not a NumPy array.
         """
-        import numpy as np
-
         if self.device.kind != "cpu":
             raise TypeError(
                 f"Tensor.__array__: the data is on {self.device}, and NumPy cannot read GPU "
@@ -818,6 +816,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         if g is None:
             results = ()
         else:
+            node.final = not retain_graph  # a rule may write its gradient over what it saved
             results = node.rule.backward(tuple(g) if type(g) is list else g, node)
         del g
         if not retain_graph:  # free what the forward saved, now
@@ -831,7 +830,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             prev = grads.pop(parent, None)
             if prev is None:
                 grads[parent] = pg
-            elif _alone(prev) and sys.getrefcount(prev) <= _ALONE:
+            elif owns_memory(prev) and sys.getrefcount(prev) <= ALONE:
                 prev += pg  # an array no one else holds: sum in place
                 grads[parent] = prev
             else:
@@ -843,7 +842,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     # inputs, not a view), and when it is of a library whose views can be told.
     while grads:
         leaf, g = grads.popitem()
-        own = _alone(g) and sys.getrefcount(g) <= _ALONE
+        own = owns_memory(g) and sys.getrefcount(g) <= ALONE
         _deliver(leaf, g, own)
         del g
 
@@ -895,56 +894,11 @@ def _deliver_in(leaf: Tensor, g, own: bool, xp) -> None:
         leaf.grad = g if own else xp.asarray(g, copy=True)
 
 
-def _refs_of_a_local() -> int:
-    """What ``sys.getrefcount`` says of an object that only a local variable
-    holds, measured the way the walk asks it."""
-    probe = object()
-    return sys.getrefcount(probe)
-
-
-# References to an array that only a local variable holds, as sys.getrefcount
-# counts them at the call (the variable and the call's argument). Only where
-# that count is known to mean "no one else": CPython before 3.14 (whose
-# compiler may pass locals without a reference) with the GIL. Elsewhere no
-# gradient is summed in place or taken without a copy: slower, never wrong.
-_ALONE = (
-    2
-    if sys.implementation.name == "cpython"
-    and sys.version_info < (3, 14)
-    and getattr(sys, "_is_gil_enabled", lambda: True)()
-    and _refs_of_a_local() == 2
-    else 0
-)
-
-
-def _alone(a) -> bool:
-    """True for a writable NumPy array or torch tensor that owns its memory,
-    or a NumPy array that is the whole of a base array only it holds (the
-    reshape of a rule's fresh result): with no other reference to it, it
-    can be written into. JAX, dask and array_api_strict views cannot be
-    told: never."""
-    kind = type(a)
-    if kind is np.ndarray:
-        if not a.flags.writeable:
-            return False
-        base = a.base
-        if base is None:
-            return True
-        # references to base: a's, and those of a local variable (this one)
-        return (
-            type(base) is np.ndarray and base.base is None and base.size == a.size
-            and a.flags.c_contiguous and sys.getrefcount(base) <= _ALONE + 1
-        )
-    return kind.__module__ == "torch" and a._base is None
-
-
 def _to_tensor_data(data, device, dtype):
     """``data`` as a native array on ``device`` in ``dtype``."""
     if type(data) is Tensor:
         data = data.data
     if isinstance(data, (_SCALARS, list, tuple)):
-        import numpy as np
-
         what = f"a {type(data).__name__}"
         try:
             data = np.asarray(data)

@@ -4,7 +4,10 @@ casting a gradient back to its input's dtype."""
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
+
+import numpy as np
 
 from .._backend import (
     LIBS,
@@ -19,6 +22,7 @@ from .._backend import (
 from .._shapes import fmt, sum_to
 
 __all__ = [
+    "ALONE",
     "BACKEND_ERRORS",
     "NO_SCOPE",
     "RULES",
@@ -30,9 +34,53 @@ __all__ = [
     "check_grads",
     "gemm",
     "mT",
+    "owns_memory",
     "run",
     "to_input",
 ]
+
+def _refs_of_a_local() -> int:
+    """What ``sys.getrefcount`` says of an object that only a local variable
+    holds, measured the way the walk asks it."""
+    probe = object()
+    return sys.getrefcount(probe)
+
+
+# References to an array that only a local variable holds, as sys.getrefcount
+# counts them at the call (the variable and the call's argument). Only where
+# that count is known to mean "no one else": CPython before 3.14 (whose
+# compiler may pass locals without a reference) with the GIL. Elsewhere no
+# gradient is summed in place or taken without a copy: slower, never wrong.
+ALONE = (
+    2
+    if sys.implementation.name == "cpython"
+    and sys.version_info < (3, 14)
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+    and _refs_of_a_local() == 2
+    else 0
+)
+
+
+def owns_memory(a) -> bool:
+    """True for a writable NumPy array or torch tensor that owns its memory,
+    or a NumPy array that is the whole of a base array only it holds (the
+    reshape of a rule's fresh result): with no other reference to it (see
+    :data:`ALONE`), it can be written into. JAX, dask and array_api_strict views cannot be
+    told: never."""
+    kind = type(a)
+    if kind is np.ndarray:
+        if not a.flags.writeable:
+            return False
+        base = a.base
+        if base is None:
+            return True
+        # references to base: a's, and those of a local variable (this one)
+        return (
+            type(base) is np.ndarray and base.base is None and base.size == a.size
+            and a.flags.c_contiguous and sys.getrefcount(base) <= ALONE + 1
+        )
+    return kind.__module__ == "torch" and a._base is None
+
 
 # What an array library raises from a computation it refuses (torch's
 # NotImplementedError is a RuntimeError; OverflowError an ArithmeticError).
@@ -149,10 +197,14 @@ class Ctx:
         the rule class, each input's node (its ctx), the leaf Tensor itself or
         None (no gradient wanted), and the creation order. ``parents`` is None
         once the backward has released the node.
+    final : bool
+        True while the Tensor's backward runs this node's backward for the
+        last time (it releases the node next): the rule may then write its
+        gradient over an array it saved that no one else holds.
     """
 
     __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape",
-                 "rule", "parents", "seq")
+                 "rule", "parents", "seq", "final")
 
     def __init__(self, op, xp, scope, saved, needs_input_grad, out_shape):
         self.op = op
@@ -161,6 +213,7 @@ class Ctx:
         self.saved = saved
         self.needs_input_grad = needs_input_grad
         self.out_shape = out_shape
+        self.final = False
 
     def __repr__(self) -> str:
         return (

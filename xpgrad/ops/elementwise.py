@@ -20,11 +20,13 @@ import cmath
 import functools
 import math
 import numbers
+import sys
 from typing import NamedTuple
 
 from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
+    ALONE,
     BACKEND_ERRORS,
     NO_SCOPE,
     Ctx,
@@ -34,6 +36,7 @@ from ._common import (
     check_grad,
     conj_if_complex,
     dtype_pair,
+    owns_memory,
     run,
     to_input,
 )
@@ -185,6 +188,10 @@ class Unary(Rule, template=True):
 
     args = ("x",)
     saves: tuple = ()  # which of "x", "out" the gradient reads
+    #: ``grad_into(xp, g, out) -> dx``: the gradient written over the saved
+    #: real ``out``, which the backward may do on its last run when no one
+    #: else holds ``out`` (no new array of x's size); None: always ``grad``.
+    grad_into = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -213,6 +220,14 @@ class Unary(Rule, template=True):
             return (None,)
         xp, s = ctx.xp, ctx.saved
         if ctx.scope is NO_SCOPE:
+            if ctx.final and cls.grad_into is not None:
+                out = s.out  # held by s, by this variable and by the call below
+                if (
+                    out.dtype == grad_out.dtype == s.x_dtype and owns_memory(out)
+                    and sys.getrefcount(out) <= ALONE + 1
+                    and not dtype_info(xp, out.dtype).complex
+                ):
+                    return (cls.grad_into(xp, grad_out, out),)
             g = cls.grad(xp, grad_out, s)
             return (g if g.dtype == s.x_dtype else cast(xp, g, s.x_dtype),)
         with ctx.scope:

@@ -108,6 +108,11 @@ class exp(Unary):
     def grad(xp, g, s):
         return g * _conj(xp, s.out)
 
+    @staticmethod
+    def grad_into(xp, g, out):
+        out *= g
+        return out
+
 
 class expm1(Unary):
     """``out = exp(x) - 1``; dx = G * conj(out + 1)."""
