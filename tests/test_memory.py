@@ -223,8 +223,17 @@ def test_unary_backward_peak_is_the_gradient(name):
 # -- what the backward releases, and when ------------------------------------
 
 
+def _times_one(op: str, x):
+    """The forward of a test rule ``op``: ``out = x * 1``, saving nothing."""
+    from xpgrad._backend import resolve
+    from xpgrad.ops._common import Ctx
+
+    xp, scope = resolve(op, x)
+    return x * 1.0, Ctx(op, xp, scope, None, (True,), tuple(x.shape))
+
+
 class _Watch:
-    """``out = x * 1``: its backward runs last in ``exp(exp(watch(x)))`` and
+    """``out = x * 1``: its backward runs last in ``tanh(tanh(watch(x)))`` and
     notes which of the arrays in ``refs`` (weak references) are already gone."""
 
     refs: list = []
@@ -232,11 +241,7 @@ class _Watch:
 
     @staticmethod
     def forward(x):
-        from xpgrad._backend import resolve
-        from xpgrad.ops._common import Ctx
-
-        xp, scope = resolve("watch", x)
-        return x * 1.0, Ctx("watch", xp, scope, None, (True,), tuple(x.shape))
+        return _times_one("watch", x)
 
     @classmethod
     def backward(cls, grad_out, ctx):
@@ -271,11 +276,7 @@ class _Views:
 
     @staticmethod
     def forward(x):
-        from xpgrad._backend import resolve
-        from xpgrad.ops._common import Ctx
-
-        xp, scope = resolve("views", x)
-        return x * 1.0, Ctx("views", xp, scope, None, (True,), tuple(x.shape))
+        return _times_one("views", x)
 
     @classmethod
     def backward(cls, grad_out, ctx):
