@@ -282,3 +282,19 @@ def test_complex_inputs_follow_torch(backend, rng, fn, tfn, shapes):
     np.testing.assert_allclose(host(out), ref.detach().resolve_conj().numpy(), rtol=1e-12, atol=1e-12)
     for t, leaf in zip(tensors, leaves):
         np.testing.assert_allclose(host(t.grad), leaf.grad.resolve_conj().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn, tie_share", [(xa.max, [0.0, 0.5, 0.5]), (xa.min, [1.0, 0.0, 0.0])],
+                         ids=["max", "min"])
+def test_extreme_gradient_summed_into_what_x_already_has(backend, fn, tie_share):
+    """max(x) taken first, so that its backward runs when x already has a
+    gradient from a later use: the share is added into that gradient (in place
+    on NumPy), with ties sharing and a NaN slice all NaN, as when it runs alone."""
+    x0 = np.array([[1.0, 3.0, 3.0], [NAN, 1.0, 2.0], [4.0, 5.0, 6.0]])
+    x = xpgrad.tensor(backend.asarray(x0), requires_grad=True)
+    m = fn(x, axis=1)
+    loss = xa.sum(m * backend.asarray(np.array([1.0, 1.0, 2.0]))) + xa.sum(x * 3.0)
+    loss.backward()
+    last = [0.0, 0.0, 2.0] if fn is xa.max else [2.0, 0.0, 0.0]
+    expected = 3.0 + np.array([tie_share, [NAN] * 3, last])
+    np.testing.assert_array_equal(host(x.grad), expected)

@@ -815,6 +815,8 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         parents = node.parents
         if g is None:
             results = ()
+        elif getattr(node.rule, "gradients_into", None) is not None and _summed_into(grads, node, g):
+            results = ()
         else:
             node.final = not retain_graph  # a rule may write its gradient over what it saved
             results = node.rule.backward(tuple(g) if type(g) is list else g, node)
@@ -854,6 +856,21 @@ _RELEASED = (
     "backward: the graph through this tensor was released by an earlier backward(); "
     "pass retain_graph=True to the first backward() to go through it twice"
 )
+
+
+def _summed_into(grads: dict, node, g) -> bool:
+    """Run ``node``'s backward as a sum into its one input's pending gradient,
+    when that gradient is an array no one else holds; False (and nothing
+    done) otherwise."""
+    (parent,) = node.parents
+    prev = grads.pop(parent, None) if parent is not None else None
+    if prev is None:
+        return False
+    if owns_memory(prev) and sys.getrefcount(prev) <= ALONE:
+        grads[parent] = node.rule.backward_into(g, node, prev)
+        return True
+    grads[parent] = prev
+    return False
 
 
 def _gather(grads: dict, node, part: _Part, scope) -> None:

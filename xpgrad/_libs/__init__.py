@@ -135,6 +135,12 @@ class Library:
         hits = index[:, None] == xp.arange(n, device=getattr(like, "device", None))[None, :]
         return xp.reshape(values[None, :] @ xp.astype(hits, dt), (n,))
 
+    def add_where(self, xp, into, values, mask):
+        """``into`` plus ``values`` where ``mask`` (both broadcast to ``into``'s
+        shape), summed into ``into`` where the library can write in place."""
+        into += xp.where(mask, values, xp.zeros_like(values))
+        return into
+
     def assign(self, xp, z, key, value):
         """``z[key] = value`` on a fresh array ``z``, returning the result."""
         z[key] = value

@@ -44,6 +44,11 @@ class Numpy(Library):
     def to_numpy(self, x):
         return np.asarray(x)  # an ndarray as it is; a NumPy scalar as a 0-d array
 
+    def add_where(self, xp, into, values, mask):
+        """One masked ufunc pass: no array of ``into``'s size is made."""
+        np.add(into, values, out=into, where=mask)
+        return into
+
     def scatter_add(self, xp, n, index, values, like):
         """``numpy.add.at`` into zeros of ``values``' dtype. Since NumPy 1.25
         it beats ``bincount`` (which makes a float64 array of length ``n``

@@ -166,6 +166,24 @@ class Rule:
     def gradients(xp, g, s, needs) -> tuple:
         raise NotImplementedError("a rule defines gradients(xp, g, s, needs) or its own backward")
 
+    #: ``gradients_into(xp, g, s, into) -> into``: a one-input rule's gradient
+    #: added into ``into``, an array of x's shape and dtype that no one else
+    #: holds (the gradient x has so far), without an x-sized temporary; None
+    #: where the rule has no such way. The Tensor's walk uses it.
+    gradients_into = None
+
+    @classmethod
+    def backward_into(cls, grad_out, ctx, into):
+        """``into`` plus this one-input rule's gradient, summed in place into
+        ``into`` (see ``gradients_into``)."""
+        check_grad(cls.__name__, grad_out, ctx)
+        if not ctx.needs_input_grad[0]:
+            return into
+        if ctx.scope is NO_SCOPE:
+            return cls.gradients_into(ctx.xp, grad_out, ctx.saved, into)
+        with ctx.scope:
+            return cls.gradients_into(ctx.xp, grad_out, ctx.saved, into)
+
 
 #: Every rule of ``xpgrad.ops``, by name, in the order defined: ``xpgrad.ops`` and its
 #: ``__all__`` are made from it, and ``xpgrad.array_api`` generates its

@@ -10,7 +10,7 @@ import numbers
 from typing import NamedTuple
 
 from .. import _dtypes
-from .._backend import dtype_info, resolve
+from .._backend import adapter_of, dtype_info, resolve
 from .._shapes import normalize_axis
 from ._common import Rule, cast, conj_if_complex, run
 
@@ -235,17 +235,35 @@ def _extreme(rule, x, axis, keepdims):
     return rule.record(xp, scope, saved, (info.inexact,), out)
 
 
-def _extreme_grad(xp, g, s):
+def _share(xp, g, s):
+    """The boolean mask of the elements equal to the extreme, and each slice's
+    share of ``g``: G over its number of ties, NaN for a slice with a NaN (no
+    hit: dividing by NaN there makes its gradient NaN, as torch's, without
+    NumPy's divide-by-zero warning)."""
     hit = s.x == _kept(xp, s.out, s.kept)
     ties = _count(xp, hit, s.axes, s.x.dtype)
-    # A NaN slice has no hit: dividing by NaN there makes its gradient NaN,
-    # as torch's, without NumPy's divide-by-zero warning.
     ties = xp.where(ties == 0, ties * math.nan, ties)
-    share = _kept(xp, g, s.kept) / ties
+    return hit, _kept(xp, g, s.kept) / ties
+
+
+def _extreme_grad(xp, g, s):
     # One pass over x's size, in x's dtype: share at the hits, 0 * share (0, or
     # NaN in a NaN slice) elsewhere; only hit and the result are that big.
+    hit, share = _share(xp, g, s)
     dt = s.x.dtype
     return (xp.where(hit, cast(xp, share, dt), cast(xp, share * 0, dt)),)
+
+
+def _extreme_into(xp, g, s, into):
+    # The share added at the hits in one masked pass (NumPy); a NaN slice's
+    # NaN then reaches its other elements too, as in _extreme_grad.
+    hit, share = _share(xp, g, s)
+    dt, lib = s.x.dtype, adapter_of(xp)
+    into = lib.add_where(xp, into, cast(xp, share, dt), hit)
+    zero = cast(xp, share * 0, dt)
+    if bool(xp.any(zero != 0)):  # NaN (or inf * 0) somewhere: a small array
+        into = lib.add_where(xp, into, zero, xp.logical_not(hit))
+    return into
 
 
 class max(Rule):  # noqa: A001 - the standard's name
@@ -264,6 +282,10 @@ class max(Rule):  # noqa: A001 - the standard's name
     def gradients(xp, g, s, needs):
         return _extreme_grad(xp, g, s)
 
+    @staticmethod
+    def gradients_into(xp, g, s, into):
+        return _extreme_into(xp, g, s, into)
+
 
 class min(Rule):  # noqa: A001 - the standard's name
     """``out = min(x, axis, keepdims)``; dx = G / t at the t elements equal to
@@ -279,6 +301,10 @@ class min(Rule):  # noqa: A001 - the standard's name
     @staticmethod
     def gradients(xp, g, s, needs):
         return _extreme_grad(xp, g, s)
+
+    @staticmethod
+    def gradients_into(xp, g, s, into):
+        return _extreme_into(xp, g, s, into)
 
 
 class Moment(NamedTuple):
