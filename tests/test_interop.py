@@ -12,7 +12,7 @@ from tests.support import backend_params
 
 def test_asarray_reads_numpy_data_without_copying():
     data = np.arange(6.0).reshape(2, 3)
-    t = xpgrad.tensor(data, requires_grad=True)
+    t = xpgrad.tensor(data)
     out = np.asarray(t)
     assert out.shape == (2, 3) and out.dtype == np.float64
     assert np.shares_memory(out, data)
@@ -32,10 +32,37 @@ def test_asarray_with_dtype_and_copy():
 
 def test_asarray_copy_false_needs_numpy_data():
     torch = pytest.importorskip("torch")
-    t = xpgrad.tensor(torch.ones(2, dtype=torch.float64), requires_grad=True)
-    np.testing.assert_array_equal(np.asarray(t), [1.0, 1.0])  # a tensor that requires grad
+    t = xpgrad.tensor(torch.ones(2, dtype=torch.float64))
+    np.testing.assert_array_equal(np.asarray(t), [1.0, 1.0])
     with pytest.raises(ValueError, match=r"Tensor.__array__: copy=False.*needs a copy"):
         np.asarray(t, copy=False)
+
+
+@pytest.mark.parametrize("made", ["leaf", "result"])
+def test_numpy_refuses_a_tensor_that_requires_grad(made):
+    """NumPy's values of a tensor that requires grad carry no gradient: a library
+    that falls back to numpy.asarray would return a gradient-free result, so the
+    conversion raises (as torch's .numpy() does), and .detach() or no_grad()
+    says that no gradient should flow."""
+    x = xpgrad.tensor(np.arange(3.0), requires_grad=True)
+    t = x if made == "leaf" else x * 2.0
+    with pytest.raises(RuntimeError, match=r"Tensor.__array__: this tensor requires grad.*t\.detach\(\)"):
+        np.asarray(t)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        np.add(np.zeros(3), np.array(t))
+    np.testing.assert_array_equal(np.asarray(t.detach()), np.asarray(t.data))
+    with xpgrad.no_grad():
+        np.testing.assert_array_equal(np.asarray(t), np.asarray(t.data))
+
+
+def test_scipy_special_fallback_raises_instead_of_dropping_the_gradient():
+    """scipy.special's expit converts through NumPy when the namespace has no
+    special functions: with a tensor that requires grad, that is an error, not a
+    result without a gradient."""
+    special = pytest.importorskip("scipy.special")
+    x = xpgrad.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        special.expit(x)
 
 
 @pytest.mark.parametrize("library", ["array_api_strict", "jax", "dask"])

@@ -112,11 +112,21 @@ class Tensor:
 
         Raises
         ------
+        RuntimeError
+            If the tensor requires grad (outside ``no_grad()``): the values would
+            carry no gradient, and code that falls back to NumPy would return a
+            result without one. ``t.detach()`` says that none should flow.
         TypeError
             If the data is on a GPU (copy it with ``t.numpy()``, as CuPy asks).
         ValueError
             For ``copy=False`` when the data is not a NumPy array.
         """
+        if self.requires_grad and _GRAD_ENABLED.get():
+            raise RuntimeError(
+                "Tensor.__array__: this tensor requires grad, and NumPy's values of it would "
+                "carry no gradient; call t.detach() first if none should flow (NumPy functions "
+                "on it drop the gradient)"
+            )
         if self.device.kind != "cpu":
             raise TypeError(
                 f"Tensor.__array__: the data is on {self.device}, and NumPy cannot read GPU "
