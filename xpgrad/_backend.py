@@ -35,11 +35,14 @@ _CONVERT_HINT = (
 class _Lib:
     """What xpgrad knows about one array type."""
 
-    __slots__ = ("name", "adapter", "xp", "check_device", "scoped", "unscoped", "fast", "numeric")
+    __slots__ = ("name", "adapter", "public", "xp", "check_device", "scoped", "unscoped", "fast",
+                 "numeric")
 
     def __init__(self, name: str, xp: object) -> None:
         """``xp``: the library's array-api-compat namespace."""
         self.name = name
+        # The namespace get_namespace() returns: the compat one, never an adapter.
+        self.public = xp
         # The library's quirks (xpgrad/_libs/), chosen here once.
         self.adapter = adapter = adapter_for(name)
         # The namespace the rules compute with: a speed adapter (NumPy's) or xp.
@@ -67,7 +70,9 @@ def is_numeric(lib: _Lib, dtype: object) -> bool:
 
 
 LIBS: dict[type, _Lib] = {}
-# One _Lib per namespace, so two array types of one library compare identical.
+# The _Lib of each namespace object, by id: the compat namespace and the one
+# the rules compute with (NumPy's speed adapter). One _Lib per library, so
+# two array types of one library compare identical.
 _BY_XP: dict[int, _Lib] = {}
 
 
@@ -155,20 +160,10 @@ def register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
         # setdefault: two threads registering at once must end with one _Lib,
         # since resolve() compares libraries by identity.
         lib = _BY_XP.setdefault(id(xp), new)
-        _NS_NAME.setdefault(id(lib.xp), name)
-        _NS_NAME.setdefault(id(xp), name)
-        _ADAPTERS.setdefault(id(lib.xp), lib.adapter)
-        _ADAPTERS.setdefault(id(xp), lib.adapter)
-        _PUBLIC.setdefault(id(lib.xp), xp)
+        _BY_XP.setdefault(id(lib.xp), lib)
     return LIBS.setdefault(t, lib)
 
 
-# Library name ('numpy', 'cupy', ...) of each namespace object xpgrad hands out.
-_NS_NAME: dict[int, str] = {}
-# The compat namespace behind each adapter, which get_namespace() returns.
-_PUBLIC: dict[int, object] = {}
-# The library adapter of each namespace object xpgrad hands out (see adapter_of).
-_ADAPTERS: dict[int, Library] = {}
 _GENERIC = Library()
 
 
@@ -176,7 +171,15 @@ def adapter_of(xp: object) -> Library:
     """The library adapter (``xpgrad/_libs/``) of namespace ``xp``, for the
     rules, which hold a namespace rather than a ``_Lib``; the generic one for
     a namespace xpgrad has not registered."""
-    return _ADAPTERS.get(id(xp), _GENERIC)
+    lib = _BY_XP.get(id(xp))
+    return _GENERIC if lib is None else lib.adapter
+
+
+def namespace_name(xp: object) -> str:
+    """The library name (``"numpy"``, ``"cupy"``...) of a namespace xpgrad
+    registered, else the namespace's module name."""
+    lib = _BY_XP.get(id(xp))
+    return xp.__name__ if lib is None else lib.name
 
 
 def namespace_for(library: str) -> object:
@@ -314,7 +317,8 @@ def get_namespace(*arrays: object, xp: object = None) -> object:
     if xp is not None:
         return xp
     xp = resolve("get_namespace", *arrays)[0]
-    return _PUBLIC.get(id(xp), xp)
+    lib = _BY_XP.get(id(xp))
+    return xp if lib is None else lib.public
 
 
 def device_of(array: object) -> Device:
@@ -485,7 +489,7 @@ def _classify(xp: object, dtype: object) -> DTypeInfo:
     info.complex = cplx
     half = name in ("float16", "bfloat16")
     info.accum = xp.float32 if half else None
-    ns = _NS_NAME.get(id(xp)) or xp.__name__.removeprefix("array_api_compat.").split(".")[0]
+    ns = namespace_name(xp).removeprefix("array_api_compat.").split(".")[0]
     # NumPy has no float16 GEMM (it loops in C, hundreds of times slower than
     # float32), nor the namespaces that run on NumPy underneath.
     info.gemm = xp.float32 if half and not adapter_for(ns).half_gemm else None

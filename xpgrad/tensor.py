@@ -23,7 +23,7 @@ from . import _dtypes, ops
 from ._backend import array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
-from .ops._common import ALONE, BACKEND_ERRORS, NO_SCOPE, Ctx, backend_error, owns_memory
+from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error
 from ._shapes import fmt
 
 __all__ = ["Tensor", "apply", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -729,7 +729,6 @@ def apply(rule, inputs: tuple, *params) -> Tensor:
             out, ctx = rule.forward(a.data, *params)
             if a.requires_grad and _GRAD_ENABLED.get():
                 ctx.parents = (a._node or a,)
-                ctx.needs_input_grad = (ctx.needs_input_grad[0],)
                 ctx.rule, ctx.seq = rule, _next_seq()
                 if type(out) is tuple:
                     return _outputs(out, ctx)
@@ -842,7 +841,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             prev = grads.pop(parent, None)
             if prev is None:
                 grads[parent] = pg
-            elif owns_memory(prev) and sys.getrefcount(prev) <= ALONE:
+            elif alone(prev):
                 prev += pg  # an array no one else holds: sum in place
                 grads[parent] = prev
             else:
@@ -854,7 +853,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     # inputs, not a view), and when it is of a library whose views can be told.
     while grads:
         leaf, g = grads.popitem()
-        own = owns_memory(g) and sys.getrefcount(g) <= ALONE
+        own = alone(g)
         _deliver(leaf, g, own)
         del g
 
@@ -876,7 +875,7 @@ def _summed_into(grads: dict, node, g) -> bool:
     prev = grads.pop(parent, None) if parent is not None else None
     if prev is None:
         return False
-    if owns_memory(prev) and sys.getrefcount(prev) <= ALONE:
+    if alone(prev):
         grads[parent] = node.rule.backward_into(g, node, prev)
         return True
     grads[parent] = prev

@@ -11,18 +11,17 @@ import numpy as np
 
 from .._backend import (
     LIBS,
-    _NS_NAME,
     NO_SCOPE,
     _describe,
     register,
     declare,
     dtype_info,
     is_numeric,
+    namespace_name,
 )
 from .._shapes import fmt, sum_to
 
 __all__ = [
-    "ALONE",
     "BACKEND_ERRORS",
     "NO_SCOPE",
     "RULES",
@@ -33,40 +32,48 @@ __all__ = [
     "check_grad",
     "check_grads",
     "gemm",
+    "alone",
     "mT",
-    "owns_memory",
     "run",
     "to_input",
 ]
 
-def _refs_of_a_local() -> int:
-    """What ``sys.getrefcount`` says of an object that only a local variable
-    holds, measured the way the walk asks it."""
+def _count_in_a_call(a) -> int:
+    return sys.getrefcount(a)
+
+
+def _count_of_a_local() -> int:
     probe = object()
-    return sys.getrefcount(probe)
+    return _count_in_a_call(probe)
 
 
-# References to an array that only a local variable holds, as sys.getrefcount
-# counts them at the call (the variable and the call's argument). Only where
-# that count is known to mean "no one else": CPython before 3.14 (whose
-# compiler may pass locals without a reference) with the GIL. Elsewhere no
-# gradient is summed in place or taken without a copy: slower, never wrong.
-ALONE = (
-    2
+# What sys.getrefcount says, inside alone(), of an array that only the
+# caller's one variable holds: that variable, alone()'s argument and
+# getrefcount's own. Trusted only where that count is known to mean "no one
+# else": CPython before 3.14 (whose compiler may pass locals without a
+# reference) with the GIL. Elsewhere nothing is written in place or taken
+# without a copy: slower, never wrong.
+_ALONE = (
+    3
     if sys.implementation.name == "cpython"
     and sys.version_info < (3, 14)
     and getattr(sys, "_is_gil_enabled", lambda: True)()
-    and _refs_of_a_local() == 2
+    and _count_of_a_local() == 3
     else 0
 )
 
 
-def owns_memory(a) -> bool:
-    """True for a writable NumPy array or torch tensor that owns its memory,
-    or a NumPy array that is the whole of a base array only it holds (the
-    reshape of a rule's fresh result): with no other reference to it (see
-    :data:`ALONE`), it can be written into. JAX, dask and array_api_strict views cannot be
-    told: never."""
+def alone(a, held: int = 0) -> bool:
+    """True when ``a`` can be written into: it owns its memory (a writable
+    NumPy array or torch tensor that is not a view, or a NumPy array that is
+    the whole of a base only it holds: the reshape of a rule's fresh result),
+    and nothing holds it but the caller's one variable and the ``held``
+    references the caller knows of. JAX, dask and array_api_strict arrays:
+    never (their views cannot be told)."""
+    return _owns_memory(a) and sys.getrefcount(a) <= _ALONE + held
+
+
+def _owns_memory(a) -> bool:
     kind = type(a)
     if kind is np.ndarray:
         if not a.flags.writeable:
@@ -74,10 +81,10 @@ def owns_memory(a) -> bool:
         base = a.base
         if base is None:
             return True
-        # references to base: a's, and those of a local variable (this one)
+        # references to base: a's, this variable's and getrefcount's
         return (
             type(base) is np.ndarray and base.base is None and base.size == a.size
-            and a.flags.c_contiguous and sys.getrefcount(base) <= ALONE + 1
+            and a.flags.c_contiguous and sys.getrefcount(base) <= _ALONE
         )
     return kind.__module__ == "torch" and a._base is None
 
@@ -306,7 +313,7 @@ def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
             lib = None
     xp = ctx.xp if xp is None else xp
     if lib is None or lib.xp is not xp:
-        name = _NS_NAME.get(id(xp), xp.__name__)
+        name = namespace_name(xp)
         raise TypeError(
             f"{op}.backward: grad_out is {_describe(grad_out)}"
             + (f" ({lib.name})" if lib is not None else "")

@@ -20,23 +20,21 @@ import cmath
 import functools
 import math
 import numbers
-import sys
 from typing import NamedTuple
 
 from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
-    ALONE,
     BACKEND_ERRORS,
     NO_SCOPE,
     Ctx,
     Rule,
+    alone,
     backend_error,
     cast,
     check_grad,
     conj_if_complex,
     dtype_pair,
-    owns_memory,
     run,
     to_input,
 )
@@ -65,22 +63,13 @@ class Operands(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-def _unary_function(name: str):
-    """``compute`` of a rule that is the standard's function ``name`` of one array."""
+def _standard_function(name: str):
+    """``compute`` of a rule that is the standard's function ``name``."""
 
-    def compute(xp, x):
-        return getattr(xp, name)(x)
+    def compute(xp, *arrays):
+        return getattr(xp, name)(*arrays)
 
-    return compute
-
-
-def _binary_function(name: str):
-    """``compute`` of a rule that is the standard's function ``name`` of two arrays."""
-
-    def compute(xp, a, b):
-        return getattr(xp, name)(a, b)
-
-    return compute
+    return staticmethod(compute)
 
 
 def _saves(cls, allowed: tuple) -> None:
@@ -112,7 +101,7 @@ class Binary(Rule, template=True):
         _saves(cls, ("a", "b", "out"))
         cls._checks = cls.numbers_only or cls.real_only
         if cls.standard and not hasattr(cls, "compute"):
-            cls.compute = staticmethod(_binary_function(cls.standard))
+            cls.compute = _standard_function(cls.standard)
 
     @classmethod
     def forward(cls, a, b):
@@ -197,7 +186,7 @@ class Unary(Rule, template=True):
         super().__init_subclass__(**kwargs)
         _saves(cls, ("x", "out"))
         if cls.standard and not hasattr(cls, "compute"):
-            cls.compute = staticmethod(_unary_function(cls.standard))
+            cls.compute = _standard_function(cls.standard)
 
     @classmethod
     def forward(cls, x):
@@ -221,10 +210,9 @@ class Unary(Rule, template=True):
         xp, s = ctx.xp, ctx.saved
         if ctx.scope is NO_SCOPE:
             if ctx.final and cls.grad_into is not None:
-                out = s.out  # held by s, by this variable and by the call below
+                out = s.out  # held by s and by this variable
                 if (
-                    out.dtype == grad_out.dtype == s.x_dtype and owns_memory(out)
-                    and sys.getrefcount(out) <= ALONE + 1
+                    out.dtype == grad_out.dtype == s.x_dtype and alone(out, held=1)
                     and not dtype_info(xp, out.dtype).complex
                 ):
                     return (cls.grad_into(xp, grad_out, out),)

@@ -61,21 +61,24 @@ def _place(x) -> Place:
     return Place(tuple(x.shape), getattr(x, "device", None))
 
 
-def _iota(xp, x):
+def _iota(xp, x: Place):
     """Flat positions of ``x``'s elements, in ``x``'s shape (int64, on its device)."""
     n = math.prod(x.shape)
-    return xp.reshape(xp.arange(n, dtype=xp.int64, device=getattr(x, "device", None)), tuple(x.shape))
+    return xp.reshape(xp.arange(n, dtype=xp.int64, device=x.device), x.shape)
 
 
-def _along(xp, x, d: int, ndim: int, at: int):
-    """``arange(x.shape[d]) * stride(d)`` (x's C-order stride, in elements),
-    shaped to broadcast along output axis ``at`` of ``ndim`` axes."""
-    shape = tuple(x.shape)
-    view = [1] * ndim
-    view[at] = shape[d]
-    stride = math.prod(shape[d + 1:])
-    steps = xp.arange(shape[d], dtype=xp.int64, device=getattr(x, "device", None)) * stride
-    return xp.reshape(steps, tuple(view))
+def _plus_other_axes(xp, x: Place, pos, axis: int, k: int):
+    """``pos`` (the flat offsets along ``axis``, on output axes ``axis ..
+    axis + k - 1``) plus ``arange(x.shape[d]) * stride(d)`` for every other
+    axis d of x, each on its output axis: the flat positions of the gather."""
+    shape, nd = x.shape, x.ndim
+    for d in range(nd):
+        if d != axis:
+            view = [1] * (nd - 1 + k)
+            view[d if d < axis else d - 1 + k] = shape[d]
+            steps = xp.arange(shape[d], dtype=xp.int64, device=x.device) * math.prod(shape[d + 1:])
+            pos = pos + xp.reshape(steps, tuple(view))
+    return pos
 
 
 def _index_positions(xp, x, indices, axis: int):
@@ -120,15 +123,21 @@ class _Gather(Rule, template=True):
         return cls.record(xp, scope, Gathered(_place(x), params, tuple(x.shape), x.dtype), needs, out)
 
     @classmethod
-    def positions(cls, xp, x, *params):
+    def gathered_positions(cls, xp, x, *params):
         """The flat position in ``x`` of each output element: the same gather
-        run on ``iota``. Rules whose positions follow from their indices alone
-        compute them without an x-sized iota (take, take_along_axis)."""
+        run on ``iota``, so every index reads as the library read it."""
         return cls.gather(xp, _iota(xp, x), *params)
+
+    # Rules whose positions follow from their indices alone (take,
+    # take_along_axis) compute them without an x-sized iota.
+    positions = gathered_positions
 
     @classmethod
     def gradients(cls, xp, g, s, needs):  # a classmethod: it gathers as the rule does
-        positions = cls.positions(xp, s.x, *s.params)
+        # JAX reads a fill value at an index out of range: the gather on iota
+        # sends that element's gradient nowhere, as it should.
+        find = cls.gathered_positions if adapter_of(xp).gather_fills else cls.positions
+        positions = find(xp, s.x, *s.params)
         dx = _scatter_positions(xp, positions, g, s.x_shape, g)
         return (cast(xp, dx, s.x_dtype),) + (None,) * (len(needs) - 1)
 
@@ -154,18 +163,13 @@ class take(_Gather):
     def gather(xp, x, indices, axis):
         return xp.take(x, indices, axis=0 if axis is None else axis)
 
-    @classmethod
-    def positions(cls, xp, x, indices, axis):
-        if adapter_of(xp).gather_fills:  # JAX: an index out of range reads a fill value
-            return super().positions(xp, x, indices, axis)
+    @staticmethod
+    def positions(xp, x, indices, axis):
         nd, k = x.ndim, indices.ndim
         axis = 0 if axis is None else axis % nd
         shape = (1,) * axis + tuple(indices.shape) + (1,) * (nd - axis - 1)
         pos = xp.reshape(_index_positions(xp, x, indices, axis), shape)
-        for d in range(nd):  # output axes: x's before axis, the indices', x's after
-            if d != axis:
-                pos = pos + _along(xp, x, d, nd - 1 + k, d if d < axis else d - 1 + k)
-        return pos
+        return _plus_other_axes(xp, x, pos, axis, k)
 
 
 class take_along_axis(_Gather):
@@ -189,19 +193,12 @@ class take_along_axis(_Gather):
     def gather(xp, x, indices, axis):
         return xp.take_along_axis(x, indices, axis=axis)
 
-    @classmethod
-    def positions(cls, xp, x, indices, axis):
-        if adapter_of(xp).gather_fills:  # JAX: an index out of range reads a fill value
-            return super().positions(xp, x, indices, axis)
+    @staticmethod
+    def positions(xp, x, indices, axis):
         if axis is None:  # along the flattened x (NumPy's reading)
             return _index_positions(xp, Place((math.prod(x.shape),), x.device), indices, 0)
-        nd = x.ndim
-        axis %= nd
-        pos = _index_positions(xp, x, indices, axis)
-        for d in range(nd):
-            if d != axis:
-                pos = pos + _along(xp, x, d, nd, d)
-        return pos
+        axis %= x.ndim
+        return _plus_other_axes(xp, x, _index_positions(xp, x, indices, axis), axis, 1)
 
 
 class repeat(_Gather):
