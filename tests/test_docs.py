@@ -206,7 +206,7 @@ def test_api_reference_checks_the_names_that_were_once_missing():
     # The check above must really cover these: a reference without them failed a user once.
     entries = set(_expected_entries())
     for needed in (
-        "Tensor.backward(grad=None, *, retain_graph=False)",
+        "Tensor.backward(grad=None, *, retain_graph=None, create_graph=False)",
         "xpgrad.to_numpy(array)",
         "xpgrad.get_default_device()",
         "xpgrad.is_grad_enabled()",

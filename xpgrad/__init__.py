@@ -14,6 +14,10 @@ Layers, each importing only the ones above it in this list:
   walks graphs;
 - ``testing``: :func:`testing.gradcheck`, :func:`testing.assert_close`;
 - ``optim``: :class:`optim.SGD`, :class:`optim.Adam`, :class:`optim.AdamW`;
+- ``autograd``: :func:`autograd.grad`, gradients of given inputs to any order;
+- ``transforms``: :func:`grad`, :func:`value_and_grad`, :func:`vjp`,
+  :func:`jvp`, :func:`jacobian`, :func:`hessian`, :func:`hvp`,
+  :func:`custom_vjp`, :func:`checkpoint`;
 - ``array_api``: the Array API namespace of Tensors, which records gradients.
 
 ``import xpgrad`` never imports CuPy.
@@ -36,6 +40,18 @@ from .tensor import (
 )
 from . import optim
 from . import array_api  # the namespace of Tensors, t.__array_namespace__()
+from . import autograd
+from .transforms import (
+    checkpoint,
+    custom_vjp,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 
 __version__ = "0.1.0"
 
@@ -44,6 +60,9 @@ __all__ = [
     "Tensor",
     "add_bias",
     "apply",
+    "autograd",
+    "checkpoint",
+    "custom_vjp",
     "broadcast_axes",
     "convert",
     "default_device",
@@ -51,7 +70,12 @@ __all__ = [
     "devices",
     "get_default_device",
     "get_namespace",
+    "grad",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacobian",
+    "jvp",
     "linear",
     "matmul",
     "no_grad",
@@ -64,4 +88,6 @@ __all__ = [
     "testing",
     "to_device",
     "to_numpy",
+    "value_and_grad",
+    "vjp",
 ]

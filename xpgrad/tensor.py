@@ -315,7 +315,8 @@ class Tensor:
         return apply(ops.to_device, (self,), parse_device(device, "Tensor.to"))
 
     # -- graph ------------------------------------------------------------
-    def backward(self, grad=None, *, retain_graph: bool = False) -> None:
+    def backward(self, grad=None, *, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         Parameters
@@ -323,8 +324,13 @@ class Tensor:
         grad : array or Tensor, optional
             Upstream gradient with this tensor's shape. May be omitted only for
             a single-element tensor (it is then 1).
-        retain_graph : bool, default False
-            Keep the graph so that ``backward`` can be called through it again.
+        retain_graph : bool, optional
+            Keep the graph so that ``backward`` can be called through it
+            again. Defaults to ``create_graph``.
+        create_graph : bool, default False
+            Record the backward itself: each leaf's ``.grad`` is then a Tensor
+            with a graph, which can be differentiated again (second and higher
+            derivatives), and ``grad`` may be a Tensor with a graph of its own.
 
         Raises
         ------
@@ -339,40 +345,12 @@ class Tensor:
                 "backward: this tensor does not require grad; create its inputs with "
                 "xpgrad.tensor(..., requires_grad=True)"
             )
-        if grad is None:
-            xp, scope = resolve("backward", self.data)
-            if math.prod(self.shape) != 1:  # torch's .size is a method
-                raise ValueError(
-                    f"backward: grad can be omitted only for a single-element output; this one "
-                    f"has shape {fmt(self.shape)}, pass grad=an array of that shape"
-                )
-            if scope is NO_SCOPE:
-                grad = xp.ones_like(self.data)
-            else:
-                with scope:  # CuPy allocates on the current device, not the array's
-                    grad = xp.ones_like(self.data)
-        else:
-            if type(grad) is Tensor:
-                grad = grad.data
-            if not hasattr(grad, "shape"):
-                raise TypeError(
-                    f"backward: grad must be an array or Tensor of shape {fmt(self.shape)}; "
-                    f"got {type(grad).__name__}"
-                )
-            xp, scope = resolve("backward", self.data, grad)
-            if tuple(grad.shape) != self.shape:
-                raise ValueError(
-                    f"backward: grad has shape {fmt(grad.shape)}, expected {fmt(self.shape)}"
-                )
-            info = dtype_info(xp, grad.dtype)
-            if not (info.numeric or "bool" in str(grad.dtype)):
-                raise TypeError(
-                    f"backward: grad has dtype {grad.dtype}; pass a numeric array (it is "
-                    f"cast to this tensor's dtype, {self.data.dtype})"
-                )
-            if grad.dtype != self.data.dtype:
-                with scope:
-                    grad = xp.astype(grad, self.data.dtype)
+        if retain_graph is None:
+            retain_graph = create_graph
+        if create_graph:
+            _walk([self], [grad], None, create_graph=True, retain_graph=retain_graph)
+            return
+        grad, xp, scope = _seed("backward", self, grad)
         if scope is NO_SCOPE:
             _run_backward(self, grad, xp, retain_graph)
         else:
@@ -858,6 +836,48 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         del g
 
 
+def _seed(op: str, out: Tensor, grad):
+    """The gradient a backward of ``out`` starts from, as a native array of
+    ``out``'s shape and dtype: ones when ``grad`` is None (a single-element
+    ``out`` only), else ``grad`` checked and cast; with ``out``'s namespace
+    and device scope."""
+    if grad is None:
+        xp, scope = resolve(op, out.data)
+        if math.prod(out.shape) != 1:  # torch's .size is a method
+            raise ValueError(
+                f"{op}: grad can be omitted only for a single-element output; this one "
+                f"has shape {fmt(out.shape)}, pass grad=an array of that shape"
+            )
+        if scope is NO_SCOPE:
+            grad = xp.ones_like(out.data)
+        else:
+            with scope:  # CuPy allocates on the current device, not the array's
+                grad = xp.ones_like(out.data)
+    else:
+        if type(grad) is Tensor:
+            grad = grad.data
+        if not hasattr(grad, "shape"):
+            raise TypeError(
+                f"{op}: grad must be an array or Tensor of shape {fmt(out.shape)}; "
+                f"got {type(grad).__name__}"
+            )
+        xp, scope = resolve(op, out.data, grad)
+        if tuple(grad.shape) != out.shape:
+            raise ValueError(
+                f"{op}: grad has shape {fmt(grad.shape)}, expected {fmt(out.shape)}"
+            )
+        info = dtype_info(xp, grad.dtype)
+        if not (info.numeric or "bool" in str(grad.dtype)):
+            raise TypeError(
+                f"{op}: grad has dtype {grad.dtype}; pass a numeric array (it is "
+                f"cast to this tensor's dtype, {out.data.dtype})"
+            )
+        if grad.dtype != out.data.dtype:
+            with scope:
+                grad = xp.astype(grad, out.data.dtype)
+    return grad, xp, scope
+
+
 _BY_SEQ = operator.attrgetter("seq")
 
 
@@ -865,6 +885,252 @@ _RELEASED = (
     "backward: the graph through this tensor was released by an earlier backward(); "
     "pass retain_graph=True to the first backward() to go through it twice"
 )
+
+
+# -- the walk that records a graph (create_graph) or answers for given inputs --
+
+
+def _walk(roots: list, seeds: list, inputs, *, create_graph: bool, retain_graph: bool,
+          op: str = "backward"):
+    """The backward walk of :func:`xpgrad.autograd.grad` and of
+    ``backward(create_graph=True)``: from each of ``roots`` with its gradient
+    in ``seeds`` (None: ones), newest node first. With ``create_graph`` every
+    gradient is a Tensor and each node's backward runs on Tensors
+    (:meth:`~xpgrad.ops.Rule.graph_gradients`), recording the graph of the
+    gradient. ``inputs`` None: leaves' ``.grad`` get the gradients (summed);
+    else the gradient of each of ``inputs`` is returned, in order (None for
+    one the outputs do not depend on), and no ``.grad`` changes."""
+    pending: dict = {}
+    scope = NO_SCOPE
+    for root, seed in zip(roots, seeds):
+        g, _, scope = _seed(op, root, seed)
+        if create_graph:
+            g = _graph_seed(seed, g, root)
+        key = root._node or root
+        pending[key] = g if key not in pending else _add(pending[key], g, scope)
+    nodes = _nodes([k for k in pending if type(k) is Ctx], op)
+    targets = None
+    if inputs is not None:
+        targets = {}
+        for i, t in enumerate(inputs):
+            targets.setdefault(t._node or t, []).append(i)
+        reach = set(targets)  # the nodes a target lies below: no other needs a backward
+        for node in reversed(nodes):
+            if any([p in reach for p in node.parents if p is not None]):
+                reach.add(node)
+        nodes = [n for n in nodes if n in reach]
+    captured = {}
+    for node in nodes:
+        g = pending.pop(node, None)
+        if targets is not None and node in targets:
+            captured[node] = g
+        parents = node.parents
+        if g is None:
+            results = ()
+        elif create_graph:
+            results = _graph_backward(node, g)
+        else:
+            results = node.rule.backward(tuple(g) if type(g) is list else g, node)
+        if not retain_graph:
+            node.saved = node.parents = None
+        for parent, pg in zip(parents, results):
+            if parent is None or pg is None:
+                continue
+            if type(pg) is _Part:
+                _gather(pending, parent, pg, node.scope)
+                continue
+            prev = pending.get(parent)
+            pending[parent] = pg if prev is None else _add(prev, pg, node.scope)
+    if targets is None:
+        for leaf, g in pending.items():
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return None
+    out = [None] * len(inputs)
+    for key, where in targets.items():
+        g = captured.get(key) if type(key) is Ctx else pending.get(key)
+        for i in where:
+            out[i] = g
+    return out
+
+
+def _nodes(starts: list, op: str) -> list:
+    """Every node below ``starts``, newest first (a node before its inputs)."""
+    nodes, seen, stack = list(starts), set(starts), list(starts)
+    for node in starts:
+        if node.parents is None:
+            raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
+    while stack:
+        for parent in stack.pop().parents:
+            if type(parent) is Ctx and parent not in seen:
+                if parent.parents is None:
+                    raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
+                seen.add(parent)
+                nodes.append(parent)
+                stack.append(parent)
+    nodes.sort(key=_BY_SEQ, reverse=True)
+    return nodes
+
+
+def _graph_seed(given, checked, root: Tensor) -> Tensor:
+    """The seed of a recorded backward: the caller's Tensor (in ``root``'s
+    dtype), which may have a graph of its own, else the checked array."""
+    if type(given) is not Tensor:
+        return constant(checked)
+    if given.data.dtype != root.data.dtype:
+        return apply(ops.astype, (given,), root.data.dtype)
+    return given
+
+
+def _graph_backward(node: Ctx, g) -> tuple:
+    """``node``'s gradients computed on Tensors, with the graph recorded."""
+    rule = node.rule
+    if rule is _Output:
+        return (_Part(node.saved, g),)
+    if not getattr(rule, "higher", False):
+        raise NotImplementedError(
+            f"{node.op}: its gradient is not differentiable (yet), so backward("
+            f"create_graph=True) and the transforms (xpgrad.grad of a gradient, hessian, "
+            f"jvp, hvp) cannot go through it; use a first derivative only, or finite "
+            f"differences of it"
+        )
+    needs = node.needs_input_grad
+    if True not in needs:
+        return (None,) * len(needs)
+    from . import array_api as tx  # a cycle: the namespace is built on this module
+
+    saved = _saved_tensors(node)
+    if type(g) is list:
+        g = tuple(g)
+    token = _GRAD_ENABLED.set(True)
+    try:
+        if node.scope is NO_SCOPE:
+            results = rule.graph_gradients(tx, g, saved, needs)
+        else:
+            with node.scope:
+                results = rule.graph_gradients(tx, g, saved, needs)
+    finally:
+        _GRAD_ENABLED.reset(token)
+    return tuple([r if r is None or type(r) is Tensor else constant(r) for r in results])
+
+
+def _saved_tensors(node: Ctx):
+    """``node.saved`` with each saved input (see ``Rule.saved_inputs``) and the
+    result replaced by a Tensor joined to the graph: an input's Tensor is its
+    leaf or a Tensor of its node; the result's has ``node`` itself."""
+    s = node.saved
+    fields = getattr(s, "_fields", None)
+    if fields is None:
+        return s
+    rule = node.rule
+    names = rule.saved_inputs
+    if names is None:
+        names = {name: i for i, name in enumerate(rule.args)}
+    parents = node.parents
+    new = {}
+    for name, i in names.items():
+        v = getattr(s, name, None)
+        if name not in fields or v is None or type(v) in _SCALARS or type(v) is Tensor:
+            continue
+        p = parents[i] if i < len(parents) else None
+        if type(p) is Tensor:
+            if p.data is not v:
+                raise RuntimeError(
+                    f"{node.op}: its input {name!r} changed in place after the forward; "
+                    f"a recorded backward (create_graph=True) needs the values it read"
+                )
+            new[name] = p
+        else:
+            new[name] = _result(v, p)
+    if "out" in fields and s.out is not None and type(s.out) is not Tensor:
+        if rule.outputs == 1:
+            new["out"] = _result(s.out, node)
+        else:
+            new["out"] = _outputs(s.out, node)
+    if new:
+        s = s._replace(**new)
+    hook = getattr(rule, "graph_saved", None)
+    if hook is not None:
+        s = hook(s, _Join(node))
+    constants = getattr(rule, "constants", ())
+    for name in fields:
+        if name in constants:
+            continue
+        v = getattr(s, name)
+        for a in v if type(v) is tuple else (v,):
+            if type(a) is Tensor or not hasattr(a, "shape") or not hasattr(a, "dtype"):
+                continue
+            if not dtype_info(node.xp, a.dtype).inexact:
+                continue
+            # A floating array the gradient reads, not joined to the graph:
+            # differentiating the gradient would treat it as a constant.
+            raise NotImplementedError(
+                f"{node.op}: its gradient reads {name!r}, which depends on the input in a way "
+                f"the recorded backward does not follow; second derivatives through "
+                f"{node.op} are not supported (yet)"
+            )
+    return s
+
+
+class _Join:
+    """How a rule's ``graph_saved`` joins a derived array it saved to the
+    graph, so that a recorded backward differentiates through it."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: Ctx) -> None:
+        self.node = node
+
+    @property
+    def xp(self):
+        """The namespace of the node's arrays."""
+        return self.node.xp
+
+    def linear(self, value, i: int, adjoint) -> Tensor:
+        """A Tensor of ``value``, a linear function of input ``i`` whose
+        vector-Jacobian product is ``adjoint(xp, g)`` (Array API code)."""
+        node = self.node
+        parent = node.parents[i]
+        if parent is None:
+            return constant(value)
+        ctx = Ctx(node.op, node.xp, node.scope, adjoint, (True,), tuple(value.shape))
+        ctx.rule, ctx.parents, ctx.seq = _Linear, (parent,), _next_seq()
+        return _result(value, ctx)
+
+    def result(self, value):
+        """A Tensor of ``value``, the node's own result (a tuple of them for a
+        rule with several results)."""
+        if type(value) is tuple:
+            return _outputs(value, self.node)
+        return _result(value, self.node)
+
+    def outputs(self, rule, saved, values, i: int) -> tuple:
+        """Tensors of ``values``, the results of ``rule`` on input ``i`` (its
+        forward's ``saved`` state): as if the rule had been recorded too."""
+        node = self.node
+        parent = node.parents[i]
+        if parent is None:
+            return tuple([constant(v) for v in values])
+        shapes = tuple([tuple(v.shape) for v in values])
+        ctx = Ctx(rule.__name__, node.xp, node.scope, saved, (True,), shapes)
+        ctx.rule, ctx.parents, ctx.seq = rule, (parent,), _next_seq()
+        return _outputs(tuple(values), ctx)
+
+
+class _Linear:
+    """The rule of a :meth:`_Join.linear` node: its saved state is the adjoint."""
+
+    higher = True
+
+    @staticmethod
+    def backward(g, ctx):
+        if ctx.scope is NO_SCOPE:
+            return (ctx.saved(ctx.xp, g),)
+        with ctx.scope:
+            return (ctx.saved(ctx.xp, g),)
+
+    @staticmethod
+    def graph_gradients(tx, g, s, needs):
+        return (s(tx, g),)
 
 
 def _summed_into(grads: dict, node, g) -> bool:

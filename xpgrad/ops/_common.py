@@ -134,6 +134,15 @@ class Rule:
     standard: str | None = None
     #: How many results the forward returns (a tuple when more than one).
     outputs: int = 1
+    #: True when the rule's gradients, run on Tensors through
+    #: ``xpgrad.array_api`` (``graph_gradients``), are themselves differentiable:
+    #: ``backward(create_graph=True)`` and the transforms refuse the others.
+    higher: bool = True
+    #: The saved fields that are the rule's inputs, by position: under
+    #: ``create_graph`` each becomes its input's Tensor (and ``out``, the
+    #: result's), so the gradients record a graph back to them. Defaults to the
+    #: fields named as ``args``.
+    saved_inputs: dict | None = None
 
     def __init_subclass__(cls, template: bool = False, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -172,6 +181,15 @@ class Rule:
     @staticmethod
     def gradients(xp, g, s, needs) -> tuple:
         raise NotImplementedError("a rule defines gradients(xp, g, s, needs) or its own backward")
+
+    @classmethod
+    def graph_gradients(cls, tx, g, s, needs) -> tuple:
+        """The gradients as ``gradients`` computes them, on Tensors: ``tx`` is
+        ``xpgrad.array_api``, ``g`` a Tensor (a tuple of them, or None, for a
+        rule with several results) and ``s`` the saved state with the inputs'
+        and the result's Tensors in place of their arrays. What this records
+        is the graph of the gradient, for ``backward(create_graph=True)``."""
+        return cls.gradients(tx, g, s, needs)
 
     #: ``gradients_into(xp, g, s, into) -> into``: a one-input rule's gradient
     #: added into ``into``, an array of x's shape and dtype that no one else

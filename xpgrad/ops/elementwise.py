@@ -95,6 +95,7 @@ class Binary(Rule, template=True):
     saves: tuple = ()  # which of "a", "b", "out" the gradients read
     numbers_only = False  # refuse boolean arrays before computing
     real_only = False  # refuse complex arrays and scalars before computing
+    saved_inputs = {"a": 0, "b": 1}
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -167,6 +168,10 @@ class Binary(Rule, template=True):
                 gb = to_input(xp, gb, s.b_shape, s.b_dtype)
         return ga, gb
 
+    @classmethod
+    def graph_gradients(cls, tx, g, s, needs):
+        return cls._grads(g, tx, s, *needs)
+
 
 class Unary(Rule, template=True):
     """Template of a one-input rule ``out = compute(x)`` with ``grad(xp, g, s)``
@@ -181,6 +186,7 @@ class Unary(Rule, template=True):
     #: real ``out``, which the backward may do on its last run when no one
     #: else holds ``out`` (no new array of x's size); None: always ``grad``.
     grad_into = None
+    saved_inputs = {"x": 0}
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -220,6 +226,10 @@ class Unary(Rule, template=True):
             return (g if g.dtype == s.x_dtype else cast(xp, g, s.x_dtype),)
         with ctx.scope:
             return (cast(xp, cls.grad(xp, grad_out, s), s.x_dtype),)
+
+    @classmethod
+    def graph_gradients(cls, tx, g, s, needs):
+        return (cast(tx, cls.grad(tx, g, s), s.x_dtype),)
 
 
 class UnarySaved(NamedTuple):

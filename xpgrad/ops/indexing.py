@@ -111,6 +111,7 @@ class _Gather(Rule, template=True):
     repeats) get None."""
 
     args = ("x",)
+    saved_inputs = {}  # x's place only: the gradient is linear in G alone
 
     @staticmethod
     def gather(xp, x, *params):
@@ -317,6 +318,7 @@ class getitem(Rule):
     added there (integer arrays and masks: repeated indices accumulate)."""
 
     args = ("x",)
+    saved_inputs = {}  # x's place only: the gradient is linear in G alone
 
     @staticmethod
     def forward(x, key):

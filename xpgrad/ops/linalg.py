@@ -858,6 +858,14 @@ class cholesky(Rule):
         return cholesky.record(xp, scope, Decomposed(None, (low, upper), x.shape[-1]), needs, out)
 
     @staticmethod
+    def graph_saved(s, join):
+        low, upper = s.parts
+        if not upper:
+            return s._replace(parts=(join.result(low), upper))
+        u = join.result(mT(join.xp, low))  # the result is U = L^T
+        return s._replace(parts=(u.__array_namespace__().matrix_transpose(u), upper))
+
+    @staticmethod
     def gradients(xp, g, s, needs):
         low, upper = s.parts
         p = xp.tril(mT(xp, low) @ (mT(xp, g) if upper else g))
@@ -876,11 +884,16 @@ class eigvalsh(Rule):
     def forward(x):
         xp, scope, (w, v) = _decompose("eigvalsh", x, "eigh")
         needs = (_real_only("eigvalsh", xp, x),)
-        return eigvalsh.record(xp, scope, Decomposed(None, (v,), x.shape[-1]), needs, w)
+        return eigvalsh.record(xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, w)
+
+    @staticmethod
+    def graph_saved(s, join):
+        # V joined to x as eigh's result, so that its own derivative is followed
+        return s._replace(parts=join.outputs(eigh, s, s.parts, 0))
 
     @staticmethod
     def gradients(xp, g, s, needs):
-        (v,) = s.parts
+        _, v = s.parts
         return (cast(xp, (v * xp.expand_dims(g, axis=-2)) @ mT(xp, v), v.dtype),)
 
 
@@ -899,6 +912,10 @@ class eigh(Rule):
         xp, scope, (w, v) = _decompose("eigh", x, "eigh")
         needs = (_real_only("eigh", xp, x),)
         return eigh.record(xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, (w, v))
+
+    @staticmethod
+    def graph_saved(s, join):
+        return s._replace(parts=join.result(s.parts))
 
     @staticmethod
     def gradients(xp, g, s, needs):
@@ -928,6 +945,9 @@ class svdvals(Rule):
         xp, scope, (u, s, vh) = _decompose("svdvals", x, "svd", square=False, full_matrices=False)
         needs = (_real_only("svdvals", xp, x),)
         return svdvals.record(xp, scope, Decomposed(None, (u, vh), 0), needs, s)
+
+    # Its gradient reads U and V^T, whose own derivatives need the full SVD's rule.
+    higher = False
 
     @staticmethod
     def gradients(xp, g, s, needs):

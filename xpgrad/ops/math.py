@@ -18,7 +18,7 @@ import numpy as np
 
 from .._backend import _arg_name, dtype_info, resolve
 from .._shapes import broadcast_shapes
-from ._common import BACKEND_ERRORS, Ctx, Rule, backend_error, check_grad, to_input
+from ._common import BACKEND_ERRORS, Rule, backend_error, to_input
 from .elementwise import _PY_SCALARS, Binary, Unary, _conj
 
 __all__ = [
@@ -539,6 +539,8 @@ class clip(Rule):
 
     standard = "clip"
     args = ("x", "min", "max")
+    saved_inputs = {}  # the gradients read x and the bounds only through masks
+    constants = ("x", "lo", "hi")
     scalars = ("min", "max")
     optional = ("min", "max")
 
@@ -557,34 +559,31 @@ class clip(Rule):
             raise backend_error("clip", exc) from exc
         saved = ClipSaved(x, min, max, x.dtype, *_shape_dtype(min), *_shape_dtype(max), tuple(x.shape))
         needs = (dtype_info(xp, x.dtype).inexact, _inexact(xp, min), _inexact(xp, max))
-        return out, Ctx("clip", xp, scope, saved, needs, tuple(out.shape))
+        return clip.record(xp, scope, saved, needs, out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("clip", grad_out, ctx)
-        xp, s, g = ctx.xp, ctx.saved, grad_out
-        need_x, need_lo, need_hi = ctx.needs_input_grad
+    def gradients(xp, g, s, needs):
+        need_x, need_lo, need_hi = needs
         gx = glo = ghi = None
-        with ctx.scope:
-            if need_x:
-                inside = None
-                if s.lo is not None:
-                    inside = s.x >= s.lo
-                if s.hi is not None:
-                    below = s.x <= s.hi
-                    inside = below if inside is None else inside & below
-                gx = g if inside is None else xp.where(inside, g, xp.zeros_like(g))
-                gx = to_input(xp, gx, s.x_shape, s.x_dtype)
-            if need_lo:
-                pick = s.x < s.lo
-                if s.hi is not None:
-                    pick = pick & (s.lo < s.hi)
-                glo = to_input(xp, xp.where(pick, g, xp.zeros_like(g)), s.lo_shape, s.lo_dtype)
-            if need_hi:
-                pick = s.x > s.hi
-                if s.lo is not None:
-                    pick = pick | (s.hi < s.lo)
-                ghi = to_input(xp, xp.where(pick, g, xp.zeros_like(g)), s.hi_shape, s.hi_dtype)
+        if need_x:
+            inside = None
+            if s.lo is not None:
+                inside = s.x >= s.lo
+            if s.hi is not None:
+                below = s.x <= s.hi
+                inside = below if inside is None else inside & below
+            gx = g if inside is None else xp.where(inside, g, xp.zeros_like(g))
+            gx = to_input(xp, gx, s.x_shape, s.x_dtype)
+        if need_lo:
+            pick = s.x < s.lo
+            if s.hi is not None:
+                pick = pick & (s.lo < s.hi)
+            glo = to_input(xp, xp.where(pick, g, xp.zeros_like(g)), s.lo_shape, s.lo_dtype)
+        if need_hi:
+            pick = s.x > s.hi
+            if s.lo is not None:
+                pick = pick | (s.hi < s.lo)
+            ghi = to_input(xp, xp.where(pick, g, xp.zeros_like(g)), s.hi_shape, s.hi_dtype)
         return gx, glo, ghi
 
 
@@ -602,6 +601,7 @@ class where(Rule):
 
     standard = "where"
     args = ("condition", "x1", "x2")
+    saved_inputs = {}  # the gradients read only the condition
     scalars = ("x1", "x2")
 
     @staticmethod
@@ -622,19 +622,15 @@ class where(Rule):
             raise backend_error("where", exc) from exc
         saved = WhereSaved(condition, *_shape_dtype(x1), *_shape_dtype(x2))
         needs = (False, _inexact(xp, x1), _inexact(xp, x2))
-        return out, Ctx("where", xp, scope, saved, needs, tuple(out.shape))
+        return where.record(xp, scope, saved, needs, out)
 
     @staticmethod
-    def backward(grad_out, ctx):
-        check_grad("where", grad_out, ctx)
-        xp, s, g = ctx.xp, ctx.saved, grad_out
-        _, need_1, need_2 = ctx.needs_input_grad
+    def gradients(xp, g, s, needs):
+        _, need_1, need_2 = needs
         g1 = g2 = None
-        with ctx.scope:
-            if need_1 or need_2:
-                zero = xp.zeros_like(g)
-            if need_1:
-                g1 = to_input(xp, xp.where(s.condition, g, zero), s.x1_shape, s.x1_dtype)
-            if need_2:
-                g2 = to_input(xp, xp.where(s.condition, zero, g), s.x2_shape, s.x2_dtype)
+        zero = xp.zeros_like(g)
+        if need_1:
+            g1 = to_input(xp, xp.where(s.condition, g, zero), s.x1_shape, s.x1_dtype)
+        if need_2:
+            g2 = to_input(xp, xp.where(s.condition, zero, g), s.x2_shape, s.x2_dtype)
         return None, g1, g2

@@ -342,6 +342,13 @@ def _spread_moment(xp, x, axes, keepdims, denom, root):
     return d, (xp.sqrt(var) if root else var)
 
 
+def _joined_spread(s, join):
+    """Moment ``s`` with x minus its mean joined to x's graph (a recorded
+    backward differentiates through it): centering is its own adjoint."""
+    axes = tuple([i for i, k in enumerate(s.kept) if k == 1])
+    return s._replace(d=join.linear(s.d, 0, lambda xp, g: g - xp.mean(g, axis=axes, keepdims=True)))
+
+
 class var(Rule):
     """``out = sum((x - mean)^2) / (n - correction)``; dx = G * 2 (x - mean) / (n - correction).
 
@@ -354,6 +361,8 @@ class var(Rule):
     def forward(x, axis=None, correction=0.0, keepdims=False):
         """Variance over ``axis`` of a real floating-point ``x``."""
         return _moment(var, x, axis, correction, keepdims)
+
+    graph_saved = staticmethod(_joined_spread)
 
     @staticmethod
     def gradients(xp, g, s, needs):
@@ -371,6 +380,8 @@ class std(Rule):
     def forward(x, axis=None, correction=0.0, keepdims=False):
         """Standard deviation over ``axis`` of a real floating-point ``x``."""
         return _moment(std, x, axis, correction, keepdims)
+
+    graph_saved = staticmethod(_joined_spread)
 
     @staticmethod
     def gradients(xp, g, s, needs):

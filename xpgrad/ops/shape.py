@@ -112,6 +112,10 @@ class to_device(Rule):
             return (None,)
         return (_to_device(grad_out, ctx.saved.source),)
 
+    @staticmethod
+    def graph_gradients(tx, g, s, needs):
+        return (tx.asarray(g, device=s.source),)  # the move back, recorded
+
 
 def _axis(axis, ndim: int, op: str, shape) -> int:
     """One axis in ``[-ndim, ndim)`` as a non-negative int."""

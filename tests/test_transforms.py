@@ -1,0 +1,344 @@
+"""The higher-order API: ``backward(create_graph=True)``, ``xpgrad.autograd.grad``,
+the transforms (grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp),
+``custom_vjp`` and ``checkpoint``: their values against closed forms, torch
+and JAX, their return structures and types, nesting, and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpgrad
+import xpgrad.array_api as xp
+from tests.support import backend_params, host
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+
+def cubic(x):
+    """sum(x^3) + x0 * x1: gradient 3x^2 + (x1, x0, 0..); Hessian diag(6x) + the pair."""
+    return xp.sum(x ** 3) + x[0] * x[1]
+
+
+X = np.array([1.0, 2.0, -0.5])
+
+
+def cubic_grad(x):
+    g = 3 * x ** 2
+    g[0] += x[1]
+    g[1] += x[0]
+    return g
+
+
+def cubic_hessian(x):
+    h = np.diag(6 * x)
+    h[0, 1] = h[1, 0] = 1.0
+    return h
+
+
+# -- backward(create_graph=True) and autograd.grad ---------------------------------
+
+
+def test_backward_create_graph_gives_a_grad_that_differentiates_again():
+    x = xpgrad.tensor(X, requires_grad=True)
+    cubic(x).backward(create_graph=True)
+    g = x.grad
+    assert isinstance(g, xpgrad.Tensor) and g.requires_grad
+    np.testing.assert_allclose(g.numpy() if not g.requires_grad else g.data, cubic_grad(X))
+    x.grad = None
+    (g * xpgrad.tensor([1.0, 0.0, 0.0])).sum().backward()
+    np.testing.assert_allclose(x.grad, cubic_hessian(X)[0])
+
+
+def test_backward_create_graph_accumulates_into_an_existing_grad():
+    x = xpgrad.tensor(X, requires_grad=True)
+    x.grad = np.ones(3)
+    cubic(x).backward(create_graph=True)
+    np.testing.assert_allclose(x.grad.data, cubic_grad(X) + 1)
+
+
+def test_create_graph_retains_the_graph_by_default():
+    x = xpgrad.tensor(X, requires_grad=True)
+    y = cubic(x)
+    y.backward(create_graph=True)
+    y.backward(create_graph=True)  # the graph is still there
+    np.testing.assert_allclose(x.grad.data, 2 * cubic_grad(X))
+    z = cubic(x)
+    z.backward(create_graph=True, retain_graph=False)
+    with pytest.raises(RuntimeError, match="released"):
+        z.backward()
+
+
+def test_autograd_grad_touches_no_grad_and_matches_torch():
+    x = xpgrad.tensor(X, requires_grad=True)
+    w = xpgrad.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = xp.sum(xp.exp(x * w) * xp.sin(x))
+    gx, gw = xpgrad.autograd.grad(y, [x, w], create_graph=True)
+    (hxx, hxw) = xpgrad.autograd.grad(xp.sum(gx * gx), [x, w])
+    assert x.grad is None and w.grad is None
+    assert not hxx.requires_grad
+
+    tx = torch.tensor(X, requires_grad=True)
+    tw = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    ty = (torch.exp(tx * tw) * torch.sin(tx)).sum()
+    rx, rw = torch.autograd.grad(ty, [tx, tw], create_graph=True)
+    rxx, rxw = torch.autograd.grad((rx * rx).sum(), [tx, tw])
+    for a, b in [(gx, rx), (gw, rw), (hxx, rxx), (hxw, rxw)]:
+        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-12)
+
+
+def test_autograd_grad_of_an_intermediate_and_unused_inputs():
+    x = xpgrad.tensor(X, requires_grad=True)
+    u = xpgrad.tensor([1.0], requires_grad=True)
+    h = x * 2.0
+    y = xp.sum(h ** 2)
+    (gh,) = xpgrad.autograd.grad(y, h, retain_graph=True)
+    np.testing.assert_allclose(gh.data, 4 * X)
+    with pytest.raises(RuntimeError, match=r"inputs\[1\] was not used"):
+        xpgrad.autograd.grad(y, [x, u], retain_graph=True)
+    gx, gu = xpgrad.autograd.grad(y, [x, u], allow_unused=True)
+    assert gu is None
+    np.testing.assert_allclose(gx.data, 8 * X)
+
+
+def test_autograd_grad_errors_name_the_function():
+    x = xpgrad.tensor(X, requires_grad=True)
+    y = xp.sum(x * x)
+    with pytest.raises(TypeError, match="autograd.grad: inputs"):
+        xpgrad.autograd.grad(y, X)
+    with pytest.raises(RuntimeError, match=r"autograd.grad: inputs\[0\] does not require grad"):
+        xpgrad.autograd.grad(y, xpgrad.tensor(X))
+    with pytest.raises(RuntimeError, match=r"outputs\[0\] does not require grad"):
+        xpgrad.autograd.grad(xpgrad.tensor(1.0), x)
+    with pytest.raises(ValueError, match="autograd.grad: grad can be omitted only"):
+        xpgrad.autograd.grad(x * 2.0, x)
+    with pytest.raises(ValueError, match="2 entries for 1 outputs"):
+        xpgrad.autograd.grad(y, x, [None, None])
+
+
+def test_grad_outputs_with_a_graph_are_differentiated_through():
+    x = xpgrad.tensor(X, requires_grad=True)
+    v = xpgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (g,) = xpgrad.autograd.grad(x * x, x, v, create_graph=True)  # 2 x v
+    (gv,) = xpgrad.autograd.grad(xp.sum(g), v)
+    np.testing.assert_allclose(gv.data, 2 * X)
+
+
+# -- the transforms -------------------------------------------------------------
+
+
+def test_grad_value_and_grad_and_hessian_closed_form():
+    np.testing.assert_allclose(xpgrad.grad(cubic)(X), cubic_grad(X))
+    value, g = xpgrad.value_and_grad(cubic)(X)
+    assert float(value) == pytest.approx(np.sum(X ** 3) + X[0] * X[1])
+    np.testing.assert_allclose(g, cubic_grad(X))
+    h = xpgrad.hessian(cubic)(X)
+    assert type(h) is np.ndarray and h.shape == (3, 3)
+    np.testing.assert_allclose(h, cubic_hessian(X))
+    np.testing.assert_allclose(xpgrad.hvp(cubic, X, np.array([1.0, -1.0, 2.0])),
+                               cubic_hessian(X) @ np.array([1.0, -1.0, 2.0]))
+
+
+def test_nested_grad_closes_over_the_outer_variable():
+    # d/dx [x * d/dy (x * y)] = d/dx x^2 = 2x
+    f = xpgrad.grad(lambda x: x * xpgrad.grad(lambda y: x * y)(2.0))
+    assert float(f(3.0)) == 6.0
+    third = xpgrad.grad(xpgrad.grad(xpgrad.grad(lambda x: x ** 4)))
+    assert float(third(2.0)) == pytest.approx(48.0)
+
+
+def test_argnums_tuples_and_has_aux():
+    def f(a, b, c):
+        return xp.sum(a * b ** 2) + c, {"norm": xp.sum(a)}
+
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    (ga, gb), aux = xpgrad.grad(f, argnums=(0, 1), has_aux=True)(a, b, 5.0)
+    np.testing.assert_allclose(ga, b ** 2)
+    np.testing.assert_allclose(gb, 2 * a * b)
+    assert float(aux["norm"].data) == 3.0  # aux is given back as f returned it
+    (value, aux), g = xpgrad.value_and_grad(f, argnums=-1, has_aux=True)(a, b, 5.0)
+    assert float(g) == 1.0
+    h = xpgrad.hessian(lambda a, b: xp.sum(a * b ** 2), argnums=(0, 1))(a, b)
+    assert isinstance(h, tuple) and isinstance(h[0], tuple)
+    np.testing.assert_allclose(h[0][0], np.zeros((2, 2)))
+    np.testing.assert_allclose(h[0][1], np.diag(2 * b))
+    np.testing.assert_allclose(h[1][0], np.diag(2 * b))
+    np.testing.assert_allclose(h[1][1], np.diag(2 * a))
+
+
+def test_jacobian_shape_and_structure_match_jax_jacrev():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    x = np.arange(6.0).reshape(2, 3) / 4
+
+    def f(x, ns):
+        return ns.sin(x) @ ns.ones((3, 4)) * x[0, 0], ns.exp(x[0])
+
+    ours = xpgrad.jacobian(lambda t: f(t, xp))(x)
+    ref = jax.jacrev(lambda t: f(t, jnp))(jnp.asarray(x))
+    assert isinstance(ours, tuple) and len(ours) == 2
+    for a, b in zip(ours, ref):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-12)
+
+
+def test_jvp_and_vjp_match_torch_func():
+    from torch.func import jvp as tjvp, vjp as tvjp
+
+    x, v = np.array([0.3, -1.2, 2.0]), np.array([1.0, 0.5, -2.0])
+
+    def f(t, ns):
+        return ns.tanh(t) * ns.sum(t ** 2)
+
+    out, tan = xpgrad.jvp(lambda t: f(t, xp), (x,), (v,))
+    r_out, r_tan = tjvp(lambda t: f(t, torch), (torch.tensor(x),), (torch.tensor(v),))
+    np.testing.assert_allclose(out, r_out.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(tan, r_tan.numpy(), rtol=1e-12)
+
+    out, back = xpgrad.vjp(lambda t: f(t, xp), x)
+    _, r_back = tvjp(lambda t: f(t, torch), torch.tensor(x))
+    for ct in (np.ones(3), v):  # vjp_fn can be called more than once
+        (g,) = back(ct)
+        np.testing.assert_allclose(g, r_back(torch.tensor(ct))[0].numpy(), rtol=1e-12)
+
+
+def test_vjp_with_aux_and_several_outputs():
+    x = np.array([1.0, 2.0])
+    (o1, o2), back, aux = xpgrad.vjp(lambda t: ((t * t, xp.sum(t)), "aux"), x, has_aux=True)
+    assert aux == "aux"
+    (g,) = back((np.array([1.0, 1.0]), np.array(2.0)))
+    np.testing.assert_allclose(g, 2 * x + 2)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "array_api_strict", "torch", "jax")),
+                         indirect=True)
+def test_transforms_answer_in_the_arguments_library(backend):
+    x = backend.asarray(X)
+    g = xpgrad.grad(cubic)(x)
+    h = xpgrad.hessian(cubic)(x)
+    hv = xpgrad.hvp(cubic, x, backend.asarray(np.ones(3)))
+    for got, want in [(g, cubic_grad(X)), (h, cubic_hessian(X)), (hv, cubic_hessian(X).sum(1))]:
+        assert type(got) is type(x)
+        np.testing.assert_allclose(host(got), want, rtol=1e-12)
+
+
+def test_transforms_in_float32_keep_float32():
+    x = X.astype(np.float32)
+    assert xpgrad.grad(cubic)(x).dtype == np.float32
+    assert xpgrad.hessian(cubic)(x).dtype == np.float32
+
+
+def test_transforms_leave_grad_alone_and_work_inside_no_grad():
+    w = xpgrad.tensor([2.0], requires_grad=True)
+    with xpgrad.no_grad():
+        g = xpgrad.grad(lambda x: xp.sum(x * x))(X)
+    np.testing.assert_allclose(g, 2 * X)
+    # a closed-over Tensor that requires grad gets no .grad from a transform
+    xpgrad.grad(lambda x: xp.sum(x * w))(X)
+    assert w.grad is None
+
+
+def test_transforms_on_tensors_stay_joined_to_the_outer_graph():
+    w = xpgrad.tensor([2.0, 3.0], requires_grad=True)
+    g = xpgrad.grad(lambda x: xp.sum(x * x * w))(np.array([1.0, 1.0]))  # closes over w
+    assert isinstance(g, xpgrad.Tensor)  # w requires grad: the result has its graph
+    xp.sum(g).backward()
+    np.testing.assert_allclose(w.grad, [2.0, 2.0])
+
+
+TRANSFORM_ERRORS = [
+    (lambda: xpgrad.grad(lambda x: x * 2.0)(X), TypeError, "grad.*scalar.*shape"),
+    (lambda: xpgrad.grad(cubic)(np.array([1, 2, 3])), TypeError, "dtype int64"),
+    (lambda: xpgrad.grad(lambda x: x)(3), TypeError, "integer"),
+    (lambda: xpgrad.grad(cubic, argnums=1)(X), ValueError, "argnums 1 is out of range"),
+    (lambda: xpgrad.grad(cubic, argnums=0.5)(X), TypeError, "argnums must be an int"),
+    (lambda: xpgrad.grad(cubic)("abc"), TypeError, "must be an array"),
+    (lambda: xpgrad.grad(lambda x: (cubic(x), 1, 2), has_aux=True)(X), TypeError, "pair"),
+    (lambda: xpgrad.hvp(cubic, (X, X), (X,)), ValueError, "hvp: 2 arguments but 1"),
+    (lambda: xpgrad.jvp(cubic, X, X), TypeError, "jvp: primals and tangents must be tuples"),
+]
+
+
+@pytest.mark.parametrize("call, kind, match", TRANSFORM_ERRORS)
+def test_transform_errors_name_the_transform(call, kind, match):
+    with pytest.raises(kind, match=match):
+        call()
+
+
+def test_a_function_independent_of_its_argument_has_zero_derivatives():
+    assert np.all(xpgrad.grad(lambda x: xp.sum(xp.ones(3)))(X) == 0)
+    np.testing.assert_allclose(xpgrad.hessian(lambda x: xp.sum(x))(X), np.zeros((3, 3)))
+
+
+# -- custom_vjp and checkpoint ---------------------------------------------------
+
+
+@xpgrad.custom_vjp
+def log1pexp(x):
+    return xp.log(1.0 + xp.exp(x))
+
+
+def _log1pexp_fwd(x):
+    return log1pexp(x), x
+
+
+def _log1pexp_bwd(x, g):
+    # a stable form of the derivative, sigmoid(x) = 1 - 1 / (1 + exp(x)), in Array API code
+    return (g * (1.0 - 1.0 / (1.0 + xp.exp(x))),)
+
+
+log1pexp.defvjp(_log1pexp_fwd, _log1pexp_bwd)
+
+
+def test_custom_vjp_first_and_second_order():
+    x = np.array([-3.0, 0.0, 2.0, 40.0])
+    sig = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(xpgrad.grad(lambda t: xp.sum(log1pexp(t)))(x), sig)
+    h = xpgrad.hessian(lambda t: xp.sum(log1pexp(t)))(x)
+    np.testing.assert_allclose(h, np.diag(sig * (1 - sig)), atol=1e-15)
+    t = xpgrad.tensor(x, requires_grad=True)
+    xp.sum(log1pexp(t) * 2.0).backward()
+    np.testing.assert_allclose(t.grad, 2 * sig)
+
+
+def test_custom_vjp_that_changes_the_gradient_is_used():
+    @xpgrad.custom_vjp
+    def clipped(x):
+        return x
+
+    clipped.defvjp(lambda x: (x, None), lambda res, g: (xp.clip(g, -1.0, 1.0),))
+    g = xpgrad.grad(lambda x: xp.sum(clipped(x) * xp.asarray([5.0, 0.5])))(np.array([1.0, 1.0]))
+    np.testing.assert_allclose(g, [1.0, 0.5])
+
+
+def test_custom_vjp_errors():
+    @xpgrad.custom_vjp
+    def f(x):
+        return x * 2.0
+
+    with pytest.raises(TypeError, match="no rule yet"):
+        xpgrad.grad(lambda x: xp.sum(f(x)))(X)
+    f.defvjp(lambda x: (x * 2.0, None), lambda res, g: g)
+    with pytest.raises(TypeError, match="must return a tuple of 1"):
+        xpgrad.grad(lambda x: xp.sum(f(x)))(X)
+
+
+def test_checkpoint_gives_the_same_derivatives_and_keeps_only_its_inputs():
+    calls = []
+
+    def block(x):
+        calls.append(1)
+        return xp.sum(xp.tanh(x) ** 2 * xp.exp(x))
+
+    f = xpgrad.checkpoint(block)
+    np.testing.assert_allclose(xpgrad.grad(f)(X), xpgrad.grad(block)(X), rtol=1e-14)
+    assert len(calls) == 3  # the plain call, the checkpointed forward and its rerun
+    np.testing.assert_allclose(xpgrad.hessian(f)(X), xpgrad.hessian(block)(X), rtol=1e-13)
+    x = xpgrad.tensor(X, requires_grad=True)
+    out = f(x)
+    assert out._node.saved.f is block  # what the node keeps: the function and its inputs
+    out.backward()
+    np.testing.assert_allclose(x.grad, xpgrad.grad(block)(X), rtol=1e-14)

@@ -1,0 +1,649 @@
+"""Function transforms with JAX's names and conventions: :func:`grad`,
+:func:`value_and_grad`, :func:`vjp`, :func:`jvp`, :func:`jacobian`,
+:func:`hessian` and :func:`hvp`; user rules (:func:`custom_vjp`) and
+:func:`checkpoint`.
+
+A transformed function takes native arrays (or Python floats) and returns
+arrays of the arguments' library and device. The function it transforms
+receives Tensors, so it is written as Array API code
+(``x.__array_namespace__()`` is ``xpgrad.array_api``). Transforms nest to any
+order: called inside another transform, or on Tensors, a transform returns
+Tensors joined to the outer graph; only the outermost results are native.
+Nothing is written to any ``.grad``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import numbers
+import weakref
+
+import numpy as np
+
+from . import ops
+from ._backend import dtype_info, resolve
+from .autograd import grad as _autograd_grad
+from .ops._common import Ctx
+from .tensor import _GRAD_ENABLED, Tensor, _next_seq, _result, apply, constant, tensor
+
+__all__ = [
+    "checkpoint", "custom_vjp", "grad", "hessian", "hvp", "jacobian", "jvp",
+    "value_and_grad", "vjp",
+]
+
+# How many transforms are running around the current call: a transform inside
+# another one (or given Tensors) answers in Tensors, joined to the outer graph.
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("xpgrad_transform_depth", default=0)
+
+
+class _Recording:
+    """Inside: one transform deeper, and gradients recorded (even in no_grad)."""
+
+    def __enter__(self):
+        self._tokens = (_DEPTH.set(_DEPTH.get() + 1), _GRAD_ENABLED.set(True))
+        return self
+
+    def __exit__(self, *exc):
+        depth, enabled = self._tokens
+        _GRAD_ENABLED.reset(enabled)
+        _DEPTH.reset(depth)
+
+
+def _argnums(name: str, argnums, nargs: int) -> tuple:
+    """``argnums`` as a tuple of non-negative positions, checked against ``nargs``."""
+    many = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if many else (argnums,)
+    if not nums:
+        raise ValueError(f"{name}: argnums is empty; give an int or a tuple of ints")
+    out = []
+    for n in nums:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"{name}: argnums must be an int or a tuple of ints; got {argnums!r}")
+        if not -nargs <= n < nargs:
+            raise ValueError(
+                f"{name}: argnums {n} is out of range for a call with {nargs} positional "
+                f"argument{'s' if nargs != 1 else ''}"
+            )
+        out.append(int(n) % nargs)
+    return tuple(out)
+
+
+def _input(name: str, value, where: str) -> Tensor:
+    """A Tensor to differentiate with respect to: a fresh leaf for an array or
+    a Python float; for a Tensor that requires grad (an outer transform's), a
+    Tensor of the same values joined to it, so both graphs see it."""
+    if type(value) is Tensor:
+        if value.requires_grad:
+            return apply(ops.astype, (value,), value.data.dtype, False)
+        value = value.data
+    if isinstance(value, bool) or isinstance(value, numbers.Integral) and not hasattr(value, "shape"):
+        raise TypeError(
+            f"{name}: {where} is {value!r}, an integer; differentiate with respect to "
+            f"floating-point values (pass {float(value)!r})"
+        )
+    if isinstance(value, (float, complex)):
+        return _internal(tensor(value, requires_grad=True))
+    if not hasattr(value, "shape"):
+        raise TypeError(
+            f"{name}: {where} must be an array, a Tensor or a Python float; got "
+            f"{type(value).__name__}"
+        )
+    xp, _ = resolve(name, value)
+    if not dtype_info(xp, value.dtype).inexact:
+        raise TypeError(
+            f"{name}: {where} has dtype {value.dtype}; differentiate with respect to "
+            f"floating-point arrays (cast it with astype first)"
+        )
+    return _internal(Tensor(value, requires_grad=True))
+
+
+# The leaves transforms make for their arguments: a graph that reaches one of
+# an inner transform's is not one that closed over a user's Tensor.
+# (By id, with weak references: a Tensor's == is element-wise, so no WeakSet.)
+_LEAVES: dict = {}
+
+
+def _internal(leaf: Tensor) -> Tensor:
+    key = id(leaf)
+    _LEAVES[key] = weakref.ref(leaf, lambda _, key=key: _LEAVES.pop(key, None))
+    return leaf
+
+
+def _is_internal(t: Tensor) -> bool:
+    ref = _LEAVES.get(id(t))
+    return ref is not None and ref() is t
+
+
+def _nested(args) -> bool:
+    """True when results should stay Tensors: inside a transform, or given Tensors."""
+    return _DEPTH.get() > 0 or any(type(a) is Tensor for a in args)
+
+
+def _joined_elsewhere(outs, leaves) -> bool:
+    """True when the graph of ``outs`` reaches a Tensor that requires grad
+    other than ``leaves`` (one the function closed over): the results are then
+    Tensors joined to it, as inside another transform."""
+    mine = {id(t) for t in leaves}
+    stack = [o._node for o in outs if type(o) is Tensor and o._node is not None]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for p in node.parents or ():
+            if type(p) is Ctx:
+                stack.append(p)
+            elif p is not None and id(p) not in mine and not _is_internal(p):
+                return True
+    return False
+
+
+def _native(value, nested: bool):
+    """A result as the caller gets it: Tensors inside, native arrays outermost."""
+    if nested:
+        return value
+    if type(value) is Tensor:
+        data = value.data
+        # NumPy's 0-d arithmetic gives scalars; a transform answers in arrays
+        return np.asarray(data) if isinstance(data, np.generic) else data
+    if isinstance(value, tuple):
+        return tuple([_native(v, False) for v in value])
+    if isinstance(value, list):
+        return [_native(v, False) for v in value]
+    return value
+
+
+def _zeros_like(t: Tensor) -> Tensor:
+    xp, scope = resolve("zeros_like", t.data)
+    with scope:
+        return constant(xp.zeros_like(t.data))
+
+
+def _call(name: str, f, args: tuple, nums: tuple):
+    """``f`` on ``args`` with the differentiated ones made Tensors; returns the
+    output, the Tensors, and the arguments as passed."""
+    args = list(args)
+    leaves = []
+    for n in nums:
+        args[n] = _input(name, args[n], f"argument {n}")
+        leaves.append(args[n])
+    return f(*args), leaves
+
+
+def _grads_of(name: str, out: Tensor, leaves: list, seed, create_graph: bool) -> list:
+    """The gradient of each of ``leaves`` (zeros for one ``out`` does not use)."""
+    if type(out) is not Tensor or not out.requires_grad:
+        return [_zeros_like(t) for t in leaves]
+    grads = _autograd_grad(out, leaves, seed, create_graph=create_graph, retain_graph=create_graph,
+                           allow_unused=True)
+    return [_zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
+
+
+def _scalar_output(name: str, out) -> Tensor:
+    if type(out) is not Tensor:
+        if hasattr(out, "shape") or isinstance(out, (float, int)):
+            return out  # no Tensor in it: the gradient is zero
+        raise TypeError(
+            f"{name}: the function must return a scalar array; got {type(out).__name__} (with "
+            f"has_aux=True it returns a pair (output, aux))"
+        )
+    if out.shape != ():
+        raise TypeError(
+            f"{name}: the function must return a scalar (shape ()); it returned shape "
+            f"{out.shape}. Reduce it (xp.sum) or use xpgrad.jacobian or xpgrad.vjp"
+        )
+    if not dtype_info(resolve(name, out.data)[0], out.data.dtype).inexact:
+        raise TypeError(f"{name}: the function returned dtype {out.dtype}; it must be floating")
+    return out
+
+
+def _split_aux(name: str, result, has_aux: bool):
+    if not has_aux:
+        return result, None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"{name}: with has_aux=True the function must return a pair (output, aux); got "
+            f"{type(result).__name__}"
+        )
+    return result[0], result[1]
+
+
+def value_and_grad(f, argnums=0, *, has_aux: bool = False):
+    """``f`` and its gradient with respect to the arguments ``argnums``.
+
+    ``f`` returns a scalar (shape ``()``), or ``(scalar, aux)`` with
+    ``has_aux``. The returned function gives ``(value, grad)``, or
+    ``((value, aux), grad)``; ``grad`` is a tuple when ``argnums`` is.
+
+    Raises
+    ------
+    TypeError
+        If an argument differentiated is an integer or not an array, or ``f``
+        returns anything but a floating scalar.
+    ValueError
+        If ``argnums`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, xpgrad
+    >>> v, g = xpgrad.value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+    >>> float(v), g
+    (5.0, array([2., 4.]))
+    """
+    name = "value_and_grad"
+
+    @functools.wraps(f)
+    def transformed(*args, **kwargs):
+        nums = _argnums(name, argnums, len(args))
+        nested = _nested(args)
+        with _Recording():
+            result, leaves = _call(name, lambda *a: f(*a, **kwargs), args, nums)
+            out, aux = _split_aux(name, result, has_aux)
+            out = _scalar_output(name, out)
+            nested = nested or _joined_elsewhere([out], leaves)
+            grads = _grads_of(name, out, leaves, None, nested)
+        g = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
+        value = out if not has_aux else (out, aux)
+        return _native(value, nested), _native(g, nested)
+
+    return transformed
+
+
+def grad(f, argnums=0, *, has_aux: bool = False):
+    """The gradient of scalar-valued ``f`` with respect to the arguments
+    ``argnums`` (an int, or a tuple for a tuple of gradients); with
+    ``has_aux``, ``f`` returns ``(scalar, aux)`` and the result is
+    ``(grad, aux)``. See :func:`value_and_grad`.
+
+    >>> import xpgrad
+    >>> xpgrad.grad(lambda x: x * xpgrad.grad(lambda y: x * y)(2.0))(3.0)
+    array(6.)
+    """
+    vg = value_and_grad(f, argnums, has_aux=has_aux)
+
+    @functools.wraps(f)
+    def transformed(*args, **kwargs):
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return transformed
+
+
+def vjp(f, *primals, has_aux: bool = False):
+    """``(out, vjp_fn)``: ``f(*primals)`` and the function that takes a
+    cotangent of ``out``'s shape (a tuple of them for a tuple ``out``) and
+    returns the tuple of ``cotangent @ J``, one per primal. With ``has_aux``,
+    ``f`` returns ``(out, aux)`` and so does this, as ``(out, vjp_fn, aux)``.
+    ``vjp_fn`` may be called many times.
+
+    >>> import numpy as np, xpgrad
+    >>> out, back = xpgrad.vjp(lambda x: x * x, np.array([1.0, 3.0]))
+    >>> back(np.array([1.0, 1.0]))
+    (array([2., 6.]),)
+    """
+    name = "vjp"
+    nested = _nested(primals)
+    with _Recording():
+        result, leaves = _call(name, f, primals, tuple(range(len(primals))))
+        out, aux = _split_aux(name, result, has_aux)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    nested = nested or _joined_elsewhere(outs, leaves)
+
+    def vjp_fn(cotangent):
+        cts = list(cotangent) if isinstance(out, (tuple, list)) else [cotangent]
+        if len(cts) != len(outs):
+            raise ValueError(f"vjp: the cotangent has {len(cts)} parts for {len(outs)} outputs")
+        inner = nested or _nested(cts)
+        with _Recording():
+            live = [(o, c) for o, c in zip(outs, cts) if type(o) is Tensor and o.requires_grad]
+            for o, c in zip(outs, cts):
+                if hasattr(c, "shape") and tuple(c.shape) != tuple(getattr(o, "shape", ())):
+                    raise ValueError(
+                        f"vjp: the cotangent has shape {tuple(c.shape)}, the output "
+                        f"{tuple(o.shape)}"
+                    )
+            if not live:
+                grads = [_zeros_like(t) for t in leaves]
+            else:
+                found = _autograd_grad([o for o, _ in live], leaves, [c for _, c in live],
+                                       create_graph=inner, retain_graph=True, allow_unused=True)
+                grads = [_zeros_like(t) if g is None else g for t, g in zip(leaves, found)]
+        return _native(tuple(grads), inner)
+
+    if has_aux:
+        return _native(out, nested), vjp_fn, _native(aux, nested)
+    return _native(out, nested), vjp_fn
+
+
+def jvp(f, primals, tangents):
+    """``(f(*primals), J @ tangents)``: the Jacobian-vector product, forward
+    mode, computed as the derivative of a vector-Jacobian product with respect
+    to its cotangent (two reverse passes). ``primals`` and ``tangents`` are
+    tuples of the same length and shapes.
+
+    >>> import numpy as np, xpgrad
+    >>> xpgrad.jvp(lambda x: x ** 3, (np.array([2.0]),), (np.array([1.0]),))
+    (array([8.]), array([12.]))
+    """
+    name = "jvp"
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    nested = _nested(primals) or _nested(tangents)
+    with _Recording():
+        out, leaves = _call(name, f, tuple(primals), tuple(range(len(primals))))
+        if type(out) is not Tensor:
+            raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
+        if not out.requires_grad:
+            return _native((out, _zeros_like(out)), nested)
+        nested = nested or _joined_elsewhere([out], leaves)
+        u = Tensor(_zeros_like(out).data, requires_grad=True)
+        back = _autograd_grad(out, leaves, u, create_graph=True, allow_unused=True)
+        pairs = [(g, t) for g, t in zip(back, tangents) if g is not None and g.requires_grad]
+        if not pairs:
+            return _native((out, _zeros_like(out)), nested)
+        (t_out,) = _autograd_grad([g for g, _ in pairs], [u], [t for _, t in pairs],
+                                  create_graph=nested, allow_unused=True)
+    return _native((out, _zeros_like(out) if t_out is None else t_out), nested)
+
+
+def jacobian(f, argnums=0, *, has_aux: bool = False):
+    """The Jacobian of ``f`` with respect to the arguments ``argnums``, by
+    reverse mode (one vector-Jacobian product per output element), as
+    ``jax.jacrev``: of shape ``out.shape + in.shape``. A tuple ``argnums``
+    gives a tuple, and a tuple output a tuple (per output) of them.
+
+    >>> import numpy as np, xpgrad
+    >>> xpgrad.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
+    """
+    name = "jacobian"
+
+    @functools.wraps(f)
+    def transformed(*args, **kwargs):
+        nums = _argnums(name, argnums, len(args))
+        nested = _nested(args)
+        with _Recording():
+            result, leaves = _call(name, lambda *a: f(*a, **kwargs), args, nums)
+            out, aux = _split_aux(name, result, has_aux)
+            outs = list(out) if isinstance(out, (tuple, list)) else [out]
+            nested = nested or _joined_elsewhere(outs, leaves)
+            table = [_jacobian_rows(o, leaves, nested) for o in outs]
+        many_in = isinstance(argnums, (tuple, list))
+        rows = [tuple(r) if many_in else r[0] for r in table]
+        jac = tuple(rows) if isinstance(out, (tuple, list)) else rows[0]
+        return _native((jac, aux) if has_aux else jac, nested)
+
+    return transformed
+
+
+def _jacobian_rows(out, leaves: list, nested: bool) -> list:
+    """d out / d leaf for each leaf, of shape ``out.shape + leaf.shape``."""
+    import xpgrad.array_api as tx
+
+    if type(out) is not Tensor:
+        raise TypeError(f"jacobian: the function must return arrays; got {type(out).__name__}")
+    shape = out.shape
+    n = 1
+    for d in shape:
+        n *= d
+    if not out.requires_grad or n == 0:
+        return [tx.zeros(shape + t.shape, dtype=t.dtype, device=t.device) for t in leaves]
+    flat = tx.reshape(out, (n,))
+    xp, scope = resolve("jacobian", out.data)
+    parts = [[] for _ in leaves]
+    with scope:
+        eye = xp.eye(n, dtype=out.data.dtype, device=getattr(out.data, "device", None))
+    for k in range(n):
+        found = _autograd_grad(flat, leaves, eye[k, :], create_graph=nested, retain_graph=True,
+                               allow_unused=True)
+        for i, (t, g) in enumerate(zip(leaves, found)):
+            parts[i].append(_zeros_like(t) if g is None else g)
+    return [tx.reshape(tx.stack(p), shape + t.shape) for p, t in zip(parts, leaves)]
+
+
+def hessian(f, argnums=0):
+    """The Hessian of scalar-valued ``f``: the Jacobian of its gradient, of
+    shape ``in.shape + in.shape``; nested tuples for a tuple ``argnums``.
+
+    >>> import numpy as np, xpgrad
+    >>> xpgrad.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
+    """
+    return jacobian(grad(f, argnums), argnums)
+
+
+def hvp(f, x, v):
+    """``H(x) @ v`` for scalar-valued ``f``, without forming the Hessian: the
+    gradient of ``<grad f(x), v>`` (reverse over reverse). ``x`` and ``v`` are
+    arrays of one shape, or tuples of them (``f`` then takes several arguments,
+    and the result is a tuple).
+
+    >>> import numpy as np, xpgrad
+    >>> xpgrad.hvp(lambda x: (x ** 3).sum(), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    array([ 6., 12.])
+    """
+    name = "hvp"
+    many = isinstance(x, (tuple, list))
+    xs, vs = (tuple(x), tuple(v)) if many else ((x,), (v,))
+    if len(xs) != len(vs):
+        raise ValueError(f"hvp: {len(xs)} arguments but {len(vs)} vectors")
+    nested = _nested(xs) or _nested(vs)
+    with _Recording():
+        out, leaves = _call(name, f, xs, tuple(range(len(xs))))
+        out = _scalar_output(name, out)
+        nested = nested or _joined_elsewhere([out], leaves)
+        grads = _grads_of(name, out, leaves, None, True)
+        live = [(g, w) for g, w in zip(grads, vs) if g.requires_grad]
+        if live:
+            found = _autograd_grad([g for g, _ in live], leaves, [w for _, w in live],
+                                   create_graph=nested, allow_unused=True)
+        else:
+            found = [None] * len(leaves)
+        result = tuple([_zeros_like(t) if h is None else h for t, h in zip(leaves, found)])
+    return _native(result if many else result[0], nested)
+
+
+# -- user rules ------------------------------------------------------------------
+
+
+class custom_vjp:
+    """A function with a gradient of the user's own, as ``jax.custom_vjp``.
+
+    Decorate ``f``, then give its rule with ``f.defvjp(f_fwd, f_bwd)``:
+
+    - ``f_fwd(*args) -> (out, residuals)``: the output and what the backward
+      needs;
+    - ``f_bwd(residuals, g) -> tuple``: one gradient per argument of ``f``
+      (None for one without), from the upstream gradient ``g``.
+
+    Both receive Tensors and are written as Array API code. The rule works on
+    Tensors and in every transform, and differentiates to higher order: the
+    residuals keep their own graph back to the arguments, and ``f_bwd`` runs on
+    Tensors when a recorded backward needs it.
+
+    >>> import xpgrad
+    >>> @xpgrad.custom_vjp
+    ... def clip_gradient(x):
+    ...     return x
+    >>> clip_gradient.defvjp(lambda x: (x, None),
+    ...                      lambda res, g: (g.__array_namespace__().clip(g, -1.0, 1.0),))
+    >>> xpgrad.grad(lambda x: (clip_gradient(x) * 5.0).sum())(xpgrad.tensor([1.0]).data)
+    array([1.])
+    """
+
+    def __init__(self, f) -> None:
+        functools.update_wrapper(self, f)
+        self.f = f
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd, bwd) -> None:
+        """Set the forward (``fwd(*args) -> (out, residuals)``) and backward
+        (``bwd(residuals, g) -> tuple``) of the rule."""
+        if not callable(fwd) or not callable(bwd):
+            raise TypeError("custom_vjp.defvjp: pass two callables, fwd and bwd")
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args):
+        if self.fwd is None:
+            raise TypeError(
+                f"custom_vjp: {getattr(self.f, '__name__', 'the function')} has no rule yet; "
+                f"call .defvjp(fwd, bwd) first"
+            )
+        if not _records(args) or self in _IN_FWD.get():
+            return self.f(*args)  # in its own fwd, the function is the plain primal
+        token = _IN_FWD.set(_IN_FWD.get() | {self})
+        try:
+            out, residuals = self.fwd(*args)
+        finally:
+            _IN_FWD.reset(token)
+        if type(out) is not Tensor:
+            raise TypeError(
+                f"custom_vjp: fwd must return (output Tensor, residuals); its output is "
+                f"{type(out).__name__}"
+            )
+        name = getattr(self.f, "__name__", "custom_vjp")
+        return _node(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name))
+
+
+# The custom_vjp functions whose fwd is running: called there, they are their primal.
+_IN_FWD: contextvars.ContextVar[frozenset] = contextvars.ContextVar(
+    "xpgrad_custom_fwd", default=frozenset()
+)
+
+
+def checkpoint(f):
+    """``f`` whose forward runs again during the backward instead of keeping
+    what its ops save: only its arguments are kept, as ``jax.checkpoint`` and
+    ``torch.utils.checkpoint`` do. Memory for time; ``f`` returns one Tensor.
+
+    >>> import xpgrad
+    >>> x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> xpgrad.checkpoint(lambda t: (t.__array_namespace__().exp(t) * t).sum())(x).backward()
+    >>> x.grad
+    array([ 5.43656366, 22.1671683 ])
+    """
+
+    @functools.wraps(f)
+    def checkpointed(*args):
+        if not _records(args):
+            return f(*args)
+        token = _GRAD_ENABLED.set(False)
+        try:
+            out = f(*args)
+        finally:
+            _GRAD_ENABLED.reset(token)
+        if type(out) is not Tensor:
+            raise TypeError(f"checkpoint: the function must return a Tensor; got {type(out).__name__}")
+        datas = tuple([a.data if type(a) is Tensor else a for a in args])
+        node = _node(_Checkpoint, "checkpoint", out.data, args, None)
+        node._node.saved = _CheckpointSaved(f, datas, node._node.parents)
+        return node
+
+    return checkpointed
+
+
+def _records(args) -> bool:
+    return _GRAD_ENABLED.get() and any([type(a) is Tensor and a.requires_grad for a in args])
+
+
+def _node(rule, name: str, data, args, saved) -> Tensor:
+    """A Tensor of ``data`` whose node runs ``rule`` back to the Tensors among ``args``."""
+    xp, scope = resolve(name, data)
+    wants = tuple([type(a) is Tensor and a.requires_grad for a in args])
+    ctx = Ctx(name, xp, scope, saved, wants, tuple(data.shape))
+    ctx.rule, ctx.seq = rule, _next_seq()
+    ctx.parents = tuple([(a._node or a) if w else None for a, w in zip(args, wants)])
+    return _result(data, ctx)
+
+
+class _UserSaved:
+    __slots__ = ("bwd", "residuals", "name")
+
+    def __init__(self, bwd, residuals, name):
+        self.bwd, self.residuals, self.name = bwd, residuals, name
+
+
+class _UserRule:
+    """The node of a :class:`custom_vjp` function: its ``bwd`` on Tensors."""
+
+    higher = True
+
+    @staticmethod
+    def backward(g, ctx) -> tuple:
+        token = _GRAD_ENABLED.set(False)
+        try:
+            grads = _UserRule.graph_gradients(None, constant(g), ctx.saved, ctx.needs_input_grad)
+        finally:
+            _GRAD_ENABLED.reset(token)
+        return tuple([None if r is None else r.data for r in _checked(ctx, grads)])
+
+    @staticmethod
+    def graph_gradients(tx, g, s, needs) -> tuple:
+        grads = s.bwd(s.residuals, g)
+        if not isinstance(grads, (tuple, list)) or len(grads) != len(needs):
+            raise TypeError(
+                f"custom_vjp: the bwd of {s.name} must return a tuple of {len(needs)} "
+                f"gradients, one per argument; got {type(grads).__name__}"
+                + (f" of {len(grads)}" if isinstance(grads, (tuple, list)) else "")
+            )
+        return tuple([g if n else None for g, n in zip(grads, needs)])
+
+
+def _checked(ctx, grads) -> list:
+    """The gradients of a user rule as Tensors, None where none is needed."""
+    out = []
+    for i, (g, need) in enumerate(zip(grads, ctx.needs_input_grad)):
+        if not need or g is None:
+            out.append(None)
+            continue
+        out.append(g if type(g) is Tensor else constant(g))
+    return out
+
+
+class _CheckpointSaved:
+    __slots__ = ("f", "datas", "parents")
+
+    def __init__(self, f, datas, parents):
+        self.f, self.datas, self.parents = f, datas, parents
+
+
+class _Checkpoint:
+    """The node of a :func:`checkpoint` call: ``f`` again, then its backward."""
+
+    higher = True
+
+    @staticmethod
+    def backward(g, ctx) -> tuple:
+        s, needs = ctx.saved, ctx.needs_input_grad
+        args = [Tensor(d, requires_grad=True) if n else d for d, n in zip(s.datas, needs)]
+        token = _GRAD_ENABLED.set(True)
+        try:
+            out = s.f(*args)
+            leaves = [a for a, n in zip(args, needs) if n]
+            found = iter(_autograd_grad(out, leaves, g, allow_unused=True))
+        finally:
+            _GRAD_ENABLED.reset(token)
+        return tuple([_data_or_none(next(found)) if n else None for n in needs])
+
+    @staticmethod
+    def graph_gradients(tx, g, s, needs) -> tuple:
+        # f again on Tensors joined to the graph its arguments came from, so
+        # that its gradient is differentiable with respect to them too.
+        args = [
+            (p if type(p) is Tensor else _result(d, p)) if n else d
+            for d, p, n in zip(s.datas, s.parents, needs)
+        ]
+        out = s.f(*args)
+        leaves = [a for a, n in zip(args, needs) if n]
+        found = iter(_autograd_grad(out, leaves, g, create_graph=True, allow_unused=True))
+        return tuple([next(found) if n else None for n in needs])
+
+
+def _data_or_none(t):
+    return None if t is None else t.data
