@@ -298,3 +298,84 @@ def test_third_derivative_matches_torch(case_id):
     for a, r, x in zip(third, ref, xs):
         r = np.zeros_like(x) if r is None else r.detach().numpy()
         np.testing.assert_allclose(a, r, rtol=1e-9, atol=1e-9)
+
+
+# Complex inputs: H v for a real loss of complex z, with the real inner
+# product Re <grad, v> (torch's convention for complex gradients).
+COMPLEX = [
+    ("exp", lambda ns, t: ns.sum(ns.abs(ns.exp(t)) ** 2)),
+    ("multiply_conj", lambda ns, t: ns.sum(ns.real(t * t * ns.conj(t)))),
+    ("log_sin", lambda ns, t: ns.sum(ns.imag(ns.log(t)) ** 2 + ns.real(ns.sin(t)))),
+    ("reciprocal", lambda ns, t: ns.sum(ns.abs(1.0 / (t + 3.0)) ** 2)),
+    ("sqrt_tanh", lambda ns, t: ns.sum(ns.real(ns.sqrt(t) * ns.tanh(t)))),
+    ("matmul", lambda ns, t: ns.sum(ns.abs(ns.reshape(t, (2, 2)) @ ns.reshape(t, (2, 2))) ** 2)),
+]
+
+
+@pytest.mark.parametrize("name, fn", COMPLEX, ids=[c[0] for c in COMPLEX])
+def test_complex_hvp_matches_torch(name, fn):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    v = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    h = xpgrad.hvp(lambda t: fn(t.__array_namespace__(), t), z, v)
+    assert h.dtype == np.complex128 and h.shape == z.shape
+    t = torch.tensor(z, requires_grad=True)
+    (g,) = torch.autograd.grad(fn(torch_ns, t), t, create_graph=True)
+    (ref,) = torch.autograd.grad((g * torch.tensor(v).conj()).real.sum(), t)
+    np.testing.assert_allclose(h, ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+DASK = ["exp", "divide", "sum", "prod", "var", "getitem", "take", "matmul", "vector_norm"]
+
+
+@pytest.mark.parametrize("case_id", DASK)
+def test_hvp_on_dask_stays_lazy_and_matches_numpy(case_id):
+    da = pytest.importorskip("dask.array")
+    case = BY_ID[case_id]
+    xs = _inputs(case)
+    vs = _directions(case, xs)
+    loss = _loss(case, _out_shape(case, xs))
+    hv = xpgrad.hvp(loss, tuple(da.from_array(x, chunks=2) for x in xs),
+                    tuple(da.from_array(v, chunks=2) for v in vs))
+    ref = xpgrad.hvp(loss, tuple(xs), tuple(vs))
+    for h, r in zip(hv, ref):
+        assert isinstance(h, da.Array)
+        np.testing.assert_allclose(h.compute(), r, rtol=1e-10, atol=1e-10)
+
+
+def test_odd_inputs_give_the_right_shapes_and_values():
+    def loss(x):
+        ns = x.__array_namespace__()
+        return ns.sum(ns.exp(x) * x)
+
+    empty = np.zeros((0, 3))
+    assert xpgrad.grad(loss)(empty).shape == (0, 3)
+    assert xpgrad.hvp(loss, empty, empty).shape == (0, 3)
+    assert xpgrad.hessian(loss)(empty).shape == (0, 3, 0, 3)
+    x = np.array([1.0, np.nan, 2.0])
+    h = xpgrad.hvp(loss, x, np.array([1.0, 0.0, 0.0]))
+    # the NaN element's row is NaN; the others are exact, H being diagonal
+    assert h[0] == pytest.approx(np.exp(1.0) * 3.0) and np.isnan(h[1]) and h[2] == 0.0
+    view = np.arange(12.0).reshape(3, 4)[:, ::2] / 10  # a strided view
+    np.testing.assert_allclose(xpgrad.hvp(loss, view, np.ones_like(view)),
+                               np.exp(view) * (view + 2))
+
+
+def test_index_add_rule_first_and_second_order():
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    index = np.array([2, 0, 2, 1])
+    out, ctx = xpgrad.ops.index_add.forward(values, index, 3)
+    np.testing.assert_allclose(out, [2.0, 4.0, 4.0])  # position 2 gets 1 + 3
+    (g, none) = xpgrad.ops.index_add.backward(np.array([10.0, 20.0, 30.0]), ctx)
+    np.testing.assert_allclose(g, [30.0, 10.0, 30.0, 20.0])
+    assert none is None
+    with pytest.raises(ValueError, match="index_add: values and index must be 1-D of one length"):
+        xpgrad.ops.index_add.forward(values, index[:2], 3)
+
+    def loss(v):
+        ns = v.__array_namespace__()
+        return ns.sum(xpgrad.apply(xpgrad.ops.index_add, (v, index), 3) ** 3)
+
+    # d^2/dv_k dv_j = 6 out[index[k]] where index[k] == index[j]
+    same = index[:, None] == index[None, :]
+    np.testing.assert_allclose(xpgrad.hessian(loss)(values), 6 * out[index][:, None] * same)

@@ -165,6 +165,9 @@ def register(t: type, x: object, op: str = "xpgrad", i: int = 0) -> _Lib:
 
 
 _GENERIC = Library()
+# Adapters of namespaces that are no array library of their own:
+# xpgrad.array_api, whose Tensors a recorded backward computes with.
+_OTHER_ADAPTERS: dict = {}
 
 
 def adapter_of(xp: object) -> Library:
@@ -172,7 +175,12 @@ def adapter_of(xp: object) -> Library:
     rules, which hold a namespace rather than a ``_Lib``; the generic one for
     a namespace xpgrad has not registered."""
     lib = _BY_XP.get(id(xp))
-    return _GENERIC if lib is None else lib.adapter
+    return _OTHER_ADAPTERS.get(id(xp), _GENERIC) if lib is None else lib.adapter
+
+
+def set_adapter(xp: object, adapter: Library) -> None:
+    """Make ``adapter`` what :func:`adapter_of` gives for namespace ``xp``."""
+    _OTHER_ADAPTERS[id(xp)] = adapter
 
 
 def namespace_name(xp: object) -> str:

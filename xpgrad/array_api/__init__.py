@@ -57,6 +57,12 @@ from ._statistical import *  # noqa: F403
 
 __array_api_version__ = "2024.12"
 
+import sys as _sys  # noqa: E402
+
+from .._backend import set_adapter as _set_adapter  # noqa: E402
+
+_set_adapter(_sys.modules[__name__], _indexing.Tensors())
+
 e = _math.e
 inf = _math.inf
 nan = _math.nan

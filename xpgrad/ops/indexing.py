@@ -25,7 +25,7 @@ from .._backend import adapter_of, dtype_info, resolve
 from .._shapes import fmt
 from ._common import Rule, cast, differentiable, run, to_input
 
-__all__ = ["getitem", "setitem", "take", "take_along_axis", "repeat", "tile", "scatter_add"]
+__all__ = ["getitem", "setitem", "take", "take_along_axis", "repeat", "tile", "index_add", "scatter_add"]
 
 _PY_SCALARS = (int, float, complex, bool)
 
@@ -102,6 +102,7 @@ class Gathered(NamedTuple):
     params: tuple  # what the forward's gather was given besides x
     x_shape: tuple
     x_dtype: object
+    positions: object = None  # set for a recorded backward (see graph_saved)
 
 
 class _Gather(Rule, template=True):
@@ -134,13 +135,22 @@ class _Gather(Rule, template=True):
     positions = gathered_positions
 
     @classmethod
-    def gradients(cls, xp, g, s, needs):  # a classmethod: it gathers as the rule does
+    def _positions(cls, xp, s):
         # JAX reads a fill value at an index out of range: the gather on iota
         # sends that element's gradient nowhere, as it should.
         find = cls.gathered_positions if adapter_of(xp).gather_fills else cls.positions
-        positions = find(xp, s.x, *s.params)
+        return find(xp, s.x, *s.params)
+
+    @classmethod
+    def gradients(cls, xp, g, s, needs):  # a classmethod: it gathers as the rule does
+        positions = s.positions if s.positions is not None else cls._positions(xp, s)
         dx = _scatter_positions(xp, positions, g, s.x_shape, g)
         return (cast(xp, dx, s.x_dtype),) + (None,) * (len(needs) - 1)
+
+    @classmethod
+    def graph_saved(cls, s, join):
+        # Positions are integers, computed in the data's own library.
+        return s._replace(positions=cls._positions(join.xp, s))
 
 
 class take(_Gather):
@@ -311,6 +321,7 @@ class Indexed(NamedTuple):
     x: Place
     x_shape: tuple
     x_dtype: object
+    positions: object = None  # set for a recorded backward (see graph_saved)
 
 
 class getitem(Rule):
@@ -340,13 +351,56 @@ class getitem(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         if not s.basic:  # the flip folds into the positions
-            positions = _flip(xp, _iota(xp, s.x), s.flips)[s.key]
+            positions = s.positions if s.positions is not None else _key_positions(xp, s)
             dx = _scatter_positions(xp, positions, g, s.x_shape, g)
             return (cast(xp, dx, s.x_dtype),)
         if g.shape != s.view_shape:
             g = xp.reshape(g, s.view_shape)
-        dx = xp.zeros(s.x_shape, dtype=s.x_dtype, device=s.x.device)
+        dx = xp.zeros(s.x_shape, dtype=s.x_dtype, device=getattr(g, "device", None))
         return (_flip(xp, _assign(xp, dx, s.set_key, cast(xp, g, s.x_dtype)), s.flips),)
+
+    @staticmethod
+    def graph_saved(s, join):
+        # Positions are integers, computed in the data's own library.
+        return s if s.basic else s._replace(positions=_key_positions(join.xp, s))
+
+
+def _key_positions(xp, s):
+    """The flat positions in x that an integer-array or mask key reads."""
+    return _flip(xp, _iota(xp, s.x), s.flips)[s.key]
+
+
+class Scattered(NamedTuple):
+    index: object
+    n: int
+    values_shape: tuple
+    values_dtype: object
+
+
+class index_add(Rule):
+    """``out = zeros(n)`` with ``out[index[k]] += values[k]`` (1-D ``values``
+    and integer ``index`` of one length; repeated indices add up);
+    dvalues = G[index]. The gradient of every gather, as a rule, so that a
+    recorded backward through a gather is differentiated again."""
+
+    args = ("values", "index")
+    saved_inputs = {}
+
+    @staticmethod
+    def forward(values, index, n):
+        xp, scope = resolve("index_add", values, index)
+        if values.ndim != 1 or tuple(index.shape) != tuple(values.shape):
+            raise ValueError(
+                f"index_add: values and index must be 1-D of one length; got shapes "
+                f"{fmt(values.shape)} and {fmt(index.shape)}"
+            )
+        out = run("index_add", scope, scatter_add, xp, n, index, values, values)
+        saved = Scattered(index, n, tuple(values.shape), values.dtype)
+        return index_add.record(xp, scope, saved, (differentiable(xp, values), False), out)
+
+    @staticmethod
+    def gradients(xp, g, s, needs):
+        return cast(xp, xp.take(g, s.index, axis=0), s.values_dtype), None
 
 
 def _assign(xp, z, key, value):
