@@ -379,3 +379,51 @@ def test_index_add_rule_first_and_second_order():
     # d^2/dv_k dv_j = 6 out[index[k]] where index[k] == index[j]
     same = index[:, None] == index[None, :]
     np.testing.assert_allclose(xpgrad.hessian(loss)(values), 6 * out[index][:, None] * same)
+
+
+# Random compositions of functions defined on all reals, of two arguments:
+# their Hessian-vector products (mixed partials included) against torch.
+SAFE_UNARY = ["sin", "cos", "tanh", "atan", "asinh", "expm1", "square", "negative", "exp"]
+SAFE_BINARY = [
+    lambda ns, a, b: a * b,
+    lambda ns, a, b: a + b,
+    lambda ns, a, b: a - 0.5 * b,
+    lambda ns, a, b: a / (1.0 + b * b),
+    lambda ns, a, b: ns.logaddexp(a, b),
+    lambda ns, a, b: ns.hypot(a, b + 2.0),
+    lambda ns, a, b: ns.atan2(a, b * b + 1.0),
+    lambda ns, a, b: ns.maximum(a, b) * a,
+]
+SAFE_REDUCE = [
+    lambda ns, t: ns.sum(t, axis=0),
+    lambda ns, t: ns.mean(t, axis=1),
+    lambda ns, t: ns.prod(ns.tanh(t) + 2.0, axis=0),
+    lambda ns, t: ns.std(t, axis=1),
+    lambda ns, t: ns.cumulative_sum(t, axis=1),
+    lambda ns, t: ns.matrix_transpose(t) @ t,
+    lambda ns, t: t[:, 1:] * t[:, :-1],
+]
+
+
+def _composition(seed: int):
+    rng = np.random.default_rng(seed)
+    u1, u2, u3 = (SAFE_UNARY[i] for i in rng.integers(len(SAFE_UNARY), size=3))
+    op = SAFE_BINARY[rng.integers(len(SAFE_BINARY))]
+    red = SAFE_REDUCE[rng.integers(len(SAFE_REDUCE))]
+
+    def fn(ns, a, b):
+        t = op(ns, getattr(ns, u1)(a * 0.7), getattr(ns, u2)(b * 0.7))
+        return red(ns, getattr(ns, u3)(t * 0.5))
+
+    return (f"{u1}-{u2}-{u3}-{seed}", fn, [("real", M), ("real", M)])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_compositions_match_torch(seed):
+    case = _composition(seed)
+    xs = _inputs(case, seed)
+    vs = _directions(case, xs)
+    loss = _loss(case, _out_shape(case, xs))
+    hv = xpgrad.hvp(loss, tuple(xs), tuple(vs))
+    for h, ref in zip(hv, _torch_hvp(case, xs, vs)):
+        np.testing.assert_allclose(h, ref, rtol=1e-9, atol=1e-10)

@@ -342,3 +342,27 @@ def test_checkpoint_gives_the_same_derivatives_and_keeps_only_its_inputs():
     assert out._node.saved.f is block  # what the node keeps: the function and its inputs
     out.backward()
     np.testing.assert_allclose(x.grad, xpgrad.grad(block)(X), rtol=1e-14)
+
+
+def test_the_graph_is_released_when_a_transform_returns():
+    import gc
+    import weakref
+
+    saved = []  # exp's result, which the exp and mul nodes save
+
+    def f(x):
+        e = xp.exp(x)
+        saved.append(weakref.ref(e.data))
+        return xp.sum(e * x)
+
+    xpgrad.grad(f)(X)
+    xpgrad.hessian(f)(X)
+    xpgrad.hvp(f, X, X)
+    _, back = xpgrad.vjp(f, X)
+    alive = saved.pop()
+    gc.collect()
+    assert saved and all(ref() is None for ref in saved)
+    assert alive() is not None  # vjp_fn keeps its graph, for as long as it lives
+    del back
+    gc.collect()
+    assert alive() is None
