@@ -15,7 +15,7 @@ import pytest
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xpgrad.bench import cli, problems, report, runtime, suite  # noqa: E402
+from xpgrad.bench import cli, impls, problems, report, runtime, suite  # noqa: E402
 from xpgrad.bench.cli import main  # noqa: E402
 from xpgrad.bench.impls import build  # noqa: E402
 from xpgrad.bench.problems import ScikitLearnMissing, Spec, make_inputs, mlp_shapes  # noqa: E402
@@ -401,6 +401,153 @@ def test_cli_namespace_kind_end_to_end(tmp_path, capsys, monkeypatch):
     assert all(re.search(r" \S+±\d+%\?? +\S+±\d+%\?? +mem .*\(kept .* \+ grads .*\)$", line)
                for line in rows), rows
     assert max(len(line) for line in out.splitlines()) <= 120
+
+
+# -- the higher kind ------------------------------------------------------------
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+NEEDS_TORCH = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+#: hvp and hessian at 8x8 in float64 (the 512x512 hvp is over --max-size 8).
+HIGHER_TINY = [a if a != "matmul" else "hvp,hessian" for a in TINY] + ["--kinds", "higher"]
+HIGHER_SECTION = ("-- cpu, float64, higher kind (xpgrad.hvp, xpgrad.hessian; "
+                  "ideal = xpgrad.value_and_grad)")
+#: torch's first forward-mode call (torch.func.jvp) scripts its decompositions.
+TORCH_JIT_WARNING = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+@TORCH_JIT_WARNING
+@pytest.mark.parametrize("with_torch", [pytest.param(True, marks=NEEDS_TORCH), False])
+def test_higher_kind_end_to_end(with_torch, tmp_path, capsys, without):
+    """hvp and hessian through the CLI: x ideal (over value_and_grad) and x torch (over
+    torch.func) in the table and the JSON, or x torch left out with a note without
+    torch; xpgrad's and torch's results checked against the derivatives by hand."""
+    if not with_torch:
+        without("torch")
+    path = tmp_path / "bench.json"
+    assert main(HIGHER_TINY + ["--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 120
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("-- ")] == [HIGHER_SECTION]
+    header = next(line for line in lines if line.startswith("case "))
+    torch_column = ["x", "torch"] if with_torch else []
+    assert header.split() == ["case", "shape", "time", "x", "ideal", *torch_column, "notes"]
+    rows = {line.split()[0]: line for line in lines if line.split(" ", 1)[0] in ("hvp", "hessian")}
+    assert set(rows) == {"hvp", "hessian"}
+    if not with_torch:
+        assert "x torch: not measured in any case: torch not installed" in out
+    results = json.loads(path.read_text())["results"]
+    assert [(r["op"], r["shape"]) for r in results] == [("hvp", "a(8,8) w(8,8) v(8,8)"),
+                                                        ("hessian", "a(8,8) w(8,8)")]
+    baselines = {"ideal", "torch"} if with_torch else {"ideal"}
+    for r in results:
+        assert (r["kind"], r["api"], r["dtype"]) == ("higher", "transforms", "float64")
+        row = rows[r["op"]]
+        assert row.split()[1] == "w(8,8)"
+        # both ratios, as the JSON has them, in the row
+        assert set(r["ratios"]) == baselines
+        for name in baselines:
+            ratio = Ratio(*(r["ratios"][name][k] for k in ("median", "low", "high", "rounds")))
+            assert ratio.rounds == 2 and ratio.median > 0
+            assert report.format_ratio(ratio) in row
+        errors = {n: impl["max_rel_error"] for n, impl in r["impls"].items()
+                  if "max_rel_error" in impl}
+        assert set(errors) == {"xpgrad"} | baselines - {"ideal"}
+        assert max(errors.values()) < 1e-12 and "err " in row
+        # the result of one call: H v (8, 8) or H (8, 8, 8, 8), float64
+        assert r["grad_bytes"] == 8 * (8 ** 2 if r["op"] == "hvp" else 8 ** 4)
+        assert r["impls"]["xpgrad"]["peak_backward_bytes"] >= r["grad_bytes"]
+
+
+def test_higher_kind_lists_and_defaults(capsys, no_timing):
+    """hvp at 8 and 512 and hessian at 8 only, in float32 and float64: listed, in the
+    default ops and kinds of every preset, and described in --help."""
+    expected = [(op, n, dtype) for dtype in ("float32", "float64")
+                for op, n in (("hvp", 8), ("hvp", 512), ("hessian", 8))]
+    assert main(["--quick", "--kinds", "higher", "--list"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [(cells[0], cells[1], cells[2]) for cells in listed] == [
+        (op, "higher", "transforms") for op, _, _ in expected]
+    assert [(cells[0], int(re.search(r"w\((\d+),", " ".join(cells)).group(1)), cells[-2])
+            for cells in listed] == expected
+    assert main(["--quick", "--ops", "hessian", "--dtypes", "float64", "--list"]) == 0
+    assert "a(8,8) w(8,8)" in capsys.readouterr().out
+    for preset in suite.PRESETS.values():
+        specs = suite.cli_specs(preset, ["cpu"], cli.DEFAULT_DTYPES.split(","))
+        assert [(s.op, s.shapes[1][0], s.dtype) for s in specs if s.kind == "higher"] == expected
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "higher: xpgrad.hvp at 8x8 and 512x512 and xpgrad.hessian at 8x8 only" in text
+    assert "does not fit in memory" in text and "torch.func" in text
+
+
+@TORCH_JIT_WARNING
+@pytest.mark.parametrize("op", problems.HIGHER_OPS)
+def test_higher_implementations_agree(op):
+    """xpgrad's transform and torch.func's against the derivatives derived by hand, and
+    the hand derivation against central differences of the gradient derived by hand;
+    the ideal is value_and_grad."""
+    rt = runtime.Runtime("cpu")
+    spec = suite.higher_spec(op, 5)
+    inputs = make_inputs(spec, rt, seed=2)
+    a, w = inputs["a"], inputs["w"]
+    assert np.abs(a).max() <= 1 / np.sqrt(5)  # a @ w stays where tanh bends
+
+    def value_and_grad(w):
+        t = np.tanh(a @ w)
+        return np.sum(t * t), a.T @ (2 * t * (1 - t * t))
+
+    (ref,) = impls.higher_reference(spec, inputs)
+    eps = 1e-6
+    steps = [inputs["v"]] if op == "hvp" else list(np.eye(25).reshape(25, 5, 5))
+    slopes = [(value_and_grad(w + eps * d)[1] - value_and_grad(w - eps * d)[1]) / (2 * eps)
+              for d in steps]
+    expected = slopes[0] if op == "hvp" else np.stack(slopes).reshape(5, 5, 5, 5).transpose(
+        2, 3, 0, 1)  # [k, l, i, j] -> [i, j, k, l]
+    np.testing.assert_allclose(ref, expected, rtol=1e-6, atol=1e-8)
+    (got,) = build(spec, "xpgrad", rt, inputs).results()
+    assert got.shape == ((5, 5) if op == "hvp" else (5, 5, 5, 5))
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+    for result, by_hand in zip(build(spec, "ideal", rt, inputs).results(), value_and_grad(w),
+                               strict=True):
+        np.testing.assert_allclose(result, by_hand, rtol=1e-12)
+    if HAS_TORCH:
+        (theirs,) = build(spec, "torch", rt, inputs).results()
+        np.testing.assert_allclose(theirs.numpy(), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_wrong_higher_result_ends_the_run(capsys, monkeypatch):
+    """A wrong hvp is caught before its case is timed: exit status 1, the error on
+    stderr, no table."""
+    import xpgrad
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a wrong result was timed")
+
+    monkeypatch.setattr(xpgrad, "hvp", lambda f, x, v: v)
+    monkeypatch.setattr("xpgrad.bench.runner.measure", refuse)
+    argv = [a if a != "hvp,hessian" else "hvp" for a in HIGHER_TINY]
+    assert main(argv + ["--no-torch"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("xpgrad bench: hvp higher a(8,8) w(8,8) v(8,8) float64 cpu: "
+                                   "xpgrad's result is off by a relative error of ")
+    assert "derived by hand (tolerance 1e-10)" in captured.err
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"op": "hvp", "kind": "namespace", "api": "transforms"}, "go with kind 'higher' and api"),
+    ({"op": "hessian", "kind": "higher", "api": "functional"}, "go with kind 'higher' and api"),
+    ({"op": "hvp", "kind": "higher", "api": "transforms", "shapes": ((4, 4), (4, 4), (4, 5))},
+     "square"),
+])
+def test_higher_spec_goes_with_its_kind_and_api(fields, match):
+    fields = {"shapes": ((4, 4),) * len(problems.INPUT_NAMES[fields["op"]]), **fields}
+    with pytest.raises(ValueError, match=match):
+        Spec(**fields)
+    with pytest.raises(ValueError, match="'transforms' is the higher kind's xpgrad"):
+        build(Spec("matmul", "gemm", ((4, 4), (4, 4))), "transforms", runtime.Runtime("cpu"), {})
 
 
 # -- failing fast ---------------------------------------------------------------

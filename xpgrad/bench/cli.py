@@ -10,12 +10,17 @@ The full run (GEMMs up to 4096) on a GPU, with the JSON and the plot::
 
     python -m xpgrad.bench --devices cuda:0 --json gpu.json --plot gpu.png
 
+Hessian-vector products and Hessians against torch.func::
+
+    xpgrad bench --quick --kinds higher
+
 Exit status: 0 on success; 2 when the run cannot start as asked (a bad
 option, an unavailable device, matplotlib missing for ``--plot``,
 scikit-learn missing for an ``mlp_step`` named in ``--ops``, a folder that
-cannot be written for ``--json`` or ``--plot``), checked before any timing.
-Without ``--ops``, a missing scikit-learn leaves out ``mlp_step`` with a
-note.
+cannot be written for ``--json`` or ``--plot``), checked before any timing;
+1 when a case of the ``higher`` kind gets a wrong result from xpgrad or
+torch (checked before that case is timed). Without ``--ops``, a missing
+scikit-learn leaves out ``mlp_step`` with a note.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import xpgrad
 
 from . import report
 from .problems import ALL_OPS, KINDS
-from .runner import Runner
+from .runner import Runner, WrongResult
 from .runtime import FLOAT_DTYPES, torch_module
 from .suite import PRESETS, cli_specs
 from .timing import MAX_SPREAD, MIN_ROUNDS
@@ -71,13 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xpgrad bench",
         description="Time xpgrad's rules and Tensor against the hand-written minimum "
                     "('ideal'), PyTorch autograd, the naive broadcast gradient and, for "
-                    "the namespace kind, a minimal reverse-mode tape in Python ('tape'), in "
-                    "interleaved rounds, and print each ratio with its spread.",
+                    "the namespace kind, a minimal reverse-mode tape in Python ('tape'); for "
+                    "the higher kind, xpgrad.hvp and xpgrad.hessian against xpgrad's own "
+                    "value_and_grad ('ideal') and torch.func; in interleaved rounds, and print "
+                    "each ratio with its spread.",
         epilog="Kinds: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ". "
                "float16/bfloat16 run the 'half' kind only. Exit status 2: a bad option, an "
                "unavailable device, a missing matplotlib, a missing scikit-learn for mlp_step "
                "named in --ops, or a folder --json or --plot cannot write in, found before "
-               "any timing.",
+               "any timing; 1: a higher case whose xpgrad or torch result is wrong, found "
+               "before that case is timed.",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="preset", const="quick",
@@ -90,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "device xpgrad sees (default: cpu)")
     p.add_argument("--ops", type=_csv(ALL_OPS, "op"), default=None,
                    help=f"comma-separated ops (default: {','.join(ALL_OPS)}; mlp_step "
-                        f"needs scikit-learn)")
+                        f"needs scikit-learn; hessian runs at 8x8 only)")
     p.add_argument("--dtypes", type=_csv(FLOAT_DTYPES, "dtype"),
                    default=tuple(DEFAULT_DTYPES.split(",")),
                    help=f"comma-separated dtypes (default: {DEFAULT_DTYPES}); a dtype the "
@@ -172,7 +180,8 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        0 on success, 2 when the run cannot start as asked.
+        0 on success, 2 when the run cannot start as asked, 1 when a case
+        of the higher kind gets a wrong result.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -234,7 +243,11 @@ def main(argv=None) -> int:
 
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
-    results = runner.run(specs)
+    try:
+        results = runner.run(specs)
+    except WrongResult as exc:
+        print(f"xpgrad bench: {exc}", file=sys.stderr)
+        return 1
     wall = time.perf_counter() - t0
 
     env = report.environment(devices)

@@ -15,6 +15,13 @@ three builders, one per kind of implementation:
     through ``array_api_compat.array_namespace``, then
     :class:`xpgrad.optim.Adam`; torch runs its own ops
     (``cross_entropy``) and ``torch.optim.Adam``.
+``transforms`` and ``torch`` (the ``higher`` kind)
+    One call of a transform of :func:`tanh_square_loss`: ``xpgrad.hvp`` or
+    ``xpgrad.hessian`` on the raw arrays; torch.func's on torch's tensors
+    (the hvp as ``jvp`` of ``grad``, forward over reverse; ``hessian``). Its
+    ``ideal`` is xpgrad's own ``value_and_grad`` of the same function: a
+    Hessian-vector product cannot cost less than a gradient.
+    :func:`higher_reference` derives both by hand, to check them against.
 ``tape``
     The namespace kind's expressions on :class:`~xpgrad.bench.tape.Tape`,
     a minimal reverse-mode tape over the raw namespace: the floor of an
@@ -52,10 +59,12 @@ from .problems import INPUT_NAMES, Spec
 from .runtime import HALF_DTYPES, Runtime, torch_module
 from .tape import Tape
 
-__all__ = ["ADAM", "IMPLS", "Impl", "build", "chain10", "logsumexp", "max_relative_error",
-           "mlp_loss", "reference_results", "softmax_cross_entropy"]
+__all__ = ["ADAM", "IMPLS", "Impl", "build", "chain10", "higher_reference", "logsumexp",
+           "max_relative_error", "mlp_loss", "reference_results", "softmax_cross_entropy",
+           "tanh_square_loss"]
 
-IMPLS = ("functional", "tensor", "namespace", "ideal", "tape", "naive", "native", "torch")
+IMPLS = ("functional", "tensor", "namespace", "transforms", "ideal", "tape", "naive", "native",
+         "torch")
 #: mlp_step's Adam settings, the same for every implementation (torch's defaults).
 ADAM = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
 
@@ -109,6 +118,27 @@ class Impl:
         return [out] + [g for g in self.backward(state, False) if g is not None]
 
 
+class _Call(Impl):
+    """An implementation that is one call, not a forward and a backward: a
+    transform runs its own passes inside (the ``higher`` kind).
+
+    ``call() -> tuple`` returns the results. Every phase times the whole
+    call, :meth:`backward_probe` is the call (its peak is one call's), and
+    :meth:`results` is what one call returns.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, name, call) -> None:
+        super().__init__(name, call, lambda state, retain: state, operator.itemgetter(0))
+
+    def step(self, phase: str):
+        return self.forward
+
+    def results(self) -> list:
+        return list(self.forward())
+
+
 def build(spec: Spec, impl: str, rt: Runtime, inputs: dict) -> Impl:
     """Implementation ``impl`` of ``spec`` on ``rt``, reading ``inputs``.
 
@@ -121,11 +151,17 @@ def build(spec: Spec, impl: str, rt: Runtime, inputs: dict) -> Impl:
     inputs : dict
         From :func:`~xpgrad.bench.problems.make_inputs` for this spec.
 
+    Returns
+    -------
+    Impl
+        For the higher kind, one whose every phase is the whole call.
+
     Raises
     ------
     ValueError
         For an implementation that does not exist for this spec (``naive``
-        outside matmul, ``native`` outside half precision).
+        outside matmul, ``native`` outside half precision, ``tape`` outside
+        the namespace kind, ``transforms`` outside the higher kind).
     """
     impl = spec.api if impl == "xpgrad" else impl
     if impl not in IMPLS:
@@ -136,6 +172,12 @@ def build(spec: Spec, impl: str, rt: Runtime, inputs: dict) -> Impl:
         raise ValueError(f"build: 'naive' is a matmul baseline, not one of {spec.kind} {spec.op}")
     if impl == "tape" and spec.kind != "namespace":
         raise ValueError(f"build: 'tape' is a baseline of the namespace kind, not of {spec.kind}")
+    if impl == "transforms" and spec.kind != "higher":
+        raise ValueError(f"build: 'transforms' is the higher kind's xpgrad, not {spec.kind}'s")
+    if spec.kind == "higher":
+        if impl not in ("transforms", "torch", "ideal"):
+            raise ValueError(f"build: the higher kind has no {impl!r} implementation")
+        return _Call(impl, _higher(spec, rt, inputs, impl))
     if spec.kind == "namespace":
         if impl not in ("namespace", "torch", "ideal", "tape"):
             raise ValueError(f"build: the namespace kind has no {impl!r} implementation")
@@ -246,6 +288,62 @@ class _TorchAsArrayAPI:
 
     def expand_dims(self, x, axis=0):
         return self.torch.unsqueeze(x, axis)
+
+
+def tanh_square_loss(xp, a, w):
+    """``sum(tanh(a @ w) ** 2)``, the scalar that the ``higher`` kind
+    differentiates twice, with the functions of namespace ``xp``
+    (``xpgrad.array_api`` on Tensors, or torch)."""
+    return xp.sum(xp.tanh(a @ w) ** 2)
+
+
+def _higher(spec, rt, inp, impl):
+    """The higher kind's call, returning a tuple: xpgrad's transform
+    (``transforms``), torch.func's (``torch``), or xpgrad's ``value_and_grad``
+    of the same function (``ideal``: ``(value, gradient)``)."""
+    args = _args(spec, inp)
+    if impl == "torch":
+        torch, _ = torch_module()
+        a, w, *v = (rt.to_torch(x) for x in args)
+
+        def loss(w):
+            return tanh_square_loss(torch, a, w)
+
+        if spec.op == "hvp":
+            grad = torch.func.grad(loss)
+            return lambda: (torch.func.jvp(grad, (w,), (v[0],))[1],)
+        hessian = torch.func.hessian(loss)
+        return lambda: (hessian(w),)
+    a, w, *v = args
+    const = xpgrad.tensor(a)  # a constant of the function, on a's device
+
+    def loss(w):
+        return tanh_square_loss(w.__array_namespace__(), const, w)
+
+    if impl == "ideal":
+        value_and_grad = xpgrad.value_and_grad(loss)
+        return lambda: value_and_grad(w)
+    if spec.op == "hvp":
+        return lambda: (xpgrad.hvp(loss, w, v[0]),)
+    hessian = xpgrad.hessian(loss)
+    return lambda: (hessian(w),)
+
+
+def higher_reference(spec: Spec, inputs: dict) -> list:
+    """``[hvp]`` or ``[hessian]`` of :func:`tanh_square_loss` derived by
+    hand, in float64 NumPy from the same (rounded) inputs.
+
+    With ``z = a @ w``, ``t = tanh(z)`` and ``d = 2 (1 - t^2) (1 - 3 t^2)``
+    the second derivative of ``tanh(z)^2``: ``H v = a.T @ (d * (a @ v))``,
+    and ``H[i, j, k, l] = [j == l] sum_m a[m, i] d[m, j] a[m, k]``.
+    """
+    a, w, *v = (xpgrad.to_numpy(inputs[name]).astype(np.float64)
+                for name in INPUT_NAMES[spec.op])
+    t2 = np.tanh(a @ w) ** 2
+    d = 2 * (1 - t2) * (1 - 3 * t2)
+    if spec.op == "hvp":
+        return [a.T @ (d * (a @ v[0]))]
+    return [np.einsum("mi,mj,mk,jl->ijkl", a, d, a, np.eye(w.shape[1]))]
 
 
 def _namespace_expression(spec, xp):
@@ -659,7 +757,10 @@ def _naive_matmul_grads(spec, a, b, g, mm, cast):
 
 def reference_results(spec: Spec, rt: Runtime, inputs: dict) -> list:
     """``[output, *gradients]`` in float64 on the CPU from the same (rounded)
-    inputs: the reference half-precision results are compared with."""
+    inputs: the reference half-precision results are compared with. For the
+    higher kind, :func:`higher_reference`."""
+    if spec.kind == "higher":
+        return higher_reference(spec, inputs)
     inputs64 = {k: xpgrad.to_numpy(v).astype(np.float64) for k, v in inputs.items()}
     spec64 = spec.replace(dtype="float64", device="cpu")
     return build(spec64, "ideal", Runtime("cpu"), inputs64).results()

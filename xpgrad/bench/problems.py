@@ -14,8 +14,9 @@ import numpy as np
 
 from .runtime import Runtime
 
-__all__ = ["ALL_OPS", "APIS", "DIGITS", "INPUT_NAMES", "KINDS", "NAMESPACE_OPS", "OPS", "PHASES",
-           "ScikitLearnMissing", "Spec", "digits", "make_inputs", "mlp_shapes", "output_shape"]
+__all__ = ["ALL_OPS", "APIS", "DIGITS", "HIGHER_OPS", "INPUT_NAMES", "KINDS", "NAMESPACE_OPS",
+           "OPS", "PHASES", "ScikitLearnMissing", "Spec", "digits", "make_inputs", "mlp_shapes",
+           "output_shape"]
 
 OPS = ("matmul", "linear", "add_bias", "sum")
 #: Computations of the ``namespace`` kind, written with ``xpgrad.array_api``'s functions:
@@ -27,9 +28,14 @@ OPS = ("matmul", "linear", "add_bias", "sum")
 #: training step of a tanh MLP on scikit-learn's digits (see
 #: :func:`xpgrad.bench.impls.mlp_loss`).
 NAMESPACE_OPS = ("chain10", "exp", "tanh", "logsumexp", "softmax_ce", "mlp_step")
-ALL_OPS = OPS + NAMESPACE_OPS
+#: Computations of the ``higher`` kind, xpgrad's transforms of the scalar
+#: ``f(w) = sum(tanh(a @ w) ** 2)`` (see :func:`xpgrad.bench.impls.tanh_square_loss`):
+#: ``hvp`` is ``xpgrad.hvp(f, w, v)``, the Hessian times v without forming it;
+#: ``hessian`` is ``xpgrad.hessian(f)(w)``, of shape ``w.shape + w.shape``.
+HIGHER_OPS = ("hvp", "hessian")
+ALL_OPS = OPS + NAMESPACE_OPS + HIGHER_OPS
 PHASES = ("forward", "backward", "fwd+bwd")
-APIS = ("functional", "tensor", "namespace")
+APIS = ("functional", "tensor", "namespace", "transforms")
 
 #: What each kind of case measures.
 KINDS = {
@@ -44,13 +50,19 @@ KINDS = {
     "namespace": "xpgrad.array_api functions: a 10-op element-wise chain on tiny arrays, "
                  "exp, tanh, logsumexp and a softmax cross-entropy on large ones, and an "
                  "Adam step of an MLP on the digits data set",
+    "higher": "xpgrad.hvp at 8x8 and 512x512 and xpgrad.hessian at 8x8 only (a 512x512 "
+              "input's Hessian has 512^4 entries, 512 GiB in float64: it does not fit in "
+              "memory) of f(W) = sum(tanh(A @ W)^2), against torch.func (jvp of grad; "
+              "hessian); their ideal is xpgrad.value_and_grad of the same f (targets: an hvp "
+              "at most 4x it, and no slower than torch.func at 512)",
 }
 
 #: The inputs of each op, in the order its forward takes them.
 INPUT_NAMES = {"matmul": ("a", "b"), "linear": ("x", "w", "b"), "add_bias": ("x", "b"),
                "sum": ("x",), "chain10": ("a", "b"), "exp": ("x",), "tanh": ("x",),
                "logsumexp": ("x",), "softmax_ce": ("x", "labels"),
-               "mlp_step": ("x", "labels", "w1", "b1", "w2", "b2")}
+               "mlp_step": ("x", "labels", "w1", "b1", "w2", "b2"), "hvp": ("a", "w", "v"),
+               "hessian": ("a", "w")}
 
 #: (rows, features, classes) of scikit-learn's digits data set, mlp_step's data.
 DIGITS = (1797, 64, 10)
@@ -92,16 +104,19 @@ class Spec:
     ----------
     op : str
         One of :data:`ALL_OPS`; those of :data:`NAMESPACE_OPS` go with the
-        ``namespace`` kind and api, and only with them.
+        ``namespace`` kind and api, and only with them; those of
+        :data:`HIGHER_OPS` with the ``higher`` kind and the ``transforms`` api.
     kind : str
         A key of :data:`KINDS`; ``"chain"`` is ``(a @ b).sum()`` on matmul's inputs.
     shapes : tuple of tuple of int
         Input shapes, in :data:`INPUT_NAMES` order.
     phase : {"forward", "backward", "fwd+bwd"}
         ``backward`` times the backward alone, on a forward done beforehand.
-    api : {"functional", "tensor", "namespace"}
-        How xpgrad is called: ``ops.<op>.forward/backward``, the Tensor, or
-        the functions of ``xpgrad.array_api`` on Tensors.
+        The ``higher`` kind's transforms are one call, timed whole in any phase.
+    api : {"functional", "tensor", "namespace", "transforms"}
+        How xpgrad is called: ``ops.<op>.forward/backward``, the Tensor, the
+        functions of ``xpgrad.array_api`` on Tensors, or ``xpgrad.hvp`` and
+        ``xpgrad.hessian`` on arrays.
     dtype : str
         ``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``.
     device : str
@@ -130,12 +145,13 @@ class Spec:
         if len(self.shapes) != len(INPUT_NAMES[self.op]):
             raise ValueError(f"Spec: {self.op} takes {len(INPUT_NAMES[self.op])} input shapes, "
                              f"got {len(self.shapes)}")
-        in_namespace = (self.op in NAMESPACE_OPS, self.kind == "namespace",
-                        self.api == "namespace")
-        if any(in_namespace) and not all(in_namespace):
-            raise ValueError(f"Spec: ops {NAMESPACE_OPS} go with kind and api 'namespace', "
-                             f"and only they; got op {self.op!r}, kind {self.kind!r}, "
-                             f"api {self.api!r}")
+        groups = ((NAMESPACE_OPS, "namespace", "namespace"), (HIGHER_OPS, "higher", "transforms"))
+        for ops, kind, api in sorted(groups, key=lambda g: self.op not in g[0]):  # its own first
+            together = (self.op in ops, self.kind == kind, self.api == api)
+            if any(together) and not all(together):
+                pair = f"kind and api {kind!r}" if kind == api else f"kind {kind!r} and api {api!r}"
+                raise ValueError(f"Spec: ops {ops} go with {pair}, and only they; got op "
+                                 f"{self.op!r}, kind {self.kind!r}, api {self.api!r}")
         object.__setattr__(self, "shapes", tuple(tuple(int(d) for d in s) for s in self.shapes))
         # What the FLOP counts and the hand-written baselines cover:
         if self.op == "chain10" and self.shapes[0] != self.shapes[1]:
@@ -157,6 +173,10 @@ class Spec:
                     f"Spec: mlp_step takes x (n, {DIGITS[1]}) with n <= {DIGITS[0]} (the digits "
                     f"data set's rows), labels (n,), w1 ({DIGITS[1]}, h), b1 (h,), "
                     f"w2 (h, {DIGITS[2]}), b2 ({DIGITS[2]},); got {self.shape_text}")
+        if self.op in HIGHER_OPS and (len(set(self.shapes)) != 1 or len(self.shapes[0]) != 2
+                                      or len(set(self.shapes[0])) != 1):
+            raise ValueError(f"Spec: {self.op} takes square (n, n) inputs of one shape; got "
+                             f"{self.shape_text}")
 
     def replace(self, **changes) -> Spec:
         """A copy with some fields changed."""
@@ -165,7 +185,8 @@ class Spec:
     @property
     def grads(self) -> tuple:
         """One flag per input: does it get a gradient (the data and labels of
-        ``softmax_ce`` and ``mlp_step`` do not)."""
+        ``softmax_ce`` and ``mlp_step`` do not; the higher kind differentiates
+        with respect to w alone)."""
         if self.needs is not None:
             return self.needs
         return _CONSTANT_INPUTS.get(self.op, (True,) * len(self.shapes))
@@ -209,9 +230,13 @@ class Spec:
 
 
 #: Which inputs get a gradient, where not all do.
-_CONSTANT_INPUTS = {"softmax_ce": (True, False), "mlp_step": (False, False, True, True, True, True)}
+_CONSTANT_INPUTS = {"softmax_ce": (True, False), "mlp_step": (False, False, True, True, True, True),
+                    "hvp": (False, True, False), "hessian": (False, True)}
 #: Ops whose output is a scalar loss, whose backward is seeded with 1 (no ``"g"`` input).
 _SEEDED = ("chain10", "softmax_ce", "mlp_step")
+#: Ops with no upstream gradient ``"g"``: the scalar losses, and the transforms,
+#: which seed their own backward passes.
+_NO_UPSTREAM = _SEEDED + HIGHER_OPS
 
 
 def mlp_shapes(rows: int, hidden: int) -> tuple:
@@ -227,6 +252,10 @@ def output_shape(spec: Spec) -> tuple:
     s = spec.shapes
     if spec.kind == "chain" or spec.op in ("sum",) + _SEEDED:
         return ()
+    if spec.op == "hvp":
+        return s[1]
+    if spec.op == "hessian":
+        return s[1] + s[1]
     if spec.op == "logsumexp":
         return s[0][:-1] + (1,)
     if spec.op == "matmul":
@@ -263,10 +292,26 @@ def _mlp_flops(spec: Spec) -> tuple[int, int]:
     return fwd, bwd
 
 
+def _higher_flops(spec: Spec) -> tuple[int, int]:
+    """hvp and hessian, as derived by hand (see
+    :func:`xpgrad.bench.impls.higher_reference`): the "forward" is the
+    value, ``z = a @ w``, tanh, the square and the sum; the "backward" the
+    rest. hvp: ``a @ v``, ``s''(z) = 2 (1 - t^2) (1 - 3 t^2)`` (5 per element),
+    its product with ``a @ v`` and ``a.T @`` that. hessian: s''(z), then per
+    column j of w the block ``a.T @ (s''(z)[:, j:j+1] * a)``."""
+    n = spec.shapes[1][0]
+    fwd = 2 * n ** 3 + 3 * n * n
+    if spec.op == "hvp":
+        return fwd, 4 * n ** 3 + 6 * n * n
+    return fwd, 2 * n ** 4 + n ** 3 + 5 * n * n
+
+
 def _flops(spec: Spec) -> tuple[int, int]:
     s, need = spec.shapes, spec.grads
     if spec.op == "mlp_step":
         return _mlp_flops(spec)
+    if spec.op in HIGHER_OPS:
+        return _higher_flops(spec)
     if spec.op in _NAMESPACE_FLOPS:
         size = math.prod(s[0])
         return tuple(size * k for k in _NAMESPACE_FLOPS[spec.op])
@@ -289,10 +334,12 @@ def make_inputs(spec: Spec, rt: Runtime, seed: int = 0) -> dict:
     Values are uniform in [-1, 1), drawn in float64 from ``seed`` and then
     rounded to the dtype. ``"g"`` is the upstream gradient (absent for the
     ``chain`` kind and the ops whose output is a scalar loss, seeded with 1:
-    chain10, softmax_ce, mlp_step). softmax_ce's labels are uniform integers
-    in [0, c). mlp_step's x and labels are the first rows of
-    :func:`digits`; its weights and biases are uniform in ±1/sqrt(fan_in),
-    as torch.nn.Linear starts them.
+    chain10, softmax_ce, mlp_step; and for the higher kind, whose transforms
+    seed their own). softmax_ce's labels are uniform integers in [0, c).
+    mlp_step's x and labels are the first rows of :func:`digits`; its
+    weights and biases are uniform in ±1/sqrt(fan_in), as torch.nn.Linear
+    starts them. The higher kind's a is uniform in ±1/sqrt(n), so that
+    ``a @ w`` stays where tanh is not flat and the Hessian is not near zero.
 
     Raises
     ------
@@ -316,9 +363,10 @@ def make_inputs(spec: Spec, rt: Runtime, seed: int = 0) -> dict:
         return {"x": rt.asarray(x[:rows], dtype), "labels": rt.asarray(labels[:rows], np.int64),
                 **out}
     labels = shapes.pop("labels", None)
-    if spec.kind != "chain" and spec.op not in _SEEDED:
+    if spec.kind != "chain" and spec.op not in _NO_UPSTREAM:
         shapes["g"] = output_shape(spec)
-    out = {name: rt.asarray(rng.uniform(-1.0, 1.0, shape), dtype)
+    scale = {"a": 1 / math.sqrt(spec.shapes[0][1])} if spec.op in HIGHER_OPS else {}
+    out = {name: rt.asarray(rng.uniform(-1.0, 1.0, shape) * scale.get(name, 1.0), dtype)
            for name, shape in shapes.items()}
     if labels is not None:  # softmax_ce
         out["labels"] = rt.asarray(rng.integers(0, spec.shapes[0][1], labels), np.int64)

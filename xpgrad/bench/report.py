@@ -17,25 +17,30 @@ __all__ = ["COLUMNS", "WIDTH", "environment", "format_bytes", "format_ratio", "f
            "noise", "plot", "table", "write_json"]
 
 #: Table header, in order. ``x tape`` and ``x torch`` are left out of a block
-#: where no case has them; the namespace kind's block leaves out GFLOP/s.
+#: where no case has them; the namespace and higher kinds' blocks leave out GFLOP/s.
 COLUMNS = ("case", "shape", "time", "GFLOP/s", "x ideal", "x tape", "x torch", "notes")
+#: The kinds with a block of their own after the others, and their section lines' words.
+OWN_BLOCKS = {"namespace": "namespace kind (xpgrad.array_api)",
+              "higher": "higher kind (xpgrad.hvp, xpgrad.hessian; ideal = xpgrad.value_and_grad)"}
 #: The widest line the table writes.
 WIDTH = 120
 _NUMERIC = {"time", "GFLOP/s", "x ideal", "x tape", "x torch"}
 
 LEGEND = f"""\
 time: xpgrad's median seconds per call, forward+backward (bcast-w: backward only; bcast-fwd:
-forward only; mlp_step: one training step, forward, backward and the Adam update); GFLOP/s: the
-useful FLOPs over it. x ideal, x tape, x torch, naive, own: the median over interleaved rounds of
-xpgrad's time / the baseline's in the same round (1.00 = as fast, 2.00 = twice as slow), ± half
-its spread in % of the median: the 10th to 90th percentiles of the per-round ratios, stretched
-to take in each pass's median. ?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%}, or
-it comes from fewer than {MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw
-namespace; tape: a minimal reverse-mode tape in Python over the raw namespace (namespace kind);
-naive: the batched product then a sum; own: the namespace's own half-precision matmul. mem: peak
-memory of one backward, xpgrad vs naive (namespace kind: vs ideal, and what xpgrad's forward
-kept plus its gradients' bytes); err: max relative error against float64, xpgrad vs own.
-Details in --json."""
+forward only; mlp_step: one training step, forward, backward and the Adam update; higher: one
+call of xpgrad.hvp or xpgrad.hessian); GFLOP/s: the useful FLOPs over it. x ideal, x tape,
+x torch, naive, own: the median over interleaved rounds of xpgrad's time / the baseline's in
+the same round (1.00 = as fast, 2.00 = twice as slow), ± half its spread in % of the median: the
+10th to 90th percentiles of the per-round ratios, stretched to take in each pass's median.
+?: do not trust it, the spread is over ±{MAX_SPREAD / 2:.0%}, or it comes from fewer than
+{MIN_ROUNDS} rounds. ideal: the hand-written minimum on the raw namespace (higher kind:
+xpgrad.value_and_grad of the same function; its torch is torch.func); tape: a minimal
+reverse-mode tape in Python over the raw namespace (namespace kind); naive: the batched product
+then a sum; own: the namespace's own half-precision matmul. mem: peak memory of one backward,
+xpgrad vs naive (namespace kind: vs ideal, and what xpgrad's forward kept plus its gradients'
+bytes; higher kind: of one call, vs ideal); err: max relative error against float64, xpgrad vs
+own (higher kind: vs torch, against the derivatives derived by hand). Details in --json."""
 
 
 def format_seconds(s: float | None) -> str:
@@ -74,6 +79,9 @@ def _notes(res, pm) -> str:
     for name, label in (("naive", "naive"), ("native", "own")):
         if name in res.timings:
             notes.append(f"{label} {format_ratio(res.ratio(name), pm)}")
+    if res.spec.kind == "higher" and res.peak_bytes.get("xpgrad") is not None:
+        peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "ideal"))
+        notes.append("mem {} vs {}".format(*peaks))
     if res.spec.kind == "namespace" and res.peak_bytes.get("xpgrad") is not None:
         peaks = (format_bytes(res.peak_bytes.get(n)) for n in ("xpgrad", "ideal"))
         kept, grads = format_bytes(res.kept_bytes.get("xpgrad")), format_bytes(res.grad_bytes)
@@ -89,7 +97,10 @@ def _notes(res, pm) -> str:
 
 def _shape(spec) -> str:
     """The shapes, without what the others imply: linear's bias, add_bias's
-    axis 1, softmax_ce's labels; mlp_step's data and hidden units."""
+    axis 1, softmax_ce's labels; mlp_step's data and hidden units; the
+    higher kind's w alone (a and v have its shape)."""
+    if spec.kind == "higher":
+        return "w({},{})".format(*spec.shapes[1])
     if spec.op == "mlp_step":
         return "x({},{}) hidden {}".format(*spec.shapes[0], spec.shapes[3][0])
     text = spec.shape_text.replace(" axis 1", "")
@@ -102,8 +113,8 @@ def _row(res, columns, pm) -> list:
     spec = res.spec
     gf = res.gflops()
     cells = {
-        # the namespace kind's block says its kind once, in its section lines
-        "case": spec.op if spec.kind == "namespace" else f"{spec.op} {spec.kind}",
+        # a block of its own says its kind once, in its section lines
+        "case": spec.op if spec.kind in OWN_BLOCKS else f"{spec.op} {spec.kind}",
         "shape": _shape(spec),
         "time": format_seconds(res.median()),
         "GFLOP/s": "-" if gf is None else f"{gf:.3g}" if gf >= 0.01 else "<0.01",
@@ -129,9 +140,9 @@ def _lines(cells, numeric) -> list:
 def _block(results, width: int, pm: str) -> list:
     """The lines of one aligned block of rows: its header, then one section
     per device and dtype. Columns no row of the block has are left out."""
-    namespace = results[0].spec.kind == "namespace"
+    own = OWN_BLOCKS.get(results[0].spec.kind)
     has = {f"x {name}": any(name in r.timings for r in results) for name in ("tape", "torch")}
-    columns = [c for c in COLUMNS if has.get(c, True) and not (namespace and c == "GFLOP/s")]
+    columns = [c for c in COLUMNS if has.get(c, True) and not (own and c == "GFLOP/s")]
     numeric = {i for i, c in enumerate(columns) if c in _NUMERIC}
     body = [_row(r, columns, pm) for r in results]
     # The notes (last) take what the other columns leave of the width.
@@ -144,8 +155,7 @@ def _block(results, width: int, pm: str) -> list:
     for res, line in zip(results, lines[2:]):
         if (res.spec.device, res.spec.dtype) != section:
             section = (res.spec.device, res.spec.dtype)
-            kind = ", namespace kind (xpgrad.array_api)" if namespace else ""
-            out.append(f"-- {section[0]}, {section[1]}{kind}")
+            out.append(f"-- {section[0]}, {section[1]}" + (f", {own}" if own else ""))
         out.append(line)
     return out
 
@@ -156,12 +166,13 @@ def table(results, width: int = WIDTH, pm: str = "±") -> str:
     once) and the legend. ``pm`` is the plus-minus sign (``"+-"`` for an
     ASCII terminal).
 
-    The cases of the ``namespace`` kind, if any, make a second block after
-    the others, with columns of their own (``x tape``; no GFLOP/s), so that
-    neither block's notes lose room to the other's columns. Each block has one
+    The cases of the ``namespace`` kind, then those of the ``higher`` kind,
+    if any, make blocks after the others, with columns of their own (the
+    namespace's ``x tape``; no GFLOP/s), so that no block's notes lose room
+    to another's columns (see :data:`OWN_BLOCKS`). Each block has one
     section per device and dtype."""
-    blocks = [[r for r in results if r.spec.kind != "namespace"],
-              [r for r in results if r.spec.kind == "namespace"]]
+    blocks = [[r for r in results if r.spec.kind not in OWN_BLOCKS]]
+    blocks += [[r for r in results if r.spec.kind == kind] for kind in OWN_BLOCKS]
     out: list = []
     for block in filter(None, blocks):
         out += ([""] if out else []) + _block(block, width, pm)

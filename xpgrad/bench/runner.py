@@ -18,12 +18,22 @@ from xpgrad._device import parse_device
 
 from .impls import build, max_relative_error, reference_results
 from .problems import Spec, make_inputs
-from .runtime import HALF_DTYPES, Runtime
+from .runtime import HALF_DTYPES, Runtime, torch_module
 from .timing import Ratio, measure
 
-__all__ = ["Result", "Runner", "baselines"]
+__all__ = ["HIGHER_TOLERANCE", "Result", "Runner", "WrongResult", "baselines"]
 
-_ERRORS_FOR = ("xpgrad", "native")
+#: Whose error against float64 is measured: in half precision, and in the higher kind.
+_ERRORS_FOR = {"half": ("xpgrad", "native"), "higher": ("xpgrad", "torch")}
+#: The largest relative error against the derivatives derived by hand that
+#: the higher kind accepts, per dtype, before timing anything.
+HIGHER_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
+
+
+class WrongResult(RuntimeError):
+    """An implementation of the ``higher`` kind gives another result than the
+    derivatives derived by hand: its time would not be that of the same
+    computation."""
 
 
 @dataclasses.dataclass
@@ -41,13 +51,16 @@ class Result:
     peak_bytes : dict of str to int
         Peak memory of one backward, per implementation where it was traced.
     grad_bytes : int or None
-        Bytes of the gradients xpgrad's backward returns.
+        Bytes of the gradients xpgrad's backward returns (the higher kind:
+        of its result).
     kept_bytes : dict of str to int
         Bytes a forward leaves held for its backward (its output included),
         per implementation, for the ``namespace`` kind: the peak of its
         backward is to stay within these plus ``grad_bytes``.
     errors : dict of str to float
-        Max normwise relative error against float64 (half precision only).
+        Max normwise relative error against float64: in half precision,
+        xpgrad's and the namespace's own matmul's; in the higher kind,
+        xpgrad's and torch's, against the derivatives derived by hand.
     passes : list of int
         How many rounds each pass made.
     """
@@ -108,6 +121,10 @@ def baselines(spec: Spec, rt: Runtime, *, torch: bool = True) -> dict:
         out["native"] = (f"{rt.name}'s {spec.dtype} matmul is the ideal"
                          if rt.has_half_gemm() else "")
     out["torch"] = rt.torch_reason(spec.dtype) if torch else "disabled (--no-torch)"
+    if spec.kind == "higher" and not out["torch"]:
+        module, _ = torch_module()
+        if getattr(module, "func", None) is None:
+            out["torch"] = f"torch {module.__version__} has no torch.func (torch >= 2.0 has)"
     return out
 
 
@@ -170,7 +187,15 @@ class Runner:
         """One pass over ``res.spec``: more rounds, and on the first pass the
         memory and accuracy figures. Which of torch and the NumPy family runs
         its block first alternates from pass to pass, the same for all cases,
-        so that a case begins with the family the one before it ended with."""
+        so that a case begins with the family the one before it ended with.
+
+        Raises
+        ------
+        WrongResult
+            On the first pass of a ``higher`` case, before any timing, if
+            xpgrad's or torch's result is further than
+            :data:`HIGHER_TOLERANCE` from the derivatives derived by hand.
+        """
         spec, first = res.spec, not res.timings
         if first:
             plan = baselines(spec, rt, torch=self.torch)
@@ -181,6 +206,16 @@ class Runner:
         names.sort(key=lambda name: (name == "torch") != torch_first)
         inputs = make_inputs(spec, rt, self.seed)
         impls = {name: build(spec, name, rt, inputs) for name in names}
+        if first and spec.kind == "higher":  # before timing: a wrong result ends the run
+            self._errors(res, rt, inputs, impls, _ERRORS_FOR["higher"])
+            tolerance = HIGHER_TOLERANCE.get(spec.dtype, 1e-2)
+            for name, error in res.errors.items():
+                if not error <= tolerance:
+                    raise WrongResult(
+                        f"{spec.op} {spec.kind} {spec.shape_text} {spec.dtype} {spec.device}: "
+                        f"{name}'s result is off by a relative error of {error:.1e} from the "
+                        f"derivatives derived by hand (tolerance {tolerance:g}); errors: "
+                        + ", ".join(f"{n} {e:.1e}" for n, e in res.errors.items()))
         family = {name: "torch" if name == "torch" else rt.name for name in impls}
         timings = measure({n: i.step(spec.phase) for n, i in impls.items()}, sync=rt.sync,
                           family=family, **self.timing,
@@ -204,7 +239,13 @@ class Runner:
                 if spec.kind == "namespace":
                     res.kept_bytes[name], _ = rt.held_bytes(impl.forward)
         if spec.dtype in HALF_DTYPES:
-            reference = reference_results(spec, rt, inputs)
-            for name in _ERRORS_FOR:
-                if name in impls:
-                    res.errors[name] = max_relative_error(impls[name].results(), reference)
+            self._errors(res, rt, inputs, impls, _ERRORS_FOR["half"])
+
+    @staticmethod
+    def _errors(res: Result, rt: Runtime, inputs: dict, impls: dict, names) -> None:
+        """Set ``res.errors`` of the implementations ``names`` that ran:
+        their max relative error against :func:`reference_results`."""
+        reference = reference_results(res.spec, rt, inputs)
+        for name in names:
+            if name in impls:
+                res.errors[name] = max_relative_error(impls[name].results(), reference)

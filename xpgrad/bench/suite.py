@@ -8,7 +8,9 @@ matmul and linear against the namespace's own half matmul. The
 element-wise chain at 2x2 and 8x8 in float64 (dispatch-bound), exp, tanh
 and logsumexp on (n, n) float32 arrays and the softmax cross-entropy of
 (8192, 1000) float32 logits (memory-bound), and one Adam step of a tanh MLP
-on the digits data set in float64 (small GEMMs and dispatch). See
+on the digits data set in float64 (small GEMMs and dispatch). The
+``higher`` kind runs ``xpgrad.hvp`` on (n, n) inputs at 8 and 512 and
+``xpgrad.hessian`` at 8 only, in float32 and float64, in every preset. See
 :data:`~xpgrad.bench.problems.KINDS`.
 """
 
@@ -16,16 +18,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from .problems import ALL_OPS, DIGITS, KINDS, Spec, mlp_shapes
+from .problems import ALL_OPS, DIGITS, INPUT_NAMES, KINDS, Spec, mlp_shapes
 from .runtime import HALF_DTYPES
 
-__all__ = ["CHAIN10_SIZES", "DISPATCH_SHAPES", "PRESETS", "Preset", "cli_specs", "mlp_spec",
-           "namespace_spec", "op_spec", "softmax_ce_spec"]
+__all__ = ["CHAIN10_SIZES", "DISPATCH_SHAPES", "HESSIAN_SIZES", "HVP_SIZES", "PRESETS", "Preset",
+           "cli_specs", "higher_spec", "mlp_spec", "namespace_spec", "op_spec", "softmax_ce_spec"]
 
 #: (m, k, n) of the dispatch-bound problems.
 DISPATCH_SHAPES = ((2, 2, 2), (8, 8, 8), (32, 64, 32))
 #: n of the (n, n) inputs of the namespace's element-wise chain.
 CHAIN10_SIZES = (2, 8)
+#: n of the (n, n) a, w and v of the higher kind's hvp: tiny and medium.
+HVP_SIZES = (8, 512)
+#: n of the higher kind's hessian, tiny only: the Hessian of an (n, n) input
+#: has n^4 entries, 512 GiB in float64 at n = 512.
+HESSIAN_SIZES = (8,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +143,13 @@ def mlp_spec(hidden: int, rows: int = DIGITS[0], **fields) -> Spec:
     return Spec("mlp_step", "namespace", mlp_shapes(rows, hidden), api="namespace", **fields)
 
 
+def higher_spec(op: str, n: int, **fields) -> Spec:
+    """The ``higher`` kind's :class:`Spec` of ``op`` (hvp or hessian) on
+    (n, n) a, w (and hvp's v) (``fields``: dtype, device)."""
+    count = len(INPUT_NAMES[op])
+    return Spec(op, "higher", ((n, n),) * count, api="transforms", **fields)
+
+
 def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
     common = {"device": device, "dtype": dtype}
     if dtype in HALF_DTYPES:
@@ -170,6 +184,8 @@ def _device_dtype_specs(preset: Preset, device: str, dtype: str) -> list:
         specs += [namespace_spec(op, n, **common) for n in preset.namespace_sizes
                   for op in ("exp", "tanh", "logsumexp")]
         specs += [softmax_ce_spec(*shape, **common) for shape in preset.softmax_ce_shapes]
+    specs += [higher_spec("hvp", n, **common) for n in HVP_SIZES]
+    specs += [higher_spec("hessian", n, **common) for n in HESSIAN_SIZES]
     return specs
 
 
