@@ -46,6 +46,7 @@ from .._dtypes import (  # noqa: F401 - the namespace's dtype objects and functi
 )
 from . import _creation, _elementwise, _indexing, _linear_algebra, _manipulation, _nondiff, _statistical
 from . import linalg  # noqa: F401 - the standard's linalg extension, xp.linalg
+from . import fft  # noqa: F401 - the standard's fft extension, xp.fft
 from ._creation import *  # noqa: F403
 from ._elementwise import *  # noqa: F403
 from ._indexing import *  # noqa: F403
@@ -78,7 +79,7 @@ __all__ = sorted(
     + _manipulation.__all__
     + _nondiff.__all__
     + _statistical.__all__
-    + ["__array_api_version__", "__array_namespace_info__", "e", "inf", "nan", "pi", "newaxis", "linalg"]
+    + ["__array_api_version__", "__array_namespace_info__", "e", "inf", "nan", "pi", "newaxis", "linalg", "fft"]
 )
 
 # The standard's names (2024.12), for the error of those xpgrad lacks.
