@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import builtins
 
+import numpy as _np
+
 __all__ = [
     "DType",
     "bool",
@@ -70,17 +72,35 @@ class DType:
         return NotImplemented if name is None else name == self.name
 
     def __hash__(self) -> int:
-        return hash(self.name)
+        # As NumPy's dtype of the name, which it equals: the two mix in dicts
+        # and sets. (torch's and JAX's dtypes hash otherwise; key those by
+        # t.data.dtype, the library's own dtype.)
+        return _NUMPY_HASH[self.name]
 
     def __repr__(self) -> str:
         return f"xpgrad.array_api.{self.name}"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def dtype(self):
+        """NumPy's dtype of this name, so that NumPy takes a DType wherever it
+        takes a dtype (``numpy.zeros(3, dtype=t.dtype)``)."""
+        return _np.dtype(self.name)
 
     def __reduce__(self):
         return (of_name, (self.name,))
 
 
+def _numpy_hash(name: str) -> int:
+    try:
+        return hash(_np.dtype(name))
+    except TypeError:  # bfloat16: no NumPy dtype
+        return hash(name)
+
+
+_NUMPY_HASH = {name: _numpy_hash(name) for name in _KIND}
 _BY_NAME = {name: DType(name) for name in _KIND}
 
 

@@ -49,7 +49,7 @@ _RESTORE: contextvars.ContextVar[tuple] = contextvars.ContextVar("xpgrad_no_grad
 
 
 class no_grad:
-    """Context manager: operations inside record no graph.
+    """Context manager, and decorator: operations inside record no graph.
 
     One instance may be shared and entered from several threads at once:
     each thread sees its own setting.
@@ -59,6 +59,15 @@ class no_grad:
     >>> with xpgrad.no_grad():
     ...     y = w * 2.0
     >>> y.requires_grad
+    False
+
+    As a decorator (``@xpgrad.no_grad()``, with the parentheses), each call
+    of the function runs inside it:
+
+    >>> @xpgrad.no_grad()
+    ... def double(t):
+    ...     return t * 2.0
+    >>> double(w).requires_grad
     False
     """
 
@@ -73,6 +82,30 @@ class no_grad:
             raise RuntimeError("no_grad: __exit__ without a matching __enter__ in this context")
         _GRAD_ENABLED.set(stack[-1])
         _RESTORE.set(stack[:-1])
+
+    def __call__(self, fn):
+        """``fn`` wrapped so that each of its calls runs inside this context."""
+        import functools
+        import inspect
+
+        if not callable(fn):
+            raise TypeError(
+                f"no_grad(): as a decorator it takes a function; got {type(fn).__name__}"
+            )
+        if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn) or (
+            inspect.isasyncgenfunction(fn)
+        ):
+            raise TypeError(
+                f"no_grad(): cannot decorate {fn.__qualname__}: its body runs after the call "
+                f"returns, outside the context; write `with xpgrad.no_grad():` inside it"
+            )
+
+        @functools.wraps(fn)
+        def no_grad_wrapper(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+
+        return no_grad_wrapper
 
 
 def _check_requires_grad(xp, data, flag, where: str) -> bool:
@@ -100,7 +133,7 @@ class Tensor:
     requires_grad : bool
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_node", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
@@ -157,13 +190,28 @@ class Tensor:
         """Wrap ``data``, a native array (or a Tensor's data), as a leaf."""
         if type(data) is Tensor:
             data = data.data
+        elif getattr(data, "requires_grad", False) and type(data).__module__ == "torch":
+            data = data.detach()  # xpgrad records the graph; torch need not record one too
         xp, _ = resolve("Tensor", data)
         self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
         self._node = None
         self.data = data
-        self.grad = None
+        self._grad = None
 
     # -- properties -------------------------------------------------------
+    @property
+    def grad(self):
+        """The gradient ``backward()`` gave this leaf (None before): an array of
+        ``data``'s library, shape, dtype and device, or a Tensor with a graph
+        after ``backward(create_graph=True)``. Assigning checks the same."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            _check_grad_value(self, value)
+        self._grad = value
+
     @property
     def shape(self) -> tuple:
         return tuple(self.data.shape)
@@ -207,8 +255,14 @@ class Tensor:
 
     def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
         """The data's DLPack capsule, for ``from_dlpack`` of any library: values
-        only, as ``numpy.asarray(t)`` gives them (no gradient goes with them)."""
+        only, so a tensor that requires grad refuses (RuntimeError), as
+        ``numpy.asarray(t)`` does."""
         # Only the keywords given are passed on: older exporters accept fewer.
+        if self.requires_grad and _GRAD_ENABLED.get():
+            raise RuntimeError(
+                "Tensor.__dlpack__: this tensor requires grad, and the exported array would "
+                "carry no gradient; export t.detach() for its values"
+            )
         kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version),
                                     ("dl_device", dl_device), ("copy", copy)) if v is not None}
         data = self.data
@@ -247,7 +301,21 @@ class Tensor:
 
     # -- conversion -------------------------------------------------------
     def numpy(self):
-        """The values as a NumPy array (copied to the host when on a GPU)."""
+        """The values as a NumPy array: NumPy data itself, other libraries' host
+        arrays shared through DLPack where they allow it (so writes to the
+        result may change this tensor, as torch's ``.numpy()``), a copy from a GPU.
+
+        Raises
+        ------
+        RuntimeError
+            If the tensor requires grad (outside ``no_grad()``), as torch's: the
+            values would leave without their gradient; use ``t.detach().numpy()``.
+        """
+        if self.requires_grad and _GRAD_ENABLED.get():
+            raise RuntimeError(
+                "Tensor.numpy: this tensor requires grad, and the array would carry no "
+                "gradient; call t.detach().numpy() for its values"
+            )
         return to_numpy(self.data)
 
     def item(self):
@@ -650,10 +718,45 @@ def _take_over(t: Tensor, out: Tensor, what: str) -> None:
             f"gradients are recorded; do it inside xpgrad.no_grad(), or on a copy "
             f"(xp.asarray(t, copy=True))"
         )
+    if out._node is not None and not dtype_info(resolve(what, out.data)[0], out.data.dtype).inexact:
+        raise TypeError(
+            f"{what}: the value requires grad, but this tensor has dtype {t.data.dtype}, which "
+            f"carries no gradient; cast the tensor to a floating dtype first (xp.astype)"
+        )
     t.data = out.data
     if out._node is not None:
         t._node = out._node
         t.requires_grad = True
+
+
+def _check_grad_value(t: Tensor, value) -> None:
+    """What ``t.grad = value`` accepts: an array (or Tensor) like ``t.data``."""
+    data = value.data if type(value) is Tensor else value
+    want = f"{fmt(t.shape)} {t.data.dtype} array of the tensor's library and device"
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        raise TypeError(f"Tensor.grad: must be None or a {want}; got {type(value).__name__}")
+    xp, _ = resolve("Tensor.grad", t.data)
+    try:
+        gxp, _ = resolve("Tensor.grad", data)
+    except TypeError:
+        gxp = None
+    if gxp is not xp:
+        raise TypeError(
+            f"Tensor.grad: must be a {want}; got {type(data).__module__}.{type(data).__name__} "
+            f"(convert it with xpgrad.convert(g, like=t.data))"
+        )
+    if data.dtype != t.data.dtype:
+        raise TypeError(
+            f"Tensor.grad: must have the tensor's dtype {t.data.dtype}; got {data.dtype} "
+            f"(an optimizer would otherwise change the parameter's dtype)"
+        )
+    if tuple(data.shape) != t.shape:
+        raise ValueError(f"Tensor.grad: must have shape {fmt(t.shape)}; got {fmt(data.shape)}")
+    if array_device(data) != array_device(t.data):
+        raise ValueError(
+            f"Tensor.grad: must be on the tensor's device {array_device(t.data)}; got "
+            f"{array_device(data)}"
+        )
 
 
 _new_tensor = object.__new__
@@ -670,7 +773,7 @@ def _result(data, node) -> Tensor:
     The rule checked ``data`` already, so ``__init__``'s checks are skipped."""
     t = _new_tensor(Tensor)
     t.data = data
-    t.grad = None
+    t._grad = None
     t._node = node
     t.requires_grad = node is not None
     return t
@@ -848,6 +951,12 @@ def _seed(op: str, out: Tensor, grad):
                 f"{op}: grad can be omitted only for a single-element output; this one "
                 f"has shape {fmt(out.shape)}, pass grad=an array of that shape"
             )
+        if dtype_info(xp, out.data.dtype).complex:  # torch refuses too: 1 is no gradient of it
+            raise TypeError(
+                f"{op}: grad can be omitted only for a real output; this one is "
+                f"{out.data.dtype}: pass grad explicitly, or differentiate a real function of "
+                f"it (xp.real, xp.abs)"
+            )
         if scope is NO_SCOPE:
             grad = xp.ones_like(out.data)
         else:
@@ -943,7 +1052,7 @@ def _walk(roots: list, seeds: list, inputs, *, create_graph: bool, retain_graph:
             pending[parent] = pg if prev is None else _add(prev, pg, node.scope)
     if targets is None:
         for leaf, g in pending.items():
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            leaf._grad = g if leaf._grad is None else leaf._grad + g
         return None
     out = [None] * len(inputs)
     for key, where in targets.items():
@@ -1169,8 +1278,8 @@ def _deliver(leaf: Tensor, g, own: bool) -> None:
     """Add ``g`` to ``leaf.grad``: a first gradient is ``g`` itself when ``own``
     (nobody else holds it), else a copy; an earlier ``.grad`` is never changed
     in place (the caller may hold it)."""
-    if own and leaf.grad is None:
-        leaf.grad = g
+    if own and leaf._grad is None:
+        leaf._grad = g
         return
     xp, scope = resolve("backward", g)
     if scope is not NO_SCOPE:
@@ -1180,10 +1289,10 @@ def _deliver(leaf: Tensor, g, own: bool) -> None:
 
 
 def _deliver_in(leaf: Tensor, g, own: bool, xp) -> None:
-    if leaf.grad is not None:
-        leaf.grad = leaf.grad + g
+    if leaf._grad is not None:
+        leaf._grad = leaf._grad + g
     else:
-        leaf.grad = g if own else xp.asarray(g, copy=True)
+        leaf._grad = g if own else xp.asarray(g, copy=True)
 
 
 def _to_tensor_data(data, device, dtype):

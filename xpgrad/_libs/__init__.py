@@ -135,6 +135,12 @@ class Library:
         hits = index[:, None] == xp.arange(n, device=getattr(like, "device", None))[None, :]
         return xp.reshape(values[None, :] @ xp.astype(hits, dt), (n,))
 
+    def promote(self, xp, a, b):
+        """``a`` and ``b`` (arrays of two dtypes) as a binary function must see
+        them to promote as the standard says: unchanged where the library
+        does (torch treats a 0-d array like a Python scalar, and overrides)."""
+        return a, b
+
     def add_where(self, xp, into, values, mask):
         """``into`` plus ``values`` where ``mask`` (both broadcast to ``into``'s
         shape), summed into ``into`` where the library can write in place."""

@@ -26,6 +26,14 @@ class Torch(Library):
             return CPU
         raise ValueError(f"device_of: torch device '{dev}' is not supported by xpgrad")
 
+    def promote(self, xp, a, b):
+        # torch lets a 0-d tensor's dtype yield to the other operand's (float32
+        # + 0-d float64 is float32); the standard promotes arrays of any rank.
+        if a.ndim and b.ndim:
+            return a, b
+        dt = xp.result_type(a.dtype, b.dtype)
+        return (a if a.dtype == dt else a.to(dt)), (b if b.dtype == dt else b.to(dt))
+
     def to_numpy(self, x):
         x = x.detach().cpu().resolve_conj().resolve_neg()
         if str(x.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: widen, exactly

@@ -10,6 +10,8 @@ rule: it returns its input.
 
 from __future__ import annotations
 
+import re
+
 from .. import ops
 from ..tensor import Tensor, apply
 from ._docs import composed, records
@@ -18,7 +20,21 @@ from ._docs import composed, records
 def _function(rule):
     """The standard's function for ``rule``, with the standard's signature."""
     n = len(rule.args)
-    if rule.__name__ == "clip":
+    if rule.__name__ != rule.standard and n == 2:  # divide records div: errors say divide
+
+        def function(x1, x2, /):
+            try:
+                return apply(rule, (x1, x2))
+            except (TypeError, ValueError) as exc:
+                raise _renamed(exc, rule, ("x1", "x2")) from exc
+    elif rule.__name__ != rule.standard and n == 1:
+
+        def function(x, /):
+            try:
+                return apply(rule, (x,))
+            except (TypeError, ValueError) as exc:
+                raise _renamed(exc, rule, ("x",)) from exc
+    elif rule.__name__ == "clip":
 
         def function(x, /, min=None, max=None):  # noqa: A002 - the standard's names
             return apply(rule, (x, min, max))
@@ -36,6 +52,19 @@ def _function(rule):
             return apply(rule, (condition, x1, x2))
     function.__name__ = function.__qualname__ = rule.standard
     return records(rule)(function)
+
+
+def _renamed(exc: Exception, rule, names: tuple) -> Exception:
+    """``exc`` of ``rule`` (``div``) in the words of its function of the
+    standard (``divide``, arguments ``x1`` and ``x2``); another error as it is."""
+    text = str(exc)
+    prefix = f"{rule.__name__}: "
+    if not text.startswith(prefix):
+        return exc
+    text = text[len(prefix):]
+    for old, new in zip(rule.args, names):
+        text = re.sub(rf"(?<![\w.]){old}(?= is | has | must |\)|,)", new, text)
+    return type(exc)(f"{rule.standard}: {text}")
 
 
 @composed("``x`` itself (a Tensor for an array); dx = G.")

@@ -14,7 +14,7 @@ def matmul(x1, x2, /):
     return apply(ops.matmul, (x1, x2))
 
 
-@records(ops.permute_dims, "The last two axes are swapped.")
+@records(ops.permute_dims, "The last two axes are swapped.", check=True)
 def matrix_transpose(x, /):
     nd = getattr(x, "ndim", None)
     if type(nd) is not int:

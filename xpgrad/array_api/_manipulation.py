@@ -8,10 +8,11 @@ Each records its rule's node; the ones the standard builds from others
 
 from __future__ import annotations
 
+import numbers
 import operator
 
 from .. import ops
-from .._backend import dtype_info, resolve
+from .._backend import _describe, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, normalize_axis
 from ..tensor import Tensor, apply, constant, native_call
 from ._docs import composed, records
@@ -25,6 +26,29 @@ __all__ = [
 
 def _data(x):
     return x.data if type(x) is Tensor else x
+
+
+def _arrays(op: str, arrays, name: str = "arrays", sequence: bool = True) -> tuple:
+    """``arrays`` checked as the rules check their arguments: a list or tuple
+    (unless the function takes them as separate arguments) of Tensors or
+    arrays, each refused by position, naming ``op``."""
+    if sequence and not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{op}: {name} must be a list or tuple of arrays; got {_describe(arrays)}")
+    for i, a in enumerate(arrays):
+        if type(a) is not Tensor and not (hasattr(a, "shape") and hasattr(a, "dtype")):
+            raise TypeError(
+                f"{op}: {name}[{i}] is {_describe(a)}, not an array; make it one with "
+                f"xp.asarray (of the other arrays' library and device)"
+            )
+    return tuple(arrays)
+
+
+def _int_axes(op: str, axes, name: str) -> tuple:
+    items = axes if type(axes) is tuple else (axes,)
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"{op}: {name} must be an int or a tuple of ints; got {axes!r}")
+    return items
 
 
 @records(ops.reshape)
@@ -58,18 +82,19 @@ def broadcast_to(x, /, shape):
     "broadcast_to of each array to their common shape; each gradient is G summed back to its array's shape."
 )
 def broadcast_arrays(*arrays):
+    _arrays("broadcast_arrays", arrays, sequence=False)
     shape = broadcast_shapes(*(tuple(_data(a).shape) for a in arrays), op="broadcast_arrays")
     return [broadcast_to(a, shape) for a in arrays]
 
 
 @records(ops.concat)
 def concat(arrays, /, *, axis=0):
-    return apply(ops.concat, tuple(arrays), axis)
+    return apply(ops.concat, _arrays("concat", arrays), axis)
 
 
 @records(ops.stack)
 def stack(arrays, /, *, axis=0):
-    return apply(ops.stack, tuple(arrays), axis)
+    return apply(ops.stack, _arrays("stack", arrays), axis)
 
 
 @composed(
@@ -92,12 +117,12 @@ def roll(x, /, shift, *, axis=None):
     return apply(ops.roll, (x,), shift, axis)
 
 
-@records(ops.permute_dims, "The axes named move to the positions named; the others keep their order.")
+@records(ops.permute_dims, "The axes named move to the positions named; the others keep their order.", check=True)
 def moveaxis(x, source, destination, /):
     data = _data(x)
     nd = data.ndim
-    src = source if type(source) is tuple else (source,)
-    dst = destination if type(destination) is tuple else (destination,)
+    src = _int_axes("moveaxis", source, "source")
+    dst = _int_axes("moveaxis", destination, "destination")
     if len(src) != len(dst):
         raise ValueError(
             f"moveaxis: source {source!r} and destination {destination!r} must name as many axes"
@@ -138,6 +163,7 @@ def triu(x, /, *, k=0):
 def meshgrid(*arrays, indexing="xy"):
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij'; got {indexing!r}")
+    _arrays("meshgrid", arrays, sequence=False)
     sizes = []
     for i, a in enumerate(arrays):
         d = _data(a)
@@ -175,7 +201,7 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     return x if type(x) is Tensor else constant(x)
 
 
-@records(ops.take_along_axis, "The order comes from argsort (no gradient); the sorted values carry their gradients back to where each came from.")
+@records(ops.take_along_axis, "The order comes from argsort (no gradient); the sorted values carry their gradients back to where each came from.", check=True)
 def sort(x, /, *, axis=-1, descending=False, stable=True):
     order = native_call("argsort", _data(x), axis=axis, descending=descending, stable=stable)
     return apply(ops.take_along_axis, (x, order), axis)
@@ -183,6 +209,8 @@ def sort(x, /, *, axis=-1, descending=False, stable=True):
 
 @records(ops.astype, "An integer or boolean result has no gradient.")
 def astype(x, dtype, /, *, copy=True, device=None):
+    if dtype is None:  # the standard's astype has no default dtype: None is no dtype
+        raise TypeError("astype: dtype must be a dtype (xp.float32, 'float64', ...); got None")
     if device is not None:
         x = (x if type(x) is Tensor else constant(x)).to_device(device)
     data = _data(x)

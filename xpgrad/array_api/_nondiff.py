@@ -1,6 +1,6 @@
 """The standard's functions whose values carry no gradient: comparisons,
-predicates, logical and bitwise functions, rounding (piecewise constant, so
-its gradient is zero wherever it exists), and index-valued searches. Each
+predicates, logical and bitwise functions, floor division, and index-valued
+searches. (The rounding functions are rules with a zero gradient, as torch's.) Each
 delegates to the inputs' own namespace and returns a Tensor without a graph.
 
 ``nextafter`` and the ``unique_*`` functions do move with their inputs: they
@@ -21,7 +21,7 @@ __all__ = [
     "logical_and", "logical_or", "logical_xor", "logical_not",
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert",
     "bitwise_left_shift", "bitwise_right_shift",
-    "floor", "ceil", "trunc", "round", "floor_divide", "nextafter",
+    "floor_divide", "nextafter",
     "argmax", "argmin", "argsort", "nonzero", "searchsorted", "count_nonzero",
     "all", "any",
     "unique_all", "unique_counts", "unique_inverse", "unique_values",
@@ -37,7 +37,6 @@ _STEPS = (
 _ONE = {
     "isnan": _BOOLEAN, "isinf": _BOOLEAN, "isfinite": _BOOLEAN, "signbit": _BOOLEAN,
     "logical_not": _BOOLEAN, "bitwise_invert": _BITS,
-    "floor": _STEPS, "ceil": _STEPS, "trunc": _STEPS, "round": _STEPS,
 }
 _TWO = {
     "equal": _BOOLEAN, "not_equal": _BOOLEAN, "less": _BOOLEAN, "less_equal": _BOOLEAN,

@@ -22,7 +22,7 @@ import math
 import numbers
 from typing import NamedTuple
 
-from .._backend import _arg_name, dtype_info, resolve
+from .._backend import _arg_name, adapter_of, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
@@ -114,6 +114,8 @@ class Binary(Rule, template=True):
             cls._check_kinds(xp, a, b, da, db)
         if sa != sb and sa is not None and sb is not None:
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
+        if da is not db and da is not None and db is not None and da != db:
+            a, b = adapter_of(xp).promote(xp, a, b)  # torch's 0-d arrays
         if scope is NO_SCOPE:  # run(), written out: this is the hottest forward
             try:
                 out = cls.compute(xp, a, b)

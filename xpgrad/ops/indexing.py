@@ -120,7 +120,10 @@ class _Gather(Rule, template=True):
 
     @classmethod
     def _forward(cls, xp, scope, x, *params):
-        out = run(cls.__name__, scope, cls.gather, xp, x, *params)
+        try:
+            out = run(cls.__name__, scope, cls.gather, xp, x, *params)
+        except IndexError as exc:  # an index out of range: the library's words, with the op's name
+            raise IndexError(f"{cls.__name__}: {exc}") from exc
         needs = (differentiable(xp, x),) + (False,) * (len(cls.args) - 1)
         return cls.record(xp, scope, Gathered(_place(x), params, tuple(x.shape), x.dtype), needs, out)
 

@@ -24,7 +24,7 @@ from .elementwise import _PY_SCALARS, Binary, Unary, _conj
 __all__ = [
     "abs", "square", "sqrt", "exp", "expm1", "log", "log1p", "log2", "log10",
     "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "asinh", "acosh",
-    "atanh", "sign", "real", "imag", "conj", "reciprocal",
+    "atanh", "sign", "real", "imag", "conj", "reciprocal", "floor", "ceil", "trunc", "round",
     "atan2", "hypot", "maximum", "minimum", "logaddexp", "copysign", "remainder",
     "clip", "where",
 ]
@@ -312,6 +312,39 @@ class atanh(Unary):
     @staticmethod
     def grad(xp, g, s):
         return g / _conj(xp, 1 - s.x * s.x)
+
+
+class _Step(Unary, template=True):
+    """Template of the rounding functions: piecewise constant, so dx = 0, as
+    torch gives (a parameter reached only through one gets zeros, not None)."""
+
+    @staticmethod
+    def grad(xp, g, s):
+        return xp.zeros_like(g)
+
+
+class floor(_Step):
+    """``out = floor(x)``; dx = 0 (piecewise constant)."""
+
+    standard = "floor"
+
+
+class ceil(_Step):
+    """``out = ceil(x)``; dx = 0 (piecewise constant)."""
+
+    standard = "ceil"
+
+
+class trunc(_Step):
+    """``out = trunc(x)``; dx = 0 (piecewise constant)."""
+
+    standard = "trunc"
+
+
+class round(_Step):  # noqa: A001 - the standard's name
+    """``out = round(x)`` (halves to even); dx = 0 (piecewise constant)."""
+
+    standard = "round"
 
 
 class sign(Unary):

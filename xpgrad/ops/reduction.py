@@ -101,6 +101,7 @@ class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
         if type(keepdims) is not bool:
             keepdims = _as_bool("sum", keepdims)
         xp, scope, shape, (axes, kept, _, _), info = _reduce("sum", x, axis, keepdims)
+        dtype = None if dtype is None else _dtypes.to_native(xp, dtype, "sum")  # its own error
         out = run("sum", scope, _sum, xp, x, axes, keepdims, dtype, info.accum)
         return sum.record(xp, scope, Reduced(shape, kept, x.dtype), (info.inexact,), out)
 
@@ -113,7 +114,7 @@ class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
 
 def _sum(xp, x, axes, keepdims, dtype, accum):
     if dtype is not None:
-        return xp.sum(x, axis=axes, keepdims=keepdims, dtype=_dtypes.to_native(xp, dtype, "sum"))
+        return xp.sum(x, axis=axes, keepdims=keepdims, dtype=dtype)
     if accum is None:
         return xp.sum(x, axis=axes, keepdims=keepdims)
     return xp.astype(xp.sum(x, axis=axes, keepdims=keepdims, dtype=accum), x.dtype)
@@ -182,9 +183,13 @@ def _start(op, x, axis, keepdims, floating=False):
 
 
 class prod(Rule):
-    """``out = prod(x, axis, keepdims)``; dx = G * conj(out / x), with torch's
-    convention for zeros: where a slice has one zero, that element gets the
-    product of the others and the rest 0; with more zeros every element gets 0.
+    """``out = prod(x, axis, keepdims)``; dx = G * conj(the product of the
+    other elements of x's slice): ``out / x`` where that is exact, and where x
+    holds a zero or a product is infinite, the exact product of the others
+    (at [inf, 0, 2]: [0, inf, nan], as torch). Where torch divides (at
+    [inf, 2, 3] it gives nan, the exact value is 6) or zeroes a slice with two
+    zeros (inf * 0 is nan here), this follows the product; a NaN without a
+    zero makes its slice's gradient NaN, as torch's.
     """
 
     args = ("x",)
@@ -194,23 +199,41 @@ class prod(Rule):
         """Product over ``axis``; ``dtype`` (a dtype object or name) accumulates
         and returns in that dtype, and the gradient is cast back to x's."""
         xp, scope, keepdims, (axes, kept, _, _), info = _start("prod", x, axis, keepdims)
-        out = run("prod", scope, lambda: xp.prod(
-            x, axis=axes, keepdims=keepdims, dtype=_dtypes.to_native(xp, dtype, "prod")))
+        native = _dtypes.to_native(xp, dtype, "prod")  # outside run(): its error is ours already
+        out = run("prod", scope, lambda: xp.prod(x, axis=axes, keepdims=keepdims, dtype=native))
         saved = Kept(x, out, axes, kept) if info.inexact else None
         return prod.record(xp, scope, saved, (info.inexact,), out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
         x, out = s.x, _kept(xp, s.out, s.kept)
-        zero = x == 0
-        if not bool(xp.any(zero)):
+        if bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
+            # out / x would be 0/0 or inf/inf somewhere: multiply the others instead
+            # (a NaN in a slice keeps its slice NaN, as torch's)
+            d = _others(xp, x, s.axes)
+            if d.dtype != out.dtype:
+                d = xp.astype(d, out.dtype)
+        else:
             d = out / x
-        else:  # out / x is 0/0 at a zero: count the zeros of each slice instead
-            ones = xp.where(zero, 1.0, x)
-            others = xp.prod(ones, axis=s.axes, keepdims=True, dtype=out.dtype)
-            zeros = _count(xp, zero, s.axes, out.dtype)
-            d = xp.where(zero, xp.where(zeros == 1, others, xp.zeros_like(others)), out / ones)
         return (cast(xp, _kept(xp, g, s.kept) * conj_if_complex(xp, d), x.dtype),)
+
+
+def _others(xp, x, axes):
+    """For each element of ``x``, the product of the other elements of its
+    slice along ``axes`` (None: all), without dividing: the products before
+    it times those after it, so that zeros and infinities give exact values."""
+    nd = x.ndim
+    reduced = tuple(range(nd)) if axes is None else tuple(sorted(a % nd for a in axes))
+    kept = tuple(a for a in range(nd) if a not in reduced)
+    order = kept + reduced
+    moved = xp.permute_dims(x, order) if order != tuple(range(nd)) else x
+    flat = xp.reshape(moved, tuple(moved.shape[: len(kept)]) + (-1,))
+    before = xp.cumulative_prod(flat, axis=-1, include_initial=True)[..., :-1]
+    after = xp.cumulative_prod(xp.flip(flat, axis=-1), axis=-1, include_initial=True)[..., :-1]
+    others = xp.reshape(before * xp.flip(after, axis=-1), tuple(moved.shape))
+    if order == tuple(range(nd)):
+        return others
+    return xp.permute_dims(others, tuple(sorted(range(nd), key=order.__getitem__)))
 
 
 def _count(xp, mask, axes, dtype):
@@ -402,8 +425,9 @@ def _cumulate(op, x, axis, dtype, include_initial):
     """The forward of cumulative_sum and cumulative_prod: (xp, scope, axis, out, needs)."""
     xp, scope = resolve(op, x)
     ax = _cumulative_axis(op, x, axis)
+    native = _dtypes.to_native(xp, dtype, op)  # outside run(): its error is ours already
     out = run(op, scope, lambda: getattr(xp, op)(
-        x, axis=ax, dtype=_dtypes.to_native(xp, dtype, op), include_initial=bool(include_initial)))
+        x, axis=ax, dtype=native, include_initial=bool(include_initial)))
     return xp, scope, ax, out, (dtype_info(xp, x.dtype).inexact,)
 
 

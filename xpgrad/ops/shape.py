@@ -4,6 +4,7 @@ the standard's manipulation functions, and astype."""
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from typing import NamedTuple
 
@@ -42,7 +43,13 @@ class reshape(Unary):
     @staticmethod
     def forward(x, shape):
         xp, scope = resolve("reshape", x)
-        return _reshaped(reshape, xp, scope, x, as_shape(shape, "reshape"))
+        shape = as_shape(shape, "reshape")
+        if any(d < -1 for d in shape) or shape.count(-1) > 1:
+            raise ValueError(
+                f"reshape: shape {shape!r} may hold sizes >= 0 and at most one -1 (the size "
+                f"that fits)"
+            )
+        return _reshaped(reshape, xp, scope, x, shape)
 
     @staticmethod
     def grad(xp, g, s):
@@ -118,8 +125,11 @@ class to_device(Rule):
 
 
 def _axis(axis, ndim: int, op: str, shape) -> int:
-    """One axis in ``[-ndim, ndim)`` as a non-negative int."""
-    return normalize_axis(operator.index(axis) if not isinstance(axis, bool) else axis, ndim, op, shape)[0]
+    """One axis in ``[-ndim, ndim)`` as a non-negative int; a TypeError naming
+    ``op`` for anything but an int."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int; got {axis!r}")
+    return normalize_axis(operator.index(axis), ndim, op, shape)[0]
 
 
 class expand_dims(Unary):
