@@ -56,13 +56,18 @@ def test_numpy_refuses_a_tensor_that_requires_grad(made):
 
 
 def test_scipy_special_fallback_raises_instead_of_dropping_the_gradient():
-    """scipy.special's expit converts through NumPy when the namespace has no
-    special functions: with a tensor that requires grad, that is an error, not a
-    result without a gradient."""
+    """scipy.special converts through NumPy a function xp.special lacks
+    (ellipk; expit, which it has, dispatches there: test_array_api_special.py):
+    with a tensor that requires grad, that is an error, not a result without a
+    gradient."""
     special = pytest.importorskip("scipy.special")
-    x = xpgrad.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    import xpgrad.array_api as xp
+
+    assert not hasattr(xp.special, "ellipk")
+    x = xpgrad.tensor(np.array([0.5, 0.2]), requires_grad=True)
     with pytest.raises(RuntimeError, match="requires grad"):
-        special.expit(x)
+        special.ellipk(x)
+    assert special.expit(x).requires_grad  # dispatched to xp.special.expit
 
 
 @pytest.mark.parametrize("library", ["array_api_strict", "jax", "dask"])

@@ -47,6 +47,7 @@ from .._dtypes import (  # noqa: F401 - the namespace's dtype objects and functi
 from . import _creation, _elementwise, _indexing, _linear_algebra, _manipulation, _nondiff, _statistical
 from . import linalg  # noqa: F401 - the standard's linalg extension, xp.linalg
 from . import fft  # noqa: F401 - the standard's fft extension, xp.fft
+from . import special  # noqa: F401 - scipy.special's functions, xp.special
 from ._creation import *  # noqa: F403
 from ._elementwise import *  # noqa: F403
 from ._indexing import *  # noqa: F403

@@ -69,7 +69,7 @@ copies:
 ((2, 3), (3, 4))
 """
 
-from . import elementwise, fft, indexing, linalg, math, reduction, shape  # noqa: F401 - they fill RULES
+from . import elementwise, fft, indexing, linalg, math, reduction, shape, special  # noqa: F401 - they fill RULES
 from ._common import RULES, Ctx, Rule
 from .elementwise import Binary, Unary
 
