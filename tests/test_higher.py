@@ -148,15 +148,16 @@ CASES = [
      [("spd", (3, 3))]),
     ("matrix_power", lambda xp, x: xp.linalg.matrix_power(x, 3), [("real", (3, 3))]),
     ("matrix_power_neg", lambda xp, x: xp.linalg.matrix_power(x, -2), [("square", (3, 3))]),
+    ("svdvals", lambda xp, x: xp.linalg.svdvals(x), [("real", M)]),
+    ("matrix_norm_nuc", lambda xp, x: xp.linalg.matrix_norm(x, ord="nuc"), [("real", M)]),
+    ("matrix_norm_2", lambda xp, x: xp.linalg.matrix_norm(x, ord=2), [("real", M)]),
 ]
 IDS = [c[0] for c in CASES]
 
 # Functions whose gradient is not differentiable yet: a recorded backward
 # through them raises, naming the function, instead of treating what their
 # gradient reads as constants.
-REFUSED = [
-    ("svdvals", lambda xp, x: xp.linalg.svdvals(x), [("real", M)]),
-]
+REFUSED = []
 BY_ID = {c[0]: c for c in CASES}
 
 

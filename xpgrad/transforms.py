@@ -598,7 +598,7 @@ class _UserRule:
 def _checked(ctx, grads) -> list:
     """The gradients of a user rule as Tensors, None where none is needed."""
     out = []
-    for i, (g, need) in enumerate(zip(grads, ctx.needs_input_grad)):
+    for g, need in zip(grads, ctx.needs_input_grad):
         if not need or g is None:
             out.append(None)
             continue

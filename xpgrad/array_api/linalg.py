@@ -22,8 +22,8 @@ from ._docs import composed, no_gradient, records
 
 __all__ = [
     "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
-    "matrix_power", "matrix_rank", "matrix_transpose", "outer", "slogdet", "solve", "svdvals",
-    "tensordot", "trace", "vecdot", "vector_norm",
+    "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve",
+    "svd", "svdvals", "tensordot", "trace", "vecdot", "vector_norm",
 ]
 
 _ = (matmul, matrix_transpose, tensordot, vecdot)  # re-exported, as the standard asks
@@ -138,6 +138,8 @@ def matrix_power(x, n, /):
 
 SlogdetResult = _namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = _namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+SVDResult = _namedtuple("SVDResult", ["U", "S", "Vh"])
+QRResult = _namedtuple("QRResult", ["Q", "R"])
 
 
 def _data(x):
@@ -215,6 +217,21 @@ def svdvals(x, /):
     if _complex_without_grad("svdvals", x):
         return _native("svdvals", "svdvals", x)
     return apply(ops.svdvals, (x,))
+
+
+@records(ops.svd, "Returns ``SVDResult(U, S, Vh)``, a named tuple of Tensors.")
+def svd(x, /, *, full_matrices=True):
+    return SVDResult(*apply(ops.svd, (x,), full_matrices))
+
+
+@records(ops.qr, "Returns ``QRResult(Q, R)``, a named tuple of Tensors.")
+def qr(x, /, *, mode="reduced"):
+    return QRResult(*apply(ops.qr, (x,), mode))
+
+
+@records(ops.pinv, "``rtol`` gets no gradient (a Tensor gives its values).")
+def pinv(x, /, *, rtol=None):
+    return apply(ops.pinv, (x,), _data(rtol))
 
 
 # The extension's names (2024.12), for the error of those xpgrad lacks.

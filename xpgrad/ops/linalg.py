@@ -1,5 +1,6 @@
-"""matmul and linear (the GEMM rules), and the contractions and norms of the
-Array API: vecdot, tensordot, vector_norm, trace, det, inv, solve.
+"""matmul and linear (the GEMM rules), and the contractions, norms and
+decompositions of the Array API: vecdot, tensordot, vector_norm, trace, det,
+inv, solve, slogdet, cholesky, eigh, svdvals, svd, qr, pinv.
 
 Broadcast batch dimensions are never materialized and then summed where a
 view can avoid it: when the other operand is one matrix, the batch axes are
@@ -36,7 +37,7 @@ from ._common import (
 
 __all__ = [
     "matmul", "linear", "vecdot", "tensordot", "vector_norm", "trace", "det", "inv", "solve",
-    "diagonal", "cross", "slogdet", "cholesky", "eigvalsh", "eigh", "svdvals",
+    "diagonal", "cross", "slogdet", "cholesky", "eigvalsh", "eigh", "svdvals", "svd", "qr", "pinv",
 ]
 
 # Builds a NamedTuple from a tuple in C, without its class's Python-level
@@ -587,14 +588,49 @@ class Matrix(NamedTuple):
     offset: int
 
 
-def _inverse_t(op, xp, x):
-    """inv(x)^T for a determinant's gradient; a ValueError naming ``op`` for a singular x."""
+def _any(xp, mask) -> bool:
+    """True when any element of the boolean ``mask`` is; False for a value that
+    cannot be read while it is traced (``jax.jit``): the checks and the
+    branches that need it are then skipped."""
+    found = xp.any(mask)
     try:
-        return mT(xp, xp.linalg.inv(x))
-    except BACKEND_ERRORS as exc:
-        raise ValueError(
-            f"{op}.backward: x is singular, and xpgrad's {op} gradient needs its inverse ({exc})"
-        ) from exc
+        return bool(found)
+    except TypeError:  # JAX's TracerBoolConversionError
+        return False
+
+
+def _matrix_axes(xp, a):
+    """``a`` (...) as (..., 1, 1), to scale or select whole matrices."""
+    return xp.expand_dims(xp.expand_dims(a, axis=-1), axis=-1)
+
+
+def _cofactor_svd(xp, x):
+    """The cofactor matrix adj(x)^T of square x from its SVD x = U S Vh:
+    det(U) det(Vh) conj(U diag(p) Vh), p_i the product of the singular values
+    other than s_i (exact when some are 0). Array API code, so that it is
+    differentiable again (through the svd rule) on Tensors."""
+    u, sv, vh = xp.linalg.svd(x)
+    n = sv.shape[-1]
+    others = xp.eye(n, dtype=sv.dtype, device=sv.device) == 1
+    p = xp.prod(xp.where(others, 1.0, xp.expand_dims(sv, axis=-2)), axis=-1)
+    c = xp.linalg.det(u) * xp.linalg.det(vh)  # +-1 (real) or a unit complex number
+    # adj(x) = det(x) inv(x) = c Vh^H diag(p) U^H, so adj(x)^T = c conj(U diag(p) Vh)
+    inner = (u * xp.expand_dims(p, axis=-2)) @ vh
+    return _matrix_axes(xp, c) * conj_if_complex(xp, inner)
+
+
+def _cofactor(xp, x, d):
+    """The cofactor matrix adj(x)^T of square x with determinant ``d``:
+    d * inv(x)^T for the matrices with d != 0, the SVD's product form for the
+    singular ones (only they pay for an SVD; one does not fail the others)."""
+    d4 = _matrix_axes(xp, d)
+    singular = d == 0
+    if not _any(xp, singular):
+        return d4 * mT(xp, xp.linalg.inv(x))
+    s4 = _matrix_axes(xp, singular)
+    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+    by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
+    return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
 
 
 def _square(op, x):
@@ -629,8 +665,12 @@ class trace(Rule):
 
 
 class det(Rule):
-    """``out = det(x)``; dx = G * conj(out * inv(x)^T). A singular x has no
-    inverse: its backward raises (torch falls back to an SVD)."""
+    """``out = det(x)``; dx = G * conj(cof(x)), with cof(x) = adj(x)^T the
+    cofactor matrix: out * inv(x)^T where out != 0, and at a singular x
+    det(U) det(Vh) conj(U diag(p) Vh) from the SVD x = U S Vh, p_i the product
+    of the singular values other than s_i (exact: diag(2, 0, 3) gets
+    diag(0, 6, 0), where torch gives 0). Differentiable again at any x of rank
+    n - 1 or more; below that, a second derivative raises (through svd)."""
 
     args = ("x",)
 
@@ -641,9 +681,8 @@ class det(Rule):
 
     @staticmethod
     def gradients(xp, g, s, needs):
-        inv_t = _inverse_t("det", xp, s.x)
-        scale = xp.reshape(g * conj_if_complex(xp, s.out), tuple(s.out.shape) + (1, 1))
-        return (cast(xp, scale * conj_if_complex(xp, inv_t), s.x.dtype),)
+        cof = _cofactor(xp, s.x, s.out)
+        return (cast(xp, _matrix_axes(xp, g) * conj_if_complex(xp, cof), s.x.dtype),)
 
 
 class inv(Rule):
@@ -819,7 +858,11 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
 
 class slogdet(Rule):
     """``out = (sign, logabsdet)`` of det(x) (real x); d sign = 0,
-    dx = G_logabsdet * inv(x)^T. A singular x has no inverse: its backward raises."""
+    dx = G_logabsdet * inv(x)^T. At a singular x (logabsdet = -inf) the
+    gradient is cof(x) / 0 for that matrix: +-inf by the sign of G * cof(x)
+    where the cofactor is nonzero, NaN where it is 0, and 0 where G is 0
+    (torch also gives infinities and NaN there); the others of a batch are
+    exact."""
 
     args = ("x",)
     outputs = 2
@@ -828,16 +871,27 @@ class slogdet(Rule):
     def forward(x):
         xp, scope, (sign, logabs) = _decompose("slogdet", x, "slogdet")
         needs = (_real_only("slogdet", xp, x),)
-        return slogdet.record(xp, scope, Decomposed(x, (), x.shape[-1]), needs, (sign, logabs))
+        singular = run("slogdet", scope, lambda: sign == 0)  # a mask: no graph needed
+        saved = Decomposed(x, (singular,), x.shape[-1])
+        return slogdet.record(xp, scope, saved, needs, (sign, logabs))
 
     @staticmethod
     def gradients(xp, g, s, needs):
         g_logabs = g[1]
         if g_logabs is None:  # only the sign, whose gradient is 0
             return (xp.zeros_like(s.x),)
-        inv_t = _inverse_t("slogdet", xp, s.x)
-        g_logabs = xp.reshape(g_logabs, tuple(g_logabs.shape) + (1, 1))
-        return (cast(xp, g_logabs * inv_t, s.x.dtype),)
+        x, (singular,) = s.x, s.parts
+        g4 = _matrix_axes(xp, g_logabs)
+        if not _any(xp, singular):
+            return (cast(xp, g4 * mT(xp, xp.linalg.inv(x)), x.dtype),)
+        s4 = _matrix_axes(xp, singular)
+        eye = xp.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+        regular = g4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))
+        # G * cof / (+0), written without dividing (no warnings): +-inf, NaN at 0 / 0
+        lean = g4 * _cofactor_svd(xp, x)
+        at_singular = xp.where(lean == 0, math.nan, xp.where(lean > 0, math.inf, -math.inf))
+        at_singular = xp.where(g4 == 0, 0.0, at_singular)
+        return (cast(xp, xp.where(s4, at_singular, regular), x.dtype),)
 
 
 class cholesky(Rule):
@@ -934,9 +988,16 @@ class eigh(Rule):
         return (cast(xp, v @ inner @ mT(xp, v), v.dtype),)
 
 
+class SVDSaved(NamedTuple):
+    parts: tuple  # (U, S, Vh) as the forward returned them
+    full: bool  # full_matrices: U and Vh square, with columns (rows) past min(M, N)
+
+
 class svdvals(Rule):
     """``out = s``, the singular values of x (..., M, N) (real x), descending;
-    dx = U diag(G) V^T with the thin U and V^T of the same decomposition."""
+    dx = U diag(G) V^T with the thin U and V^T of the same decomposition,
+    themselves joined to the graph as ``svd``'s results, so the gradient is
+    differentiable again (where the singular values are distinct)."""
 
     args = ("x",)
 
@@ -944,12 +1005,362 @@ class svdvals(Rule):
     def forward(x):
         xp, scope, (u, s, vh) = _decompose("svdvals", x, "svd", square=False, full_matrices=False)
         needs = (_real_only("svdvals", xp, x),)
-        return svdvals.record(xp, scope, Decomposed(None, (u, vh), 0), needs, s)
+        return svdvals.record(xp, scope, SVDSaved((u, s, vh), False), needs, s)
 
-    # Its gradient reads U and V^T, whose own derivatives need the full SVD's rule.
-    higher = False
+    @staticmethod
+    def graph_saved(s, join):
+        # U, S, Vh joined to x as svd's results, so that their derivative is followed
+        return s._replace(parts=join.outputs(svd, s, s.parts, 0))
 
     @staticmethod
     def gradients(xp, g, s, needs):
-        u, vh = s.parts
+        u, _, vh = s.parts
         return (cast(xp, (u * xp.expand_dims(g, axis=-2)) @ vh, u.dtype),)
+
+
+def _ch(xp, a):
+    """a^H: the conjugate transpose of the last two axes."""
+    return conj_if_complex(xp, mT(xp, a))
+
+
+def _zeros_of(xp, like, shape):
+    return xp.zeros(shape, dtype=like.dtype, device=like.device)
+
+
+def _past(op, xp, g, k, axis, what, flag):
+    """``g`` cut to its first ``k`` columns (axis -1) or rows (axis -2); a
+    ValueError naming ``flag`` when a nonzero gradient reached the others."""
+    if g is None or g.shape[axis] == k:
+        return g
+    rest = g[..., k:] if axis == -1 else g[..., k:, :]
+    if _any(xp, rest != 0):
+        raise ValueError(
+            f"{op}.backward: a gradient reached {what} past the first min(M, N) = {k}, which "
+            f"{flag} adds and which are not unique (any orthonormal completion would do), so "
+            f"it has no defined value; use only the first {k}, or call {op} without {flag}"
+        )
+    return g[..., :k] if axis == -1 else g[..., :k, :]
+
+
+def _svd_grad(xp, u, sv, vh, gu, gs, gvh):
+    """dx of the thin SVD x = U diag(S) Vh (U: M x K, Vh: K x N) from the
+    gradients of U, S and Vh (None where none reached). With X = U^H gU,
+    Y = V^H gV (gV = gVh^H), A = X - X^H and B = Y - Y^H, the K x K middle is
+
+        ((A + B) / (s_j - s_i) + (A - B) / (s_j + s_i)) / 2 + diag(gS),
+
+    and dx = U middle Vh + (I - U U^H) gU S^-1 Vh + U S^-1 gVh (I - V V^H):
+    torch's formula, split so that each division has its own mask. A pair
+    of nonzero singular values equal to rounding (|s_i - s_j| <= max(M, N) eps
+    max(s)) masks its 1 / (s_j - s_i) to 0; so does a denominator that is
+    exactly 0. Singular values that are 0 to rounding are divided by: a
+    gradient that scales with them (U S Vh) stays exact. :func:`_check_svd`
+    raises wherever a mask or a division would hide or blow up a gradient
+    that reaches vectors x does not determine."""
+    m, k, n = u.shape[-2], sv.shape[-1], vh.shape[-1]
+    batch = tuple(u.shape[:-2])
+    if gu is None and gvh is None:
+        if gs is None:
+            return _zeros_of(xp, u, batch + (m, n))
+        return (u * xp.expand_dims(gs, axis=-2)) @ vh
+    if k == 0 or math.prod(batch) == 0:
+        return _zeros_of(xp, u, batch + (m, n))
+    cplx = dtype_info(xp, u.dtype).complex
+    x_ = y_ = a = b = None
+    if gu is not None:
+        x_ = _ch(xp, u) @ gu
+        a = x_ - _ch(xp, x_)
+    if gvh is not None:
+        y_ = vh @ _ch(xp, gvh)  # V^H gV
+        b = y_ - _ch(xp, y_)
+    plus = a if b is None else b if a is None else a + b
+    minus = a if b is None else -b if a is None else a - b
+    # zero, and equal, to rounding, relative to each matrix's largest singular value
+    tiny = max(m, n) * xp.finfo(sv.dtype).eps * sv[..., :1]
+    zero_s = sv <= tiny
+    si, sj = xp.expand_dims(sv, axis=-1), xp.expand_dims(sv, axis=-2)
+    eye = xp.eye(k, dtype=sv.dtype, device=sv.device)
+    diag = eye == 1
+    zero = xp.expand_dims(zero_s, axis=-1) & xp.expand_dims(zero_s, axis=-2)
+    repeated = (xp.abs(sj - si) <= xp.expand_dims(tiny, axis=-1)) & ~zero & ~diag
+    d_minus, d_plus = sj - si, sj + si
+    cut_minus, cut_plus = repeated | (d_minus == 0), d_plus == 0
+    f_minus = xp.where(cut_minus, 0.0, 1.0 / xp.where(cut_minus, 1.0, d_minus))
+    f_plus = xp.where(cut_plus, 0.0, 1.0 / xp.where(cut_plus, 1.0, d_plus))
+    middle = 0.5 * (plus * f_minus + minus * f_plus)
+    extra_u, extra_v = m > k and gu is not None, n > k and gvh is not None
+    off_u = off_v = s_inv = None
+    if extra_u or extra_v:
+        cut = sv == 0
+        s_inv = xp.where(cut, 0.0, 1.0 / xp.where(cut, 1.0, sv))
+        if extra_u:  # (I - U U^H) gU
+            off_u = (gu - u @ x_) * xp.expand_dims(s_inv, axis=-2)
+        if extra_v:  # gVh (I - V V^H)
+            off_v = xp.expand_dims(s_inv, axis=-1) * (gvh - (gvh @ _ch(xp, vh)) @ vh)
+    if cplx or _any(xp, repeated | zero):
+        _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v, zero_s, zero,
+                   repeated, cut_minus, cut_plus, diag, cplx, m != n)
+    if gs is not None:
+        middle = middle + xp.expand_dims(gs, axis=-2) * eye
+    gx = u @ middle @ vh
+    if off_u is not None:  # (I - U U^H) gU S^-1 Vh
+        gx = gx + off_u @ vh
+    if off_v is not None:  # U S^-1 gVh (I - V V^H)
+        gx = gx + u @ off_v
+    return gx
+
+
+_UNDETERMINED = (
+    "svd.backward: x has {what}, and the gradient reaches {whose}, which x does not "
+    "determine{why}: the derivative through the SVD is undefined there, and xpgrad raises "
+    "rather than return NaN or a guess. {fine}"
+)
+
+
+def _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v, zero_s, zero,
+               repeated, cut_minus, cut_plus, diag, cplx, rectangular):
+    """A ValueError where the gradient reaches what x does not determine:
+    the vectors of a repeated singular value (X or Y couples them), the
+    common phase of a complex pair (diag(A + B) != 0), the vectors of a zero
+    singular value (a masked 0 / 0 with a numerator beyond rounding, or a
+    division by a rounding-level value that blows the gradient up past
+    1 / sqrt(eps) times its natural size), and S itself at an exact zero of a
+    non-square x or a repeated zero (where S has a kink, like |t| at 0).
+    "Beyond rounding" is sqrt(eps) times the largest |gU|, |gVh| (|gS|)."""
+    root = math.sqrt(xp.finfo(sv.dtype).eps)
+    scale = 0.0
+    for g in (gu, gvh):
+        if g is not None:
+            scale = scale + xp.max(xp.abs(g))
+    tol = root * scale
+    if cplx and _any(xp, diag & (xp.abs(plus) > tol)):
+        raise ValueError(
+            "svd.backward: the loss depends on the phase of the complex singular vectors "
+            "(U[..., :, i] and Vh[..., i, :] are unique only up to a common factor "
+            "e^(i phi)): its gradient is undefined. Losses of U S Vh, of S, or of |U| and |Vh| "
+            "at distinct singular values have one"
+        )
+    coupled = 0.0
+    for p in (x_, y_):
+        if p is not None:
+            coupled = coupled + xp.abs(p)
+    if _any(xp, repeated & (coupled > tol)):
+        raise ValueError(_UNDETERMINED.format(
+            what="a repeated singular value (equal to rounding)",
+            whose="its singular vectors",
+            why=" (any rotation of them is as good)",
+            fine="A gradient of S alone, or of the vectors of distinct singular values, is fine",
+        ))
+    if not _any(xp, zero_s):
+        return
+    exact = sv == 0
+    bad = _any(xp, zero & cut_minus & (xp.abs(plus) > tol))
+    bad = bad or _any(xp, zero & cut_plus & (xp.abs(minus) > tol))
+    s_max = xp.max(sv)
+    if not bad and _any(xp, s_max > 0):
+        natural = scale / s_max + (0.0 if gs is None else xp.max(xp.abs(gs)))
+        limit = natural / root
+        bad = _any(xp, zero & (xp.abs(middle) > limit))
+        for off, axis in ((off_u, -2), (off_v, -1)):
+            if off is not None and not bad:
+                bad = _any(xp, xp.expand_dims(zero_s, axis=axis) & (xp.abs(off) > limit))
+    if bad:
+        raise ValueError(_UNDETERMINED.format(
+            what="a zero singular value (to rounding: x is rank-deficient)",
+            whose="its singular vectors",
+            why="",
+            fine="Use the vectors of the nonzero singular values only, or a full-rank x",
+        ))
+    if gs is not None and _any(xp, exact):
+        many = xp.sum(xp.astype(exact, sv.dtype), axis=-1, keepdims=True) > 1
+        kinked = exact & many if not rectangular else exact
+        if _any(xp, kinked & (xp.abs(gs) > root * xp.max(xp.abs(gs)))):
+            where = "is not square and has a" if rectangular else "has a repeated"
+            raise ValueError(
+                f"svd.backward: x {where} zero singular value, where S is not differentiable "
+                f"(it has a kink there, as |t| at 0), and the gradient reaches S there: the "
+                f"derivative through the SVD is undefined, and xpgrad raises rather than return "
+                f"a guess. A loss that gives those singular values no gradient is fine"
+            )
+
+
+class svd(Rule):
+    """``out = (U, S, Vh)`` with x = U diag(S) Vh, x (..., M, N) real or complex,
+    S descending; K = min(M, N) columns of U and rows of Vh, all M and N with
+    ``full_matrices``.
+
+    With X = U^H gU, Y = V^H gV (gV = gVh^H), A = X - X^H, B = Y - Y^H:
+    dx = U (((A + B) / (s_j - s_i) + (A - B) / (s_j + s_i)) / 2 + diag(gS)) Vh
+    + (I - U U^H) gU S^-1 Vh + U S^-1 gVh (I - V V^H), torch's formula.
+    Where x does not determine its factors, a ValueError says so instead of
+    NaN (torch) or a silently wrong value: a repeated nonzero singular value
+    (equal to rounding, |s_i - s_j| <= max(M, N) eps max(s)) whose vectors the
+    gradient reaches (X or Y couples the pair; its 1 / (s_j - s_i) is masked
+    to 0 otherwise); complex, a loss that depends on a pair's common phase;
+    a zero singular value whose vectors get a gradient that the division
+    would blow up (rank-deficient x; U S Vh, whose gradient scales with S,
+    stays exact), or a gradient of S at an exact zero of a non-square x or
+    a repeated zero (a kink). Close but distinct values give large
+    gradients, as in torch. With
+    ``full_matrices``, a nonzero gradient of U's columns (Vh's rows) past K
+    raises a ValueError naming it: those are any orthonormal completion.
+    """
+
+    args = ("x",)
+    outputs = 3
+
+    @staticmethod
+    def forward(x, full_matrices=True):
+        if type(full_matrices) is not bool:
+            raise TypeError(f"svd: full_matrices must be a bool; got {full_matrices!r}")
+        xp, scope, (u, s, vh) = _decompose("svd", x, "svd", square=False, full_matrices=full_matrices)
+        saved = SVDSaved((u, s, vh), full_matrices)
+        return svd.record(xp, scope, saved, (differentiable(xp, x),), (u, s, vh))
+
+    @staticmethod
+    def graph_saved(s, join):
+        return s._replace(parts=join.result(s.parts))
+
+    @staticmethod
+    def gradients(xp, g, s, needs):
+        (u, sv, vh), (gu, gs, gvh) = s.parts, g
+        k = sv.shape[-1]
+        if s.full:
+            gu = _past("svd", xp, gu, k, -1, "U's columns", "full_matrices=True")
+            gvh = _past("svd", xp, gvh, k, -2, "Vh's rows", "full_matrices=True")
+            if u.shape[-1] != k:
+                u = u[..., :k]
+            if vh.shape[-2] != k:
+                vh = vh[..., :k, :]
+        return (cast(xp, _svd_grad(xp, u, sv, vh, gu, gs, gvh), u.dtype),)
+
+
+class QRSaved(NamedTuple):
+    parts: tuple  # (Q, R) as the forward returned them
+    complete: bool  # mode="complete": Q is M x M
+
+
+def _qr_square(xp, q, r, gq, gr):
+    """dx of x = Q R with R square (N x N, x M x N with M >= N):
+    dx = (gQ + Q sym(gR R^H - Q^H gQ)) R^-H, sym(N) = triu(N, 1) + triu(N, 1)^H
+    + Re diag(N)."""
+    inner = None
+    if gr is not None:
+        inner = gr @ _ch(xp, r)
+    if gq is not None:
+        qg = _ch(xp, q) @ gq
+        inner = -qg if inner is None else inner - qg
+    upper = xp.triu(inner, k=1)
+    eye = xp.eye(r.shape[-1], dtype=r.dtype, device=r.device)
+    diag = xp.real(inner) if dtype_info(xp, inner.dtype).complex else inner
+    b = q @ (upper + _ch(xp, upper) + eye * diag)
+    if gq is not None:
+        b = gq + b
+    d = xp.abs(xp.sum(r * eye, axis=-1))  # |diag(R)|: x's rank shows there
+    tiny = max(q.shape[-2], r.shape[-1]) * xp.finfo(d.dtype).eps * xp.max(d, axis=-1, keepdims=True)
+    if _any(xp, d <= tiny):
+        raise ValueError(
+            "qr.backward: R is singular to rounding (x has rank below min(M, N)): the "
+            "gradient of QR needs R^-1 (and Q's columns past the rank are not determined by "
+            "x), so it is undefined there"
+        )
+    try:  # b R^-H = (R^-1 b^H)^H
+        return _ch(xp, xp.linalg.solve(r, _ch(xp, b)))
+    except BACKEND_ERRORS as exc:
+        raise ValueError(f"qr.backward: R is singular (x has rank below min(M, N)) ({exc})") from exc
+
+
+class qr(Rule):
+    """``out = (Q, R)`` with x = Q R, x (..., M, N) real or complex, Q with
+    orthonormal columns, R upper triangular (K = min(M, N) columns of Q, all M
+    with ``mode="complete"``).
+
+    M >= N: dx = (gQ + Q sym(gR R^H - Q^H gQ)) R^-H, where sym(N) = triu(N, 1)
+    + triu(N, 1)^H + Re diag(N) (torch's formula). M < N: x = [X | Y] and
+    R = [R1 | R2] give dX by that formula for X = Q R1 with gQ + Q R2 gR2^H,
+    and dY = Q gR2. x must have full rank (R^-1): a ValueError otherwise. With
+    ``mode="complete"`` and M > N, a nonzero gradient of Q's columns past N
+    raises a ValueError naming the mode (they are any orthonormal completion);
+    R's rows past N are 0 whatever x is, so their gradient is dropped."""
+
+    args = ("x",)
+    outputs = 2
+
+    @staticmethod
+    def forward(x, mode="reduced"):
+        if not isinstance(mode, str):
+            raise TypeError(f"qr: mode must be 'reduced' or 'complete'; got {mode!r}")
+        if mode not in ("reduced", "complete"):
+            raise ValueError(f"qr: mode must be 'reduced' or 'complete'; got {mode!r}")
+        xp, scope, (q, r) = _decompose("qr", x, "qr", square=False, mode=mode)
+        saved = QRSaved((q, r), mode == "complete")
+        return qr.record(xp, scope, saved, (differentiable(xp, x),), (q, r))
+
+    @staticmethod
+    def graph_saved(s, join):
+        return s._replace(parts=join.result(s.parts))
+
+    @staticmethod
+    def gradients(xp, g, s, needs):
+        (q, r), (gq, gr) = s.parts, g
+        m, n = q.shape[-2], r.shape[-1]
+        k = min(m, n)
+        if q.shape[-1] != k:  # complete, M > N
+            gq = _past("qr", xp, gq, k, -1, "Q's columns", "mode='complete'")
+            q, r = q[..., :k], r[..., :k, :]
+            gr = None if gr is None else gr[..., :k, :]
+        if (gq is None and gr is None) or k == 0:
+            return (_zeros_of(xp, q, tuple(q.shape[:-2]) + (m, n)),)
+        if m >= n:
+            return (cast(xp, _qr_square(xp, q, r, gq, gr), q.dtype),)
+        r1, r2 = r[..., :m], r[..., m:]
+        gr1 = gr2 = None
+        if gr is not None:
+            gr1, gr2 = gr[..., :m], gr[..., m:]
+            extra = q @ (r2 @ _ch(xp, gr2))  # Y = Q R2: Y gR2^H
+            gq = extra if gq is None else gq + extra
+        gx1 = _qr_square(xp, q, r1, gq, gr1)
+        gx2 = _zeros_of(xp, gx1, tuple(gx1.shape[:-1]) + (n - m,)) if gr2 is None else q @ gr2
+        return (cast(xp, xp.concat([gx1, gx2], axis=-1), q.dtype),)
+
+
+class pinv(Rule):
+    """``out = pinv(x)``, the Moore-Penrose inverse of x (..., M, N), singular
+    values at most ``rtol`` times the largest taken as 0 (default
+    max(M, N) * eps). With P = out: dx = -P^H G P^H + (I - x P) G^H P P^H +
+    P^H P G^H (I - P x), the derivative at constant rank (torch's formula);
+    where a change of x changes the rank, pinv has no derivative."""
+
+    args = ("x",)
+
+    @staticmethod
+    def forward(x, rtol=None):
+        xp, scope = resolve("pinv", x)
+        if x.ndim < 2:
+            raise ValueError(f"pinv: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
+        if not dtype_info(xp, x.dtype).inexact:
+            raise TypeError(f"pinv: x has dtype {x.dtype}; pinv needs a floating-point array, cast it first")
+        if rtol is None:
+            rtol = max(x.shape[-2], x.shape[-1]) * xp.finfo(x.dtype).eps
+        elif isinstance(rtol, bool) or not (isinstance(rtol, numbers.Real) or hasattr(rtol, "shape")):
+            raise TypeError(f"pinv: rtol must be None, a real number or an array; got {rtol!r}")
+        elif isinstance(rtol, numbers.Real) and not rtol >= 0:
+            raise ValueError(f"pinv: rtol must be >= 0; got {rtol!r}")
+        fn = linalg_function("pinv", xp)
+        out = run("pinv", scope, lambda: fn(x, rtol=rtol))
+        return pinv.record(xp, scope, Matrix(x, out, 0), (differentiable(xp, x),), out)
+
+    @staticmethod
+    def gradients(xp, g, s, needs):
+        a, p = s.x, s.out
+        ph, gh = _ch(xp, p), _ch(xp, g)
+        m, n = a.shape[-2], a.shape[-1]
+        if m <= n:  # the products kept M x M
+            k = gh @ p
+            left = k @ ph  # G^H P P^H
+            gx = -(_ch(xp, k) @ ph) + left - (a @ p) @ left + (ph @ p) @ (gh - k @ a)
+        else:  # N x N
+            k = p @ gh
+            right = ph @ k  # P^H P G^H
+            gx = -(ph @ _ch(xp, k)) + (gh - a @ k) @ (p @ ph) + right - right @ (p @ a)
+        return (cast(xp, gx, a.dtype),)
