@@ -18,7 +18,7 @@ from ..ops._common import BACKEND_ERRORS as _BACKEND_ERRORS
 from ..ops._common import backend_error as _backend_error
 from ..tensor import Tensor, apply, constant, is_grad_enabled
 from ._linear_algebra import matmul, matrix_transpose, tensordot, vecdot
-from ._docs import composed, no_gradient, records
+from ._docs import checked, composed, no_gradient, records
 
 __all__ = [
     "cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
@@ -105,6 +105,7 @@ def cross(x1, x2, /, *, axis=-1):
     return apply(ops.cross, (x1, x2), axis)
 
 
+@checked
 def matrix_power(x, n, /):
     """``x`` multiplied by itself ``n`` times (inv(x) ``-n`` times for n < 0; the
     identity, with a zero gradient, for n = 0), by repeated squaring."""

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._backend import (
+    _BY_XP,
     LIBS,
     NO_SCOPE,
     _describe,
@@ -330,7 +331,9 @@ def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
         except TypeError:
             lib = None
     xp = ctx.xp if xp is None else xp
-    if lib is None or lib.xp is not xp:
+    # A forward may name its library by another of its namespaces (a user's
+    # rule with xpgrad.get_namespace's): the same library all the same.
+    if lib is None or (lib.xp is not xp and _BY_XP.get(id(xp)) is not lib):
         name = namespace_name(xp)
         raise TypeError(
             f"{op}.backward: grad_out is {_describe(grad_out)}"
