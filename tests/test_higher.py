@@ -475,3 +475,24 @@ def test_random_compositions_match_torch(seed):
     hv = xpgrad.hvp(loss, tuple(xs), tuple(vs))
     for h, ref in zip(hv, _torch_hvp(case, xs, vs)):
         np.testing.assert_allclose(h, ref, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("include_initial", [False, True])
+def test_cumulative_prod_second_derivative_through_zeros(include_initial):
+    """After a zero, the first derivative is 0 but moves with that zero: the
+    Hessian is symmetric and torch's (torch: cumprod with the initial 1 prepended)."""
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])[: 5 if include_initial else 4]
+    for z in ([2.0, 0.0, 3.0, 4.0], [0.0, 2.0, 0.0, 5.0]):
+        z = np.array(z)
+        h = xpgrad.hessian(lambda t: xp_sum_weighted(
+            t.__array_namespace__().cumulative_prod(t, axis=0, include_initial=include_initial), w))(z)
+        ref = torch.autograd.functional.hessian(
+            lambda t: (torch.cumprod(torch.cat([torch.ones(1, dtype=t.dtype), t]) if include_initial
+                                     else t, 0) * torch.tensor(w)).sum(), torch.tensor(z)).numpy()
+        np.testing.assert_allclose(h, ref, atol=1e-12)
+        np.testing.assert_allclose(h, h.T, atol=1e-12)
+
+
+def xp_sum_weighted(t, w):
+    ns = t.__array_namespace__()
+    return ns.sum(t * xpgrad.convert(w, like=t.data))

@@ -1006,9 +1006,20 @@ def _walk(roots: list, seeds: list, inputs, *, create_graph: bool, retain_graph:
     in ``seeds`` (None: ones), newest node first. With ``create_graph`` every
     gradient is a Tensor and each node's backward runs on Tensors
     (:meth:`~xpgrad.ops.Rule.graph_gradients`), recording the graph of the
-    gradient. ``inputs`` None: leaves' ``.grad`` get the gradients (summed);
-    else the gradient of each of ``inputs`` is returned, in order (None for
-    one the outputs do not depend on), and no ``.grad`` changes."""
+    gradient, also inside ``no_grad()``. ``inputs`` None: leaves' ``.grad``
+    get the gradients (summed); else the gradient of each of ``inputs`` (a
+    Tensor, or the graph node it had when it was given) is returned, in order
+    (None for one the outputs do not depend on), and no ``.grad`` changes."""
+    if not create_graph:
+        return _walk_in(roots, seeds, inputs, create_graph, retain_graph, op)
+    token = _GRAD_ENABLED.set(True)  # the sums and casts of a recorded walk are recorded too
+    try:
+        return _walk_in(roots, seeds, inputs, create_graph, retain_graph, op)
+    finally:
+        _GRAD_ENABLED.reset(token)
+
+
+def _walk_in(roots, seeds, inputs, create_graph, retain_graph, op):
     pending: dict = {}
     scope = NO_SCOPE
     for root, seed in zip(roots, seeds):
@@ -1017,15 +1028,18 @@ def _walk(roots: list, seeds: list, inputs, *, create_graph: bool, retain_graph:
             g = _graph_seed(seed, g, root)
         key = root._node or root
         pending[key] = g if key not in pending else _add(pending[key], g, scope)
-    nodes = _nodes([k for k in pending if type(k) is Ctx], op)
+    nodes = _nodes([k for k in pending if type(k) is Ctx])
     targets = None
     if inputs is not None:
         targets = {}
         for i, t in enumerate(inputs):
-            targets.setdefault(t._node or t, []).append(i)
+            targets.setdefault(t if type(t) is Ctx else (t._node or t), []).append(i)
         reach = set(targets)  # the nodes a target lies below: no other needs a backward
+        hidden = False  # whether a released node hid what lies below it
         for node in reversed(nodes):
-            if any([p in reach for p in node.parents if p is not None]):
+            if node.parents is None:
+                hidden = hidden or node not in reach
+            elif any([p in reach for p in node.parents if p is not None]):
                 reach.add(node)
         nodes = [n for n in nodes if n in reach]
     captured = {}
@@ -1033,10 +1047,14 @@ def _walk(roots: list, seeds: list, inputs, *, create_graph: bool, retain_graph:
         g = pending.pop(node, None)
         if targets is not None and node in targets:
             captured[node] = g
+            if node.parents is None:  # released, but only its gradient is asked for
+                continue
         parents = node.parents
         if g is None:
-            results = ()
-        elif create_graph:
+            continue
+        if parents is None:
+            raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
+        if create_graph:
             results = _graph_backward(node, g)
         else:
             results = node.rule.backward(tuple(g) if type(g) is list else g, node)
@@ -1052,27 +1070,37 @@ def _walk(roots: list, seeds: list, inputs, *, create_graph: bool, retain_graph:
             pending[parent] = pg if prev is None else _add(prev, pg, node.scope)
     if targets is None:
         for leaf, g in pending.items():
-            leaf._grad = g if leaf._grad is None else leaf._grad + g
+            old = leaf._grad
+            if old is None:
+                leaf._grad = g
+            else:  # a Tensor first: another library's array may not add a Tensor
+                leaf._grad = (old if type(old) is Tensor else constant(old)) + g
         return None
     out = [None] * len(inputs)
     for key, where in targets.items():
         g = captured.get(key) if type(key) is Ctx else pending.get(key)
         for i in where:
             out[i] = g
+    if hidden and any([g is None for g in out]):  # not reached, or reached only through a released node
+        raise RuntimeError(
+            f"{op}: an input was not reached, and the graph goes through a node an earlier "
+            f"backward() released; pass retain_graph=True to the first backward() if the "
+            f"input lies below it"
+        )
     return out
 
 
-def _nodes(starts: list, op: str) -> list:
-    """Every node below ``starts``, newest first (a node before its inputs)."""
+def _nodes(starts: list) -> list:
+    """Every node below ``starts``, newest first (a node before its inputs). A
+    node an earlier backward released is listed, but not gone through: the
+    walk refuses it only if it has to run its backward."""
     nodes, seen, stack = list(starts), set(starts), list(starts)
-    for node in starts:
-        if node.parents is None:
-            raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
     while stack:
-        for parent in stack.pop().parents:
+        parents = stack.pop().parents
+        if parents is None:
+            continue
+        for parent in parents:
             if type(parent) is Ctx and parent not in seen:
-                if parent.parents is None:
-                    raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
                 seen.add(parent)
                 nodes.append(parent)
                 stack.append(parent)
@@ -1102,6 +1130,14 @@ def _graph_backward(node: Ctx, g) -> tuple:
             f"jvp, hvp) cannot go through it; use a first derivative only, or finite "
             f"differences of it"
         )
+    if getattr(rule.graph_gradients, "__func__", None) is _RULE_GRAPH_GRADIENTS and (
+        getattr(rule, "gradients", None) is _RULE_GRADIENTS
+    ):
+        raise NotImplementedError(
+            f"{node.op}: its rule writes its own backward, which a recorded backward cannot "
+            f"run on Tensors; for second derivatives it writes gradients(xp, g, s, needs) in "
+            f"Array API code instead (see the README's For contributors)"
+        )
     needs = node.needs_input_grad
     if True not in needs:
         return (None,) * len(needs)
@@ -1120,6 +1156,10 @@ def _graph_backward(node: Ctx, g) -> tuple:
     finally:
         _GRAD_ENABLED.reset(token)
     return tuple([r if r is None or type(r) is Tensor else constant(r) for r in results])
+
+
+_RULE_GRAPH_GRADIENTS = ops.Rule.graph_gradients.__func__
+_RULE_GRADIENTS = ops.Rule.gradients
 
 
 def _saved_tensors(node: Ctx):
@@ -1141,6 +1181,13 @@ def _saved_tensors(node: Ctx):
         if name not in fields or v is None or type(v) in _SCALARS or type(v) is Tensor:
             continue
         p = parents[i] if i < len(parents) else None
+        orig = getattr(s, f"{name}_dtype", None)
+        if orig is not None and v.dtype != orig:
+            # the forward promoted this input (torch's 0-d operands): the saved
+            # array is a cast of the input, and its gradient a cast back
+            new[name] = _Join(node).linear(
+                v, i, lambda xp, g, orig=orig: xp.astype(xp.real(g) if _complex_to_real(xp, g, orig) else g, orig))
+            continue
         if type(p) is Tensor:
             if p.data is not v:
                 raise RuntimeError(
@@ -1178,6 +1225,10 @@ def _saved_tensors(node: Ctx):
                 f"{node.op} are not supported (yet)"
             )
     return s
+
+
+def _complex_to_real(xp, g, dtype) -> bool:
+    return dtype_info(xp, g.dtype).complex and not _dtypes.isdtype(_dtypes.wrap(dtype), "complex floating")
 
 
 class _Join:

@@ -25,7 +25,7 @@ from . import ops
 from ._backend import dtype_info, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
-from .tensor import _GRAD_ENABLED, Tensor, _next_seq, _result, apply, constant, tensor
+from .tensor import _GRAD_ENABLED, Tensor, _next_seq, _result, _walk, apply, constant, tensor
 
 __all__ = [
     "checkpoint", "custom_vjp", "grad", "hessian", "hvp", "jacobian", "jvp",
@@ -69,13 +69,25 @@ def _argnums(name: str, argnums, nargs: int) -> tuple:
     return tuple(out)
 
 
-def _input(name: str, value, where: str) -> Tensor:
-    """A Tensor to differentiate with respect to: a fresh leaf for an array or
-    a Python float; for a Tensor that requires grad (an outer transform's), a
-    Tensor of the same values joined to it, so both graphs see it."""
+class _Target:
+    """An argument a transform differentiates with respect to: ``arg``, the
+    Tensor ``f`` receives (a copy-free alias, so that ``f`` may even assign
+    into it), and ``key``, the graph node it had when given, which the
+    gradient is taken at."""
+
+    __slots__ = ("arg", "key")
+
+    def __init__(self, arg: Tensor) -> None:
+        self.arg, self.key = arg, arg._node
+
+
+def _input(name: str, value, where: str) -> _Target:
+    """The :class:`_Target` of an argument: an alias of a fresh leaf for an
+    array or a Python float; for a Tensor that requires grad (an outer
+    transform's), an alias of it, so both graphs see it."""
     if type(value) is Tensor:
         if value.requires_grad:
-            return apply(ops.astype, (value,), value.data.dtype, False)
+            return _Target(_alias(value))
         value = value.data
     if isinstance(value, bool) or isinstance(value, numbers.Integral) and not hasattr(value, "shape"):
         raise TypeError(
@@ -83,7 +95,7 @@ def _input(name: str, value, where: str) -> Tensor:
             f"floating-point values (pass {float(value)!r})"
         )
     if isinstance(value, (float, complex)):
-        return _internal(tensor(value, requires_grad=True))
+        return _Target(_alias(_internal(tensor(value, requires_grad=True))))
     if not hasattr(value, "shape"):
         raise TypeError(
             f"{name}: {where} must be an array, a Tensor or a Python float; got "
@@ -95,7 +107,12 @@ def _input(name: str, value, where: str) -> Tensor:
             f"{name}: {where} has dtype {value.dtype}; differentiate with respect to "
             f"floating-point arrays (cast it with astype first)"
         )
-    return _internal(Tensor(value, requires_grad=True))
+    return _Target(_alias(_internal(Tensor(value, requires_grad=True))))
+
+
+def _alias(t: Tensor) -> Tensor:
+    """``t``'s values, as a new node of the graph (no copy)."""
+    return apply(ops.astype, (t,), t.data.dtype, False)
 
 
 # The leaves transforms make for their arguments: a graph that reaches one of
@@ -116,14 +133,16 @@ def _is_internal(t: Tensor) -> bool:
 
 
 def _nested(args) -> bool:
-    """True when results should stay Tensors: inside a transform, or given Tensors."""
-    return _DEPTH.get() > 0 or any(type(a) is Tensor for a in args)
+    """True when results should stay Tensors: inside a transform, or given
+    Tensors that require grad."""
+    return _DEPTH.get() > 0 or any([type(a) is Tensor and a.requires_grad for a in args])
 
 
-def _joined_elsewhere(outs, leaves) -> bool:
+def _joined_elsewhere(outs, leaves=()) -> bool:
     """True when the graph of ``outs`` reaches a Tensor that requires grad
-    other than ``leaves`` (one the function closed over): the results are then
-    Tensors joined to it, as inside another transform."""
+    other than ``leaves`` and the transforms' own (one the function closed
+    over): the results are then Tensors joined to it, as inside another
+    transform."""
     mine = {id(t) for t in leaves}
     stack = [o._node for o in outs if type(o) is Tensor and o._node is not None]
     seen = set()
@@ -152,6 +171,8 @@ def _native(value, nested: bool):
         return tuple([_native(v, False) for v in value])
     if isinstance(value, list):
         return [_native(v, False) for v in value]
+    if isinstance(value, dict):
+        return {k: _native(v, False) for k, v in value.items()}
     return value
 
 
@@ -163,27 +184,53 @@ def _zeros_like(t: Tensor) -> Tensor:
 
 def _call(name: str, f, args: tuple, nums: tuple):
     """``f`` on ``args`` with the differentiated ones made Tensors; returns the
-    output, the Tensors, and the arguments as passed."""
+    output and their :class:`_Target` s."""
     args = list(args)
-    leaves = []
+    targets = []
     for n in nums:
-        args[n] = _input(name, args[n], f"argument {n}")
-        leaves.append(args[n])
-    return f(*args), leaves
+        target = _input(name, args[n], f"argument {n}")
+        args[n] = target.arg
+        targets.append(target)
+    return f(*args), targets
 
 
-def _grads_of(name: str, out: Tensor, leaves: list, seed, create_graph: bool) -> list:
-    """The gradient of each of ``leaves`` (zeros for one ``out`` does not use)."""
-    if type(out) is not Tensor or not out.requires_grad:
-        return [_zeros_like(t) for t in leaves]
-    grads = _autograd_grad(out, leaves, seed, create_graph=create_graph, retain_graph=create_graph,
-                           allow_unused=True)
-    return [_zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
+def _gradients(outs: list, targets: list, seeds: list, create_graph: bool,
+               retain_graph: bool) -> list:
+    """The gradient of each target (zeros for one the outputs do not use):
+    ``xpgrad.autograd.grad`` at the targets' nodes. A seed may be a Python
+    number (a gradient of a scalar output)."""
+    live = [(o, _as_seed(o, c)) for o, c in zip(outs, seeds) if type(o) is Tensor and o.requires_grad]
+    found = [None] * len(targets)
+    if live:
+        found = _walk([o for o, _ in live], [c for _, c in live], [t.key for t in targets],
+                      create_graph=create_graph, retain_graph=retain_graph, op="xpgrad transform")
+    return [_zeros_like(t.arg) if g is None else (g if type(g) is Tensor else constant(g))
+            for t, g in zip(targets, found)]
+
+
+def _as_seed(out: Tensor, c):
+    """A cotangent for ``out``: a Python number as an array of out's kind."""
+    if c is None or hasattr(c, "shape") or type(c) is Tensor:
+        return c
+    if isinstance(c, numbers.Number) and not isinstance(c, bool):
+        xp, scope = resolve("xpgrad transform", out.data)
+        with scope:
+            return xp.full(tuple(out.shape), c, dtype=out.data.dtype,
+                           device=getattr(out.data, "device", None))
+    raise TypeError(
+        f"xpgrad transform: a cotangent or tangent must be an array or a Python number; got "
+        f"{type(c).__name__}"
+    )
+
+
+def _grads_of(name: str, out: Tensor, targets: list, seed, create_graph: bool) -> list:
+    """The gradient of each target (zeros for one ``out`` does not use)."""
+    return _gradients([out], targets, [seed], create_graph, create_graph)
 
 
 def _scalar_output(name: str, out) -> Tensor:
     if type(out) is not Tensor:
-        if hasattr(out, "shape") or isinstance(out, (float, int)):
+        if isinstance(out, (float, int)) or hasattr(out, "shape") and tuple(out.shape) == ():
             return out  # no Tensor in it: the gradient is zero
         raise TypeError(
             f"{name}: the function must return a scalar array; got {type(out).__name__} (with "
@@ -239,11 +286,11 @@ def value_and_grad(f, argnums=0, *, has_aux: bool = False):
         nums = _argnums(name, argnums, len(args))
         nested = _nested(args)
         with _Recording():
-            result, leaves = _call(name, lambda *a: f(*a, **kwargs), args, nums)
+            result, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums)
             out, aux = _split_aux(name, result, has_aux)
             out = _scalar_output(name, out)
-            nested = nested or _joined_elsewhere([out], leaves)
-            grads = _grads_of(name, out, leaves, None, nested)
+            nested = nested or _joined_elsewhere([out])
+            grads = _grads_of(name, out, targets, None, nested)
         g = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
         value = out if not has_aux else (out, aux)
         return _native(value, nested), _native(g, nested)
@@ -286,30 +333,23 @@ def vjp(f, *primals, has_aux: bool = False):
     name = "vjp"
     nested = _nested(primals)
     with _Recording():
-        result, leaves = _call(name, f, primals, tuple(range(len(primals))))
+        result, targets = _call(name, f, primals, tuple(range(len(primals))))
         out, aux = _split_aux(name, result, has_aux)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    nested = nested or _joined_elsewhere(outs, leaves)
+    nested = nested or _joined_elsewhere(outs)
 
     def vjp_fn(cotangent):
         cts = list(cotangent) if isinstance(out, (tuple, list)) else [cotangent]
         if len(cts) != len(outs):
             raise ValueError(f"vjp: the cotangent has {len(cts)} parts for {len(outs)} outputs")
+        for o, c in zip(outs, cts):
+            if hasattr(c, "shape") and tuple(c.shape) != tuple(getattr(o, "shape", ())):
+                raise ValueError(
+                    f"vjp: the cotangent has shape {tuple(c.shape)}, the output {tuple(o.shape)}"
+                )
         inner = nested or _nested(cts)
         with _Recording():
-            live = [(o, c) for o, c in zip(outs, cts) if type(o) is Tensor and o.requires_grad]
-            for o, c in zip(outs, cts):
-                if hasattr(c, "shape") and tuple(c.shape) != tuple(getattr(o, "shape", ())):
-                    raise ValueError(
-                        f"vjp: the cotangent has shape {tuple(c.shape)}, the output "
-                        f"{tuple(o.shape)}"
-                    )
-            if not live:
-                grads = [_zeros_like(t) for t in leaves]
-            else:
-                found = _autograd_grad([o for o, _ in live], leaves, [c for _, c in live],
-                                       create_graph=inner, retain_graph=True, allow_unused=True)
-                grads = [_zeros_like(t) if g is None else g for t, g in zip(leaves, found)]
+            grads = _gradients(outs, targets, cts, inner, True)
         return _native(tuple(grads), inner)
 
     if has_aux:
@@ -334,19 +374,18 @@ def jvp(f, primals, tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     nested = _nested(primals) or _nested(tangents)
     with _Recording():
-        out, leaves = _call(name, f, tuple(primals), tuple(range(len(primals))))
+        out, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
         if type(out) is not Tensor:
             raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
         if not out.requires_grad:
             return _native((out, _zeros_like(out)), nested)
-        nested = nested or _joined_elsewhere([out], leaves)
-        u = Tensor(_zeros_like(out).data, requires_grad=True)
-        back = _autograd_grad(out, leaves, u, create_graph=True, allow_unused=True)
-        pairs = [(g, t) for g, t in zip(back, tangents) if g is not None and g.requires_grad]
+        nested = nested or _joined_elsewhere([out])
+        u = _Target(_alias(_internal(Tensor(_zeros_like(out).data, requires_grad=True))))
+        back = _gradients([out], targets, [u.arg], True, True)
+        pairs = [(g, t) for g, t in zip(back, tangents) if g.requires_grad]
         if not pairs:
             return _native((out, _zeros_like(out)), nested)
-        (t_out,) = _autograd_grad([g for g, _ in pairs], [u], [t for _, t in pairs],
-                                  create_graph=nested, allow_unused=True)
+        (t_out,) = _gradients([g for g, _ in pairs], [u], [t for _, t in pairs], nested, nested)
     return _native((out, _zeros_like(out) if t_out is None else t_out), nested)
 
 
@@ -368,11 +407,11 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
         nums = _argnums(name, argnums, len(args))
         nested = _nested(args)
         with _Recording():
-            result, leaves = _call(name, lambda *a: f(*a, **kwargs), args, nums)
+            result, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums)
             out, aux = _split_aux(name, result, has_aux)
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
-            nested = nested or _joined_elsewhere(outs, leaves)
-            table = [_jacobian_rows(o, leaves, nested) for o in outs]
+            nested = nested or _joined_elsewhere(outs)
+            table = [_jacobian_rows(o, targets, nested) for o in outs]
         many_in = isinstance(argnums, (tuple, list))
         rows = [tuple(r) if many_in else r[0] for r in table]
         jac = tuple(rows) if isinstance(out, (tuple, list)) else rows[0]
@@ -381,8 +420,8 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
     return transformed
 
 
-def _jacobian_rows(out, leaves: list, nested: bool) -> list:
-    """d out / d leaf for each leaf, of shape ``out.shape + leaf.shape``."""
+def _jacobian_rows(out, targets: list, nested: bool) -> list:
+    """d out / d target for each target, of shape ``out.shape + target.shape``."""
     import xpgrad.array_api as tx
 
     if type(out) is not Tensor:
@@ -391,6 +430,7 @@ def _jacobian_rows(out, leaves: list, nested: bool) -> list:
     n = 1
     for d in shape:
         n *= d
+    leaves = [t.arg for t in targets]
     if not out.requires_grad or n == 0:
         return [tx.zeros(shape + t.shape, dtype=t.dtype, device=t.device) for t in leaves]
     flat = tx.reshape(out, (n,))
@@ -399,10 +439,8 @@ def _jacobian_rows(out, leaves: list, nested: bool) -> list:
     with scope:
         eye = xp.eye(n, dtype=out.data.dtype, device=getattr(out.data, "device", None))
     for k in range(n):
-        found = _autograd_grad(flat, leaves, eye[k, :], create_graph=nested, retain_graph=True,
-                               allow_unused=True)
-        for i, (t, g) in enumerate(zip(leaves, found)):
-            parts[i].append(_zeros_like(t) if g is None else g)
+        for i, g in enumerate(_gradients([flat], targets, [eye[k, :]], nested, True)):
+            parts[i].append(g)
     return [tx.reshape(tx.stack(p), shape + t.shape) for p, t in zip(parts, leaves)]
 
 
@@ -435,17 +473,16 @@ def hvp(f, x, v):
         raise ValueError(f"hvp: {len(xs)} arguments but {len(vs)} vectors")
     nested = _nested(xs) or _nested(vs)
     with _Recording():
-        out, leaves = _call(name, f, xs, tuple(range(len(xs))))
+        out, targets = _call(name, f, xs, tuple(range(len(xs))))
         out = _scalar_output(name, out)
-        nested = nested or _joined_elsewhere([out], leaves)
-        grads = _grads_of(name, out, leaves, None, True)
+        nested = nested or _joined_elsewhere([out])
+        grads = _grads_of(name, out, targets, None, True)
         live = [(g, w) for g, w in zip(grads, vs) if g.requires_grad]
         if live:
-            found = _autograd_grad([g for g, _ in live], leaves, [w for _, w in live],
-                                   create_graph=nested, allow_unused=True)
+            result = tuple(_gradients([g for g, _ in live], targets, [w for _, w in live],
+                                      nested, nested))
         else:
-            found = [None] * len(leaves)
-        result = tuple([_zeros_like(t) if h is None else h for t, h in zip(leaves, found)])
+            result = tuple([_zeros_like(t.arg) for t in targets])
     return _native(result if many else result[0], nested)
 
 
@@ -508,7 +545,13 @@ class custom_vjp:
                 f"{type(out).__name__}"
             )
         name = getattr(self.f, "__name__", "custom_vjp")
-        return _node(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name))
+        if _closes_over(out, args):  # bwd gives gradients of the arguments only (JAX refuses too)
+            raise TypeError(
+                f"custom_vjp: {name} uses a Tensor that requires grad but is none of its "
+                f"arguments; its gradient would be lost: pass it as an argument"
+            )
+        places = tuple([(tuple(a.shape), a.data.dtype) if type(a) is Tensor else None for a in args])
+        return _node(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name, places))
 
 
 # The custom_vjp functions whose fwd is running: called there, they are their primal.
@@ -530,22 +573,43 @@ def checkpoint(f):
     """
 
     @functools.wraps(f)
-    def checkpointed(*args):
+    def checkpointed(*args, **kwargs):
         if not _records(args):
-            return f(*args)
+            return f(*args, **kwargs)
         token = _GRAD_ENABLED.set(False)
         try:
-            out = f(*args)
+            out = f(*args, **kwargs)
         finally:
             _GRAD_ENABLED.reset(token)
         if type(out) is not Tensor:
             raise TypeError(f"checkpoint: the function must return a Tensor; got {type(out).__name__}")
-        datas = tuple([a.data if type(a) is Tensor else a for a in args])
         node = _node(_Checkpoint, "checkpoint", out.data, args, None)
-        node._node.saved = _CheckpointSaved(f, datas, node._node.parents)
+        node._node.saved = _CheckpointSaved(
+            functools.partial(f, **kwargs) if kwargs else f, tuple(args), node._node.parents)
         return node
 
     return checkpointed
+
+
+def _closes_over(out: Tensor, args) -> bool:
+    """True when ``out``'s graph reaches a Tensor that requires grad through
+    none of ``args`` (the graph stops at theirs)."""
+    stops = {id(a._node or a) for a in args if type(a) is Tensor and a.requires_grad}
+    stack = [] if out._node is None or id(out._node) in stops else [out._node]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for p in node.parents or ():
+            if p is None or id(p) in stops:
+                continue
+            if type(p) is Ctx:
+                stack.append(p)
+            elif not _is_internal(p):
+                return True
+    return False
 
 
 def _records(args) -> bool:
@@ -563,10 +627,10 @@ def _node(rule, name: str, data, args, saved) -> Tensor:
 
 
 class _UserSaved:
-    __slots__ = ("bwd", "residuals", "name")
+    __slots__ = ("bwd", "residuals", "name", "places")
 
-    def __init__(self, bwd, residuals, name):
-        self.bwd, self.residuals, self.name = bwd, residuals, name
+    def __init__(self, bwd, residuals, name, places):
+        self.bwd, self.residuals, self.name, self.places = bwd, residuals, name, places
 
 
 class _UserRule:
@@ -581,7 +645,7 @@ class _UserRule:
             grads = _UserRule.graph_gradients(None, constant(g), ctx.saved, ctx.needs_input_grad)
         finally:
             _GRAD_ENABLED.reset(token)
-        return tuple([None if r is None else r.data for r in _checked(ctx, grads)])
+        return tuple([None if r is None else r.data for r in grads])
 
     @staticmethod
     def graph_gradients(tx, g, s, needs) -> tuple:
@@ -592,25 +656,37 @@ class _UserRule:
                 f"gradients, one per argument; got {type(grads).__name__}"
                 + (f" of {len(grads)}" if isinstance(grads, (tuple, list)) else "")
             )
-        return tuple([g if n else None for g, n in zip(grads, needs)])
+        return tuple([_checked(s, i, r) if n else None
+                      for i, (r, n) in enumerate(zip(grads, needs))])
 
 
-def _checked(ctx, grads) -> list:
-    """The gradients of a user rule as Tensors, None where none is needed."""
-    out = []
-    for g, need in zip(grads, ctx.needs_input_grad):
-        if not need or g is None:
-            out.append(None)
-            continue
-        out.append(g if type(g) is Tensor else constant(g))
-    return out
+def _checked(s, i: int, g):
+    """Argument ``i``'s gradient from a custom bwd, as a Tensor of the
+    argument's shape and dtype (None stays None: no gradient)."""
+    if g is None:
+        return None
+    if type(g) is not Tensor and not (hasattr(g, "shape") and hasattr(g, "dtype")):
+        raise TypeError(
+            f"custom_vjp: the bwd of {s.name} gave {type(g).__name__} for argument {i}; it must "
+            f"give an array (or None)"
+        )
+    shape, dtype = s.places[i]
+    if tuple(g.shape) != shape:
+        raise ValueError(
+            f"custom_vjp: the bwd of {s.name} gave shape {tuple(g.shape)} for argument {i}, "
+            f"whose shape is {shape}"
+        )
+    g = g if type(g) is Tensor else constant(g)
+    if g.data.dtype != dtype:
+        g = apply(ops.astype, (g,), dtype)
+    return g
 
 
 class _CheckpointSaved:
-    __slots__ = ("f", "datas", "parents")
+    __slots__ = ("f", "args", "parents")
 
-    def __init__(self, f, datas, parents):
-        self.f, self.datas, self.parents = f, datas, parents
+    def __init__(self, f, args, parents):
+        self.f, self.args, self.parents = f, args, parents
 
 
 class _Checkpoint:
@@ -621,28 +697,41 @@ class _Checkpoint:
     @staticmethod
     def backward(g, ctx) -> tuple:
         s, needs = ctx.saved, ctx.needs_input_grad
-        args = [Tensor(d, requires_grad=True) if n else d for d, n in zip(s.datas, needs)]
+        args = [Tensor(a.data, requires_grad=True) if n else a for a, n in zip(s.args, needs)]
         token = _GRAD_ENABLED.set(True)
         try:
-            out = s.f(*args)
-            leaves = [a for a, n in zip(args, needs) if n]
-            found = iter(_autograd_grad(out, leaves, g, allow_unused=True))
+            grads = _Checkpoint._rerun(s, args, needs, g, create_graph=False)
         finally:
             _GRAD_ENABLED.reset(token)
-        return tuple([_data_or_none(next(found)) if n else None for n in needs])
+        return tuple([_data_or_none(r) for r in grads])
 
     @staticmethod
     def graph_gradients(tx, g, s, needs) -> tuple:
         # f again on Tensors joined to the graph its arguments came from, so
         # that its gradient is differentiable with respect to them too.
         args = [
-            (p if type(p) is Tensor else _result(d, p)) if n else d
-            for d, p, n in zip(s.datas, s.parents, needs)
+            (p if type(p) is Tensor else _result(a.data, p)) if n else a
+            for a, p, n in zip(s.args, s.parents, needs)
         ]
+        return _Checkpoint._rerun(s, args, needs, g, create_graph=True)
+
+    @staticmethod
+    def _rerun(s, args, needs, g, create_graph: bool) -> tuple:
         out = s.f(*args)
+        if type(out) is not Tensor or not out.requires_grad:  # no path to the arguments
+            return tuple([_zeros_like(a) if n else None for a, n in zip(args, needs)])
+        if _closes_over(out, args):
+            raise TypeError(
+                "checkpoint: the function uses a Tensor that requires grad but is none of its "
+                "arguments; its gradient would be lost: pass it as an argument"
+            )
         leaves = [a for a, n in zip(args, needs) if n]
-        found = iter(_autograd_grad(out, leaves, g, create_graph=True, allow_unused=True))
-        return tuple([next(found) if n else None for n in needs])
+        found = iter(_autograd_grad(out, leaves, g, create_graph=create_graph, allow_unused=True))
+        grads = []
+        for a, n in zip(args, needs):
+            r = next(found) if n else None
+            grads.append(_zeros_like(a) if n and r is None else r)
+        return tuple(grads)
 
 
 def _data_or_none(t):

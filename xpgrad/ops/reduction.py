@@ -509,3 +509,26 @@ class cumulative_prod(Rule):
             at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
             dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))
         return (cast(xp, dx, x.dtype),)
+
+    @classmethod
+    def graph_gradients(cls, tx, g, s, needs):
+        # After a zero, the gradient above is the constant 0, but it moves with
+        # that zero: a recorded backward takes every product of the others
+        # explicitly instead, O(n^2) along the axis (only where x has a zero).
+        if not bool(tx.any(s.x == 0)):
+            return cls.gradients(tx, g, s, needs)
+        x, ax = s.x, s.axis
+        if s.include_initial:
+            g = g[(slice(None),) * ax + (slice(1, None), Ellipsis)]
+        xm, gm = tx.moveaxis(x, ax, -1), tx.moveaxis(g, ax, -1)
+        n = xm.shape[-1]
+        idx = tx.arange(n, device=x.device)
+        later = idx[None, :] > idx[:, None]  # [j, i]: i after j
+        spread = tx.where(later, tx.expand_dims(xm, axis=-2), tx.ones_like(tx.expand_dims(xm, axis=-2)))
+        after = tx.cumulative_prod(spread, axis=-1)  # [.., j, k]: prod of x_i for j < i <= k
+        before = tx.cumulative_prod(xm, axis=-1, include_initial=True)[..., :-1]
+        reach = idx[None, :] >= idx[:, None]  # [j, k]: out_k depends on x_j
+        terms = tx.where(reach, tx.expand_dims(gm, axis=-2) * conj_if_complex(tx, after),
+                         tx.zeros_like(after))
+        dx = conj_if_complex(tx, before) * tx.sum(terms, axis=-1)
+        return (cast(tx, tx.moveaxis(dx, -1, ax), x.dtype),)

@@ -1382,17 +1382,27 @@ class cosm1(Special):
         return -xp.sin(s.x)
 
 
+_PI2 = math.pi * math.pi
+
+
 class sinc(Special):
-    """``out = sin(pi x) / (pi x)``, 1 at 0; dx = G * (cos(pi x) - out) / x, 0 at 0 (torch)."""
+    """``out = sin(pi x) / (pi x)``, 1 at 0; dx = G * (cos(pi x) - out) / x, by its series
+    near 0 (0 at 0, as torch)."""
 
     args = ("x",)
     ufunc = False
 
     @staticmethod
     def d_x(xp, s):
-        zero = s.x == 0
-        xs = _safe(xp, zero, s.x)
-        return xp.where(zero, 0.0, (xp.cos(math.pi * xs) - s.out) / xs)
+        # Near 0 the quotient cancels: its series there, which also
+        # differentiates to the right -pi^2/3 at 0.
+        x = s.x
+        near = xp.abs(x) < 1e-2
+        xs = _safe(xp, near, x)
+        quotient = (xp.cos(math.pi * xs) - xp.sin(math.pi * xs) / (math.pi * xs)) / xs
+        x2 = x * x
+        series = x * (-_PI2 / 3 + x2 * (_PI2 * _PI2 / 30 - x2 * (_PI2 * _PI2 * _PI2 / 840)))
+        return xp.where(near, series, quotient)
 
 
 class exprel(Special):
@@ -1471,15 +1481,20 @@ class poch(Special):
 
 
 class spence(Special):
-    """``out = integral from 1 to z of log(t) / (1 - t) dt``; dz = G * log(z) / (1 - z), -G at 1."""
+    """``out = integral from 1 to z of log(t) / (1 - t) dt``; dz = G * log(z) / (1 - z), by
+    its series near 1 (-G at 1)."""
 
     args = ("z",)
 
     @staticmethod
     def d_z(xp, s):
-        one = s.z == 1
-        zs = _safe(xp, one, s.z, 2.0)
-        return xp.where(one, -1.0, xp.log(zs) / (1.0 - zs))
+        # log(z) / (1 - z) near 1, u = z - 1: -(1 - u/2 + u^2/3 - u^3/4 + u^4/5),
+        # whose own derivative at 1 is right too
+        u = s.z - 1.0
+        near = xp.abs(u) < 1e-2
+        zs = _safe(xp, near, s.z, 2.0)
+        series = -(1.0 + u * (-0.5 + u * (1.0 / 3 + u * (-0.25 + u * 0.2))))
+        return xp.where(near, series, xp.log(zs) / (1.0 - zs))
 
 
 class yn(Special):

@@ -206,10 +206,11 @@ class Optimizer:
             for p in group["params"]:
                 if set_to_none or p.grad is None:
                     p.grad = None
-                else:
-                    xp, scope = resolve(f"{type(self).__name__}.zero_grad", p.grad)
+                else:  # (a Tensor after backward(create_graph=True): zeros of its data)
+                    g = p.grad.data if type(p.grad) is Tensor else p.grad
+                    xp, scope = resolve(f"{type(self).__name__}.zero_grad", g)
                     with scope:
-                        p.grad = xp.zeros_like(p.grad)
+                        p.grad = xp.zeros_like(g)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient, once (a subclass's)."""
