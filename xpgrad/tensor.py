@@ -1118,6 +1118,16 @@ def _graph_seed(given, checked, root: Tensor) -> Tensor:
     return given
 
 
+# xpgrad.array_api, set by it when it is imported (see set_namespace): the
+# namespace a recorded backward computes with.
+_NAMESPACE: list = [None]
+
+
+def set_namespace(namespace) -> None:
+    """Make ``namespace`` (``xpgrad.array_api``) the one recorded backwards use."""
+    _NAMESPACE[0] = namespace
+
+
 def _graph_backward(node: Ctx, g) -> tuple:
     """``node``'s gradients computed on Tensors, with the graph recorded."""
     rule = node.rule
@@ -1141,7 +1151,7 @@ def _graph_backward(node: Ctx, g) -> tuple:
     needs = node.needs_input_grad
     if True not in needs:
         return (None,) * len(needs)
-    from . import array_api as tx  # a cycle: the namespace is built on this module
+    tx = _NAMESPACE[0]  # xpgrad.array_api, which registers itself (it is built on this module)
 
     saved = _saved_tensors(node)
     if type(g) is list:

@@ -65,6 +65,10 @@ from .._backend import set_adapter as _set_adapter  # noqa: E402
 
 _set_adapter(_sys.modules[__name__], _indexing.Tensors())
 
+from ..tensor import set_namespace as _set_namespace  # noqa: E402
+
+_set_namespace(_sys.modules[__name__])
+
 e = _math.e
 inf = _math.inf
 nan = _math.nan
