@@ -7,7 +7,7 @@ A transformed function takes native arrays (or Python floats) and returns
 arrays of the arguments' library and device. The function it transforms
 receives Tensors, so it is written as Array API code
 (``x.__array_namespace__()`` is ``xpgrad.array_api``). Transforms nest to any
-order: called inside another transform, or on Tensors, a transform returns
+order: called inside another transform, or on Tensors that require grad, a transform returns
 Tensors joined to the outer graph; only the outermost results are native.
 Nothing is written to any ``.grad``.
 """
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # How many transforms are running around the current call: a transform inside
-# another one (or given Tensors) answers in Tensors, joined to the outer graph.
+# another one (or given Tensors that require grad) answers in Tensors, joined to the outer graph.
 _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("xpgrad_transform_depth", default=0)
 
 
