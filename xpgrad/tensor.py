@@ -126,10 +126,12 @@ class Tensor:
     ----------
     data : native array
         NumPy, CuPy, torch or other Array API array.
-    grad : native array or None
+    grad : native array, Tensor or None
         Same shape, dtype and device as ``data``; filled by ``backward()`` on
         tensors with ``requires_grad=True`` that no op produced (leaves), and
-        summed over successive ``backward()`` calls. Set it to None to reset.
+        summed over successive ``backward()`` calls (a Tensor with a graph after
+        ``backward(create_graph=True)``). Set it to None to reset; an assigned
+        value is checked.
     requires_grad : bool
     """
 
