@@ -513,3 +513,17 @@ def test_a_rule_with_its_own_backward_says_what_second_derivatives_need():
     np.testing.assert_allclose(xpgrad.grad(loss)(X), 8 * X)
     with pytest.raises(NotImplementedError, match="twice: its rule writes its own backward"):
         xpgrad.hessian(loss)(X)
+
+
+def test_a_transform_in_another_thread_inside_a_transform_stays_joined():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def f(x, pool):
+        inner = lambda: xpgrad.grad(lambda z: xp.sum(xp.sin(z) * x))(1.0)  # noqa: E731
+        y = pool.submit(inner).result()  # the worker thread does not inherit the nesting
+        return xp.sum(y * x)  # cos(1) * sum(x)^2
+
+    x = np.array([1.0, 2.0])
+    with ThreadPoolExecutor(1) as pool:
+        g = xpgrad.grad(lambda t: f(t, pool))(x)
+    np.testing.assert_allclose(g, 2 * np.cos(1.0) * x.sum() * np.ones(2))

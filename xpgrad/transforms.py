@@ -38,16 +38,29 @@ _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("xpgrad_transform_d
 
 
 class _Recording:
-    """Inside: one transform deeper, and gradients recorded (even in no_grad)."""
+    """Inside: one transform deeper, and gradients recorded (even in no_grad).
+    The leaves the transform makes for its arguments are active until it
+    returns (see :func:`_joined_elsewhere`)."""
 
     def __enter__(self):
-        self._tokens = (_DEPTH.set(_DEPTH.get() + 1), _GRAD_ENABLED.set(True))
+        self.leaves = []
+        self._tokens = (_DEPTH.set(_DEPTH.get() + 1), _GRAD_ENABLED.set(True),
+                        _CURRENT.set(self))
         return self
 
     def __exit__(self, *exc):
-        depth, enabled = self._tokens
+        depth, enabled, current = self._tokens
+        _CURRENT.reset(current)
         _GRAD_ENABLED.reset(enabled)
         _DEPTH.reset(depth)
+        for key in self.leaves:
+            _ACTIVE.discard(key)
+
+
+# The transform call running in this context, and the ids of the leaves of
+# every transform call still running, in any thread.
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("xpgrad_transform", default=None)
+_ACTIVE: set = set()
 
 
 def _argnums(name: str, argnums, nargs: int) -> tuple:
@@ -124,6 +137,10 @@ _LEAVES: dict = {}
 def _internal(leaf: Tensor) -> Tensor:
     key = id(leaf)
     _LEAVES[key] = weakref.ref(leaf, lambda _, key=key: _LEAVES.pop(key, None))
+    current = _CURRENT.get()
+    if current is not None:
+        current.leaves.append(key)
+        _ACTIVE.add(key)
     return leaf
 
 
@@ -140,10 +157,12 @@ def _nested(args) -> bool:
 
 def _joined_elsewhere(outs, leaves=()) -> bool:
     """True when the graph of ``outs`` reaches a Tensor that requires grad
-    other than ``leaves`` and the transforms' own (one the function closed
-    over): the results are then Tensors joined to it, as inside another
-    transform."""
-    mine = {id(t) for t in leaves}
+    other than ``leaves`` and the leaves of transforms that have returned: one
+    the function closed over, or an argument of a transform still running
+    (also from another thread). The results are then Tensors joined to it,
+    as inside another transform."""
+    current = _CURRENT.get()
+    mine = {id(t) for t in leaves} | set(current.leaves if current is not None else ())
     stack = [o._node for o in outs if type(o) is Tensor and o._node is not None]
     seen = set()
     while stack:
@@ -154,7 +173,8 @@ def _joined_elsewhere(outs, leaves=()) -> bool:
         for p in node.parents or ():
             if type(p) is Ctx:
                 stack.append(p)
-            elif p is not None and id(p) not in mine and not _is_internal(p):
+            elif p is not None and id(p) not in mine and (
+                    not _is_internal(p) or id(p) in _ACTIVE):
                 return True
     return False
 
