@@ -13,12 +13,14 @@ Layers, each importing only the ones above it in this list:
 - ``tensor``: :class:`Tensor`, :func:`apply` and the engine that records and
   walks graphs;
 - ``testing``: :func:`testing.gradcheck`, :func:`testing.assert_close`;
-- ``optim``: :class:`optim.SGD`, :class:`optim.Adam`, :class:`optim.AdamW` and the learning-rate schedulers;
+- ``optim``: :class:`optim.SGD`, :class:`optim.Adam`, :class:`optim.AdamW`
+  and the learning-rate schedulers;
+- ``array_api``: the Array API namespace of Tensors, which records gradients
+  (it registers itself with ``tensor`` for the recorded backward);
 - ``autograd``: :func:`autograd.grad`, gradients of given inputs to any order;
 - ``transforms``: :func:`grad`, :func:`value_and_grad`, :func:`vjp`,
   :func:`jvp`, :func:`jacobian`, :func:`hessian`, :func:`hvp`,
-  :func:`custom_vjp`, :func:`checkpoint`;
-- ``array_api``: the Array API namespace of Tensors, which records gradients.
+  :func:`custom_vjp`, :func:`checkpoint`.
 
 ``import xpgrad`` never imports CuPy.
 """
