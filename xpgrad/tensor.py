@@ -23,7 +23,7 @@ from . import _dtypes, ops
 from ._backend import array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
-from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error
+from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast
 from ._shapes import fmt
 
 __all__ = ["Tensor", "apply", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -860,14 +860,21 @@ class _Output:
         return (_Part(ctx.saved, grad_out),)
 
 
+def graph_node(rule, op: str, xp, scope, saved, needs: tuple, out_shape, parents: tuple) -> Ctx:
+    """A graph node made by hand (not by a rule's forward): ``rule``'s backward
+    runs with ``saved``, back to ``parents``; the newest node so far."""
+    node = Ctx(op, xp, scope, saved, needs, out_shape)
+    node.rule, node.parents, node.seq = rule, parents, _next_seq()
+    return node
+
+
 def _outputs(outs: tuple, ctx) -> tuple:
     """The Tensors of a several-output rule's results: each one's node passes
     its gradient to the rule's node ``ctx``, which gets them all at once (None
     for an output that no gradient reached)."""
     tensors = []
     for i, out in enumerate(outs):
-        node = Ctx("output", ctx.xp, ctx.scope, i, (True,), tuple(out.shape))
-        node.rule, node.parents, node.seq = _Output, (ctx,), _next_seq()
+        node = graph_node(_Output, "output", ctx.xp, ctx.scope, i, (True,), tuple(out.shape), (ctx,))
         tensors.append(_result(out, node))
     return tuple(tensors)
 
@@ -1197,8 +1204,7 @@ def _saved_tensors(node: Ctx):
         if orig is not None and v.dtype != orig:
             # the forward promoted this input (torch's 0-d operands): the saved
             # array is a cast of the input, and its gradient a cast back
-            new[name] = _Join(node).linear(
-                v, i, lambda xp, g, orig=orig: xp.astype(xp.real(g) if _complex_to_real(xp, g, orig) else g, orig))
+            new[name] = _Join(node).linear(v, i, lambda xp, g, orig=orig: cast(xp, g, orig))
             continue
         if type(p) is Tensor:
             if p.data is not v:
@@ -1239,10 +1245,6 @@ def _saved_tensors(node: Ctx):
     return s
 
 
-def _complex_to_real(xp, g, dtype) -> bool:
-    return dtype_info(xp, g.dtype).complex and not _dtypes.isdtype(_dtypes.wrap(dtype), "complex floating")
-
-
 class _Join:
     """How a rule's ``graph_saved`` joins a derived array it saved to the
     graph, so that a recorded backward differentiates through it."""
@@ -1264,9 +1266,8 @@ class _Join:
         parent = node.parents[i]
         if parent is None:
             return constant(value)
-        ctx = Ctx(node.op, node.xp, node.scope, adjoint, (True,), tuple(value.shape))
-        ctx.rule, ctx.parents, ctx.seq = _Linear, (parent,), _next_seq()
-        return _result(value, ctx)
+        return _result(value, graph_node(_Linear, node.op, node.xp, node.scope, adjoint, (True,),
+                                          tuple(value.shape), (parent,)))
 
     def result(self, value):
         """A Tensor of ``value``, the node's own result (a tuple of them for a
@@ -1283,8 +1284,7 @@ class _Join:
         if parent is None:
             return tuple([constant(v) for v in values])
         shapes = tuple([tuple(v.shape) for v in values])
-        ctx = Ctx(rule.__name__, node.xp, node.scope, saved, (True,), shapes)
-        ctx.rule, ctx.parents, ctx.seq = rule, (parent,), _next_seq()
+        ctx = graph_node(rule, rule.__name__, node.xp, node.scope, saved, (True,), shapes, (parent,))
         return _outputs(tuple(values), ctx)
 
 

@@ -25,7 +25,7 @@ from . import ops
 from ._backend import dtype_info, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
-from .tensor import _GRAD_ENABLED, Tensor, _next_seq, _result, _walk, apply, constant, tensor
+from .tensor import _GRAD_ENABLED, Tensor, _result, _walk, apply, constant, graph_node, tensor
 
 __all__ = [
     "checkpoint", "custom_vjp", "grad", "hessian", "hvp", "jacobian", "jvp",
@@ -108,19 +108,21 @@ def _input(name: str, value, where: str) -> _Target:
             f"floating-point values (pass {float(value)!r})"
         )
     if isinstance(value, (float, complex)):
-        return _Target(_alias(_internal(tensor(value, requires_grad=True))))
-    if not hasattr(value, "shape"):
+        leaf = tensor(value, requires_grad=True)
+    elif not hasattr(value, "shape"):
         raise TypeError(
             f"{name}: {where} must be an array, a Tensor or a Python float; got "
             f"{type(value).__name__}"
         )
-    xp, _ = resolve(name, value)
-    if not dtype_info(xp, value.dtype).inexact:
-        raise TypeError(
-            f"{name}: {where} has dtype {value.dtype}; differentiate with respect to "
-            f"floating-point arrays (cast it with astype first)"
-        )
-    return _Target(_alias(_internal(Tensor(value, requires_grad=True))))
+    else:
+        xp, _ = resolve(name, value)
+        if not dtype_info(xp, value.dtype).inexact:
+            raise TypeError(
+                f"{name}: {where} has dtype {value.dtype}; differentiate with respect to "
+                f"floating-point arrays (cast it with astype first)"
+            )
+        leaf = Tensor(value, requires_grad=True)
+    return _Target(_alias(_internal(leaf)))
 
 
 def _alias(t: Tensor) -> Tensor:
@@ -155,15 +157,23 @@ def _nested(args) -> bool:
     return _DEPTH.get() > 0 or any([type(a) is Tensor and a.requires_grad for a in args])
 
 
-def _joined_elsewhere(outs, leaves=()) -> bool:
+def _joined_elsewhere(outs) -> bool:
     """True when the graph of ``outs`` reaches a Tensor that requires grad
-    other than ``leaves`` and the leaves of transforms that have returned: one
-    the function closed over, or an argument of a transform still running
-    (also from another thread). The results are then Tensors joined to it,
-    as inside another transform."""
+    other than this transform's leaves and those of transforms that have
+    returned: one the function closed over, or an argument of a transform
+    still running (also from another thread). The results are then Tensors
+    joined to it, as inside another transform."""
     current = _CURRENT.get()
-    mine = {id(t) for t in leaves} | set(current.leaves if current is not None else ())
-    stack = [o._node for o in outs if type(o) is Tensor and o._node is not None]
+    return _reaches_other(outs, (), set(current.leaves) if current is not None else set(), True)
+
+
+def _reaches_other(outs, stops, own: set, running: bool) -> bool:
+    """True when the graph of ``outs``, not going through the nodes or leaves
+    whose ids are in ``stops``, reaches a Tensor that requires grad other than
+    those in ``own`` (ids) and the transforms' leaves (with ``running``, only
+    of transforms that have returned)."""
+    stack = [o._node for o in outs
+             if type(o) is Tensor and o._node is not None and id(o._node) not in stops]
     seen = set()
     while stack:
         node = stack.pop()
@@ -171,10 +181,11 @@ def _joined_elsewhere(outs, leaves=()) -> bool:
             continue
         seen.add(node)
         for p in node.parents or ():
+            if p is None or id(p) in stops:
+                continue
             if type(p) is Ctx:
                 stack.append(p)
-            elif p is not None and id(p) not in mine and (
-                    not _is_internal(p) or id(p) in _ACTIVE):
+            elif id(p) not in own and (not _is_internal(p) or running and id(p) in _ACTIVE):
                 return True
     return False
 
@@ -202,16 +213,17 @@ def _zeros_like(t: Tensor) -> Tensor:
         return constant(xp.zeros_like(t.data))
 
 
-def _call(name: str, f, args: tuple, nums: tuple):
-    """``f`` on ``args`` with the differentiated ones made Tensors; returns the
-    output and their :class:`_Target` s."""
+def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
+    """``f`` on ``args`` with the differentiated ones made Tensors: its output
+    (and aux, with ``has_aux``), and their :class:`_Target` s."""
     args = list(args)
     targets = []
     for n in nums:
         target = _input(name, args[n], f"argument {n}")
         args[n] = target.arg
         targets.append(target)
-    return f(*args), targets
+    out, aux = _split_aux(name, f(*args), has_aux)
+    return out, aux, targets
 
 
 def _gradients(outs: list, targets: list, seeds: list, create_graph: bool,
@@ -241,11 +253,6 @@ def _as_seed(out: Tensor, c):
         f"xpgrad transform: a cotangent or tangent must be an array or a Python number; got "
         f"{type(c).__name__}"
     )
-
-
-def _grads_of(name: str, out: Tensor, targets: list, seed, create_graph: bool) -> list:
-    """The gradient of each target (zeros for one ``out`` does not use)."""
-    return _gradients([out], targets, [seed], create_graph, create_graph)
 
 
 def _scalar_output(name: str, out) -> Tensor:
@@ -306,11 +313,10 @@ def value_and_grad(f, argnums=0, *, has_aux: bool = False):
         nums = _argnums(name, argnums, len(args))
         nested = _nested(args)
         with _Recording():
-            result, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums)
-            out, aux = _split_aux(name, result, has_aux)
+            out, aux, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums, has_aux)
             out = _scalar_output(name, out)
             nested = nested or _joined_elsewhere([out])
-            grads = _grads_of(name, out, targets, None, nested)
+            grads = _gradients([out], targets, [None], nested, nested)
         g = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
         value = out if not has_aux else (out, aux)
         return _native(value, nested), _native(g, nested)
@@ -353,8 +359,7 @@ def vjp(f, *primals, has_aux: bool = False):
     name = "vjp"
     nested = _nested(primals)
     with _Recording():
-        result, targets = _call(name, f, primals, tuple(range(len(primals))))
-        out, aux = _split_aux(name, result, has_aux)
+        out, aux, targets = _call(name, f, primals, tuple(range(len(primals))), has_aux)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     nested = nested or _joined_elsewhere(outs)
 
@@ -394,7 +399,7 @@ def jvp(f, primals, tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     nested = _nested(primals) or _nested(tangents)
     with _Recording():
-        out, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
+        out, _, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
         if type(out) is not Tensor:
             raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
         if not out.requires_grad:
@@ -427,8 +432,7 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
         nums = _argnums(name, argnums, len(args))
         nested = _nested(args)
         with _Recording():
-            result, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums)
-            out, aux = _split_aux(name, result, has_aux)
+            out, aux, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums, has_aux)
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             nested = nested or _joined_elsewhere(outs)
             table = [_jacobian_rows(o, targets, nested) for o in outs]
@@ -493,10 +497,10 @@ def hvp(f, x, v):
         raise ValueError(f"hvp: {len(xs)} arguments but {len(vs)} vectors")
     nested = _nested(xs) or _nested(vs)
     with _Recording():
-        out, targets = _call(name, f, xs, tuple(range(len(xs))))
+        out, _, targets = _call(name, f, xs, tuple(range(len(xs))))
         out = _scalar_output(name, out)
         nested = nested or _joined_elsewhere([out])
-        grads = _grads_of(name, out, targets, None, True)
+        grads = _gradients([out], targets, [None], True, True)
         live = [(g, w) for g, w in zip(grads, vs) if g.requires_grad]
         if live:
             result = tuple(_gradients([g for g, _ in live], targets, [w for _, w in live],
@@ -615,21 +619,7 @@ def _closes_over(out: Tensor, args) -> bool:
     """True when ``out``'s graph reaches a Tensor that requires grad through
     none of ``args`` (the graph stops at theirs)."""
     stops = {id(a._node or a) for a in args if type(a) is Tensor and a.requires_grad}
-    stack = [] if out._node is None or id(out._node) in stops else [out._node]
-    seen = set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        for p in node.parents or ():
-            if p is None or id(p) in stops:
-                continue
-            if type(p) is Ctx:
-                stack.append(p)
-            elif not _is_internal(p):
-                return True
-    return False
+    return _reaches_other([out], stops, set(), False)
 
 
 def _records(args) -> bool:
@@ -640,10 +630,8 @@ def _node(rule, name: str, data, args, saved) -> Tensor:
     """A Tensor of ``data`` whose node runs ``rule`` back to the Tensors among ``args``."""
     xp, scope = resolve(name, data)
     wants = tuple([type(a) is Tensor and a.requires_grad for a in args])
-    ctx = Ctx(name, xp, scope, saved, wants, tuple(data.shape))
-    ctx.rule, ctx.seq = rule, _next_seq()
-    ctx.parents = tuple([(a._node or a) if w else None for a, w in zip(args, wants)])
-    return _result(data, ctx)
+    parents = tuple([(a._node or a) if w else None for a, w in zip(args, wants)])
+    return _result(data, graph_node(rule, name, xp, scope, saved, wants, tuple(data.shape), parents))
 
 
 class _UserSaved:
