@@ -527,3 +527,16 @@ def test_a_transform_in_another_thread_inside_a_transform_stays_joined():
     with ThreadPoolExecutor(1) as pool:
         g = xpgrad.grad(lambda t: f(t, pool))(x)
     np.testing.assert_allclose(g, 2 * np.cos(1.0) * x.sum() * np.ones(2))
+
+
+def test_custom_vjp_closing_over_a_transforms_argument_is_refused():
+    def outer(x):
+        @xpgrad.custom_vjp
+        def f(t):
+            return t * x  # the transform's argument, not f's
+
+        f.defvjp(lambda t: (t * x, None), lambda res, g: (g * 2.0,))
+        return xp.sum(f(xpgrad.tensor(np.array([1.0, 1.0]), requires_grad=True)))
+
+    with pytest.raises(TypeError, match="custom_vjp: f uses a Tensor that requires grad"):
+        xpgrad.grad(outer)(np.array([3.0, 4.0]))

@@ -619,7 +619,7 @@ def _closes_over(out: Tensor, args) -> bool:
     """True when ``out``'s graph reaches a Tensor that requires grad through
     none of ``args`` (the graph stops at theirs)."""
     stops = {id(a._node or a) for a in args if type(a) is Tensor and a.requires_grad}
-    return _reaches_other([out], stops, set(), False)
+    return _reaches_other([out], stops, set(), True)
 
 
 def _records(args) -> bool:
