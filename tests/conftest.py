@@ -3,8 +3,8 @@
 Backends
 --------
 The ``backend`` fixture is parametrized explicitly over ``numpy``,
-``array_api_strict``, ``torch``, ``jax`` (CPU arrays) and ``cupy`` (arrays on
-``cuda:0``), one case per backend with the backend's name as its id
+``array_api_strict``, ``torch``, ``jax``, ``cubed`` (CPU arrays) and ``cupy``
+(arrays on ``cuda:0``), one case per backend with the backend's name as its id
 (``test_x[torch-float32]``). A backend whose library does not import, or
 ``cupy`` without a visible GPU, is *skipped with a reason*, never passed
 silently. A test that runs on some backends only parametrizes the fixture
@@ -17,7 +17,9 @@ of the other backends. A case's backend is its ``backend`` parameter; a test
 without one names its backends with ``@pytest.mark.backend("cupy")`` (as
 test_gpu.py does for the whole module); any other test works on NumPy arrays
 and counts as ``numpy``. So ``--backend cupy`` runs the cupy cases and the
-GPU-only tests, ``--backend numpy`` the rest.
+GPU-only tests, ``--backend numpy`` the rest. cubed's cases of the shared
+tests run only when ``--backend`` names it (see ``OPT_IN``); a plain run
+checks cubed through test_cubed.py and test_lazy_namespace.py.
 
 Summary
 -------
@@ -93,14 +95,30 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     names = _selected(config)
-    if names is None:
-        return
     keep, drop = [], []
-    for item in items:
-        (keep if set(_backends_of(item)) & set(names) else drop).append(item)
+    if names is None:
+        # cubed plans, stores and runs every compute (10-40 ms even for a
+        # 2x3 array): its cases of the shared tests take minutes, so a plain
+        # run checks cubed through its own files (test_cubed.py,
+        # test_lazy_namespace.py) and ``--backend cubed`` runs the rest.
+        for item in items:
+            (drop if _parametrized_backend(item) in OPT_IN else keep).append(item)
+    else:
+        for item in items:
+            (keep if set(_backends_of(item)) & set(names) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+# Backends whose cases of the shared (``backend``-parametrized) tests run only
+# when ``--backend`` names them.
+OPT_IN = ("cubed",)
+
+
+def _parametrized_backend(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None
 
 
 def _backends_of(item) -> tuple[str, ...]:

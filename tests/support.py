@@ -17,7 +17,7 @@ import pytest
 
 import xpgrad
 
-BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "jax", "cupy")
+BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "jax", "cubed", "cupy")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Backend:
     """One array library as the tests see it.
 
     name : str
-        ``numpy``, ``array_api_strict``, ``torch``, ``jax`` or ``cupy``.
+        ``numpy``, ``array_api_strict``, ``torch``, ``jax``, ``cubed`` or ``cupy``.
     module : module
         The library itself (not the array-api-compat wrapper).
     device : str
@@ -74,6 +74,8 @@ def host(x) -> np.ndarray:
         return x.detach().cpu().numpy()
     if mod.startswith("cupy"):
         return x.get()
+    if mod.startswith("cubed"):
+        return np.asarray(x.compute())
     try:
         return np.from_dlpack(x)
     except Exception:
@@ -126,6 +128,7 @@ _MODULES = {
     "array_api_strict": "array_api_strict",
     "torch": "torch",
     "jax": "jax.numpy",
+    "cubed": "cubed",
     "cupy": "cupy",
 }
 
@@ -151,6 +154,15 @@ def _load(name: str):
         # Without this JAX turns every float64 array into float32, and the
         # float64 references and finite differences lose their meaning.
         importlib.import_module("jax").config.update("jax_enable_x64", True)
+    elif name == "cubed":
+        # Arrays of two or more chunks where the shape allows, so that the
+        # rules' chunk handling is exercised, not just one block.
+        spec = cubed_spec()
+
+        def from_numpy(h):
+            chunks = tuple(max(1, -(-d // 2)) for d in h.shape)
+            return module.asarray(h, chunks=chunks, spec=spec)
+
     elif name == "cupy":
         try:
             count = module.cuda.runtime.getDeviceCount()
@@ -165,6 +177,17 @@ def _load(name: str):
 
         device = "cuda:0"
     return Backend(name, module, device, dtypes, from_numpy), None
+
+
+@functools.lru_cache(maxsize=None)
+def cubed_spec(allowed_mem: str = "100MB"):
+    """The ``cubed.Spec`` of the tests' cubed arrays: one spec (cubed refuses to
+    mix them in one computation), computed in this thread (the tests' arrays
+    are tiny, and threads only add start-up time)."""
+    import cubed
+    from cubed.runtime.create import create_executor
+
+    return cubed.Spec(allowed_mem=allowed_mem, executor=create_executor("single-threaded"))
 
 
 def get_backend(name: str):

@@ -132,7 +132,10 @@ def test_values_and_gradients(backend, rng, case, fn, spec, smooth):
     natives = [backend.asarray(h) for h in hosts]
     tensors = [xpgrad.tensor(n, requires_grad=True) for n in natives]
     out = fn(xa, *tensors)
-    own = fn(compat.array_namespace(*natives), *natives)
+    try:
+        own = fn(compat.array_namespace(*natives), *natives)
+    except (AttributeError, NotImplementedError):  # the library lacks it (cubed's linalg)
+        own = fn(compat.array_namespace(np.empty(0)), *hosts)
     assert tuple(out.shape) == tuple(own.shape)
     assert_allclose(out, host(own))
 

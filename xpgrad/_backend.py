@@ -49,7 +49,8 @@ class _Lib:
         self.xp = xp = adapter.namespace(xp)
         # Host-only libraries (numpy, dask) need no device check.
         self.check_device = not adapter.host_only
-        # CuPy runs kernels on the *current* device, not the array's: enter it.
+        # CuPy runs kernels on the *current* device, not the array's, and
+        # cubed's new arrays need the input's spec: the rules enter a scope.
         self.scoped = adapter.scoped
         # What resolve() returns when no device needs entering.
         self.unscoped = (xp, NO_SCOPE)
@@ -224,9 +225,9 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
         lib = LIBS.get(type(arrays[0]))
         if lib is not None and lib.fast:
             if n == 1:
-                return (lib.xp, arrays[0].device) if lib.scoped else lib.unscoped
+                return (lib.xp, lib.adapter.scope(arrays[0])) if lib.scoped else lib.unscoped
             if not lib.check_device:
-                return lib.unscoped
+                return (lib.xp, lib.adapter.scope(arrays[0])) if lib.scoped else lib.unscoped
     return _resolve_checked(op, arrays)
 
 
@@ -271,7 +272,7 @@ def _resolve_checked(op: str, arrays: tuple) -> tuple[object, object]:
     if lib is None:
         got = ", ".join(_describe(x) for x in arrays) or "nothing"
         raise TypeError(f"{op}: no array among the inputs (got {got}); {_CONVERT_HINT}")
-    return lib.xp, (first.device if lib.scoped else NO_SCOPE)
+    return lib.xp, (lib.adapter.scope(first) if lib.scoped else NO_SCOPE)
 
 
 def _check_known_sizes(op: str, i: int, x: object) -> None:

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from . import _dtypes, ops
-from ._backend import array_device, declare, dtype_info, resolve, to_numpy
+from ._backend import LIBS, array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
 from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast
@@ -1341,6 +1341,9 @@ def _deliver(leaf: Tensor, g, own: bool) -> None:
     """Add ``g`` to ``leaf.grad``: a first gradient is ``g`` itself when ``own``
     (nobody else holds it), else a copy; an earlier ``.grad`` is never changed
     in place (the caller may hold it)."""
+    lib = LIBS.get(type(g))
+    if lib is not None and lib.scoped:  # cubed: chunked as the leaf's data
+        g = lib.adapter.like_input(g, leaf.data)
     if own and leaf._grad is None:
         leaf._grad = g
         return

@@ -3,7 +3,7 @@
 Generic code (``_backend``, the rules) is written against the Array API. Where
 a library needs its own spelling (NumPy's fast paths, torch's ``index_add_``,
 JAX's immutable arrays and ``.at[]``, CuPy's ``scatter_add`` and device
-scoping, dask's ``compute``), the spelling lives in a subclass of
+scoping, dask's ``compute``, cubed's specs and chunks), the spelling lives in a subclass of
 :class:`Library` in ``xpgrad/_libs/<library>.py``, which overrides only what
 differs from the generic behaviour here.
 
@@ -43,8 +43,9 @@ class Library:
     ``host_only``
         Every array lives in host memory: ``resolve`` compares no devices.
     ``scoped``
-        Kernels run on the *current* device, not the array's (CuPy):
-        ``resolve`` hands the rules the array's device to enter.
+        The rules run inside a context made from the op's first input
+        (:meth:`scope`): CuPy's kernels run on the *current* device, not the
+        array's, and cubed's new arrays need the input's spec.
     ``unknown_sizes``
         Arrays may have unknown (nan) sizes (dask after boolean indexing):
         ``resolve`` checks every call, without its fast path.
@@ -56,6 +57,14 @@ class Library:
         ``take`` and ``take_along_axis`` read a fill value at an index out of
         range instead of raising (JAX): their backwards then find positions
         by gathering flat positions, so that such an index sends nowhere.
+    ``transpose_is_view``
+        ``matrix_transpose`` costs nothing (a view, or folded into the GEMM);
+        False where it writes a transposed copy (cubed), so that the rules
+        transpose the smaller operand.
+    ``lazy``
+        Reading a value (``bool(xp.any(mask))``) computes the whole graph
+        (dask): the rules take their branch-free paths instead of testing the
+        data, and skip the checks that would read it (as under ``jax.jit``).
 
     Behaviour (methods, each overridden where the library differs).
     """
@@ -67,6 +76,8 @@ class Library:
     half_gemm = True
     negative_slice_steps = True
     gather_fills = False
+    transpose_is_view = True
+    lazy = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
@@ -88,6 +99,11 @@ class Library:
         return mod.empty(0)
 
     # -- devices -------------------------------------------------------------
+
+    def scope(self, x):
+        """The context a ``scoped`` library's rules run in, made from the op's
+        first input ``x`` (CuPy's: its device, entered)."""
+        return x.device
 
     def device_of(self, x) -> Device:
         """The :class:`Device` of array ``x``: host memory, unless overridden
@@ -147,6 +163,15 @@ class Library:
         into += xp.where(mask, values, xp.zeros_like(values))
         return into
 
+    def like_input(self, g, x):
+        """The gradient ``g`` of a ``scoped`` library's leaf ``x``, as it is
+        stored in ``x.grad`` (cubed's: in ``x``'s chunks)."""
+        return g
+
+    def getitem(self, xp, x, key):
+        """``x[key]``, as the rules index (cubed overrides it)."""
+        return x[key]
+
     def assign(self, xp, z, key, value):
         """``z[key] = value`` on a fresh array ``z``, returning the result."""
         z[key] = value
@@ -155,6 +180,73 @@ class Library:
     def set_copy(self, xp, a, key, value):
         """A copy of ``a`` with ``[key] = value``; ``a`` is left as it is."""
         return self.assign(xp, xp.asarray(a, copy=True), key, value)
+
+    def take_along_axis(self, xp, x, indices, axis=-1):
+        """The standard's ``take_along_axis``: the namespace's own, or, where
+        it has none (dask, cubed), ``take`` of the flattened ``x`` at the flat
+        positions of the picked elements (negative indices count from the
+        end; axes of size 1 in ``x`` or ``indices`` broadcast, as the
+        standard's do). ``axis=None`` picks along the flattened ``x``."""
+        own = getattr(xp, "take_along_axis", None)
+        if own is not None:
+            return own(x, indices, axis=axis)
+        return _take_along_axis_by_take(xp, x, indices, axis)
+
+    def argsort(self, xp, x, axis=-1, descending=False, stable=True):
+        """The standard's ``argsort``: the namespace's own."""
+        return xp.argsort(x, axis=axis, descending=descending, stable=stable)
+
+    def sort(self, xp, x, axis=-1, descending=False, stable=True):
+        """The standard's ``sort``: the namespace's own."""
+        return xp.sort(x, axis=axis, descending=descending, stable=stable)
+
+    def reshape(self, xp, x, shape):
+        """``reshape(x, shape)`` after the namespace's own refused it: None,
+        where the library has no other way (dask's splits along uneven
+        chunks have one, in two passes)."""
+
+    def linalg_function(self, xp, name: str):
+        """``xp.linalg.<name>``, or None where the library has none."""
+        return getattr(getattr(xp, "linalg", None), name, None)
+
+
+def _take_along_axis_by_take(xp, x, indices, axis):
+    """``take_along_axis`` from ``take`` and ``reshape`` alone (see
+    :meth:`Library.take_along_axis`)."""
+    import math
+
+    if axis is None:
+        x, axis = xp.reshape(x, (-1,)), 0
+    nd = x.ndim
+    if indices.ndim != nd:
+        raise ValueError(
+            f"take_along_axis: indices has {indices.ndim} dimensions and x {nd}; they must "
+            f"have as many"
+        )
+    axis = axis % nd if nd else 0
+    shape, ishape = tuple(x.shape), tuple(indices.shape)
+    device = getattr(x, "device", None)
+    out_shape = []
+    for d in range(nd):
+        if d == axis or shape[d] == ishape[d] or shape[d] == 1 or ishape[d] == 1:
+            out_shape.append(ishape[d] if d == axis or shape[d] == 1 else shape[d])
+        else:
+            raise ValueError(
+                f"take_along_axis: indices of shape {ishape} do not broadcast with x of shape "
+                f"{shape} off axis {axis}"
+            )
+    stride = [math.prod(shape[d + 1:]) for d in range(nd)]
+    idx = xp.astype(indices, xp.int64)
+    pos = xp.where(idx < 0, idx + shape[axis], idx) * stride[axis]
+    for d in range(nd):
+        if d != axis and shape[d] != 1:
+            view = [1] * nd
+            view[d] = shape[d]
+            steps = xp.arange(shape[d], dtype=xp.int64, device=device) * stride[d]
+            pos = pos + xp.reshape(steps, tuple(view))
+    pos = xp.broadcast_to(pos, tuple(out_shape))
+    flat = xp.take(xp.reshape(x, (-1,)), xp.reshape(pos, (-1,)), axis=0)
+    return xp.reshape(flat, tuple(out_shape))
 
 
 def adapter_for(name: str) -> Library:
@@ -166,9 +258,10 @@ def adapter_for(name: str) -> Library:
 
 
 def _adapters() -> dict[str, Library]:
-    from . import array_api_strict, cupy, dask, jax, numpy, torch
+    from . import array_api_strict, cubed, cupy, dask, jax, numpy, torch
 
-    found = (numpy.Numpy, cupy.CuPy, torch.Torch, jax.Jax, dask.Dask, array_api_strict.Strict)
+    found = (numpy.Numpy, cupy.CuPy, torch.Torch, jax.Jax, dask.Dask, cubed.Cubed,
+             array_api_strict.Strict)
     return {cls.name: cls() for cls in found}
 
 

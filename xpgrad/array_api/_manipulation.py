@@ -14,7 +14,8 @@ import operator
 from .. import ops
 from .._backend import _describe, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, normalize_axis
-from ..tensor import Tensor, apply, constant, native_call
+from ..tensor import Tensor, apply, constant
+from . import _nondiff
 from ._docs import composed, records
 
 __all__ = [
@@ -203,7 +204,7 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
 
 @records(ops.take_along_axis, "The order comes from argsort (no gradient); the sorted values carry their gradients back to where each came from.", check=True)
 def sort(x, /, *, axis=-1, descending=False, stable=True):
-    order = native_call("argsort", _data(x), axis=axis, descending=descending, stable=stable)
+    order = _nondiff.argsort(x, axis=axis, descending=descending, stable=stable).data
     return apply(ops.take_along_axis, (x, order), axis)
 
 

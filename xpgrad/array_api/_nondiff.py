@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import builtins
 
-from .._backend import declare
-from ..tensor import Tensor, native_call, plain_call, is_grad_enabled
+from .._backend import adapter_of, declare, resolve
+from ..ops._common import BACKEND_ERRORS, backend_error
+from ..tensor import Tensor, constant, native_call, plain_call, is_grad_enabled
 from ._docs import no_gradient
 
 __all__ = [
@@ -103,12 +104,21 @@ def argmin(x, /, *, axis=None, keepdims=False):
 
 @no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def argsort(x, /, *, axis=-1, descending=False, stable=True):
-    return plain_call("argsort", x, axis=axis, descending=descending, stable=stable)
+    data = _data(x)
+    xp, scope = resolve("argsort", data)
+    try:  # the namespace's own, or the adapter's (dask has none: xpgrad/_libs/dask.py)
+        with scope:
+            return constant(adapter_of(xp).argsort(xp, data, axis=axis, descending=descending,
+                                                   stable=stable))
+    except BACKEND_ERRORS as exc:
+        raise backend_error("argsort", exc) from exc
 
 
 @no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def nonzero(x, /):
-    return tuple(Tensor(i) for i in native_call("nonzero", x))
+    # constant(): on dask the sizes are unknown (nan) until computed; the next
+    # op on them says so (see _backend.resolve)
+    return tuple(constant(i) for i in native_call("nonzero", x))
 
 
 @no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
@@ -134,7 +144,7 @@ def any(x, /, *, axis=None, keepdims=False):  # noqa: A001 - the standard's name
 def _tuple_of_tensors(name: str, x):
     _refuse_grad(name, x)
     out = native_call(name, x)
-    return type(out)(*[Tensor(v) for v in out])
+    return type(out)(*[constant(v) for v in out])  # sizes unknown on dask, as nonzero's
 
 
 @no_gradient("Its values move with the input, but xpgrad has no rule for it: an input that requires grad is refused rather than its gradient dropped.")

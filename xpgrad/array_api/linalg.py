@@ -121,8 +121,8 @@ def matrix_power(x, n, /):
         data = x.data if type(x) is Tensor else x
         xp, scope = _resolve("matrix_power", data)
         with scope:
-            eye = xp.eye(shape[-1], dtype=data.dtype, device=data.device)
-            never = xp.zeros(shape, dtype=xp.bool, device=data.device)
+            eye = xp.eye(shape[-1], dtype=data.dtype, device=getattr(data, "device", None))
+            never = xp.zeros(shape, dtype=xp.bool, device=getattr(data, "device", None))
         # where(False, x, I): the identity's value, x's zero gradient.
         return apply(ops.where, (never, x, eye))
     base = apply(ops.inv, (x,)) if n < 0 else x

@@ -204,8 +204,8 @@ class take_along_axis(_Gather):
         return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
-    def gather(xp, x, indices, axis):
-        return xp.take_along_axis(x, indices, axis=axis)
+    def gather(xp, x, indices, axis):  # the generic one where the namespace has none (dask)
+        return adapter_of(xp).take_along_axis(xp, x, indices, axis=axis)
 
     @staticmethod
     def positions(xp, x, indices, axis):
@@ -340,7 +340,7 @@ class getitem(Rule):
         key = _as_key(key)
         flips, key = _flip_plan(xp, x, key)
         basic = _is_basic(key)
-        out = run("getitem", scope, lambda: _flip(xp, x, flips)[key])  # IndexError passes as it is
+        out = run("getitem", scope, adapter_of(xp).getitem, xp, _flip(xp, x, flips), key)  # IndexError passes
         set_key, view_shape = key, ()
         if basic:
             if None in key:
@@ -370,7 +370,7 @@ class getitem(Rule):
 
 def _key_positions(xp, s):
     """The flat positions in x that an integer-array or mask key reads."""
-    return _flip(xp, _iota(xp, s.x), s.flips)[s.key]
+    return adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, s.x), s.flips), s.key)
 
 
 class Scattered(NamedTuple):
@@ -452,4 +452,5 @@ class setitem(Rule):
         dx = _set_copy(xp, g, s.key, 0, s.flips) if needs[0] else None
         if not needs[1]:
             return dx, None
-        return dx, to_input(xp, _flip(xp, g, s.flips)[s.key], s.value_shape, s.value_dtype)
+        picked = adapter_of(xp).getitem(xp, _flip(xp, g, s.flips), s.key)
+        return dx, to_input(xp, picked, s.value_shape, s.value_dtype)

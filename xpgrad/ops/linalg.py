@@ -16,7 +16,7 @@ import math
 import numbers
 from typing import NamedTuple
 
-from .._backend import dtype_info, resolve
+from .._backend import adapter_of, dtype_info, resolve
 from .._shapes import _broadcast, broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
@@ -233,7 +233,13 @@ def _grad_b(xp, g, a2, p):
     """dB = A^H @ G, summed over the batch axes B was broadcast along."""
     if p.b_matrix:  # B is one matrix: fold A's and G's batch axes into the contraction (views)
         k, n = p.b2[-2], p.b2[-1]
-        return gemm(xp, mT(xp, xp.reshape(a2, (p.rows, k))), xp.reshape(g, (p.rows, n)))
+        a2, g = xp.reshape(a2, (p.rows, k)), xp.reshape(g, (p.rows, n))
+        if n < k and not adapter_of(xp).transpose_is_view:
+            # (G^H A)^H: transpose the thin G and the small result, not all of A
+            # (cubed writes a transpose out: 200 against 33 MB per task for a
+            # logistic loss over 40 MB chunks, bench/outofcore.py)
+            return mT(xp, gemm(xp, mT(xp, g), a2))
+        return gemm(xp, mT(xp, a2), g)
     # B is batched: a batched GEMM (A broadcast, not copied), then sum over B's broadcast axes
     return sum_to(gemm(xp, mT(xp, a2), g), p.b2, xp=xp)
 
@@ -552,7 +558,7 @@ class vector_norm(Rule):
                 f"vector_norm: x of shape {fmt(x.shape)} has no elements along axis {axis!r}, and "
                 f"ord={ord} takes a maximum or minimum of nothing; reduce over non-empty axes"
             )
-        out = run("vector_norm", scope, lambda: xp.linalg.vector_norm(
+        out = run("vector_norm", scope, lambda: linalg_function("vector_norm", xp)(
             x, axis=axes, keepdims=keepdims, ord=ord))
         return vector_norm.record(xp, scope, Normed(x, out, axes, kept, float(ord)), (True,), out)
 
@@ -590,13 +596,22 @@ class Matrix(NamedTuple):
 
 def _any(xp, mask) -> bool:
     """True when any element of the boolean ``mask`` is; False for a value that
-    cannot be read while it is traced (``jax.jit``): the checks and the
-    branches that need it are then skipped."""
+    cannot be read while it is traced (``jax.jit``), or without computing a
+    lazy graph (dask): the checks and the branches that need it are then
+    skipped."""
+    if adapter_of(xp).lazy:  # dask: reading it would compute the graph now
+        return False
     found = xp.any(mask)
     try:
         return bool(found)
     except TypeError:  # JAX's TracerBoolConversionError
         return False
+
+
+def _dev(a):
+    """``a``'s device, for new arrays beside it; None where arrays have no
+    ``device`` attribute (dask's)."""
+    return getattr(a, "device", None)
 
 
 def _matrix_axes(xp, a):
@@ -611,7 +626,7 @@ def _cofactor_svd(xp, x):
     differentiable again (through the svd rule) on Tensors."""
     u, sv, vh = xp.linalg.svd(x)
     n = sv.shape[-1]
-    others = xp.eye(n, dtype=sv.dtype, device=sv.device) == 1
+    others = xp.eye(n, dtype=sv.dtype, device=_dev(sv)) == 1
     p = xp.prod(xp.where(others, 1.0, xp.expand_dims(sv, axis=-2)), axis=-1)
     c = xp.linalg.det(u) * xp.linalg.det(vh)  # +-1 (real) or a unit complex number
     # adj(x) = det(x) inv(x) = c Vh^H diag(p) U^H, so adj(x)^T = c conj(U diag(p) Vh)
@@ -628,7 +643,7 @@ def _cofactor(xp, x, d):
     if not _any(xp, singular):
         return d4 * mT(xp, xp.linalg.inv(x))
     s4 = _matrix_axes(xp, singular)
-    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_dev(x))
     by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
     return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
 
@@ -653,14 +668,14 @@ class trace(Rule):
             raise ValueError(f"trace: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
         if type(offset) is not int:
             raise TypeError(f"trace: offset must be an int; got {offset!r}")
-        out = run("trace", scope, lambda: xp.linalg.trace(
+        out = run("trace", scope, lambda: linalg_function("trace", xp)(
             x, offset=offset, dtype=_dtypes.to_native(xp, dtype, "trace")))
         return trace.record(xp, scope, Matrix(x, None, offset), (differentiable(xp, x),), out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
         x, offset = s.x, s.offset
-        eye = xp.eye(x.shape[-2], x.shape[-1], k=offset, dtype=x.dtype, device=x.device)
+        eye = xp.eye(x.shape[-2], x.shape[-1], k=offset, dtype=x.dtype, device=_dev(x))
         return (cast(xp, xp.reshape(g, tuple(g.shape) + (1, 1)) * eye, x.dtype),)
 
 
@@ -724,7 +739,7 @@ class solve(Rule):
                 f"solve: b of shape {fmt(b.shape)} does not fit a of shape {fmt(a.shape)}: "
                 f"b must be ({a.shape[-1]},) or (..., {a.shape[-1]}, K)"
             )
-        out = run("solve", scope, xp.linalg.solve, a, b)
+        out = run("solve", scope, linalg_function("solve", xp), a, b)
         needs = (differentiable(xp, a), differentiable(xp, b))
         return solve.record(xp, scope, Solved(a, b, out, b.ndim == 1), needs, out)
 
@@ -747,7 +762,7 @@ class solve(Rule):
 
 def linalg_function(op, xp, name=None):
     """``xp.linalg.<name>``; a TypeError naming the op where the library lacks it."""
-    fn = getattr(getattr(xp, "linalg", None), name or op, None)
+    fn = adapter_of(xp).linalg_function(xp, name or op)
     if fn is None:
         raise TypeError(
             f"{op}: the array library {getattr(xp, '__name__', xp)!s} has no linalg.{name or op}; "
@@ -793,9 +808,12 @@ class diagonal(Rule):
         # pad G to the rows (columns) and mask it with eye(m, n, k).
         size, axis = (m, -1) if k >= 0 else (n, -2)
         if g.shape[-1] != size:
-            pad = xp.zeros(tuple(g.shape[:-1]) + (size - g.shape[-1],), dtype=g.dtype, device=g.device)
+            pad = xp.zeros(tuple(g.shape[:-1]) + (size - g.shape[-1],), dtype=g.dtype, device=_dev(g))
             g = xp.concat([g, pad], axis=-1)
-        eye = xp.eye(m, n, k=k, dtype=g.dtype, device=g.device)
+        # eye(m, n, k) from two ranges: dask's eye drops a block of a
+        # rectangular eye (a missing dependency when computed)
+        rows = xp.reshape(xp.arange(m, device=_dev(g)), (m, 1))
+        eye = xp.astype(rows + k == xp.reshape(xp.arange(n, device=_dev(g)), (1, n)), g.dtype)
         return (cast(xp, xp.expand_dims(g, axis=axis) * eye, s.dtype),)
 
 
@@ -885,7 +903,7 @@ class slogdet(Rule):
         if not _any(xp, singular):
             return (cast(xp, g4 * mT(xp, xp.linalg.inv(x)), x.dtype),)
         s4 = _matrix_axes(xp, singular)
-        eye = xp.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+        eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_dev(x))
         regular = g4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))
         # G * cof / (+0), written without dividing (no warnings): +-inf, NaN at 0 / 0
         lean = g4 * _cofactor_svd(xp, x)
@@ -978,10 +996,10 @@ class eigh(Rule):
         if gv is not None:
             m = mT(xp, v) @ gv
             m = 0.5 * (m - mT(xp, m))
-            eye = xp.eye(s.n, dtype=w.dtype, device=w.device)
+            eye = xp.eye(s.n, dtype=w.dtype, device=_dev(w))
             inner = m / (xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1) + eye)
         if gw is not None:
-            diag = xp.expand_dims(gw, axis=-2) * xp.eye(s.n, dtype=w.dtype, device=w.device)
+            diag = xp.expand_dims(gw, axis=-2) * xp.eye(s.n, dtype=w.dtype, device=_dev(w))
             inner = diag if inner is None else inner + diag
         if inner is None:  # neither result reached: the gradient is zero
             return (xp.zeros_like(v),)
@@ -1024,7 +1042,7 @@ def _ch(xp, a):
 
 
 def _zeros_of(xp, like, shape):
-    return xp.zeros(shape, dtype=like.dtype, device=like.device)
+    return xp.zeros(shape, dtype=like.dtype, device=_dev(like))
 
 
 def _past(op, xp, g, k, axis, what, flag):
@@ -1079,7 +1097,7 @@ def _svd_grad(xp, u, sv, vh, gu, gs, gvh):
     tiny = max(m, n) * xp.finfo(sv.dtype).eps * sv[..., :1]
     zero_s = sv <= tiny
     si, sj = xp.expand_dims(sv, axis=-1), xp.expand_dims(sv, axis=-2)
-    eye = xp.eye(k, dtype=sv.dtype, device=sv.device)
+    eye = xp.eye(k, dtype=sv.dtype, device=_dev(sv))
     diag = eye == 1
     zero = xp.expand_dims(zero_s, axis=-1) & xp.expand_dims(zero_s, axis=-2)
     repeated = (xp.abs(sj - si) <= xp.expand_dims(tiny, axis=-1)) & ~zero & ~diag
@@ -1251,7 +1269,7 @@ def _qr_square(xp, q, r, gq, gr):
         qg = _ch(xp, q) @ gq
         inner = -qg if inner is None else inner - qg
     upper = xp.triu(inner, k=1)
-    eye = xp.eye(r.shape[-1], dtype=r.dtype, device=r.device)
+    eye = xp.eye(r.shape[-1], dtype=r.dtype, device=_dev(r))
     diag = xp.real(inner) if dtype_info(xp, inner.dtype).complex else inner
     b = q @ (upper + _ch(xp, upper) + eye * diag)
     if gq is not None:

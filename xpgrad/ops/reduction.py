@@ -207,7 +207,8 @@ class prod(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         x, out = s.x, _kept(xp, s.out, s.kept)
-        if bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
+        # A lazy library (dask) takes the exact path without reading x.
+        if adapter_of(xp).lazy or bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
             # out / x would be 0/0 or inf/inf somewhere: multiply the others instead
             # (a NaN in a slice keeps its slice NaN, as torch's)
             d = _others(xp, x, s.axes)
@@ -504,7 +505,7 @@ class cumulative_prod(Rule):
         before, first = seen == 0, zero & (seen == 1)
         safe = xp.where(before, x, xp.ones_like(x))
         dx = _rev_cumsum(xp, g * conj_if_complex(xp, out), ax) / conj_if_complex(xp, safe)
-        if bool(xp.any(first)):
+        if adapter_of(xp).lazy or bool(xp.any(first)):  # always, where reading it would compute (dask)
             p = xp.cumulative_prod(xp.where(first, xp.ones_like(x), x), axis=ax)
             at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
             dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))

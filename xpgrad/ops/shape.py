@@ -9,7 +9,7 @@ import operator
 from typing import NamedTuple
 
 from .. import _dtypes
-from .._backend import device_of, dtype_info, resolve
+from .._backend import adapter_of, device_of, dtype_info, resolve
 from .._backend import to_device as _to_device
 from .._shapes import as_shape, broadcast_shapes, fmt, normalize_axis
 from ._common import Ctx, Rule, cast, check_grad, differentiable, run, to_input
@@ -33,8 +33,30 @@ def _reshaped(rule, xp, scope, x, shape):
     try:
         out = run(op, scope, xp.reshape, x, shape)
     except (ValueError, TypeError):  # what run() makes of torch's RuntimeError, JAX's TypeError
-        raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}") from None
+        out = _reshape_otherwise(op, xp, scope, x, shape)
     return rule.record(xp, scope, Reshaped(tuple(x.shape), x.dtype), (differentiable(xp, x),), out)
+
+
+def _reshape_otherwise(op, xp, scope, x, shape):
+    """``x`` in ``shape`` the adapter's way, after the namespace refused it
+    (dask splits no axis across uneven chunks); a ValueError where there is none."""
+    try:
+        out = run(op, scope, adapter_of(xp).reshape, xp, x, shape)
+    except (ValueError, TypeError):
+        out = None
+    if out is None:
+        raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}") from None
+    return out
+
+
+def _reshape_grad(xp, g, shape):
+    try:
+        return xp.reshape(g, shape)
+    except NotImplementedError:  # dask: an axis split across uneven chunks
+        out = adapter_of(xp).reshape(xp, g, shape)
+        if out is None:
+            raise
+        return out
 
 
 class reshape(Unary):
@@ -53,7 +75,7 @@ class reshape(Unary):
 
     @staticmethod
     def grad(xp, g, s):
-        return xp.reshape(g, s.x_shape)
+        return _reshape_grad(xp, g, s.x_shape)
 
 
 class Permuted(NamedTuple):

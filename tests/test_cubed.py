@@ -1,0 +1,188 @@
+"""cubed as a backend: losses, their gradients, specs and chunks, bounded memory.
+
+cubed plans every computation with a projected memory per task and refuses a
+plan that exceeds ``allowed_mem``; it refuses to mix arrays of two specs; and
+its ``broadcast_to`` gives new axes chunks of one element. These tests check
+that xpgrad's gradients on cubed arrays match torch autograd, stay lazy until
+``compute()``, keep the inputs' spec and chunks, and run over data larger than
+``allowed_mem``. (The shared rule and Tensor tests run on cubed with
+``pytest --backend cubed``; every namespace function is swept in
+test_lazy_namespace.py.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+cubed = pytest.importorskip("cubed")
+import cubed.array_api as cxp  # noqa: E402
+import cubed.random  # noqa: E402
+from cubed.runtime.create import create_executor  # noqa: E402
+
+import xpgrad  # noqa: E402
+import xpgrad.array_api as xp  # noqa: E402
+from tests.support import cubed_spec  # noqa: E402
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+import array_api_compat.torch as ct  # noqa: E402
+
+pytestmark = pytest.mark.backend("cubed")
+
+SPEC = cubed_spec()
+
+
+def arr(h, chunks, spec=SPEC):
+    return cxp.asarray(np.asarray(h, dtype=np.float64), chunks=chunks, spec=spec)
+
+
+def _logistic(ns, X, w, y):
+    z = X @ w
+    return ns.mean(ns.logaddexp(0.0 * z, z) - y * z)
+
+
+def _softmax_ce(ns, X, W, onehot):
+    logits = X @ W
+    m = ns.max(logits, axis=1, keepdims=True)
+    lse = ns.log(ns.sum(ns.exp(logits - m), axis=1, keepdims=True)) + m
+    return -ns.mean(ns.sum(onehot * (logits - lse), axis=1))
+
+
+def _mlp(ns, X, W1, W2):
+    h = ns.tanh(X @ W1)
+    return ns.sum((h @ W2) ** 2) / X.shape[0]
+
+
+def _torch_grads(fn, hosts, needs):
+    ts = [torch.tensor(h, requires_grad=n) for h, n in zip(hosts, needs)]
+    loss = fn(ct, *ts)
+    loss.backward()
+    return float(loss.detach()), [t.grad.numpy() for t, n in zip(ts, needs) if n]
+
+
+rng = np.random.default_rng(7)
+X_H = rng.standard_normal((40, 6))
+LABELS = rng.integers(0, 3, 40)
+
+CASES = {
+    "logistic": (_logistic, [X_H, rng.standard_normal(6), (LABELS == 1).astype(float)],
+                 [(16, 6), (6,), (16,)], [False, True, False]),
+    "softmax_ce": (_softmax_ce, [X_H, rng.standard_normal((6, 3)), np.eye(3)[LABELS]],
+                   [(16, 6), (3, 3), (16, 3)], [False, True, False]),
+    "mlp_with_data_grad": (_mlp, [X_H, rng.standard_normal((6, 5)), rng.standard_normal((5, 2))],
+                           [(16, 3), (6, 5), (5, 2)], [True, True, True]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_loss_and_gradients_match_torch_and_stay_lazy(case):
+    fn, hosts, chunks, needs = CASES[case]
+    natives = [arr(h, c) for h, c in zip(hosts, chunks)]
+    tensors = [xpgrad.Tensor(n, requires_grad=r) for n, r in zip(natives, needs)]
+    with cubed.raise_if_computes():  # building and differentiating computes nothing
+        loss = fn(xp, *tensors)
+        loss.backward()
+    want_loss, want = _torch_grads(fn, hosts, needs)
+    got = cubed.compute(loss.data, *[t.grad for t, r in zip(tensors, needs) if r])
+    np.testing.assert_allclose(float(got[0]), want_loss, rtol=1e-12)
+    for t, g, w in zip([t for t, r in zip(tensors, needs) if r], got[1:], want):
+        assert isinstance(t.grad, cubed.Array)
+        assert t.grad.chunks == t.data.chunks  # the gradient is chunked as its input
+        assert t.grad.spec == SPEC
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_of_a_sum_is_chunked_as_its_input_not_in_single_elements():
+    x = xpgrad.Tensor(arr(np.ones((64, 5)), (16, 5)), requires_grad=True)
+    xp.sum(xp.exp(x)).backward()
+    assert x.grad.chunks == ((16, 16, 16, 16), (5,))
+    np.testing.assert_allclose(x.grad.compute(), np.full((64, 5), np.e), rtol=1e-14)
+
+
+def test_arrays_the_rules_create_take_the_inputs_spec():
+    # Not the default spec: cubed refuses to combine arrays of two specs, so
+    # the zeros of getitem's gradient and the identity of the Gram matrix must
+    # be made with this one.
+    spec = cubed.Spec(allowed_mem="50MB", executor=create_executor("single-threaded"))
+    h = rng.standard_normal((6, 4))
+    x = xpgrad.Tensor(arr(h, (3, 2), spec=spec), requires_grad=True)
+    loss = xp.sum(x[1:5, ::2] ** 2) + xp.sum(xp.linalg.vector_norm(x, axis=1))
+    loss.backward()
+    assert x.grad.spec == spec
+    t = torch.tensor(h, requires_grad=True)
+    ((t[1:5, ::2] ** 2).sum() + torch.linalg.vector_norm(t, dim=1).sum()).backward()
+    np.testing.assert_allclose(x.grad.compute(), t.grad.numpy(), rtol=1e-12)
+
+
+def test_permutation_indices_give_the_permuted_rows():
+    # cubed 0.27 reads an index array as long as its axis, without repeats, as
+    # the identity (x[[2, 0, 1]] is x): take, integer-array indexing, sort and
+    # take_along_axis must still permute.
+    h = rng.standard_normal((3, 4))
+    idx = np.array([2, 0, 1])
+    x = xpgrad.Tensor(arr(h, (2, 2)), requires_grad=True)
+    i = xpgrad.Tensor(cxp.asarray(idx, spec=SPEC))
+    np.testing.assert_array_equal(xp.take(x, i, axis=0).data.compute(), h[idx])
+    np.testing.assert_array_equal(x[i].data.compute(), h[idx])
+    np.testing.assert_array_equal(xp.sort(x, axis=0).data.compute(), np.sort(h, axis=0))
+    w = rng.standard_normal((3, 4))
+    xp.sum(xp.sort(x, axis=0) * xpgrad.Tensor(arr(w, (2, 2)))).backward()
+    t = torch.tensor(h, requires_grad=True)
+    (torch.sort(t, dim=0).values * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.compute(), t.grad.numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda x: xp.fft.fft(x), "fft"),
+    (lambda x: xp.linalg.inv(x), "inv"),
+])
+def test_what_cubed_lacks_raises_naming_it(call, name):
+    x = xpgrad.Tensor(arr(np.eye(3) + 0.1, (2, 2)), requires_grad=True)
+    with pytest.raises((TypeError, NotImplementedError, AttributeError), match=name):
+        call(x)
+
+
+def test_gradient_over_data_larger_than_allowed_mem():
+    # X is 12.8 MB, four times allowed_mem: cubed's planner accepts the
+    # forward and the backward only if no task needs more than 3.2 MB.
+    allowed = 3_200_000
+    spec = cubed.Spec(allowed_mem=allowed, reserved_mem=0,
+                      executor=create_executor("single-threaded"))
+    n, chunk = 25_000, 1_250
+    X = cubed.random.random((n, 64), chunks=(chunk, 64), spec=spec)
+    w0 = np.linspace(-0.5, 0.5, 64)
+    w = xpgrad.Tensor(cxp.asarray(w0, spec=spec), requires_grad=True)
+    Xt = xpgrad.Tensor(X)
+    y = xpgrad.Tensor(cxp.astype(X[:, 0] > 0.5, cxp.float64))
+    loss = _logistic(xp, Xt, w, y)
+    loss.backward()
+    plan = cubed.core.plan.arrays_to_plan(loss.data, w.grad)._finalize()
+    assert 0 < plan.max_projected_mem <= allowed
+    value, grad = cubed.compute(loss.data, w.grad)
+
+    Xh = np.asarray(X.compute())  # the reference, in NumPy from the same data
+    z = Xh @ w0
+    yh = (Xh[:, 0] > 0.5).astype(float)
+    want = Xh.T @ (1 / (1 + np.exp(-z)) - yh) / n
+    np.testing.assert_allclose(float(value), np.mean(np.logaddexp(0, z) - yh * z), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grad), want, rtol=1e-10, atol=1e-14)
+
+
+def test_sgd_steps_on_cubed_parameters_match_torch():
+    h = rng.standard_normal((8, 3))
+    w0 = rng.standard_normal(3)
+    w = xpgrad.Tensor(arr(w0, (3,)), requires_grad=True)
+    X = xpgrad.Tensor(arr(h, (4, 3)))
+    opt = xpgrad.optim.SGD([w], lr=0.1, momentum=0.9)
+    tw = torch.tensor(w0, requires_grad=True)
+    topt = torch.optim.SGD([tw], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        opt.zero_grad()
+        xp.sum(xp.tanh(X @ w) ** 2).backward()
+        opt.step()
+        topt.zero_grad()
+        (torch.tanh(torch.tensor(h) @ tw) ** 2).sum().backward()
+        topt.step()
+    assert isinstance(w.data, cubed.Array)
+    np.testing.assert_allclose(w.data.compute(), tw.detach().numpy(), rtol=1e-12)
