@@ -19,7 +19,7 @@ test_gpu.py does for the whole module); any other test works on NumPy arrays
 and counts as ``numpy``. So ``--backend cupy`` runs the cupy cases and the
 GPU-only tests, ``--backend numpy`` the rest. cubed's cases of the shared
 tests run only when ``--backend`` names it (see ``OPT_IN``); a plain run
-checks cubed through test_cubed.py and test_lazy_namespace.py.
+checks cubed through test_cubed.py.
 
 Summary
 -------
@@ -99,8 +99,8 @@ def pytest_collection_modifyitems(config, items):
     if names is None:
         # cubed plans, stores and runs every compute (10-40 ms even for a
         # 2x3 array): its cases of the shared tests take minutes, so a plain
-        # run checks cubed through its own files (test_cubed.py,
-        # test_lazy_namespace.py) and ``--backend cubed`` runs the rest.
+        # run checks cubed through its own files (test_cubed.py)
+        # and ``--backend cubed`` runs the rest.
         for item in items:
             (drop if _parametrized_backend(item) in OPT_IN else keep).append(item)
     else:

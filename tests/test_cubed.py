@@ -6,8 +6,7 @@ its ``broadcast_to`` gives new axes chunks of one element. These tests check
 that xpgrad's gradients on cubed arrays match torch autograd, stay lazy until
 ``compute()``, keep the inputs' spec and chunks, and run over data larger than
 ``allowed_mem``. (The shared rule and Tensor tests run on cubed with
-``pytest --backend cubed``; every namespace function is swept in
-test_lazy_namespace.py.)
+``pytest --backend cubed``.)
 """
 
 from __future__ import annotations

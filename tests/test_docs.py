@@ -137,7 +137,7 @@ def test_readme_quickstart_values_by_hand():
 
 
 def test_readme_dask_example_is_a_script():
-    start, body = _section("Dask")
+    start, body = _section("Beyond one machine")  # its first example is dask's
     blocks = _python_blocks(start, start + len(body))
     assert blocks and _is_script(blocks[0][1]), (
         "the Dask example starts worker processes: it must run under if __name__ == '__main__':"
