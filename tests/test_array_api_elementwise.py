@@ -167,7 +167,8 @@ def test_unary_values_and_gradients_match_torch(backend, dtype, rng, name, domai
     x = leaf(backend, h, dtype)
     out, (gx,) = run(getattr(xp, name), [x], g.astype(dtype), backend)
     assert out.dtype == x.dtype and gx.dtype == x.data.dtype and tuple(gx.shape) == (3, 4)
-    close(out, host(native_fn(backend, name)(backend.asarray(h, dtype))), dtype)
+    if not (backend.name == "cubed" and name == "conj"):  # cubed's conj refuses real arrays
+        close(out, host(native_fn(backend, name)(backend.asarray(h, dtype))), dtype)
     t_out, (t_gx,) = torch_ref(tfn, [h], g)
     close(out, t_out, dtype)
     close(gx, t_gx, dtype)
@@ -478,7 +479,8 @@ def test_real_only_functions_refuse_complex(name):
 @pytest.mark.parametrize("name", ["abs", "square", "sign", "negative", "exp", "sqrt"])
 def test_unary_integer_input_has_values_and_no_gradient(backend, name):
     h = np.array([-2, 0, 3])
-    if backend.name == "array_api_strict" and name in ("exp", "sqrt"):  # floating only there
+    # floating only there (cubed as array_api_strict)
+    if backend.name in ("array_api_strict", "cubed") and name in ("exp", "sqrt"):
         with pytest.raises(TypeError, match=rf"^{name}: TypeError from the array library"):
             getattr(xp, name)(xpgrad.tensor(backend.asarray(h)))
         return
@@ -493,7 +495,8 @@ def test_unary_integer_input_has_values_and_no_gradient(backend, name):
 def test_binary_integer_operand_gets_no_gradient(backend, name):
     hi, hf = np.array([3, -1, 2]), np.array([0.5, -2.0, 2.5])
     x = leaf(backend, hf)
-    if backend.name == "array_api_strict":  # it refuses to mix integers with floats
+    # array_api_strict refuses to mix integers with floats; cubed's atan2 takes floats only
+    if backend.name == "array_api_strict" or backend.name == "cubed" and name == "atan2":
         with pytest.raises(TypeError, match=r"^\w+: TypeError from the array library"):
             getattr(xp, name)(backend.asarray(hi), x)
         return

@@ -298,8 +298,9 @@ def test_grad_is_a_writable_copy():
 
 def test_grad_does_not_alias_a_broadcast(backend):
     """Writing one element of .grad (the copy of sum's broadcast view) changes only that element."""
-    if backend.name == "jax":
-        pytest.skip("jax arrays are immutable: there is no element to write, and no alias to fear")
+    if backend.name in ("jax", "cubed"):
+        pytest.skip(f"{backend.name} arrays have no item assignment: there is no element to "
+                    f"write, and no alias to fear")
     x = leaf(backend, np.zeros((2, 3)))
     x.sum().backward()
     x.grad[0, 0] = 5.0

@@ -16,10 +16,17 @@ Two of them shape how the rules run:
   shape (the gradient of ``sum(x)`` is chunked as ``x``), and otherwise
   chunks of cubed's automatic size.
 
-cubed lacks some of the standard (``sort``, ``argsort``, ``nonzero``,
-``unique_*``, most of ``linalg``, ``fft``) and cannot know a size that depends
-on values (boolean-mask indexing). The namespace raises for those, naming the
-function and what to do, before cubed plans anything.
+cubed lacks some of the standard. ``sort`` and ``argsort`` sort each block
+with NumPy (the sorted axis in one chunk); ``take`` with a cubed index array
+(which cubed would compute on the spot) gathers blockwise; ``searchsorted``,
+``concat``, ``clip``, ``finfo``, ``qr``, ``svd`` and ``svdvals`` work round
+cubed 0.27's bugs; ``linalg.solve``, ``diagonal``, ``trace``, ``cross`` and
+``vector_norm`` are written from what cubed has; scipy.special's functions
+run on each block (:func:`elementwise_blocks`). cubed cannot know a size that
+depends on values (``nonzero``, ``unique_*``, boolean-mask indexing) and has
+no ``fft`` and no other ``linalg`` (``cholesky``, ``det``, ``slogdet``,
+``eigh``, ``eigvalsh``, ``inv``, ``pinv``): those raise, naming the function
+and what to do, before cubed plans anything.
 
 cubed is imported only by the methods that need it (:meth:`Cubed.empty`, and
 the namespace, which is built from an array of it).
@@ -28,6 +35,7 @@ the namespace, which is built from an array of it).
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 from . import Library
 
@@ -93,6 +101,19 @@ class Cubed(Library):
     def like_input(self, g, x):
         return g if g.chunks == x.chunks else g.rechunk(x.chunks)
 
+    def linalg_function(self, xp, name):
+        # cubed's qr and svd (tall-and-skinny QR) need chunkings they do not
+        # make themselves (see _tsqr_input); matrix_rank is written from svd
+        if name == "qr":
+            return lambda x, mode="reduced": _qr(xp, x, mode)
+        if name == "svd":
+            return lambda x, full_matrices=True: _svd(xp, x, full_matrices)
+        if name == "svdvals":
+            return lambda x: _svd(xp, x, False)[1]
+        if name == "matrix_rank":
+            return lambda x, rtol=None: _matrix_rank(xp, x, rtol)
+        return super().linalg_function(xp, name)
+
     def getitem(self, xp, x, key):
         """``x[key]``, but an integer index array as long as its axis goes
         through the namespace's ``take`` (see :meth:`CubedNamespace.take`):
@@ -101,12 +122,24 @@ class Cubed(Library):
         arrays = [i for i, k in enumerate(parts) if hasattr(k, "shape") and k.ndim]
         if not arrays:
             return x[key]
+        if any(getattr(parts[i], "dtype", None) == xp.bool for i in arrays):
+            raise NotImplementedError(
+                "getitem: cubed cannot index with a boolean mask (the result's size depends on "
+                "the data, and cubed plans every size before computing); keep the shape with "
+                "xp.where(mask, x, 0), or compute x and the mask to NumPy (x.compute()) first"
+            )
         i = arrays[0]
         whole = all(type(k) is slice and k == slice(None) for j, k in enumerate(parts) if j != i)
-        if len(arrays) == 1 and whole and parts[i].ndim == 1 and Ellipsis not in parts:
+        if len(arrays) == 1 and whole and parts[i].ndim == 1 and all(k is not Ellipsis for k in parts):
             if getattr(parts[i], "dtype", None) != xp.bool:
                 with self.scope(x):
-                    return xp.take(x, xp.asarray(parts[i], spec=x.spec), axis=i)
+                    # a cubed index gathers blockwise, a NumPy one as cubed plans it
+                    idx = parts[i]
+                    if not isinstance(idx, xp.Array):
+                        import numpy as np
+
+                        idx = np.asarray(idx)
+                    return xp.take(x, idx, axis=i)
         if any(k.shape[0] == x.shape[j] for j, k in ((j, parts[j]) for j in arrays)
                if j < x.ndim and getattr(k, "dtype", None) != xp.bool):
             raise NotImplementedError(
@@ -129,6 +162,39 @@ class Cubed(Library):
                 )
             return xp.where(key[0], xp.astype(xp.asarray(value), z.dtype), z)
         return _assign_basic(xp, z, _expand(key, z.ndim), value)
+
+
+def _matrix_rank(xp, x, rtol):
+    """The standard's matrix_rank from the singular values (see :func:`_svd`)."""
+    sv = _svd(xp, x, False)[1]
+    if rtol is None:
+        rtol = max(x.shape[-2:]) * xp.finfo(sv.dtype).eps
+    elif hasattr(rtol, "ndim"):
+        rtol = xp.expand_dims(rtol, axis=-1)
+    tol = xp.max(sv, axis=-1, keepdims=True) * rtol
+    return xp.count_nonzero(sv > tol, axis=-1)
+
+
+def _data_dependent(name):
+    def refuse(*args, **kwargs):
+        raise NotImplementedError(
+            f"{name}: cubed {_version()} has no {name}: its result's size depends on the data, "
+            f"and cubed plans every size before computing; compute the array to NumPy "
+            f"(x.compute()) for this step"
+        )
+
+    refuse.__name__ = name
+    return refuse
+
+
+class _Finfo(NamedTuple):
+    bits: int
+    eps: float
+    max: float
+    min: float
+    smallest_normal: float
+    dtype: object
+
 
 class CubedNamespace:
     """cubed's namespace as the rules compute with it: creation functions take
@@ -166,6 +232,10 @@ class CubedNamespace:
         if axis is None:
             x, axis = self.reshape(x, (-1,)), 0
         axis = axis % x.ndim
+        if isinstance(indices, base.Array):
+            # cubed computes an index array that is a cubed array, there and
+            # then: gather blockwise instead, lazily
+            return _take_blockwise(x, indices, axis)
         n = x.shape[axis]
         if n and indices.shape[0] == n:
             shape = tuple(1 if d == axis else s for d, s in enumerate(x.shape))
@@ -173,6 +243,58 @@ class CubedNamespace:
             pad = base.zeros(shape, dtype=x.dtype, chunks=chunks, spec=x.spec)
             x = regular(base.concat([x, pad], axis=axis))
         return base.take(x, indices, axis=axis)
+
+    # the size of their results depends on the data: cubed has none of them
+    nonzero = staticmethod(_data_dependent("nonzero"))
+    unique_all = staticmethod(_data_dependent("unique_all"))
+    unique_counts = staticmethod(_data_dependent("unique_counts"))
+    unique_inverse = staticmethod(_data_dependent("unique_inverse"))
+    unique_values = staticmethod(_data_dependent("unique_values"))
+
+    def finfo(self, type, /):
+        """cubed's finfo with Python floats: ``eps * x`` with NumPy's scalar
+        first would turn the cubed array ``x`` into NumPy's (computing it)."""
+        info = self._base.finfo(type)
+        return _Finfo(info.bits, float(info.eps), float(info.max), float(info.min),
+                      float(info.smallest_normal), info.dtype)
+
+    def concat(self, arrays, /, *, axis=0):
+        """cubed's concat, which refuses inputs of two chunk sizes along
+        ``axis`` (those of several chunks there are rechunked to the largest)
+        and a negative ``axis`` (cubed 0.27 compares it to the axes' numbers)."""
+        arrays = list(arrays)
+        if axis is not None and arrays and arrays[0].ndim:
+            axis = axis % arrays[0].ndim
+            sizes = {a.chunksize[axis] for a in arrays if a.numblocks[axis] > 1}
+            if len(sizes) > 1:
+                size = max(sizes)
+                arrays = [a.rechunk({axis: size}) if a.numblocks[axis] > 1 else a for a in arrays]
+        return self._base.concat(arrays, axis=axis)
+
+    def searchsorted(self, x1, x2, /, *, side="left", sorter=None):
+        """cubed's searchsorted (its algorithm: each block of ``x1`` searched,
+        offsets added, the largest kept), with the offsets in ``x1``'s spec
+        (cubed 0.27 makes them with the default spec, and then refuses to mix
+        the two); ``sorter`` through ``take``."""
+        import numpy as np
+        from cubed.array_api.searching_functions import _searchsorted
+        from cubed.core.ops import blockwise
+
+        base = self._base
+        if x1.ndim != 1:
+            raise ValueError(f"searchsorted: x1 must be 1-D; got shape {tuple(x1.shape)}")
+        if sorter is not None:
+            x1 = self.take(x1, sorter, axis=0)
+        if not hasattr(x2, "shape"):
+            x2 = base.asarray(x2, spec=x1.spec)
+        out = blockwise(_searchsorted, list(range(x2.ndim + 1)), x1, [0], x2,
+                        list(range(1, x2.ndim + 1)), dtype=np.int64, adjust_chunks={0: 1},
+                        side=side)
+        offsets = np.cumsum((0,) + x1.chunks[0])[:-1].reshape((-1,) + (1,) * x2.ndim)
+        offsets = base.asarray(offsets, chunks=1, spec=x1.spec)
+        out = base.where(out < 0, out, out + offsets)
+        out = base.max(out, axis=0)
+        return base.where(out >= 0, out, base.zeros_like(out))
 
     def reshape(self, x, /, shape, *, copy=None):
         """cubed's reshape (dask's algorithm) splits and merges axes only along
@@ -192,6 +314,21 @@ class CubedNamespace:
         if out is None:
             out = base(x.rechunk(-1) if x.ndim else x, shape)
         return regular(out)
+
+    def clip(self, x, /, min=None, max=None):
+        """cubed's clip, with a missing bound as the dtype's extreme: cubed 0.27
+        calls NumPy's ``clip(a, min)`` without ``max``, which NumPy refuses."""
+        if min is None and max is None:
+            return x
+        if min is None or max is None:
+            base = self._base
+            floating = base.isdtype(x.dtype, "real floating")
+            info = None if floating else base.iinfo(x.dtype)
+            if min is None:
+                min = -float("inf") if floating else info.min
+            else:
+                max = float("inf") if floating else info.max
+        return self._base.clip(x, min=min, max=max)
 
     def conj(self, x, /):
         # the standard's conj of a real array is the array; cubed refuses it
@@ -224,8 +361,9 @@ class CubedNamespace:
 
 
 class _Linalg:
-    """cubed's ``linalg``, with ``vector_norm``, ``trace`` and ``diagonal``
-    written from its element-wise functions and reductions where it lacks them."""
+    """cubed's ``linalg``, with ``vector_norm``, ``trace``, ``diagonal`` and
+    ``cross`` written from its element-wise functions and reductions where it
+    lacks them, and ``solve`` (of one matrix, in one chunk) by NumPy."""
 
     def __init__(self, base, xp) -> None:
         self._base, self._xp = base, xp
@@ -236,6 +374,58 @@ class _Linalg:
         if own is not None:
             return own
         raise AttributeError(f"cubed {_version()} has no linalg.{name}")
+
+    def solve(self, x1, x2, /):
+        """``solve`` for one square matrix ``x1``, which goes into one chunk
+        (NumPy solves it, with each block of ``x2``'s columns)."""
+        import numpy as np
+        from cubed.core.ops import blockwise
+
+        if x1.ndim != 2 or x2.ndim not in (1, 2):
+            raise ValueError(
+                f"solve: cubed's solve (xpgrad's) takes one matrix x1 and a vector or matrix x2; "
+                f"got shapes {tuple(x1.shape)} and {tuple(x2.shape)}: call it on each matrix "
+                f"(xp.unstack), or compute the arrays to NumPy (x.compute()) first"
+            )
+        xp = self._xp
+        dtype = xp.result_type(x1, x2)
+        vector = x2.ndim == 1
+        b = xp.reshape(x2, (x2.shape[0], 1)) if vector else x2
+        a = x1.rechunk(-1) if x1.numblocks != (1, 1) else x1
+        if b.numblocks[0] > 1:
+            b = b.rechunk({0: -1})
+        out = blockwise(lambda p, q: np.linalg.solve(p, q).astype(dtype, copy=False), (0, 1),
+                        a, (0, 2), b, (2, 1), dtype=dtype)
+        return xp.reshape(out, (x2.shape[0],)) if vector else out
+
+    def diagonal(self, x, /, *, offset=0):
+        """Diagonal ``offset`` of each matrix: the matrix with everything off
+        the diagonal zeroed (``where``, so that an inf elsewhere stays out),
+        summed along its rows (columns for a negative offset)."""
+        xp, k = self._xp, offset
+        m, n = x.shape[-2], x.shape[-1]
+        rows = xp.reshape(xp.arange(m), (m, 1))
+        on = rows + k == xp.reshape(xp.arange(n), (1, n))
+        picked = xp.where(on, x, xp.zeros((), dtype=x.dtype))
+        size = max(0, min(m, n - k) if k >= 0 else min(n, m + k))
+        out = xp.sum(picked, axis=-1 if k >= 0 else -2, dtype=x.dtype)
+        return out[..., :size]
+
+    def trace(self, x, /, *, offset=0, dtype=None):
+        return self._xp.sum(self.diagonal(x, offset=offset), axis=-1, dtype=dtype)
+
+    def cross(self, x1, x2, /, *, axis=-1):
+        """The cross product of 3-vectors along ``axis``, component by component."""
+        xp = self._xp
+        x1, x2 = xp.broadcast_arrays(x1, x2)
+        axis = axis % x1.ndim
+
+        def part(a, i):
+            return a[(slice(None),) * axis + (i,)]
+
+        a0, a1, a2 = (part(x1, i) for i in range(3))
+        b0, b1, b2 = (part(x2, i) for i in range(3))
+        return xp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=axis)
 
     def vector_norm(self, x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
         xp = self._xp
@@ -263,6 +453,127 @@ def regular(x):
         if len(c) > 1 and (len(set(c[:-1])) > 1 or c[-1] > c[0]):
             fix[d] = max(c)
     return x.rechunk(fix) if fix else x
+
+
+def _one_matrix(op, x):
+    if x.ndim != 2:
+        raise ValueError(
+            f"{op}: cubed's {op} takes one matrix (2-D), and x has shape {tuple(x.shape)}; "
+            f"call it on each matrix (xp.unstack), or compute x to NumPy (x.compute()) first"
+        )
+
+
+def _tsqr_input(a):
+    """Tall ``a`` (M >= N) chunked as cubed's tall-and-skinny QR needs: its
+    columns in one chunk, and every chunk of rows at least N long (cubed
+    0.27 gives a wrong-shaped R, and fails when computed, otherwise)."""
+    m, n = a.shape
+    if len(a.chunks[1]) > 1:
+        a = a.rechunk({1: -1})
+    rows = a.chunks[0]
+    if min(rows) < n or len(set(rows[:-1])) > 1 or rows[-1] > rows[0]:
+        c = max(n, rows[0])
+        if m % c and m % c < n:
+            c = m
+        a = a.rechunk({0: c})
+    return a
+
+
+def _ch(xp, a):
+    a = xp.matrix_transpose(a)
+    return xp.conj(a)
+
+
+def _qr(xp, x, mode):
+    """``qr`` through cubed's tall-and-skinny QR: x = [X | Y] (M < N) as
+    X = Q R1 and R = [R1 | Q^H Y]."""
+    from cubed.array_api.linalg import tsqr
+
+    _one_matrix("qr", x)
+    if mode != "reduced":
+        raise ValueError(
+            f"qr: cubed computes only mode='reduced' (got {mode!r}); compute x to NumPy "
+            f"(x.compute()) for mode='complete'"
+        )
+    m, n = x.shape
+    if m >= n:
+        q, r, *_ = tsqr(_tsqr_input(x))
+        return q, r
+    q, r1, *_ = tsqr(_tsqr_input(x[:, :m]))
+    r2 = _ch(xp, q) @ regular(x[:, m:])
+    return q, regular(xp.concat([r1, r2], axis=1))
+
+
+def _svd(xp, x, full_matrices):
+    """``svd`` through cubed's tall-and-skinny QR (of x, or of x^T when wide),
+    with the chunking it needs (see :func:`_tsqr_input`)."""
+    from cubed.array_api.linalg import SVDResult, tsqr
+
+    _one_matrix("svd", x)
+    m, n = x.shape
+    if full_matrices and m != n:
+        raise ValueError(
+            "svd: cubed computes only the reduced SVD; pass full_matrices=False, or compute x "
+            "to NumPy (x.compute()) first"
+        )
+    if m >= n:
+        _, _, u, s, vh = tsqr(_tsqr_input(x), compute_svd=True)
+        return SVDResult(u, s, vh)
+    _, _, vt, s, ut = tsqr(_tsqr_input(xp.matrix_transpose(x)), compute_svd=True)
+    return SVDResult(xp.matrix_transpose(ut), s, xp.matrix_transpose(vt))
+
+
+def elementwise_blocks(xp, f):
+    """``f`` (an element-wise function of NumPy arrays: scipy.special's) on
+    each block of cubed arrays, broadcast to one shape: lazily, and right for
+    any chunking. Arguments that are not arrays pass to ``f`` as they are."""
+    import numpy as np
+
+    def call(*args):
+        import cubed
+
+        pos = [i for i, a in enumerate(args) if hasattr(a, "shape")]
+        arrays = [args[i] for i in pos]
+        if len(arrays) > 1:
+            shape = np.broadcast_shapes(*(tuple(a.shape) for a in arrays))
+            arrays = [a if tuple(a.shape) == shape else xp.broadcast_to(a, shape) for a in arrays]
+        probe = np.asarray(f(*[np.empty((0,), dtype=a.dtype) if i in pos else a
+                               for i, a in enumerate(args)]))
+
+        def block(*blocks):
+            full = list(args)
+            for i, b in zip(pos, blocks):
+                full[i] = b
+            return np.asarray(f(*full), dtype=probe.dtype)
+
+        return cubed.map_blocks(block, *arrays, dtype=probe.dtype)
+
+    return call
+
+
+def _take_blockwise(x, indices, axis):
+    """``take(x, indices, axis=axis)`` for a 1-D cubed array ``indices``, as
+    one blockwise task per block of ``indices`` (and of x's other axes), with
+    ``axis`` in one chunk: cubed's own ``take`` computes such indices when
+    called. Negative indices count from the end."""
+    import cubed
+    import numpy as np
+    from cubed.core.ops import blockwise
+
+    if indices.ndim != 1:
+        raise ValueError(f"take: indices must be 1-D; got shape {tuple(indices.shape)}")
+    if len(x.chunks[axis]) > 1:
+        x = x.rechunk({axis: -1})
+    nd = x.ndim
+    x_ind = tuple(range(nd))
+    out_ind = x_ind[:axis + 1] + (nd,) + x_ind[axis + 1:]  # axis kept, of length 1
+
+    def block(b, i):
+        return np.expand_dims(np.take(b, i, axis=axis), axis)
+
+    out = blockwise(block, out_ind, x, x_ind, indices, (nd,), dtype=x.dtype,
+                    adjust_chunks={axis: 1})
+    return cubed.squeeze(out, axis=axis)
 
 
 def _blockwise_sort(x, axis, descending, stable, indices):

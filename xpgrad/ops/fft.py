@@ -267,6 +267,12 @@ class Transform(Rule, template=True):
         op = cls.__name__
         kind = _KIND[op]
         xp, scope = resolve(op, x)
+        if getattr(xp, "fft", None) is None:  # cubed's namespace has none
+            raise TypeError(
+                f"{op}: the array library {namespace_name(xp)} has no fft extension; convert the "
+                f"input to an array of a library that has it (NumPy, torch, JAX, CuPy, dask), "
+                f"or compute it to NumPy first"
+            )
         shape = tuple(x.shape)
         _check_norm(op, norm)
         plan = _plan_nd if cls.nd else _plan_1d

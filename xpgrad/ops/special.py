@@ -227,6 +227,10 @@ def _find(xp, name: str):
         return _through_numpy(xp, _scipy(name))
     if lib == "dask":
         return _through_blocks(xp, _scipy(name))
+    if lib == "cubed":
+        from .._libs.cubed import elementwise_blocks
+
+        return elementwise_blocks(xp, _scipy(name))
     table = _table(lib) or {}
     own = table.get(name)
     generic = _GENERIC.get(name)
