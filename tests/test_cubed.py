@@ -185,3 +185,22 @@ def test_sgd_steps_on_cubed_parameters_match_torch():
         topt.step()
     assert isinstance(w.data, cubed.Array)
     np.testing.assert_allclose(w.data.compute(), tw.detach().numpy(), rtol=1e-12)
+
+
+def test_optimizer_steps_compute_parameters_so_the_graph_does_not_grow():
+    # Each step ends with the parameters (and Adam's moments) computed, so the
+    # next step's plan holds one step's ops, not every step's.
+    h = rng.standard_normal((8, 3))
+    w = xpgrad.Tensor(arr(rng.standard_normal(3), (3,)), requires_grad=True)
+    X = xpgrad.Tensor(arr(h, (4, 3)))
+    opt = xpgrad.optim.Adam([w], lr=0.05)
+    sizes = []
+    for _ in range(4):
+        opt.zero_grad()
+        xp.sum(xp.tanh(X @ w) ** 2).backward()
+        opt.step()
+        sizes.append(len(cubed.core.plan.arrays_to_plan(w.data).dag))
+        assert isinstance(w.data, cubed.Array) and w.data.spec == SPEC
+        for v in opt.state[w].values():
+            assert not isinstance(v, cubed.Array) or len(cubed.core.plan.arrays_to_plan(v).dag) == sizes[0]
+    assert sizes == [sizes[0]] * 4

@@ -439,3 +439,25 @@ def test_linear_gradients_on_local_cluster():
     np.testing.assert_allclose(gx, y_h @ w_h, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gw, y_h.T @ x_h, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gb, y_h.sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
+def test_optimizer_steps_persist_dask_parameters():
+    # Each step ends with dask.persist of the parameters and the momentum, so
+    # the graph of w after any step is one computed chunk, not every step.
+    rng = np.random.default_rng(3)
+    h, w0 = rng.standard_normal((8, 3)), rng.standard_normal(3)
+    w = xpgrad.Tensor(da.from_array(w0, chunks=3), requires_grad=True)
+    X = xpgrad.Tensor(da.from_array(h, chunks=(4, 3)))
+    opt = xpgrad.optim.SGD([w], lr=0.1, momentum=0.9)
+    want = w0.copy()
+    buf = None
+    for _ in range(3):
+        opt.zero_grad()
+        (xpgrad.array_api.tanh(X @ w) ** 2).sum().backward()
+        opt.step()
+        assert len(w.data.__dask_graph__()) == 1
+        t = np.tanh(h @ want)
+        g = h.T @ (2 * t * (1 - t * t))
+        buf = g if buf is None else 0.9 * buf + g
+        want = want - 0.1 * buf
+    np.testing.assert_allclose(w.data.compute(), want, rtol=1e-12)

@@ -163,6 +163,13 @@ class Library:
         into += xp.where(mask, values, xp.zeros_like(values))
         return into
 
+    def settle(self, arrays: list) -> list:
+        """``arrays`` with their values computed, for a ``lazy`` library:
+        what an optimizer step ends with, so that the next step's graph starts
+        from values rather than from every step before it. Eager libraries
+        return them as they are."""
+        return arrays
+
     def like_input(self, g, x):
         """The gradient ``g`` of a ``scoped`` library's leaf ``x``, as it is
         stored in ``x.grad`` (cubed's: in ``x``'s chunks)."""

@@ -74,6 +74,12 @@ class Dask(Library):
         z[key[0] if type(key) is tuple and len(key) == 1 else key] = value
         return z
 
+    def settle(self, arrays):
+        """``dask.persist``: computed together (on a cluster, kept there)."""
+        import dask
+
+        return list(dask.persist(*arrays))
+
     def argsort(self, xp, x, axis=-1, descending=False, stable=True):
         return _blockwise_sort(x, axis, descending, stable, indices=True)
 

@@ -141,6 +141,7 @@ class Adam(Optimizer):
                         for n, a in zip(names, new[1:]):
                             state[n] = a
                         _rebind(p, new[0], xp)
+            self._settle()
         return loss
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import numbers
 
-from .._backend import convert, dtype_info, resolve
+from .._backend import LIBS, convert, dtype_info, resolve
 from .._shapes import fmt
 from ..tensor import Tensor
 
@@ -215,6 +215,28 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient, once (a subclass's)."""
         raise NotImplementedError(f"{type(self).__name__}.step: a subclass must define step()")
+
+    def _settle(self) -> None:
+        """End a step on lazy libraries (dask, cubed): the parameters and their
+        state are computed together, so that the next step's graph starts from
+        their values instead of growing with every step (``Library.settle``)."""
+        found: dict = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                lib = LIBS.get(type(p.data))
+                if lib is None or not lib.adapter.lazy:
+                    continue
+                slots = [(p, None)] + [(p, name) for name, v in self.state.get(p, {}).items()
+                                       if type(v) is type(p.data)]
+                found.setdefault(lib.adapter, []).extend(slots)
+        for adapter, slots in found.items():
+            values = adapter.settle([p.data if name is None else self.state[p][name]
+                                     for p, name in slots])
+            for (p, name), v in zip(slots, values):
+                if name is None:
+                    p.data = v
+                else:
+                    self.state[p][name] = v
 
     def _grads(self, k: int, group: dict, op: str):
         """(param, grad, xp, scope) for each parameter of group ``k`` whose

@@ -120,6 +120,7 @@ class SGD(Optimizer):
                             state["momentum_buffer"] = buf
                             g = g + mu * buf if nesterov else buf
                         _rebind(p, p.data - lr * g, xp)
+            self._settle()
         return loss
 
 
