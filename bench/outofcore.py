@@ -41,6 +41,7 @@ of ``bench/dask_outofcore.py`` on a LocalCluster, through its ``main``.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import inspect
 import json
@@ -283,13 +284,20 @@ def rule_index():
     if _RULE_INDEX is None:
         from xpgrad.ops._common import RULES
 
+        # One parse per module (inspect.getsourcelines parses the whole file
+        # again for every class: 10 s for xpgrad's rules).
+        spans = {}
+        for path in {inspect.getsourcefile(cls) for cls in RULES.values()}:
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            spans[path] = {n.name: (n.lineno, n.end_lineno) for n in ast.walk(tree)
+                           if isinstance(n, ast.ClassDef)}
         index = []
         for name, cls in RULES.items():
-            try:
-                lines, start = inspect.getsourcelines(cls)
-                index.append((os.path.realpath(inspect.getsourcefile(cls)), start, start + len(lines) - 1, name))
-            except (OSError, TypeError):
-                pass
+            path = inspect.getsourcefile(cls)
+            span = spans[path].get(cls.__name__)
+            if span is not None:
+                index.append((os.path.realpath(path), span[0], span[1], name))
         _RULE_INDEX = index
     return _RULE_INDEX
 

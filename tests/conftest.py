@@ -19,7 +19,9 @@ test_gpu.py does for the whole module); any other test works on NumPy arrays
 and counts as ``numpy``. So ``--backend cupy`` runs the cupy cases and the
 GPU-only tests, ``--backend numpy`` the rest. cubed's cases of the shared
 tests run only when ``--backend`` names it (see ``OPT_IN``); a plain run
-checks cubed through test_cubed.py.
+checks cubed through test_cubed.py and test_lazy_namespace.py. A test marked
+``jax_sample(n)`` runs every n-th of its JAX cases in a plain run (JAX compiles
+each op at each shape), and all of them under ``--backend jax``.
 
 Summary
 -------
@@ -99,10 +101,25 @@ def pytest_collection_modifyitems(config, items):
     if names is None:
         # cubed plans, stores and runs every compute (10-40 ms even for a
         # 2x3 array): its cases of the shared tests take minutes, so a plain
-        # run checks cubed through its own files (test_cubed.py)
+        # run checks cubed through its own files (test_cubed.py,
+        # test_lazy_namespace.py)
         # and ``--backend cubed`` runs the rest.
+        seen: Counter = Counter()
         for item in items:
-            (drop if _parametrized_backend(item) in OPT_IN else keep).append(item)
+            be = _parametrized_backend(item)
+            if be in OPT_IN:
+                drop.append(item)
+                continue
+            sample = item.get_closest_marker("jax_sample")
+            if be == "jax" and sample is not None:
+                # JAX compiles every op at every new shape (about 0.4 s a
+                # case here): a plain run keeps every n-th JAX case of such
+                # a test, ``--backend jax`` all of them.
+                n = seen[item.originalname] = seen[item.originalname] + 1
+                if (n - 1) % sample.args[0]:
+                    drop.append(item)
+                    continue
+            keep.append(item)
     else:
         for item in items:
             (keep if set(_backends_of(item)) & set(names) else drop).append(item)

@@ -23,7 +23,12 @@ from xpgrad.testing import gradcheck
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on log(0), 0/0, ...
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # NumPy on log(0), 0/0, ...
+    # JAX compiles each function afresh: half of its cases here in a plain
+    # run, all with --backend jax (tests/conftest.py)
+    pytest.mark.jax_sample(2),
+]
 
 # Sampled inputs, by domain: each function is checked where it is smooth.
 DOMAINS = {

@@ -14,6 +14,10 @@ from tests.subsets import backend_cases
 from tests.support import assert_allclose, dtype_name, host
 from xpgrad.testing import gradcheck
 
+# JAX compiles each function at each shape afresh: half of its cases here in a
+# plain run, all with --backend jax (tests/conftest.py).
+pytestmark = pytest.mark.jax_sample(2)
+
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 

@@ -461,3 +461,16 @@ def test_optimizer_steps_persist_dask_parameters():
         buf = g if buf is None else 0.9 * buf + g
         want = want - 0.1 * buf
     np.testing.assert_allclose(w.data.compute(), want, rtol=1e-12)
+
+
+def test_qr_of_a_wide_matrix_on_dask_matches_torch():
+    torch = pytest.importorskip("torch")
+    h = np.random.default_rng(0).random((3, 5))
+    a = xpgrad.Tensor(da.from_array(h, chunks=(2, 2)), requires_grad=True)
+    q, r = xpgrad.array_api.linalg.qr(a)
+    ((q[:, 0] * 2.0).sum() + r[0].sum()).backward()
+    t = torch.tensor(h, requires_grad=True)
+    tq, tr = torch.linalg.qr(t)
+    ((tq[:, 0] * 2.0).sum() + tr[0].sum()).backward()
+    np.testing.assert_allclose(q.data.compute(), tq.detach().numpy(), atol=1e-14)
+    np.testing.assert_allclose(a.grad.compute(), t.grad.numpy(), atol=1e-13)

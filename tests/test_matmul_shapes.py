@@ -18,6 +18,10 @@ from xpgrad import ops
 
 from tests.support import dtype_name, host, tol
 
+# JAX compiles each shape afresh (0.3 s a case): every 4th JAX case here in a
+# plain run, all with --backend jax (tests/conftest.py).
+pytestmark = pytest.mark.jax_sample(4)
+
 
 def _unbroadcast(x, shape):
     """Sum ``x`` down to ``shape`` (the plain way: leading axes, then 1-axes)."""

@@ -19,7 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 import xpgrad  # noqa: E402
 from xpgrad import ops  # noqa: E402
 
-from tests.support import dtype_name, host  # noqa: E402
+from tests.support import backend_params, dtype_name, host  # noqa: E402
 from tests.test_matmul_shapes import _unbroadcast, np_matmul_grads  # noqa: E402
 
 # The backend fixture holds no state, so reusing it across examples is safe.
@@ -83,6 +83,10 @@ def test_matmul_random_shapes(backend, shapes, seed):
     assert abs(numeric - analytic) <= 1e-8 * (1 + abs(numeric))
 
 
+# Not on JAX: it compiles every drawn shape again (6 s), and test_rules checks
+# its float32 matmul at fixed shapes.
+@pytest.mark.parametrize("backend", backend_params(("numpy", "array_api_strict", "torch", "cubed",
+                                                    "cupy")), indirect=True)
 @FEW
 @given(shapes=matmul_shapes(), seed=st.integers(0, 2**32 - 1))
 def test_matmul_random_shapes_float32_keeps_dtype(backend, shapes, seed):

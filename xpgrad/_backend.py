@@ -184,6 +184,16 @@ def set_adapter(xp: object, adapter: Library) -> None:
     _OTHER_ADAPTERS[id(xp)] = adapter
 
 
+def is_lazy(x: object) -> bool:
+    """Reading a value of array ``x`` would compute a lazy graph (dask,
+    cubed); ``x`` may be an xpgrad Tensor of such an array (a recorded
+    backward's), whose namespace says nothing of its data's library."""
+    lib = LIBS.get(type(x))
+    if lib is None:
+        lib = LIBS.get(type(getattr(x, "data", None)))
+    return lib is not None and lib.adapter.lazy
+
+
 def namespace_name(xp: object) -> str:
     """The library name (``"numpy"``, ``"cupy"``...) of a namespace xpgrad
     registered, else the namespace's module name."""

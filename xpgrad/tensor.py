@@ -1224,7 +1224,11 @@ def _saved_tensors(node: Ctx):
         s = s._replace(**new)
     hook = getattr(rule, "graph_saved", None)
     if hook is not None:
-        s = hook(s, _Join(node))
+        if node.scope is NO_SCOPE:
+            s = hook(s, _Join(node))
+        else:
+            with node.scope:  # what it creates: on the node's device, with its cubed spec
+                s = hook(s, _Join(node))
     constants = getattr(rule, "constants", ())
     for name in fields:
         if name in constants:

@@ -51,20 +51,29 @@ class Scope:
     namespace creates arrays with ``spec`` and chunks a broadcast like
     ``layouts`` (``(shape, chunks)`` pairs of the op's inputs)."""
 
-    __slots__ = ("spec", "layouts", "_outer")
+    __slots__ = ("spec", "layouts")
 
     def __init__(self, spec, layouts) -> None:
         self.spec = spec
         self.layouts = layouts
-        self._outer = None
 
     def __enter__(self):
-        self._outer = getattr(_state, "scope", None)
-        _state.scope = self
+        # a stack per thread: one Scope (a node's) may be entered by two
+        # threads, or twice in one
+        stack = getattr(_state, "stack", None)
+        if stack is None:
+            stack = _state.stack = []
+        stack.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        _state.scope, self._outer = self._outer, None
+        _state.stack.pop()
+
+
+def _current():
+    """The innermost Scope entered in this thread, or None."""
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
 
 
 class Cubed(Library):
@@ -105,8 +114,16 @@ class Cubed(Library):
         import cubed
         import cubed.array_api as cxp
 
-        values = cubed.compute(*arrays)
-        return [cxp.asarray(v, chunks=a.chunks, spec=a.spec) for v, a in zip(values, arrays)]
+        by_spec: dict = {}  # one computation per spec: cubed refuses to mix them
+        for i, a in enumerate(arrays):
+            by_spec.setdefault(id(a.spec), []).append(i)
+        out = list(arrays)
+        for where in by_spec.values():
+            values = cubed.compute(*[arrays[i] for i in where])
+            for i, v in zip(where, values):
+                a = arrays[i]
+                out[i] = cxp.asarray(v, chunks=a.chunks, spec=a.spec)
+        return out
 
     def like_input(self, g, x):
         return g if g.chunks == x.chunks else g.rechunk(x.chunks)
@@ -125,38 +142,42 @@ class Cubed(Library):
         return super().linalg_function(xp, name)
 
     def getitem(self, xp, x, key):
-        """``x[key]``, but an integer index array as long as its axis goes
-        through the namespace's ``take`` (see :meth:`CubedNamespace.take`):
-        cubed 0.27 reads any such permutation as the identity."""
-        parts = key if type(key) is tuple else (key,)
-        arrays = [i for i, k in enumerate(parts) if hasattr(k, "shape") and k.ndim]
+        """``x[key]``; a key with an integer index array goes through the
+        namespace's ``take`` (see :meth:`CubedNamespace.take`): cubed 0.27
+        reads an index array as long as its axis as the identity, and
+        computes an index that is a cubed array on the spot."""
+        import numpy as np
+
+        parts = [np.asarray(k) if type(k) is list else k
+                 for k in (key if type(key) is tuple else (key,))]
+        arrays = [i for i, k in enumerate(parts) if getattr(k, "ndim", 0)]
         if not arrays:
-            return x[key]
-        if any(getattr(parts[i], "dtype", None) == xp.bool for i in arrays):
+            return x[tuple(parts)]
+        if any(parts[i].dtype == xp.bool or parts[i].dtype == np.bool_ for i in arrays):
             raise NotImplementedError(
                 "getitem: cubed cannot index with a boolean mask (the result's size depends on "
                 "the data, and cubed plans every size before computing); keep the shape with "
                 "xp.where(mask, x, 0), or compute x and the mask to NumPy (x.compute()) first"
             )
-        i = arrays[0]
-        whole = all(type(k) is slice and k == slice(None) for j, k in enumerate(parts) if j != i)
-        if len(arrays) == 1 and whole and parts[i].ndim == 1 and all(k is not Ellipsis for k in parts):
-            if getattr(parts[i], "dtype", None) != xp.bool:
-                with self.scope(x):
-                    # a cubed index gathers blockwise, a NumPy one as cubed plans it
-                    idx = parts[i]
-                    if not isinstance(idx, xp.Array):
-                        import numpy as np
-
-                        idx = np.asarray(idx)
-                    return xp.take(x, idx, axis=i)
-        if any(k.shape[0] == x.shape[j] for j, k in ((j, parts[j]) for j in arrays)
-               if j < x.ndim and getattr(k, "dtype", None) != xp.bool):
+        if len(arrays) > 1 or parts[arrays[0]].ndim != 1:
+            shapes = ", ".join(str(tuple(parts[i].shape)) for i in arrays)
             raise NotImplementedError(
-                "getitem: cubed 0.27 reads an index array as long as its axis as the identity; "
-                "index one axis at a time with xp.take(x, indices, axis=...)"
+                f"getitem: cubed indexes with one 1-D integer array in a key; this key has "
+                f"index arrays of shapes {shapes}: index one axis at a time with "
+                f"xp.take(x, indices, axis=...), or compute x to NumPy (x.compute()) first"
             )
-        return x[key]
+        i = arrays[0]
+        consumed = sum(1 for k in parts if k is not None and k is not Ellipsis)
+        axis = 0  # the axis of x[basic] that the index array picks along
+        for k in parts[:i]:
+            if k is Ellipsis:
+                axis += x.ndim - consumed
+            elif k is None or type(k) is slice:
+                axis += 1
+        basic = tuple(parts[:i]) + (slice(None),) + tuple(parts[i + 1:])
+        y = x if all(type(k) is slice and k == slice(None) for k in basic) else x[basic]
+        with self.scope(x):
+            return xp.take(y, parts[i], axis=axis)
 
     def assign(self, xp, z, key, value):
         """``z[key] = value`` without item assignment, which cubed arrays lack:
@@ -238,6 +259,8 @@ class CubedNamespace:
         the axis and has no repeats (it takes any permutation for the
         identity): the axis gets one more element first, so that no index
         array covers it."""
+        import numpy as np
+
         base = self._base
         if axis is None:
             x, axis = self.reshape(x, (-1,)), 0
@@ -247,6 +270,10 @@ class CubedNamespace:
             # then: gather blockwise instead, lazily
             return _take_blockwise(x, indices, axis)
         n = x.shape[axis]
+        if not hasattr(indices, "shape") or not hasattr(indices, "dtype"):
+            indices = np.asarray(indices)
+        if n and indices.ndim == 1 and indices.size and int(indices.min()) < 0:
+            indices = np.where(indices < 0, indices + n, indices)  # the pad below is at -1
         if n and indices.shape[0] == n:
             shape = tuple(1 if d == axis else s for d, s in enumerate(x.shape))
             chunks = tuple((1,) if d == axis else c for d, c in enumerate(x.chunks))
@@ -269,17 +296,27 @@ class CubedNamespace:
                       float(info.smallest_normal), info.dtype)
 
     def concat(self, arrays, /, *, axis=0):
-        """cubed's concat, which refuses inputs of two chunk sizes along
-        ``axis`` (those of several chunks there are rechunked to the largest)
-        and a negative ``axis`` (cubed 0.27 compares it to the axes' numbers)."""
+        """cubed's concat, which reads every input as if chunked along ``axis``
+        by the largest chunk size among them (and refuses two sizes among
+        those of several chunks): inputs of several chunks are rechunked to
+        that size. A negative ``axis`` is made positive (cubed 0.27 compares
+        it to the axes' numbers)."""
         arrays = list(arrays)
         if axis is not None and arrays and arrays[0].ndim:
             axis = axis % arrays[0].ndim
-            sizes = {a.chunksize[axis] for a in arrays if a.numblocks[axis] > 1}
-            if len(sizes) > 1:
-                size = max(sizes)
-                arrays = [a.rechunk({axis: size}) if a.numblocks[axis] > 1 else a for a in arrays]
+            size = max(a.chunksize[axis] for a in arrays)
+            arrays = [a.rechunk({axis: size}) if a.numblocks[axis] > 1
+                      and a.chunksize[axis] != size else a for a in arrays]
         return self._base.concat(arrays, axis=axis)
+
+    def stack(self, arrays, /, *, axis=0):
+        """cubed's stack, which reads every input as if chunked as the first
+        (cubed 0.27): the others are rechunked to its chunks."""
+        arrays = list(arrays)
+        if arrays:
+            first = arrays[0].chunks
+            arrays = [a if a.chunks == first else a.rechunk(first) for a in arrays]
+        return self._base.stack(arrays, axis=axis)
 
     def searchsorted(self, x1, x2, /, *, side="left", sorter=None):
         """cubed's searchsorted (its algorithm: each block of ``x1`` searched,
@@ -661,7 +698,7 @@ def _assign_basic(xp, z, key: tuple, value):
 def _with_spec(fn):
     def create(*args, spec=None, **kwargs):
         if spec is None:
-            scope = getattr(_state, "scope", None)
+            scope = _current()
             if scope is not None:
                 spec = scope.spec
         return fn(*args, spec=spec, **kwargs)
@@ -683,7 +720,7 @@ def _broadcast_chunks(x, shape: tuple) -> tuple:
     input of this shape, else cubed's automatic size."""
     from cubed.vendor.dask.array.core import normalize_chunks
 
-    scope = getattr(_state, "scope", None)
+    scope = _current()
     like = None
     if scope is not None:
         for s, c in scope.layouts:

@@ -47,9 +47,17 @@ def _blockwise_sort(x, axis, descending, stable, indices):
 
 def _one_chunk_across(x):
     """``x`` with its shorter matrix axis in one chunk, as dask's qr and svd need."""
-    if x.ndim < 2 or len(x.chunks[-1]) == 1 or len(x.chunks[-2]) == 1:
+    if x.ndim < 2:
         return x
-    return x.rechunk({x.ndim - 1 if x.shape[-1] <= x.shape[-2] else x.ndim - 2: -1})
+    m, n = x.shape[-2], x.shape[-1]
+    if m < n:  # wide: dask's sfqr also wants a first column chunk as long as the rows
+        first = x.chunks[-1][0]
+        if len(x.chunks[-2]) == 1 and first >= m:
+            return x
+        return x.rechunk({x.ndim - 2: -1, x.ndim - 1: max(m, first)})
+    if len(x.chunks[-1]) == 1 or len(x.chunks[-2]) == 1:
+        return x
+    return x.rechunk({x.ndim - 1: -1})
 
 
 class Dask(Library):

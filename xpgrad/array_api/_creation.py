@@ -15,7 +15,7 @@ import builtins
 from .. import _dtypes
 from .._backend import array_device, namespace_for, resolve, to_numpy
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
-from ..ops._common import BACKEND_ERRORS, backend_error
+from ..ops._common import BACKEND_ERRORS, NO_SCOPE, backend_error
 from ..tensor import Tensor, constant
 from ._docs import composed, no_gradient
 
@@ -225,8 +225,17 @@ def _like_simple(kind: str, x, dtype, device, **extra):
     plain creation function on ``x``'s library and device (or ``device``)."""
     op = f"{kind}_like"
     data = x.data if type(x) is Tensor else x
-    resolve(op, data)  # an array, or a TypeError naming the op
+    xp, scope = resolve(op, data)  # an array, or a TypeError naming the op
     name = _dtypes.native_name(dtype if dtype is not None else data.dtype)
+    if device is None and scope is not NO_SCOPE:
+        # CuPy's device, cubed's spec and chunks: the library's own *_like
+        native = _dtypes.to_native(xp, name, op)
+        args = (extra["fill_value"],) if kind == "full" else ()
+        try:
+            with scope:
+                return _wrap(getattr(xp, op)(data, *args, dtype=native))
+        except BACKEND_ERRORS as exc:
+            raise backend_error(op, exc) from exc
     if device is None:
         device = array_device(data)
     shape = tuple(data.shape)

@@ -360,6 +360,8 @@ def backend_error(op: str, exc: Exception) -> Exception:
     dtype the library refuses) keeps the library's words but names the op,
     and torch's RuntimeError becomes the ValueError or TypeError it means.
     """
+    if str(exc).startswith(f"{op}: "):  # xpgrad's own (a library adapter's), already named
+        return exc
     kind = TypeError if isinstance(exc, TypeError) else ValueError
     return kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
 

@@ -16,7 +16,7 @@ import math
 import numbers
 from typing import NamedTuple
 
-from .._backend import adapter_of, dtype_info, resolve
+from .._backend import adapter_of, dtype_info, is_lazy, resolve
 from .._shapes import _broadcast, broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
@@ -599,7 +599,7 @@ def _any(xp, mask) -> bool:
     cannot be read while it is traced (``jax.jit``), or without computing a
     lazy graph (dask): the checks and the branches that need it are then
     skipped."""
-    if adapter_of(xp).lazy:  # dask: reading it would compute the graph now
+    if is_lazy(mask):  # dask, cubed: reading it would compute the graph now
         return False
     found = xp.any(mask)
     try:

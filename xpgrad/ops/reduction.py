@@ -10,7 +10,7 @@ import numbers
 from typing import NamedTuple
 
 from .. import _dtypes
-from .._backend import adapter_of, dtype_info, resolve
+from .._backend import adapter_of, dtype_info, is_lazy, resolve
 from .._shapes import normalize_axis
 from ._common import Rule, cast, conj_if_complex, run
 
@@ -208,7 +208,7 @@ class prod(Rule):
     def gradients(xp, g, s, needs):
         x, out = s.x, _kept(xp, s.out, s.kept)
         # A lazy library (dask) takes the exact path without reading x.
-        if adapter_of(xp).lazy or bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
+        if is_lazy(x) or bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
             # out / x would be 0/0 or inf/inf somewhere: multiply the others instead
             # (a NaN in a slice keeps its slice NaN, as torch's)
             d = _others(xp, x, s.axes)
@@ -505,7 +505,7 @@ class cumulative_prod(Rule):
         before, first = seen == 0, zero & (seen == 1)
         safe = xp.where(before, x, xp.ones_like(x))
         dx = _rev_cumsum(xp, g * conj_if_complex(xp, out), ax) / conj_if_complex(xp, safe)
-        if adapter_of(xp).lazy or bool(xp.any(first)):  # always, where reading it would compute (dask)
+        if is_lazy(first) or bool(xp.any(first)):  # always, where reading it would compute (dask)
             p = xp.cumulative_prod(xp.where(first, xp.ones_like(x), x), axis=ax)
             at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
             dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))
@@ -516,7 +516,7 @@ class cumulative_prod(Rule):
         # After a zero, the gradient above is the constant 0, but it moves with
         # that zero: a recorded backward takes every product of the others
         # explicitly instead, O(n^2) along the axis (only where x has a zero).
-        if not bool(tx.any(s.x == 0)):
+        if not is_lazy(s.x) and not bool(tx.any(s.x == 0)):  # lazy: never read it
             return cls.gradients(tx, g, s, needs)
         x, ax = s.x, s.axis
         if s.include_initial:
