@@ -16,6 +16,10 @@ Two of them shape how the rules run:
   shape (the gradient of ``sum(x)`` is chunked as ``x``), and otherwise
   chunks of cubed's automatic size.
 
+cubed 0.27 reads an integer index array as long as its axis, without
+repeats, as the identity (``x[[2, 0, 1]]`` is ``x``): ``getitem`` and
+``take`` lengthen the axis by one element before such a gather.
+
 cubed lacks some of the standard. ``sort`` and ``argsort`` sort each block
 with NumPy (the sorted axis in one chunk); ``take`` with a cubed index array
 (which cubed would compute on the spot) gathers blockwise; ``searchsorted``,
@@ -39,8 +43,8 @@ from typing import NamedTuple
 
 from . import Library
 
-# The op's spec and its inputs' (shape, chunks), set while a rule runs on
-# cubed arrays: thread-local, since two threads may run two ops at once.
+# The stack of Scopes entered in each thread (``_state.stack``): two threads
+# may run two ops at once.
 _state = threading.local()
 
 _CREATORS = ("zeros", "ones", "empty", "full", "arange", "eye", "linspace", "asarray")
