@@ -31,7 +31,7 @@ import sys
 
 from .._device import CPU, Device, require_available
 
-__all__ = ["Library", "adapter_for"]
+__all__ = ["Library", "adapter_for", "per_block", "rank_from_singular_values"]
 
 
 class Library:
@@ -215,6 +215,40 @@ class Library:
     def linalg_function(self, xp, name: str):
         """``xp.linalg.<name>``, or None where the library has none."""
         return getattr(getattr(xp, "linalg", None), name, None)
+
+
+def rank_from_singular_values(xp, sv, shape, rtol):
+    """The standard's ``matrix_rank`` of matrices of ``shape`` from their
+    singular values ``sv``, for libraries whose own is missing (dask, cubed)."""
+    import numpy as np
+
+    if rtol is None:
+        rtol = max(shape[-2:]) * float(np.finfo(np.dtype(str(sv.dtype).rsplit(".", 1)[-1])).eps)
+    elif hasattr(rtol, "ndim"):
+        rtol = xp.expand_dims(rtol, axis=-1)
+    tol = xp.max(sv, axis=-1, keepdims=True) * rtol
+    return xp.count_nonzero(sv > tol, axis=-1)
+
+
+def per_block(f, args):
+    """What a lazy library's ``map_blocks`` needs to run ``f`` (an element-wise
+    function of NumPy arrays, scipy.special's) on each block of the array
+    arguments among ``args``: ``(positions of the arrays, the result's NumPy
+    dtype, block)``, where ``block(*blocks)`` calls ``f`` with the blocks in
+    the arrays' places and the other arguments as they are."""
+    import numpy as np
+
+    pos = [i for i, a in enumerate(args) if hasattr(a, "shape")]
+    probe = np.asarray(f(*[np.empty((0,), dtype=a.dtype) if i in pos else a
+                           for i, a in enumerate(args)]))
+
+    def block(*blocks):
+        full = list(args)
+        for i, b in zip(pos, blocks):
+            full[i] = b
+        return np.asarray(f(*full), dtype=probe.dtype)
+
+    return pos, probe.dtype, block
 
 
 def _take_along_axis_by_take(xp, x, indices, axis):

@@ -41,7 +41,7 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple
 
-from . import Library
+from . import Library, per_block, rank_from_singular_values
 
 # The stack of Scopes entered in each thread (``_state.stack``): two threads
 # may run two ops at once.
@@ -201,13 +201,7 @@ class Cubed(Library):
 
 def _matrix_rank(xp, x, rtol):
     """The standard's matrix_rank from the singular values (see :func:`_svd`)."""
-    sv = _svd(xp, x, False)[1]
-    if rtol is None:
-        rtol = max(x.shape[-2:]) * xp.finfo(sv.dtype).eps
-    elif hasattr(rtol, "ndim"):
-        rtol = xp.expand_dims(rtol, axis=-1)
-    tol = xp.max(sv, axis=-1, keepdims=True) * rtol
-    return xp.count_nonzero(sv > tol, axis=-1)
+    return rank_from_singular_values(xp, _svd(xp, x, False)[1], x.shape, rtol)
 
 
 def _data_dependent(name):
@@ -578,26 +572,17 @@ def elementwise_blocks(xp, f):
     """``f`` (an element-wise function of NumPy arrays: scipy.special's) on
     each block of cubed arrays, broadcast to one shape: lazily, and right for
     any chunking. Arguments that are not arrays pass to ``f`` as they are."""
-    import numpy as np
 
     def call(*args):
         import cubed
+        import numpy as np
 
-        pos = [i for i, a in enumerate(args) if hasattr(a, "shape")]
+        pos, dtype, block = per_block(f, args)
         arrays = [args[i] for i in pos]
         if len(arrays) > 1:
             shape = np.broadcast_shapes(*(tuple(a.shape) for a in arrays))
             arrays = [a if tuple(a.shape) == shape else xp.broadcast_to(a, shape) for a in arrays]
-        probe = np.asarray(f(*[np.empty((0,), dtype=a.dtype) if i in pos else a
-                               for i, a in enumerate(args)]))
-
-        def block(*blocks):
-            full = list(args)
-            for i, b in zip(pos, blocks):
-                full[i] = b
-            return np.asarray(f(*full), dtype=probe.dtype)
-
-        return cubed.map_blocks(block, *arrays, dtype=probe.dtype)
+        return cubed.map_blocks(block, *arrays, dtype=dtype)
 
     return call
 

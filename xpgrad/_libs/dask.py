@@ -19,7 +19,7 @@ dask is imported only by the methods that need it.
 
 from __future__ import annotations
 
-from . import Library, adapter_for
+from . import Library, adapter_for, rank_from_singular_values
 
 
 def _blockwise_sort(x, axis, descending, stable, indices):
@@ -125,11 +125,4 @@ def _cholesky(x, upper=False):
 def _matrix_rank(xp, x, rtol):
     """The standard's matrix_rank from svdvals (dask's svd has no compute_uv)."""
     sv = xp.linalg.svd(_one_chunk_across(x), full_matrices=False)[1]
-    if rtol is None:
-        import numpy as np
-
-        rtol = max(x.shape[-2:]) * np.finfo(sv.dtype).eps
-    elif hasattr(rtol, "ndim"):
-        rtol = xp.expand_dims(rtol, axis=-1)
-    tol = xp.max(sv, axis=-1, keepdims=True) * rtol
-    return xp.count_nonzero(sv > tol, axis=-1)
+    return rank_from_singular_values(xp, sv, x.shape, rtol)

@@ -33,6 +33,7 @@ import math
 from collections import namedtuple
 
 from .._backend import _arg_name, dtype_info, namespace_name, resolve
+from .._libs import per_block
 from .._shapes import broadcast_shapes
 from ._common import Rule, run, to_input
 
@@ -183,23 +184,12 @@ def _through_blocks(xp, f):
     def call(*args):
         import dask.array as da
 
-        arrays = [a for a in args if hasattr(a, "shape")]
-        pos = [i for i, a in enumerate(args) if hasattr(a, "shape")]
-        rest = list(args)
+        pos, dtype, block = per_block(f, args)
+        arrays = [args[i] for i in pos]
         if len(arrays) > 1:
             arrays = da.broadcast_arrays(*arrays)
-        probe = np.asarray(f(*[np.empty((0,), dtype=a.dtype) if i in pos else a
-                               for i, a in enumerate(args)]))
-
-        def block(*blocks):
-            full = list(rest)
-            for i, b in zip(pos, blocks):
-                full[i] = b
-            return np.asarray(f(*full))
-
         ndim = arrays[0].ndim
-        return da.map_blocks(block, *arrays, dtype=probe.dtype,
-                             meta=np.empty((0,) * ndim, dtype=probe.dtype))
+        return da.map_blocks(block, *arrays, dtype=dtype, meta=np.empty((0,) * ndim, dtype=dtype))
 
     return call
 
