@@ -134,7 +134,8 @@ def test_values_and_gradients(backend, rng, case, fn, spec, smooth):
     out = fn(xa, *tensors)
     try:
         own = fn(compat.array_namespace(*natives), *natives)
-    except (AttributeError, NotImplementedError):  # the library lacks it (cubed's linalg)
+    except (AttributeError, NotImplementedError, TypeError):  # the library lacks it (cubed's
+        # linalg, its cumulative_sum without an axis)
         own = fn(compat.array_namespace(np.empty(0)), *hosts)
     assert tuple(out.shape) == tuple(own.shape)
     assert_allclose(out, host(own))

@@ -300,3 +300,31 @@ def test_optimizer_settles_parameters_of_two_specs():
     assert w1.data.spec == s2 and w2.data.spec == s3
     np.testing.assert_allclose(w1.data.compute(), np.full(3, 0.8), rtol=1e-15)
     np.testing.assert_allclose(w2.data.compute(), np.full(3, 1.6), rtol=1e-15)
+
+
+def test_prod_gradient_with_a_nan_follows_torch_lazily():
+    # The lazy path must choose as the eager one does (out / x unless a zero
+    # or an inf is present), so a NaN makes its whole slice NaN, as torch's.
+    h = np.array([[np.nan, 2.0], [3.0, 4.0], [0.5, -1.0]])
+    x = xpgrad.Tensor(arr(h, (2, 1)), requires_grad=True)
+    with cubed.raise_if_computes():
+        xp.sum(xp.prod(x, axis=0)).backward()
+    t = torch.tensor(h, requires_grad=True)
+    torch.prod(t, dim=0).sum().backward()
+    np.testing.assert_allclose(x.grad.compute(), t.grad.numpy(), rtol=1e-14)
+
+
+def test_setitem_with_a_new_axis_concat_flattened_and_cumsum_without_axis():
+    h = rng.standard_normal((3, 4))
+    x = xpgrad.Tensor(arr(h, (2, 2)), requires_grad=True)
+    y = x * 1.0
+    y[None, 1] = 0.5
+    want = h.copy()
+    want[1] = 0.5
+    np.testing.assert_array_equal(y.data.compute(), want)
+    xp.sum(y * y).backward()
+    np.testing.assert_allclose(x.grad.compute(), np.where(np.arange(3)[:, None] == 1, 0, 2 * h))
+    flat = xp.concat([x, x[:1]], axis=None)
+    np.testing.assert_array_equal(flat.data.compute(), np.concatenate([h.ravel(), h[:1].ravel()]))
+    v = xpgrad.Tensor(arr(h[0], (3,)))
+    np.testing.assert_allclose(xp.cumulative_sum(v).data.compute(), np.cumsum(h[0]), rtol=1e-15)

@@ -300,7 +300,9 @@ class CubedNamespace:
         that size. A negative ``axis`` is made positive (cubed 0.27 compares
         it to the axes' numbers)."""
         arrays = list(arrays)
-        if axis is not None and arrays and arrays[0].ndim:
+        if axis is None:  # flattened: cubed's flatten leaves chunk sizes concat refuses
+            arrays, axis = [self.reshape(a, (-1,)) for a in arrays], 0
+        if arrays and arrays[0].ndim:
             axis = axis % arrays[0].ndim
             size = max(a.chunksize[axis] for a in arrays)
             arrays = [a.rechunk({axis: size}) if a.numblocks[axis] > 1
@@ -391,6 +393,8 @@ class CubedNamespace:
     def _cumulative(self, name, first, x, axis, dtype, include_initial):
         """cubed's cumulative functions, with ``include_initial`` (which cubed
         lacks) as the identity concatenated in front."""
+        if axis is None and x.ndim == 1:  # the standard allows it for 1-D; cubed does not
+            axis = 0
         out = getattr(self._base, name)(x, axis=axis, dtype=dtype)
         if not include_initial:
             return out
@@ -637,6 +641,7 @@ def _blockwise_sort(x, axis, descending, stable, indices):
 def _expand(key: tuple, ndim: int) -> tuple:
     """``key`` with Ellipsis written out as full slices, one entry per axis;
     anything but integers and slices is refused with what to do instead."""
+    key = tuple(k for k in key if k is not None)  # a new axis of length 1: nothing to place
     for k in key:
         if not (k is Ellipsis or type(k) is slice or isinstance(k, int)):
             raise NotImplementedError(

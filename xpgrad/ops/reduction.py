@@ -207,8 +207,15 @@ class prod(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         x, out = s.x, _kept(xp, s.out, s.kept)
-        # A lazy library (dask) takes the exact path without reading x.
-        if is_lazy(x) or bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
+        if is_lazy(x):
+            # Reading x would compute the graph (dask, cubed): both paths, and
+            # the choice the eager one makes, as a lazy where.
+            others = _others(xp, x, s.axes)
+            if others.dtype != out.dtype:
+                others = xp.astype(others, out.dtype)
+            exact = xp.any(x == 0) | xp.any(xp.isinf(out))
+            d = xp.where(exact, others, out / xp.where(x == 0, xp.ones_like(x), x))
+        elif bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
             # out / x would be 0/0 or inf/inf somewhere: multiply the others instead
             # (a NaN in a slice keeps its slice NaN, as torch's)
             d = _others(xp, x, s.axes)
