@@ -220,10 +220,8 @@ class Library:
 def rank_from_singular_values(xp, sv, shape, rtol):
     """The standard's ``matrix_rank`` of matrices of ``shape`` from their
     singular values ``sv``, for libraries whose own is missing (dask, cubed)."""
-    import numpy as np
-
     if rtol is None:
-        rtol = max(shape[-2:]) * float(np.finfo(np.dtype(str(sv.dtype).rsplit(".", 1)[-1])).eps)
+        rtol = max(shape[-2:]) * float(xp.finfo(sv.dtype).eps)
     elif hasattr(rtol, "ndim"):
         rtol = xp.expand_dims(rtol, axis=-1)
     tol = xp.max(sv, axis=-1, keepdims=True) * rtol

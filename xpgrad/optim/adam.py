@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .._backend import declare, dtype_info
-from ..tensor import no_grad
 from .optimizer import Optimizer, _iterable, _label, _number, _rebind
 
 __all__ = ["Adam", "AdamW"]
@@ -93,56 +92,43 @@ class Adam(Optimizer):
         group["amsgrad"] = bool(group["amsgrad"])
         group["maximize"] = bool(group["maximize"])
 
-    def step(self, closure=None):
-        """Update every parameter whose ``.grad`` is set (the others are skipped).
-
-        Parameters
-        ----------
-        closure : callable, optional
-            Called first (it may recompute the loss and its gradients); its
-            result is returned.
-        """
-        loss = self._closure(closure)
+    def _update(self, k: int, group: dict) -> None:
         op = f"{type(self).__name__}.step"
-        with no_grad():
-            for k, group in enumerate(self.param_groups):
-                lr, wd, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
-                beta1, beta2 = (float(b) for b in group["betas"])
-                amsgrad, maximize = group["amsgrad"], group["maximize"]
-                for p, g, xp, scope in self._grads(k, group, op):
-                    with scope:
-                        state = self.state.get(p)
-                        if state is None:
-                            state = self.state[p] = {
-                                "step": 0,
-                                "exp_avg": xp.zeros_like(p.data),
-                                "exp_avg_sq": xp.zeros_like(p.data),
-                            }
-                        if amsgrad and state.get("max_exp_avg_sq") is None:
-                            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
-                        state["step"] = t = state["step"] + 1
-                        if maximize:
-                            g = -g
-                        if wd != 0:
-                            if self._decoupled:
-                                _rebind(p, p.data * (1 - lr * wd), xp)
-                            else:
-                                g = g + wd * p.data
-                        names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
-                        arrays = [p.data, g] + [state[n] for n in names]
-                        hyper = (t, lr, beta1, beta2, eps, amsgrad)
-                        if dtype_info(xp, p.data.dtype).complex:
-                            # torch's view of a complex array as (real, imag) pairs.
-                            re = _adam_update(xp, [xp.real(a) for a in arrays], *hyper)
-                            im = _adam_update(xp, [xp.imag(a) for a in arrays], *hyper)
-                            new = [_complex(xp, r, i, p.data.dtype) for r, i in zip(re, im)]
-                        else:
-                            new = _adam_update(xp, arrays, *hyper)
-                        for n, a in zip(names, new[1:]):
-                            state[n] = a
-                        _rebind(p, new[0], xp)
-            self._settle()
-        return loss
+        lr, wd, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        amsgrad, maximize = group["amsgrad"], group["maximize"]
+        for p, g, xp, scope in self._grads(k, group, op):
+            with scope:
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {
+                        "step": 0,
+                        "exp_avg": xp.zeros_like(p.data),
+                        "exp_avg_sq": xp.zeros_like(p.data),
+                    }
+                if amsgrad and state.get("max_exp_avg_sq") is None:
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["step"] = t = state["step"] + 1
+                if maximize:
+                    g = -g
+                if wd != 0:
+                    if self._decoupled:
+                        _rebind(p, p.data * (1 - lr * wd), xp)
+                    else:
+                        g = g + wd * p.data
+                names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+                arrays = [p.data, g] + [state[n] for n in names]
+                hyper = (t, lr, beta1, beta2, eps, amsgrad)
+                if dtype_info(xp, p.data.dtype).complex:
+                    # torch's view of a complex array as (real, imag) pairs.
+                    re = _adam_update(xp, [xp.real(a) for a in arrays], *hyper)
+                    im = _adam_update(xp, [xp.imag(a) for a in arrays], *hyper)
+                    new = [_complex(xp, r, i, p.data.dtype) for r, i in zip(re, im)]
+                else:
+                    new = _adam_update(xp, arrays, *hyper)
+                for n, a in zip(names, new[1:]):
+                    state[n] = a
+                _rebind(p, new[0], xp)
 
 
 def _adam_update(xp, arrays, t, lr, beta1, beta2, eps, amsgrad):

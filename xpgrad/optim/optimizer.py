@@ -23,7 +23,7 @@ import numbers
 
 from .._backend import LIBS, convert, dtype_info, resolve
 from .._shapes import fmt
-from ..tensor import Tensor
+from ..tensor import Tensor, no_grad
 
 __all__ = ["Optimizer"]
 
@@ -213,8 +213,26 @@ class Optimizer:
                         p.grad = xp.zeros_like(g)
 
     def step(self, closure=None):
-        """Update every parameter that has a gradient, once (a subclass's)."""
-        raise NotImplementedError(f"{type(self).__name__}.step: a subclass must define step()")
+        """Update every parameter whose ``.grad`` is set (the others are skipped).
+
+        Parameters
+        ----------
+        closure : callable, optional
+            Called first (it may recompute the loss and its gradients); its
+            result is returned.
+        """
+        loss = self._closure(closure)
+        with no_grad():
+            for k, group in enumerate(self.param_groups):
+                self._update(k, group)
+            self._settle()
+        return loss
+
+    def _update(self, k: int, group: dict) -> None:
+        """One step of param group ``k`` (a subclass's), under ``no_grad``."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.step: a subclass must define step() or _update(k, group)"
+        )
 
     def _settle(self) -> None:
         """End a step on lazy libraries (dask, cubed): the parameters and their

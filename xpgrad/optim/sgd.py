@@ -4,7 +4,6 @@ torch.optim.SGD."""
 from __future__ import annotations
 
 from .._backend import declare
-from ..tensor import no_grad
 from .optimizer import Optimizer, _label, _number, _rebind
 
 __all__ = ["SGD"]
@@ -90,38 +89,25 @@ class SGD(Optimizer):
                 f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
             )
 
-    def step(self, closure=None):
-        """Update every parameter whose ``.grad`` is set (the others are skipped).
-
-        Parameters
-        ----------
-        closure : callable, optional
-            Called first (it may recompute the loss and its gradients); its
-            result is returned.
-        """
-        loss = self._closure(closure)
-        with no_grad():
-            for k, group in enumerate(self.param_groups):
-                lr, mu, wd = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
-                damp, nesterov, maximize = float(group["dampening"]), group["nesterov"], group["maximize"]
-                for p, g, xp, scope in self._grads(k, group, "SGD.step"):
-                    with scope:
-                        if maximize:
-                            g = -g
-                        if wd != 0:
-                            g = g + wd * p.data
-                        if mu != 0:
-                            state = self.state.setdefault(p, {})
-                            buf = state.get("momentum_buffer")
-                            if buf is None:
-                                buf = xp.asarray(g, copy=True)
-                            else:
-                                buf = mu * buf + (1 - damp) * g
-                            state["momentum_buffer"] = buf
-                            g = g + mu * buf if nesterov else buf
-                        _rebind(p, p.data - lr * g, xp)
-            self._settle()
-        return loss
+    def _update(self, k: int, group: dict) -> None:
+        lr, mu, wd = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
+        damp, nesterov, maximize = float(group["dampening"]), group["nesterov"], group["maximize"]
+        for p, g, xp, scope in self._grads(k, group, "SGD.step"):
+            with scope:
+                if maximize:
+                    g = -g
+                if wd != 0:
+                    g = g + wd * p.data
+                if mu != 0:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = xp.asarray(g, copy=True)
+                    else:
+                        buf = mu * buf + (1 - damp) * g
+                    state["momentum_buffer"] = buf
+                    g = g + mu * buf if nesterov else buf
+                _rebind(p, p.data - lr * g, xp)
 
 
 declare("SGD.step", ("param", "grad"))
