@@ -21,7 +21,8 @@ GPU-only tests, ``--backend numpy`` the rest. cubed's cases of the shared
 tests run only when ``--backend`` names it (see ``OPT_IN``); a plain run
 checks cubed through test_cubed.py and test_lazy_namespace.py. A test marked
 ``jax_sample(n)`` runs every n-th of its JAX cases in a plain run (JAX compiles
-each op at each shape), and all of them under ``--backend jax``.
+each op at each shape), and all of them under ``--backend jax``; hypothesis
+tests sample JAX's examples the same way (``support.sampled_out``).
 
 Summary
 -------
@@ -42,6 +43,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np
 import pytest
 
+from tests import support
 from tests.support import BACKEND_NAMES, backend_params, get_backend
 
 try:  # numpy's OpenBLAS and torch's OpenMP pool starve each other on 2 cores
@@ -92,7 +94,8 @@ def _selected(config) -> tuple[str, ...] | None:
 
 
 def pytest_configure(config):
-    _selected(config)  # a bad --backend fails at start-up, not per test
+    # a bad --backend fails at start-up, not per test
+    support.SAMPLE_JAX = _selected(config) is None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,6 +26,10 @@ import array_api_compat.torch as ct  # noqa: E402 - after the importorskip
 
 torch.set_num_threads(1)
 
+# JAX compiles each op at each shape: half of its cases here in a plain run,
+# all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
 NAN = math.nan
 R = "random"  # an input drawn from the case's generator
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 import xpgrad  # noqa: E402
 from xpgrad import ops  # noqa: E402
 
-from tests.support import backend_params, dtype_name, host  # noqa: E402
+from tests.support import backend_params, dtype_name, host, sampled_out  # noqa: E402
 from tests.test_matmul_shapes import _unbroadcast, np_matmul_grads  # noqa: E402
 
 # The backend fixture holds no state, so reusing it across examples is safe.
@@ -53,6 +53,8 @@ def _values(seed, shape):
 @FEW
 @given(shapes=matmul_shapes(), seed=st.integers(0, 2**32 - 1))
 def test_matmul_random_shapes(backend, shapes, seed):
+    if sampled_out(backend, seed, 4):  # a quarter of JAX's examples in a plain run
+        return
     a_shape, b_shape = shapes
     rng = np.random.default_rng(seed)
     ah, bh = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
@@ -135,6 +137,8 @@ def _count(small, big):
 @FEW
 @given(pair=broadcast_pair(), seed=st.integers(0, 2**32 - 1))
 def test_sum_to_inverts_broadcast_to(backend, pair, seed):
+    if sampled_out(backend, seed, 4):  # a quarter of JAX's examples in a plain run
+        return
     small, big = pair
     xh = np.random.default_rng(seed).integers(-5, 6, small).astype(np.float64)
     x = backend.asarray(xh)
@@ -196,6 +200,8 @@ def test_sum_to_rejects_shapes_that_do_not_broadcast(pair):
 def test_elementwise_broadcast_grads(backend, pair, swap, op, seed):
     """Binary rules on broadcasting shapes: gradients have the inputs' shapes
     and equal the reduced full-shape derivative."""
+    if sampled_out(backend, seed, 4):  # a quarter of JAX's examples in a plain run
+        return
     a_shape, b_shape = pair[::-1] if swap else pair
     rng = np.random.default_rng(seed)
     ah, bh = rng.uniform(0.5, 2.0, a_shape), rng.uniform(0.5, 2.0, b_shape)

@@ -18,6 +18,11 @@ from xpgrad.testing import gradcheck
 from tests.support import assert_allclose, dtype_name, host, rel_err, same_library, torch_grads
 
 
+# JAX compiles each op at each shape and dtype: half of its cases here in a
+# plain run, all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
+
 @dataclass
 class Case:
     """One rule applied to inputs of given shapes.
