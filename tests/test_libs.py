@@ -6,6 +6,7 @@ library needs instead)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import subprocess
 import sys
 import types
@@ -59,6 +60,20 @@ def test_numpy_lib_computes_with_the_speed_adapter():
     assert public.__name__ == "array_api_compat.numpy"
     assert adapter_of(lib.xp) is lib.adapter and adapter_of(public) is lib.adapter
     assert not lib.check_device and not lib.scoped and lib.fast
+
+
+@pytest.mark.parametrize("x_shape, shape", [
+    ((), (2, 3)), ((1, 1), (4, 1, 5)), ((1,), (0, 3)), ((), ()), ((2, 1), (3, 2, 4)), ((3,), (2, 3)),
+])
+def test_numpy_speed_broadcast_to_is_numpys_read_only_view(x_shape, shape):
+    base = np.arange(1.0, 1.0 + math.prod(x_shape)).reshape(x_shape)
+    for x in (base, base[::-1] if base.ndim else base):  # contiguous and not
+        out = NumpyNamespace.broadcast_to(x, shape)
+        assert out.shape == shape and out.dtype == x.dtype
+        np.testing.assert_array_equal(out, np.broadcast_to(x, shape))
+        assert not out.flags.writeable and np.shares_memory(out, x) == (out.size > 0)
+    with pytest.raises(ValueError):
+        NumpyNamespace.broadcast_to(np.ones((1, 1)), (3,))  # fewer axes than x: NumPy's error
 
 
 def test_unregistered_namespace_gets_the_generic_adapter():

@@ -296,6 +296,25 @@ def test_grad_is_a_writable_copy():
     assert g[0] == 1.0
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_seed_of_a_0d_result_is_never_written_through(dtype):
+    """A 0-d NumPy loss starts its backward from one shared, read-only 1: the
+    gradients that reach .grad as it is (add's) must be copies, and writing
+    into them must not change the next backward's start."""
+    for _ in range(2):
+        y = xpgrad.tensor(np.array(3.0, dtype), requires_grad=True)
+        (y + 0.0).backward()  # add hands its gradient on as it is
+        assert y.grad == 1.0 and y.grad.dtype == dtype and y.grad.flags.writeable
+        y.grad += 5.0
+        z = xpgrad.tensor(np.array(3.0, dtype), requires_grad=True)
+        (z * 1.0).sum().backward()
+        assert z.grad == 1.0
+        w = xpgrad.tensor(np.ones((2, 2), dtype), requires_grad=True)
+        w.sum().backward()
+        w.grad[0, 0] = 7.0
+        np.testing.assert_array_equal(w.grad, [[7.0, 1.0], [1.0, 1.0]])
+
+
 def test_grad_does_not_alias_a_broadcast(backend):
     """Writing one element of .grad (the copy of sum's broadcast view) changes only that element."""
     if backend.name in ("jax", "cubed"):

@@ -954,7 +954,12 @@ def _seed(op: str, out: Tensor, grad):
     ``out`` only), else ``grad`` checked and cast; with ``out``'s namespace
     and device scope."""
     if grad is None:
-        xp, scope = resolve(op, out.data)
+        data = out.data
+        if data.shape == ():
+            seed = _ONES.get((type(data), data.dtype))
+            if seed is not None:
+                return seed
+        xp, scope = resolve(op, data)
         if math.prod(out.shape) != 1:  # torch's .size is a method
             raise ValueError(
                 f"{op}: grad can be omitted only for a single-element output; this one "
@@ -967,10 +972,15 @@ def _seed(op: str, out: Tensor, grad):
                 f"it (xp.real, xp.abs)"
             )
         if scope is NO_SCOPE:
-            grad = xp.ones_like(out.data)
+            grad = xp.ones_like(data)
         else:
             with scope:  # CuPy allocates on the current device, not the array's
-                grad = xp.ones_like(out.data)
+                grad = xp.ones_like(data)
+        if type(grad) is np.ndarray and grad.shape == ():
+            # NumPy's 0-d seed, kept read-only and handed out again: no rule
+            # writes into an array it cannot write (alone() says no).
+            grad.flags.writeable = False
+            _ONES[type(data), data.dtype] = (grad, xp, scope)
     else:
         if type(grad) is Tensor:
             grad = grad.data
@@ -995,6 +1005,10 @@ def _seed(op: str, out: Tensor, grad):
                 grad = xp.astype(grad, out.data.dtype)
     return grad, xp, scope
 
+
+#: The seed of a backward from a 0-d NumPy result, by the result's type and
+#: dtype, with its namespace and scope: the checks and the allocation once.
+_ONES: dict = {}
 
 _BY_SEQ = operator.attrgetter("seq")
 

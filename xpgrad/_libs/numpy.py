@@ -99,7 +99,13 @@ class NumpyNamespace:
     def broadcast_to(x, /, shape):
         shape = tuple(shape)
         lead = len(shape) - x.ndim
-        if type(x) is not np.ndarray or lead < 0 or not x.flags.c_contiguous:
+        if type(x) is not np.ndarray or lead < 0:
+            return np.broadcast_to(x, shape)
+        if x.size == 1:  # every axis of x is 1 (or there are none): all strides 0
+            out = np.ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
+            out.flags.writeable = False
+            return out
+        if not x.flags.c_contiguous:
             return np.broadcast_to(x, shape)
         strides = [0] * lead
         for size, target, stride in zip(x.shape, shape[lead:], x.strides):

@@ -46,6 +46,11 @@ def _as_bool(op, keepdims) -> bool:
     raise TypeError(f"{op}: keepdims must be a bool; got {keepdims!r}")
 
 
+# A NamedTuple from a tuple in C, without its class's Python-level __new__
+# (the reductions run once per op: on tiny arrays that shows).
+_new_tuple = tuple.__new__
+
+
 def _kept(xp, a, kept):
     return a if tuple(a.shape) == kept else xp.reshape(a, kept)
 
@@ -64,7 +69,9 @@ def _spread(xp, g, s):
     """``g`` reshaped to the kept-dims shape and broadcast back to the input's
     shape: a view, since the gradient of a sum is the same value everywhere.
     (The inverse of :func:`xpgrad.sum_to`: broadcasting needs no reduction.)"""
-    return xp.broadcast_to(cast(xp, _kept(xp, g, s.kept), s.x_dtype), s.x_shape)
+    if g.ndim:  # a 0-d g broadcasts as it is
+        g = _kept(xp, g, s.kept)
+    return xp.broadcast_to(cast(xp, g, s.x_dtype), s.x_shape)
 
 
 class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
@@ -103,7 +110,7 @@ class sum(Rule):  # noqa: A001 - the public name of the rule is the math it does
         xp, scope, shape, (axes, kept, _, _), info = _reduce("sum", x, axis, keepdims)
         dtype = None if dtype is None else _dtypes.to_native(xp, dtype, "sum")  # its own error
         out = run("sum", scope, _sum, xp, x, axes, keepdims, dtype, info.accum)
-        return sum.record(xp, scope, Reduced(shape, kept, x.dtype), (info.inexact,), out)
+        return sum.record(xp, scope, _new_tuple(Reduced, (shape, kept, x.dtype, None)), (info.inexact,), out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
@@ -144,7 +151,7 @@ class mean(Rule):
                 f"mean: x has dtype {x.dtype}; mean needs a floating-point array, cast it first"
             )
         out = run("mean", scope, _mean, xp, x, axes, keepdims, count, info.accum)
-        return mean.record(xp, scope, Reduced(shape, kept, x.dtype, count), (True,), out)
+        return mean.record(xp, scope, _new_tuple(Reduced, (shape, kept, x.dtype, count)), (True,), out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
