@@ -76,6 +76,25 @@ def test_numpy_speed_broadcast_to_is_numpys_read_only_view(x_shape, shape):
         NumpyNamespace.broadcast_to(np.ones((1, 1)), (3,))  # fewer axes than x: NumPy's error
 
 
+@pytest.mark.parametrize("shape", [(1797, 10), (100, 3, 5), (64, 2), (3, 2), (40, 40)])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "bool"])
+def test_numpy_speed_max_and_min_equal_numpys(shape, dtype):
+    """The column-by-column max/min over a short last axis (and the others,
+    left to NumPy) give NumPy's values, dtype and shape, NaN included."""
+    x = (np.random.default_rng(1).standard_normal(shape) * 5).astype(dtype)
+    if dtype == "float64":
+        x[1, 1] = np.nan
+    ns = resolve("test", x)[0]
+    last = x.ndim - 1
+    for axis in (-1, last, (last,), (-1,), 0, None):
+        for keepdims in (False, True):
+            for name in ("max", "min"):
+                got = getattr(ns, name)(x, axis=axis, keepdims=keepdims)
+                want = getattr(np, name)(x, axis=axis, keepdims=keepdims)
+                assert got.dtype == want.dtype and np.shape(got) == np.shape(want)
+                np.testing.assert_array_equal(got, want)
+
+
 def test_unregistered_namespace_gets_the_generic_adapter():
     assert type(adapter_of(types.SimpleNamespace())) is Library
 

@@ -1440,6 +1440,14 @@ def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Ten
     >>> w.grad
     array([[2., 2.]], dtype=float32)
     """
+    if type(data) is np.ndarray and device is None and dtype is None:
+        # The common call, written out: a NumPy array as it is (no device to
+        # move to, no dtype to cast to, no sizes to check), only the flag checked
+        t = _new_tensor(Tensor)
+        t.requires_grad = _check_requires_grad(resolve("tensor", data)[0], data, requires_grad,
+                                               "tensor")
+        t.data, t._grad, t._node = data, None, None
+        return t
     data = _to_tensor_data(data, device, dtype)
     return Tensor(data, requires_grad=requires_grad)
 

@@ -21,7 +21,12 @@ calls, 2-core machine; ``python -m timeit`` reproduces them):
 - ``asarray(x, copy=True)``: ``numpy.array(x, copy=True)`` in about 30%;
 - ``broadcast_to``: for a C-contiguous array, a read-only strided view built
   directly (zero strides on the broadcast axes), as ``numpy.broadcast_to``
-  returns, without its argument checks.
+  returns, without its argument checks;
+- ``max``/``min`` over a short last axis (k <= 16 columns, at least 32 k
+  rows): ``numpy.maximum``/``minimum`` column by column, since NumPy reduces
+  a short contiguous axis row by row (on (1797, 10) float64, 27 against
+  78 µs; on (8192, 3), 24 against 342 µs). Exact: the same maximum in any
+  order.
 
 Anything else is looked up on the compat namespace once and cached.
 """
@@ -95,6 +100,16 @@ class NumpyNamespace:
             return np.array(obj, dtype=dtype, copy=True)
         return self._base.asarray(obj, dtype=dtype, device=device, copy=copy)
 
+    def max(self, x, /, *, axis=None, keepdims=False):
+        if _short_last_axis(x, axis):
+            return _columnwise(np.maximum, x, keepdims)
+        return self._base.max(x, axis=axis, keepdims=keepdims)
+
+    def min(self, x, /, *, axis=None, keepdims=False):
+        if _short_last_axis(x, axis):
+            return _columnwise(np.minimum, x, keepdims)
+        return self._base.min(x, axis=axis, keepdims=keepdims)
+
     @staticmethod
     def broadcast_to(x, /, shape):
         shape = tuple(shape)
@@ -119,3 +134,23 @@ class NumpyNamespace:
         out.flags.writeable = False
         return out
 
+
+
+def _short_last_axis(x, axis) -> bool:
+    """Whether a reduction of ``x`` over ``axis`` is one over its last axis
+    that is short (2 to 16 long) beside many rows (32 per column or more)."""
+    if type(x) is not np.ndarray or x.ndim < 2:
+        return False
+    last = x.ndim - 1
+    if axis != (last,) and axis != last and axis != -1 and axis != (-1,):
+        return False
+    k = x.shape[-1]
+    return 1 < k <= 16 and x.size >= 32 * k * k
+
+
+def _columnwise(ufunc, x, keepdims):
+    """``ufunc`` reduced over the last axis of ``x``, one column at a time."""
+    out = x[..., 0].copy()
+    for j in range(1, x.shape[-1]):
+        ufunc(out, x[..., j], out=out)
+    return out[..., None] if keepdims else out
