@@ -15,6 +15,10 @@ from xpgrad import Tensor
 
 from tests.support import dtype_name, host
 
+# JAX compiles each op at each shape: half of its cases here in a plain run,
+# all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
 
 def leaf(backend, values, dtype="float64"):
     return xpgrad.tensor(backend.asarray(np.asarray(values, dtype=float), dtype), requires_grad=True)
