@@ -10,6 +10,7 @@ import math
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -93,6 +94,40 @@ def test_numpy_speed_max_and_min_equal_numpys(shape, dtype):
                 want = getattr(np, name)(x, axis=axis, keepdims=keepdims)
                 assert got.dtype == want.dtype and np.shape(got) == np.shape(want)
                 np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("shape", [(8, 8), (), (0, 3), (5,)])
+def test_numpy_speed_clip_equals_the_compat_clip(dtype, shape):
+    """NaN in x or in a bound, bounds the wrong way round, Python ints, a bound
+    beyond the dtype's range: the fast clip answers as array_api_compat's."""
+    import array_api_compat.numpy as compat
+
+    x = (np.random.default_rng(0).standard_normal(shape) * 3).astype(dtype)
+    if x.size:
+        x.flat[0] = np.nan
+    ns = resolve("test", np.ones(1))[0]
+    bounds = [(0.1, 0.5), (None, 0.2), (-0.3, None), (1, 2), (0.5, 0.1), (math.nan, 1.0),
+              (None, math.inf), (-1e300, 1e300), (None, None)]
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 1e300 does not fit float16 or float32
+        for lo, hi in bounds:
+            got, want = ns.clip(x, min=lo, max=hi), compat.clip(x, min=lo, max=hi)
+            assert type(got) is type(want) and got.dtype == want.dtype
+            assert np.shape(got) == np.shape(want)
+            np.testing.assert_array_equal(got, want)
+            assert got is not x  # a new array, never x itself
+
+
+def test_numpy_speed_count_nonzero_equals_numpys():
+    mask = np.random.default_rng(0).random((3, 4, 5)) > 0.5
+    ns = resolve("test", mask)[0]
+    for axis in (0, -1, (0, 2), None):
+        for keepdims in (False, True):
+            got = ns.count_nonzero(mask, axis=axis, keepdims=keepdims)
+            want = np.count_nonzero(mask, axis=axis, keepdims=keepdims)
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_array_equal(got, want)
 
 
 def test_unregistered_namespace_gets_the_generic_adapter():

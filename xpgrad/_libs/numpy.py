@@ -22,6 +22,12 @@ calls, 2-core machine; ``python -m timeit`` reproduces them):
 - ``broadcast_to``: for a C-contiguous array, a read-only strided view built
   directly (zero strides on the broadcast axes), as ``numpy.broadcast_to``
   returns, without its argument checks;
+- ``clip`` of a real floating array between Python numbers (or None):
+  ``numpy.maximum`` then ``numpy.minimum`` in place, as NumPy's own clip
+  computes it, without the compat function's bound conversions (an 8x8
+  ``clip`` with its gradient took 62 µs, against exp's 22);
+- ``count_nonzero`` of a boolean array along axes: ``numpy.add.reduce``
+  counting in ``intp``, the dtype ``numpy.count_nonzero`` answers in;
 - ``max``/``min`` over a short last axis (k <= 16 columns, at least 32 k
   rows): ``numpy.maximum``/``minimum`` column by column, since NumPy reduces
   a short contiguous axis row by row (on (1797, 10) float64, 27 against
@@ -100,6 +106,21 @@ class NumpyNamespace:
             return np.array(obj, dtype=dtype, copy=True)
         return self._base.asarray(obj, dtype=dtype, device=device, copy=copy)
 
+    def clip(self, x, /, min=None, max=None):  # noqa: A002 - the standard's names
+        if type(x) is np.ndarray and x.ndim and x.dtype.kind == "f" and type(min) in _BOUND and (
+            type(max) in _BOUND
+        ) and (min is not None or max is not None):
+            if min is None:
+                return np.minimum(x, max)
+            out = np.maximum(x, min)
+            return out if max is None else np.minimum(out, max, out=out)
+        return self._base.clip(x, min=min, max=max)
+
+    def count_nonzero(self, x, /, *, axis=None, keepdims=False):
+        if type(x) is np.ndarray and x.dtype == np.bool_ and axis is not None:
+            return np.add.reduce(x, axis=axis, dtype=np.intp, keepdims=keepdims)
+        return self._base.count_nonzero(x, axis=axis, keepdims=keepdims)
+
     def max(self, x, /, *, axis=None, keepdims=False):
         if _short_last_axis(x, axis):
             return _columnwise(np.maximum, x, keepdims)
@@ -134,6 +155,9 @@ class NumpyNamespace:
         out.flags.writeable = False
         return out
 
+
+
+_BOUND = (float, int, type(None))  # Python bounds of clip's fast path (not bool)
 
 
 def _short_last_axis(x, axis) -> bool:
