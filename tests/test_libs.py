@@ -130,6 +130,41 @@ def test_numpy_speed_count_nonzero_equals_numpys():
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("x_shape, shape", [
+    ((1797, 64), (64,)), ((1797, 64), (1, 64)), ((4, 5, 3), (3,)), ((4, 5, 3), (5, 3)),
+    ((4, 5, 3), (5, 1)), ((1, 5, 3), (3,)), ((4, 1, 3), (3,)), ((4, 5, 3), (1, 1, 3)),
+    ((0, 3), (3,)), ((4, 5, 3), (4, 1, 3)), ((6,), (1,)), ((6,), ()),
+])
+def test_sum_to_through_numpys_row_sums(x_shape, shape, dtype):
+    """sum_to over leading axes goes through the adapter's matrix-vector sum:
+    within the recursive-summation bound of the exact sum (float64 reference),
+    in x's dtype, on contiguous arrays and on views it leaves to NumPy's sum."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(x_shape).astype(dtype)
+    lead = len(x_shape) - len(shape)
+    axes = tuple(i for i in range(len(x_shape))
+                 if i < lead or (shape[i - lead] == 1 and x_shape[i] != 1))
+    for x in (base, np.broadcast_to(base[:1], x_shape) if x_shape[0] else base):
+        got = xpgrad.sum_to(x, shape)
+        assert got.shape == shape and got.dtype == x.dtype
+        exact = np.sum(x.astype(np.float64), axis=axes, keepdims=True).reshape(shape)
+        scale = np.sum(np.abs(x.astype(np.float64)), axis=axes, keepdims=True).reshape(shape)
+        n = math.prod(x_shape[a] for a in axes)
+        assert np.all(np.abs(got - exact) <= (n + 2) * np.finfo(dtype).eps * (scale + 1))
+
+
+def test_numpy_row_sums_keep_nan_and_inf():
+    x = np.ones((300, 3))
+    x[7, 0], x[9, 1], x[11, 1] = np.nan, np.inf, -np.inf
+    x[5, 2] = np.inf
+    with np.errstate(invalid="ignore"):  # inf - inf, which NumPy's own sum warns of too
+        got = Numpy().sum_leading(np, x, 1)
+    assert got.shape == (1, 3) and np.isnan(got[0, 0]) and np.isnan(got[0, 1])
+    assert got[0, 2] == np.inf
+    assert Numpy().sum_leading(np, x[:, ::2], 1) is None  # a strided view: NumPy's own sum
+
+
 def test_unregistered_namespace_gets_the_generic_adapter():
     assert type(adapter_of(types.SimpleNamespace())) is Library
 

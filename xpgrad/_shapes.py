@@ -6,7 +6,7 @@ import functools
 import numbers
 import operator
 
-from ._backend import declare, dtype_info, fmt_shape, resolve
+from ._backend import adapter_of, declare, dtype_info, fmt_shape, resolve
 
 __all__ = ["as_shape", "broadcast_axes", "broadcast_shapes", "sum_to", "fmt", "normalize_axis"]
 
@@ -156,7 +156,14 @@ def sum_to(x, shape, *, xp=None):
         raise ValueError(f"sum_to: cannot reduce shape {fmt(xshape)} to {fmt(shape)}")
     if axes:
         accum = dtype_info(xp, x.dtype).accum
-        if accum is None:
+        lead = axes[-1] + 1
+        summed = None
+        # over the leading axes (a bias's gradient, a batch's), length-1 ones aside
+        if len(axes) == lead or all(i in axes or xshape[i] == 1 for i in range(lead)):
+            summed = adapter_of(xp).sum_leading(xp, x, lead)
+        if summed is not None:
+            x = summed
+        elif accum is None:
             x = xp.sum(x, axis=axes, keepdims=True)
         else:
             x = xp.astype(xp.sum(x, axis=axes, keepdims=True, dtype=accum), x.dtype)

@@ -157,6 +157,12 @@ class Library:
         does (torch treats a 0-d array like a Python scalar, and overrides)."""
         return a, b
 
+    def sum_leading(self, xp, x, lead: int):
+        """``x`` summed over its first ``lead`` axes, kept as 1, where the
+        library has a faster way than its ``sum`` (NumPy: a matrix-vector
+        product); None where it has none."""
+        return None
+
     def add_where(self, xp, into, values, mask):
         """``into`` plus ``values`` where ``mask`` (both broadcast to ``into``'s
         shape), summed into ``into`` where the library can write in place."""
