@@ -106,9 +106,11 @@ def test_numpy_speed_clip_equals_the_compat_clip(dtype, shape):
     x = (np.random.default_rng(0).standard_normal(shape) * 3).astype(dtype)
     if x.size:
         x.flat[0] = np.nan
+    if x.size > 2:
+        x.flat[1], x.flat[2] = -0.0, 0.0
     ns = resolve("test", np.ones(1))[0]
     bounds = [(0.1, 0.5), (None, 0.2), (-0.3, None), (1, 2), (0.5, 0.1), (math.nan, 1.0),
-              (None, math.inf), (-1e300, 1e300), (None, None)]
+              (None, math.inf), (-1e300, 1e300), (None, None), (0.0, 1.0), (-0.0, 0.0), (0, None)]
     with np.errstate(over="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # 1e300 does not fit float16 or float32
         for lo, hi in bounds:
@@ -116,6 +118,7 @@ def test_numpy_speed_clip_equals_the_compat_clip(dtype, shape):
             assert type(got) is type(want) and got.dtype == want.dtype
             assert np.shape(got) == np.shape(want)
             np.testing.assert_array_equal(got, want)
+            assert np.array_equal(np.signbit(got), np.signbit(want))  # clipped zeros' signs too
             assert got is not x  # a new array, never x itself
 
 

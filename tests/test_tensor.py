@@ -319,6 +319,52 @@ def test_the_seed_of_a_0d_result_is_never_written_through(dtype):
         np.testing.assert_array_equal(w.grad, [[7.0, 1.0], [1.0, 1.0]])
 
 
+def test_gradients_handed_to_the_caller_are_their_own_arrays():
+    """autograd.grad, the transforms and create_graph start from a fresh 1:
+    what they return can be written, and two results never share memory."""
+    x = xpgrad.tensor(np.array(2.0), requires_grad=True)
+    (g1,) = xpgrad.autograd.grad(x + 1.0, x)
+    z = xpgrad.tensor(np.array(5.0), requires_grad=True)
+    (g2,) = xpgrad.autograd.grad(z + 3.0, z)
+    assert not np.shares_memory(g1.data, g2.data)
+    g1.data[...] = 42.0
+    g3 = xpgrad.grad(lambda t: t + 1.0)(np.array(2.0))
+    g3 += 1.0
+    w = xpgrad.tensor(np.array(1.0), requires_grad=True)
+    (w + 1.0).backward(create_graph=True)
+    w.grad.data[...] = 9.0
+    q = xpgrad.tensor(np.array(1.0), requires_grad=True)
+    (q * 3.0).backward()
+    assert q.grad == 3.0 and g3 == 2.0 and g2.data == 1.0
+
+
+def test_the_shared_seed_cannot_be_made_writable():
+    x = xpgrad.tensor(np.array(2.0), requires_grad=True)
+    seen = []
+
+    class spy(xpgrad.ops.Unary):
+        """``out = x``; dx = G, remembering G."""
+
+        saves = ()
+
+        @staticmethod
+        def compute(xp, x):
+            return x + 0.0
+
+        @staticmethod
+        def grad(xp, g, s):
+            seen.append(g)
+            return g
+
+    xpgrad.apply(spy, (x,)).backward()
+    (g,) = seen
+    with pytest.raises(ValueError):
+        g.flags.writeable = True
+    with pytest.raises(ValueError):
+        g[...] = 5.0
+    assert x.grad == 1.0 and x.grad.flags.writeable
+
+
 def test_grad_does_not_alias_a_broadcast(backend):
     """Writing one element of .grad (the copy of sum's broadcast view) changes only that element."""
     if backend.name in ("jax", "cubed"):

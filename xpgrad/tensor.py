@@ -420,7 +420,7 @@ class Tensor:
         if create_graph:
             _walk([self], [grad], None, create_graph=True, retain_graph=retain_graph)
             return
-        grad, xp, scope = _seed("backward", self, grad)
+        grad, xp, scope = _seed("backward", self, grad, shared=True)
         if scope is NO_SCOPE:
             _run_backward(self, grad, xp, retain_graph)
         else:
@@ -948,14 +948,16 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         del g
 
 
-def _seed(op: str, out: Tensor, grad):
+def _seed(op: str, out: Tensor, grad, shared: bool = False):
     """The gradient a backward of ``out`` starts from, as a native array of
     ``out``'s shape and dtype: ones when ``grad`` is None (a single-element
     ``out`` only), else ``grad`` checked and cast; with ``out``'s namespace
-    and device scope."""
+    and device scope. ``shared``: the ones of a 0-d NumPy ``out`` may be one
+    read-only array handed out again (only the plain backward, whose leaves
+    copy what they cannot own, asks for it)."""
     if grad is None:
         data = out.data
-        if data.shape == ():
+        if shared and data.shape == ():
             seed = _ONES.get((type(data), data.dtype))
             if seed is not None:
                 return seed
@@ -976,11 +978,13 @@ def _seed(op: str, out: Tensor, grad):
         else:
             with scope:  # CuPy allocates on the current device, not the array's
                 grad = xp.ones_like(data)
-        if type(grad) is np.ndarray and grad.shape == ():
-            # NumPy's 0-d seed, kept read-only and handed out again: no rule
-            # writes into an array it cannot write (alone() says no).
-            grad.flags.writeable = False
-            _ONES[type(data), data.dtype] = (grad, xp, scope)
+        if shared and type(grad) is np.ndarray and grad.shape == ():
+            # NumPy's 0-d seed, handed out again: a view of a read-only base,
+            # so no one can make it writable; nothing writes into an array
+            # alone() says is not its own, and the leaves copy it.
+            base = np.ones(1, grad.dtype)
+            base.flags.writeable = False
+            _ONES[type(data), data.dtype] = (base.reshape(()), xp, scope)
     else:
         if type(grad) is Tensor:
             grad = grad.data
