@@ -138,9 +138,11 @@ def test_numpy_speed_count_nonzero_equals_numpys():
     ((1797, 64), (64,)), ((1797, 64), (1, 64)), ((4, 5, 3), (3,)), ((4, 5, 3), (5, 3)),
     ((4, 5, 3), (5, 1)), ((1, 5, 3), (3,)), ((4, 1, 3), (3,)), ((4, 5, 3), (1, 1, 3)),
     ((0, 3), (3,)), ((4, 5, 3), (4, 1, 3)), ((6,), (1,)), ((6,), ()),
+    ((1797, 10), (1797, 1)), ((4, 5, 3), (4, 1, 1)), ((4, 1, 3), (4, 1, 1)), ((4, 5, 3), (1, 1, 1)),
+    ((2, 4, 5, 3), (4, 1, 1)), ((4, 0), (4, 1)),
 ])
 def test_sum_to_through_numpys_row_sums(x_shape, shape, dtype):
-    """sum_to over leading axes goes through the adapter's matrix-vector sum:
+    """sum_to over leading or trailing axes goes through the adapter's matrix-vector sum:
     within the recursive-summation bound of the exact sum (float64 reference),
     in x's dtype, on contiguous arrays and on views it leaves to NumPy's sum."""
     rng = np.random.default_rng(0)
@@ -162,10 +164,10 @@ def test_numpy_row_sums_keep_nan_and_inf():
     x[7, 0], x[9, 1], x[11, 1] = np.nan, np.inf, -np.inf
     x[5, 2] = np.inf
     with np.errstate(invalid="ignore"):  # inf - inf, which NumPy's own sum warns of too
-        got = Numpy().sum_leading(np, x, 1)
+        got = Numpy().sum_over(np, x, (0,))
     assert got.shape == (1, 3) and np.isnan(got[0, 0]) and np.isnan(got[0, 1])
     assert got[0, 2] == np.inf
-    assert Numpy().sum_leading(np, x[:, ::2], 1) is None  # a strided view: NumPy's own sum
+    assert Numpy().sum_over(np, x[:, ::2], (0,)) is None  # a strided view: NumPy's own sum
 
 
 def test_unregistered_namespace_gets_the_generic_adapter():

@@ -156,11 +156,7 @@ def sum_to(x, shape, *, xp=None):
         raise ValueError(f"sum_to: cannot reduce shape {fmt(xshape)} to {fmt(shape)}")
     if axes:
         accum = dtype_info(xp, x.dtype).accum
-        lead = axes[-1] + 1
-        summed = None
-        # over the leading axes (a bias's gradient, a batch's), length-1 ones aside
-        if len(axes) == lead or all(i in axes or xshape[i] == 1 for i in range(lead)):
-            summed = adapter_of(xp).sum_leading(xp, x, lead)
+        summed = adapter_of(xp).sum_over(xp, x, axes)
         if summed is not None:
             x = summed
         elif accum is None:

@@ -157,10 +157,10 @@ class Library:
         does (torch treats a 0-d array like a Python scalar, and overrides)."""
         return a, b
 
-    def sum_leading(self, xp, x, lead: int):
-        """``x`` summed over its first ``lead`` axes, kept as 1, where the
-        library has a faster way than its ``sum`` (NumPy: a matrix-vector
-        product); None where it has none."""
+    def sum_over(self, xp, x, axes: tuple):
+        """``x`` summed over ``axes`` (ascending), kept as 1, where the library
+        has a faster way than its ``sum`` (NumPy: a matrix-vector product);
+        None where it has none. What ``sum_to`` asks first."""
         return None
 
     def add_where(self, xp, into, values, mask):
