@@ -170,6 +170,33 @@ def test_numpy_row_sums_keep_nan_and_inf():
     assert Numpy().sum_over(np, x[:, ::2], (0,)) is None  # a strided view: NumPy's own sum
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shapes", [((64, 64), (64, 64)), ((300,), (1,)), ((1, 300), (5, 1)), ((3,), (3,))])
+def test_numpy_speed_logaddexp_is_as_accurate_as_numpys(dtype, shapes):
+    """Against the exact value (long double): no worse than NumPy's own
+    logaddexp, element for element, and NumPy's answer at equal infinities,
+    infinities of both signs and NaN."""
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(shapes[0]) * 30).astype(dtype)
+    b = (rng.standard_normal(shapes[1]) * 30).astype(dtype)
+    special = np.array([np.inf, -np.inf, np.inf, np.nan, 1.0, -np.inf, 0.0, -0.0], dtype)
+    if a.size >= 8 and b.size >= 8:
+        a.flat[:8] = special
+        b.flat[:8] = np.array([np.inf, -np.inf, -np.inf, 1.0, np.nan, 2.0, 0.0, -0.0], dtype)
+    ns = resolve("test", a)[0]
+    with np.errstate(invalid="ignore"):
+        got, want = ns.logaddexp(a, b), np.logaddexp(a, b)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    exact = np.logaddexp(*np.broadcast_arrays(a.astype(np.longdouble), b.astype(np.longdouble)))
+    ulp = np.spacing(np.abs(want[finite])).astype(np.longdouble)
+    err_got = np.abs(got[finite].astype(np.longdouble) - exact[finite]) / ulp
+    err_want = np.abs(want[finite].astype(np.longdouble) - exact[finite]) / ulp
+    assert np.all(err_got <= np.maximum(4 * err_want, 4))
+
+
 def test_unregistered_namespace_gets_the_generic_adapter():
     assert type(adapter_of(types.SimpleNamespace())) is Library
 

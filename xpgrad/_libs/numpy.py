@@ -29,6 +29,12 @@ calls, 2-core machine; ``python -m timeit`` reproduces them):
 - ``count_nonzero`` of a boolean array along axes: ``numpy.add.reduce``
   counting in ``intp``, the dtype ``numpy.count_nonzero`` answers in (column
   by column over a short last axis, as ``max``);
+- ``logaddexp`` of two float32 or float64 arrays of 256 elements or more:
+  ``max(x1, x2) + log1p(exp(-|x1 - x2|))``, the formula of NumPy's own
+  ``logaddexp`` (and as accurate), in NumPy's vectorized ``exp`` and
+  ``log1p`` where its own loop calls them an element at a time (128x128
+  float32: 42 against 278 µs); an infinity against itself, or a NaN, is
+  left to NumPy's function;
 - ``max``/``min`` over a short last axis (k <= 16 columns, at least 32 k
   rows): ``numpy.maximum``/``minimum`` column by column, since NumPy reduces
   a short contiguous axis row by row (on (1797, 10) float64, 27 against
@@ -165,6 +171,25 @@ class NumpyNamespace:
                 return out[..., None] if keepdims else out
             return np.add.reduce(x, axis=axis, dtype=np.intp, keepdims=keepdims)
         return self._base.count_nonzero(x, axis=axis, keepdims=keepdims)
+
+    def logaddexp(self, x1, x2, /):
+        if (
+            type(x1) is np.ndarray and type(x2) is np.ndarray and x1.dtype == x2.dtype
+            and x1.dtype in _BLAS_REAL and max(x1.size, x2.size) >= 256
+        ):
+            with np.errstate(invalid="ignore"):  # inf - inf: NumPy's function answers there
+                out = np.subtract(x1, x2)
+                np.abs(out, out=out)
+                np.negative(out, out=out)
+                np.exp(out, out=out)
+                np.log1p(out, out=out)
+                out += np.maximum(x1, x2)
+            bad = np.isnan(out)
+            if bad.any():
+                a, b = np.broadcast_arrays(x1, x2)
+                out[bad] = np.logaddexp(a[bad], b[bad])
+            return out
+        return self._base.logaddexp(x1, x2)
 
     def max(self, x, /, *, axis=None, keepdims=False):
         if _short_last_axis(x, axis):
