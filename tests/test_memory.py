@@ -332,32 +332,35 @@ def test_one_gradient_handed_to_two_inputs_is_never_summed_into():
     assert not np.shares_memory(x.grad, y.grad)
 
 
-def test_exp_writes_its_gradient_over_its_output_on_the_last_backward_only():
-    """dx = G * out: on its last backward, with no one else holding out, exp
-    writes dx over out instead of allocating an x-sized array."""
+@pytest.mark.parametrize("name, d", [("exp", np.exp), ("tanh", lambda x: 1 - np.tanh(x) ** 2)])
+def test_a_unary_writes_its_gradient_over_its_output_on_the_last_backward_only(name, d):
+    """dx = G * out (exp), G * (1 - out^2) (tanh): on its last backward, with no
+    one else holding out, the rule writes dx over out instead of allocating an
+    x-sized array."""
     x0 = np.linspace(-1.0, 1.0, 6)
+    f = getattr(xpa, name)
     # nobody holds the output: it becomes x's gradient
     x = xpgrad.tensor(x0, requires_grad=True)
     out_ref = None
 
     def loss():
         nonlocal out_ref
-        y = xpa.exp(x)
+        y = f(x)
         out_ref = weakref.ref(y.data)
         return xpa.sum(y * 1.0)
 
     loss().backward()
     assert x.grad is out_ref()
-    np.testing.assert_allclose(x.grad, np.exp(x0), rtol=1e-15)
+    np.testing.assert_allclose(x.grad, d(x0), rtol=1e-14)
     # the caller holds the output: it keeps its values
     x = xpgrad.tensor(x0, requires_grad=True)
-    y = xpa.exp(x)
+    y = f(x)
     xpa.sum(y).backward()
-    np.testing.assert_allclose(y.data, np.exp(x0), rtol=1e-15)
+    np.testing.assert_allclose(y.data, getattr(np, name)(x0), rtol=1e-15)
     assert not np.shares_memory(x.grad, y.data)
     # retain_graph: the saved output stays as it was for the second backward
     x = xpgrad.tensor(x0, requires_grad=True)
-    z = xpa.sum(xpa.exp(x) * 2.0)
+    z = xpa.sum(f(x) * 2.0)
     z.backward(retain_graph=True)
     z.backward()
-    np.testing.assert_allclose(x.grad, 4.0 * np.exp(x0), rtol=1e-15)
+    np.testing.assert_allclose(x.grad, 4.0 * d(x0), rtol=1e-14)
