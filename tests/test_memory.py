@@ -332,12 +332,15 @@ def test_one_gradient_handed_to_two_inputs_is_never_summed_into():
     assert not np.shares_memory(x.grad, y.grad)
 
 
-@pytest.mark.parametrize("name, d", [("exp", np.exp), ("tanh", lambda x: 1 - np.tanh(x) ** 2)])
+@pytest.mark.parametrize("name, d", [
+    ("exp", np.exp), ("tanh", lambda x: 1 - np.tanh(x) ** 2), ("sqrt", lambda x: 0.5 / np.sqrt(x)),
+    ("expm1", np.exp), ("tan", lambda x: 1 / np.cos(x) ** 2), ("reciprocal", lambda x: -1 / x**2),
+])
 def test_a_unary_writes_its_gradient_over_its_output_on_the_last_backward_only(name, d):
-    """dx = G * out (exp), G * (1 - out^2) (tanh): on its last backward, with no
-    one else holding out, the rule writes dx over out instead of allocating an
-    x-sized array."""
-    x0 = np.linspace(-1.0, 1.0, 6)
+    """dx = G * out (exp), G * (1 - out^2) (tanh), G / (2 out) (sqrt) and the
+    like: on its last backward, with no one else holding out, the rule writes
+    dx over out instead of allocating an x-sized array."""
+    x0 = np.linspace(0.2, 1.2, 6)
     f = getattr(xpa, name)
     # nobody holds the output: it becomes x's gradient
     x = xpgrad.tensor(x0, requires_grad=True)

@@ -97,6 +97,11 @@ class sqrt(Unary):
     def grad(xp, g, s):
         return g / _conj(xp, s.out * 2)
 
+    @staticmethod
+    def grad_into(xp, g, out):  # out: the saved output, which no one else holds
+        out *= 2
+        return _divide_into(g, out)
+
 
 class exp(Unary):
     """``out = exp(x)``; dx = G * conj(out)."""
@@ -123,6 +128,12 @@ class expm1(Unary):
     @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, s.out + 1)
+
+    @staticmethod
+    def grad_into(xp, g, out):
+        out += 1
+        out *= g
+        return out
 
 
 class log(Unary):
@@ -201,6 +212,13 @@ class tan(Unary):
     def grad(xp, g, s):
         return g * _conj(xp, s.out * s.out + 1)
 
+    @staticmethod
+    def grad_into(xp, g, out):
+        out *= out
+        out += 1
+        out *= g
+        return out
+
 
 class sinh(Unary):
     """``out = sinh(x)``; dx = G * conj(cosh(x))."""
@@ -222,6 +240,13 @@ class cosh(Unary):
     @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, xp.sinh(s.x))
+
+
+def _divide_into(g, d):
+    """``g / d``, written over ``d`` (an array the caller may write) on NumPy."""
+    if type(d) is np.ndarray:
+        return np.divide(g, d, out=d)
+    return g / d
 
 
 def _one_minus(d):
@@ -412,6 +437,13 @@ class reciprocal(Unary):
     @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, -(s.out * s.out))
+
+    @staticmethod
+    def grad_into(xp, g, out):
+        out *= out
+        out *= g
+        out *= -1
+        return out
 
 
 # -- two inputs (real numbers only) -----------------------------------------------
