@@ -234,7 +234,9 @@ def _times_one(op: str, x):
 
 class _Watch:
     """``out = x * 1``: its backward runs last in ``tanh(tanh(watch(x)))`` and
-    notes which of the arrays in ``refs`` (weak references) are already gone."""
+    notes which of the arrays in ``refs`` (weak references) are already gone,
+    or live on only as the gradient it is given (tanh writes its gradient over
+    the output it saved, when nothing else holds it)."""
 
     refs: list = []
     gone: list = []
@@ -245,7 +247,7 @@ class _Watch:
 
     @classmethod
     def backward(cls, grad_out, ctx):
-        cls.gone[:] = [ref() is None for ref in cls.refs]
+        cls.gone[:] = [ref() is None or ref() is grad_out for ref in cls.refs]
         return (grad_out,)
 
 
