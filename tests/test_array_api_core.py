@@ -18,6 +18,10 @@ import xpgrad
 import xpgrad.array_api as xp
 from tests.support import backend_params, host, same_library
 
+# JAX compiles each op at each shape: half of its cases here in a plain run,
+# all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
 NAMES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
          "float32", "float64", "complex64", "complex128"]
 LIBRARIES = ["numpy", "torch", "array_api_strict", "jax.numpy"]

@@ -20,6 +20,10 @@ import xpgrad
 from tests.subsets import backend_cases
 from tests.support import backend_params, host, rel_err
 
+# JAX compiles each op at each shape: half of its cases here in a plain run,
+# all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
 torch = pytest.importorskip("torch")
 array_api_compat = pytest.importorskip("array_api_compat")
 array_namespace = array_api_compat.array_namespace

@@ -14,6 +14,10 @@ from xpgrad import ops
 from tests.support import backend_params, dtype_name, host
 from tests.test_matmul_shapes import np_matmul_grads
 
+# JAX compiles each op at each shape: half of its cases here in a plain run,
+# all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
 # -- views ---------------------------------------------------------------
 
 # Each view takes a (12, 10)-shaped array (any backend's) and gives a (6, 5)

@@ -17,6 +17,10 @@ import pytest
 import xpgrad
 from tests.support import dtype_name, host, same_library
 
+# JAX compiles each op at each shape: half of its cases here in a plain run,
+# all with --backend jax (tests/conftest.py)
+pytestmark = pytest.mark.jax_sample(2)
+
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
