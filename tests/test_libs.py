@@ -168,6 +168,9 @@ def test_numpy_row_sums_keep_nan_and_inf():
     assert got.shape == (1, 3) and np.isnan(got[0, 0]) and np.isnan(got[0, 1])
     assert got[0, 2] == np.inf
     assert Numpy().sum_over(np, x[:, ::2], (0,)) is None  # a strided view: NumPy's own sum
+    # a long last axis: NumPy's pairwise sum, the more accurate there
+    assert Numpy().sum_over(np, np.ones((2, 4096)), (1,)) is None
+    assert Numpy().sum_over(np, np.ones((2, 1024)), (1,)).shape == (2, 1)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -334,6 +334,27 @@ def test_one_gradient_handed_to_two_inputs_is_never_summed_into():
     assert not np.shares_memory(x.grad, y.grad)
 
 
+@pytest.mark.parametrize("name", ["exp", "tanh", "sqrt", "expm1", "tan", "reciprocal"])
+def test_a_torch_output_the_user_reads_through_numpy_is_never_written_over(name):
+    """torch's detach() (so Tensor.numpy()) shares memory without a reference
+    the backward could count, and an inference-mode tensor refuses in-place
+    writes: on torch the unary rules compute their gradient afresh."""
+    torch = pytest.importorskip("torch")
+    x = xpgrad.Tensor(torch.linspace(0.2, 1.0, 5, dtype=torch.float64), requires_grad=True)
+    y = getattr(xpa, name)(x)
+    seen = y.detach().numpy()  # xpgrad's Tensor.detach, then torch's .numpy()
+    before = seen.copy()
+    loss = xpa.sum(y * 2.0)
+    del y
+    loss.backward()
+    np.testing.assert_array_equal(seen, before)
+    with torch.inference_mode():
+        data = torch.linspace(0.2, 1.0, 5, dtype=torch.float64)
+    x = xpgrad.Tensor(data, requires_grad=True)
+    xpa.sum(getattr(xpa, name)(x)).backward()  # raised "Inplace update to inference tensor"
+    assert x.grad.shape == (5,)
+
+
 @pytest.mark.parametrize("name, d", [
     ("exp", np.exp), ("tanh", lambda x: 1 - np.tanh(x) ** 2), ("sqrt", lambda x: 0.5 / np.sqrt(x)),
     ("expm1", np.exp), ("tan", lambda x: 1 / np.cos(x) ** 2), ("reciprocal", lambda x: -1 / x**2),

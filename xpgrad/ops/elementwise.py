@@ -22,6 +22,8 @@ import math
 import numbers
 from typing import NamedTuple
 
+import numpy as np
+
 from .._backend import _arg_name, adapter_of, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
@@ -219,9 +221,11 @@ class Unary(Rule, template=True):
         if ctx.scope is NO_SCOPE:
             if ctx.final and cls.grad_into is not None:
                 out = s.out  # held by s and by this variable
+                # NumPy only: a torch tensor's detach() (and so t.numpy()) shares
+                # its memory without a reference alone() could count
                 if (
-                    out.dtype == grad_out.dtype == s.x_dtype and alone(out, held=1)
-                    and not dtype_info(xp, out.dtype).complex
+                    type(out) is np.ndarray and out.dtype == grad_out.dtype == s.x_dtype
+                    and alone(out, held=1) and not dtype_info(xp, out.dtype).complex
                 ):
                     return (cls.grad_into(xp, grad_out, out),)
             g = cls.grad(xp, grad_out, s)
