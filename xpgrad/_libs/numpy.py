@@ -233,7 +233,6 @@ class NumpyNamespace:
         return out
 
 
-
 _BLAS_REAL = (np.dtype(np.float32), np.dtype(np.float64))
 _BOUND = (float, int, type(None))  # Python bounds of clip's fast path (not bool)
 
