@@ -294,6 +294,28 @@ def test_complex_inputs_follow_torch(backend, rng, fn, tfn, shapes):
         np.testing.assert_allclose(host(t.grad), leaf.grad.resolve_conj().numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("rows, weights", [
+    ([[1.0, 5.0, 3.0], [2.0, 0.0, 1.0]], [1.0, 2.0]),  # one extreme a slice: G as it is
+    ([[1.0, 3.0, 3.0], [3.0, 3.0, 1.0]], [1.0, 2.0]),  # ties
+    ([[-0.0, 0.0, -1.0], [0.0, -0.0, 1.0]], [1.0, 2.0]),  # -0.0 and 0.0 tie
+    ([[1.0, NAN, 3.0], [2.0, 0.0, 1.0]], [1.0, 2.0]),  # a NaN slice
+    ([[1.0, 2.0, 3.0], [2.0, 0.0, 1.0]], [1.0, math.inf]),  # an infinite G: NaN beside it
+], ids=["plain", "ties", "signed-zeros", "nan", "inf-grad"])
+def test_extreme_summed_into_a_pending_gradient_matches_torch(name, rows, weights):
+    """The eager walk's in-place path (x already has a gradient when max's
+    backward runs), against torch.amax/amin, on every kind of slice."""
+    x0 = np.array(rows)
+    x = xpgrad.tensor(x0, requires_grad=True)
+    m = getattr(xa, name)(x, axis=1)  # taken first: its backward runs last
+    with np.errstate(invalid="ignore"):
+        (xa.sum(m * np.array(weights)) + xa.sum(x * 2.0)).backward()
+    t = torch.tensor(x0, requires_grad=True)
+    tm = getattr(torch, "a" + name)(t, dim=1)
+    ((tm * torch.tensor(weights, dtype=torch.float64)).sum() + (t * 2.0).sum()).backward()
+    np.testing.assert_array_equal(x.grad, t.grad.numpy())
+
+
 @pytest.mark.parametrize("fn, tie_share", [(xa.max, [0.0, 0.5, 0.5]), (xa.min, [1.0, 0.0, 0.0])],
                          ids=["max", "min"])
 def test_extreme_gradient_summed_into_what_x_already_has(backend, fn, tie_share):

@@ -273,12 +273,13 @@ def _extreme(rule, x, axis, keepdims):
     return rule.record(xp, scope, saved, (info.inexact,), out)
 
 
-def _share(xp, g, s):
+def _share(xp, g, s, hit=None):
     """The boolean mask of the elements equal to the extreme, and each slice's
     share of ``g``: G over its number of ties, NaN for a slice with a NaN (no
     hit: dividing by NaN there makes its gradient NaN, as torch's, without
     NumPy's divide-by-zero warning)."""
-    hit = s.x == _kept(xp, s.out, s.kept)
+    if hit is None:
+        hit = s.x == _kept(xp, s.out, s.kept)
     ties = _count(xp, hit, s.axes, s.x.dtype)
     ties = xp.where(ties == 0, ties * math.nan, ties)
     return hit, _kept(xp, g, s.kept) / ties
@@ -294,8 +295,15 @@ def _extreme_grad(xp, g, s):
 
 def _extreme_into(xp, g, s, into):
     # The share added at the hits in one masked pass (NumPy); a NaN slice's
-    # NaN then reaches its other elements too, as in _extreme_grad.
-    hit, share = _share(xp, g, s)
+    # NaN then reaches its other elements too, as in _extreme_grad. (An eager
+    # walk's path: the counts below are read on the host.)
+    hit = s.x == _kept(xp, s.out, s.kept)
+    if int(xp.count_nonzero(hit)) == math.prod(s.out.shape) and not bool(xp.any(xp.isnan(s.out))):
+        # no NaN, so each slice has a hit, and as many hits as slices: no
+        # ties, G goes to each slice's one extreme as it is
+        share = _kept(xp, g, s.kept)
+    else:
+        hit, share = _share(xp, g, s, hit)
     dt, lib = s.x.dtype, adapter_of(xp)
     into = lib.add_where(xp, into, cast(xp, share, dt), hit)
     zero = cast(xp, share * 0, dt)
