@@ -509,6 +509,13 @@ def _zeroed(g, mask):
     return np.bitwise_and(g.view(kind), keep, out=keep).view(g.dtype)
 
 
+def _kept_where(xp, keep, g):
+    """``g`` where ``keep``, 0 elsewhere (NaN in x: not kept)."""
+    if type(g) is np.ndarray:
+        return _zeroed(g, np.logical_not(keep))
+    return xp.where(keep, g, xp.zeros_like(g))
+
+
 def _extreme_share(xp, g, lost, tied):
     """G where the input won, G / 2 where it tied, 0 where it ``lost`` (so G
     where a NaN made neither true): maximum's and minimum's gradient. On NumPy
@@ -674,7 +681,7 @@ class clip(Rule):
             if s.hi is not None:
                 below = s.x <= s.hi
                 inside = below if inside is None else inside & below
-            gx = g if inside is None else xp.where(inside, g, xp.zeros_like(g))
+            gx = g if inside is None else _kept_where(xp, inside, g)
             gx = to_input(xp, gx, s.x_shape, s.x_dtype)
         if need_lo:
             pick = s.x < s.lo
