@@ -242,6 +242,29 @@ def test_maximum_and_minimum_gradients_match_torch_on_every_kind_of_element(name
     np.testing.assert_allclose(tb.grad, rb.grad.numpy(), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_where_gradients_match_torch_on_a_random_condition(dtype):
+    """where's NumPy path clears bits instead of calling where: a random
+    condition, broadcast operands, an infinite G (0 where not chosen)."""
+    torch = pytest.importorskip("torch")
+    import xpgrad.array_api as xa
+
+    rng = np.random.default_rng(2)
+    cond = rng.standard_normal((64, 5)) < 0
+    a = rng.standard_normal((64, 5)).astype(dtype)
+    b = rng.standard_normal((5,)).astype(dtype)
+    g = rng.standard_normal((64, 5)).astype(dtype)
+    g[0, :] = np.inf
+    ta, tb = xpgrad.tensor(a, requires_grad=True), xpgrad.tensor(b, requires_grad=True)
+    with np.errstate(invalid="ignore"):  # the loss itself is inf - inf
+        xa.sum(xa.where(cond, ta, tb) * g).backward()
+    ra, rb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (torch.where(torch.tensor(cond), ra, rb) * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(ta.grad, ra.grad.numpy())
+    tol = 1e-12 if dtype == "float64" else 1e-5  # b's: a sum over 64 rows, in another order
+    np.testing.assert_allclose(tb.grad, rb.grad.numpy(), rtol=tol, atol=tol)
+
+
 def test_unregistered_namespace_gets_the_generic_adapter():
     assert type(adapter_of(types.SimpleNamespace())) is Library
 

@@ -737,6 +737,12 @@ class where(Rule):
     def gradients(xp, g, s, needs):
         _, need_1, need_2 = needs
         g1 = g2 = None
+        if type(g) is np.ndarray:  # without NumPy's branching where (see _zeroed)
+            if need_1:
+                g1 = to_input(xp, _kept_where(xp, s.condition, g), s.x1_shape, s.x1_dtype)
+            if need_2:
+                g2 = to_input(xp, _zeroed(g, s.condition), s.x2_shape, s.x2_dtype)
+            return None, g1, g2
         zero = xp.zeros_like(g)
         if need_1:
             g1 = to_input(xp, xp.where(s.condition, g, zero), s.x1_shape, s.x1_dtype)
