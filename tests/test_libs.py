@@ -219,6 +219,21 @@ def test_zeroing_by_bits_is_numpys_where(dtype):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("a, b", [(2.0, 1.0), (1.0, 2.0), (1.0, 1.0)])
+def test_zero_d_maximum_where_and_clip_gradients(a, b):
+    """0-d operands, whose comparisons are NumPy scalars, not arrays."""
+    x, y = xpgrad.tensor(np.array(a), requires_grad=True), xpgrad.tensor(np.array(b), requires_grad=True)
+    xpgrad.array_api.maximum(x, y).backward()
+    share = 0.5 if a == b else 1.0
+    assert (x.grad, y.grad) == ((share, share) if a == b else (float(a > b), float(b > a)))
+    x = xpgrad.tensor(np.array(a), requires_grad=True)
+    xpgrad.array_api.where(x > 1.5, x, x * 2.0).backward()
+    assert x.grad == (1.0 if a > 1.5 else 2.0) and x.grad.shape == ()
+    x = xpgrad.tensor(np.array(a), requires_grad=True)
+    xpgrad.array_api.clip(x, 1.5, 3.0).backward()
+    assert x.grad == (1.0 if 1.5 <= a <= 3.0 else 0.0) and x.grad.shape == ()
+
+
 @pytest.mark.parametrize("name", ["maximum", "minimum"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_maximum_and_minimum_gradients_match_torch_on_every_kind_of_element(name, dtype):
