@@ -163,6 +163,14 @@ class Library:
         None where it has none. What ``sum_to`` asks first."""
         return None
 
+    def mask_gradient(self, xp, g, zero, half=None):
+        """``g`` with 0 where ``zero`` and ``g / 2`` where ``half`` (masks of
+        g's shape, or broadcasting to it): the gradients of maximum, minimum,
+        clip and where."""
+        if half is not None:
+            g = xp.where(half, g * 0.5, g)
+        return xp.where(zero, xp.zeros_like(g), g)
+
     def add_where(self, xp, into, values, mask):
         """``into`` plus ``values`` where ``mask`` (both broadcast to ``into``'s
         shape), summed into ``into`` where the library can write in place."""

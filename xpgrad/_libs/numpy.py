@@ -101,6 +101,23 @@ class Numpy(Library):
             return (ones @ x.reshape(n, x.size // n)).reshape((1,) * (last + 1) + shape[last + 1:])
         return (x.reshape(x.size // n, n) @ ones).reshape(shape[:first] + (1,) * (nd - first))
 
+    def mask_gradient(self, xp, g, zero, half=None):
+        """Without ``numpy.where``, which branches on each element: a random
+        mask (a ReLU's) costs it 568 against 44 µs here on (512, 256) float32.
+        ``g``'s bits are cleared with an integer mask where ``zero`` (exact for
+        inf and NaN, as ``where`` is), and halved in place only where there
+        are ties (a ReLU's are rare)."""
+        kind = _SAME_SIZE_INT.get(g.dtype) if type(g) is np.ndarray else None
+        if kind is None or type(zero) is not np.ndarray or zero.shape != g.shape:
+            # a 0-d comparison is a NumPy scalar; out= below needs arrays
+            return super().mask_gradient(xp, g, zero, half)
+        keep = zero.astype(kind)  # 1 where zeroed
+        np.subtract(keep, 1, out=keep)  # 0 there, all bits set elsewhere
+        out = np.bitwise_and(g.view(kind), keep, out=keep).view(g.dtype)
+        if half is not None and half.any():
+            np.multiply(out, 0.5, out=out, where=half)
+        return out
+
     def add_where(self, xp, into, values, mask):
         """One masked ufunc pass on a large ``into`` (no array of its size is
         made); on a small one (up to 64 Ki elements), ``values`` where ``mask``
@@ -172,10 +189,7 @@ class NumpyNamespace:
     def count_nonzero(self, x, /, *, axis=None, keepdims=False):
         if type(x) is np.ndarray and x.dtype == np.bool_ and axis is not None:
             if _short_last_axis(x, axis):
-                out = x[..., 0].astype(np.intp)
-                for j in range(1, x.shape[-1]):
-                    np.add(out, x[..., j], out=out)
-                return out[..., None] if keepdims else out
+                return _columnwise(np.add, x, keepdims, np.intp)
             return np.add.reduce(x, axis=axis, dtype=np.intp, keepdims=keepdims)
         return self._base.count_nonzero(x, axis=axis, keepdims=keepdims)
 
@@ -234,6 +248,8 @@ class NumpyNamespace:
 
 
 _BLAS_REAL = (np.dtype(np.float32), np.dtype(np.float64))
+_SAME_SIZE_INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
+                  np.dtype(np.float64): np.int64}
 _BOUND = (float, int, type(None))  # Python bounds of clip's fast path (not bool)
 
 
@@ -249,9 +265,10 @@ def _short_last_axis(x, axis) -> bool:
     return 1 < k <= 16 and x.size >= 32 * k * k
 
 
-def _columnwise(ufunc, x, keepdims):
-    """``ufunc`` reduced over the last axis of ``x``, one column at a time."""
-    out = x[..., 0].copy()
+def _columnwise(ufunc, x, keepdims, dtype=None):
+    """``ufunc`` reduced over the last axis of ``x``, one column at a time
+    (accumulated in ``dtype``, x's by default)."""
+    out = x[..., 0].astype(x.dtype if dtype is None else dtype)
     for j in range(1, x.shape[-1]):
         ufunc(out, x[..., j], out=out)
     return out[..., None] if keepdims else out

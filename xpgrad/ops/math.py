@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._backend import _arg_name, dtype_info, resolve
+from .._backend import _arg_name, adapter_of, dtype_info, resolve
 from .._shapes import broadcast_shapes
 from ._common import BACKEND_ERRORS, Rule, backend_error, to_input
 from .elementwise import _PY_SCALARS, Binary, Unary, _conj
@@ -100,7 +100,7 @@ class sqrt(Unary):
     @staticmethod
     def grad_into(xp, g, out):  # out: the saved output, which no one else holds
         out *= 2
-        return _divide_into(g, out)
+        return np.divide(g, out, out=out)
 
 
 class exp(Unary):
@@ -240,13 +240,6 @@ class cosh(Unary):
     @staticmethod
     def grad(xp, g, s):
         return g * _conj(xp, xp.sinh(s.x))
-
-
-def _divide_into(g, d):
-    """``g / d``, written over ``d`` (an array the caller may write) on NumPy."""
-    if type(d) is np.ndarray:
-        return np.divide(g, d, out=d)
-    return g / d
 
 
 def _one_minus(d):
@@ -489,44 +482,18 @@ class hypot(RealBinary):
 
 
 def _zero_where(xp, mask, g):
-    return xp.where(mask, xp.zeros_like(g), g)
-
-
-_SAME_SIZE_INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
-                  np.dtype(np.float64): np.int64}
-
-
-def _zeroed(g, mask):
-    """NumPy: ``g`` with +0.0 where ``mask`` (of g's shape), its bits cleared
-    with an integer mask: NumPy's ``where`` branches on each element, so a
-    random mask (a ReLU's) costs it 568 against 44 µs here on (512, 256)
-    float32. Exact for inf and NaN, as ``where`` is."""
-    kind = _SAME_SIZE_INT.get(g.dtype)
-    if kind is None or type(mask) is not np.ndarray or mask.shape != g.shape:
-        return np.where(mask, 0, g)  # a weak 0: g's dtype (a 0-d comparison is a scalar)
-    keep = mask.astype(kind)  # 1 where zeroed
-    np.subtract(keep, 1, out=keep)  # 0 there, all bits set elsewhere
-    return np.bitwise_and(g.view(kind), keep, out=keep).view(g.dtype)
+    return adapter_of(xp).mask_gradient(xp, g, mask)
 
 
 def _kept_where(xp, keep, g):
     """``g`` where ``keep``, 0 elsewhere (NaN in x: not kept)."""
-    if type(g) is np.ndarray:
-        return _zeroed(g, np.logical_not(keep))
-    return xp.where(keep, g, xp.zeros_like(g))
+    return adapter_of(xp).mask_gradient(xp, g, xp.logical_not(keep))
 
 
 def _extreme_share(xp, g, lost, tied):
     """G where the input won, G / 2 where it tied, 0 where it ``lost`` (so G
-    where a NaN made neither true): maximum's and minimum's gradient. On NumPy
-    without ``where`` (see :func:`_zeroed`) and with the halving only where
-    there are ties (a ReLU's are rare)."""
-    if type(g) is np.ndarray:
-        out = _zeroed(g, lost)
-        if tied.any():
-            np.multiply(out, 0.5, out=out, where=tied)
-        return out
-    return _zero_where(xp, lost, xp.where(tied, g * 0.5, g))
+    where a NaN made neither true): maximum's and minimum's gradient."""
+    return adapter_of(xp).mask_gradient(xp, g, lost, tied)
 
 
 class maximum(RealBinary):
@@ -737,15 +704,8 @@ class where(Rule):
     def gradients(xp, g, s, needs):
         _, need_1, need_2 = needs
         g1 = g2 = None
-        if type(g) is np.ndarray:  # without NumPy's branching where (see _zeroed)
-            if need_1:
-                g1 = to_input(xp, _kept_where(xp, s.condition, g), s.x1_shape, s.x1_dtype)
-            if need_2:
-                g2 = to_input(xp, _zeroed(g, s.condition), s.x2_shape, s.x2_dtype)
-            return None, g1, g2
-        zero = xp.zeros_like(g)
         if need_1:
-            g1 = to_input(xp, xp.where(s.condition, g, zero), s.x1_shape, s.x1_dtype)
+            g1 = to_input(xp, _kept_where(xp, s.condition, g), s.x1_shape, s.x1_dtype)
         if need_2:
-            g2 = to_input(xp, xp.where(s.condition, zero, g), s.x2_shape, s.x2_dtype)
+            g2 = to_input(xp, _zero_where(xp, s.condition, g), s.x2_shape, s.x2_dtype)
         return None, g1, g2
