@@ -200,19 +200,27 @@ def test_numpy_speed_logaddexp_is_as_accurate_as_numpys(dtype, shapes):
     assert np.all(err_got <= np.maximum(4 * err_want, 4))
 
 
+@pytest.mark.parametrize("shape", [(40, 30), (8, 8)], ids=["bits", "where"])
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
-def test_zeroing_by_bits_is_numpys_where(dtype):
-    """maximum/minimum's NumPy path clears bits instead of calling where: the
-    same values for inf, NaN and -0.0, on a contiguous G and a broadcast one."""
+def test_zeroing_by_bits_is_numpys_where(dtype, shape):
+    """maximum/minimum's NumPy path clears bits instead of calling where (on
+    more than 256 elements): the same values for inf, NaN and -0.0, on a
+    contiguous G and a broadcast one; ties halved where ``half`` says."""
     rng = np.random.default_rng(0)
-    g = rng.standard_normal((40, 30)).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
     g[0, :4] = [np.inf, -np.inf, np.nan, -0.0]
     g[1, :4] = [np.inf, -np.inf, np.nan, -0.0]
-    mask = rng.standard_normal((40, 30)) < 0
+    mask = rng.standard_normal(shape) < 0
     mask[0, :4], mask[1, :4] = True, False
+    half = np.zeros(shape, bool)
+    half[1, :6] = half[2, 0] = True
     for grad in (g, np.broadcast_to(g[:1], g.shape), g.T.copy().T):
         got, want = Numpy().mask_gradient(np, grad, mask), np.where(mask, 0, grad)
         assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        got = Numpy().mask_gradient(np, grad, mask, half)
+        want = np.where(mask, 0, np.where(half, grad * 0.5, grad)).astype(dtype)
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 

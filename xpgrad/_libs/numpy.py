@@ -111,10 +111,13 @@ class Numpy(Library):
         if kind is None or type(zero) is not np.ndarray or zero.shape != g.shape:
             # a 0-d comparison is a NumPy scalar; out= below needs arrays
             return super().mask_gradient(xp, g, zero, half)
-        keep = zero.astype(kind)  # 1 where zeroed
-        np.subtract(keep, 1, out=keep)  # 0 there, all bits set elsewhere
-        out = np.bitwise_and(g.view(kind), keep, out=keep).view(g.dtype)
-        if half is not None and half.any():
+        if g.size <= 256:  # on so few elements the branches cost less than 3 passes
+            out = np.where(zero, 0, g)
+        else:
+            keep = zero.astype(kind)  # 1 where zeroed
+            np.subtract(keep, 1, out=keep)  # 0 there, all bits set elsewhere
+            out = np.bitwise_and(g.view(kind), keep, out=keep).view(g.dtype)
+        if half is not None and np.count_nonzero(half):  # 0.2 µs; .any() takes 0.7
             np.multiply(out, 0.5, out=out, where=half)
         return out
 
