@@ -35,7 +35,6 @@ from ._common import (
     backend_error,
     cast,
     check_grad,
-    conj_if_complex,
     dtype_pair,
     run,
     to_input,
@@ -112,8 +111,12 @@ class Binary(Rule, template=True):
         xp, scope = resolve(op, a, b)
         sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
         sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
-        if cls._checks:  # before computing: a library's refusal names no op
-            cls._check_kinds(xp, a, b, da, db)
+        ia = None if da is None else dtype_info(xp, da)
+        ib = ia if db is da else None if db is None else dtype_info(xp, db)
+        if cls._checks and (  # before computing: a library's refusal names no op
+            ia is None or ib is None or ia.complex or ib.complex or not (ia.numeric and ib.numeric)
+        ):  # (two real arrays of numbers pass every check)
+            cls._check_kinds(a, b, ia, ib)
         if sa != sb and sa is not None and sb is not None:
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
         if da is not db and da is not None and db is not None and da != db:
@@ -125,8 +128,8 @@ class Binary(Rule, template=True):
                 raise backend_error(op, exc) from exc
         else:
             out = run(op, scope, cls.compute, xp, a, b)
-        need_a = da is not None and dtype_info(xp, da).inexact
-        need_b = need_a if db is da else db is not None and dtype_info(xp, db).inexact
+        need_a = ia is not None and ia.inexact
+        need_b = ib is not None and ib.inexact
         saved = _new_tuple(Operands, (
             a if cls._keep_a else None, b if cls._keep_b else None,
             out if cls._keep_out else None, sa, da, sb, db,
@@ -134,16 +137,18 @@ class Binary(Rule, template=True):
         return out, Ctx(op, xp, scope, saved, (need_a, need_b), tuple(out.shape))
 
     @classmethod
-    def _check_kinds(cls, xp, a, b, da, db) -> None:
+    def _check_kinds(cls, a, b, ia, ib) -> None:
+        """Refuse what ``numbers_only`` and ``real_only`` exclude: ``ia`` and
+        ``ib`` are the operands' :class:`DTypeInfo`, None for a Python scalar."""
         op = cls.__name__
-        for i, dt in enumerate((da, db)):
-            if dt is not None and cls.numbers_only and not dtype_info(xp, dt).numeric:
+        for i, (v, info) in enumerate(((a, ia), (b, ib))):
+            if cls.numbers_only and info is not None and not info.numeric:
                 raise TypeError(
-                    f"{op}: {_arg_name(op, i)} has dtype {dt}; {op} needs numbers (cast "
+                    f"{op}: {_arg_name(op, i)} has dtype {v.dtype}; {op} needs numbers (cast "
                     f"booleans with astype first)"
                 )
-            if cls.real_only and (type((a, b)[i]) is complex or (dt is not None and dtype_info(xp, dt).complex)):
-                what = "a complex scalar" if dt is None else f"dtype {dt}"
+            if cls.real_only and (info.complex if info is not None else type(v) is complex):
+                what = "a complex scalar" if info is None else f"dtype {v.dtype}"
                 raise TypeError(
                     f"{op}: {_arg_name(op, i)} has {what}; {op} is defined for real numbers "
                     f"only (as in the Array API standard); pass xp.real(...) or xp.abs(...) of it"
@@ -248,11 +253,15 @@ class UnarySaved(NamedTuple):
 
 
 def _conj(xp, v):
-    if type(v) is complex:
+    """``conj(v)`` of a complex array or Python number, else ``v`` itself
+    (:func:`conj_if_complex` written out: every backward of a real op here
+    calls it)."""
+    kind = type(v)
+    if kind is complex:
         return v.conjugate()
-    if type(v) in (int, float, bool):
+    if kind is float or kind is int or kind is bool:
         return v
-    return conj_if_complex(xp, v)
+    return xp.conj(v) if dtype_info(xp, v.dtype).complex else v
 
 
 # -- the rules ---------------------------------------------------------------
