@@ -56,6 +56,21 @@ def test_linear_and_add_bias_reject_scalar_bias():
         ops.add_bias.forward(np.ones((2, 3)), 1.0)
 
 
+def test_an_array_and_a_python_scalar_resolve_only_where_the_op_takes_one(backend):
+    """resolve's fast path for ``x * 2.0`` answers as its checked path: a
+    scalar is taken on a side the op declares for one, refused on the other."""
+    from xpgrad._backend import _resolve_checked, resolve
+
+    x = backend.asarray(np.ones(3))
+    for op, args in [("sub", (x, 2.0)), ("sub", (2.0, x)), ("repeat", (x, 2)), ("maximum", (1, x))]:
+        xp, scope = resolve(op, *args)
+        assert (xp, type(scope)) == (lambda r: (r[0], type(r[1])))(_resolve_checked(op, args))
+    with pytest.raises(TypeError, match=r"^repeat: x must be an array; got a Python float \(2.0\)"):
+        resolve("repeat", 2.0, x)
+    with pytest.raises(TypeError, match=r"^add_bias: b must be an array; got a Python int \(1\)"):
+        resolve("add_bias", x, 1)
+
+
 def test_backward_with_scalar_grad_is_type_error():
     y = xpgrad.tensor([1.0, 2.0], requires_grad=True).sum()
     with pytest.raises(TypeError, match=r"backward: grad must be an array or Tensor of shape \(\)"):

@@ -90,6 +90,14 @@ def declare(op: str, names, *, scalars=(), optional=()) -> None:
     ``scalars`` may be Python scalars; ``optional`` may be None.
     """
     _SIGNATURES[op] = (tuple(names), frozenset(scalars), frozenset(optional))
+    names = tuple(names)
+    if len(names) == 2:
+        _SCALAR_AT[op] = (names[0] in scalars, names[1] in scalars)
+
+
+# Of each op declared with two array arguments: whether the first, and the
+# second, may be a Python scalar (resolve's fast path for ``x * 2.0``).
+_SCALAR_AT: dict[str, tuple[bool, bool]] = {}
 
 
 def _arg_name(op: str, i: int) -> str:
@@ -238,6 +246,17 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
                 return (lib.xp, lib.adapter.scope(arrays[0])) if lib.scoped else lib.unscoped
             if not lib.check_device:
                 return (lib.xp, lib.adapter.scope(arrays[0])) if lib.scoped else lib.unscoped
+    elif n == 2 and op in _SCALAR_AT:  # an array and a Python scalar where op takes one
+        first, second = _SCALAR_AT[op]
+        x, y = arrays
+        if type(y) in _SCALARS and second:
+            lib = LIBS.get(type(x))
+        elif type(x) in _SCALARS and first:
+            lib, x = LIBS.get(type(y)), y
+        else:
+            lib = None
+        if lib is not None and lib.fast:
+            return (lib.xp, lib.adapter.scope(x)) if lib.scoped else lib.unscoped
     return _resolve_checked(op, arrays)
 
 
