@@ -71,6 +71,22 @@ def test_an_array_and_a_python_scalar_resolve_only_where_the_op_takes_one(backen
         resolve("add_bias", x, 1)
 
 
+def test_the_scalar_fast_path_follows_what_declare_stored():
+    """Declared again with three names, or with ``scalars`` given as a bare
+    string, an op takes a scalar only where its stored signature says."""
+    from xpgrad._backend import declare, resolve
+
+    x = np.ones(3)
+    resolve("sub", x, x)  # the NumPy array type is registered: the fast path can run
+    declare("_twice_declared", ("x", "y"), scalars=("x", "y"))
+    declare("_twice_declared", ("x", "y", "z"))
+    with pytest.raises(TypeError, match=r"^_twice_declared: y must be an array"):
+        resolve("_twice_declared", x, 2.0)
+    declare("_string_scalars", ("x1", "x2"), scalars="x2")  # the characters "x" and "2"
+    with pytest.raises(TypeError, match=r"^_string_scalars: x2 must be an array"):
+        resolve("_string_scalars", x, 2.0)
+
+
 def test_backward_with_scalar_grad_is_type_error():
     y = xpgrad.tensor([1.0, 2.0], requires_grad=True).sum()
     with pytest.raises(TypeError, match=r"backward: grad must be an array or Tensor of shape \(\)"):

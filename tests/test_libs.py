@@ -219,6 +219,9 @@ def test_zeroing_by_bits_is_numpys_where(dtype, shape):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        # laid out as the mask, at any size (a later sum_to's route depends on it)
+        by_columns = Numpy().mask_gradient(np, grad, np.asfortranarray(mask))
+        assert by_columns.flags.f_contiguous and not by_columns.flags.c_contiguous
         got = Numpy().mask_gradient(np, grad, mask, half)
         want = np.where(mask, 0, np.where(half, grad * 0.5, grad)).astype(dtype)
         np.testing.assert_array_equal(got, want)

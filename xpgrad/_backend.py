@@ -89,10 +89,12 @@ def declare(op: str, names, *, scalars=(), optional=()) -> None:
 
     ``scalars`` may be Python scalars; ``optional`` may be None.
     """
-    _SIGNATURES[op] = (tuple(names), frozenset(scalars), frozenset(optional))
-    names = tuple(names)
+    names, scalars = tuple(names), frozenset(scalars)
+    _SIGNATURES[op] = (names, scalars, frozenset(optional))
     if len(names) == 2:
         _SCALAR_AT[op] = (names[0] in scalars, names[1] in scalars)
+    else:  # declared again with another number of arguments
+        _SCALAR_AT.pop(op, None)
 
 
 # Of each op declared with two array arguments: whether the first, and the

@@ -111,7 +111,9 @@ class Numpy(Library):
         if kind is None or type(zero) is not np.ndarray or zero.shape != g.shape:
             # a 0-d comparison is a NumPy scalar; out= below needs arrays
             return super().mask_gradient(xp, g, zero, half)
-        if g.size <= 256:  # on so few elements the branches cost less than 3 passes
+        if g.size <= 256 and zero.flags.c_contiguous and g.flags.c_contiguous:
+            # on so few elements where's branches cost less than 3 passes; both
+            # C-ordered, so the result is laid out as the bits' path lays it
             out = np.where(zero, 0, g)
         else:
             keep = zero.astype(kind)  # 1 where zeroed
