@@ -228,6 +228,42 @@ def test_zeroing_by_bits_is_numpys_where(dtype, shape):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
+@pytest.mark.parametrize("shape, axis", [((400, 300), 1), ((400, 300), 0), ((30, 40, 70), 1),
+                                         ((70000,), 0), ((400, 300), (0, 1))])
+def test_add_at_hits_is_add_where_at_one_hit_per_slice(shape, axis):
+    """NumPy's argmax path of a max's gradient without ties (over 64 Ki
+    elements, one reduced axis) adds the same values as the masked pass, on
+    a gradient that already holds values; other layouts take the masked pass."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    hit = x == x.max(axis=axis, keepdims=True)
+    values = rng.standard_normal(x.max(axis=axis, keepdims=True).shape)
+    into = rng.standard_normal(shape)
+    want = Numpy().add_where(np, into.copy(), values, hit)
+    got = Numpy().add_at_hits(np, into.copy(), values, hit)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(want, np.where(hit, into + values, into))  # the reference itself
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_max_gradient_summed_into_a_pending_one_at_size(axis):
+    """max's gradient added into x's pending gradient (x used again after
+    the max) on more than 64 Ki elements: w + v at each slice's maximum,
+    by hand."""
+    rng = np.random.default_rng(1)
+    x0 = rng.standard_normal((300, 400))
+    v, w = rng.standard_normal(400 if axis == 0 else (300, 1)), rng.standard_normal((300, 400))
+    x = xpgrad.tensor(x0, requires_grad=True)
+    m = xpgrad.array_api.max(x, axis=axis, keepdims=axis == 1)
+    (xpgrad.array_api.sum(m * v) + xpgrad.array_api.sum(x * w)).backward()
+    want = w.copy()
+    if axis == 0:
+        want[x0.argmax(axis=0), np.arange(400)] += v
+    else:
+        want[np.arange(300), x0.argmax(axis=1)] += v[:, 0]
+    np.testing.assert_allclose(x.grad, want, rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize("a, b", [(2.0, 1.0), (1.0, 2.0), (1.0, 1.0)])
 def test_zero_d_maximum_where_and_clip_gradients(a, b):
     """0-d operands, whose comparisons are NumPy scalars, not arrays."""

@@ -177,6 +177,13 @@ class Library:
         into += xp.where(mask, values, xp.zeros_like(values))
         return into
 
+    def add_at_hits(self, xp, into, values, hit):
+        """:meth:`add_where` where ``hit`` holds exactly one True in each
+        slice along the axis where ``values`` has size 1 (a max's or min's
+        extremes without ties), which a library may find faster than a
+        masked pass over ``into``."""
+        return self.add_where(xp, into, values, hit)
+
     def settle(self, arrays: list) -> list:
         """``arrays`` with their values computed, for a ``lazy`` library:
         what an optimizer step ends with, so that the next step's graph starts

@@ -298,14 +298,15 @@ def _extreme_into(xp, g, s, into):
     # NaN then reaches its other elements too, as in _extreme_grad. (An eager
     # walk's path: the counts below are read on the host.)
     hit = s.x == _kept(xp, s.out, s.kept)
+    dt, lib = s.x.dtype, adapter_of(xp)
     if int(xp.count_nonzero(hit)) == math.prod(s.out.shape) and not bool(xp.any(xp.isnan(s.out))):
         # no NaN, so each slice has a hit, and as many hits as slices: no
         # ties, G goes to each slice's one extreme as it is
         share = _kept(xp, g, s.kept)
+        into = lib.add_at_hits(xp, into, cast(xp, share, dt), hit)
     else:
         hit, share = _share(xp, g, s, hit)
-    dt, lib = s.x.dtype, adapter_of(xp)
-    into = lib.add_where(xp, into, cast(xp, share, dt), hit)
+        into = lib.add_where(xp, into, cast(xp, share, dt), hit)
     zero = cast(xp, share * 0, dt)
     if bool(xp.any(zero != 0)):  # NaN (or inf * 0) somewhere: a small array
         into = lib.add_where(xp, into, zero, xp.logical_not(hit))
