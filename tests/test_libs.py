@@ -228,14 +228,17 @@ def test_zeroing_by_bits_is_numpys_where(dtype, shape):
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
-@pytest.mark.parametrize("shape, axis", [((400, 300), 1), ((400, 300), 0), ((30, 40, 70), 1),
-                                         ((70000,), 0), ((400, 300), (0, 1))])
-def test_add_at_hits_is_add_where_at_one_hit_per_slice(shape, axis):
+@pytest.mark.parametrize("shape, axis, order", [
+    ((400, 300), 1, "C"), ((400, 300), 0, "F"), ((70000,), 0, "C"),  # the argmax path
+    ((400, 300), 0, "C"), ((30, 40, 700), 1, "C"), ((400, 300), (0, 1), "C"), ((4000, 30), 1, "C"),
+])
+def test_add_at_hits_is_add_where_at_one_hit_per_slice(shape, axis, order):
     """NumPy's argmax path of a max's gradient without ties (over 64 Ki
-    elements, one reduced axis) adds the same values as the masked pass, on
-    a gradient that already holds values; other layouts take the masked pass."""
+    elements, one reduced axis, its slices of 128 or more contiguous in the
+    mask) adds the same values as the masked pass, on a gradient that already
+    holds values; the other layouts take the masked pass."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape)
+    x = np.asarray(rng.standard_normal(shape), order=order)
     hit = x == x.max(axis=axis, keepdims=True)
     values = rng.standard_normal(x.max(axis=axis, keepdims=True).shape)
     into = rng.standard_normal(shape)
