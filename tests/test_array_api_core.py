@@ -233,6 +233,8 @@ def test_asarray_refuses_a_nested_tensor_that_requires_grad():
 def test_from_dlpack_keeps_a_known_library_and_tensors_export_dlpack(backend):
     if backend.name == "cupy":
         pytest.skip("NumPy cannot import GPU memory through DLPack")
+    if backend.name == "cubed":
+        pytest.skip("cubed arrays do not export DLPack (test_cubed.py checks the error)")
     a = backend.asarray(np.array([1.0, 2.0]))
     out = xp.from_dlpack(a)
     assert same_library(out.data, a)
@@ -387,7 +389,11 @@ def test_nondifferentiable_functions_refuse_to_drop_a_gradient(call):
 
 def test_nondifferentiable_functions_values(backend):
     t = _t(backend, [1.0, 1.0, 3.0])
-    np.testing.assert_array_equal(host(xp.unique_values(t)), [1.0, 3.0])
+    if backend.name == "cubed":  # a size that depends on the data: refused by name
+        with pytest.raises(NotImplementedError, match="^unique_values: cubed"):
+            xp.unique_values(t)
+    else:
+        np.testing.assert_array_equal(host(xp.unique_values(t)), [1.0, 3.0])
     step = host(xp.nextafter(t, 2.0))
     np.testing.assert_array_equal(step, np.nextafter(np.array([1.0, 1.0, 3.0]), 2.0))
     # floor is piecewise constant: recorded with a zero gradient, as torch (test_silent.py)

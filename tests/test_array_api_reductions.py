@@ -132,11 +132,15 @@ def _case_params():
 
 @pytest.mark.parametrize("backend, case, fn, spec, smooth", list(_case_params()), indirect=["backend"])
 def test_values_and_gradients(backend, rng, case, fn, spec, smooth):
+    if backend.name == "cubed" and case in ("det", "inv"):
+        pytest.skip("cubed has no linalg.det or linalg.inv (test_cubed.py checks the errors)")
     hosts = _host_inputs(spec, rng)
     natives = [backend.asarray(h) for h in hosts]
     tensors = [xpgrad.tensor(n, requires_grad=True) for n in natives]
     out = fn(xa, *tensors)
     try:
+        if backend.name == "cubed":  # its values are NumPy's, and cubed 0.27's own tensordot
+            raise NotImplementedError  # reads a negative axis as one of size 1
         own = fn(compat.array_namespace(*natives), *natives)
     except (AttributeError, NotImplementedError, TypeError):  # the library lacks it (cubed's
         # linalg, its cumulative_sum without an axis)
@@ -178,18 +182,20 @@ def test_prod_dtype_and_cumulative_sum_dtype(backend):
 
 
 @pytest.mark.parametrize(
-    "fn, value, grad_shape",
+    "fn, value, grad_shape, on_cubed",
     [
-        (lambda x: xa.sum(x, axis=0), np.zeros(3), (0, 3)),
-        (lambda x: xa.prod(x, axis=0), np.ones(3), (0, 3)),
-        (lambda x: xa.sum(x), np.float64(0.0), (0, 3)),
-        (lambda x: xa.linalg.vector_norm(x, axis=0), np.zeros(3), (0, 3)),
-        (lambda x: xa.max(x, axis=1), np.zeros((0,)), (0, 3)),
-        (lambda x: xa.cumulative_sum(x, axis=0), np.zeros((0, 3)), (0, 3)),
+        (lambda x: xa.sum(x, axis=0), np.zeros(3), (0, 3), True),
+        (lambda x: xa.prod(x, axis=0), np.ones(3), (0, 3), False),
+        (lambda x: xa.sum(x), np.float64(0.0), (0, 3), True),
+        (lambda x: xa.linalg.vector_norm(x, axis=0), np.zeros(3), (0, 3), True),
+        (lambda x: xa.max(x, axis=1), np.zeros((0,)), (0, 3), True),
+        (lambda x: xa.cumulative_sum(x, axis=0), np.zeros((0, 3)), (0, 3), False),
     ],
     ids=["sum-axis", "prod-axis", "sum-all", "vector_norm", "max-nonempty-axis", "cumulative_sum"],
 )
-def test_zero_size_inputs(backend, fn, value, grad_shape):
+def test_zero_size_inputs(backend, fn, value, grad_shape, on_cubed):
+    if backend.name == "cubed" and not on_cubed:
+        pytest.skip("cubed 0.27 fails inside this zero-size gradient (a ZeroDivisionError in its flip)")
     x = xpgrad.tensor(backend.asarray(np.zeros((0, 3))), requires_grad=True)
     out = fn(x)
     np.testing.assert_array_equal(host(out), value)

@@ -343,10 +343,11 @@ def _scatter_cases():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_scatter_add_accumulates_repeats_on_every_backend(backend, dtype):
     index, values, expected = _scatter_cases()
-    xp = resolve("test", backend.asarray(np.ones(1)))[0]
     idx = backend.asarray(np.array(index, dtype=np.int64))
     vals = backend.asarray(np.array(values), dtype)
-    out = scatter_add(xp, 5, idx, vals, vals)
+    xp, scope = resolve("test", vals)
+    with scope:  # as inside a rule: cubed's arrays made here take the input's spec
+        out = scatter_add(xp, 5, idx, vals, vals)
     assert out.shape == (5,) and out.dtype == vals.dtype
     np.testing.assert_allclose(host(out), expected)
 
