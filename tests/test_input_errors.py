@@ -90,7 +90,6 @@ def test_the_scalar_fast_path_follows_what_declare_stored():
     finally:  # these ops exist only in this test
         for op in ("_twice_declared", "_string_scalars"):
             _backend._SIGNATURES.pop(op, None)
-            _backend._SCALAR_AT.pop(op, None)
 
 
 def test_backward_with_scalar_grad_is_type_error():

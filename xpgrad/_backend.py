@@ -89,17 +89,7 @@ def declare(op: str, names, *, scalars=(), optional=()) -> None:
 
     ``scalars`` may be Python scalars; ``optional`` may be None.
     """
-    names, scalars = tuple(names), frozenset(scalars)
-    _SIGNATURES[op] = (names, scalars, frozenset(optional))
-    if len(names) == 2:
-        _SCALAR_AT[op] = (names[0] in scalars, names[1] in scalars)
-    else:  # declared again with another number of arguments
-        _SCALAR_AT.pop(op, None)
-
-
-# Of each op declared with two array arguments: whether the first, and the
-# second, may be a Python scalar (resolve's fast path for ``x * 2.0``).
-_SCALAR_AT: dict[str, tuple[bool, bool]] = {}
+    _SIGNATURES[op] = (tuple(names), frozenset(scalars), frozenset(optional))
 
 
 def _arg_name(op: str, i: int) -> str:
@@ -248,17 +238,19 @@ def resolve(op: str, *arrays: object) -> tuple[object, object]:
                 return (lib.xp, lib.adapter.scope(arrays[0])) if lib.scoped else lib.unscoped
             if not lib.check_device:
                 return (lib.xp, lib.adapter.scope(arrays[0])) if lib.scoped else lib.unscoped
-    elif n == 2 and op in _SCALAR_AT:  # an array and a Python scalar where op takes one
-        first, second = _SCALAR_AT[op]
-        x, y = arrays
-        if type(y) in _SCALARS and second:
-            lib = LIBS.get(type(x))
-        elif type(x) in _SCALARS and first:
-            lib, x = LIBS.get(type(y)), y
-        else:
-            lib = None
-        if lib is not None and lib.fast:
-            return (lib.xp, lib.adapter.scope(x)) if lib.scoped else lib.unscoped
+    elif n == 2:  # an array and a Python scalar (x * 2.0), where op's signature takes one
+        sig = _SIGNATURES.get(op)
+        if sig is not None and len(sig[0]) == 2:
+            (first, second), scalars = sig[0], sig[1]
+            x, y = arrays
+            if type(y) in _SCALARS and second in scalars:
+                lib = LIBS.get(type(x))
+            elif type(x) in _SCALARS and first in scalars:
+                lib, x = LIBS.get(type(y)), y
+            else:
+                lib = None
+            if lib is not None and lib.fast:
+                return (lib.xp, lib.adapter.scope(x)) if lib.scoped else lib.unscoped
     return _resolve_checked(op, arrays)
 
 

@@ -128,7 +128,7 @@ class Numpy(Library):
         made); on a small one (up to 64 Ki elements), ``values`` where ``mask``
         and 0 elsewhere added in: NumPy's masked, broadcasting add is the
         slower there ((1797, 10): 27 against 44 µs)."""
-        if into.size <= 65536:
+        if into.size <= _MASKED_ADD_MIN:
             np.add(into, np.where(mask, values, 0), out=into)
         else:
             np.add(into, values, out=into, where=mask)
@@ -143,7 +143,7 @@ class Numpy(Library):
         for ``axis=0`` there), and on shorter ones it gains nothing. Elsewhere
         (several axes, a small ``into``), :meth:`add_where`."""
         if type(into) is np.ndarray and type(hit) is np.ndarray and type(values) is np.ndarray and (
-            into.size > 65536 and into.shape == hit.shape and values.ndim == hit.ndim
+            into.size > _MASKED_ADD_MIN and into.shape == hit.shape and values.ndim == hit.ndim
         ):
             axes = [i for i, (v, h) in enumerate(zip(values.shape, hit.shape)) if v != h]
             if len(axes) == 1 and values.shape[axes[0]] == 1 and hit.shape[axes[0]] >= 128 and (
@@ -274,6 +274,9 @@ class NumpyNamespace:
 
 
 _BLAS_REAL = (np.dtype(np.float32), np.dtype(np.float64))
+# add_where's masked ufunc pass (and add_at_hits' argmax) pay off above this
+# many elements; below, a where and a plain add are faster
+_MASKED_ADD_MIN = 65536
 _SAME_SIZE_INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
                   np.dtype(np.float64): np.int64}
 _BOUND = (float, int, type(None))  # Python bounds of clip's fast path (not bool)

@@ -481,19 +481,16 @@ class hypot(RealBinary):
         return g * (s.b / s.out)
 
 
-def _zero_where(xp, mask, g):
-    return adapter_of(xp).mask_gradient(xp, g, mask)
+def _zero_where(xp, zero, g, half=None):
+    """``g`` with 0 where ``zero`` and G / 2 where ``half``: maximum's and
+    minimum's gradient is G where the input won, G / 2 where it tied, 0 where
+    it lost (so G where a NaN made neither true)."""
+    return adapter_of(xp).mask_gradient(xp, g, zero, half)
 
 
 def _kept_where(xp, keep, g):
     """``g`` where ``keep``, 0 elsewhere (NaN in x: not kept)."""
     return adapter_of(xp).mask_gradient(xp, g, xp.logical_not(keep))
-
-
-def _extreme_share(xp, g, lost, tied):
-    """G where the input won, G / 2 where it tied, 0 where it ``lost`` (so G
-    where a NaN made neither true): maximum's and minimum's gradient."""
-    return adapter_of(xp).mask_gradient(xp, g, lost, tied)
 
 
 class maximum(RealBinary):
@@ -505,11 +502,11 @@ class maximum(RealBinary):
 
     @staticmethod
     def grad_a(xp, g, s):
-        return _extreme_share(xp, g, s.a < s.b, s.a == s.b)
+        return _zero_where(xp, s.a < s.b, g, s.a == s.b)
 
     @staticmethod
     def grad_b(xp, g, s):
-        return _extreme_share(xp, g, s.a > s.b, s.a == s.b)
+        return _zero_where(xp, s.a > s.b, g, s.a == s.b)
 
 
 class minimum(RealBinary):
@@ -521,11 +518,11 @@ class minimum(RealBinary):
 
     @staticmethod
     def grad_a(xp, g, s):
-        return _extreme_share(xp, g, s.a > s.b, s.a == s.b)
+        return _zero_where(xp, s.a > s.b, g, s.a == s.b)
 
     @staticmethod
     def grad_b(xp, g, s):
-        return _extreme_share(xp, g, s.a < s.b, s.a == s.b)
+        return _zero_where(xp, s.a < s.b, g, s.a == s.b)
 
 
 class logaddexp(RealBinary):

@@ -294,9 +294,10 @@ def _extreme_grad(xp, g, s):
 
 
 def _extreme_into(xp, g, s, into):
-    # The share added at the hits in one masked pass (NumPy); a NaN slice's
-    # NaN then reaches its other elements too, as in _extreme_grad. (An eager
-    # walk's path: the counts below are read on the host.)
+    # The share added at the hits only (without ties, at each slice's one
+    # hit: add_at_hits); a NaN slice's NaN then reaches its other elements
+    # too, as in _extreme_grad. (An eager walk's path: the counts below are
+    # read on the host.)
     hit = s.x == _kept(xp, s.out, s.kept)
     dt, lib = s.x.dtype, adapter_of(xp)
     if int(xp.count_nonzero(hit)) == math.prod(s.out.shape) and not bool(xp.any(xp.isnan(s.out))):
