@@ -323,6 +323,66 @@ def test_library_refusals_inside_a_forward_name_the_op():
         ops.matmul.forward(xs.ones((2, 2), dtype=xs.int64), xs.ones((2, 2)))
 
 
+def _numpy_namespace():
+    return ops.sin.forward(np.ones(1))[1].xp  # the namespace NumPy's rules compute with
+
+
+@pytest.mark.parametrize(
+    "raised, kind",
+    [(ValueError("boom"), ValueError), (TypeError("boom"), TypeError),
+     (RuntimeError("boom"), ValueError), (ZeroDivisionError("boom"), ValueError)],
+    ids=["ValueError", "TypeError", "RuntimeError", "ZeroDivisionError"],
+)
+@pytest.mark.parametrize("walk", ["backward", "grad"])
+def test_library_failures_inside_a_backward_name_the_op(monkeypatch, raised, kind, walk):
+    """sin's gradient calls the library's cos: its failure is renamed for sin."""
+    def cos(x):
+        raise raised
+
+    monkeypatch.setattr(_numpy_namespace(), "cos", cos)
+    x = xpgrad.tensor([0.5, 1.0], requires_grad=True)
+    with pytest.raises(kind, match=rf"^sin\.backward: {type(raised).__name__} from the array library: boom$") as info:
+        if walk == "backward":
+            xpgrad.array_api.sum(xpgrad.array_api.sin(x)).backward()
+        else:
+            xpgrad.grad(lambda t: xpgrad.array_api.sum(xpgrad.array_api.sin(t)))(np.array([0.5, 1.0]))
+    assert info.value.__cause__ is raised
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [NotImplementedError("psi: this library has no psi"), ValueError("exp: named already"),
+     TypeError("sin.backward: named already")],
+    ids=["NotImplementedError", "another-op", "check_grad"],
+)
+def test_xpgrads_own_errors_inside_a_backward_pass_unchanged(monkeypatch, raised):
+    def cos(x):
+        raise raised
+
+    monkeypatch.setattr(_numpy_namespace(), "cos", cos)
+    x = xpgrad.tensor([0.5], requires_grad=True)
+    with pytest.raises(type(raised)) as info:
+        xpgrad.array_api.sum(xpgrad.array_api.sin(x)).backward()
+    assert info.value is raised
+
+
+def test_a_users_rule_keeps_the_errors_of_its_backward():
+    class strict_double(ops.Unary):
+        """``out = 2 x``; dx = 2 G, for finite G only."""
+
+        @staticmethod
+        def compute(xp, x):
+            return 2 * x
+
+        @staticmethod
+        def grad(xp, g, s):
+            raise ValueError("strict_double wants no gradient today")
+
+    x = xpgrad.tensor([1.0], requires_grad=True)
+    with pytest.raises(ValueError, match="^strict_double wants no gradient today$"):
+        xpgrad.apply(strict_double, (x,)).sum().backward()
+
+
 @pytest.mark.parametrize("bad", ["pi", "asarray", "floaty", [1], object], ids=repr)
 def test_tensor_dtype_must_name_a_dtype(bad):
     with pytest.raises(TypeError, match=r"^tensor: dtype .* is not available"):

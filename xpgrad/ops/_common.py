@@ -17,6 +17,7 @@ from .._backend import (
     register,
     declare,
     dtype_info,
+    is_declared,
     is_numeric,
     namespace_name,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Ctx",
     "Rule",
     "backend_error",
+    "backward_error",
     "cast",
     "check_grad",
     "check_grads",
@@ -364,6 +366,23 @@ def backend_error(op: str, exc: Exception) -> Exception:
         return exc
     kind = TypeError if isinstance(exc, TypeError) else ValueError
     return kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
+
+
+def backward_error(rule, op: str, exc: Exception) -> Exception | None:
+    """The library's error from inside the backward of xpgrad's rule ``op``
+    (``rule`` its class), renamed as :func:`backend_error` renames a
+    forward's, with ``op.backward`` at its head; None where ``exc`` must pass
+    as it is: a user's own rule raises what it means to, an error of
+    xpgrad's starts with the name of an op already (``check_grad``'s,
+    another rule's under ``create_graph``), and ``NotImplementedError`` says
+    that a function is missing, not that a value is wrong."""
+    if RULES.get(op) is not rule or isinstance(exc, NotImplementedError):
+        return None
+    head = str(exc).split(": ", 1)[0]
+    if is_declared(head.removesuffix(".backward")):
+        return None
+    kind = TypeError if isinstance(exc, TypeError) else ValueError
+    return kind(f"{op}.backward: {type(exc).__name__} from the array library: {exc}")
 
 
 class DTypePair(NamedTuple):
