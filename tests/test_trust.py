@@ -323,6 +323,24 @@ def test_library_refusals_inside_a_forward_name_the_op():
         ops.matmul.forward(xs.ones((2, 2), dtype=xs.int64), xs.ones((2, 2)))
 
 
+@pytest.mark.parametrize("message, named", [("nope", False), ("tanh: an adapter's own", True)],
+                         ids=["library", "named-already"])
+def test_a_renamed_error_has_the_librarys_as_its_cause_never_itself(monkeypatch, message, named):
+    def tanh(x):
+        raise ValueError(message)
+
+    monkeypatch.setattr(_numpy_namespace(), "tanh", tanh)
+    with pytest.raises(ValueError) as info:
+        ops.tanh.forward(np.ones(2))
+    exc = info.value
+    assert exc.__cause__ is not exc  # code that follows __cause__ must end
+    if named:
+        assert str(exc) == message
+    else:
+        assert str(exc) == "tanh: ValueError from the array library: nope"
+        assert type(exc.__cause__) is ValueError and str(exc.__cause__) == "nope"
+
+
 def _numpy_namespace():
     return ops.sin.forward(np.ones(1))[1].xp  # the namespace NumPy's rules compute with
 

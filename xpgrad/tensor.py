@@ -349,7 +349,7 @@ class Tensor:
                     data = xp.reshape(data, ())
             return kind(data)
         except BACKEND_ERRORS as exc:
-            raise backend_error(name, exc) from exc
+            raise backend_error(name, exc)
 
     def __float__(self) -> float:
         return self._scalar(float, "__float__")
@@ -656,7 +656,7 @@ def native_call(name: str, *arrays, **kwargs):
         with scope:
             return getattr(xp, name)(*natives, **kwargs)
     except BACKEND_ERRORS as exc:
-        raise backend_error(name, exc) from exc
+        raise backend_error(name, exc)
 
 
 def _plain_op(name: str, a, b):
@@ -1344,7 +1344,7 @@ def _raise_named(node: Ctx, exc: Exception) -> None:
     it is to pass as it is."""
     named = backward_error(node.rule, node.op, exc)
     if named is not None:
-        raise named from exc
+        raise named
 
 
 def _summed_into(grads: dict, node, g) -> bool:

@@ -59,7 +59,7 @@ def _create(op: str, device, make):
     try:
         return _wrap(make(xp, native))
     except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
+        raise backend_error(op, exc)
 
 
 def _dtype(xp, dtype, op: str, default: str):
@@ -110,7 +110,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
                 with scope:
                     return _wrap(xp.asarray(obj, dtype=native, copy=copy))
             except BACKEND_ERRORS as exc:
-                raise backend_error("asarray", exc) from exc
+                raise backend_error("asarray", exc)
     obj = _unwrap_nested(obj)
 
     def make(xp, native):
@@ -235,7 +235,7 @@ def _like_simple(kind: str, x, dtype, device, **extra):
             with scope:
                 return _wrap(getattr(xp, op)(data, *args, dtype=native))
         except BACKEND_ERRORS as exc:
-            raise backend_error(op, exc) from exc
+            raise backend_error(op, exc)
     if device is None:
         device = array_device(data)
     shape = tuple(data.shape)
@@ -283,4 +283,4 @@ def from_dlpack(x, /, *, device=None, copy=None):
     try:
         return _wrap(xp.from_dlpack(x, **kwargs))
     except BACKEND_ERRORS as exc:
-        raise backend_error("from_dlpack", exc) from exc
+        raise backend_error("from_dlpack", exc)

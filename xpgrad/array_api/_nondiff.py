@@ -111,7 +111,7 @@ def argsort(x, /, *, axis=-1, descending=False, stable=True):
             return constant(adapter_of(xp).argsort(xp, data, axis=axis, descending=descending,
                                                    stable=stable))
     except BACKEND_ERRORS as exc:
-        raise backend_error("argsort", exc) from exc
+        raise backend_error("argsort", exc)
 
 
 @no_gradient("Its values are indices, counts or booleans: they carry no gradient.")

@@ -173,7 +173,7 @@ def _native(op, name, x, **kwargs):
         with scope:
             out = fn(data, **kwargs)
     except _BACKEND_ERRORS as exc:
-        raise _backend_error(op, exc) from exc
+        raise _backend_error(op, exc)
     if isinstance(out, tuple):
         return tuple(constant(o) for o in out)
     return constant(out)

@@ -278,7 +278,7 @@ def run(op: str, scope, fn, *args):
         with scope:
             return fn(*args)
     except BACKEND_ERRORS as exc:
-        raise backend_error(op, exc) from exc
+        raise backend_error(op, exc)
 
 
 def check_grad(op: str, grad_out, ctx, xp=None) -> None:
@@ -361,11 +361,17 @@ def backend_error(op: str, exc: Exception) -> Exception:
     A failure the checks could not foresee (an integer to a negative power, a
     dtype the library refuses) keeps the library's words but names the op,
     and torch's RuntimeError becomes the ValueError or TypeError it means.
+    The new error's cause is ``exc``, so callers ``raise backend_error(op, exc)``
+    without ``from``: an error named already comes back as it is, and
+    ``raise exc from exc`` would make it its own cause (a loop for code that
+    follows ``__cause__``).
     """
     if str(exc).startswith(f"{op}: "):  # xpgrad's own (a library adapter's), already named
         return exc
     kind = TypeError if isinstance(exc, TypeError) else ValueError
-    return kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
+    named = kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
+    named.__cause__ = exc
+    return named
 
 
 def backward_error(rule, op: str, exc: Exception) -> Exception | None:
@@ -382,7 +388,9 @@ def backward_error(rule, op: str, exc: Exception) -> Exception | None:
     if is_declared(head.removesuffix(".backward")):
         return None
     kind = TypeError if isinstance(exc, TypeError) else ValueError
-    return kind(f"{op}.backward: {type(exc).__name__} from the array library: {exc}")
+    named = kind(f"{op}.backward: {type(exc).__name__} from the array library: {exc}")
+    named.__cause__ = exc
+    return named
 
 
 class DTypePair(NamedTuple):

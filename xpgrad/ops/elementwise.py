@@ -125,7 +125,7 @@ class Binary(Rule, template=True):
             try:
                 out = cls.compute(xp, a, b)
             except BACKEND_ERRORS as exc:
-                raise backend_error(op, exc) from exc
+                raise backend_error(op, exc)
         else:
             out = run(op, scope, cls.compute, xp, a, b)
         need_a = ia is not None and ia.inexact
@@ -211,7 +211,7 @@ class Unary(Rule, template=True):
             try:
                 out = cls.compute(xp, x)
             except BACKEND_ERRORS as exc:
-                raise backend_error(op, exc) from exc
+                raise backend_error(op, exc)
         else:
             out = run(op, scope, cls.compute, xp, x)
         saved = _new_tuple(UnarySaved, (x if cls._keep_x else None, out if cls._keep_out else None, x.dtype))

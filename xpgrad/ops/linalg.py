@@ -179,7 +179,7 @@ class matmul(Rule):
             try:
                 out = a @ b
             except BACKEND_ERRORS as exc:
-                raise backend_error("matmul", exc) from exc
+                raise backend_error("matmul", exc)
             return out, Ctx("matmul", xp, scope, saved, p.needs, p.out_shape)
         out = run("matmul", scope, _matmul, xp, a, b, p)
         return matmul.record(xp, scope, saved, p.needs, out)

@@ -629,7 +629,7 @@ class clip(Rule):
             with scope:
                 out = xp.clip(x, min=min, max=max)
         except BACKEND_ERRORS as exc:
-            raise backend_error("clip", exc) from exc
+            raise backend_error("clip", exc)
         saved = ClipSaved(x, min, max, x.dtype, *_shape_dtype(min), *_shape_dtype(max), tuple(x.shape))
         needs = (dtype_info(xp, x.dtype).inexact, _inexact(xp, min), _inexact(xp, max))
         return clip.record(xp, scope, saved, needs, out)
@@ -692,7 +692,7 @@ class where(Rule):
             with scope:
                 out = xp.where(condition, x1, x2)
         except BACKEND_ERRORS as exc:
-            raise backend_error("where", exc) from exc
+            raise backend_error("where", exc)
         saved = WhereSaved(condition, *_shape_dtype(x1), *_shape_dtype(x2))
         needs = (False, _inexact(xp, x1), _inexact(xp, x2))
         return where.record(xp, scope, saved, needs, out)
