@@ -197,7 +197,7 @@ def test_prod_dtype_and_cumulative_sum_dtype(backend):
 def test_zero_size_inputs(backend, fn, value, grad_shape, on_cubed):
     if backend.name == "cubed" and not on_cubed:
         pytest.skip("cubed 0.27 fails inside this zero-size gradient (a ZeroDivisionError in its flip, "
-                    "renamed for the op: test_cubed.py)")
+                    "with a note naming the op: test_cubed.py)")
     x = xpgrad.tensor(backend.asarray(np.zeros((0, 3))), requires_grad=True)
     out = fn(x)
     np.testing.assert_array_equal(host(out), value)

@@ -92,12 +92,6 @@ def declare(op: str, names, *, scalars=(), optional=()) -> None:
     _SIGNATURES[op] = (tuple(names), frozenset(scalars), frozenset(optional))
 
 
-def is_declared(op: str) -> bool:
-    """Whether ``op`` is a name xpgrad declared (a rule, or a function that
-    names its arguments in errors): the name xpgrad's own errors start with."""
-    return op in _SIGNATURES
-
-
 def _arg_name(op: str, i: int) -> str:
     sig = _SIGNATURES.get(op)
     if sig is not None and i < len(sig[0]):

@@ -23,7 +23,7 @@ from . import _dtypes, ops
 from ._backend import LIBS, array_device, declare, dtype_info, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
-from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, backward_error, cast
+from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast, note_backward
 from ._shapes import fmt
 
 __all__ = ["Tensor", "apply", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -923,8 +923,8 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             else:
                 node.final = final  # a rule may write its gradient over what it saved
                 results = node.rule.backward(tuple(g) if type(g) is list else g, node)
-        except BACKEND_ERRORS as exc:
-            _raise_named(node, exc)
+        except Exception as exc:
+            note_backward(node.op, exc)
             raise
         del g
         if final:  # free what the forward saved, now
@@ -1088,14 +1088,14 @@ def _walk_in(roots, seeds, inputs, create_graph, retain_graph, op):
             continue
         if parents is None:
             raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
-        if create_graph:  # on Tensors: each op names its own errors
-            results = _graph_backward(node, g)
-        else:
-            try:
+        try:
+            if create_graph:
+                results = _graph_backward(node, g)
+            else:
                 results = node.rule.backward(tuple(g) if type(g) is list else g, node)
-            except BACKEND_ERRORS as exc:
-                _raise_named(node, exc)
-                raise
+        except Exception as exc:
+            note_backward(node.op, exc)
+            raise
         if not retain_graph:
             node.saved = node.parents = None
         for parent, pg in zip(parents, results):
@@ -1336,15 +1336,6 @@ class _Linear:
     @staticmethod
     def graph_gradients(tx, g, s, needs):
         return (s(tx, g),)
-
-
-def _raise_named(node: Ctx, exc: Exception) -> None:
-    """Raise the array library's error ``exc`` from ``node``'s backward renamed
-    for its op (see :func:`~xpgrad.ops._common.backward_error`); return when
-    it is to pass as it is."""
-    named = backward_error(node.rule, node.op, exc)
-    if named is not None:
-        raise named
 
 
 def _summed_into(grads: dict, node, g) -> bool:

@@ -26,14 +26,14 @@ def _function(rule):
             try:
                 return apply(rule, (x1, x2))
             except (TypeError, ValueError) as exc:
-                raise _renamed(exc, rule, ("x1", "x2")) from exc
+                raise _renamed(exc, rule, ("x1", "x2"))
     elif rule.__name__ != rule.standard and n == 1:
 
         def function(x, /):
             try:
                 return apply(rule, (x,))
             except (TypeError, ValueError) as exc:
-                raise _renamed(exc, rule, ("x",)) from exc
+                raise _renamed(exc, rule, ("x",))
     elif rule.__name__ == "clip":
 
         def function(x, /, min=None, max=None):  # noqa: A002 - the standard's names
@@ -64,7 +64,9 @@ def _renamed(exc: Exception, rule, names: tuple) -> Exception:
     text = text[len(prefix):]
     for old, new in zip(rule.args, names):
         text = re.sub(rf"(?<![\w.]){old}(?= is | has | must |\)|,)", new, text)
-    return type(exc)(f"{rule.standard}: {text}")
+    renamed = type(exc)(f"{rule.standard}: {text}")
+    renamed.__cause__ = exc  # raised without from: exc itself must not be its own cause
+    return renamed
 
 
 @composed("``x`` itself (a Tensor for an array); dx = G.")

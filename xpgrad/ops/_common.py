@@ -17,7 +17,6 @@ from .._backend import (
     register,
     declare,
     dtype_info,
-    is_declared,
     is_numeric,
     namespace_name,
 )
@@ -30,7 +29,7 @@ __all__ = [
     "Ctx",
     "Rule",
     "backend_error",
-    "backward_error",
+    "note_backward",
     "cast",
     "check_grad",
     "check_grads",
@@ -361,36 +360,55 @@ def backend_error(op: str, exc: Exception) -> Exception:
     A failure the checks could not foresee (an integer to a negative power, a
     dtype the library refuses) keeps the library's words but names the op,
     and torch's RuntimeError becomes the ValueError or TypeError it means.
-    The new error's cause is ``exc``, so callers ``raise backend_error(op, exc)``
-    without ``from``: an error named already comes back as it is, and
-    ``raise exc from exc`` would make it its own cause (a loop for code that
-    follows ``__cause__``).
+    Running out of memory (torch's ``OutOfMemoryError``) is no bad value: it
+    keeps its type, with a note naming the op. The new error's cause is
+    ``exc``, so callers ``raise backend_error(op, exc)`` without ``from``: an
+    error named already comes back as it is, and ``raise exc from exc`` would
+    make it its own cause (a loop for code that follows ``__cause__``).
     """
-    if str(exc).startswith(f"{op}: "):  # xpgrad's own (a library adapter's), already named
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not replace the error
+        text = f"<{type(exc).__name__} whose message cannot be shown>"
+    if text.startswith(f"{op}: "):  # xpgrad's own (a library adapter's), already named
+        return exc
+    if type(exc).__name__.endswith("OutOfMemoryError"):  # torch's: memory, not a value
+        _add_note(exc, f"{op}: raised while computing {op}")
         return exc
     kind = TypeError if isinstance(exc, TypeError) else ValueError
-    named = kind(f"{op}: {type(exc).__name__} from the array library: {exc}")
+    named = kind(f"{op}: {type(exc).__name__} from the array library: {text}")
     named.__cause__ = exc
     return named
 
 
-def backward_error(rule, op: str, exc: Exception) -> Exception | None:
-    """The library's error from inside the backward of xpgrad's rule ``op``
-    (``rule`` its class), renamed as :func:`backend_error` renames a
-    forward's, with ``op.backward`` at its head; None where ``exc`` must pass
-    as it is: a user's own rule raises what it means to, an error of
-    xpgrad's starts with the name of an op already (``check_grad``'s,
-    another rule's under ``create_graph``), and ``NotImplementedError`` says
-    that a function is missing, not that a value is wrong."""
-    if RULES.get(op) is not rule or isinstance(exc, NotImplementedError):
-        return None
-    head = str(exc).split(": ", 1)[0]
-    if is_declared(head.removesuffix(".backward")):
-        return None
-    kind = TypeError if isinstance(exc, TypeError) else ValueError
-    named = kind(f"{op}.backward: {type(exc).__name__} from the array library: {exc}")
-    named.__cause__ = exc
-    return named
+def note_backward(op: str, exc: BaseException) -> None:
+    """Add to ``exc``, raised inside the backward of ``op``, a note that says
+    so (Python 3.11 on prints an exception's notes under its message). The
+    error keeps its type and words: in a backward the inputs were accepted
+    already, so what fails is the library or the machine (a singular matrix,
+    memory, a library's bug), and ``except np.linalg.LinAlgError`` or
+    ``except torch.cuda.OutOfMemoryError`` around ``backward()`` must still
+    catch it. An error that names ``op`` at its head, or has the note, gets
+    no other."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not replace the error
+        text = ""
+    if not text.startswith((f"{op}: ", f"{op}.backward: ")):
+        _add_note(exc, f"{op}.backward: raised in the gradient of {op}")
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    notes = getattr(exc, "__notes__", None)
+    if notes is not None and note in notes:  # a walk inside a walk (checkpoint)
+        return
+    try:
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        else:  # Python 3.10: kept, not printed
+            exc.__notes__ = [*(notes or ()), note]
+    except (AttributeError, TypeError):  # an exception that takes no attributes
+        pass
 
 
 class DTypePair(NamedTuple):
