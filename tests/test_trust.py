@@ -358,6 +358,11 @@ def test_a_python_complex_with_numpys_float64(a, b, want):
     np.testing.assert_array_equal(host(out), want)
 
 
+def test_a_python_base_to_a_numpy_scalar_power():
+    out = xpgrad.array_api.pow(2.0, np.float64(3.0))  # was refused: no array among the inputs
+    assert out.dtype == xpgrad.array_api.float64 and host(out) == 8.0
+
+
 def _numpy_namespace():
     return ops.sin.forward(np.ones(1))[1].xp  # the namespace NumPy's rules compute with
 
@@ -370,15 +375,16 @@ _NOTE = "sin.backward: raised in the gradient of sin"
 
 
 @pytest.mark.parametrize(
-    "raised",
-    [ValueError("boom"), TypeError("boom"), RuntimeError("boom"), ZeroDivisionError("boom"),
-     np.linalg.LinAlgError("boom"), MemoryError("boom"), NotImplementedError("psi: no psi here")],
-    ids=lambda e: type(e).__name__,
+    "kind", [ValueError, TypeError, RuntimeError, ZeroDivisionError, np.linalg.LinAlgError, MemoryError,
+             NotImplementedError],
+    ids=lambda k: k.__name__,
 )
 @pytest.mark.parametrize("walk", ["backward", "grad", "checkpoint"])
-def test_a_failure_inside_a_backward_keeps_its_type_and_names_the_op(monkeypatch, raised, walk):
+def test_a_failure_inside_a_backward_keeps_its_type_and_names_the_op(monkeypatch, kind, walk):
     """sin's gradient calls the library's cos. What it raises reaches the caller
     as it is (an ``except`` for it still catches it), with a note naming sin."""
+    raised = kind("psi: no psi here" if kind is NotImplementedError else "boom")  # a fresh one
+
     def cos(x):
         raise raised
 
@@ -447,19 +453,49 @@ def test_a_users_rule_keeps_the_errors_of_its_backward():
     assert info.value.__notes__ == ["strict_double.backward: raised in the gradient of strict_double"]
 
 
-def test_running_out_of_memory_in_a_forward_keeps_its_type(monkeypatch):
-    class OutOfMemoryError(RuntimeError):  # as torch's: a RuntimeError
-        pass
-
-    raised = OutOfMemoryError("out of memory, 2 GiB asked")
+@pytest.mark.parametrize("kind", ["OutOfMemoryError", "JaxRuntimeError"])
+def test_running_out_of_memory_in_a_forward_keeps_its_type(monkeypatch, kind):
+    error = type(kind, (RuntimeError,), {})  # both are RuntimeErrors, as torch's and JAX's
+    raised = error("RESOURCE_EXHAUSTED: Out of memory allocating 2 GiB" if kind.startswith("Jax")
+                   else "CUDA out of memory. Tried to allocate 2.00 GiB")
 
     def tanh(x):
         raise raised
 
     monkeypatch.setattr(_numpy_namespace(), "tanh", tanh)
-    with pytest.raises(OutOfMemoryError) as info:
+    with pytest.raises(error) as info:
         ops.tanh.forward(np.ones(2))
     assert info.value is raised and raised.__notes__ == ["tanh: raised while computing tanh"]
+
+
+class _Unprintable(ValueError):
+    def __str__(self):
+        raise RuntimeError("no words")
+
+
+class _Unnotable(ValueError):
+    __notes__ = 5  # add_note cannot append to it
+
+
+@pytest.mark.parametrize("kind", [_Unprintable, _Unnotable], ids=lambda k: k.__name__)
+def test_an_odd_librarys_error_is_what_reaches_the_caller(monkeypatch, kind):
+    raised = kind("odd")
+
+    def cos(x):
+        raise raised
+
+    monkeypatch.setattr(_numpy_namespace(), "cos", cos)
+    with pytest.raises(kind) as info:  # in a backward: the error itself
+        _sin_sum(xpgrad.tensor([0.5], requires_grad=True)).backward()
+    assert info.value is raised
+    monkeypatch.setattr(_numpy_namespace(), "tanh", cos)
+    with pytest.raises(ValueError) as info:  # in a forward: renamed for the op
+        ops.tanh.forward(np.ones(2))
+    assert type(info.value) is ValueError and info.value.__cause__ is raised
+    if kind is _Unprintable:
+        assert str(info.value) == (
+            "tanh: _Unprintable from the array library: <_Unprintable whose message cannot be shown>"
+        )
 
 
 def test_the_standards_names_of_an_error_never_make_it_its_own_cause(monkeypatch):

@@ -360,8 +360,9 @@ def backend_error(op: str, exc: Exception) -> Exception:
     A failure the checks could not foresee (an integer to a negative power, a
     dtype the library refuses) keeps the library's words but names the op,
     and torch's RuntimeError becomes the ValueError or TypeError it means.
-    Running out of memory (torch's ``OutOfMemoryError``) is no bad value: it
-    keeps its type, with a note naming the op. The new error's cause is
+    Running out of memory (torch's ``OutOfMemoryError``, JAX's
+    ``RESOURCE_EXHAUSTED``) is no bad value: it keeps its type, with a note
+    naming the op. The new error's cause is
     ``exc``, so callers ``raise backend_error(op, exc)`` without ``from``: an
     error named already comes back as it is, and ``raise exc from exc`` would
     make it its own cause (a loop for code that follows ``__cause__``).
@@ -372,8 +373,8 @@ def backend_error(op: str, exc: Exception) -> Exception:
         text = f"<{type(exc).__name__} whose message cannot be shown>"
     if text.startswith(f"{op}: "):  # xpgrad's own (a library adapter's), already named
         return exc
-    if type(exc).__name__.endswith("OutOfMemoryError"):  # torch's: memory, not a value
-        _add_note(exc, f"{op}: raised while computing {op}")
+    if type(exc).__name__.endswith("OutOfMemoryError") or text.startswith("RESOURCE_EXHAUSTED"):
+        _add_note(exc, f"{op}: raised while computing {op}")  # torch's, JAX's: memory, not a value
         return exc
     kind = TypeError if isinstance(exc, TypeError) else ValueError
     named = kind(f"{op}: {type(exc).__name__} from the array library: {text}")
@@ -399,15 +400,15 @@ def note_backward(op: str, exc: BaseException) -> None:
 
 
 def _add_note(exc: BaseException, note: str) -> None:
-    notes = getattr(exc, "__notes__", None)
-    if notes is not None and note in notes:  # a walk inside a walk (checkpoint)
-        return
-    try:
+    try:  # whatever an odd exception does here, it is the one that reaches the caller
+        notes = getattr(exc, "__notes__", None)
+        if notes is not None and note in notes:  # a walk inside a walk (checkpoint)
+            return
         if hasattr(exc, "add_note"):
             exc.add_note(note)
         else:  # Python 3.10: kept, not printed
             exc.__notes__ = [*(notes or ()), note]
-    except (AttributeError, TypeError):  # an exception that takes no attributes
+    except Exception:  # noqa: BLE001 - no attributes, __notes__ not a list, ...
         pass
 
 
