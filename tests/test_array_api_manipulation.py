@@ -153,6 +153,9 @@ SET_CASES = [
     ("none_int", lambda: (None, 1, slice(0, 2)), (2,), lambda t, v: t.__setitem__((1, slice(0, 2)), v), ("array_api_strict",)),
     ("int_array", lambda: (I([2, 0]),), (2, 4), lambda t, v: t.__setitem__(_t(I([2, 0])), v),
      ("array_api_strict", "cubed")),
+    # a value with a leading 1 more than the selection: its gradient failed in sum_to
+    ("leading_one", lambda: (slice(0, 2), 1), (1, 2), lambda t, v: t.__setitem__((slice(0, 2), 1), v[0]),
+     ()),
 ]
 
 
@@ -185,6 +188,68 @@ def test_setitem_gradients_reach_x_and_value(backend, rng, key, vshape, ref):
         return c
 
     assert gradcheck(assigned, backend.asarray(xh), backend.asarray(vh))
+
+
+REPEAT_CASES = [  # (id, key, value's shape, x's shape)
+    ("one_array", lambda: (I([0, 2, 0, -3]),), (4,), (3,)),  # position 0 written 3 times (-3 is 0)
+    ("rows_and_slice", lambda: (I([1, 1]), slice(0, 3)), (2, 3), (3, 4)),
+    ("two_arrays", lambda: (I([0, 2, 0]), I([1, 3, 1])), (3,), (3, 4)),
+    ("one_value_twice", lambda: (I([1, 1, 2]),), (), (3,)),  # dv counts position 1 once
+    ("leading_one", lambda: (I([2, 2]),), (1, 2), (3,)),  # NumPy drops the value's leading 1
+]
+
+
+@pytest.mark.parametrize("key, vshape, xshape", [c[1:] for c in REPEAT_CASES], ids=[c[0] for c in REPEAT_CASES])
+def test_setitem_at_a_repeated_position_gives_the_landed_value_its_gradient(backend, rng, key, vshape, xshape):
+    """A position written twice keeps the last value, as NumPy writes it; the
+    overwritten values had no effect, so they get no gradient (they once got
+    the position's gradient too, silently)."""
+    if backend.name in ("array_api_strict", "cubed"):
+        pytest.skip(f"{backend.name} refuses this assignment key")
+    xh, vh = rng.standard_normal(xshape), rng.standard_normal(vshape)
+    want = xh * 2.0
+    want[key()] = vh  # NumPy's own result: the last write lands
+    k = tuple(backend.asarray(p) if isinstance(p, np.ndarray) else p for p in key())
+
+    def assigned(a, b):
+        c = a * 2.0
+        c[k] = b
+        return c
+
+    x = xpgrad.tensor(backend.asarray(xh), requires_grad=True)
+    v = xpgrad.tensor(backend.asarray(vh), requires_grad=True)
+    out = assigned(x, v)
+    assert_allclose(out, want)
+    w = rng.standard_normal(xshape)
+    xp.sum(out * backend.asarray(w)).backward()
+    # By hand: the selection's element i that writes a position last gets w there.
+    selected = np.arange(want.size).reshape(xshape)[key()]
+    landed = {pos: i for i, pos in enumerate(selected.ravel())}  # later writes replace earlier
+    dv = np.zeros(selected.size)
+    for pos, i in landed.items():
+        dv[i] = w.ravel()[pos]
+    dv = dv.reshape(selected.shape)
+    veff = vshape  # the value as it broadcasts: NumPy drops its extra leading 1s
+    while len(veff) > dv.ndim and veff[0] == 1:
+        veff = veff[1:]
+    dv = dv.sum(axis=tuple(range(dv.ndim - len(veff))))
+    dv = dv.sum(axis=tuple(i for i, d in enumerate(veff) if d == 1), keepdims=True)
+    assert_allclose(v.grad, dv.reshape(vshape))
+    dx = 2.0 * w
+    dx[key()] = 0.0
+    assert_allclose(x.grad, dx)
+    assert gradcheck(assigned, backend.asarray(xh), backend.asarray(vh))
+
+
+def test_second_derivative_through_a_repeated_position():
+    def f(v):
+        y = xp.zeros(3, dtype=xp.float64)
+        y[I([0, 0, 2])] = v  # v[0] is overwritten by v[1]
+        return xp.sum(y ** 3)
+
+    v0 = np.array([1.0, 2.0, 3.0])
+    assert_allclose(xpgrad.grad(f)(v0), [0.0, 12.0, 27.0])  # 3 v^2 where v landed
+    assert_allclose(xpgrad.hessian(f)(v0), np.diag([0.0, 12.0, 18.0]))
 
 
 def test_setitem_mask_and_scalar_without_grad(backend):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .._backend import adapter_of, dtype_info, resolve
+from .._backend import adapter_of, dtype_info, is_lazy, resolve
 from .._shapes import fmt
 from ._common import Rule, cast, differentiable, run, to_input
 
@@ -424,13 +424,19 @@ class Assigned(NamedTuple):
     flips: tuple
     value_shape: tuple | None
     value_dtype: object
+    #: For a key that selects a position more than once: which elements of
+    #: the selection landed (the last write to each position), else None.
+    landed: object = None
 
 
 class setitem(Rule):
     """``out = x`` with ``out[key] = value``; dx = G with G[key] = 0,
-    dvalue = sum_to(G[key], value.shape). With repeated integer indices the
-    library keeps one of the assigned values, and the gradient of value is
-    exact only without repeats."""
+    dvalue = sum_to(G[key], value.shape), where a position the key selects
+    more than once passes G to the write that landed only. Such a position
+    gets the last value written to it (in the selection's order, as NumPy
+    writes them; xpgrad writes it so on every eager library, where torch and
+    JAX leave the order open); on a lazy library (dask) the library writes
+    it, and value's gradient there is exact only without repeats."""
 
     args = ("x", "value")
     scalars = ("value",)
@@ -441,10 +447,17 @@ class setitem(Rule):
         key = _as_key(key)
         flips, key = _flip_plan(xp, x, key)
         is_scalar = type(value) in _PY_SCALARS
-        out = run("setitem", scope, _set_copy, xp, x, key, value, flips)  # IndexError passes as it is
         needs = (differentiable(xp, x), not is_scalar and differentiable(xp, value))
+        repeats = None
+        if needs[1] and not _is_basic(key) and not is_lazy(x):  # an integer array may repeat
+            repeats = run("setitem", scope, _repeats, xp, x, key, flips)
+        landed = None
+        if repeats is None:
+            out = run("setitem", scope, _set_copy, xp, x, key, value, flips)  # IndexError passes as it is
+        else:
+            out, landed = run("setitem", scope, _set_last, xp, x, value, *repeats)
         saved = Assigned(key, flips, None if is_scalar else tuple(value.shape),
-                         None if is_scalar else value.dtype)
+                         None if is_scalar else value.dtype, landed)
         return setitem.record(xp, scope, saved, needs, out)
 
     @staticmethod
@@ -453,4 +466,42 @@ class setitem(Rule):
         if not needs[1]:
             return dx, None
         picked = adapter_of(xp).getitem(xp, _flip(xp, g, s.flips), s.key)
-        return dx, to_input(xp, picked, s.value_shape, s.value_dtype)
+        if s.landed is not None:  # an overwritten value had no effect
+            picked = xp.where(s.landed, picked, xp.zeros_like(picked))
+        shape = s.value_shape
+        extra = len(shape) - picked.ndim  # leading 1s of value, which the assignment dropped
+        if extra > 0:
+            return dx, xp.reshape(to_input(xp, picked, shape[extra:], s.value_dtype), shape)
+        return dx, to_input(xp, picked, shape, s.value_dtype)
+
+
+def _repeats(xp, x, key, flips):
+    """For a key with arrays: ``(shape, flat, last)`` when it selects a
+    position of x more than once, with the selection's shape, the flat
+    positions of x it selects (in its order, found by the same indexing of
+    x's positions, so every mixture of arrays, masks and slices resolves as
+    the library resolves it) and the elements of the selection that are the
+    last to write their position; None without repeats (the usual case)."""
+    pos = adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key)
+    flat = xp.reshape(pos, (-1,))
+    if flat.shape[0] < 2:
+        return None
+    order = xp.argsort(flat, stable=True)  # equal positions stay in the selection's order
+    ranked = xp.take(flat, order)
+    ends = ranked[1:] != ranked[:-1]  # the last of each run of one position
+    if bool(xp.all(ends)):
+        return None
+    ends = xp.concat([ends, xp.ones((1,), dtype=xp.bool, device=_place(x).device)])
+    return tuple(pos.shape), flat, xp.take(order, xp.nonzero(ends)[0])
+
+
+def _set_last(xp, x, value, shape, flat, last):
+    """``x`` with ``value`` (broadcast to the selection's ``shape``) written at
+    the flat positions ``flat``, each position once, by its ``last`` write;
+    and the selection's mask of the writes that landed."""
+    while value.ndim > len(shape) and value.shape[0] == 1:  # NumPy drops leading 1s
+        value = xp.reshape(value, tuple(value.shape[1:]))
+    values = xp.reshape(xp.broadcast_to(value, shape), (-1,))
+    out = _set_copy(xp, xp.reshape(x, (-1,)), (xp.take(flat, last),), xp.take(values, last))
+    landed = _set_copy(xp, xp.zeros(flat.shape, dtype=xp.bool, device=_place(x).device), (last,), True)
+    return xp.reshape(out, tuple(x.shape)), xp.reshape(landed, shape)
