@@ -451,6 +451,43 @@ def test_jax_composes_what_it_lacks_from_its_own_functions():
         xs.j0(t)
 
 
+INF = math.inf
+
+
+@pytest.mark.parametrize(
+    "name, args, lib",
+    [("exprel", (INF,), "torch"), ("exprel", (INF,), "jax"), ("stdtr", (INF, 1.0), "jax"),
+     ("stdtr", (INF, -2.5), "jax"), ("fdtr", (2.0, 2.0, INF), "jax"), ("fdtr", (4.0, 3.0, INF), "jax")],
+    ids=["exprel-torch", "exprel-jax", "stdtr-df-inf", "stdtr-df-inf-negative", "fdtr-x-inf",
+         "fdtr-4-3-inf"],
+)
+def test_compositions_at_infinity_match_scipy(name, args, lib):  # torch has no betainc
+    """torch and JAX lack these: xpgrad composes them, where the formulas
+    are inf / inf at infinity (they gave NaN)."""
+    if lib == "torch":
+        mod = pytest.importorskip("torch")
+        make = lambda v: mod.tensor([v], dtype=mod.float64)  # noqa: E731
+    else:
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        make = lambda v: jax.numpy.asarray([v], dtype=jax.numpy.float64)  # noqa: E731
+    out = getattr(xs, name)(*[xpgrad.tensor(make(v)) for v in args])
+    np.testing.assert_allclose(host(out), [getattr(sc, name)(*args)], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name, args, i, want",
+    [("exprel", (INF,), 0, INF),
+     ("stdtr", (INF, 1.0), 1, math.exp(-0.5) / math.sqrt(2 * math.pi)),  # the normal density
+     ("fdtr", (4.0, 3.0, INF), 2, 0.0)],
+    ids=["exprel", "stdtr", "fdtr"],
+)
+def test_derivatives_at_infinity(name, args, i, want):
+    xs_ = [xpgrad.tensor(np.array([v]), requires_grad=(j == i)) for j, v in enumerate(args)]
+    xa.sum(getattr(xs, name)(*xs_)).backward()
+    np.testing.assert_allclose(xs_[i].grad, [want], rtol=1e-12)
+
+
 def test_dask_maps_scipy_over_the_blocks():
     da = pytest.importorskip("dask.array")
     x = np.linspace(0.2, 3.0, 6)

@@ -411,8 +411,9 @@ def _g_rgamma(xp, z):
 
 def _g_exprel(xp, x):
     small = xp.abs(x) < 1e-16
-    xs = xp.where(small, 1.0, x)
-    return xp.where(small, 1.0, xp.expm1(xs) / xs)
+    top = x == _INF  # expm1(inf) / inf
+    xs = xp.where(small | top, 1.0, x)
+    return xp.where(small, 1.0, xp.where(top, _INF, xp.expm1(xs) / xs))
 
 
 def _g_polygamma(xp, n, x):
@@ -445,14 +446,18 @@ def _g_gdtrc(xp, a, b, x):
 
 
 def _g_stdtr(xp, df, t):
+    normal = df == _INF  # the limit, which df / (t^2 + df) cannot reach (inf / inf)
+    df = xp.where(normal, 1.0, df)
     z = df / (t * t + df)
     tail = _f(xp, "betainc")(df / 2.0, 0.5, z) / 2.0
-    return xp.where(t < 0, tail, 1.0 - tail)
+    return xp.where(normal, _f(xp, "ndtr")(t), xp.where(t < 0, tail, 1.0 - tail))
 
 
 def _g_fdtr(xp, dfn, dfd, x):
+    top = x == _INF  # dfn x / (dfd + dfn x) is inf / inf there; the CDF is 1
+    x = xp.where(top, 1.0, x)
     z = dfn * x / (dfd + dfn * x)
-    return _f(xp, "betainc")(dfn / 2.0, dfd / 2.0, z)
+    return xp.where(top, 1.0, _f(xp, "betainc")(dfn / 2.0, dfd / 2.0, z))
 
 
 def _g_fdtrc(xp, dfn, dfd, x):
@@ -548,7 +553,7 @@ _GENERIC = {
     "chdtrc": (_g_chdtrc, ("gammaincc",)),
     "gdtr": (_g_gdtr, ("gammainc",)),
     "gdtrc": (_g_gdtrc, ("gammaincc",)),
-    "stdtr": (_g_stdtr, ("betainc",)),
+    "stdtr": (_g_stdtr, ("betainc", "ndtr")),
     "fdtr": (_g_fdtr, ("betainc",)),
     "fdtrc": (_g_fdtrc, ("betainc",)),
     "betaincc": (_g_betaincc, ("betainc",)),
@@ -778,15 +783,17 @@ def _safe(xp, mask, x, fill=1.0):
 
 
 def _exprel_prime(xp, u):
-    """d/du exprel(u) = (u e^u - expm1(u)) / u^2, by its series near 0 (no cancellation)."""
+    """d/du exprel(u) = (u e^u - expm1(u)) / u^2, by its series near 0 (no cancellation);
+    inf at inf (where the formula is inf / inf)."""
     small = xp.abs(u) < 0.1
-    ub = _safe(xp, small, u)
+    top = u == _INF
+    ub = _safe(xp, small | top, u)
     big = (xp.exp(ub) * (ub - 1.0) + 1.0) / (ub * ub)
     us = xp.where(small, u, 0.0)
     series = 1.0 / 403200.0
     for c in (1.0 / 45360.0, 1.0 / 5760.0, 1.0 / 840.0, 1.0 / 144.0, 1.0 / 30.0, 1.0 / 8.0, 1.0 / 3.0, 0.5):
         series = series * us + c
-    return xp.where(small, series, big)
+    return xp.where(small, series, xp.where(top, _INF, big))
 
 
 def _gamma_density(xp, a, x):
@@ -800,15 +807,23 @@ def _beta_density(xp, a, b, x):
 
 
 def _t_density(xp, df, t):
+    """Student's t density; the normal one at df = inf (where gammaln's difference is inf - inf)."""
     lg = _sf(xp, "gammaln")
-    return xp.exp(lg((df + 1.0) * 0.5) - lg(df * 0.5) - 0.5 * (xp.log(df) + _LOG_PI)
+    normal = df == _INF
+    df = _safe(xp, normal, df)
+    dens = xp.exp(lg((df + 1.0) * 0.5) - lg(df * 0.5) - 0.5 * (xp.log(df) + _LOG_PI)
                   - (df + 1.0) * 0.5 * xp.log1p(t * t / df))
+    return xp.where(normal, _INV_SQRT_2PI * xp.exp(-0.5 * t * t), dens)
 
 
 def _f_density(xp, dfn, dfd, x):
+    """The F density; 0 at x = inf (where its logarithm can be inf - inf)."""
     half_n, half_d = dfn * 0.5, dfd * 0.5
-    return xp.exp(half_n * xp.log(dfn) + half_d * xp.log(dfd) + _sf(xp, "xlogy")(half_n - 1.0, x)
+    top = x == _INF
+    x = _safe(xp, top, x)
+    dens = xp.exp(half_n * xp.log(dfn) + half_d * xp.log(dfd) + _sf(xp, "xlogy")(half_n - 1.0, x)
                   - (half_n + half_d) * xp.log(dfd + dfn * x) - _sf(xp, "betaln")(half_n, half_d))
+    return xp.where(top, 0.0, dens)
 
 
 # -- error function and normal distribution ----------------------------------------
