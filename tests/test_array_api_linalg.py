@@ -179,12 +179,33 @@ def test_nan_propagates_to_the_gradient():
     np.testing.assert_array_equal(y.grad, np.eye(2))
 
 
+@pytest.mark.parametrize("fn", [
+    lambda ns, x: ns.linalg.svdvals(x),
+    lambda ns, x: ns.linalg.matrix_norm(x, ord="nuc"),
+    lambda ns, x: ns.linalg.matrix_norm(x, ord=2),
+    lambda ns, x: ns.linalg.matrix_norm(x, ord=-2, keepdims=True),
+], ids=["svdvals", "nuc", "2", "-2"])
+def test_singular_values_of_complex_x_get_torchs_gradient(fn, rng):
+    # svdvals refused a complex x that requires grad (and matrix_norm's message
+    # named svdvals); S goes through svd's rule, whose complex gradient is torch's
+    a = rng.standard_normal((2, 3, 4)) + 1j * rng.standard_normal((2, 3, 4))
+    x = xpgrad.tensor(a, requires_grad=True)
+    out = fn(xa, x)
+    w = rng.standard_normal(tuple(out.shape))
+    xa.sum(out * w).backward()
+    t = torch.tensor(a, requires_grad=True)
+    tout = fn(torch, t)
+    (tout * torch.tensor(w)).sum().backward()
+    assert_allclose(out, tout.detach().numpy())
+    np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_complex_input_computes_without_gradient_and_refuses_grad():
     c = np.array([[2.0, 1j], [-1j, 3.0]])
     w = xa.linalg.eigvalsh(xpgrad.tensor(c))
     assert_allclose(w, np.linalg.eigvalsh(c))
     assert not w.requires_grad
-    for name in ("eigh", "eigvalsh", "cholesky", "slogdet", "svdvals"):
+    for name in ("eigh", "eigvalsh", "cholesky", "slogdet"):  # svdvals: see below
         with pytest.raises(TypeError, match=rf"^{name}: x is complex .* requires grad"):
             getattr(xa.linalg, name)(xpgrad.tensor(c, requires_grad=True))
     # the linear ones differentiate complex input: torch's conjugates

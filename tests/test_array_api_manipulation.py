@@ -48,6 +48,9 @@ CASES = [
     ("flip_last", lambda t, mk: xp.flip(t, axis=-1), lambda t: t.flip(-1), (3, 4), ()),
     ("roll_tuple", lambda t, mk: xp.roll(t, (1, -2), axis=(0, 1)), lambda t: t.roll((1, -2), (0, 1)), (3, 4), ()),
     ("roll_flat", lambda t, mk: xp.roll(t, 5), lambda t: t.roll(5), (3, 4), ()),
+    # an axis named twice rolls by the sum of its shifts (it was refused)
+    ("roll_axis_twice", lambda t, mk: xp.roll(t, (1, 2, -1), axis=(1, -1, 0)),
+     lambda t: t.roll((1, 2, -1), (1, -1, 0)), (3, 4), ()),
     ("moveaxis", lambda t, mk: xp.moveaxis(xp.reshape(t, (3, 2, 2)), (0, 1), (-1, 0)),
      lambda t: t.reshape(3, 2, 2).movedim((0, 1), (-1, 0)), (3, 4), ()),
     ("tile", lambda t, mk: xp.tile(t, (2, 1, 2)), lambda t: t.tile((2, 1, 2)), (3, 4), ()),
@@ -239,6 +242,14 @@ def test_setitem_at_a_repeated_position_gives_the_landed_value_its_gradient(back
     dx[key()] = 0.0
     assert_allclose(x.grad, dx)
     assert gradcheck(assigned, backend.asarray(xh), backend.asarray(vh))
+
+
+def test_diff_names_itself_for_a_scalar_to_prepend():
+    t = xpgrad.tensor(np.array([1.0, 2.0, 4.0]), requires_grad=True)
+    with pytest.raises(TypeError, match=r"^diff: prepend is a Python float \(0.0\), not an array"):
+        xp.diff(t, prepend=0.0)  # the error named concat
+    with pytest.raises(TypeError, match=r"^diff: append is a Python int \(1\), not an array"):
+        xp.diff(t, append=1)
 
 
 def test_second_derivative_through_a_repeated_position():

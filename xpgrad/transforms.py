@@ -306,7 +306,11 @@ def value_and_grad(f, argnums=0, *, has_aux: bool = False):
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
-    name = "value_and_grad"
+    return _value_and_grad("value_and_grad", f, argnums, has_aux)
+
+
+def _value_and_grad(name: str, f, argnums, has_aux: bool):
+    """:func:`value_and_grad`, its errors naming ``name`` (the transform the user called)."""
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
@@ -334,7 +338,7 @@ def grad(f, argnums=0, *, has_aux: bool = False):
     >>> xpgrad.grad(lambda x: x * xpgrad.grad(lambda y: x * y)(2.0))(3.0)
     array(6.)
     """
-    vg = value_and_grad(f, argnums, has_aux=has_aux)
+    vg = _value_and_grad("grad", f, argnums, has_aux)
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):

@@ -192,6 +192,12 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     if type(n) is bool or not isinstance(n, int) or n < 0:
         raise ValueError(f"diff: n must be a non-negative int; got {n!r}")
     axis = normalize_axis(axis, data.ndim, "diff", data.shape)[0]
+    for name, part in (("prepend", prepend), ("append", append)):
+        if part is not None and not hasattr(part, "shape"):
+            raise TypeError(
+                f"diff: {name} is {_describe(part)}, not an array; the standard's diff takes "
+                f"an array of x's shape but along axis (pass xp.full of that shape)"
+            )
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, x, append) if p is not None]
         x = concat(parts, axis=axis)

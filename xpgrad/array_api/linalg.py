@@ -147,6 +147,11 @@ def _data(x):
     return x.data if type(x) is Tensor else x
 
 
+def _complex(x) -> bool:
+    data = _data(x)
+    return _dtype_info(_resolve("svdvals", data)[0], data.dtype).complex
+
+
 def _complex_without_grad(op, x):
     """True for a complex x that needs no gradient (computed without a graph);
     a TypeError for one that requires grad: xpgrad differentiates real x only."""
@@ -213,8 +218,10 @@ def eigh(x, /):
     return EighResult(*apply(ops.eigh, (x,)))
 
 
-@records(ops.svdvals)
+@records(ops.svdvals, "A complex x that requires grad goes through svd's rule, which differentiates complex x.")
 def svdvals(x, /):
+    if type(x) is Tensor and x.requires_grad and is_grad_enabled() and _complex(x):
+        return apply(ops.svd, (x,), False)[1]  # S of svd: a loss of S has no phase
     if _complex_without_grad("svdvals", x):
         return _native("svdvals", "svdvals", x)
     return apply(ops.svdvals, (x,))

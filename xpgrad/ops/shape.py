@@ -328,7 +328,14 @@ class roll(Unary):
                 f"roll: shift {shift!r} is a tuple, so axis must be a tuple of as many axes; "
                 f"got axis={axis!r}"
             )
-        if axis is not None:
+        if type(axis) is tuple:  # an axis named twice rolls by the sum, as NumPy and torch do
+            shifts = shift if many else (shift,) * len(axis)
+            merged: dict = {}
+            for a, k in zip(axis, shifts):
+                (a,) = normalize_axis(a, x.ndim, "roll", x.shape)
+                merged[a] = merged.get(a, 0) + operator.index(k)
+            axis, shift, many = tuple(merged), tuple(merged.values()), True
+        elif axis is not None:
             normalize_axis(axis, x.ndim, "roll", x.shape)
         back = tuple(-operator.index(k) for k in shift) if many else -operator.index(shift)
         out = run("roll", scope, lambda: xp.roll(x, shift, axis=axis))
