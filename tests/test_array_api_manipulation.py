@@ -202,8 +202,11 @@ REPEAT_CASES = [  # (id, key, value's shape, x's shape)
 ]
 
 
-@pytest.mark.parametrize("key, vshape, xshape", [c[1:] for c in REPEAT_CASES], ids=[c[0] for c in REPEAT_CASES])
-def test_setitem_at_a_repeated_position_gives_the_landed_value_its_gradient(backend, rng, key, vshape, xshape):
+@pytest.mark.parametrize("key, vshape, xshape", [c[1:] for c in REPEAT_CASES],
+                         ids=[c[0] for c in REPEAT_CASES])
+def test_setitem_at_a_repeated_position_gives_the_landed_value_its_gradient(
+    backend, rng, key, vshape, xshape
+):
     """A position written twice keeps the last value, as NumPy writes it; the
     overwritten values had no effect, so they get no gradient (they once got
     the position's gradient too, silently)."""

@@ -218,7 +218,8 @@ def eigh(x, /):
     return EighResult(*apply(ops.eigh, (x,)))
 
 
-@records(ops.svdvals, "A complex x that requires grad goes through svd's rule, which differentiates complex x.")
+@records(ops.svdvals, "A complex x that requires grad goes through svd's rule, which "
+                      "differentiates complex x.")
 def svdvals(x, /):
     if type(x) is Tensor and x.requires_grad and is_grad_enabled() and _complex(x):
         return apply(ops.svd, (x,), False)[1]  # S of svd: a loss of S has no phase

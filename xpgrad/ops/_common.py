@@ -362,10 +362,10 @@ def backend_error(op: str, exc: Exception) -> Exception:
     and torch's RuntimeError becomes the ValueError or TypeError it means.
     Running out of memory (torch's ``OutOfMemoryError``, JAX's
     ``RESOURCE_EXHAUSTED``) is no bad value: it keeps its type, with a note
-    naming the op. The new error's cause is
-    ``exc``, so callers ``raise backend_error(op, exc)`` without ``from``: an
-    error named already comes back as it is, and ``raise exc from exc`` would
-    make it its own cause (a loop for code that follows ``__cause__``).
+    naming the op. The new error's cause is ``exc``, so callers
+    ``raise backend_error(op, exc)`` without ``from``: an error named already
+    comes back as it is, and ``raise exc from exc`` would make it its own
+    cause (a loop for code that follows ``__cause__``).
     """
     try:
         text = str(exc)

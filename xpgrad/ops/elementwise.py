@@ -120,10 +120,11 @@ class Binary(Rule, template=True):
         if sa != sb and sa is not None and sb is not None:
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
         elif da is None or db is None:  # a Python scalar
-            if (type(a) is complex and type(b) is np.float64) or (type(b) is complex and type(a) is np.float64):
+            ta, tb = type(a), type(b)
+            if (ta is complex and tb is np.float64) or (tb is complex and ta is np.float64):
                 # np.float64 is a float, so Python's complex computes 1j / np.float64(2.0)
                 # itself (a Python complex, ZeroDivisionError at 0): NumPy's 0-d array instead
-                a, b = (np.asarray(a), b) if type(a) is np.float64 else (a, np.asarray(b))
+                a, b = (np.asarray(a), b) if ta is np.float64 else (a, np.asarray(b))
         if da is not db and da is not None and db is not None and da != db:
             try:  # torch's 0-d arrays; torch refuses some pairs (uint64 with int64)
                 a, b = adapter_of(xp).promote(xp, a, b)
