@@ -434,9 +434,11 @@ class setitem(Rule):
     dvalue = sum_to(G[key], value.shape), where a position the key selects
     more than once passes G to the write that landed only. Such a position
     gets the last value written to it (in the selection's order, as NumPy
-    writes them; xpgrad writes it so on every eager library, where torch and
-    JAX leave the order open); on a lazy library (dask) the library writes
-    it, and value's gradient there is exact only without repeats."""
+    writes them; xpgrad writes it so on NumPy, torch and CuPy, whose order
+    is otherwise left open). On JAX (whose ``jit`` allows no branch on the
+    data, and whose reads clamp an index out of range where its writes drop
+    it) and on dask (lazy) the library writes it, and value's gradient there
+    is exact only without repeats."""
 
     args = ("x", "value")
     scalars = ("value",)
@@ -449,7 +451,7 @@ class setitem(Rule):
         is_scalar = type(value) in _PY_SCALARS
         needs = (differentiable(xp, x), not is_scalar and differentiable(xp, value))
         repeats = None
-        if needs[1] and not _is_basic(key) and not is_lazy(x):  # an integer array may repeat
+        if needs[1] and _may_repeat(xp, x, key):
             repeats = run("setitem", scope, _repeats, xp, x, key, flips)
         landed = None
         if repeats is None:
@@ -475,13 +477,30 @@ class setitem(Rule):
         return dx, to_input(xp, picked, shape, s.value_dtype)
 
 
+def _may_repeat(xp, x, key) -> bool:
+    """Whether ``key`` holds an index that is not a boolean mask (an integer
+    array, or a list), on a library whose repeats xpgrad writes itself."""
+    if adapter_of(xp).gather_fills or is_lazy(x):  # JAX, dask: see setitem
+        return False
+    return any(
+        k is not None and k is not Ellipsis and type(k) not in (int, slice) and not _is_mask(k)
+        for k in key
+    )
+
+
+def _is_mask(k) -> bool:
+    return hasattr(k, "dtype") and "bool" in str(k.dtype)
+
+
 def _repeats(xp, x, key, flips):
-    """For a key with arrays: ``(shape, flat, last)`` when it selects a
-    position of x more than once, with the selection's shape, the flat
-    positions of x it selects (in its order, found by the same indexing of
-    x's positions, so every mixture of arrays, masks and slices resolves as
+    """For a key with an integer array: ``(shape, flat, last)`` when it
+    selects a position of x more than once, with the selection's shape, the
+    flat positions of x it selects (in its order, found by the same indexing
+    of x's positions, so every mixture of arrays, masks and slices resolves as
     the library resolves it) and the elements of the selection that are the
     last to write their position; None without repeats (the usual case)."""
+    if not _index_repeats(xp, x, key):
+        return None
     pos = adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key)
     flat = xp.reshape(pos, (-1,))
     if flat.shape[0] < 2:
@@ -495,12 +514,41 @@ def _repeats(xp, x, key, flips):
     return tuple(pos.shape), flat, xp.take(order, xp.nonzero(ends)[0])
 
 
+def _index_repeats(xp, x, key) -> bool:
+    """False when the key's one integer array (with ints, slices, None and
+    ``...`` around it) holds no index twice, read as the library reads it (a
+    negative one from the end): its positions then differ; True otherwise,
+    and for keys of other kinds, which the flat positions of x decide."""
+    arrays = [k for k in key if hasattr(k, "dtype")]
+    if len(arrays) != 1 or any(type(k) in (list, tuple) for k in key) or _is_mask(arrays[0]):
+        return True
+    axis, rest = 0, x.ndim - sum(_consumed(k) for k in key if k is not Ellipsis)
+    for k in key:
+        if k is arrays[0]:
+            break
+        axis += rest if k is Ellipsis else _consumed(k)
+    if axis >= x.ndim:
+        return True  # an index too many: the library's own error follows
+    flat = xp.reshape(arrays[0], (-1,))
+    if flat.shape[0] < 2:
+        return False
+    size = x.shape[axis]
+    ranked = xp.sort(xp.where(flat < 0, flat + size, flat))
+    return bool(xp.any(ranked[1:] == ranked[:-1]))
+
+
 def _set_last(xp, x, value, shape, flat, last):
     """``x`` with ``value`` (broadcast to the selection's ``shape``) written at
     the flat positions ``flat``, each position once, by its ``last`` write;
     and the selection's mask of the writes that landed."""
     while value.ndim > len(shape) and value.shape[0] == 1:  # NumPy drops leading 1s
         value = xp.reshape(value, tuple(value.shape[1:]))
+    vshape = tuple(value.shape)
+    if len(vshape) > len(shape) or any(d not in (1, t) for d, t in zip(vshape[::-1], shape[::-1])):
+        raise ValueError(
+            f"setitem: value of shape {fmt(vshape)} cannot be broadcast to the selection's "
+            f"shape {fmt(shape)}"
+        )
     values = xp.reshape(xp.broadcast_to(value, shape), (-1,))
     out = _set_copy(xp, xp.reshape(x, (-1,)), (xp.take(flat, last),), xp.take(values, last))
     landed = _set_copy(xp, xp.zeros(flat.shape, dtype=xp.bool, device=_place(x).device), (last,), True)
