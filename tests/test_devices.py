@@ -226,6 +226,26 @@ def test_device_of_and_to_device_on_host(backend):
     assert isinstance(xpgrad.to_numpy(x), np.ndarray)
 
 
+@pytest.mark.parametrize("src, dst", [("numpy", "torch"), ("torch", "numpy"), ("numpy", "array_api_strict")])
+def test_another_librarys_device_takes_a_tensor_to_that_library(src, dst):
+    """``t.to_device(other.device)`` and ``xp.asarray(t, device=other.device)``
+    stayed in t's library when both were on the CPU (Device equality ignores
+    the library), so scipy mixed NumPy and torch data inside its functions."""
+    import xpgrad.array_api as xp
+    from tests.support import get_backend
+
+    (a, _), (b, _) = get_backend(src), get_backend(dst)
+    other = xpgrad.tensor(b.asarray(np.ones(2)))
+    x = xpgrad.tensor(a.asarray(np.array([0.5, 2.0])), requires_grad=True)
+    for moved in (x.to_device(other.device), xp.asarray(x, device=other.device)):
+        assert type(moved.data) is type(other.data) and moved.requires_grad
+        np.testing.assert_array_equal(xpgrad.to_numpy(moved.data), [0.5, 2.0])
+    xp.sum(x.to_device(other.device) ** 2).backward()
+    assert type(x.grad) is type(x.data)  # the gradient goes back to x's library
+    np.testing.assert_array_equal(xpgrad.to_numpy(x.grad), [1.0, 4.0])
+    assert x.to_device(x.device) is x
+
+
 def test_to_device_rejects_non_arrays():
     with pytest.raises(TypeError):
         xpgrad.to_device([1, 2], "cpu")

@@ -117,3 +117,21 @@ def test_numpy_ufuncs_refuse_tensors_and_operators_defer():
     assert isinstance(out, xpgrad.Tensor) and out.requires_grad
     out.sum().backward()
     np.testing.assert_array_equal(t.grad, [10.0, 20.0])
+
+
+def test_scipy_stats_quantile_on_torch_data_gets_torchs_gradient():
+    # scipy moves its own constants with xp.asarray(p, device=x.device): they
+    # stayed NumPy data next to torch's, and scipy refused the mix
+    torch = pytest.importorskip("torch")
+    st = pytest.importorskip("scipy.stats")
+    if not hasattr(st, "quantile"):
+        pytest.skip("this scipy has no scipy.stats.quantile")
+    torch.set_num_threads(1)
+    h = np.random.default_rng(0).uniform(size=(3, 4))
+    x = xpgrad.tensor(torch.asarray(h), requires_grad=True)
+    q = st.quantile(x, 0.3, axis=-1)
+    assert type(q.data) is torch.Tensor
+    xpgrad.array_api.sum(q).backward()
+    t = torch.tensor(h, requires_grad=True)
+    torch.quantile(t, 0.3, dim=-1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)

@@ -468,6 +468,48 @@ def test_checkpoint_takes_keywords_constant_tensors_and_paths_without_gradient()
     np.testing.assert_array_equal(g, np.zeros(3))
 
 
+@pytest.mark.parametrize("read", [float, lambda t: t.item()], ids=["float", "item"])
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "hessian"])
+def test_a_python_number_made_of_an_argument_is_refused_not_a_zero_gradient(read, transform):
+    # float(...) of the loss (as scikit-learn's metrics return it) gave a gradient of 0
+    f = getattr(xpgrad, transform)(lambda t: read(xp.sum(t * t)))
+    with pytest.raises(TypeError, match=rf"^{transform}: the function returned float .* carries no gradient"):
+        f(np.array([3.0]))
+
+
+@pytest.mark.parametrize("assigned", ["constant", "non_leaf"])
+def test_checkpoint_reruns_on_the_values_of_the_call(assigned):
+    # an assignment into an argument after the call changed what the rerun read
+    leaf = xpgrad.tensor([1.0, 2.0], requires_grad=assigned == "non_leaf")
+    x = leaf * 1.0
+    w = xpgrad.tensor([0.5, 1.5], requires_grad=True)
+    out = xpgrad.checkpoint(lambda x, w: xp.sum(xp.sin(x * w)))(x, w)
+    x[0] = 100.0
+    out.backward()
+    xv, wv = np.array([1.0, 2.0]), np.array([0.5, 1.5])  # the values of the call
+    np.testing.assert_allclose(w.grad, xv * np.cos(xv * wv))
+    if assigned == "non_leaf":
+        np.testing.assert_allclose(leaf.grad, wv * np.cos(xv * wv))
+
+
+def test_jacobian_of_a_complex_output_is_refused_not_its_real_part():
+    # it gave the identity for t * (1 + 2j) of a real t: the real part only
+    with pytest.raises(TypeError, match=r"^jacobian: the function returned a complex array"):
+        xpgrad.jacobian(lambda t: t * (1 + 2j))(np.array([1.0, 2.0]))
+    x = np.array([1.0, 2.0])  # the parts, each real, give the whole
+    re = xpgrad.jacobian(lambda t: xp.real(t * (1 + 2j)))(x)
+    im = xpgrad.jacobian(lambda t: xp.imag(t * (1 + 2j)))(x)
+    np.testing.assert_allclose(re + 1j * im, (1 + 2j) * np.eye(2))
+
+
+def test_a_python_number_read_for_control_flow_or_a_constant_is_fine():
+    def f(t):
+        return xp.sum(t * t) if float(xp.max(t)) > 0 else xp.sum(t)  # a branch on a value
+
+    np.testing.assert_allclose(xpgrad.grad(f)(np.array([3.0, -1.0])), [6.0, -2.0])
+    np.testing.assert_array_equal(xpgrad.grad(lambda t: 1.0)(np.array([3.0])), [0.0])  # constant
+
+
 def test_a_plain_tensor_argument_and_dict_aux_come_back_as_arrays():
     g, aux = xpgrad.grad(lambda t: (xp.sum(t * t), {"t": t * 1.0}), has_aux=True)(xpgrad.tensor(X))
     assert type(g) is np.ndarray and type(aux["t"]) is np.ndarray

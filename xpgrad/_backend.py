@@ -399,6 +399,8 @@ def to_device(array: object, device: object):
 
     NumPy and other host arrays go to CuPy on ``cuda:N``; CuPy arrays come back
     as NumPy on ``cpu`` or move between GPUs; torch tensors stay torch tensors.
+    The device of another library's array (``Tensor.device``, which names its
+    library) takes the values over to that library.
 
     Raises
     ------
@@ -413,11 +415,18 @@ def to_device(array: object, device: object):
     >>> to_device(np.arange(3), "cpu")
     array([0, 1, 2])
     """
-    adapter = _lib_of_type(type(array), array, "to_device").adapter
+    lib = _lib_of_type(type(array), array, "to_device")
     dev = parse_device(device, "to_device")
-    if adapter.device_of(array) == dev:
+    library = getattr(dev, "library", None)
+    if library is not None and library != lib.name:
+        # another array's device (t.device), of another library: the values go
+        # over to that library, through the host, as asarray's do
+        xp = namespace_for(library)
+        host = lib.adapter.to_numpy(array)
+        return xp.asarray(host) if dev.native is None else xp.asarray(host, device=dev.native)
+    if lib.adapter.device_of(array) == dev:
         return array
-    return adapter.to_device(array, dev)
+    return lib.adapter.to_device(array, dev)
 
 
 def convert(array: object, like: object):

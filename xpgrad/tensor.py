@@ -37,6 +37,19 @@ _next_seq = itertools.count().__next__
 _SCALARS = (int, float, complex, bool)
 
 
+#: Inside a transform's call of its function (``xpgrad.grad`` and the
+#: others), a list that each Python number read out of a Tensor that requires
+#: grad (``float(t)``, ``t.item()``) is named in: a function that returns such
+#: a number would otherwise get a gradient of zero, silently.
+_NUMBER_READS: contextvars.ContextVar = contextvars.ContextVar("xpgrad_number_reads", default=None)
+
+
+def _read_as_number(t, name: str) -> None:
+    reads = _NUMBER_READS.get()
+    if reads is not None and t.requires_grad and _GRAD_ENABLED.get():
+        reads.append(name)
+
+
 def is_grad_enabled() -> bool:
     """False inside :class:`no_grad`."""
     return _GRAD_ENABLED.get()
@@ -284,7 +297,7 @@ class Tensor:
         gradients flow back to the original device."""
         if stream is not None:
             raise ValueError("to_device: stream is not supported; pass stream=None")
-        if isinstance(device, ArrayDevice) and device == self.device:
+        if isinstance(device, ArrayDevice) and device == self.device and device.library == self.device.library:
             return self
         return self.to(device)
 
@@ -333,9 +346,11 @@ class Tensor:
                 f"item: only a one-element tensor has a single value; this one has shape "
                 f"{fmt(self.shape)}"
             )
+        _read_as_number(self, "item")
         return to_numpy(self.data).item()
 
     def _scalar(self, kind: type, name: str):
+        _read_as_number(self, name)
         if self.size != 1:
             raise TypeError(
                 f"{name}: only a one-element tensor converts to a Python {kind.__name__}; "

@@ -25,7 +25,17 @@ from . import ops
 from ._backend import dtype_info, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
-from .tensor import _GRAD_ENABLED, Tensor, _result, _walk, apply, constant, graph_node, tensor
+from .tensor import (
+    _GRAD_ENABLED,
+    _NUMBER_READS,
+    Tensor,
+    _result,
+    _walk,
+    apply,
+    constant,
+    graph_node,
+    tensor,
+)
 
 __all__ = [
     "checkpoint", "custom_vjp", "grad", "hessian", "hvp", "jacobian", "jvp",
@@ -44,12 +54,14 @@ class _Recording:
 
     def __enter__(self):
         self.leaves = []
+        self.number_reads = []  # see tensor._NUMBER_READS
         self._tokens = (_DEPTH.set(_DEPTH.get() + 1), _GRAD_ENABLED.set(True),
-                        _CURRENT.set(self))
+                        _CURRENT.set(self), _NUMBER_READS.set(self.number_reads))
         return self
 
     def __exit__(self, *exc):
-        depth, enabled, current = self._tokens
+        depth, enabled, current, reads = self._tokens
+        _NUMBER_READS.reset(reads)
         _CURRENT.reset(current)
         _GRAD_ENABLED.reset(enabled)
         _DEPTH.reset(depth)
@@ -258,6 +270,15 @@ def _as_seed(out: Tensor, c):
 def _scalar_output(name: str, out) -> Tensor:
     if type(out) is not Tensor:
         if isinstance(out, (float, int)) or hasattr(out, "shape") and tuple(out.shape) == ():
+            reads = getattr(_CURRENT.get(), "number_reads", None)
+            if reads:  # not a constant: a number made of an argument, its gradient lost
+                raise TypeError(
+                    f"{name}: the function returned {type(out).__name__} {out!r}, not a Tensor, "
+                    f"and read a Tensor that requires grad as a Python number on the way "
+                    f"({reads[0]}), which carries no gradient: the gradient would be 0. Return "
+                    f"the Tensor instead of float(...) or .item() of it (scikit-learn's metrics "
+                    f"end with float(): compute the loss with xp's functions)"
+                )
             return out  # no Tensor in it: the gradient is zero
         raise TypeError(
             f"{name}: the function must return a scalar array; got {type(out).__name__} (with "
@@ -338,7 +359,12 @@ def grad(f, argnums=0, *, has_aux: bool = False):
     >>> xpgrad.grad(lambda x: x * xpgrad.grad(lambda y: x * y)(2.0))(3.0)
     array(6.)
     """
-    vg = _value_and_grad("grad", f, argnums, has_aux)
+    return _grad("grad", f, argnums, has_aux)
+
+
+def _grad(name: str, f, argnums, has_aux: bool):
+    """:func:`grad`, its errors naming ``name``."""
+    vg = _value_and_grad(name, f, argnums, has_aux)
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
@@ -454,6 +480,13 @@ def _jacobian_rows(out, targets: list, nested: bool) -> list:
 
     if type(out) is not Tensor:
         raise TypeError(f"jacobian: the function must return arrays; got {type(out).__name__}")
+    if dtype_info(resolve("jacobian", out.data)[0], out.data.dtype).complex:
+        # one cotangent per element gives d re(out) only: a real x's imaginary part would be lost
+        raise TypeError(
+            f"jacobian: the function returned a complex array ({out.dtype}); jacobian is reverse "
+            f"mode, for real outputs (as jax.jacrev and torch's jacobian): take it of xp.real(...) "
+            f"and of xp.imag(...) of the output, or use xpgrad.jvp"
+        )
     shape = out.shape
     n = 1
     for d in shape:
@@ -481,7 +514,7 @@ def hessian(f, argnums=0):
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacobian(grad(f, argnums), argnums)
+    return jacobian(_grad("hessian", f, argnums, False), argnums)
 
 
 def hvp(f, x, v):
@@ -612,8 +645,11 @@ def checkpoint(f):
         if type(out) is not Tensor:
             raise TypeError(f"checkpoint: the function must return a Tensor; got {type(out).__name__}")
         node = _node(_Checkpoint, "checkpoint", out.data, args, None)
+        # The arguments' values now: an assignment into one later rebinds its
+        # Tensor to new data, which the rerun must not read.
+        now = tuple([constant(a.data) if type(a) is Tensor else a for a in args])
         node._node.saved = _CheckpointSaved(
-            functools.partial(f, **kwargs) if kwargs else f, tuple(args), node._node.parents)
+            functools.partial(f, **kwargs) if kwargs else f, now, node._node.parents)
         return node
 
     return checkpointed

@@ -121,7 +121,10 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
 
 
 def _moves(device, current) -> builtins.bool:
-    """Whether ``device`` names another place than ``current`` (a Tensor's)."""
+    """Whether ``device`` names another place than ``current`` (a Tensor's),
+    or, as another Tensor's device, another library."""
+    if isinstance(device, ArrayDevice) and device.library != getattr(current, "library", device.library):
+        return True
     return Device(device) != current
 
 

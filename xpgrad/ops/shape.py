@@ -9,7 +9,7 @@ import operator
 from typing import NamedTuple
 
 from .. import _dtypes
-from .._backend import adapter_of, device_of, dtype_info, resolve
+from .._backend import adapter_of, array_device, dtype_info, resolve
 from .._backend import to_device as _to_device
 from .._shapes import as_shape, broadcast_shapes, fmt, normalize_axis
 from ._common import Ctx, Rule, cast, check_grad, differentiable, run, to_input
@@ -124,7 +124,7 @@ class to_device(Rule):
     @staticmethod
     def forward(x, device):
         xp, scope = resolve("to_device", x)
-        source = device_of(x)
+        source = array_device(x)  # with x's library: the gradient goes back to it
         out = _to_device(x, device)
         # out may be another library's array (NumPy -> CuPy): grad_out is checked
         # against out's namespace, and the gradient goes back to x's.
