@@ -258,6 +258,17 @@ def test_diff_names_itself_for_a_scalar_to_prepend():
         xp.diff(t, append=1)
 
 
+def test_setitem_on_torch_data_with_a_numpy_index_and_repeats():
+    torch = pytest.importorskip("torch")
+    x = xpgrad.tensor(torch.zeros(3, dtype=torch.float64), requires_grad=True)
+    v = xpgrad.tensor(torch.tensor([1.0, 2.0], dtype=torch.float64), requires_grad=True)
+    y = x * 1.0
+    y[I([0, 0])] = v  # a NumPy index, as getitem takes (the repeat check read it with torch)
+    np.testing.assert_array_equal(y.data.numpy(), [2.0, 0.0, 0.0])
+    xp.sum(y * 3.0).backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [0.0, 3.0])
+
+
 def test_setitem_keeps_jax_jit_and_jaxs_out_of_range_writes():
     jax = pytest.importorskip("jax")
     jnp = jax.numpy

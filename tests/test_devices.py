@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -244,6 +245,26 @@ def test_another_librarys_device_takes_a_tensor_to_that_library(src, dst):
     assert type(x.grad) is type(x.data)  # the gradient goes back to x's library
     np.testing.assert_array_equal(xpgrad.to_numpy(x.grad), [1.0, 4.0])
     assert x.to_device(x.device) is x
+
+
+def test_a_move_to_another_library_copies_and_the_gradient_keeps_its_dtype():
+    import xpgrad.array_api as xp
+
+    torch = pytest.importorskip("torch")
+    n = xpgrad.tensor(np.array([1.0, 2.0]))
+    t = xpgrad.tensor(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    moved = xp.asarray(n, device=t.device, copy=True)
+    moved.data[0] = 99.0  # torch.asarray of NumPy data would share its memory
+    np.testing.assert_array_equal(n.data, [1.0, 2.0])
+    jnp = pytest.importorskip("jax.numpy")
+    j = xpgrad.tensor(jnp.asarray([1.0]))
+    x = xpgrad.tensor(np.array([0.5, 2.0]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX without x64 holds float64 as float32
+        y = x.to_device(j.device)
+        xp.sum(y * y).backward()
+    assert x.grad.dtype == np.float64  # the gradient has x's dtype, not float32
+    np.testing.assert_allclose(x.grad, [1.0, 4.0])
 
 
 def test_to_device_rejects_non_arrays():

@@ -422,8 +422,12 @@ def to_device(array: object, device: object):
         # another array's device (t.device), of another library: the values go
         # over to that library, through the host, as asarray's do
         xp = namespace_for(library)
-        host = lib.adapter.to_numpy(array)
-        return xp.asarray(host) if dev.native is None else xp.asarray(host, device=dev.native)
+        host = lib.adapter.to_numpy(array)  # may share array's memory (torch's .numpy())
+        kw = {} if dev.native is None else {"device": dev.native}
+        try:
+            return xp.asarray(host, copy=True, **kw)  # torch.asarray would share NumPy's
+        except TypeError:  # an asarray without copy (its arrays are its own)
+            return xp.asarray(host, **kw)
     if lib.adapter.device_of(array) == dev:
         return array
     return lib.adapter.to_device(array, dev)

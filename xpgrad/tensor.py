@@ -38,16 +38,18 @@ _SCALARS = (int, float, complex, bool)
 
 
 #: Inside a transform's call of its function (``xpgrad.grad`` and the
-#: others), a list that each Python number read out of a Tensor that requires
-#: grad (``float(t)``, ``t.item()``) is named in: a function that returns such
-#: a number would otherwise get a gradient of zero, silently.
+#: others), a list of ``(how, number)`` for each Python number read out of a
+#: Tensor that requires grad (``float(t)``, ``t.item()``): a function that
+#: returns such a number would otherwise get a gradient of zero, silently.
 _NUMBER_READS: contextvars.ContextVar = contextvars.ContextVar("xpgrad_number_reads", default=None)
 
 
-def _read_as_number(t, name: str) -> None:
+def _read_as_number(t, name: str, number):
+    """``number``, read out of ``t`` by ``name``, noted for the transform running."""
     reads = _NUMBER_READS.get()
     if reads is not None and t.requires_grad and _GRAD_ENABLED.get():
-        reads.append(name)
+        reads.append((name, number))
+    return number
 
 
 def is_grad_enabled() -> bool:
@@ -346,11 +348,9 @@ class Tensor:
                 f"item: only a one-element tensor has a single value; this one has shape "
                 f"{fmt(self.shape)}"
             )
-        _read_as_number(self, "item")
-        return to_numpy(self.data).item()
+        return _read_as_number(self, "item", to_numpy(self.data).item())
 
     def _scalar(self, kind: type, name: str):
-        _read_as_number(self, name)
         if self.size != 1:
             raise TypeError(
                 f"{name}: only a one-element tensor converts to a Python {kind.__name__}; "
@@ -362,9 +362,11 @@ class Tensor:
                 xp, scope = resolve(name, data)
                 with scope:
                     data = xp.reshape(data, ())
-            return kind(data)
+            number = kind(data)
         except BACKEND_ERRORS as exc:
             raise backend_error(name, exc)
+        # a bool or an index is control flow, never a loss
+        return number if kind is bool or name == "__index__" else _read_as_number(self, name, number)
 
     def __float__(self) -> float:
         return self._scalar(float, "__float__")

@@ -267,18 +267,40 @@ def _as_seed(out: Tensor, c):
     )
 
 
+def _refuse_a_number_read(name: str, out) -> None:
+    """A TypeError when ``out``, a number a transformed function returned, is
+    one it read out of a Tensor that requires grad (``float(loss)``): that
+    number carries no gradient, and the transform would give 0 silently. A
+    constant returned after a number read for control flow passes."""
+    reads = getattr(_CURRENT.get(), "number_reads", None)
+    if not reads:
+        return
+    try:
+        value = out.item() if hasattr(out, "item") else out
+    except (TypeError, ValueError):  # not one number: none was read as it
+        return
+    how = next((how for how, number in reads if number == value), None)
+    if how is not None:
+        raise TypeError(
+            f"{name}: the function returned {type(out).__name__} {out!r}, not a Tensor: a "
+            f"Python number it read out of a Tensor that requires grad ({how}), which carries "
+            f"no gradient, so the gradient would be 0. Return the Tensor instead of float(...) "
+            f"or .item() of it (scikit-learn's metrics end with float(): compute the loss "
+            f"with xp's functions)"
+        )
+
+
+def _refuse_numbers_read(name: str, out) -> None:
+    """:func:`_refuse_a_number_read` for each part of ``out`` that is no Tensor."""
+    for o in out if isinstance(out, (tuple, list)) else (out,):
+        if type(o) is not Tensor:
+            _refuse_a_number_read(name, o)
+
+
 def _scalar_output(name: str, out) -> Tensor:
     if type(out) is not Tensor:
         if isinstance(out, (float, int)) or hasattr(out, "shape") and tuple(out.shape) == ():
-            reads = getattr(_CURRENT.get(), "number_reads", None)
-            if reads:  # not a constant: a number made of an argument, its gradient lost
-                raise TypeError(
-                    f"{name}: the function returned {type(out).__name__} {out!r}, not a Tensor, "
-                    f"and read a Tensor that requires grad as a Python number on the way "
-                    f"({reads[0]}), which carries no gradient: the gradient would be 0. Return "
-                    f"the Tensor instead of float(...) or .item() of it (scikit-learn's metrics "
-                    f"end with float(): compute the loss with xp's functions)"
-                )
+            _refuse_a_number_read(name, out)
             return out  # no Tensor in it: the gradient is zero
         raise TypeError(
             f"{name}: the function must return a scalar array; got {type(out).__name__} (with "
@@ -390,6 +412,7 @@ def vjp(f, *primals, has_aux: bool = False):
     nested = _nested(primals)
     with _Recording():
         out, aux, targets = _call(name, f, primals, tuple(range(len(primals))), has_aux)
+        _refuse_numbers_read(name, out)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     nested = nested or _joined_elsewhere(outs)
 
@@ -430,6 +453,7 @@ def jvp(f, primals, tangents):
     nested = _nested(primals) or _nested(tangents)
     with _Recording():
         out, _, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
+        _refuse_numbers_read(name, out)
         if type(out) is not Tensor:
             raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
         if not out.requires_grad:
@@ -648,6 +672,7 @@ def checkpoint(f):
         # The arguments' values now: an assignment into one later rebinds its
         # Tensor to new data, which the rerun must not read.
         now = tuple([constant(a.data) if type(a) is Tensor else a for a in args])
+        kwargs = {k: constant(v.data) if type(v) is Tensor else v for k, v in kwargs.items()}
         node._node.saved = _CheckpointSaved(
             functools.partial(f, **kwargs) if kwargs else f, now, node._node.parents)
         return node

@@ -529,12 +529,13 @@ def _index_repeats(xp, x, key) -> bool:
         axis += rest if k is Ellipsis else _consumed(k)
     if axis >= x.ndim:
         return True  # an index too many: the library's own error follows
-    flat = xp.reshape(arrays[0], (-1,))
+    ixp, _ = resolve("setitem", arrays[0])  # the index's own library (NumPy's, on torch data)
+    flat = ixp.reshape(arrays[0], (-1,))
     if flat.shape[0] < 2:
         return False
     size = x.shape[axis]
-    ranked = xp.sort(xp.where(flat < 0, flat + size, flat))
-    return bool(xp.any(ranked[1:] == ranked[:-1]))
+    ranked = ixp.sort(ixp.where(flat < 0, flat + size, flat))
+    return bool(ixp.any(ranked[1:] == ranked[:-1]))
 
 
 def _set_last(xp, x, value, shape, flat, last):

@@ -114,6 +114,7 @@ class permute_dims(Unary):
 class Moved(NamedTuple):
     source: object  # x's Device
     out_xp: object  # out's namespace, which grad_out must have
+    x_dtype: object  # JAX without x64 holds float64 as float32: the gradient is cast back
 
 
 class to_device(Rule):
@@ -130,7 +131,7 @@ class to_device(Rule):
         # against out's namespace, and the gradient goes back to x's.
         out_xp, _ = resolve("to_device", out)
         needs = (differentiable(xp, x),)
-        return out, Ctx("to_device", xp, scope, Moved(source, out_xp), needs, tuple(x.shape))
+        return out, Ctx("to_device", xp, scope, Moved(source, out_xp, x.dtype), needs, tuple(x.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
@@ -139,11 +140,11 @@ class to_device(Rule):
         check_grad("to_device", grad_out, ctx, xp=ctx.saved.out_xp if mine else None)
         if not ctx.needs_input_grad[0]:
             return (None,)
-        return (_to_device(grad_out, ctx.saved.source),)
+        return (cast(ctx.xp, _to_device(grad_out, ctx.saved.source), ctx.saved.x_dtype),)
 
     @staticmethod
     def graph_gradients(tx, g, s, needs):
-        return (tx.asarray(g, device=s.source),)  # the move back, recorded
+        return (cast(tx, tx.asarray(g, device=s.source), s.x_dtype),)  # the move back, recorded
 
 
 def _axis(axis, ndim: int, op: str, shape) -> int:
