@@ -299,7 +299,8 @@ class Tensor:
         gradients flow back to the original device."""
         if stream is not None:
             raise ValueError("to_device: stream is not supported; pass stream=None")
-        if isinstance(device, ArrayDevice) and device == self.device and device.library == self.device.library:
+        here = self.device
+        if isinstance(device, ArrayDevice) and device == here and device.library == here.library:
             return self
         return self.to(device)
 
@@ -365,8 +366,9 @@ class Tensor:
             number = kind(data)
         except BACKEND_ERRORS as exc:
             raise backend_error(name, exc)
-        # a bool or an index is control flow, never a loss
-        return number if kind is bool or name == "__index__" else _read_as_number(self, name, number)
+        if kind is bool or name == "__index__":  # control flow, never a loss
+            return number
+        return _read_as_number(self, name, number)
 
     def __float__(self) -> float:
         return self._scalar(float, "__float__")

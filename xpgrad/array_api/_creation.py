@@ -123,7 +123,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
 def _moves(device, current) -> builtins.bool:
     """Whether ``device`` names another place than ``current`` (a Tensor's),
     or, as another Tensor's device, another library."""
-    if isinstance(device, ArrayDevice) and device.library != getattr(current, "library", device.library):
+    library = getattr(device, "library", None)
+    if library is not None and library != getattr(current, "library", library):
         return True
     return Device(device) != current
 

@@ -381,7 +381,8 @@ class pow(Binary):  # noqa: A001 - the rule is named for the operator it differe
     def forward(cls, x, p):
         if type(p) is bool or type(x) is bool:
             raise TypeError("pow: a boolean base or exponent has no gradient; use 0 or 1")
-        if type(p) not in _PY_SCALARS and isinstance(p, numbers.Complex) and type(x) not in _PY_SCALARS:
+        scalar_x = type(x) in _PY_SCALARS
+        if type(p) not in _PY_SCALARS and isinstance(p, numbers.Complex) and not scalar_x:
             # A NumPy (or Fraction) scalar exponent of an array: a constant, on any
             # backend (of a Python base, NumPy's scalar is the array, as in divide).
             # Decimal is no numbers.Complex and stays out: resolve() refuses it.

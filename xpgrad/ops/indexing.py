@@ -552,5 +552,6 @@ def _set_last(xp, x, value, shape, flat, last):
         )
     values = xp.reshape(xp.broadcast_to(value, shape), (-1,))
     out = _set_copy(xp, xp.reshape(x, (-1,)), (xp.take(flat, last),), xp.take(values, last))
-    landed = _set_copy(xp, xp.zeros(flat.shape, dtype=xp.bool, device=_place(x).device), (last,), True)
+    none = xp.zeros(flat.shape, dtype=xp.bool, device=_place(x).device)
+    landed = _set_copy(xp, none, (last,), True)
     return xp.reshape(out, tuple(x.shape)), xp.reshape(landed, shape)

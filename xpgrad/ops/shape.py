@@ -131,7 +131,8 @@ class to_device(Rule):
         # against out's namespace, and the gradient goes back to x's.
         out_xp, _ = resolve("to_device", out)
         needs = (differentiable(xp, x),)
-        return out, Ctx("to_device", xp, scope, Moved(source, out_xp, x.dtype), needs, tuple(x.shape))
+        saved = Moved(source, out_xp, x.dtype)
+        return out, Ctx("to_device", xp, scope, saved, needs, tuple(x.shape))
 
     @staticmethod
     def backward(grad_out, ctx):
