@@ -224,6 +224,16 @@ def test_reducing_over_no_axis_is_the_identity_and_passes_the_gradient(backend, 
     np.testing.assert_array_equal(host(x.grad), [[1.0, 2.0], [3.0, 4.0]])
 
 
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_count_nonzero_over_no_axis_counts_each_element(backend, keepdims):
+    # torch's count_nonzero (through array_api_compat) reduced every axis for
+    # axis=(): 2 instead of the mask, and a shape error with keepdims
+    x = xpgrad.tensor(backend.asarray(np.array([[0.0, 1.0], [2.0, 0.0]])))
+    out = xa.count_nonzero(x, axis=(), keepdims=keepdims)
+    np.testing.assert_array_equal(host(out), [[0, 1], [1, 0]])
+    assert type(out.data) is type(x.data)
+
+
 def test_prod_zeros_by_hand(backend):
     x = xpgrad.tensor(backend.asarray(np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [2.0, 4.0, 0.5]])), requires_grad=True)
     xa.sum(xa.prod(x, axis=1)).backward()

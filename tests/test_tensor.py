@@ -564,3 +564,17 @@ def test_tensor_from_list_and_scalar():
 def test_mean_of_integer_tensor_raises():
     with pytest.raises(TypeError, match="mean"):
         xpgrad.tensor([1, 2, 3]).mean()
+
+
+def test_iterating_gives_the_rows_on_every_backend(backend):
+    # Python's fallback calls t[i] until an IndexError: JAX clamps i (the last
+    # row forever) and array_api_strict refuses t[0] of a matrix (no rows)
+    x = leaf(backend, [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    rows = list(x)
+    assert len(rows) == 3
+    np.testing.assert_array_equal([host(r) for r in rows], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    a, b, c = x
+    (a + 2.0 * c).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+    with pytest.raises(TypeError, match="^__iter__: a 0-D tensor"):
+        iter(x.sum())

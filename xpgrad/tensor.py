@@ -312,6 +312,15 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({self.data!r}, device='{self.device}'{grad})"
 
+    def __iter__(self):
+        """The rows ``t[0], t[1], ...``, as NumPy's and torch's arrays give them.
+        Without it, Python would call ``t[i]`` until an IndexError: JAX clamps
+        the index (and gives the last row forever), array_api_strict refuses
+        ``t[0]`` of a matrix (and gives no row at all)."""
+        if self.ndim == 0:
+            raise TypeError("__iter__: a 0-D tensor has no rows to iterate over")
+        return (self[i, ...] for i in range(self.shape[0]))
+
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

@@ -128,6 +128,14 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None):
 
 @no_gradient("Its values are indices, counts or booleans: they carry no gradient.")
 def count_nonzero(x, /, *, axis=None, keepdims=False):
+    if type(axis) is tuple and not axis:  # no axis reduced: each element counts itself
+        data = x.data if type(x) is Tensor else x  # (torch's count_nonzero reduced them all)
+        xp, scope = resolve("count_nonzero", data)
+        try:
+            with scope:
+                return constant(xp.count_nonzero(xp.expand_dims(data, axis=-1), axis=-1))
+        except BACKEND_ERRORS as exc:
+            raise backend_error("count_nonzero", exc)
     return plain_call("count_nonzero", x, axis=axis, keepdims=keepdims)
 
 
