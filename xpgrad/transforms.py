@@ -267,40 +267,37 @@ def _as_seed(out: Tensor, c):
     )
 
 
-def _refuse_a_number_read(name: str, out) -> None:
-    """A TypeError when ``out``, a number a transformed function returned, is
-    one it read out of a Tensor that requires grad (``float(loss)``): that
-    number carries no gradient, and the transform would give 0 silently. A
-    constant returned after a number read for control flow passes."""
+def _refuse_numbers_read(name: str, out) -> None:
+    """A TypeError when ``out`` (or a part of it), what a transformed function
+    returned, is a number it read out of a Tensor that requires grad
+    (``float(loss)``): that number carries no gradient, and the transform
+    would give 0 silently. A constant returned after a number read for control
+    flow passes."""
     reads = getattr(_CURRENT.get(), "number_reads", None)
     if not reads:
         return
-    try:
-        value = out.item() if hasattr(out, "item") else out
-    except (TypeError, ValueError):  # not one number: none was read as it
-        return
-    how = next((how for how, number in reads if number == value), None)
-    if how is not None:
-        raise TypeError(
-            f"{name}: the function returned {type(out).__name__} {out!r}, not a Tensor: a "
-            f"Python number it read out of a Tensor that requires grad ({how}), which carries "
-            f"no gradient, so the gradient would be 0. Return the Tensor instead of float(...) "
-            f"or .item() of it (scikit-learn's metrics end with float(): compute the loss "
-            f"with xp's functions)"
-        )
-
-
-def _refuse_numbers_read(name: str, out) -> None:
-    """:func:`_refuse_a_number_read` for each part of ``out`` that is no Tensor."""
     for o in out if isinstance(out, (tuple, list)) else (out,):
-        if type(o) is not Tensor:
-            _refuse_a_number_read(name, o)
+        if type(o) is Tensor:
+            continue
+        try:
+            value = o.item() if hasattr(o, "item") else o
+        except (TypeError, ValueError):  # not one number: none was read as it
+            continue
+        how = next((how for how, number in reads if number == value), None)
+        if how is not None:
+            raise TypeError(
+                f"{name}: the function returned {type(o).__name__} {o!r}, not a Tensor: a "
+                f"Python number it read out of a Tensor that requires grad ({how}), which "
+                f"carries no gradient, so the gradient would be 0. Return the Tensor instead of "
+                f"float(...) or .item() of it (scikit-learn's metrics end with float(): compute "
+                f"the loss with xp's functions)"
+            )
 
 
 def _scalar_output(name: str, out) -> Tensor:
     if type(out) is not Tensor:
         if isinstance(out, (float, int)) or hasattr(out, "shape") and tuple(out.shape) == ():
-            _refuse_a_number_read(name, out)
+            _refuse_numbers_read(name, out)
             return out  # no Tensor in it: the gradient is zero
         raise TypeError(
             f"{name}: the function must return a scalar array; got {type(out).__name__} (with "

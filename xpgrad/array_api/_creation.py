@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 
 from .. import _dtypes
-from .._backend import array_device, namespace_for, resolve, to_numpy
+from .._backend import array_device, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, NO_SCOPE, backend_error
 from ..tensor import Tensor, constant
@@ -95,13 +95,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         except TypeError:
             xp = None
         if xp is not None:
-            if isinstance(device, ArrayDevice) and namespace_for(device.library) is not xp:
-                # another Tensor's device, of another library: the values go over
-                # to that library, as Python data would (through the host)
-                obj = to_numpy(obj)
-                return _create("asarray", device, lambda txp, native: txp.asarray(
-                    obj, dtype=None if dtype is None else _dtype(txp, dtype, "asarray", ""),
-                    **_kw(native)))
+            # another place, or another Tensor's device of another library (the
+            # values go over to it): to_device moves them, as a Tensor's
             if device is not None and _moves(device, array_device(obj)):
                 obj = constant(obj).to_device(device).data
                 xp, scope = resolve("asarray", obj)

@@ -147,21 +147,23 @@ def _data(x):
     return x.data if type(x) is Tensor else x
 
 
-def _complex(x) -> bool:
+def _complex(op, x) -> bool:
+    """Whether ``x`` is an array (or Tensor) of complex dtype."""
     data = _data(x)
-    return _dtype_info(_resolve("svdvals", data)[0], data.dtype).complex
+    return hasattr(data, "dtype") and _dtype_info(_resolve(op, data)[0], data.dtype).complex
+
+
+def _records(x) -> bool:
+    """Whether an op on ``x`` records a gradient."""
+    return type(x) is Tensor and x.requires_grad and is_grad_enabled()
 
 
 def _complex_without_grad(op, x):
     """True for a complex x that needs no gradient (computed without a graph);
     a TypeError for one that requires grad: xpgrad differentiates real x only."""
-    data = _data(x)
-    if not hasattr(data, "dtype"):
+    if not _complex(op, x):
         return False
-    xp, _ = _resolve(op, data)
-    if not _dtype_info(xp, data.dtype).complex:
-        return False
-    if type(x) is Tensor and x.requires_grad and is_grad_enabled():
+    if _records(x):
         raise TypeError(
             f"{op}: x is complex ({x.dtype}) and requires grad; xpgrad differentiates {op} for "
             f"real floating x only: call it on x.detach() if no gradient should flow"
@@ -221,9 +223,9 @@ def eigh(x, /):
 @records(ops.svdvals, "A complex x that requires grad goes through svd's rule, which "
                       "differentiates complex x.")
 def svdvals(x, /):
-    if type(x) is Tensor and x.requires_grad and is_grad_enabled() and _complex(x):
-        return apply(ops.svd, (x,), False)[1]  # S of svd: a loss of S has no phase
-    if _complex_without_grad("svdvals", x):
+    if _complex("svdvals", x):
+        if _records(x):  # S of svd, whose rule differentiates complex x: a loss of S has no phase
+            return apply(ops.svd, (x,), False)[1]
         return _native("svdvals", "svdvals", x)
     return apply(ops.svdvals, (x,))
 

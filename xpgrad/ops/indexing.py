@@ -274,7 +274,7 @@ def _consumed(k) -> int:
     """How many axes of x one key item indexes."""
     if k is None:
         return 0
-    if hasattr(k, "dtype") and "bool" in str(k.dtype):
+    if _is_mask(k):
         return k.ndim
     return 1
 
@@ -501,7 +501,8 @@ def _repeats(xp, x, key, flips):
     last to write their position; None without repeats (the usual case)."""
     if not _index_repeats(xp, x, key):
         return None
-    pos = adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key)
+    place = _place(x)
+    pos = adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, place), flips), key)
     flat = xp.reshape(pos, (-1,))
     if flat.shape[0] < 2:
         return None
@@ -510,7 +511,7 @@ def _repeats(xp, x, key, flips):
     ends = ranked[1:] != ranked[:-1]  # the last of each run of one position
     if bool(xp.all(ends)):
         return None
-    ends = xp.concat([ends, xp.ones((1,), dtype=xp.bool, device=_place(x).device)])
+    ends = xp.concat([ends, xp.ones((1,), dtype=xp.bool, device=place.device)])
     return tuple(pos.shape), flat, xp.take(order, xp.nonzero(ends)[0])
 
 
@@ -552,6 +553,5 @@ def _set_last(xp, x, value, shape, flat, last):
         )
     values = xp.reshape(xp.broadcast_to(value, shape), (-1,))
     out = _set_copy(xp, xp.reshape(x, (-1,)), (xp.take(flat, last),), xp.take(values, last))
-    none = xp.zeros(flat.shape, dtype=xp.bool, device=_place(x).device)
-    landed = _set_copy(xp, none, (last,), True)
+    landed = _set_copy(xp, xp.zeros_like(flat, dtype=xp.bool), (last,), True)
     return xp.reshape(out, tuple(x.shape)), xp.reshape(landed, shape)

@@ -412,7 +412,7 @@ def _g_rgamma(xp, z):
 def _g_exprel(xp, x):
     small = xp.abs(x) < 1e-16
     top = x == _INF  # expm1(inf) / inf
-    xs = xp.where(small | top, 1.0, x)
+    xs = _safe(xp, small | top, x)
     return xp.where(small, 1.0, xp.where(top, _INF, xp.expm1(xs) / xs))
 
 
@@ -447,7 +447,7 @@ def _g_gdtrc(xp, a, b, x):
 
 def _g_stdtr(xp, df, t):
     normal = df == _INF  # the limit, which df / (t^2 + df) cannot reach (inf / inf)
-    df = xp.where(normal, 1.0, df)
+    df = _safe(xp, normal, df)
     z = df / (t * t + df)
     tail = _f(xp, "betainc")(df / 2.0, 0.5, z) / 2.0
     return xp.where(normal, _f(xp, "ndtr")(t), xp.where(t < 0, tail, 1.0 - tail))
@@ -455,7 +455,7 @@ def _g_stdtr(xp, df, t):
 
 def _g_fdtr(xp, dfn, dfd, x):
     top = x == _INF  # dfn x / (dfd + dfn x) is inf / inf there; the CDF is 1
-    x = xp.where(top, 1.0, x)
+    x = _safe(xp, top, x)
     z = dfn * x / (dfd + dfn * x)
     return xp.where(top, 1.0, _f(xp, "betainc")(dfn / 2.0, dfd / 2.0, z))
 
