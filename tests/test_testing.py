@@ -78,6 +78,25 @@ def test_gradcheck_fails_on_missing_gradient(rng):
         gradcheck(NO_GRAD, rng.standard_normal(3))
 
 
+class FailsInItsBackward:
+    @staticmethod
+    def forward(x):
+        return x * 1.0, None
+
+    @staticmethod
+    def backward(g, ctx):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+
+def test_gradcheck_says_an_error_came_from_the_rule_backward(rng):
+    # it reached the caller with nothing naming the rule; the type stays
+    with pytest.raises(np.linalg.LinAlgError, match="^Singular matrix") as info:
+        gradcheck(FailsInItsBackward, rng.standard_normal(3))
+    assert info.value.__notes__ == [
+        "FailsInItsBackward.backward: raised in the gradient of FailsInItsBackward"
+    ]
+
+
 def test_gradcheck_on_tensor_functions(rng):
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 2))
     assert gradcheck(lambda x, y: (x @ y) * 2.0 - y.sum(), a, b)

@@ -494,6 +494,26 @@ def test_checkpoint_reruns_on_the_values_of_the_call(assigned):
         np.testing.assert_allclose(leaf.grad, wv * np.cos(xv * wv))
 
 
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_leaf_rebound_after_the_forward_gets_derivatives_at_the_values_read(checkpointed):
+    # an optimizer's step rebinds a leaf's data under no_grad; a recorded
+    # backward refused (plain ops) or read the new values (checkpoint: [0, 3])
+    x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    cube = (lambda t: xp.sum(t * t * t))
+    y = (xpgrad.checkpoint(cube) if checkpointed else cube)(x)
+    with xpgrad.no_grad():
+        x -= 1.0
+    (g,) = xpgrad.autograd.grad(y, [x], create_graph=True)
+    np.testing.assert_allclose(g.data, [3.0, 12.0])  # 3 x^2 at the values read
+    (h,) = xpgrad.autograd.grad(xp.sum(g), [x])
+    np.testing.assert_allclose(h.data, [6.0, 12.0])
+    with xpgrad.no_grad():  # a new shape cannot stand for the values read
+        x.data = np.zeros(3)
+    op = "checkpoint" if checkpointed else "mul"
+    with pytest.raises(RuntimeError, match=rf"^{op}: the input it read was replaced since by one"):
+        xpgrad.autograd.grad(y, [x], create_graph=True)
+
+
 def test_jacobian_of_a_complex_output_is_refused_not_its_real_part():
     # it gave the identity for t * (1 + 2j) of a real t: the real part only
     with pytest.raises(TypeError, match=r"^jacobian: the function returned a complex array"):

@@ -1264,12 +1264,7 @@ def _saved_tensors(node: Ctx):
             new[name] = _Join(node).linear(v, i, lambda xp, g, orig=orig: cast(xp, g, orig))
             continue
         if type(p) is Tensor:
-            if p.data is not v:
-                raise RuntimeError(
-                    f"{node.op}: its input {name!r} changed in place after the forward; "
-                    f"a recorded backward (create_graph=True) needs the values it read"
-                )
-            new[name] = p
+            new[name] = leaf_as_read(p, v, node.op)
         else:
             new[name] = _result(v, p)
     if "out" in fields and s.out is not None and type(s.out) is not Tensor:
@@ -1347,6 +1342,29 @@ class _Join:
         shapes = tuple([tuple(v.shape) for v in values])
         ctx = graph_node(rule, rule.__name__, node.xp, node.scope, saved, (True,), shapes, (parent,))
         return _outputs(tuple(values), ctx)
+
+
+def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
+    """A Tensor of ``value``, what ``op``'s forward read from ``leaf``, joined
+    to ``leaf``: the leaf itself, unless its data was rebound since (an
+    optimizer's step under no_grad), when a node passes the gradient at the
+    values read straight on to it, as the plain backward's does."""
+    if leaf.data is value:
+        return leaf
+    data = leaf.data
+    if tuple(value.shape) != tuple(data.shape) or value.dtype != data.dtype:
+        raise RuntimeError(
+            f"{op}: the input it read was replaced since by one of shape {fmt(data.shape)} "
+            f"and dtype {data.dtype} (it read {fmt(value.shape)} {value.dtype}); a recorded "
+            f"backward (create_graph=True) cannot join the two"
+        )
+    xp, scope = resolve(op, value)
+    return _result(value, graph_node(_Linear, op, xp, scope, _same, (True,), tuple(value.shape),
+                                     (leaf,)))
+
+
+def _same(xp, g):
+    return g
 
 
 class _Linear:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._backend import resolve, to_numpy
 from .tensor import Tensor, no_grad, tensor
+from .ops._common import note_backward
 
 __all__ = ["gradcheck", "assert_close", "rel_error", "default_tolerance"]
 
@@ -200,7 +201,11 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
 
     if rule:
         out, ctx = fn.forward(*arrays, **kwargs)
-        analytic = list(fn.backward(g, ctx))
+        try:
+            analytic = list(fn.backward(g, ctx))
+        except Exception as exc:  # as a Tensor's walk does: the error says where it came from
+            note_backward(getattr(ctx, "op", None) or getattr(fn, "__name__", "rule"), exc)
+            raise
     else:
         leaves = [tensor(a, requires_grad=True) if i in checked else a for i, a in enumerate(arrays)]
         out = fn(*leaves, **kwargs)

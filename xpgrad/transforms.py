@@ -34,6 +34,7 @@ from .tensor import (
     apply,
     constant,
     graph_node,
+    leaf_as_read,
     tensor,
 )
 
@@ -780,7 +781,8 @@ class _Checkpoint:
         # f again on Tensors joined to the graph its arguments came from, so
         # that its gradient is differentiable with respect to them too.
         args = [
-            (p if type(p) is Tensor else _result(a.data, p)) if n else a
+            (leaf_as_read(p, a.data, "checkpoint") if type(p) is Tensor else _result(a.data, p))
+            if n else a
             for a, p, n in zip(s.args, s.parents, needs)
         ]
         return _Checkpoint._rerun(s, args, needs, g, create_graph=True)
