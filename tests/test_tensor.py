@@ -578,3 +578,105 @@ def test_iterating_gives_the_rows_on_every_backend(backend):
     np.testing.assert_array_equal(host(x.grad), [[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
     with pytest.raises(TypeError, match="^__iter__: a 0-D tensor"):
         iter(x.sum())
+
+
+# -- protocols: in place, pickle and copy, DLPack of 0-d, format, the flag ----
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_an_in_place_operator_keeps_the_shape_as_numpy_and_torch_do(recorded):
+    # other broadcast the tensor to (3, 2), and a parameter silently grew
+    w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    t = w * 1.0 if recorded else w
+    with pytest.raises(ValueError, match=r"^-=: the result has shape \(3, 2\), but this tensor's is \(2,\)"):
+        if recorded:
+            t -= np.ones((3, 2))
+        else:
+            with xpgrad.no_grad():
+                t -= np.ones((3, 2))
+    assert w.shape == (2,)
+    m = xpgrad.tensor(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"^@=: the result has shape \(3, 2\)"):
+        m @= np.ones((4, 2))
+    m += np.ones(4)  # a smaller operand broadcasts into it, as before
+    np.testing.assert_array_equal(m.data, np.full((3, 4), 2.0))
+
+
+def test_numpy_scalars_of_0d_arithmetic_stay_arrays_where_arrays_are_promised():
+    import torch
+
+    loss = xpgrad.array_api.sum(xpgrad.tensor([1.0, 2.0]))  # NumPy's sum gives np.float64
+    assert np.from_dlpack(loss) == 3.0 and torch.from_dlpack(loss).item() == 3.0
+    assert loss.__dlpack_device__() == (1, 0)
+    b = xpgrad.tensor(np.zeros(()), requires_grad=True)
+    (b * 2.0).backward()
+    (b * 2.0).backward()  # the sum of two 0-d gradients: np.float64, without item assignment
+    assert type(b.grad) is np.ndarray and b.grad == 4.0
+    b.grad[...] = 0.0
+    with xpgrad.no_grad():
+        b -= 0.5 * np.ones(())
+    assert type(b.data) is np.ndarray and b.data == -0.5
+
+
+def test_array_with_copy_false_never_copies_for_a_new_dtype():
+    t = xpgrad.tensor(np.arange(3.0))
+    with pytest.raises(ValueError, match="copy=False, but dtype float32 is not the data's float64"):
+        np.asarray(t, dtype=np.float32, copy=False)
+    assert np.shares_memory(np.asarray(t, dtype=np.float64, copy=False), t.data)
+
+
+def test_a_complex_grad_for_a_real_output_is_refused_not_cut_to_its_real_part():
+    x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"^backward: grad has the complex dtype complex128, but this tensor is real"):
+        (x * 2.0).backward(np.array([1 + 5j, 1 - 5j]))
+    with pytest.raises(TypeError, match=r"^autograd.grad: grad has the complex dtype"):
+        xpgrad.autograd.grad([x * 2.0], [x], grad_outputs=[np.array([1j, 1j])])
+    z = xpgrad.tensor([1 + 1j], requires_grad=True)
+    (z * 2.0).backward(np.array([1.0]))  # a real grad of a complex output widens losslessly
+    np.testing.assert_array_equal(z.grad, [2.0 + 0j])
+
+
+def test_pickle_and_copy_carry_values_not_the_graph_and_deepcopy_refuses_a_result():
+    import copy
+    import pickle
+
+    x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2.0
+    back = pickle.loads(pickle.dumps(y))  # it failed: "cannot pickle 'module' object"
+    assert back.is_leaf and back.requires_grad
+    np.testing.assert_array_equal(back.data, [2.0, 4.0])
+    assert copy.copy(y).is_leaf  # as torch's
+    with pytest.raises(RuntimeError, match="^deepcopy: this tensor is the result of recorded ops"):
+        copy.deepcopy(y)
+    (x**3).sum().backward(create_graph=True)  # a .grad with a graph
+    twin = copy.deepcopy(x)
+    assert twin is not x and type(twin.grad) is np.ndarray and twin.requires_grad
+    np.testing.assert_array_equal(twin.grad, [3.0, 12.0])
+    pair = copy.deepcopy([x, x])
+    assert pair[0] is pair[1]
+
+
+def test_the_requires_grad_flag_is_checked_when_set():
+    ints = xpgrad.tensor([1, 2])
+    with pytest.raises(TypeError, match="^requires_grad: requires_grad=True needs a floating-point dtype"):
+        ints.requires_grad = True
+    assert not ints.requires_grad
+    x = xpgrad.tensor([1.0, 2.0])
+    x.requires_grad = True
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    y = x * 2.0
+    with pytest.raises(RuntimeError, match="^requires_grad: only a leaf's flag can change"):
+        y.requires_grad = False
+    y.requires_grad = True  # already true: nothing to change
+    assert y.requires_grad and not y.is_leaf
+
+
+def test_format_spec_applies_to_the_value_of_a_one_element_tensor():
+    loss = xpgrad.array_api.sum(xpgrad.tensor([1.0, 2.0]))
+    assert f"{loss:.3f}" == "3.000" and f"{xpgrad.tensor(7):d}" == "7"
+    assert f"{xpgrad.tensor([0.25]):.1%}" == "25.0%"
+    assert f"{xpgrad.tensor(1 + 2j):.1f}" == "1.0+2.0j"
+    assert f"{loss}" == str(loss)
+    with pytest.raises(TypeError, match=r"^__format__: the spec '.2f' applies to one-element"):
+        f"{xpgrad.tensor([1.0, 2.0]):.2f}"

@@ -12,6 +12,7 @@ or a rule saved it. The graph is walked without recursion and released after
 from __future__ import annotations
 
 import contextvars
+import copy
 import itertools
 import math
 import operator
@@ -150,7 +151,7 @@ class Tensor:
     requires_grad : bool
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "_node", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
@@ -182,13 +183,18 @@ class Tensor:
                 f"Tensor.__array__: the data is on {self.device}, and NumPy cannot read GPU "
                 f"memory implicitly; call t.numpy() to copy it to the host"
             )
-        native = isinstance(self.data, np.ndarray)
-        if copy is False and not native:
+        data = _array(self.data)
+        if copy is False and not isinstance(data, np.ndarray):
             raise ValueError(
                 "Tensor.__array__: copy=False, but this tensor's data is not a NumPy array; "
                 "converting it needs a copy"
             )
-        values = to_numpy(self.data)
+        if copy is False and dtype is not None and np.dtype(dtype) != data.dtype:
+            raise ValueError(
+                f"Tensor.__array__: copy=False, but dtype {np.dtype(dtype)} is not the data's "
+                f"{data.dtype}; converting it needs a copy"
+            )
+        values = to_numpy(data)
         if copy:
             return np.array(values, dtype=dtype, copy=True)
         return np.asarray(values, dtype=dtype)
@@ -210,12 +216,71 @@ class Tensor:
         elif getattr(data, "requires_grad", False) and type(data).__module__ == "torch":
             data = data.detach()  # xpgrad records the graph; torch need not record one too
         xp, _ = resolve("Tensor", data)
-        self.requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
+        self._requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
         self._node = None
         self.data = data
         self._grad = None
 
     # -- properties -------------------------------------------------------
+    def _set_requires_grad(self, flag) -> None:
+        if self._node is not None:
+            if not flag:
+                raise RuntimeError(
+                    "requires_grad: only a leaf's flag can change, and this tensor is the result "
+                    "of recorded ops; t.detach() gives its values without a gradient"
+                )
+            return
+        xp, _ = resolve("requires_grad", self.data)
+        self._requires_grad = _check_requires_grad(xp, self.data, flag, "requires_grad")
+
+    requires_grad = property(
+        operator.attrgetter("_requires_grad"), _set_requires_grad,
+        doc="""Whether gradients flow to this tensor: True for a leaf made with
+        ``requires_grad=True`` and for every result of recorded ops. A leaf's
+        flag may be set (to True only for a floating-point dtype); a result's
+        cannot be switched off (``t.detach()`` gives its values).""",
+    )
+
+    def __getstate__(self) -> dict:
+        """For pickle and copy: the values, the flag and ``.grad``, never the
+        graph (it holds modules and saved arrays): a result comes back as a
+        leaf that requires grad, as torch's does; a ``.grad`` with a graph as
+        its values."""
+        grad = self._grad
+        return {"data": self.data, "grad": grad.data if type(grad) is Tensor else grad,
+                "requires_grad": self._requires_grad}
+
+    def __setstate__(self, state) -> None:
+        if type(state) is tuple:  # (None, slots) of a pickle from before __getstate__
+            state = {k.lstrip("_"): v for k, v in state[1].items()}
+        self.data, self._grad = state["data"], state.get("grad")
+        self._requires_grad, self._node = bool(state.get("requires_grad")), None
+
+    def __deepcopy__(self, memo) -> Tensor:
+        if self._node is not None:  # torch refuses too: a copy would leave the graph
+            raise RuntimeError(
+                "deepcopy: this tensor is the result of recorded ops, and a copy would carry no "
+                "gradient back to its inputs; deepcopy its leaves, or t.detach() for the values"
+            )
+        new = _new_tensor(Tensor)
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"``: a format spec applies to a one-element tensor's
+        value, as for NumPy's and torch's arrays; no spec gives ``str(t)``."""
+        if not spec:
+            return str(self)
+        if self.size != 1:
+            raise TypeError(
+                f"__format__: the spec {spec!r} applies to one-element tensors only; this one "
+                f"has shape {fmt(self.shape)}"
+            )
+        info = dtype_info(resolve("__format__", self.data)[0], self.data.dtype)
+        kind = complex if info.complex else float if info.inexact else int
+        return format(self._scalar(kind, "__format__"), spec)
+
     @property
     def grad(self):
         """The gradient ``backward()`` gave this leaf (None before): an array of
@@ -282,7 +347,7 @@ class Tensor:
             )
         kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version),
                                     ("dl_device", dl_device), ("copy", copy)) if v is not None}
-        data = self.data
+        data = _array(self.data)
         if not hasattr(data, "__dlpack__"):
             raise TypeError(
                 f"__dlpack__: this tensor's data ({type(data).__name__}) does not export "
@@ -292,7 +357,7 @@ class Tensor:
 
     def __dlpack_device__(self, /) -> tuple:
         """The data's ``(device type, device id)`` in DLPack's numbering."""
-        return self.data.__dlpack_device__()
+        return _array(self.data).__dlpack_device__()
 
     def to_device(self, device, /, *, stream=None) -> Tensor:
         """This tensor on ``device`` (the standard's spelling of :meth:`to`);
@@ -713,10 +778,11 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
                 f"gradients are recorded; update parameters inside xpgrad.no_grad() (as "
                 f"xpgrad.optim does), or write w = w {symbol[:-1]} ... for a new tensor"
             )
-        return operate(self, other)
+        return _same_shape(symbol, self, operate(self, other))
     out = operate(self, other)
     if out is NotImplemented:
         return NotImplemented
+    _same_shape(symbol, self, out)
     if out.requires_grad:  # other requires grad: record, like w = w + other
         return out
     data = out.data
@@ -730,8 +796,30 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
             )
         with scope:
             data = xp.astype(data, self.data.dtype)
-    self.data = data
+    self.data = _array(data)  # NumPy's 0-d arithmetic gives a scalar
     return self
+
+
+def _same_shape(symbol: str, t: Tensor, out):
+    """``out``, the result of ``t <symbol> other``, refused when ``other``
+    broadcast ``t`` to a new shape: an in-place operator keeps the shape, as
+    NumPy's and torch's do (a parameter must not silently grow)."""
+    if out is NotImplemented:
+        return out
+    have, want = tuple(out.shape), tuple(t.shape)
+    if have != want and not any([d is None or d != d for d in have + want]):  # dask: unknown
+        raise ValueError(
+            f"{symbol}: the result has shape {fmt(out.shape)}, but this tensor's is "
+            f"{fmt(t.shape)}, and an in-place operator keeps it; write t = t "
+            f"{symbol[:-1]} ... for a new tensor of that shape"
+        )
+    return out
+
+
+def _array(data):
+    """``data``, or a 0-d array for the NumPy scalar that NumPy's arithmetic
+    and reductions give for 0-d arrays (it has no DLPack, no item assignment)."""
+    return np.asarray(data) if isinstance(data, np.generic) else data
 
 
 def _take_over(t: Tensor, out: Tensor, what: str) -> None:
@@ -756,7 +844,7 @@ def _take_over(t: Tensor, out: Tensor, what: str) -> None:
     t.data = out.data
     if out._node is not None:
         t._node = out._node
-        t.requires_grad = True
+        t._requires_grad = True
 
 
 def _check_grad_value(t: Tensor, value) -> None:
@@ -805,7 +893,7 @@ def _result(data, node) -> Tensor:
     t.data = data
     t._grad = None
     t._node = node
-    t.requires_grad = node is not None
+    t._requires_grad = node is not None
     return t
 
 
@@ -839,7 +927,7 @@ def apply(rule, inputs: tuple, *params) -> Tensor:
         if type(a) is Tensor:
             # a call with *() costs 60 ns more than a plain one
             out, ctx = rule.forward(a.data, *params) if params else rule.forward(a.data)
-            if a.requires_grad and _GRAD_ENABLED.get():
+            if a._requires_grad and _GRAD_ENABLED.get():
                 ctx.parents = (a._node or a,)
                 ctx.rule, ctx.seq = rule, _next_seq()
                 if type(out) is tuple:
@@ -854,7 +942,7 @@ def apply(rule, inputs: tuple, *params) -> Tensor:
             out, ctx = rule.forward(a.data if ta else a, b.data if tb else b, *params)
         else:
             out, ctx = rule.forward(a.data if ta else a, b.data if tb else b)
-        wa, wb = ta and a.requires_grad, tb and b.requires_grad
+        wa, wb = ta and a._requires_grad, tb and b._requires_grad
         if not (wa or wb) or not _GRAD_ENABLED.get():
             return _plain_result(out)
         need = ctx.needs_input_grad
@@ -862,7 +950,7 @@ def apply(rule, inputs: tuple, *params) -> Tensor:
         ctx.parents = ((a._node or a) if wa else None, (b._node or b) if wb else None)
     else:
         out, ctx = rule.forward(*[t.data if type(t) is Tensor else t for t in inputs], *params)
-        wants = [type(t) is Tensor and t.requires_grad for t in inputs]
+        wants = [type(t) is Tensor and t._requires_grad for t in inputs]
         if True not in wants or not _GRAD_ENABLED.get():
             return _plain_result(out)
         ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, ctx.needs_input_grad)])
@@ -1038,6 +1126,11 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
             raise TypeError(
                 f"{op}: grad has dtype {grad.dtype}; pass a numeric array (it is "
                 f"cast to this tensor's dtype, {out.data.dtype})"
+            )
+        if info.complex and not dtype_info(xp, out.data.dtype).complex:
+            raise TypeError(  # the cast would drop its imaginary part, silently
+                f"{op}: grad has the complex dtype {grad.dtype}, but this tensor is real "
+                f"({out.data.dtype}); pass a real grad (xp.real(grad), if that is what is meant)"
             )
         if grad.dtype != out.data.dtype:
             with scope:
@@ -1435,7 +1528,7 @@ def _deliver(leaf: Tensor, g, own: bool) -> None:
 
 def _deliver_in(leaf: Tensor, g, own: bool, xp) -> None:
     if leaf._grad is not None:
-        leaf._grad = leaf._grad + g
+        leaf._grad = _array(leaf._grad + g)
     else:
         leaf._grad = g if own else xp.asarray(g, copy=True)
 
@@ -1505,7 +1598,7 @@ def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Ten
         # The common call, written out: a NumPy array as it is (no device to
         # move to, no dtype to cast to, no sizes to check), only the flag checked
         t = _new_tensor(Tensor)
-        t.requires_grad = _check_requires_grad(resolve("tensor", data)[0], data, requires_grad,
+        t._requires_grad = _check_requires_grad(resolve("tensor", data)[0], data, requires_grad,
                                                "tensor")
         t.data, t._grad, t._node = data, None, None
         return t
