@@ -680,3 +680,18 @@ def test_format_spec_applies_to_the_value_of_a_one_element_tensor():
     assert f"{loss}" == str(loss)
     with pytest.raises(TypeError, match=r"^__format__: the spec '.2f' applies to one-element"):
         f"{xpgrad.tensor([1.0, 2.0]):.2f}"
+
+
+def test_a_0d_exponent_that_requires_grad_gets_its_gradient_on_numpy():
+    # NumPy's 0-d arithmetic gave np.float64 data, which pow took for a constant
+    # number: d/dp sum(base ** p) was 0, and the second derivative of x ** x wrong
+    base = np.array([1.5, 2.0, 3.0])
+    want = np.sum(base**2 * np.log(base))  # at p = 2
+    got = xpgrad.grad(lambda p: xpgrad.array_api.sum(base ** (p * 1.0)))(np.array(2.0))
+    np.testing.assert_allclose(got, want)
+    got = xpgrad.grad(lambda w: xpgrad.array_api.sum(base ** xpgrad.array_api.sum(w)))(np.array([0.5, 1.5]))
+    np.testing.assert_allclose(got, [want, want])
+    x = 1.3  # d2/dx2 x^x = x^x ((ln x + 1)^2 + 1/x)
+    got = xpgrad.grad(xpgrad.grad(lambda a: a**a))(np.array(x))
+    np.testing.assert_allclose(got, x**x * ((np.log(x) + 1) ** 2 + 1 / x))
+    assert type(xpgrad.array_api.sum(xpgrad.tensor([1.0])).data) is np.ndarray

@@ -218,7 +218,7 @@ class Tensor:
         xp, _ = resolve("Tensor", data)
         self._requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
         self._node = None
-        self.data = data
+        self.data = _array(data)
         self._grad = None
 
     # -- properties -------------------------------------------------------
@@ -816,6 +816,9 @@ def _same_shape(symbol: str, t: Tensor, out):
     return out
 
 
+_NUMPY_SCALARS = frozenset(np.sctypeDict.values())  # np.float64 and the others
+
+
 def _array(data):
     """``data``, or a 0-d array for the NumPy scalar that NumPy's arithmetic
     and reductions give for 0-d arrays (it has no DLPack, no item assignment)."""
@@ -888,9 +891,11 @@ def constant(data) -> Tensor:
 
 def _result(data, node) -> Tensor:
     """A Tensor for a rule's output: ``node`` its ctx, or None for no graph.
-    The rule checked ``data`` already, so ``__init__``'s checks are skipped."""
+    The rule checked ``data`` already, so ``__init__``'s checks are skipped.
+    NumPy's scalar result of 0-d operands becomes a 0-d array: a Tensor's
+    data is an array (a rule takes a NumPy scalar as a constant number)."""
     t = _new_tensor(Tensor)
-    t.data = data
+    t.data = np.asarray(data) if type(data) in _NUMPY_SCALARS else data
     t._grad = None
     t._node = node
     t._requires_grad = node is not None
