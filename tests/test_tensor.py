@@ -136,6 +136,25 @@ def test_float16_sum_accumulates_beyond_half_range():
     assert s.dtype == np.float16 and s.item() == 4096.0
 
 
+@pytest.mark.parametrize("name", ["var", "std", "vector_norm"])
+def test_half_precision_spread_and_norm_compute_in_float32(name, backend):
+    # a (1024,) row with spread 10: the float16 sum of squares (about 1e5)
+    # overflowed to inf, though the variance (about 100) fits
+    backend.dtype("float16")  # skips where the library has none (array_api_strict)
+    row = np.random.default_rng(1).standard_normal((2, 1024)) * 10
+    half = row.astype(np.float16)
+    x = xpgrad.tensor(backend.asarray(half, "float16"), requires_grad=True)
+    fn = getattr(xpgrad.array_api.linalg if name == "vector_norm" else xpgrad.array_api, name)
+    out = fn(x, axis=1)
+    wide = half.astype(np.float64)
+    want = {"var": wide.var(axis=1), "std": wide.std(axis=1),
+            "vector_norm": np.sqrt((wide**2).sum(axis=1))}[name]
+    assert dtype_name(out.data) == "float16"
+    np.testing.assert_allclose(host(out.data).astype(np.float64), want, rtol=2e-3)
+    xpgrad.array_api.sum(out).backward()
+    assert x.grad.dtype == x.data.dtype and np.isfinite(host(x.grad)).all()
+
+
 def test_integer_tensor_with_requires_grad_raises(backend):
     data = backend.asarray(np.arange(3))
     with pytest.raises(TypeError, match="requires_grad"):

@@ -525,6 +525,15 @@ def _sgn(xp, x, ax):
     return xp.sign(x)
 
 
+def _vector_norm(xp, x, axes, keepdims, ord, accum):  # noqa: A002 - the standard's name
+    """Half precision in ``accum`` (float32), as its sums: NumPy's float16
+    sum of squares overflows where the norm does not."""
+    norm = linalg_function("vector_norm", xp)
+    if accum is None:
+        return norm(x, axis=axes, keepdims=keepdims, ord=ord)
+    return xp.astype(norm(xp.astype(x, accum), axis=axes, keepdims=keepdims, ord=ord), x.dtype)
+
+
 class vector_norm(Rule):
     """``out = (sum |x|^p)^(1/p)`` over ``axis`` (max |x| for p = inf, min for -inf).
 
@@ -558,8 +567,7 @@ class vector_norm(Rule):
                 f"vector_norm: x of shape {fmt(x.shape)} has no elements along axis {axis!r}, and "
                 f"ord={ord} takes a maximum or minimum of nothing; reduce over non-empty axes"
             )
-        out = run("vector_norm", scope, lambda: linalg_function("vector_norm", xp)(
-            x, axis=axes, keepdims=keepdims, ord=ord))
+        out = run("vector_norm", scope, _vector_norm, xp, x, axes, keepdims, ord, info.accum)
         return vector_norm.record(xp, scope, Normed(x, out, axes, kept, float(ord)), (True,), out)
 
     @staticmethod

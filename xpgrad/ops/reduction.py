@@ -374,20 +374,26 @@ def _correction(op, correction) -> float:
 def _moment(rule, x, axis, correction, keepdims):
     """The forward of var and std."""
     op = rule.__name__
-    xp, scope, keepdims, (axes, kept, _, count), _ = _start(op, x, axis, keepdims, True)
+    xp, scope, keepdims, (axes, kept, _, count), info = _start(op, x, axis, keepdims, True)
     denom = builtins.max(count - _correction(op, correction), 0.0)
-    d, out = run(op, scope, _spread_moment, xp, x, axes, keepdims, denom, rule is std)
+    d, out = run(op, scope, _spread_moment, xp, x, axes, keepdims, denom, rule is std, info.accum)
     saved = Moment(d, out if rule is std else None, kept, denom)
     return rule.record(xp, scope, saved, (True,), out)
 
 
-def _spread_moment(xp, x, axes, keepdims, denom, root):
+def _spread_moment(xp, x, axes, keepdims, denom, root, accum):
     """x minus its mean, and the sum of its squares over the divisor max(n - correction, 0)
-    (its square root with ``root``)."""
-    d = x - xp.mean(x, axis=axes, keepdims=True)
+    (its square root with ``root``). Half precision computes in ``accum``
+    (float32), as its sums do: a float16 sum of squares overflows long before
+    the variance does."""
+    wide = x if accum is None else xp.astype(x, accum)
+    d = wide - xp.mean(wide, axis=axes, keepdims=True)
     ss = xp.sum(d * d, axis=axes, keepdims=keepdims)
     var = ss / denom if denom else ss * math.inf
-    return d, (xp.sqrt(var) if root else var)
+    out = xp.sqrt(var) if root else var
+    if accum is None:
+        return d, out
+    return xp.astype(d, x.dtype), xp.astype(out, x.dtype)
 
 
 def _joined_spread(s, join):
