@@ -509,15 +509,33 @@ def test_det_gradient_at_singular_matrices_is_the_cofactor_matrix(a):
     np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-7)
 
 
-def test_det_second_derivative_below_rank_n_minus_1_raises():
-    # the gradient (cofactors, all 0 here) is exact; its derivative would need the
-    # rotations inside the 2-dimensional null space, which the SVD does not give
-    a = np.diag([2.0, 0.0, 0.0])
-    t = xpgrad.tensor(a, requires_grad=True)
-    xa.linalg.det(t).backward()
-    np.testing.assert_array_equal(t.grad, np.zeros((3, 3)))
-    with pytest.raises(ValueError, match=r"^svd\.backward: x has a repeated zero singular value"):
-        xpgrad.hvp(lambda y: y.__array_namespace__().linalg.det(y), a, np.ones((3, 3)))
+@pytest.mark.parametrize("a", [np.diag([2.0, 0.0, 0.0]), np.zeros((3, 3)),
+                               np.array([[1.0, 2.0, 0.5], [2.0, 4.0, 1.0], [0.0, 1.0, 3.0]])],
+                         ids=["rank1", "zero", "rank2"])
+def test_det_is_differentiable_to_any_order_at_singular_matrices(a):
+    # Below rank n - 1 a second derivative raised (through svd), and at rank
+    # n - 1 a third was wrong ([[-0.26, -0.41, 0.14], ...] for -I): a zero
+    # singular value is |.| of a smooth function, which the SVD's form of the
+    # cofactors differentiates twice. det of 3 x 3 is a cubic: its third
+    # derivative is constant, so the value anywhere else is the reference.
+    def det(y):
+        return y.__array_namespace__().linalg.det(y)
+
+    v = np.random.default_rng(14).uniform(-1, 1, a.shape)
+    w = np.random.default_rng(15).uniform(-1, 1, a.shape)
+    h = xpgrad.hvp(det, a, v)
+    eps = 1e-6
+    fd = (_cofactors(a + eps * v) - _cofactors(a - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-7)
+
+    def third(m, v=v, w=w):
+        return xpgrad.grad(lambda y: xa.sum(xpgrad.hvp(det, y, v) * w))(m)
+
+    regular = a + np.diag([0.5, 1.5, 2.5])
+    assert abs(np.linalg.det(regular)) > 0.1
+    np.testing.assert_allclose(third(a), third(regular), atol=1e-12)
+    on_torch = third(*[torch.tensor(m) for m in (a, v, w)])
+    np.testing.assert_allclose(on_torch.numpy(), third(regular), atol=1e-12)
 
 
 def test_det_one_singular_matrix_does_not_fail_its_batch():

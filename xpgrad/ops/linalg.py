@@ -642,10 +642,32 @@ def _cofactor_svd(xp, x):
     return _matrix_axes(xp, c) * conj_if_complex(xp, inner)
 
 
+def _cofactor_minors(xp, x):
+    """The cofactor matrix of square x (..., n, n) as (-1)^(i+j) det of
+    each minor: a polynomial in x whatever its rank, where the SVD's form is
+    not (a zero singular value is |.| of a smooth function of x), so a
+    recorded backward differentiates it to any order. n^2 minors of
+    (n - 1)^2 elements each: for the singular matrices of a recorded
+    backward only. A singular minor recurses here, to 1 x 1 at the most."""
+    n = x.shape[-1]
+    batch = tuple(x.shape[:-2])
+    if n == 1:
+        return xp.ones_like(x)
+    others = xp.asarray([k for i in range(n) for k in range(n) if k != i], device=_dev(x))
+    rows = xp.reshape(xp.take(x, others, axis=-2), batch + (n, n - 1, n))
+    both = xp.reshape(xp.take(rows, others, axis=-1), batch + (n, n - 1, n, n - 1))
+    b = len(batch)
+    minors = xp.permute_dims(both, tuple(range(b)) + (b, b + 2, b + 1, b + 3))
+    sign = xp.asarray([[(-1.0) ** (i + j) for j in range(n)] for i in range(n)], dtype=x.dtype,
+                      device=_dev(x))
+    return xp.linalg.det(minors) * sign
+
+
 def _cofactor(xp, x, d):
     """The cofactor matrix adj(x)^T of square x with determinant ``d``:
-    d * inv(x)^T for the matrices with d != 0, the SVD's product form for the
-    singular ones (only they pay for an SVD; one does not fail the others)."""
+    d * inv(x)^T for the matrices with d != 0, and for the singular ones the
+    SVD's product form, or in a recorded backward (on Tensors) the minors'
+    determinants (only they pay for it; one does not fail the others)."""
     d4 = _matrix_axes(xp, d)
     singular = d == 0
     if not _any(xp, singular):
@@ -653,7 +675,8 @@ def _cofactor(xp, x, d):
     s4 = _matrix_axes(xp, singular)
     eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_dev(x))
     by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
-    return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
+    recorded = getattr(type(x), "_xpgrad_tensor", False)
+    return xp.where(s4, (_cofactor_minors if recorded else _cofactor_svd)(xp, x), by_inverse)
 
 
 def _square(op, x):
@@ -692,8 +715,8 @@ class det(Rule):
     cofactor matrix: out * inv(x)^T where out != 0, and at a singular x
     det(U) det(Vh) conj(U diag(p) Vh) from the SVD x = U S Vh, p_i the product
     of the singular values other than s_i (exact: diag(2, 0, 3) gets
-    diag(0, 6, 0), where torch gives 0). Differentiable again at any x of rank
-    n - 1 or more; below that, a second derivative raises (through svd)."""
+    diag(0, 6, 0), where torch gives 0). Differentiable again to any order:
+    a recorded backward takes a singular x's cofactors from its minors."""
 
     args = ("x",)
 
