@@ -474,3 +474,51 @@ def test_qr_of_a_wide_matrix_on_dask_matches_torch():
     ((tq[:, 0] * 2.0).sum() + tr[0].sum()).backward()
     np.testing.assert_allclose(q.data.compute(), tq.detach().numpy(), atol=1e-14)
     np.testing.assert_allclose(a.grad.compute(), t.grad.numpy(), atol=1e-13)
+
+
+# dask's linalg takes one matrix (2-D): batches raised its "Dimension must be 2",
+# and inv and solve gave float32 inputs float64 results and gradients
+_RNG = np.random.default_rng(21)
+_SPD = _RNG.standard_normal((2, 2, 3, 3))
+_SPD = _SPD @ np.swapaxes(_SPD, -1, -2) + np.eye(3)
+BATCHED = {
+    "inv": (lambda ns, a: ns.linalg.inv(a), [_SPD]),
+    "solve": (lambda ns, a, b: ns.linalg.solve(a, b), [_SPD, _RNG.standard_normal((2, 1, 3, 2))]),
+    "solve-vector": (lambda ns, a, b: ns.linalg.solve(a, b), [_SPD, _RNG.standard_normal(3)]),
+    "qr": (lambda ns, a: ns.linalg.qr(a)[1] ** 2, [_SPD]),
+    "svd": (lambda ns, a: ns.linalg.svd(a)[1], [_SPD]),  # square: full_matrices is thin
+    "svdvals": (lambda ns, a: ns.linalg.svdvals(a), [_SPD]),
+    "cholesky": (lambda ns, a: ns.linalg.cholesky(a), [_SPD]),
+    "matrix_norm-2": (lambda ns, a: ns.linalg.matrix_norm(a, ord=2), [_SPD]),
+    "matrix_power--2": (lambda ns, a: ns.linalg.matrix_power(a, -2), [_SPD]),
+    "empty-batch": (lambda ns, a: ns.linalg.inv(a), [_SPD[:0]]),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(BATCHED))
+def test_batched_linalg_on_dask_matches_numpy(name, dtype):
+    ns = xpgrad.array_api
+    fn, hosts = BATCHED[name]
+    hosts = [h.astype(dtype) for h in hosts]
+    got = []
+    for wrap in (np.asarray, lambda h: da.from_array(h, chunks=tuple(max(1, n // 2) for n in h.shape))):
+        leaves = [xpgrad.tensor(wrap(h), requires_grad=True) for h in hosts]
+        out = fn(ns, *leaves)
+        ns.sum(out * out).backward()
+        got.append((out.data, [t.grad for t in leaves]))
+    (want, want_grads), (out, grads) = got
+    assert isinstance(out, da.Array) and all(isinstance(g, da.Array) for g in grads)
+    assert out.dtype == want.dtype == dtype and all(g.dtype == dtype for g in grads)
+    tol = 1e-10 if dtype == "float64" else 2e-3
+    np.testing.assert_allclose(out.compute(), want, rtol=tol, atol=tol)
+    for g, w in zip(grads, want_grads):
+        np.testing.assert_allclose(g.compute(), w, rtol=tol, atol=tol)
+
+
+def test_full_svd_of_a_non_square_dask_matrix_says_what_to_do():
+    x = xpgrad.tensor(da.from_array(np.ones((3, 2))))
+    with pytest.raises(TypeError, match=r"^svd: dask has no full_matrices=True for a matrix of shape \(3, 2\)"):
+        xpgrad.array_api.linalg.svd(x)
+    u, s, vh = xpgrad.array_api.linalg.svd(x, full_matrices=False)
+    assert u.shape == (3, 2)

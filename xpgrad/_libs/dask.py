@@ -13,11 +13,15 @@ returns the upper factor (array-api-compat passes that on): the lower one is
 asked for. A boolean mask assigns through ``x[mask] = v``, not ``x[(mask,)]``,
 which dask refuses. Its ``qr``, ``svd`` and ``svdvals`` take tall-and-skinny or
 short-and-fat chunkings only: the shorter axis is rechunked into one chunk.
+Its linalg takes one matrix (2-D): the namespace's runs on each matrix of a
+batch (:class:`DaskNamespace`).
 
 dask is imported only by the methods that need it.
 """
 
 from __future__ import annotations
+
+import math
 
 from . import Library, adapter_for, rank_from_singular_values
 
@@ -100,29 +104,124 @@ class Dask(Library):
         except (ValueError, TypeError, NotImplementedError):
             return None
 
+    def namespace(self, xp):
+        return DaskNamespace(xp)
+
     def linalg_function(self, xp, name):
-        if name == "cholesky":
-            return _cholesky
-        if name in ("qr", "svd", "svdvals"):
-            fn = getattr(xp.linalg, name)
-            return lambda x, **kwargs: fn(_one_chunk_across(x), **kwargs)
         if name == "matrix_rank":
             return lambda x, rtol=None: _matrix_rank(xp, x, rtol)
         return super().linalg_function(xp, name)
 
 
+class DaskNamespace:
+    """``array_api_compat.dask.array`` whose ``linalg`` takes batches (below)."""
+
+    def __init__(self, base) -> None:
+        self._base = base
+        self.__name__ = base.__name__
+        self.linalg = _DaskLinalg(self, base.linalg)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._base, name)
+        setattr(self, name, value)
+        return value
+
+
+class _DaskLinalg:
+    """dask's linalg takes one matrix (2-D): these run on each matrix of a
+    batch, in the forwards and in the backwards (which solve and invert).
+    inv and solve compute float32 in float64: their results are cast back."""
+
+    _EACH = ("inv", "solve", "qr", "svd", "svdvals", "cholesky")
+
+    def __init__(self, xp, base) -> None:
+        self._xp, self._base = xp, base
+
+    def __getattr__(self, name: str):
+        value = getattr(self._base, name)
+        if name == "cholesky":
+            value = _cholesky
+        elif name in ("qr", "svd", "svdvals"):
+            value = _chunked_across(value)
+        if name in self._EACH:
+            value = _each_matrix(self._xp, value, name)
+        setattr(self, name, value)
+        return value
+
+
+def _chunked_across(fn):
+    return lambda x, **kwargs: fn(_one_chunk_across(x), **kwargs)
+
+
+def _each_matrix(xp, fn, name):
+    """``fn`` (dask's, on one matrix) on each matrix of a batch, stacked.
+    ``solve(a, b)``: a's and b's batches broadcast (a vector b: one for all)."""
+    import numpy as np
+
+    def call(x, *rest, **kwargs):
+        if name == "svd" and kwargs.get("full_matrices", True):
+            if x.shape[-2] != x.shape[-1]:
+                raise TypeError(
+                    f"svd: dask has no full_matrices=True for a matrix of shape "
+                    f"{tuple(x.shape[-2:])}; pass full_matrices=False, or compute x to NumPy first"
+                )
+            kwargs["full_matrices"] = False  # the same matrices for a square x
+        stacked_b = bool(rest) and rest[0].ndim > 1
+        batch = tuple(x.shape[:-2])
+        if stacked_b:
+            batch = np.broadcast_shapes(batch, tuple(rest[0].shape[:-2]))
+        if not batch:
+            return _cast_to(xp, fn(x, *rest, **kwargs), x.dtype, name)
+        if any(d != d for d in batch):  # unknown sizes: dask's own error asks for them
+            return fn(x, *rest, **kwargs)
+        if math.prod(batch) == 0:  # the shapes of one matrix's results, for none of them
+            one = fn(xp.zeros(tuple(x.shape[-2:]), dtype=x.dtype),
+                     *[xp.zeros(tuple(r.shape[-2:]), dtype=r.dtype) if stacked_b else r
+                       for r in rest], **kwargs)
+            return _map(lambda o: xp.zeros(batch + tuple(o.shape), dtype=o.dtype),
+                        _cast_to(xp, one, x.dtype, name))
+        x = _flat(xp, x, batch)
+        if stacked_b:
+            rest = (_flat(xp, rest[0], batch),)
+        outs = [fn(x[i], *[r[i] if stacked_b else r for r in rest], **kwargs)
+                for i in range(x.shape[0])]
+        if isinstance(outs[0], tuple):
+            parts = [xp.stack([o[k] for o in outs]) for k in range(len(outs[0]))]
+            out = type(outs[0])(*parts) if hasattr(outs[0], "_fields") else tuple(parts)
+        else:
+            out = xp.stack(outs)
+        out = _cast_to(xp, out, x.dtype, name)
+        return _map(lambda o: xp.reshape(o, batch + tuple(o.shape[1:])), out)
+
+    return call
+
+
+def _flat(xp, a, batch):
+    """``a`` broadcast to ``batch`` and its batch axes flattened into one."""
+    matrix = tuple(a.shape[-2:])
+    return xp.reshape(xp.broadcast_to(a, batch + matrix), (-1,) + matrix)
+
+
+def _map(fn, out):
+    if isinstance(out, tuple):
+        parts = [fn(o) for o in out]
+        return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
+    return fn(out)
+
+
+def _cast_to(xp, out, dtype, name):
+    if name not in ("inv", "solve"):  # the others keep float32 (and svd's S is real)
+        return out
+    return _map(lambda o: o if o.dtype == dtype else xp.astype(o, dtype), out)
+
+
 def _cholesky(x, upper=False):
     import dask.array as da
 
-    if x.ndim != 2:
-        raise ValueError(
-            f"cholesky: dask's cholesky takes one matrix (2-D), and x has shape {tuple(x.shape)}; "
-            f"call it on each matrix (xp.unstack), or compute x to NumPy first"
-        )
     return da.linalg.cholesky(x, lower=not upper)
 
 
 def _matrix_rank(xp, x, rtol):
     """The standard's matrix_rank from svdvals (dask's svd has no compute_uv)."""
-    sv = xp.linalg.svd(_one_chunk_across(x), full_matrices=False)[1]
+    sv = xp.linalg.svd(x, full_matrices=False)[1]
     return rank_from_singular_values(xp, sv, x.shape, rtol)
