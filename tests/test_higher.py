@@ -496,3 +496,22 @@ def test_cumulative_prod_second_derivative_through_zeros(include_initial):
 def xp_sum_weighted(t, w):
     ns = t.__array_namespace__()
     return ns.sum(t * xpgrad.convert(w, like=t.data))
+
+
+def test_a_recorded_backward_over_two_libraries_compares_no_dtypes_across_them():
+    # the namespace of Tensors cached the dtypes of every library in one dict:
+    # array_api_strict's float64 met NumPy's there, and strict warned
+    import warnings
+
+    xs = pytest.importorskip("array_api_strict")
+
+    def f(a):
+        ns = a.__array_namespace__()
+        return ns.sum(ns.imag(ns.fft.fft(a)) ** 2)
+
+    want = xpgrad.hvp(f, np.arange(3.0), np.arange(3.0))
+    x = xs.asarray([0.0, 1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = xpgrad.hvp(f, x, x)
+    np.testing.assert_allclose(np.asarray(got), want)

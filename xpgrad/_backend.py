@@ -505,6 +505,18 @@ class DTypeInfo:
 _DTYPES: dict[int, dict] = {}
 
 
+class _ByLibrary(dict):
+    """The cache of ``xpgrad.array_api``, whose rules (a recorded backward)
+    see the dtypes of every library: one dict per dtype type, so that no two
+    libraries' dtypes meet in one (their hashes may collide)."""
+
+    def get(self, dtype, default=None):
+        return dict.get(self, type(dtype), {}).get(dtype, default)
+
+    def setdefault(self, dtype, info):
+        return dict.setdefault(self, type(dtype), {}).setdefault(dtype, info)
+
+
 def dtype_info(xp: object, dtype: object) -> DTypeInfo:
     """Cached :class:`DTypeInfo` for ``dtype`` in namespace ``xp``."""
     infos = _DTYPES.get(id(xp))
@@ -513,7 +525,8 @@ def dtype_info(xp: object, dtype: object) -> DTypeInfo:
         if info is not None:
             return info
     else:
-        infos = _DTYPES.setdefault(id(xp), {})
+        mixed = getattr(xp, "__name__", None) == "xpgrad.array_api"
+        infos = _DTYPES.setdefault(id(xp), _ByLibrary() if mixed else {})
     return infos.setdefault(dtype, _classify(xp, dtype))
 
 
