@@ -289,3 +289,23 @@ def test_basic_use_does_not_import_cupy_or_torch():
         "sorted(m for m in sys.modules if m.split('.')[0] in ('cupy', 'torch'))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_array_api_strict_devices_are_told_apart_and_moved_between():
+    # Tensor.to_device(u.device) stayed on device1 (the place, the CPU, was the
+    # same), and strict's own Device objects were refused as no device
+    xs = pytest.importorskip("array_api_strict")
+    d1, cpu = xs.Device("device1"), xs.Device("CPU_DEVICE")
+    t = xpgrad.tensor(xs.asarray([1.0, 2.0, 3.0], device=d1), requires_grad=True)
+    u = xpgrad.tensor(xs.asarray([10.0, 20.0, 30.0]))
+    moved = t.to_device(u.device)
+    assert moved.data.device == cpu
+    xpgrad.array_api.sum(moved * u).backward()  # mixing devices raised before the move
+    assert t.grad.device == d1
+    assert np.asarray(t.grad.to_device(cpu)).tolist() == [10.0, 20.0, 30.0]
+    assert t.to_device(cpu).data.device == cpu
+    assert xpgrad.to_device(t.data, cpu).device == cpu
+    assert xpgrad.array_api.asarray(t, device=cpu).data.device == cpu
+    assert t.to_device(t.device) is t
+    with pytest.raises(TypeError, match="^to_device: Device: expected a string .* nor a device of array_api_strict"):
+        t.to_device(object())

@@ -416,7 +416,7 @@ def to_device(array: object, device: object):
     array([0, 1, 2])
     """
     lib = _lib_of_type(type(array), array, "to_device")
-    dev = parse_device(device, "to_device")
+    dev = device_for(array, device, "to_device")
     library = getattr(dev, "library", None)
     if library is not None and library != lib.name:
         # another array's device (t.device), of another library: the values go
@@ -428,9 +428,41 @@ def to_device(array: object, device: object):
             return xp.asarray(host, copy=True, **kw)  # torch.asarray would share NumPy's
         except TypeError:  # an asarray without copy (its arrays are its own)
             return xp.asarray(host, **kw)
-    if lib.adapter.device_of(array) == dev:
+    if not is_elsewhere(dev, array):
         return array
+    if lib.adapter.device_of(array) == dev:  # another of the library's devices at one place
+        move = getattr(array, "to_device", None)  # the standard's method (array_api_strict's)
+        return array if move is None else move(dev.native)
     return lib.adapter.to_device(array, dev)
+
+
+def device_for(array: object, device: object, op: str) -> Device:
+    """``device`` read for ``array``: a name, Device, torch or CuPy device as
+    :class:`~xpgrad.Device` reads it; a device object of ``array``'s own
+    library that Device does not know (array_api_strict's, JAX's) as the
+    :class:`ArrayDevice` of that library's arrays there."""
+    try:
+        return parse_device(device, op)
+    except TypeError as exc:
+        lib = _lib_of_type(type(array), array, op)
+        try:
+            probe = lib.xp.empty((0,), device=device)
+        except Exception:  # noqa: BLE001 - not a device of the library either
+            raise TypeError(f"{exc}, nor a device of {lib.name}") from None
+        return array_device(probe)
+
+
+def is_elsewhere(device: Device, array: object) -> bool:
+    """Whether ``device`` (:func:`device_for`'s) names another place than
+    ``array``'s, another library, or another device object of its library
+    at the same place (array_api_strict's devices are all host memory)."""
+    here = array_device(array)
+    if device != here:
+        return True
+    library = getattr(device, "library", None)
+    if library is None:
+        return False
+    return library != here.library or (device.native is not None and device.native != here.native)
 
 
 def convert(array: object, like: object):

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from . import _dtypes, ops
-from ._backend import LIBS, array_device, declare, dtype_info, resolve, to_numpy
+from ._backend import LIBS, array_device, declare, device_for, dtype_info, is_elsewhere, resolve, to_numpy
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
 from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast, note_backward
@@ -364,10 +364,10 @@ class Tensor:
         gradients flow back to the original device."""
         if stream is not None:
             raise ValueError("to_device: stream is not supported; pass stream=None")
-        here = self.device
-        if isinstance(device, ArrayDevice) and device == here and device.library == here.library:
+        dev = device_for(self.data, device, "to_device")
+        if not is_elsewhere(dev, self.data):
             return self
-        return self.to(device)
+        return apply(ops.to_device, (self,), dev)
 
     @property
     def is_leaf(self) -> bool:
@@ -475,7 +475,7 @@ class Tensor:
 
     def to(self, device) -> Tensor:
         """This tensor on ``device``; gradients flow back to the original device."""
-        return apply(ops.to_device, (self,), parse_device(device, "Tensor.to"))
+        return apply(ops.to_device, (self,), device_for(self.data, device, "Tensor.to"))
 
     # -- graph ------------------------------------------------------------
     def backward(self, grad=None, *, retain_graph: bool | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 
 from .. import _dtypes
-from .._backend import array_device, namespace_for, resolve
+from .._backend import array_device, device_for, is_elsewhere, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, NO_SCOPE, backend_error
 from ..tensor import Tensor, constant
@@ -97,7 +97,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         if xp is not None:
             # another place, or another Tensor's device of another library (the
             # values go over to it): to_device moves them, as a Tensor's
-            if device is not None and _moves(device, array_device(obj)):
+            if device is not None and is_elsewhere(device_for(obj, device, "asarray"), obj):
                 obj = constant(obj).to_device(device).data
                 xp, scope = resolve("asarray", obj)
             native = _dtypes.to_native(xp, dtype, "asarray")
@@ -115,21 +115,12 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     return _create("asarray", device, make)
 
 
-def _moves(device, current) -> builtins.bool:
-    """Whether ``device`` names another place than ``current`` (a Tensor's),
-    or, as another Tensor's device, another library."""
-    library = getattr(device, "library", None)
-    if library is not None and library != getattr(current, "library", library):
-        return True
-    return Device(device) != current
-
-
 def _asarray_tensor(x: Tensor, dtype, device, copy):
     from . import _manipulation
 
     if copy is False and dtype is not None and _dtypes.wrap(x.data.dtype) != dtype:
         raise ValueError("asarray: copy=False, but changing the dtype needs a copy")
-    if device is not None and _moves(device, x.device):
+    if device is not None and is_elsewhere(device_for(x.data, device, "asarray"), x.data):
         if copy is False:
             raise ValueError("asarray: copy=False, but moving to another device needs a copy")
         x = x.to_device(device)
