@@ -579,6 +579,31 @@ def test_unwritable_output_fails_before_timing(tmp_path, capsys, monkeypatch, no
     assert f"--json {tmp_path}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where", ["folder", "folder/", "under_a_file", "bad_suffix"])
+def test_an_output_path_that_cannot_be_a_file_fails_before_timing(where, tmp_path, capsys, no_timing):
+    # the check walked up to a writable folder and passed: the run timed every
+    # case, then ended in IsADirectoryError or FileExistsError, results lost
+    (tmp_path / "afile").write_text("")
+    option, path, says = {
+        "folder": ("--json", str(tmp_path), "is a folder; name a file in it"),
+        "folder/": ("--plot", str(tmp_path) + "/", "is a folder; name a file in it"),
+        "under_a_file": ("--json", str(tmp_path / "afile" / "x.json"), f"{tmp_path / 'afile'} is a file, not a folder"),
+        "bad_suffix": ("--plot", str(tmp_path / "x.xyz"), "matplotlib cannot write .xyz files"),
+    }[where]
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    assert main(TINY + [option, path]) == 2
+    assert f"xpgrad bench: {option} {path}: {says}" in capsys.readouterr().err
+
+
+def test_a_plot_without_suffix_is_named_as_written_and_devices_are_timed_once(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(TINY + ["--no-torch", "--devices", "cpu,cpu", "--plot", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'run.png'}" in out and (tmp_path / "run.png").exists()
+    assert "cases on cpu in" in out  # "cpu, cpu", each case twice, before
+
+
 @pytest.mark.parametrize("argv", [["--ops", "conv"], ["--dtypes", "int8"], ["--repeat", "0"],
                                   ["--min-time", "-1"], ["--kinds", "gemm", "--max-size", "8"]])
 def test_bad_arguments(argv, capsys, no_timing):

@@ -161,11 +161,25 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _existing(path: str) -> str:
-    """The nearest folder above ``path`` that exists."""
-    while not os.path.isdir(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    return path
+def _unwritable(path: str) -> str | None:
+    """Why the file ``path`` cannot be written after the run, or None: checked
+    before the run, so that hours of timing are not lost at its end."""
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        return "is a folder; name a file in it"
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)  # the nearest one that exists: it will hold the rest
+    if not os.path.isdir(folder):
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK):
+        return f"cannot write in {folder}"
+    return None
+
+
+def _plot_formats() -> set:
+    from matplotlib.figure import Figure
+
+    return set(Figure().canvas.get_supported_filetypes())
 
 
 def _fail(message: str) -> int:
@@ -192,10 +206,18 @@ def main(argv=None) -> int:
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         return _fail("--plot needs matplotlib, which is not installed; "
                      "pip install 'xpgrad[plot]' (or leave out --plot)")
+    if args.plot and not os.path.splitext(args.plot)[1] and not args.plot.endswith(("/", os.sep)):
+        args.plot += ".png"  # matplotlib's default format, which it would add unsaid
     for option, path in (("--json", args.json), ("--plot", args.plot)):
-        folder = path and _existing(os.path.dirname(os.path.abspath(path)))
-        if folder and not os.access(folder, os.W_OK):
-            return _fail(f"{option} {path}: cannot write in {folder}")
+        problem = path and _unwritable(path)
+        if problem:
+            return _fail(f"{option} {path}: {problem}")
+    if args.plot:
+        formats = _plot_formats()
+        suffix = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        if suffix not in formats:
+            return _fail(f"--plot {args.plot}: matplotlib cannot write .{suffix} files; name a "
+                         f"file ending in one of {', '.join('.' + f for f in sorted(formats))}")
     pm = "±"  # which must not end a long run on an ASCII terminal
     try:
         pm.encode(sys.stdout.encoding or "utf-8")
@@ -210,9 +232,12 @@ def main(argv=None) -> int:
         pause=preset.pause if args.pause is None else args.pause, torch=args.torch,
         progress=ProgressBar(sys.stderr) if args.progress else None)
     try:
-        runtimes = [runner.runtime(d) for d in (
-            xpgrad.devices() if args.devices.strip() == "all"
-            else [s for s in args.devices.split(",") if s.strip()])]
+        runtimes = {}  # by device: "cpu,cpu" or "cuda,cuda:0" times each once
+        for d in (xpgrad.devices() if args.devices.strip() == "all"
+                  else [s for s in args.devices.split(",") if s.strip()]):
+            rt = runner.runtime(d)
+            runtimes.setdefault(str(rt.device), rt)
+        runtimes = list(runtimes.values())
         devices = [str(rt.device) for rt in runtimes]
     except (TypeError, ValueError, RuntimeError) as exc:
         return _fail(str(exc))
