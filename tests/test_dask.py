@@ -522,3 +522,34 @@ def test_full_svd_of_a_non_square_dask_matrix_says_what_to_do():
         xpgrad.array_api.linalg.svd(x)
     u, s, vh = xpgrad.array_api.linalg.svd(x, full_matrices=False)
     assert u.shape == (3, 2)
+
+
+def test_a_masked_result_sized_by_compute_chunk_sizes_has_its_gradient():
+    # the README's advice for the forward; the backward then failed on the
+    # unknown sizes its node had recorded ((nan,) against (16,))
+    a = np.random.default_rng(0).standard_normal((7, 5))
+    t = xpgrad.tensor(da.from_array(a, chunks=(3, 2)), requires_grad=True)
+    m = t[t > 0]
+    m.data.compute_chunk_sizes()
+    ns = xpgrad.array_api
+    ns.sum(m * m).backward()
+    assert isinstance(t.grad, da.Array)
+    np.testing.assert_allclose(t.grad.compute(), np.where(a > 0, 2 * a, 0.0))
+
+
+@pytest.mark.parametrize("where", ["rows", "columns"])
+@pytest.mark.parametrize("kind", ["tensor", "dask", "numpy"])
+def test_an_integer_index_of_two_dimensions_on_dask(kind, where):
+    # dask indexes with 1-D integer arrays only: a bare AssertionError, or a TypeError
+    a = np.arange(20.0).reshape(4, 5)
+    idx = np.array([[0, -1], [2, 2]])
+    t = xpgrad.tensor(da.from_array(a, chunks=2), requires_grad=True)
+    index = {"tensor": xpgrad.tensor(da.from_array(idx)), "dask": da.from_array(idx), "numpy": idx}[kind]
+    key = index if where == "rows" else (slice(None), index)
+    np_key = idx if where == "rows" else (slice(None), idx)
+    y = t[key]
+    xpgrad.array_api.sum(y * y).backward()
+    np.testing.assert_array_equal(y.data.compute(), a[np_key])
+    want = np.zeros_like(a)
+    np.add.at(want, np_key, 2 * a[np_key])
+    np.testing.assert_array_equal(t.grad.compute(), want)

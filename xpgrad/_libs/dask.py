@@ -14,7 +14,9 @@ asked for. A boolean mask assigns through ``x[mask] = v``, not ``x[(mask,)]``,
 which dask refuses. Its ``qr``, ``svd`` and ``svdvals`` take tall-and-skinny or
 short-and-fat chunkings only: the shorter axis is rechunked into one chunk.
 Its linalg takes one matrix (2-D): the namespace's runs on each matrix of a
-batch (:class:`DaskNamespace`).
+batch (:class:`DaskNamespace`). It indexes with one-dimensional integer
+arrays only: one of more dimensions is a take, reshaped. Gradients of gathers
+add into place with ``bincount``.
 
 dask is imported only by the methods that need it.
 """
@@ -107,6 +109,53 @@ class Dask(Library):
     def namespace(self, xp):
         return DaskNamespace(xp)
 
+    def getitem(self, xp, x, key):
+        """``x[key]``. dask indexes with integer arrays of one dimension only
+        (of more it fails with a bare AssertionError or TypeError): one of
+        more dimensions, the only array in the key, with whole slices beside
+        it, is a take of its flattened indices, reshaped."""
+        parts = key if type(key) is tuple else (key,)
+        arrays = [i for i, k in enumerate(parts) if hasattr(k, "ndim")]
+        if len(arrays) == 1 and parts[arrays[0]].ndim != 1:
+            a = arrays[0]
+            idx = parts[a]
+            whole = all(type(k) is slice and k == slice(None) for j, k in enumerate(parts) if j != a)
+            if whole and "int" in str(idx.dtype) and a < x.ndim:
+                idx = xp.asarray(idx)  # a NumPy index: dask's, as the take wants
+                flat = xp.reshape(idx, (-1,))
+                flat = xp.where(flat < 0, flat + x.shape[a], flat)
+                out = xp.take(x, flat, axis=a)
+                shape = tuple(x.shape[:a]) + tuple(idx.shape) + tuple(x.shape[a + 1:])
+                return xp.reshape(out, shape)
+        try:
+            return x[key]
+        except AssertionError as exc:  # dask's own checks, which no rename would catch
+            raise IndexError(
+                f"getitem: dask cannot index with this key ({exc or 'an internal check failed'}); "
+                f"index one axis at a time, or with xp.take"
+            ) from exc
+
+    def scatter_add(self, xp, n, index, values, like):
+        """``bincount``: one pass over the chunks, where the generic one-hot
+        product costs len(index) * n. A boolean mask's positions, of unknown
+        sizes, are sized here when the gradient's sizes are known (after
+        ``compute_chunk_sizes()`` on the masked result): that computes the mask."""
+        import dask.array as da
+
+        if _unknown(index.chunks) and not _unknown(values.chunks):
+            index = index.compute_chunk_sizes()
+        if index.chunks != values.chunks:
+            index = index.rechunk(values.chunks)
+
+        def add(w):
+            return da.bincount(index, weights=w, minlength=n)
+
+        if values.dtype.kind == "c":  # NumPy's bincount weighs with real numbers
+            out = add(xp.real(values)) + 1j * add(xp.imag(values))
+        else:
+            out = add(values)
+        return out if out.dtype == values.dtype else xp.astype(out, values.dtype)
+
     def linalg_function(self, xp, name):
         if name == "matrix_rank":
             return lambda x, rtol=None: _matrix_rank(xp, x, rtol)
@@ -147,6 +196,10 @@ class _DaskLinalg:
             value = _each_matrix(self._xp, value, name)
         setattr(self, name, value)
         return value
+
+
+def _unknown(chunks) -> bool:
+    return any(c != c for axis in chunks for c in axis)
 
 
 def _chunked_across(fn):
