@@ -714,3 +714,21 @@ def test_a_0d_exponent_that_requires_grad_gets_its_gradient_on_numpy():
     got = xpgrad.grad(xpgrad.grad(lambda a: a**a))(np.array(x))
     np.testing.assert_allclose(got, x**x * ((np.log(x) + 1) ** 2 + 1 / x))
     assert type(xpgrad.array_api.sum(xpgrad.tensor([1.0])).data) is np.ndarray
+
+
+def test_numpy_scalars_beside_another_library_are_numbers_and_beside_numpy_follow_nep50(backend):
+    # torch_t * np.float64(0.5) was refused as two libraries, though torch's
+    # own operators take it; t32 ** np.float64(2) was float32 on NumPy, where
+    # t32 * np.float64(2) and NumPy itself give float64
+    t = xpgrad.tensor(backend.asarray(np.array([1.0, 2.0]), "float32"), requires_grad=True)
+    y = t * np.float64(0.5) + np.float32(1.0) - np.int64(2)
+    np.testing.assert_allclose(host(y.data), [-0.5, 0.0])
+    xpgrad.array_api.sum(y).backward()
+    np.testing.assert_allclose(host(t.grad), [0.5, 0.5])
+    numpy_data = type(t.data) is np.ndarray
+    assert dtype_name(y.data) == ("float64" if numpy_data else "float32")
+    cube = t ** np.float64(3.0)
+    assert dtype_name(cube.data) == dtype_name((t * np.float64(3.0)).data)
+    t.grad = None
+    xpgrad.array_api.sum(cube).backward()
+    np.testing.assert_allclose(host(t.grad), [3.0, 12.0])
