@@ -240,8 +240,9 @@ class Ctx:
     rule, parents, seq
         Set only when the Tensor records the op (one object per recorded op):
         the rule class, each input's node (its ctx), the leaf Tensor itself or
-        None (no gradient wanted), and the creation order. ``parents`` is None
-        once the backward has released the node.
+        None (no gradient wanted), and the creation order. Once a backward has
+        released the node, ``saved`` is ``tensor.RELEASED`` (``parents`` stay:
+        a later walk needs to know what lies below).
     final : bool
         True while the Tensor's backward runs this node's backward for the
         last time (it releases the node next): the rule may then write its
@@ -355,9 +356,11 @@ def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
 
 
 def _fits(have: tuple, want: tuple) -> bool:
-    """``have`` is ``want``, where a size unknown on either side (dask's nan,
-    known since: ``compute_chunk_sizes()``) matches any."""
-    return len(have) == len(want) and all([h == w or h != h or w != w for h, w in zip(have, want)])
+    """``have`` (grad_out's shape) is ``want`` (the output's, recorded), where
+    a size the forward did not know (dask's nan, known since:
+    ``compute_chunk_sizes()``) matches any. An unknown size in ``have`` for
+    a known one cannot be checked: refused."""
+    return len(have) == len(want) and all([h == w or w != w for h, w in zip(have, want)])
 
 
 def backend_error(op: str, exc: Exception) -> Exception:
