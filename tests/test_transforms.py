@@ -630,3 +630,82 @@ def test_custom_vjp_closing_over_a_transforms_argument_is_refused():
 
     with pytest.raises(TypeError, match="custom_vjp: f uses a Tensor that requires grad"):
         xpgrad.grad(outer)(np.array([3.0, 4.0]))
+
+
+def test_a_gradient_through_a_released_node_raises_instead_of_being_left_out():
+    # autograd.grad left exp's part out (cos(x) alone), where backward() raises
+    x = xpgrad.tensor([0.5, 1.0], requires_grad=True)
+    a = xp.exp(x)
+    xp.sum(a).backward()
+    with pytest.raises(RuntimeError, match=r"^autograd.grad: the graph through this tensor was released"):
+        xpgrad.autograd.grad(xp.sum(a + xp.sin(x)), x)
+
+
+def test_the_gradient_of_an_intermediate_leaves_its_own_node_alone():
+    # its backward ran (and was released): the custom bwd ran once, a later
+    # backward through it raised, and chained checkpoints reran quadratically
+    calls = []
+
+    @xpgrad.custom_vjp
+    def double(t):
+        return t * 2.0
+
+    double.defvjp(lambda t: (double(t), None), lambda r, g: (calls.append(1) or g * 2.0,))
+    x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = double(x)
+    (gy,) = xpgrad.autograd.grad(xp.sum(xp.sin(y)), y)
+    np.testing.assert_allclose(gy.data, np.cos([2.0, 4.0]))
+    assert calls == []
+    xp.sum(y).backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+
+    runs = []
+
+    def scale(t):
+        runs.append(1)
+        return t * 1.5
+
+    step = xpgrad.checkpoint(scale)
+
+    def chain(t):
+        for _ in range(40):
+            t = step(t)
+        return xp.sum(t * t)
+
+    h = xpgrad.hvp(chain, np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    np.testing.assert_allclose(h, [2 * 1.5**80, 0.0])
+    assert len(runs) <= 3 * 40  # the forward, then one rerun each per reverse pass (was 900)
+
+
+def test_checkpoint_gives_keyword_arguments_their_gradients():
+    # a Tensor passed by keyword got no gradient (w.grad None, grad zeros)
+    step = xpgrad.checkpoint(lambda x, w=None: xp.sin(x) * w)
+    x0, w0 = np.array([0.5, 1.0]), np.array([2.0, 3.0])
+    gx, gw = xpgrad.grad(lambda x, w: xp.sum(step(x, w=w)), (0, 1))(x0, w0)
+    np.testing.assert_allclose(gx, w0 * np.cos(x0))
+    np.testing.assert_allclose(gw, np.sin(x0))
+    h = xpgrad.hessian(lambda w: xp.sum(step(xpgrad.tensor(x0), w=w * w)))(w0)
+    np.testing.assert_allclose(h, np.diag(2 * np.sin(x0)))
+
+
+@pytest.mark.parametrize("f", [lambda x: {"y": x * x}, lambda x: (x * x, (x, 2 * x))],
+                         ids=["dict", "nested"])
+def test_vjp_refuses_outputs_it_would_give_no_cotangent(f):
+    # their arrays got none: zeros for a dict, x * x's part alone for the nested tuple
+    with pytest.raises(TypeError, match=r"^vjp: the function returned a (dict|tuple)"):
+        xpgrad.vjp(f, np.array([1.0, 2.0]))
+
+
+def test_custom_vjp_refuses_a_fwd_without_its_residuals_and_a_complex_bwd_for_a_real_argument():
+    @xpgrad.custom_vjp
+    def triple(t):
+        return t * 3.0
+
+    # a two-element output unpacked silently as (out, residuals): a 0-d 3.0
+    triple.defvjp(lambda t: triple(t), lambda r, g: (g * 3.0,))
+    with pytest.raises(TypeError, match=r"^custom_vjp: the fwd of triple must return a pair"):
+        triple(xpgrad.tensor([1.0, 2.0], requires_grad=True))
+    # a complex gradient for a real argument lost its imaginary part, with a warning
+    triple.defvjp(lambda t: (triple(t), None), lambda r, g: (g * (3.0 + 1j),))
+    with pytest.raises(TypeError, match=r"^custom_vjp: the bwd of triple gave the complex dtype"):
+        xpgrad.grad(lambda t: xp.sum(triple(t)))(np.ones(2))

@@ -17,6 +17,7 @@ import itertools
 import math
 import operator
 import sys
+import threading
 
 import numpy as np
 
@@ -1013,7 +1014,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     if root_node is None:  # backward() on a leaf: its gradient is grad itself
         _deliver(root, grad, False)
         return
-    if root_node.parents is None:
+    if root_node.saved is RELEASED:
         raise RuntimeError(_RELEASED)
     # Collect the nodes without recursion (no depth limit), then order them
     # newest first: every node comes before the inputs it was made from, so
@@ -1023,7 +1024,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     for node in nodes:  # the loop goes on over the nodes it appends
         for parent in node.parents:
             if type(parent) is Ctx and parent not in seen:
-                if parent.parents is None:
+                if parent.saved is RELEASED:
                     raise RuntimeError(_RELEASED)
                 seen.add(parent)
                 nodes.append(parent)
@@ -1048,8 +1049,8 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             note_backward(node.op, exc)
             raise
         del g
-        if final:  # free what the forward saved, now
-            node.saved = node.parents = None
+        if final:  # free what the forward saved, now; the graph's shape stays
+            node.saved = RELEASED
         for parent, pg in zip(parents, results):
             if parent is None or pg is None:
                 continue
@@ -1150,6 +1151,16 @@ _ONES: dict = {}
 _BY_SEQ = operator.attrgetter("seq")
 
 
+class _Released:
+    """What a node saves once a backward has released it (its inputs stay, so
+    that a later walk knows what lies below it)."""
+
+    def __repr__(self) -> str:
+        return "RELEASED"
+
+
+RELEASED = _Released()
+
 _RELEASED = (
     "backward: the graph through this tensor was released by an earlier backward(); "
     "pass retain_graph=True to the first backward() to go through it twice"
@@ -1194,25 +1205,25 @@ def _walk_in(roots, seeds, inputs, create_graph, retain_graph, op):
         targets = {}
         for i, t in enumerate(inputs):
             targets.setdefault(t if type(t) is Ctx else (t._node or t), []).append(i)
-        reach = set(targets)  # the nodes a target lies below: no other needs a backward
-        hidden = False  # whether a released node hid what lies below it
-        for node in reversed(nodes):
-            if node.parents is None:
-                hidden = hidden or node not in reach
-            elif any([p in reach for p in node.parents if p is not None]):
-                reach.add(node)
-        nodes = [n for n in nodes if n in reach]
+        # The nodes a target lies below: only their backwards run (a target's
+        # own only when another lies below it).
+        runs = set()
+        for node in reversed(nodes):  # oldest first: a node after its inputs
+            if any([p in targets or p in runs for p in node.parents if p is not None]):
+                runs.add(node)
+        nodes = [n for n in nodes if n in runs or n in targets]
     captured = {}
     for node in nodes:
         g = pending.pop(node, None)
-        if targets is not None and node in targets:
-            captured[node] = g
-            if node.parents is None:  # released, but only its gradient is asked for
+        if targets is not None:
+            if node in targets:
+                captured[node] = g
+            if node not in runs:
                 continue
         parents = node.parents
         if g is None:
             continue
-        if parents is None:
+        if node.saved is RELEASED:  # a gradient to pass on, and nothing to compute it with
             raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1))
         try:
             if create_graph:
@@ -1223,7 +1234,7 @@ def _walk_in(roots, seeds, inputs, create_graph, retain_graph, op):
             note_backward(node.op, exc)
             raise
         if not retain_graph:
-            node.saved = node.parents = None
+            node.saved = RELEASED
         for parent, pg in zip(parents, results):
             if parent is None or pg is None:
                 continue
@@ -1234,36 +1245,28 @@ def _walk_in(roots, seeds, inputs, create_graph, retain_graph, op):
             pending[parent] = pg if prev is None else _add(prev, pg, node.scope)
     if targets is None:
         for leaf, g in pending.items():
-            old = leaf._grad
-            if old is None:
-                leaf._grad = g
-            else:  # a Tensor first: another library's array may not add a Tensor
-                leaf._grad = (old if type(old) is Tensor else constant(old)) + g
+            with _GRAD_LOCK:
+                old = leaf._grad
+                if old is None:
+                    leaf._grad = g
+                else:  # a Tensor first: another library's array may not add a Tensor
+                    leaf._grad = (old if type(old) is Tensor else constant(old)) + g
         return None
     out = [None] * len(inputs)
     for key, where in targets.items():
         g = captured.get(key) if type(key) is Ctx else pending.get(key)
         for i in where:
             out[i] = g
-    if hidden and any([g is None for g in out]):  # not reached, or reached only through a released node
-        raise RuntimeError(
-            f"{op}: an input was not reached, and the graph goes through a node an earlier "
-            f"backward() released; pass retain_graph=True to the first backward() if the "
-            f"input lies below it"
-        )
     return out
 
 
 def _nodes(starts: list) -> list:
     """Every node below ``starts``, newest first (a node before its inputs). A
-    node an earlier backward released is listed, but not gone through: the
-    walk refuses it only if it has to run its backward."""
+    node an earlier backward released is listed and gone through (it keeps its
+    inputs): the walk refuses it only if it has to run its backward."""
     nodes, seen, stack = list(starts), set(starts), list(starts)
     while stack:
-        parents = stack.pop().parents
-        if parents is None:
-            continue
-        for parent in parents:
+        for parent in stack.pop().parents:
             if type(parent) is Ctx and parent not in seen:
                 seen.add(parent)
                 nodes.append(parent)
@@ -1517,18 +1520,23 @@ def _add(a, b, scope):
 def _deliver(leaf: Tensor, g, own: bool) -> None:
     """Add ``g`` to ``leaf.grad``: a first gradient is ``g`` itself when ``own``
     (nobody else holds it), else a copy; an earlier ``.grad`` is never changed
-    in place (the caller may hold it)."""
+    in place (the caller may hold it). Under a lock: backwards in two threads
+    that share a leaf each add their part (NumPy's add lets the other run)."""
     lib = LIBS.get(type(g))
     if lib is not None and lib.scoped:  # cubed: chunked as the leaf's data
         g = lib.adapter.like_input(g, leaf.data)
-    if own and leaf._grad is None:
-        leaf._grad = g
-        return
-    xp, scope = resolve("backward", g)
-    if scope is not NO_SCOPE:
-        with scope:
-            return _deliver_in(leaf, g, own, xp)
-    _deliver_in(leaf, g, own, xp)
+    with _GRAD_LOCK:
+        if own and leaf._grad is None:
+            leaf._grad = g
+            return
+        xp, scope = resolve("backward", g)
+        if scope is not NO_SCOPE:
+            with scope:
+                return _deliver_in(leaf, g, own, xp)
+        _deliver_in(leaf, g, own, xp)
+
+
+_GRAD_LOCK = threading.Lock()
 
 
 def _deliver_in(leaf: Tensor, g, own: bool, xp) -> None:

@@ -412,6 +412,13 @@ def vjp(f, *primals, has_aux: bool = False):
         out, aux, targets = _call(name, f, primals, tuple(range(len(primals))), has_aux)
         _refuse_numbers_read(name, out)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    for i, o in enumerate(outs):
+        if isinstance(o, (dict, tuple, list)):  # its arrays would get no cotangent, silently
+            where = "" if outs == [out] else f" at position {i} of its tuple"
+            raise TypeError(
+                f"vjp: the function returned a {type(o).__name__}{where}; vjp takes one array or "
+                f"a flat tuple of arrays as the output: return those"
+            )
     nested = nested or _joined_elsewhere(outs)
 
     def vjp_fn(cotangent):
@@ -617,17 +624,24 @@ class custom_vjp:
             )
         if not _records(args) or self in _IN_FWD.get():
             return self.f(*args)  # in its own fwd, the function is the plain primal
+        name = getattr(self.f, "__name__", "custom_vjp")
         token = _IN_FWD.set(_IN_FWD.get() | {self})
         try:
-            out, residuals = self.fwd(*args)
+            pair = self.fwd(*args)
         finally:
             _IN_FWD.reset(token)
+        if type(pair) not in (tuple, list) or len(pair) != 2:  # a Tensor of 2 would unpack silently
+            got = type(pair).__name__ + (f" of {len(pair)}" if type(pair) in (tuple, list) else "")
+            raise TypeError(
+                f"custom_vjp: the fwd of {name} must return a pair (output Tensor, residuals), as "
+                f"jax.custom_vjp's; got {got}"
+            )
+        out, residuals = pair
         if type(out) is not Tensor:
             raise TypeError(
                 f"custom_vjp: fwd must return (output Tensor, residuals); its output is "
                 f"{type(out).__name__}"
             )
-        name = getattr(self.f, "__name__", "custom_vjp")
         if _closes_over(out, args):  # bwd gives gradients of the arguments only (JAX refuses too)
             raise TypeError(
                 f"custom_vjp: {name} uses a Tensor that requires grad but is none of its "
@@ -657,7 +671,10 @@ def checkpoint(f):
 
     @functools.wraps(f)
     def checkpointed(*args, **kwargs):
-        if not _records(args):
+        # keyword arguments are arguments too: a Tensor among them gets its gradient
+        keys, n = tuple(kwargs), len(args)
+        flat = args + tuple(kwargs.values())
+        if not _records(flat):
             return f(*args, **kwargs)
         token = _GRAD_ENABLED.set(False)
         try:
@@ -666,13 +683,15 @@ def checkpoint(f):
             _GRAD_ENABLED.reset(token)
         if type(out) is not Tensor:
             raise TypeError(f"checkpoint: the function must return a Tensor; got {type(out).__name__}")
-        node = _node(_Checkpoint, "checkpoint", out.data, args, None)
+        node = _node(_Checkpoint, "checkpoint", out.data, flat, None)
         # The arguments' values now: an assignment into one later rebinds its
         # Tensor to new data, which the rerun must not read.
-        now = tuple([constant(a.data) if type(a) is Tensor else a for a in args])
-        kwargs = {k: constant(v.data) if type(v) is Tensor else v for k, v in kwargs.items()}
-        node._node.saved = _CheckpointSaved(
-            functools.partial(f, **kwargs) if kwargs else f, now, node._node.parents)
+        now = tuple([constant(a.data) if type(a) is Tensor else a for a in flat])
+
+        def rerun(*values):
+            return f(*values[:n], **dict(zip(keys, values[n:])))
+
+        node._node.saved = _CheckpointSaved(rerun if keys else f, now, node._node.parents)
         return node
 
     return checkpointed
@@ -749,6 +768,13 @@ def _checked(s, i: int, g):
         )
     g = g if type(g) is Tensor else constant(g)
     if g.data.dtype != dtype:
+        xp, _ = resolve("custom_vjp", g.data)
+        if dtype_info(xp, g.data.dtype).complex and not dtype_info(xp, dtype).complex:
+            raise TypeError(  # the cast would drop its imaginary part, silently
+                f"custom_vjp: the bwd of {s.name} gave the complex dtype {g.data.dtype} for "
+                f"argument {i}, which is real ({dtype}); give a real gradient (xp.real of it, "
+                f"if that is what is meant)"
+            )
         g = apply(ops.astype, (g,), dtype)
     return g
 
