@@ -219,6 +219,32 @@ def _describe_device(lib: _Lib, x: object) -> str:
         return str(x.device)
 
 
+def resolve_beside(op: str, arrays: tuple) -> tuple:
+    """:func:`resolve` of ``arrays``, with NumPy scalars (``np.float64(0.5)``,
+    what NumPy's functions of numbers return) beside another library's array
+    read as that library reads them (:meth:`Library.numpy_scalar`), where it
+    takes them: ``(xp, scope, arrays)``. Only when ``resolve`` refuses the
+    arrays as they are: nothing is added to the call that succeeds."""
+    try:
+        return (*resolve(op, *arrays), arrays)
+    except TypeError:
+        import numpy as np
+
+        like = next((a for a in arrays if hasattr(a, "shape") and type(a) not in _SCALARS
+                     and not isinstance(a, (np.ndarray, np.generic))), None)
+        if like is None or not any([isinstance(a, np.generic) for a in arrays]):
+            raise
+        lib = _lib_of_type(type(like), like, op)
+        read = []
+        for a in arrays:
+            if isinstance(a, np.generic):
+                a = lib.adapter.numpy_scalar(lib.xp, a, like)
+                if a is None:  # the library refuses them (array_api_strict)
+                    raise
+            read.append(a)
+        return (*resolve(op, *read), tuple(read))
+
+
 def resolve(op: str, *arrays: object) -> tuple[object, object]:
     """Namespace of ``arrays`` and the context that makes their device current.
 

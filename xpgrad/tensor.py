@@ -22,7 +22,10 @@ import threading
 import numpy as np
 
 from . import _dtypes, ops
-from ._backend import LIBS, array_device, declare, device_for, dtype_info, is_elsewhere, resolve, to_numpy
+from ._backend import (
+    LIBS, array_device, declare, device_for, dtype_info, is_elsewhere, resolve, resolve_beside,
+    to_numpy,
+)
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, get_default_device, parse_device
 from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast, note_backward
@@ -745,7 +748,7 @@ def plain_call(name: str, *arrays, **kwargs) -> Tensor:
 def native_call(name: str, *arrays, **kwargs):
     """``xp.<name>(*arrays, **kwargs)`` on the arrays of Tensors and arrays."""
     natives = [a.data if type(a) is Tensor else a for a in arrays]
-    xp, scope = resolve(name, *natives)
+    xp, scope, natives = resolve_beside(name, tuple(natives))
     try:
         with scope:
             return getattr(xp, name)(*natives, **kwargs)

@@ -196,6 +196,13 @@ class Library:
         stored in ``x.grad`` (cubed's: in ``x``'s chunks)."""
         return g
 
+    def numpy_scalar(self, xp, v, like):
+        """A NumPy scalar ``v`` beside ``like``, as the library's operators read
+        it: a 0-d array of its dtype (NumPy's rules, NEP 50: dask, cubed, JAX,
+        CuPy), a Python number (torch), or None where the library refuses it."""
+        device = getattr(like, "device", None)
+        return xp.asarray(v) if device is None else xp.asarray(v, device=device)
+
     def getitem(self, xp, x, key):
         """``x[key]``, as the rules index (cubed overrides it)."""
         return x[key]

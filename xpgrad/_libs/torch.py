@@ -18,6 +18,9 @@ class Torch(Library):
     name = "torch"
     negative_slice_steps = False  # x[::-1] raises: the indexing rules flip instead
 
+    def numpy_scalar(self, xp, v, like):
+        return v.item()  # torch reads NumPy's scalars as Python numbers
+
     def device_of(self, x) -> Device:
         dev = x.device
         if dev.type == "cuda":

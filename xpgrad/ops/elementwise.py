@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._backend import _arg_name, adapter_of, dtype_info, resolve
+from .._backend import _arg_name, adapter_of, dtype_info, resolve, resolve_beside
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
@@ -110,9 +110,8 @@ class Binary(Rule, template=True):
         op = cls.__name__
         try:
             xp, scope = resolve(op, a, b)
-        except TypeError:
-            a, b = _numbers_beside(a, b)  # a NumPy scalar beside a torch tensor: a number
-            xp, scope = resolve(op, a, b)
+        except TypeError:  # a NumPy scalar beside a torch tensor, read as torch reads it
+            xp, scope, (a, b) = resolve_beside(op, (a, b))
         sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
         sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
         ia = None if da is None else dtype_info(xp, da)
@@ -193,19 +192,6 @@ class Binary(Rule, template=True):
     @classmethod
     def graph_gradients(cls, tx, g, s, needs):
         return cls._grads(g, tx, s, *needs)
-
-
-def _numbers_beside(a, b):
-    """``a`` and ``b`` with a NumPy scalar (``np.float64(0.5)``, what NumPy's
-    functions of numbers return) beside another library's array read as the
-    Python number it holds, as that library's own operators read it; NumPy's
-    arrays keep NEP 50's rules for it (it is a 0-d array there)."""
-    def number(v, other):
-        if isinstance(v, np.generic) and not isinstance(other, (np.ndarray, np.generic)):
-            return v.item()
-        return v
-
-    return number(a, b), number(b, a)
 
 
 class Unary(Rule, template=True):
@@ -399,14 +385,12 @@ class pow(Binary):  # noqa: A001 - the rule is named for the operator it differe
         if type(p) is bool or type(x) is bool:
             raise TypeError("pow: a boolean base or exponent has no gradient; use 0 or 1")
         scalar_x = type(x) in _PY_SCALARS
-        numpy_x = isinstance(x, (np.ndarray, np.generic))
-        if type(p) not in _PY_SCALARS and isinstance(p, numbers.Complex) and not (scalar_x or (
-            numpy_x and isinstance(p, np.generic)
-        )):
-            # A Fraction exponent, or a NumPy scalar exponent of another library's
-            # array: a constant number. Of a NumPy array, NumPy's scalar promotes as
-            # a 0-d array (NEP 50: float32 ** np.float64 is float64), as in multiply;
-            # of a Python base, it is the array, as in divide.
+        if (type(p) not in _PY_SCALARS and isinstance(p, numbers.Complex) and not scalar_x
+                and not isinstance(p, np.generic)):
+            # A Fraction exponent of an array: a constant number. A NumPy scalar is
+            # read as the base's library reads it, as in multiply (NEP 50 on NumPy:
+            # float32 ** np.float64 is float64; a number on torch); of a Python
+            # base, it is the array, as in divide.
             # Decimal is no numbers.Complex and stays out: resolve() refuses it.
             if isinstance(p, numbers.Integral):
                 p = int(p)

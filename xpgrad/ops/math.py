@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._backend import _arg_name, adapter_of, dtype_info, resolve
+from .._backend import _arg_name, adapter_of, dtype_info, resolve_beside
 from .._shapes import broadcast_shapes
 from ._common import BACKEND_ERRORS, Rule, backend_error, to_input
 from .elementwise import _PY_SCALARS, Binary, Unary, _conj
@@ -619,7 +619,7 @@ class clip(Rule):
 
     @staticmethod
     def forward(x, min=None, max=None):  # noqa: A002 - the standard's names
-        xp, scope = resolve("clip", x, min, max)
+        xp, scope, (x, min, max) = resolve_beside("clip", (x, min, max))
         for i, v in enumerate((x, min, max)):
             _refuse_complex("clip", xp, i, v)
         shapes = [tuple(v.shape) for v in (x, min, max) if v is not None and type(v) not in _PY_SCALARS]
@@ -679,7 +679,7 @@ class where(Rule):
 
     @staticmethod
     def forward(condition, x1, x2):
-        xp, scope = resolve("where", condition, x1, x2)
+        xp, scope, (condition, x1, x2) = resolve_beside("where", (condition, x1, x2))
         if dtype_info(xp, condition.dtype).numeric:
             raise TypeError(
                 f"where: condition has dtype {condition.dtype}; it must be boolean (compare "
