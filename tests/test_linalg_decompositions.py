@@ -615,3 +615,23 @@ def test_slogdet_at_a_singular_matrix():
 def test_errors_name_the_function(call, kind, match):
     with pytest.raises(kind, match=match):
         call()
+
+
+def test_det_second_derivative_of_a_batch_pays_minors_for_its_singular_matrices_only():
+    # every matrix of the batch paid n^2 minors of (n - 1)^2 (7 GB for 64 x 40 x 40):
+    # the minors now come from the singular ones alone, checked here against
+    # the cofactors' differences, with the regular ones by the inverse
+    rng = np.random.default_rng(16)
+    batch = rng.standard_normal((3, 5, 5))
+    batch[1] = np.diag([1.0, 2.0, 3.0, 4.0, 0.0])
+    v = rng.standard_normal(batch.shape)
+
+    def loss(y):
+        ns = y.__array_namespace__()
+        return ns.sum(ns.linalg.det(y))
+
+    h = xpgrad.hvp(loss, batch, v)
+    eps = 1e-6
+    fd = np.stack([(_cofactors(m + eps * d) - _cofactors(m - eps * d)) / (2 * eps)
+                   for m, d in zip(batch, v)])
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-6)

@@ -643,40 +643,53 @@ def _cofactor_svd(xp, x):
 
 
 def _cofactor_minors(xp, x):
-    """The cofactor matrix of square x (..., n, n) as (-1)^(i+j) det of
-    each minor: a polynomial in x whatever its rank, where the SVD's form is
-    not (a zero singular value is |.| of a smooth function of x), so a
-    recorded backward differentiates it to any order. n^2 minors of
-    (n - 1)^2 elements each: for the singular matrices of a recorded
-    backward only. A singular minor recurses here, to 1 x 1 at the most."""
+    """The cofactor matrix of square x (k, n, n) as (-1)^(i+j) det of each
+    minor: a polynomial in x whatever its rank, where the SVD's form is not
+    (a zero singular value is |.| of a smooth function of x), so a recorded
+    backward differentiates it to any order. Row by row: n determinants of
+    n (n - 1)^2 elements at a time. A singular minor recurses here, to 1 x 1
+    at the most."""
     n = x.shape[-1]
-    batch = tuple(x.shape[:-2])
     if n == 1:
         return xp.ones_like(x)
-    others = xp.asarray([k for i in range(n) for k in range(n) if k != i], device=_dev(x))
-    rows = xp.reshape(xp.take(x, others, axis=-2), batch + (n, n - 1, n))
-    both = xp.reshape(xp.take(rows, others, axis=-1), batch + (n, n - 1, n, n - 1))
-    b = len(batch)
-    minors = xp.permute_dims(both, tuple(range(b)) + (b, b + 2, b + 1, b + 3))
-    sign = xp.asarray([[(-1.0) ** (i + j) for j in range(n)] for i in range(n)], dtype=x.dtype,
-                      device=_dev(x))
-    return xp.linalg.det(minors) * sign
+    k, dev = x.shape[0], _dev(x)
+    columns = xp.asarray([c for j in range(n) for c in range(n) if c != j], device=dev)
+    rows = []
+    for i in range(n):
+        keep = xp.take(x, xp.asarray([r for r in range(n) if r != i], device=dev), axis=-2)
+        minors = xp.reshape(xp.take(keep, columns, axis=-1), (k, n - 1, n, n - 1))
+        sign = xp.asarray([(-1.0) ** (i + j) for j in range(n)], dtype=x.dtype, device=dev)
+        rows.append(xp.linalg.det(xp.permute_dims(minors, (0, 2, 1, 3))) * sign)
+    return xp.stack(rows, axis=-2)
+
+
+#: The largest matrices whose cofactors a recorded backward takes from the
+#: minors (n^5 / 3 multiplications each, for the singular ones only); larger
+#: singular ones keep the SVD's form, exact to a second derivative at rank n - 1.
+_MINORS_UP_TO = 64
 
 
 def _cofactor(xp, x, d):
     """The cofactor matrix adj(x)^T of square x with determinant ``d``:
-    d * inv(x)^T for the matrices with d != 0, and for the singular ones the
-    SVD's product form, or in a recorded backward (on Tensors) the minors'
-    determinants (only they pay for it; one does not fail the others)."""
+    d * inv(x)^T for the matrices with d != 0; for the singular ones (only
+    they pay for it, and one does not fail the others) the SVD's product
+    form, or in a recorded backward (on Tensors, eager) the minors'
+    determinants, up to ``_MINORS_UP_TO``."""
     d4 = _matrix_axes(xp, d)
     singular = d == 0
     if not _any(xp, singular):
         return d4 * mT(xp, xp.linalg.inv(x))
     s4 = _matrix_axes(xp, singular)
-    eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_dev(x))
+    n = x.shape[-1]
+    eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
     by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
-    recorded = getattr(type(x), "_xpgrad_tensor", False)
-    return xp.where(s4, (_cofactor_minors if recorded else _cofactor_svd)(xp, x), by_inverse)
+    if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO:
+        return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
+    flat = xp.reshape(x, (-1, n, n))
+    which = xp.nonzero(xp.reshape(singular, (-1,)))[0]
+    cof = xp.zeros_like(flat)
+    cof[which] = _cofactor_minors(xp, xp.take(flat, which, axis=0))
+    return xp.where(s4, xp.reshape(cof, tuple(x.shape)), by_inverse)
 
 
 def _square(op, x):
@@ -716,7 +729,9 @@ class det(Rule):
     det(U) det(Vh) conj(U diag(p) Vh) from the SVD x = U S Vh, p_i the product
     of the singular values other than s_i (exact: diag(2, 0, 3) gets
     diag(0, 6, 0), where torch gives 0). Differentiable again to any order:
-    a recorded backward takes a singular x's cofactors from its minors."""
+    a recorded backward takes a singular x's cofactors from its minors (up to
+    64 x 64; a larger singular x keeps the SVD's form, differentiable once
+    more at rank n - 1, and below that a second derivative raises)."""
 
     args = ("x",)
 
