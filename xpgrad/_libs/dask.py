@@ -115,18 +115,24 @@ class Dask(Library):
         more dimensions, the only array in the key, with whole slices beside
         it, is a take of its flattened indices, reshaped."""
         parts = key if type(key) is tuple else (key,)
+        if any(k is Ellipsis for k in parts):  # (..., idx): whole slices before idx
+            e = next(i for i, k in enumerate(parts) if k is Ellipsis)
+            fill = (slice(None),) * (x.ndim - len(parts) + 1)
+            parts = parts[:e] + fill + parts[e + 1:]
         arrays = [i for i, k in enumerate(parts) if hasattr(k, "ndim")]
         if len(arrays) == 1 and parts[arrays[0]].ndim != 1:
             a = arrays[0]
             idx = parts[a]
             whole = all(type(k) is slice and k == slice(None) for j, k in enumerate(parts) if j != a)
             if whole and "int" in str(idx.dtype) and a < x.ndim:
-                idx = xp.asarray(idx)  # a NumPy index: dask's, as the take wants
+                # a NumPy index as dask's, in int64: idx + size must not wrap (uint8)
+                idx = xp.astype(xp.asarray(idx), xp.int64)
+                shape = tuple(x.shape[:a]) + tuple(idx.shape) + tuple(x.shape[a + 1:])
+                if 0 in tuple(idx.shape):
+                    return xp.zeros(shape, dtype=x.dtype)
                 flat = xp.reshape(idx, (-1,))
                 flat = xp.where(flat < 0, flat + x.shape[a], flat)
-                out = xp.take(x, flat, axis=a)
-                shape = tuple(x.shape[:a]) + tuple(idx.shape) + tuple(x.shape[a + 1:])
-                return xp.reshape(out, shape)
+                return xp.reshape(xp.take(x, flat, axis=a), shape)
         try:
             return x[key]
         except AssertionError as exc:  # dask's own checks, which no rename would catch
@@ -142,6 +148,8 @@ class Dask(Library):
         ``compute_chunk_sizes()`` on the masked result): that computes the mask."""
         import dask.array as da
 
+        if n == 0:  # bincount's minlength 0 gives a length dask does not know
+            return xp.zeros((0,), dtype=values.dtype)
         if _unknown(index.chunks) and not _unknown(values.chunks):
             index = index.compute_chunk_sizes()
         if index.chunks != values.chunks:
@@ -223,8 +231,13 @@ def _each_matrix(xp, fn, name):
         batch = tuple(x.shape[:-2])
         if stacked_b:
             batch = np.broadcast_shapes(batch, tuple(rest[0].shape[:-2]))
+        dtype = xp.result_type(x, *rest) if name == "solve" else x.dtype
+        if name in ("inv", "solve", "cholesky"):  # dask's LU and Cholesky want square chunks
+            x = _one_chunk_matrices(x)
+            if stacked_b:
+                rest = (_one_chunk_matrices(rest[0]),)
         if not batch:
-            return _cast_to(xp, fn(x, *rest, **kwargs), x.dtype, name)
+            return _cast_to(xp, fn(x, *rest, **kwargs), dtype, name)
         if any(d != d for d in batch):  # unknown sizes: dask's own error asks for them
             return fn(x, *rest, **kwargs)
         if math.prod(batch) == 0:  # the shapes of one matrix's results, for none of them
@@ -232,7 +245,7 @@ def _each_matrix(xp, fn, name):
                      *[xp.zeros(tuple(r.shape[-2:]), dtype=r.dtype) if stacked_b else r
                        for r in rest], **kwargs)
             return _map(lambda o: xp.zeros(batch + tuple(o.shape), dtype=o.dtype),
-                        _cast_to(xp, one, x.dtype, name))
+                        _cast_to(xp, one, dtype, name))
         x = _flat(xp, x, batch)
         if stacked_b:
             rest = (_flat(xp, rest[0], batch),)
@@ -243,10 +256,18 @@ def _each_matrix(xp, fn, name):
             out = type(outs[0])(*parts) if hasattr(outs[0], "_fields") else tuple(parts)
         else:
             out = xp.stack(outs)
-        out = _cast_to(xp, out, x.dtype, name)
+        out = _cast_to(xp, out, dtype, name)
         return _map(lambda o: xp.reshape(o, batch + tuple(o.shape[1:])), out)
 
     return call
+
+
+def _one_chunk_matrices(x):
+    """``x`` with each matrix in one chunk: dask's LU and Cholesky take square
+    chunks only, which (3, 3) cut by 2 is not."""
+    if len(x.chunks[-1]) == 1 and len(x.chunks[-2]) == 1:
+        return x
+    return x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
 
 
 def _flat(xp, a, batch):
