@@ -510,7 +510,7 @@ def test_a_leaf_rebound_after_the_forward_gets_derivatives_at_the_values_read(ch
     with xpgrad.no_grad():  # a new shape cannot stand for the values read
         x.data = np.zeros(3)
     op = "checkpoint" if checkpointed else "mul"
-    with pytest.raises(RuntimeError, match=rf"^{op}: the input it read was replaced since by one"):
+    with pytest.raises(RuntimeError, match=rf"^{op}: a leaf it read was replaced since by data of shape \(3,\)"):
         xpgrad.autograd.grad(y, [x], create_graph=True)
 
 
@@ -709,3 +709,31 @@ def test_custom_vjp_refuses_a_fwd_without_its_residuals_and_a_complex_bwd_for_a_
     triple.defvjp(lambda t: (triple(t), None), lambda r, g: (g * (3.0 + 1j),))
     with pytest.raises(TypeError, match=r"^custom_vjp: the bwd of triple gave the complex dtype"):
         xpgrad.grad(lambda t: xp.sum(triple(t)))(np.ones(2))
+
+
+@pytest.mark.parametrize("call, says", [
+    (lambda: xpgrad.grad(lambda z: xp.sum(z * z))(np.array([1 + 2j])),
+     r"^grad: the function's output is complex \(complex128\)"),
+    (lambda: xpgrad.jvp(lambda x: x * x, (np.ones(2),), (np.ones(3),)),
+     r"^jvp: the cotangent or tangent has shape \(3,\), expected \(2,\)"),
+    (lambda: xpgrad.hvp(lambda x: xp.sum(x * x * x), np.ones(2), np.ones(3)),
+     r"^hvp: the cotangent or tangent has shape \(3,\)"),
+    (lambda: xpgrad.hessian(lambda x: xp.sum(x * x), 3)(np.ones(2)), r"^hessian: argnums 3 is out of range"),
+    (lambda: xpgrad.vjp(lambda x: x * x, np.ones(2))[1](np.ones(2) * 1j),
+     r"^vjp: the cotangent or tangent has the complex dtype complex128"),
+], ids=["grad-complex", "jvp-shape", "hvp-shape", "hessian-argnums", "vjp-complex"])
+def test_a_transform_s_errors_name_the_transform_called(call, says):
+    # they said "xpgrad transform: grad can be omitted ..." or named jacobian for hessian
+    with pytest.raises((TypeError, ValueError), match=says):
+        call()
+
+
+def test_constant_outputs_and_python_floats_beside_torch():
+    # jacobian and jvp refused a constant array (JAX gives zeros, as grad and vjp
+    # here do); a differentiated float became a NumPy leaf beside torch's tensor
+    np.testing.assert_array_equal(xpgrad.jacobian(lambda x: np.ones(3))(np.ones(2)), np.zeros((3, 2)))
+    out, tangent = xpgrad.jvp(lambda x: np.ones(3), (np.ones(2),), (np.ones(2),))
+    np.testing.assert_array_equal(tangent, np.zeros(3))
+    ga, gb = xpgrad.grad(lambda a, b: xp.sum(a * b), (0, 1))(torch.ones(2, dtype=torch.float64), 2.0)
+    assert type(ga) is torch.Tensor and type(gb) is torch.Tensor
+    assert ga.tolist() == [2.0, 2.0] and float(gb) == 2.0

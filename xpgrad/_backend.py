@@ -469,12 +469,17 @@ def device_for(array: object, device: object, op: str) -> Device:
     :class:`ArrayDevice` of that library's arrays there."""
     try:
         return parse_device(device, op)
-    except TypeError as exc:
+    except TypeError:
         lib = _lib_of_type(type(array), array, op)
         try:
             probe = lib.xp.empty((0,), device=device)
         except Exception:  # noqa: BLE001 - not a device of the library either
-            raise TypeError(f"{exc}, nor a device of {lib.name}") from None
+            kind = f"{type(device).__module__}.{type(device).__name__}"
+            raise TypeError(
+                f"{op}: device {device!r} ({kind}) is neither a name such as 'cpu' or 'cuda:0' "
+                f"nor a device of this array's library, {lib.name}; pass one of those, or "
+                f"another Tensor's .device (which also moves the values to its library)"
+            ) from None
         return array_device(probe)
 
 

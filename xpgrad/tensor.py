@@ -272,8 +272,9 @@ class Tensor:
         return new
 
     def __format__(self, spec: str) -> str:
-        """``f"{loss:.3f}"``: a format spec applies to a one-element tensor's
-        value, as for NumPy's and torch's arrays; no spec gives ``str(t)``."""
+        """``f"{loss:.3f}"``: a format spec applies to the value of a tensor of
+        one element (NumPy's and torch's arrays take one for 0-d arrays); no
+        spec gives ``str(t)``."""
         if not spec:
             return str(self)
         if self.size != 1:
@@ -1087,6 +1088,9 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
     and device scope. ``shared``: the ones of a 0-d NumPy ``out`` may be one
     read-only array handed out again (only the plain backward, whose leaves
     copy what they cannot own, asks for it)."""
+    # what the caller calls the seed: backward's and autograd.grad's grad, a
+    # transform's cotangent (vjp, an output of jacobian's) or tangent (jvp, hvp)
+    what = "grad" if op in ("backward", "autograd.grad") else "the cotangent or tangent"
     if grad is None:
         data = out.data
         if shared and data.shape == ():
@@ -1103,7 +1107,9 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
             raise TypeError(
                 f"{op}: grad can be omitted only for a real output; this one is "
                 f"{out.data.dtype}: pass grad explicitly, or differentiate a real function of "
-                f"it (xp.real, xp.abs)"
+                f"it (xp.real, xp.abs)" if what == "grad" else
+                f"{op}: the function's output is complex ({out.data.dtype}); {op} differentiates "
+                f"real-valued functions: take a real function of it (xp.real, xp.abs)"
             )
         if scope is NO_SCOPE:
             grad = xp.ones_like(data)
@@ -1122,23 +1128,23 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
             grad = grad.data
         if not hasattr(grad, "shape"):
             raise TypeError(
-                f"{op}: grad must be an array or Tensor of shape {fmt(out.shape)}; "
+                f"{op}: {what} must be an array or Tensor of shape {fmt(out.shape)}; "
                 f"got {type(grad).__name__}"
             )
         xp, scope = resolve(op, out.data, grad)
         if tuple(grad.shape) != out.shape:
             raise ValueError(
-                f"{op}: grad has shape {fmt(grad.shape)}, expected {fmt(out.shape)}"
+                f"{op}: {what} has shape {fmt(grad.shape)}, expected {fmt(out.shape)}"
             )
         info = dtype_info(xp, grad.dtype)
         if not (info.numeric or "bool" in str(grad.dtype)):
             raise TypeError(
-                f"{op}: grad has dtype {grad.dtype}; pass a numeric array (it is "
+                f"{op}: {what} has dtype {grad.dtype}; pass a numeric array (it is "
                 f"cast to this tensor's dtype, {out.data.dtype})"
             )
         if info.complex and not dtype_info(xp, out.data.dtype).complex:
             raise TypeError(  # the cast would drop its imaginary part, silently
-                f"{op}: grad has the complex dtype {grad.dtype}, but this tensor is real "
+                f"{op}: {what} has the complex dtype {grad.dtype}, but this tensor is real "
                 f"({out.data.dtype}); pass a real grad (xp.real(grad), if that is what is meant)"
             )
         if grad.dtype != out.data.dtype:
@@ -1458,9 +1464,10 @@ def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
     data = leaf.data
     if tuple(value.shape) != tuple(data.shape) or value.dtype != data.dtype:
         raise RuntimeError(
-            f"{op}: the input it read was replaced since by one of shape {fmt(data.shape)} "
-            f"and dtype {data.dtype} (it read {fmt(value.shape)} {value.dtype}); a recorded "
-            f"backward (create_graph=True) cannot join the two"
+            f"{op}: a leaf it read was replaced since by data of shape {fmt(data.shape)} and "
+            f"dtype {data.dtype} (it read {fmt(value.shape)} {value.dtype}), which a recorded "
+            f"backward (create_graph=True) cannot stand for the values read; run the backward "
+            f"before replacing the leaf's data, or restore its shape and dtype"
         )
     xp, scope = resolve(op, value)
     return _result(value, graph_node(_Linear, op, xp, scope, _same, (True,), tuple(value.shape),

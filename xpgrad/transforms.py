@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 
 from . import ops
-from ._backend import dtype_info, resolve
+from ._backend import array_device, dtype_info, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
 from .tensor import (
@@ -107,10 +107,12 @@ class _Target:
         self.arg, self.key = arg, arg._node
 
 
-def _input(name: str, value, where: str) -> _Target:
+def _input(name: str, value, where: str, like=None) -> _Target:
     """The :class:`_Target` of an argument: an alias of a fresh leaf for an
-    array or a Python float; for a Tensor that requires grad (an outer
-    transform's), an alias of it, so both graphs see it."""
+    array or a Python float (on ``like``'s device and library: another
+    argument's, so that a float meets a torch tensor as a torch tensor); for
+    a Tensor that requires grad (an outer transform's), an alias of it, so
+    both graphs see it."""
     if type(value) is Tensor:
         if value.requires_grad:
             return _Target(_alias(value))
@@ -121,7 +123,7 @@ def _input(name: str, value, where: str) -> _Target:
             f"floating-point values (pass {float(value)!r})"
         )
     if isinstance(value, (float, complex)):
-        leaf = tensor(value, requires_grad=True)
+        leaf = tensor(value, requires_grad=True, device=like)
     elif not hasattr(value, "shape"):
         raise TypeError(
             f"{name}: {where} must be an array, a Tensor or a Python float; got "
@@ -230,9 +232,12 @@ def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
     """``f`` on ``args`` with the differentiated ones made Tensors: its output
     (and aux, with ``has_aux``), and their :class:`_Target` s."""
     args = list(args)
+    arrays = [a.data if type(a) is Tensor else a for a in args
+              if type(a) is Tensor or hasattr(a, "shape") and hasattr(a, "dtype")]
+    like = array_device(arrays[0]) if arrays else None
     targets = []
     for n in nums:
-        target = _input(name, args[n], f"argument {n}")
+        target = _input(name, args[n], f"argument {n}", like)
         args[n] = target.arg
         targets.append(target)
     out, aux = _split_aux(name, f(*args), has_aux)
@@ -240,30 +245,32 @@ def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
 
 
 def _gradients(outs: list, targets: list, seeds: list, create_graph: bool,
-               retain_graph: bool) -> list:
+               retain_graph: bool, name: str = "xpgrad transform") -> list:
     """The gradient of each target (zeros for one the outputs do not use):
     ``xpgrad.autograd.grad`` at the targets' nodes. A seed may be a Python
-    number (a gradient of a scalar output)."""
-    live = [(o, _as_seed(o, c)) for o, c in zip(outs, seeds) if type(o) is Tensor and o.requires_grad]
+    number (a gradient of a scalar output). Errors name ``name``, the
+    transform called."""
+    live = [(o, _as_seed(o, c, name)) for o, c in zip(outs, seeds)
+            if type(o) is Tensor and o.requires_grad]
     found = [None] * len(targets)
     if live:
         found = _walk([o for o, _ in live], [c for _, c in live], [t.key for t in targets],
-                      create_graph=create_graph, retain_graph=retain_graph, op="xpgrad transform")
+                      create_graph=create_graph, retain_graph=retain_graph, op=name)
     return [_zeros_like(t.arg) if g is None else (g if type(g) is Tensor else constant(g))
             for t, g in zip(targets, found)]
 
 
-def _as_seed(out: Tensor, c):
+def _as_seed(out: Tensor, c, name: str):
     """A cotangent for ``out``: a Python number as an array of out's kind."""
     if c is None or hasattr(c, "shape") or type(c) is Tensor:
         return c
     if isinstance(c, numbers.Number) and not isinstance(c, bool):
-        xp, scope = resolve("xpgrad transform", out.data)
+        xp, scope = resolve(name, out.data)
         with scope:
             return xp.full(tuple(out.shape), c, dtype=out.data.dtype,
                            device=getattr(out.data, "device", None))
     raise TypeError(
-        f"xpgrad transform: a cotangent or tangent must be an array or a Python number; got "
+        f"{name}: a cotangent or tangent must be an array or a Python number; got "
         f"{type(c).__name__}"
     )
 
@@ -361,7 +368,7 @@ def _value_and_grad(name: str, f, argnums, has_aux: bool):
             out, aux, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums, has_aux)
             out = _scalar_output(name, out)
             nested = nested or _joined_elsewhere([out])
-            grads = _gradients([out], targets, [None], nested, nested)
+            grads = _gradients([out], targets, [None], nested, nested, name)
         g = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
         value = out if not has_aux else (out, aux)
         return _native(value, nested), _native(g, nested)
@@ -432,7 +439,7 @@ def vjp(f, *primals, has_aux: bool = False):
                 )
         inner = nested or _nested(cts)
         with _Recording():
-            grads = _gradients(outs, targets, cts, inner, True)
+            grads = _gradients(outs, targets, cts, inner, True, name)
         return _native(tuple(grads), inner)
 
     if has_aux:
@@ -460,16 +467,19 @@ def jvp(f, primals, tangents):
         out, _, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
         _refuse_numbers_read(name, out)
         if type(out) is not Tensor:
-            raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
+            if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+                raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
+            out = constant(out)  # a constant array: its tangent is zeros, as JAX's
         if not out.requires_grad:
             return _native((out, _zeros_like(out)), nested)
         nested = nested or _joined_elsewhere([out])
         u = _Target(_alias(_internal(Tensor(_zeros_like(out).data, requires_grad=True))))
-        back = _gradients([out], targets, [u.arg], True, True)
+        back = _gradients([out], targets, [u.arg], True, True, name)
         pairs = [(g, t) for g, t in zip(back, tangents) if g.requires_grad]
         if not pairs:
             return _native((out, _zeros_like(out)), nested)
-        (t_out,) = _gradients([g for g, _ in pairs], [u], [t for _, t in pairs], nested, nested)
+        (t_out,) = _gradients([g for g, _ in pairs], [u], [t for _, t in pairs], nested, nested,
+                              name)
     return _native((out, _zeros_like(out) if t_out is None else t_out), nested)
 
 
@@ -484,7 +494,11 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
     array([[2., 0.],
            [0., 4.]])
     """
-    name = "jacobian"
+    return _jacobian("jacobian", f, argnums, has_aux)
+
+
+def _jacobian(name: str, f, argnums, has_aux: bool):
+    """:func:`jacobian`, its errors naming ``name`` (hessian's are hessian's)."""
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
@@ -494,7 +508,7 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
             out, aux, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums, has_aux)
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             nested = nested or _joined_elsewhere(outs)
-            table = [_jacobian_rows(o, targets, nested) for o in outs]
+            table = [_jacobian_rows(o, targets, nested, name) for o in outs]
         many_in = isinstance(argnums, (tuple, list))
         rows = [tuple(r) if many_in else r[0] for r in table]
         jac = tuple(rows) if isinstance(out, (tuple, list)) else rows[0]
@@ -503,16 +517,18 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
     return transformed
 
 
-def _jacobian_rows(out, targets: list, nested: bool) -> list:
+def _jacobian_rows(out, targets: list, nested: bool, name: str) -> list:
     """d out / d target for each target, of shape ``out.shape + target.shape``."""
     import xpgrad.array_api as tx
 
     if type(out) is not Tensor:
-        raise TypeError(f"jacobian: the function must return arrays; got {type(out).__name__}")
-    if dtype_info(resolve("jacobian", out.data)[0], out.data.dtype).complex:
+        if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+            raise TypeError(f"{name}: the function must return arrays; got {type(out).__name__}")
+        out = constant(out)  # a constant array: its Jacobian is zeros, as JAX's
+    if dtype_info(resolve(name, out.data)[0], out.data.dtype).complex:
         # one cotangent per element gives d re(out) only: a real x's imaginary part would be lost
         raise TypeError(
-            f"jacobian: the function returned a complex array ({out.dtype}); jacobian is reverse "
+            f"{name}: the function returned a complex array ({out.dtype}); {name} is reverse "
             f"mode, for real outputs (as jax.jacrev and torch's jacobian): take it of xp.real(...) "
             f"and of xp.imag(...) of the output, or use xpgrad.jvp"
         )
@@ -524,12 +540,12 @@ def _jacobian_rows(out, targets: list, nested: bool) -> list:
     if not out.requires_grad or n == 0:
         return [tx.zeros(shape + t.shape, dtype=t.dtype, device=t.device) for t in leaves]
     flat = tx.reshape(out, (n,))
-    xp, scope = resolve("jacobian", out.data)
+    xp, scope = resolve(name, out.data)
     parts = [[] for _ in leaves]
     with scope:
         eye = xp.eye(n, dtype=out.data.dtype, device=getattr(out.data, "device", None))
     for k in range(n):
-        for i, g in enumerate(_gradients([flat], targets, [eye[k, :]], nested, True)):
+        for i, g in enumerate(_gradients([flat], targets, [eye[k, :]], nested, True, name)):
             parts[i].append(g)
     return [tx.reshape(tx.stack(p), shape + t.shape) for p, t in zip(parts, leaves)]
 
@@ -543,7 +559,7 @@ def hessian(f, argnums=0):
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacobian(_grad("hessian", f, argnums, False), argnums)
+    return _jacobian("hessian", _grad("hessian", f, argnums, False), argnums, False)
 
 
 def hvp(f, x, v):
@@ -566,11 +582,11 @@ def hvp(f, x, v):
         out, _, targets = _call(name, f, xs, tuple(range(len(xs))))
         out = _scalar_output(name, out)
         nested = nested or _joined_elsewhere([out])
-        grads = _gradients([out], targets, [None], True, True)
+        grads = _gradients([out], targets, [None], True, True, name)
         live = [(g, w) for g, w in zip(grads, vs) if g.requires_grad]
         if live:
             result = tuple(_gradients([g for g, _ in live], targets, [w for _, w in live],
-                                      nested, nested))
+                                      nested, nested, name))
         else:
             result = tuple([_zeros_like(t.arg) for t in targets])
     return _native(result if many else result[0], nested)
