@@ -737,3 +737,60 @@ def test_numpy_scalars_are_read_as_the_arrays_library_reads_them(backend):
     t.grad = None
     xpgrad.array_api.sum(t ** np.float64(3.0)).backward()
     np.testing.assert_allclose(host(t.grad), [3.0, 12.0])
+
+
+# -- views: NumPy's and torch's basic indexing writes through --------------------
+
+
+def test_a_write_into_a_basic_index_goes_through_to_the_base_where_the_library_views(backend):
+    # t[0, :, :] gave a Tensor whose writes never reached t: scikit-learn's
+    # GaussianMixture(covariance_type="full") lost reg_covar that way
+    host_t = np.zeros((2, 3, 3))
+    t = xpgrad.tensor(backend.asarray(host_t))
+    v = t[0, :, :]
+    if backend.name in ("jax", "dask"):  # immutable, or a graph: no views to write through
+        v[1, 1] = 5.0
+        assert float(host(t.data)[0, 1, 1]) == 0.0 and float(host(v.data)[1, 1]) == 5.0
+        return
+    t[0, 2, 2] = 9.0  # the base changes after the view is made
+    v[1, 1] = 5.0
+    row = v[1, :]  # a view of a view
+    row[2] = 7.0
+    want = np.zeros((3, 3))
+    want[1, 1], want[1, 2], want[2, 2] = 5.0, 7.0, 9.0
+    np.testing.assert_array_equal(host(t.data)[0], want)
+    np.testing.assert_array_equal(host(v.data), want)  # and the view has the base's values
+    np.testing.assert_array_equal(host(t.data)[1], np.zeros((3, 3)))
+    c = t[backend.asarray(np.array([1])), 0, 0]  # an integer array makes a copy, in NumPy too
+    c[0] = 3.0
+    assert float(host(t.data)[1, 0, 0]) == 0.0
+
+
+def test_the_gradient_follows_a_write_through_a_view():
+    w = xpgrad.tensor(np.ones((2, 3)), requires_grad=True)
+    value = xpgrad.tensor(np.array(3.0), requires_grad=True)
+    c = w * 1.0
+    row = c[1]
+    row[0] = value * 2.0
+    xpgrad.array_api.sum(c * c).backward()  # c = [[1, 1, 1], [6, 1, 1]]
+    np.testing.assert_array_equal(w.grad, [[2.0, 2.0, 2.0], [0.0, 2.0, 2.0]])
+    assert float(value.grad) == 24.0  # d(6^2)/d6 * 2
+    leaf_row = w[0]  # a view of a leaf that requires grad: writing it would change the leaf
+    with pytest.raises(RuntimeError, match="^__setitem__: a leaf tensor that requires grad cannot change"):
+        leaf_row[0] = 1.0
+
+
+def test_gaussian_mixture_full_covariances_keep_reg_covar():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.mixture import GaussianMixture
+
+    x = np.random.default_rng(0).standard_normal((50, 2))
+
+    def fit(data):
+        model = GaussianMixture(1, init_params="random", random_state=0, reg_covar=0.5)
+        with sklearn.config_context(array_api_dispatch=True):
+            return model.fit(data).covariances_
+
+    want = fit(x)
+    np.testing.assert_allclose(np.diag(want[0]), x.var(axis=0) + 0.5)
+    np.testing.assert_allclose(fit(xpgrad.tensor(x)).data, want, rtol=1e-12)

@@ -155,7 +155,8 @@ class Tensor:
     requires_grad : bool
     """
 
-    __slots__ = ("data", "_grad", "_requires_grad", "_node", "__weakref__")
+    # _view: (base, key) of a view made by basic indexing, set only on those
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "_view", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
@@ -711,7 +712,10 @@ class Tensor:
         """``t[key]``: ints, slices, Ellipsis, None, one integer array or one
         boolean mask (Tensors or native arrays). The gradient goes back to the
         selected elements; a position selected twice gets both contributions."""
-        return apply(ops.getitem, (self,), Tensor._native_key(key))
+        out = apply(ops.getitem, (self,), Tensor._native_key(key))
+        if _basic(key) and LIBS[type(self.data)].adapter.views:
+            out._view = (self, key)  # NumPy's and torch's x[0, :] is a view: see __setitem__
+        return out
 
     def __setitem__(self, key, value) -> None:
         """``t[key] = value``: rebinds ``t`` to a new node (a copy of the old
@@ -721,12 +725,28 @@ class Tensor:
         Ops recorded earlier with ``t`` as their input keep the version they
         read: their graph holds ``t``'s old node, not ``t``.
 
+        Where the data's library makes basic indexing a view (NumPy, torch,
+        CuPy, array_api_strict), a ``t`` made by ``base[k]`` with ints,
+        slices, Ellipsis and None writes through, as theirs do: ``base[k]``
+        gets the write too (recorded, so the gradient follows it), and ``t``
+        the values ``base[k]`` has after it. Library code such as
+        scikit-learn's writes into a diagonal this way.
+
         Raises
         ------
         RuntimeError
-            If ``t`` is a leaf that requires grad (outside ``no_grad``).
+            If ``t`` (or the base a view writes through to) is a leaf that
+            requires grad (outside ``no_grad``).
         """
-        out = apply(ops.setitem, (self, value), Tensor._native_key(key))
+        native = Tensor._native_key(key)
+        view = getattr(self, "_view", None)
+        if view is None:
+            _take_over(self, apply(ops.setitem, (self, value), native), "__setitem__")
+            return
+        base, where = view
+        fresh = apply(ops.getitem, (base,), Tensor._native_key(where))  # base's values now
+        out = apply(ops.setitem, (fresh, value), native)
+        base[where] = out  # itself a view, perhaps: the write goes on through
         _take_over(self, out, "__setitem__")
 
     @staticmethod
@@ -828,6 +848,16 @@ def _array(data):
     """``data``, or a 0-d array for the NumPy scalar that NumPy's arithmetic
     and reductions give for 0-d arrays (it has no DLPack, no item assignment)."""
     return np.asarray(data) if isinstance(data, np.generic) else data
+
+
+def _basic(key) -> bool:
+    """Whether ``key`` indexes with ints, slices, Ellipsis and None only (a
+    view in NumPy and torch; an array in it makes a copy)."""
+    for k in key if type(key) is tuple else (key,):
+        if not (k is None or k is Ellipsis or type(k) is slice or type(k) is int
+                or isinstance(k, np.integer)):
+            return False
+    return True
 
 
 def _take_over(t: Tensor, out: Tensor, what: str) -> None:

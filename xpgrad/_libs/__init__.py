@@ -65,6 +65,11 @@ class Library:
         Reading a value (``bool(xp.any(mask))``) computes the whole graph
         (dask): the rules take their branch-free paths instead of testing the
         data, and skip the checks that would read it (as under ``jax.jit``).
+    ``views``
+        Basic indexing (``x[0, :]``) gives a view that a write goes through
+        to ``x`` (NumPy, torch, CuPy, array_api_strict): a Tensor's
+        ``t[key]`` then writes through too. False where arrays are immutable
+        (JAX) or a graph (dask, cubed).
 
     Behaviour (methods, each overridden where the library differs).
     """
@@ -78,6 +83,7 @@ class Library:
     gather_fills = False
     transpose_is_view = True
     lazy = False
+    views = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:

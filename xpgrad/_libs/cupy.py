@@ -15,6 +15,7 @@ from . import Library
 
 class CuPy(Library):
     name = "cupy"
+    views = True
     scoped = True
 
     def device_of(self, x) -> Device:

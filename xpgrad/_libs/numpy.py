@@ -56,6 +56,7 @@ from . import Library
 
 class Numpy(Library):
     name = "numpy"
+    views = True
     host_only = True
     half_gemm = False  # float16 GEMM loops in C: the rules multiply in float32
 

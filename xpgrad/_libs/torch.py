@@ -16,6 +16,7 @@ from . import Library
 
 class Torch(Library):
     name = "torch"
+    views = True
     negative_slice_steps = False  # x[::-1] raises: the indexing rules flip instead
 
     def numpy_scalar(self, xp, v, like):
