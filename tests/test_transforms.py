@@ -737,3 +737,27 @@ def test_constant_outputs_and_python_floats_beside_torch():
     ga, gb = xpgrad.grad(lambda a, b: xp.sum(a * b), (0, 1))(torch.ones(2, dtype=torch.float64), 2.0)
     assert type(ga) is torch.Tensor and type(gb) is torch.Tensor
     assert ga.tolist() == [2.0, 2.0] and float(gb) == 2.0
+
+
+def test_a_number_read_out_of_the_graph_that_meets_it_again_is_refused():
+    # reg + mean_squared_error(y, p): the metric's float() ended its graph, and its
+    # part of the gradient was 0, silently ([0.1, 0.5, 0.4] for [-0.23, 0.83, -0.27])
+    y = xpgrad.tensor(np.array([1.0, 2.0, 3.0]))
+
+    def metric(p):  # as scikit-learn's metrics end
+        return float(xp.mean((y - p) ** 2))
+
+    def loss(p):
+        return 0.1 * xp.sum(p * p) + metric(p)
+
+    with pytest.raises(TypeError, match=r"^add: an operand is .*, a Python number read out of a Tensor that requires grad \(__float__\)"):
+        xpgrad.grad(loss)(np.array([0.5, 2.5, 2.0]))
+    p = xpgrad.tensor([0.5, 2.5, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"^mul: an operand is"):
+        p * p.sum().item()  # outside a transform too
+    # a read for control flow, a constant equal to it, a detached read, no_grad: all fine
+    s = float(xp.sum(p))
+    q = p * 5.0 if s > 0 else p
+    np.testing.assert_array_equal((q * float(xp.max(p.detach()))).data, [6.25, 31.25, 25.0])
+    with xpgrad.no_grad():
+        assert (p * s).requires_grad is False

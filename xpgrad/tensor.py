@@ -49,12 +49,44 @@ _SCALARS = (int, float, complex, bool)
 _NUMBER_READS: contextvars.ContextVar = contextvars.ContextVar("xpgrad_number_reads", default=None)
 
 
+#: The Python floats read lately out of Tensors that require grad, by id,
+#: with how (the float itself is held, so that its id stays its own): one that
+#: meets the graph again, as in ``reg + mean_squared_error(y, p)`` (whose
+#: float() ends its Tensor's graph), would get no gradient; apply() refuses it.
+_READ_FLOATS: dict = {}
+_READ_KEEP = 256
+
+
 def _read_as_number(t, name: str, number):
-    """``number``, read out of ``t`` by ``name``, noted for the transform running."""
-    reads = _NUMBER_READS.get()
-    if reads is not None and t.requires_grad and _GRAD_ENABLED.get():
-        reads.append((name, number))
+    """``number``, read out of ``t`` by ``name``, noted for the transform
+    running, and (a float) for :func:`_refuse_read`."""
+    if t._requires_grad and _GRAD_ENABLED.get():
+        reads = _NUMBER_READS.get()
+        if reads is not None:
+            reads.append((name, number))
+        if type(number) is float or type(number) is complex:
+            _READ_FLOATS[id(number)] = (number, name)
+            if len(_READ_FLOATS) > _READ_KEEP:
+                try:  # the oldest; another thread may be at it too
+                    del _READ_FLOATS[next(iter(_READ_FLOATS))]
+                except (KeyError, RuntimeError, StopIteration):
+                    pass
     return number
+
+
+def _refuse_read(rule, inputs) -> None:
+    """A TypeError when one of ``inputs``, of an op being recorded, is a float
+    read out of a Tensor that requires grad: its gradient would be lost."""
+    for x in inputs:
+        hit = _READ_FLOATS.get(id(x))
+        if hit is not None and hit[0] is x:
+            raise TypeError(
+                f"{rule.__name__}: an operand is {x!r}, a Python number read out of a Tensor that "
+                f"requires grad ({hit[1]}), which carries no gradient: the gradient through it "
+                f"would be 0. Keep it a Tensor (scikit-learn's metrics end with float(): compute "
+                f"the loss with xp's functions), or read it from t.detach() if no gradient "
+                f"should flow through it"
+            )
 
 
 def is_grad_enabled() -> bool:
@@ -985,6 +1017,8 @@ def apply(rule, inputs: tuple, *params) -> Tensor:
         wa, wb = ta and a._requires_grad, tb and b._requires_grad
         if not (wa or wb) or not _GRAD_ENABLED.get():
             return _plain_result(out)
+        if _READ_FLOATS and not (ta and tb):
+            _refuse_read(rule, (a, b))
         need = ctx.needs_input_grad
         ctx.needs_input_grad = (wa and need[0], wb and need[1])
         ctx.parents = ((a._node or a) if wa else None, (b._node or b) if wb else None)
@@ -993,6 +1027,8 @@ def apply(rule, inputs: tuple, *params) -> Tensor:
         wants = [type(t) is Tensor and t._requires_grad for t in inputs]
         if True not in wants or not _GRAD_ENABLED.get():
             return _plain_result(out)
+        if _READ_FLOATS:
+            _refuse_read(rule, inputs)
         ctx.needs_input_grad = tuple([w and m for w, m in zip(wants, ctx.needs_input_grad)])
         ctx.parents = tuple([(t._node or t) if w else None for t, w in zip(inputs, wants)])
     ctx.rule, ctx.seq = rule, _next_seq()
