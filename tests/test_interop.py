@@ -135,3 +135,21 @@ def test_scipy_stats_quantile_on_torch_data_gets_torchs_gradient():
     t = torch.tensor(h, requires_grad=True)
     torch.quantile(t, 0.3, dim=-1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+
+
+def test_scipy_constants_beside_torch_data_under_the_tensor_s_default_device():
+    # scipy's xp.asarray(0.5) made NumPy data beside torch's, refused with advice to
+    # convert an array the caller never made; the message now names default_device
+    torch = pytest.importorskip("torch")
+    stats = pytest.importorskip("scipy.stats")
+    values = [0.3, -1.2, 0.8, 2.0, -0.5]
+    t = xpgrad.tensor(torch.tensor(values, dtype=torch.float64), requires_grad=True)
+    with pytest.raises(TypeError, match=r"with xpgrad.default_device\(t.device\)"):
+        stats.moment(t, 2, center=0.5)
+    with xpgrad.default_device(t.device):
+        m = stats.moment(t, 2, center=0.5)
+    m.backward()
+    want = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    ((want - 0.5) ** 2).mean().backward()
+    assert type(t.grad) is torch.Tensor
+    np.testing.assert_allclose(t.grad.numpy(), want.grad.numpy())

@@ -301,10 +301,19 @@ def _resolve_checked(op: str, arrays: tuple) -> tuple[object, object]:
             lib, first, first_i = other, x, i
         elif other is not lib:
             n1, n2 = _arg_name(op, first_i), _arg_name(op, i)
+            made = ""
+            if "numpy" in (lib.name, other.name):  # library code's xp.asarray(0.5), xp.zeros(n)
+                theirs = other.name if lib.name == "numpy" else lib.name
+                made = (
+                    f". A NumPy array made by xpgrad.array_api without device= (as library "
+                    f"code makes its constants) is on the default device: run that code inside "
+                    f"`with xpgrad.default_device(t.device):`, t a Tensor of {theirs}'s, to make "
+                    f"them {theirs}'s"
+                )
             raise TypeError(
                 f"{op}: inputs come from different array libraries: {n1} is {lib.name}, "
                 f"{n2} is {other.name}; convert one to the other's library with "
-                f"xpgrad.convert({n2}, like={n1}) (or that library's asarray)"
+                f"xpgrad.convert({n2}, like={n1}) (or that library's asarray){made}"
             )
         elif lib.check_device:
             d1, d2 = getattr(first, "device", None), getattr(x, "device", None)
