@@ -761,3 +761,10 @@ def test_a_number_read_out_of_the_graph_that_meets_it_again_is_refused():
     np.testing.assert_array_equal((q * float(xp.max(p.detach()))).data, [6.25, 31.25, 25.0])
     with xpgrad.no_grad():
         assert (p * s).requires_grad is False
+
+
+def test_a_named_tuple_comes_back_with_its_fields():
+    # _native rebuilt SVDResult as a plain tuple: aux.S raised AttributeError
+    _, aux = xpgrad.grad(lambda a: (xp.sum(a), xp.linalg.svd(a)), has_aux=True)(np.eye(2))
+    assert type(aux).__name__ == "SVDResult"
+    np.testing.assert_array_equal(aux.S, [1.0, 1.0])

@@ -214,7 +214,8 @@ def _native(value, nested: bool):
         # NumPy's 0-d arithmetic gives scalars; a transform answers in arrays
         return np.asarray(data) if isinstance(data, np.generic) else data
     if isinstance(value, tuple):
-        return tuple([_native(v, False) for v in value])
+        parts = [_native(v, False) for v in value]
+        return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)  # SVDResult
     if isinstance(value, list):
         return [_native(v, False) for v in value]
     if isinstance(value, dict):
