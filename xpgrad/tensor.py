@@ -18,6 +18,7 @@ import math
 import operator
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -187,8 +188,10 @@ class Tensor:
     requires_grad : bool
     """
 
-    # _view: (base, key) of a view made by basic indexing, set only on those
-    __slots__ = ("data", "_grad", "_requires_grad", "_node", "_view", "__weakref__")
+    # Set only where views are made (NumPy's, torch's basic indexing): _view,
+    # on a view, (root, keys) with root[keys[0]][keys[1]]... its values;
+    # _views, on a root, weak references to its live views (see __setitem__).
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "_view", "_views", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
     # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
@@ -745,8 +748,8 @@ class Tensor:
         boolean mask (Tensors or native arrays). The gradient goes back to the
         selected elements; a position selected twice gets both contributions."""
         out = apply(ops.getitem, (self,), Tensor._native_key(key))
-        if _basic(key) and LIBS[type(self.data)].adapter.views:
-            out._view = (self, key)  # NumPy's and torch's x[0, :] is a view: see __setitem__
+        if LIBS[type(self.data)].adapter.views and _basic(key):
+            _made_view(self, key, out)  # NumPy's and torch's x[0, :] is a view: see __setitem__
         return out
 
     def __setitem__(self, key, value) -> None:
@@ -759,27 +762,40 @@ class Tensor:
 
         Where the data's library makes basic indexing a view (NumPy, torch,
         CuPy, array_api_strict), a ``t`` made by ``base[k]`` with ints,
-        slices, Ellipsis and None writes through, as theirs do: ``base[k]``
-        gets the write too (recorded, so the gradient follows it), and ``t``
-        the values ``base[k]`` has after it. Library code such as
-        scikit-learn's writes into a diagonal this way.
+        slices, Ellipsis and None is one, as theirs are: a write into it
+        (``t[i] = v``, ``t += v``) goes through to ``base`` (recorded, so the
+        gradient follows it), and a write into ``base`` or into another of
+        its views shows in ``t``. Library code such as scikit-learn's writes
+        into a diagonal this way.
 
         Raises
         ------
         RuntimeError
-            If ``t`` (or the base a view writes through to) is a leaf that
-            requires grad (outside ``no_grad``).
+            If ``t``, or the base a view of it writes through to, is a leaf
+            that requires grad (outside ``no_grad``).
         """
         native = Tensor._native_key(key)
         view = getattr(self, "_view", None)
         if view is None:
             _take_over(self, apply(ops.setitem, (self, value), native), "__setitem__")
+            _refresh_views(self)
             return
-        base, where = view
-        fresh = apply(ops.getitem, (base,), Tensor._native_key(where))  # base's values now
-        out = apply(ops.setitem, (fresh, value), native)
-        base[where] = out  # itself a view, perhaps: the write goes on through
-        _take_over(self, out, "__setitem__")
+        root, keys = view
+        if root._node is None and root._requires_grad and _GRAD_ENABLED.get():
+            raise RuntimeError(
+                "__setitem__: this tensor is a view (made by basic indexing) of a leaf that "
+                "requires grad, and writing it would change the leaf; copy it first "
+                "(xp.asarray(t, copy=True)), or write inside xpgrad.no_grad()"
+            )
+        # root[k0][k1]...[key] = value, as a chain of recorded reads and writes
+        values = [root]
+        for k in keys:
+            values.append(apply(ops.getitem, (values[-1],), Tensor._native_key(k)))
+        new = apply(ops.setitem, (values[-1], value), native)
+        for k, inner in zip(reversed(keys), reversed(values[:-1])):
+            new = apply(ops.setitem, (inner, new), Tensor._native_key(k))
+        _take_over(root, new, "__setitem__")
+        _refresh_views(root)  # this one among them
 
     @staticmethod
     def _native_key(key):
@@ -828,6 +844,16 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     tensor the gradient is for.
     """
     operate = (lambda a, b: apply(rule, (a, b))) if isinstance(rule, type) else rule
+    if getattr(self, "_view", None) is not None or getattr(self, "_views", None):
+        # a view, or a root with live views: in place, as NumPy's, so that the
+        # write goes through to the root or shows in the views
+        out = operate(self, other)
+        if out is NotImplemented:
+            return NotImplemented
+        _same_shape(symbol, self, out)
+        _storable(symbol, self, out.data)
+        self[...] = out
+        return self
     if self.requires_grad and _GRAD_ENABLED.get():
         if self._node is None:
             raise RuntimeError(
@@ -844,17 +870,25 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
         return out
     data = out.data
     if data.dtype != self.data.dtype:
+        _storable(symbol, self, data)
         xp, scope = resolve(symbol, data)
-        have, want = _dtypes.wrap(data.dtype), _dtypes.wrap(self.data.dtype)
-        if have.kind != want.kind and not _dtypes.can_cast(have, want):
-            raise TypeError(
-                f"{symbol}: the result has dtype {have.name}, which cannot be stored in "
-                f"this tensor's {want.name}; write t = t {symbol[:-1]} ... for a new tensor"
-            )
         with scope:
             data = xp.astype(data, self.data.dtype)
     self.data = _array(data)  # NumPy's 0-d arithmetic gives a scalar
     return self
+
+
+def _storable(symbol: str, t: Tensor, data) -> None:
+    """Refuse an in-place result of another kind that ``t``'s dtype cannot
+    hold (float into int), as NumPy's same-kind casting does."""
+    if data.dtype == t.data.dtype:
+        return
+    have, want = _dtypes.wrap(data.dtype), _dtypes.wrap(t.data.dtype)
+    if have.kind != want.kind and not _dtypes.can_cast(have, want):
+        raise TypeError(
+            f"{symbol}: the result has dtype {have.name}, which cannot be stored in "
+            f"this tensor's {want.name}; write t = t {symbol[:-1]} ... for a new tensor"
+        )
 
 
 def _same_shape(symbol: str, t: Tensor, out):
@@ -880,6 +914,41 @@ def _array(data):
     """``data``, or a 0-d array for the NumPy scalar that NumPy's arithmetic
     and reductions give for 0-d arrays (it has no DLPack, no item assignment)."""
     return np.asarray(data) if isinstance(data, np.generic) else data
+
+
+def _made_view(base: Tensor, key, view: Tensor) -> None:
+    """Note ``view`` (``base[key]``, basic) as a view of ``base``'s root."""
+    root, keys = getattr(base, "_view", None) or (base, ())
+    view._view = (root, keys + (key,))
+    live = getattr(root, "_views", None)
+    if live is None:
+        live = root._views = []
+    elif len(live) > 16 and len(live) & (len(live) - 1) == 0:  # at 32, 64, ...: drop the dead
+        live[:] = [r for r in live if r() is not None]
+    live.append(weakref.ref(view))
+
+
+def _refresh_views(root: Tensor) -> None:
+    """Give each live view of ``root`` its values after a write into ``root``
+    (recorded reads of it, so the gradient goes through the write)."""
+    live = getattr(root, "_views", None)
+    if not live:
+        return
+    kept = []
+    for ref in live:
+        view = ref()
+        if view is None:
+            continue
+        cur = root
+        try:
+            for k in view._view[1]:
+                cur = apply(ops.getitem, (cur,), Tensor._native_key(k))
+        except (IndexError, ValueError, TypeError):  # root's data was replaced by another shape
+            del view._view  # the view keeps its values, as a copy
+            continue
+        kept.append(ref)
+        view.data, view._node, view._requires_grad = cur.data, cur._node, cur._requires_grad
+    live[:] = kept
 
 
 def _basic(key) -> bool:
