@@ -768,3 +768,15 @@ def test_a_named_tuple_comes_back_with_its_fields():
     _, aux = xpgrad.grad(lambda a: (xp.sum(a), xp.linalg.svd(a)), has_aux=True)(np.eye(2))
     assert type(aux).__name__ == "SVDResult"
     np.testing.assert_array_equal(aux.S, [1.0, 1.0])
+
+
+def test_a_float_leaf_goes_beside_a_non_numpy_argument_and_odd_arguments_pass_through():
+    # every call looked up the first argument's device: a scipy.sparse matrix
+    # passed through undifferentiated raised; an index array first made a torch
+    # tensor's float a NumPy leaf
+    sparse = pytest.importorskip("scipy.sparse")
+    g = xpgrad.grad(lambda s, x: xp.sum(x * x), 1)(sparse.csr_matrix(np.eye(2)), np.ones(2))
+    np.testing.assert_array_equal(g, [2.0, 2.0])
+    g = xpgrad.grad(lambda i, t, f: xp.sum(t * f), 2)(np.arange(2), torch.ones(2, dtype=torch.float64), 3.0)
+    assert type(g) is torch.Tensor and float(g) == 2.0
+    np.testing.assert_array_equal(xpgrad.jacobian(lambda x: 1.0)(np.ones(2)), [0.0, 0.0])

@@ -233,9 +233,7 @@ def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
     """``f`` on ``args`` with the differentiated ones made Tensors: its output
     (and aux, with ``has_aux``), and their :class:`_Target` s."""
     args = list(args)
-    arrays = [a.data if type(a) is Tensor else a for a in args
-              if type(a) is Tensor or hasattr(a, "shape") and hasattr(a, "dtype")]
-    like = array_device(arrays[0]) if arrays else None
+    like = _float_place(args, nums)
     targets = []
     for n in nums:
         target = _input(name, args[n], f"argument {n}", like)
@@ -243,6 +241,23 @@ def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
         targets.append(target)
     out, aux = _split_aux(name, f(*args), has_aux)
     return out, aux, targets
+
+
+def _float_place(args: list, nums: tuple):
+    """Where a differentiated Python float's leaf goes: beside the first other
+    argument of a library other than NumPy (a torch tensor's float becomes
+    torch's), else None (the default device)."""
+    if not any([isinstance(args[n], (float, complex)) for n in nums]):
+        return None
+    for a in args:
+        data = a.data if type(a) is Tensor else a
+        if not (hasattr(data, "shape") and hasattr(data, "dtype")) or isinstance(data, np.ndarray):
+            continue
+        try:
+            return array_device(data)
+        except TypeError:  # not an array xpgrad knows (a scipy.sparse matrix): not a place
+            continue
+    return None
 
 
 def _gradients(outs: list, targets: list, seeds: list, create_graph: bool,
@@ -523,9 +538,11 @@ def _jacobian_rows(out, targets: list, nested: bool, name: str) -> list:
     import xpgrad.array_api as tx
 
     if type(out) is not Tensor:
+        if isinstance(out, (int, float)) and not isinstance(out, bool):
+            out = np.asarray(float(out))
         if not (hasattr(out, "shape") and hasattr(out, "dtype")):
             raise TypeError(f"{name}: the function must return arrays; got {type(out).__name__}")
-        out = constant(out)  # a constant array: its Jacobian is zeros, as JAX's
+        out = constant(out)  # a constant: its Jacobian is zeros, as JAX's
     if dtype_info(resolve(name, out.data)[0], out.data.dtype).complex:
         # one cotangent per element gives d re(out) only: a real x's imaginary part would be lost
         raise TypeError(
