@@ -348,3 +348,18 @@ def test_extreme_gradient_summed_into_what_x_already_has(backend, fn, tie_share)
     last = [0.0, 0.0, 2.0] if fn is xa.max else [2.0, 0.0, 0.0]
     expected = 3.0 + np.array([tie_share, [NAN] * 3, last])
     np.testing.assert_array_equal(host(x.grad), expected)
+
+
+def test_cumulative_prod_of_small_integers_accumulates_in_the_default_integer():
+    # JAX's cumulative_prod kept int8 and overflowed: [100, 16, 48]
+    jnp = pytest.importorskip("jax.numpy")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    for dtype in ("int8", "int16", "int32"):
+        t = xpgrad.tensor(jnp.asarray(np.array([100, 100, 3], dtype)))
+        out = xpgrad.array_api.cumulative_prod(t)
+        assert str(out.data.dtype) == "int64"
+        np.testing.assert_array_equal(np.asarray(out.data), [100, 10000, 30000])
+    out = xpgrad.array_api.cumulative_prod(xpgrad.tensor(jnp.asarray(np.array([100, 3], "uint8"))))
+    assert str(out.data.dtype) == "uint64"

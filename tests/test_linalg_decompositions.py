@@ -635,3 +635,17 @@ def test_det_second_derivative_of_a_batch_pays_minors_for_its_singular_matrices_
     fd = np.stack([(_cofactors(m + eps * d) - _cofactors(m - eps * d)) / (2 * eps)
                    for m, d in zip(batch, v)])
     np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_det_gradient_where_the_library_calls_the_matrix_singular_but_det_is_not_zero():
+    # torch's det of this rank-2 matrix is -6.7e-16, not 0: the inverse's branch
+    # was taken, and torch's inv refused it (LinAlgError)
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
+    out, ctx = ops.det.forward(torch.tensor(a))
+    (g,) = ops.det.backward(torch.tensor(1.0, dtype=torch.float64), ctx)
+    np.testing.assert_allclose(g.numpy(), _cofactors(a), atol=1e-12)
+    v = np.ones((3, 3))
+    h = xpgrad.hvp(lambda y: xa.linalg.det(y), torch.tensor(a), torch.tensor(v))
+    eps = 1e-6
+    fd = (_cofactors(a + eps * v) - _cofactors(a - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(h.numpy(), fd, atol=1e-7)

@@ -345,3 +345,17 @@ def test_xpgrad_functions_match_rules(backend, rng):
     assert_allclose(xpgrad.linear(a, w, b).data, host(a) @ host(w).T + host(b))
     assert_allclose(xpgrad.add_bias(a, bias3).data, host(a) + host(bias3)[:, None])
     assert_allclose(xpgrad.sum(a, axis=(0, 2)).data, host(a).sum(axis=(0, 2)))
+
+
+def test_setitem_gradient_has_x_s_dtype_and_a_python_bool_beside_numbers_is_one():
+    # dx came back in grad_out's dtype (float32, int64); logaddexp(t, True) on
+    # torch failed in its backward (torch refuses a bool in its arithmetic)
+    out, ctx = ops.setitem.forward(np.zeros((3, 4)), np.ones(4), 1)
+    gx, gv = ops.setitem.backward(np.ones((3, 4), np.float32), ctx)
+    assert gx.dtype == np.float64 and gv.dtype == np.float64
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    out, ctx = ops.logaddexp.forward(x, True)
+    (gx, none) = ops.logaddexp.backward(torch.ones(2, dtype=torch.float64), ctx)
+    np.testing.assert_allclose(gx.numpy(), 1 / (1 + np.exp(1.0 - np.array([0.5, 1.5]))))
+    assert none is None

@@ -205,3 +205,15 @@ def test_rel_error_mixed_dtypes_and_backends(backend):
     a = backend.asarray(np.array([1.0, 2.0]), "float32")
     assert rel_error(a, np.array([1.0, 2.0])) == 0.0
     assert rel_error(host(a) * 1.1, np.array([1.0, 2.0])) == pytest.approx(0.1, rel=1e-6)
+
+
+def test_rel_error_at_extreme_magnitudes_and_assert_close_on_large_integers():
+    # the norms underflowed to 0 (0.0) or overflowed (nan); integers went through float64
+    want = math.sqrt(1 / 5)  # ||[1, 0]|| / ||[2, 1]||
+    assert rel_error(np.array([1e-200, 1e-200]), np.array([2e-200, 1e-200])) == pytest.approx(want)
+    assert rel_error(np.array([1e200, 1e200]), np.array([2e200, 1e200])) == pytest.approx(want)
+    with pytest.raises(AssertionError, match="1 of 1 integers differ"):
+        assert_close(np.array([2**53 + 1]), np.array([2**53]))
+    with pytest.raises(AssertionError, match="integers differ"):
+        assert_close(np.array([2**63 + 1], np.uint64), np.array([2**63], np.uint64))
+    assert_close(np.array([2**53 + 1]), np.array([2**53 + 1]))

@@ -80,6 +80,16 @@ def assert_close(actual, expected, rtol: float | None = None, atol: float | None
         raise AssertionError(f"assert_close: shapes differ: {a.shape} != {e.shape}")
     if a.size == 0:
         return
+    if a.dtype.kind in "biu" and e.dtype.kind in "biu" and rtol == 0 and atol == 0:
+        # integers exact: float64 holds them to 2**53 only
+        ok = a.astype(object) == e.astype(object)
+        if ok.all():
+            return
+        worst = tuple(int(i) for i in np.argwhere(~ok)[0])
+        raise AssertionError(
+            f"assert_close: {int((~ok).sum())} of {a.size} integers differ; first at index "
+            f"{worst}: actual {a[worst]!r}, expected {e[worst]!r}"
+        )
     a64, e64 = _widen(a), _widen(e)
     ok = np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)
     if ok.all():
@@ -107,8 +117,14 @@ def rel_error(a, b) -> float:
     0.0 when both are zero; inf when only ``b`` is zero.
     """
     a64, b64 = _widen(_host(a, "rel_error")), _widen(_host(b, "rel_error"))
-    diff = float(np.linalg.norm((a64 - b64).ravel()))
-    ref = float(np.linalg.norm(b64.ravel()))
+    # scaled by the largest magnitude first: a norm of 1e-200s underflows to 0
+    # and one of 1e200s overflows, where their ratio is an ordinary number
+    with np.errstate(invalid="ignore", over="ignore"):
+        scale = max(float(np.max(np.abs(a64), initial=0.0)), float(np.max(np.abs(b64), initial=0.0)))
+        if 0.0 < scale < np.inf:
+            a64, b64 = a64 / scale, b64 / scale
+        diff = float(np.linalg.norm((a64 - b64).ravel()))
+        ref = float(np.linalg.norm(b64.ravel()))
     if ref == 0.0:
         return 0.0 if diff == 0.0 else float("inf")
     return diff / ref

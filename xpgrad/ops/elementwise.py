@@ -124,6 +124,10 @@ class Binary(Rule, template=True):
             broadcast_shapes(sa, sb, op=op)  # our ValueError, not the backend's
         elif da is None or db is None:  # a Python scalar
             ta, tb = type(a), type(b)
+            if ta is bool and ib is not None and ib.numeric:  # True beside numbers: 1, as
+                a, ta = int(a), int  # NumPy and torch read it (torch's backward refuses
+            elif tb is bool and ia is not None and ia.numeric:  # a bool in its arithmetic)
+                b, tb = int(b), int
             if (ta is complex and tb is np.float64) or (tb is complex and ta is np.float64):
                 # np.float64 is a float, so Python's complex computes 1j / np.float64(2.0)
                 # itself (a Python complex, ZeroDivisionError at 0): NumPy's 0-d array instead

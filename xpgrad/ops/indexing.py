@@ -427,6 +427,7 @@ class Assigned(NamedTuple):
     #: For a key that selects a position more than once: which elements of
     #: the selection landed (the last write to each position), else None.
     landed: object = None
+    x_dtype: object = None  # dx's dtype, whatever grad_out's
 
 
 class setitem(Rule):
@@ -459,12 +460,12 @@ class setitem(Rule):
         else:
             out, landed = run("setitem", scope, _set_last, xp, x, value, *repeats)
         saved = Assigned(key, flips, None if is_scalar else tuple(value.shape),
-                         None if is_scalar else value.dtype, landed)
+                         None if is_scalar else value.dtype, landed, x.dtype)
         return setitem.record(xp, scope, saved, needs, out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
-        dx = _set_copy(xp, g, s.key, 0, s.flips) if needs[0] else None
+        dx = cast(xp, _set_copy(xp, g, s.key, 0, s.flips), s.x_dtype) if needs[0] else None
         if not needs[1]:
             return dx, None
         picked = adapter_of(xp).getitem(xp, _flip(xp, g, s.flips), s.key)

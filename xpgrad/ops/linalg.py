@@ -677,12 +677,19 @@ def _cofactor(xp, x, d):
     determinants, up to ``_MINORS_UP_TO``."""
     d4 = _matrix_axes(xp, d)
     singular = d == 0
-    if not _any(xp, singular):
-        return d4 * mT(xp, xp.linalg.inv(x))
-    s4 = _matrix_axes(xp, singular)
     n = x.shape[-1]
-    eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
-    by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
+    try:
+        if not _any(xp, singular):
+            return d4 * mT(xp, xp.linalg.inv(x))
+        s4 = _matrix_axes(xp, singular)
+        eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
+        by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
+    except (ValueError, RuntimeError, ArithmeticError):
+        # singular to the library's own precision (torch's inv refuses a det of -6.7e-16
+        # that is not 0): every matrix by the exact forms below, which hold for all
+        singular = xp.ones(tuple(d.shape), dtype=xp.bool, device=_dev(d))
+        s4 = _matrix_axes(xp, singular)
+        by_inverse = xp.zeros_like(x)
     if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO:
         return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
     flat = xp.reshape(x, (-1, n, n))

@@ -457,9 +457,15 @@ def _cumulate(op, x, axis, dtype, include_initial):
     xp, scope = resolve(op, x)
     ax = _cumulative_axis(op, x, axis)
     native = _dtypes.to_native(xp, dtype, op)  # outside run(): its error is ours already
+    info = dtype_info(xp, x.dtype)
+    if native is None and info.numeric and not info.inexact:
+        # small integers accumulate in the default integer, as the standard says
+        # (JAX's cumulative_prod keeps int8 and overflows): the dtype sum gives
+        native = run(op, scope, lambda: xp.sum(xp.zeros((0,), dtype=x.dtype, device=getattr(
+            x, "device", None))).dtype)
     out = run(op, scope, lambda: getattr(xp, op)(
         x, axis=ax, dtype=native, include_initial=bool(include_initial)))
-    return xp, scope, ax, out, (dtype_info(xp, x.dtype).inexact,)
+    return xp, scope, ax, out, (info.inexact,)
 
 
 def _cumulative_axis(op, x, axis) -> int:
