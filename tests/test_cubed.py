@@ -361,3 +361,22 @@ def test_setitem_with_a_new_axis_concat_flattened_and_cumsum_without_axis():
     np.testing.assert_array_equal(flat.data.compute(), np.concatenate([h.ravel(), h[:1].ravel()]))
     v = xpgrad.Tensor(arr(h[0], (3,)))
     np.testing.assert_allclose(xp.cumulative_sum(v).data.compute(), np.cumsum(h[0]), rtol=1e-15)
+
+
+def test_a_numpy_scalar_under_a_spec_of_its_own_and_a_slice_s_gradient_in_bounded_memory():
+    # np.float64(0.5) became a 0-d array of cubed's default spec, which cubed
+    # refused to mix; a slice's gradient made its zeros in one chunk sized
+    # against cubed's 128 MiB default, refused under allowed_mem
+    spec = cubed.Spec(allowed_mem="5MB", reserved_mem=0, executor=create_executor("single-threaded"))
+    t = xpgrad.tensor(arr(np.linspace(0.5, 2.0, 6), chunks=2, spec=spec), requires_grad=True)
+    y = xp.sum(t * np.float64(0.5))
+    assert float(y.data.compute()) == pytest.approx(3.75)
+    big = cubed.random.random((20_000, 64), chunks=(1000, 64), spec=spec)  # 10 MB: twice allowed_mem
+    x = xpgrad.tensor(big, requires_grad=True)
+    xp.sum(x[:, :8] ** 2).backward()
+    assert x.grad.chunks == big.chunks
+    host = big.compute()
+    got = x.grad[:3, :10].compute()
+    want = np.zeros((3, 10))
+    want[:, :8] = 2 * host[:3, :8]
+    np.testing.assert_allclose(got, want)

@@ -100,6 +100,9 @@ class Cubed(Library):
     def scope(self, x):
         return Scope(x.spec, ((tuple(x.shape), x.chunks),))
 
+    def numpy_scalar(self, xp, v, like):
+        return xp.asarray(v, spec=like.spec)  # a 0-d array of like's spec (cubed mixes no two)
+
     def to_numpy(self, x):
         import numpy as np
 
@@ -690,11 +693,20 @@ def _assign_basic(xp, z, key: tuple, value):
 
 
 def _with_spec(fn):
+    shaped = fn.__name__ in ("zeros", "ones", "empty", "full")
+
     def create(*args, spec=None, **kwargs):
-        if spec is None:
-            scope = _current()
-            if scope is not None:
-                spec = scope.spec
+        scope = _current()
+        if spec is None and scope is not None:
+            spec = scope.spec
+        if shaped and scope is not None and kwargs.get("chunks") is None:
+            # an array of an input's shape (a gradient's zeros) in that input's
+            # chunks: cubed's "auto" sizes chunks against 128 MiB, not allowed_mem
+            shape = tuple(args[0] if args else kwargs.get("shape", ()))
+            for have, chunks in scope.layouts:
+                if have == shape:
+                    kwargs["chunks"] = chunks
+                    break
         return fn(*args, spec=spec, **kwargs)
 
     create.__name__ = fn.__name__
