@@ -853,3 +853,14 @@ def test_gradients_through_stale_looking_views_match_torch():
     np.testing.assert_allclose(float(loss), ref.item())
     np.testing.assert_allclose(xt.grad, xr.grad.numpy())
     np.testing.assert_allclose(vt.grad, vr.grad.numpy())
+
+
+def test_a_0d_numpy_result_that_requires_grad_is_no_number_beside_torch():
+    # NumPy's 0-d result is a NumPy scalar; kept as the data, a torch operand would
+    # read it as a number (as torch reads np.float64) and drop its gradient
+    torch = pytest.importorskip("torch")
+    w = xpgrad.tensor(np.array(2.0), requires_grad=True)
+    y = w * 1.0
+    assert type(y.data) is np.ndarray
+    with pytest.raises(TypeError, match="^mul: inputs come from different array libraries"):
+        xpgrad.tensor(torch.ones(2, dtype=torch.float64)) * y
