@@ -380,3 +380,20 @@ def test_a_numpy_scalar_under_a_spec_of_its_own_and_a_slice_s_gradient_in_bounde
     want = np.zeros((3, 10))
     want[:, :8] = 2 * host[:3, :8]
     np.testing.assert_allclose(got, want)
+
+
+def test_a_rule_making_an_array_of_an_int_shape_inside_cubed_s_scope():
+    # the chunks taken from the scope read the shape as a tuple: zeros(4) raised
+    from xpgrad.ops import Unary
+
+    class pad_sum(Unary):
+        @staticmethod
+        def compute(xp, x):
+            return x + xp.zeros(x.shape[0], dtype=x.dtype)
+
+        @staticmethod
+        def grad(xp, g, s):
+            return g
+
+    out = xpgrad.apply(pad_sum, (xpgrad.tensor(arr(np.arange(4.0), chunks=2)),))
+    np.testing.assert_array_equal(out.data.compute(), np.arange(4.0))

@@ -864,3 +864,25 @@ def test_a_0d_numpy_result_that_requires_grad_is_no_number_beside_torch():
     assert type(y.data) is np.ndarray
     with pytest.raises(TypeError, match="^mul: inputs come from different array libraries"):
         xpgrad.tensor(torch.ones(2, dtype=torch.float64)) * y
+
+
+def test_a_view_of_a_parameter_keeps_its_gradient_across_optimizer_steps():
+    # a write under no_grad refreshed the view without a graph: the bias entry of
+    # flat[3:] silently got no gradient (torch: -0.107; xpgrad: -0.042), and
+    # SGD's step (p.data = new) never reached the view at all
+    w = xpgrad.tensor(np.ones(3), requires_grad=True)
+    row = w[1:]
+    opt = xpgrad.optim.SGD([w], lr=0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        xpgrad.array_api.sum(row * row).backward()
+        opt.step()
+    np.testing.assert_allclose(row.data, w.data[1:])
+    assert row.requires_grad
+    np.testing.assert_allclose(w.data, [1.0, 0.0, 0.0])  # 1 - 0.5 * 2, then 0 - 0.5 * 0
+    x = xpgrad.tensor(np.array([1, 2, 3]))
+    dropped = x[0]  # a view taken and dropped: += must do what it does without one
+    del dropped
+    y = xpgrad.tensor(np.ones(3), requires_grad=True)
+    x += y  # no live view: a new float tensor, as before
+    assert x.dtype == xpgrad.array_api.float64 and x.requires_grad

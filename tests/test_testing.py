@@ -217,3 +217,9 @@ def test_rel_error_at_extreme_magnitudes_and_assert_close_on_large_integers():
     with pytest.raises(AssertionError, match="integers differ"):
         assert_close(np.array([2**63 + 1], np.uint64), np.array([2**63], np.uint64))
     assert_close(np.array([2**53 + 1]), np.array([2**53 + 1]))
+
+
+def test_assert_close_reads_integer_tolerances_exactly():
+    with pytest.raises(AssertionError, match="integers differ"):
+        assert_close(np.array([2**53 + 2]), np.array([2**53]), atol=1)
+    assert_close(np.array([2**53 + 1]), np.array([2**53]), atol=1)

@@ -844,7 +844,7 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     tensor the gradient is for.
     """
     operate = (lambda a, b: apply(rule, (a, b))) if isinstance(rule, type) else rule
-    if getattr(self, "_view", None) is not None or getattr(self, "_views", None):
+    if getattr(self, "_view", None) is not None or _has_live_views(self):
         # a view, or a root with live views: in place, as NumPy's, so that the
         # write goes through to the root or shows in the views
         out = operate(self, other)
@@ -928,12 +928,34 @@ def _made_view(base: Tensor, key, view: Tensor) -> None:
     live.append(weakref.ref(view))
 
 
+def _has_live_views(t: Tensor) -> bool:
+    """Whether ``t`` is the root of a view someone still holds."""
+    live = getattr(t, "_views", None)
+    if not live:
+        return False
+    live[:] = [r for r in live if r() is not None]
+    return bool(live)
+
+
 def _refresh_views(root: Tensor) -> None:
     """Give each live view of ``root`` its values after a write into ``root``
     (recorded reads of it, so the gradient goes through the write)."""
     live = getattr(root, "_views", None)
     if not live:
         return
+    token = None
+    if root._requires_grad and not _GRAD_ENABLED.get():
+        # written under no_grad (an optimizer's step): the views still read the root,
+        # and a later loss of them must reach it
+        token = _GRAD_ENABLED.set(True)
+    try:
+        _refresh_live(root, live)
+    finally:
+        if token is not None:
+            _GRAD_ENABLED.reset(token)
+
+
+def _refresh_live(root: Tensor, live: list) -> None:
     kept = []
     for ref in live:
         view = ref()

@@ -251,7 +251,9 @@ def _float_place(args: list, nums: tuple):
         return None
     for a in args:
         data = a.data if type(a) is Tensor else a
-        if not (hasattr(data, "shape") and hasattr(data, "dtype")) or isinstance(data, np.ndarray):
+        if not (hasattr(data, "shape") and hasattr(data, "dtype")) or isinstance(
+            data, (np.ndarray, np.generic)
+        ):
             continue
         try:
             return array_device(data)

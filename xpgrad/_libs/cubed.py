@@ -702,7 +702,8 @@ def _with_spec(fn):
         if shaped and scope is not None and kwargs.get("chunks") is None:
             # an array of an input's shape (a gradient's zeros) in that input's
             # chunks: cubed's "auto" sizes chunks against 128 MiB, not allowed_mem
-            shape = tuple(args[0] if args else kwargs.get("shape", ()))
+            shape = args[0] if args else kwargs.get("shape", ())
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
             for have, chunks in scope.layouts:
                 if have == shape:
                     kwargs["chunks"] = chunks

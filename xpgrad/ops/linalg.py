@@ -669,6 +669,12 @@ def _cofactor_minors(xp, x):
 _MINORS_UP_TO = 64
 
 
+def _singular_matrix_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was renamed from) is a library's LinAlgError:
+    a matrix singular to its precision, not memory or a missing kernel."""
+    return any(type(e).__name__.endswith("LinAlgError") for e in (exc, exc.__cause__) if e is not None)
+
+
 def _cofactor(xp, x, d):
     """The cofactor matrix adj(x)^T of square x with determinant ``d``:
     d * inv(x)^T for the matrices with d != 0; for the singular ones (only
@@ -676,17 +682,26 @@ def _cofactor(xp, x, d):
     form, or in a recorded backward (on Tensors, eager) the minors'
     determinants, up to ``_MINORS_UP_TO``."""
     d4 = _matrix_axes(xp, d)
-    singular = d == 0
     n = x.shape[-1]
-    try:
-        if not _any(xp, singular):
+    # Singular to rounding, by Hadamard's bound |det| <= prod of the rows' norms:
+    # there d * inv(x)^T is as wrong as d is (torch's det and inv come from two
+    # factorizations: 1e-11 against 3.5e-12), and the exact forms below hold.
+    bound = xp.prod(xp.linalg.vector_norm(x, axis=-1), axis=-1)
+    singular = xp.abs(d) <= (4 * n * float(xp.finfo(x.dtype).eps)) * bound
+    eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
+    if not _any(xp, singular):
+        try:
             return d4 * mT(xp, xp.linalg.inv(x))
-        s4 = _matrix_axes(xp, singular)
-        eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
+        except (ValueError, RuntimeError) as exc:  # the library's own "singular" only
+            if not _singular_matrix_error(exc):
+                raise
+            singular = xp.ones(tuple(d.shape), dtype=xp.bool, device=_dev(d))
+    s4 = _matrix_axes(xp, singular)
+    try:
         by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
-    except (ValueError, RuntimeError, ArithmeticError):
-        # singular to the library's own precision (torch's inv refuses a det of -6.7e-16
-        # that is not 0): every matrix by the exact forms below, which hold for all
+    except (ValueError, RuntimeError) as exc:
+        if not _singular_matrix_error(exc):
+            raise
         singular = xp.ones(tuple(d.shape), dtype=xp.bool, device=_dev(d))
         s4 = _matrix_axes(xp, singular)
         by_inverse = xp.zeros_like(x)

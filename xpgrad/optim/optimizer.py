@@ -23,7 +23,7 @@ import numbers
 
 from .._backend import LIBS, convert, dtype_info, resolve
 from .._shapes import fmt
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, _refresh_views, no_grad
 
 __all__ = ["Optimizer"]
 
@@ -253,6 +253,7 @@ class Optimizer:
             for (p, name), v in zip(slots, values):
                 if name is None:
                     p.data = v
+                    _refresh_views(p)
                 else:
                     self.state[p][name] = v
 
@@ -520,3 +521,4 @@ def _rebind(p: Tensor, new, xp) -> None:
     if new.dtype != data.dtype:
         new = xp.astype(new, data.dtype)
     p.data = new
+    _refresh_views(p)  # a view of the parameter (row = W[0]) reads the new values
