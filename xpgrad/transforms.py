@@ -439,7 +439,7 @@ def vjp(f, *primals, has_aux: bool = False):
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     for i, o in enumerate(outs):
         if isinstance(o, (dict, tuple, list)):  # its arrays would get no cotangent, silently
-            where = "" if outs == [out] else f" at position {i} of its tuple"
+            where = f" at position {i} of its tuple" if isinstance(out, (tuple, list)) else ""
             raise TypeError(
                 f"vjp: the function returned a {type(o).__name__}{where}; vjp takes one array or "
                 f"a flat tuple of arrays as the output: return those"
