@@ -844,7 +844,7 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     tensor the gradient is for.
     """
     operate = (lambda a, b: apply(rule, (a, b))) if isinstance(rule, type) else rule
-    if getattr(self, "_view", None) is not None or _has_live_views(self):
+    if getattr(self, "_view", None) is not None or _live_views(self):
         # a view, or a root with live views: in place, as NumPy's, so that the
         # write goes through to the root or shows in the views
         out = operate(self, other)
@@ -897,8 +897,7 @@ def _same_shape(symbol: str, t: Tensor, out):
     NumPy's and torch's do (a parameter must not silently grow)."""
     if out is NotImplemented:
         return out
-    have, want = tuple(out.shape), tuple(t.shape)
-    if have != want and not any([d is None or d != d for d in have + want]):  # dask: unknown
+    if out.shape != t.shape and out.size is not None and t.size is not None:  # dask: unknown
         raise ValueError(
             f"{symbol}: the result has shape {fmt(out.shape)}, but this tensor's is "
             f"{fmt(t.shape)}, and an in-place operator keeps it; write t = t "
@@ -912,8 +911,9 @@ _NUMPY_SCALARS = frozenset(np.sctypeDict.values())  # np.float64 and the others
 
 def _array(data):
     """``data``, or a 0-d array for the NumPy scalar that NumPy's arithmetic
-    and reductions give for 0-d arrays (it has no DLPack, no item assignment)."""
-    return np.asarray(data) if isinstance(data, np.generic) else data
+    and reductions give for 0-d arrays (it has no DLPack, no item assignment);
+    ``_result`` does the same, written out."""
+    return np.asarray(data) if type(data) in _NUMPY_SCALARS else data
 
 
 def _made_view(base: Tensor, key, view: Tensor) -> None:
@@ -928,19 +928,20 @@ def _made_view(base: Tensor, key, view: Tensor) -> None:
     live.append(weakref.ref(view))
 
 
-def _has_live_views(t: Tensor) -> bool:
-    """Whether ``t`` is the root of a view someone still holds."""
+def _live_views(t: Tensor) -> list:
+    """The weak references to the views of root ``t`` that someone still holds
+    (the dead ones dropped)."""
     live = getattr(t, "_views", None)
     if not live:
-        return False
+        return []
     live[:] = [r for r in live if r() is not None]
-    return bool(live)
+    return live
 
 
 def _refresh_views(root: Tensor) -> None:
     """Give each live view of ``root`` its values after a write into ``root``
     (recorded reads of it, so the gradient goes through the write)."""
-    live = getattr(root, "_views", None)
+    live = _live_views(root)
     if not live:
         return
     token = None
@@ -949,28 +950,22 @@ def _refresh_views(root: Tensor) -> None:
         # and a later loss of them must reach it
         token = _GRAD_ENABLED.set(True)
     try:
-        _refresh_live(root, live)
+        for ref in list(live):
+            view = ref()
+            if view is None:
+                continue
+            cur = root
+            try:
+                for k in view._view[1]:
+                    cur = apply(ops.getitem, (cur,), Tensor._native_key(k))
+            except (IndexError, ValueError, TypeError):  # root's data was replaced by another shape
+                del view._view  # the view keeps its values, as a copy
+                live.remove(ref)
+                continue
+            view.data, view._node, view._requires_grad = cur.data, cur._node, cur._requires_grad
     finally:
         if token is not None:
             _GRAD_ENABLED.reset(token)
-
-
-def _refresh_live(root: Tensor, live: list) -> None:
-    kept = []
-    for ref in live:
-        view = ref()
-        if view is None:
-            continue
-        cur = root
-        try:
-            for k in view._view[1]:
-                cur = apply(ops.getitem, (cur,), Tensor._native_key(k))
-        except (IndexError, ValueError, TypeError):  # root's data was replaced by another shape
-            del view._view  # the view keeps its values, as a copy
-            continue
-        kept.append(ref)
-        view.data, view._node, view._requires_grad = cur.data, cur._node, cur._requires_grad
-    live[:] = kept
 
 
 def _basic(key) -> bool:
@@ -1589,8 +1584,7 @@ class _Join:
         parent = node.parents[i]
         if parent is None:
             return constant(value)
-        return _result(value, graph_node(_Linear, node.op, node.xp, node.scope, adjoint, (True,),
-                                          tuple(value.shape), (parent,)))
+        return _linear(node.op, node.xp, node.scope, value, adjoint, parent)
 
     def result(self, value):
         """A Tensor of ``value``, the node's own result (a tuple of them for a
@@ -1627,8 +1621,14 @@ def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
             f"before replacing the leaf's data, or restore its shape and dtype"
         )
     xp, scope = resolve(op, value)
-    return _result(value, graph_node(_Linear, op, xp, scope, _same, (True,), tuple(value.shape),
-                                     (leaf,)))
+    return _linear(op, xp, scope, value, _same, leaf)
+
+
+def _linear(op: str, xp, scope, value, adjoint, parent) -> Tensor:
+    """A Tensor of ``value``, a linear function of ``parent`` (a node or a
+    leaf) whose vector-Jacobian product is ``adjoint(xp, g)``."""
+    return _result(value, graph_node(_Linear, op, xp, scope, adjoint, (True,), tuple(value.shape),
+                                     (parent,)))
 
 
 def _same(xp, g):

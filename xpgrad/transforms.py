@@ -29,6 +29,7 @@ from .tensor import (
     _GRAD_ENABLED,
     _NUMBER_READS,
     Tensor,
+    _array,
     _result,
     _walk,
     apply,
@@ -210,9 +211,7 @@ def _native(value, nested: bool):
     if nested:
         return value
     if type(value) is Tensor:
-        data = value.data
-        # NumPy's 0-d arithmetic gives scalars; a transform answers in arrays
-        return np.asarray(data) if isinstance(data, np.generic) else data
+        return _array(value.data)  # NumPy's 0-d arithmetic gives scalars; transforms answer arrays
     if isinstance(value, tuple):
         parts = [_native(v, False) for v in value]
         return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)  # SVDResult

@@ -675,12 +675,24 @@ def _singular_matrix_error(exc: BaseException) -> bool:
     return any(type(e).__name__.endswith("LinAlgError") for e in (exc, exc.__cause__) if e is not None)
 
 
+def _inverse_or_none(xp, x):
+    """``inv(x)``, or None where the library calls a matrix of ``x`` singular
+    (its LinAlgError, as torch's does at a det of -6.7e-16); any other error
+    (memory, a missing kernel) passes."""
+    try:
+        return xp.linalg.inv(x)
+    except (ValueError, RuntimeError) as exc:
+        if not _singular_matrix_error(exc):
+            raise
+        return None
+
+
 def _cofactor(xp, x, d):
     """The cofactor matrix adj(x)^T of square x with determinant ``d``:
-    d * inv(x)^T for the matrices with d != 0; for the singular ones (only
-    they pay for it, and one does not fail the others) the SVD's product
-    form, or in a recorded backward (on Tensors, eager) the minors'
-    determinants, up to ``_MINORS_UP_TO``."""
+    d * inv(x)^T for the matrices that are not singular to rounding; for the
+    singular ones (only they pay for it, and one does not fail the others)
+    the SVD's product form, or in a recorded backward (on Tensors, eager) the
+    minors' determinants, up to ``_MINORS_UP_TO``."""
     d4 = _matrix_axes(xp, d)
     n = x.shape[-1]
     # Singular to rounding, by Hadamard's bound |det| <= prod of the rows' norms:
@@ -688,23 +700,20 @@ def _cofactor(xp, x, d):
     # factorizations: 1e-11 against 3.5e-12), and the exact forms below hold.
     bound = xp.prod(xp.linalg.vector_norm(x, axis=-1), axis=-1)
     singular = xp.abs(d) <= (4 * n * float(xp.finfo(x.dtype).eps)) * bound
-    eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
+    inverse = None
     if not _any(xp, singular):
-        try:
-            return d4 * mT(xp, xp.linalg.inv(x))
-        except (ValueError, RuntimeError) as exc:  # the library's own "singular" only
-            if not _singular_matrix_error(exc):
-                raise
-            singular = xp.ones(tuple(d.shape), dtype=xp.bool, device=_dev(d))
-    s4 = _matrix_axes(xp, singular)
-    try:
-        by_inverse = d4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))  # 0 at the singular ones
-    except (ValueError, RuntimeError) as exc:
-        if not _singular_matrix_error(exc):
-            raise
+        inverse = _inverse_or_none(xp, x)
+        if inverse is not None:
+            return d4 * mT(xp, inverse)
+    else:
+        eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
+        inverse = _inverse_or_none(xp, xp.where(_matrix_axes(xp, singular), eye, x))
+    if inverse is None:  # the library's own "singular": every matrix by the exact forms
         singular = xp.ones(tuple(d.shape), dtype=xp.bool, device=_dev(d))
-        s4 = _matrix_axes(xp, singular)
         by_inverse = xp.zeros_like(x)
+    else:
+        by_inverse = d4 * mT(xp, inverse)  # 0 at the singular ones
+    s4 = _matrix_axes(xp, singular)
     if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO:
         return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
     flat = xp.reshape(x, (-1, n, n))
