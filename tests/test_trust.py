@@ -101,6 +101,71 @@ def test_backward_rejects_another_rules_ctx_and_boolean_grad():
         ops.sum.backward(np.ones(2), ctx)
 
 
+@pytest.mark.parametrize("g_dtype", ["float32", "int64"])
+def test_backward_casts_a_real_grad_out_to_the_outputs_dtype(backend, g_dtype):
+    """A float32 or int64 grad_out for a float64 output once reached the math
+    as it was: array_api_strict refused int64 * float64 with its own unnamed
+    error, torch's linalg float32 @ float64, and NumPy gave float32 back. Now
+    it is cast to the output's dtype first, as torch's backward does."""
+    g = backend.asarray(np.array([1, 2], dtype=g_dtype))
+    x = backend.asarray(np.array([0.0, 1.0]))
+    _, ctx = ops.exp.forward(x)
+    (dx,) = ops.exp.backward(g, ctx)
+    assert dtype_name(dx) == "float64"
+    np.testing.assert_allclose(host(dx), [1.0, 2.0 * np.e])  # g * exp(x)
+
+    _, ctx = ops.mul.forward(x, backend.asarray(np.array([3.0, 5.0])))
+    da, db = ops.mul.backward(g, ctx)
+    assert dtype_name(da) == dtype_name(db) == "float64"
+    np.testing.assert_allclose(host(da), [3.0, 10.0])
+    np.testing.assert_allclose(host(db), [0.0, 2.0])
+
+    if backend.name == "cubed":
+        return  # no inv on cubed
+    # d sum(G * inv(A)) / dA = -inv(A)^T G inv(A)^T: at A = 2I with G = ones, -ones / 4
+    _, ctx = ops.inv.forward(backend.asarray(2.0 * np.eye(2)))
+    (dA,) = ops.inv.backward(backend.asarray(np.ones((2, 2), dtype=g_dtype)), ctx)
+    assert dtype_name(dA) == "float64"
+    np.testing.assert_allclose(host(dA), -np.ones((2, 2)) / 4)
+
+
+def test_backward_refuses_a_complex_grad_out_for_another_dtype():
+    """Casting a complex grad_out to a real output would drop its imaginary
+    part; complex64 for complex128 would round it: both refused, as torch does."""
+    _, ctx = ops.exp.forward(np.zeros(2))
+    with pytest.raises(TypeError, match=r"^exp\.backward: grad_out has dtype complex128, but "
+                                        r"exp's output is float64; .* pass a float64 array"):
+        ops.exp.backward(np.ones(2, dtype=complex), ctx)
+    _, ctx = ops.exp.forward(np.zeros(2, dtype=np.complex128))
+    with pytest.raises(TypeError, match=r"^exp\.backward: grad_out has dtype complex64"):
+        ops.exp.backward(np.ones(2, dtype=np.complex64), ctx)
+    with pytest.raises(TypeError, match=r"^exp\.backward: grad_out has dtype float64, but "
+                                        r"exp's output is complex128"):
+        ops.exp.backward(np.ones(2), ctx)
+    # a several-output rule checks each result against its own dtype
+    _, ctx = ops.eigh.forward(np.eye(2))
+    (dx,) = ops.eigh.backward((np.ones(2, dtype=np.float32), None), ctx)
+    assert dx.dtype == np.float64
+    np.testing.assert_allclose(dx, np.eye(2))  # V diag(Gw) V^T with V = I
+    with pytest.raises(TypeError, match=r"^eigh\.backward: grad_out has dtype complex128"):
+        ops.eigh.backward((None, np.ones((2, 2), dtype=complex)), ctx)
+
+
+@pytest.mark.parametrize("rule", [ops.eigh, ops.eigvalsh, ops.cholesky, ops.svdvals, ops.slogdet],
+                         ids=lambda r: r.__name__)
+def test_rules_for_real_x_refuse_a_complex_x_in_their_backward(rule):
+    """These rules are differentiated for real x only. On plain arrays their
+    backward once returned None for a complex x, as for an integer one: a
+    gradient dropped without a word."""
+    x = np.array([[2.0, 0.5j], [-0.5j, 3.0]])  # Hermitian, positive definite
+    out, ctx = rule.forward(x)
+    g = tuple([np.ones_like(o) for o in out]) if type(out) is tuple else np.ones_like(out)
+    name = rule.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\.backward: x is complex \(complex128\); xpgrad "
+                                        rf"differentiates {name} for real floating x only"):
+        rule.backward(g, ctx)
+
+
 def test_reshape_takes_an_int_shape_like_numpy(backend):
     x = backend.asarray(np.arange(6.0).reshape(2, 3))
     out, ctx = ops.reshape.forward(x, 6)

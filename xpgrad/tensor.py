@@ -1142,10 +1142,15 @@ class _Output:
         return (_Part(ctx.saved, grad_out),)
 
 
-def graph_node(rule, op: str, xp, scope, saved, needs: tuple, out_shape, parents: tuple) -> Ctx:
-    """A graph node made by hand (not by a rule's forward): ``rule``'s backward
-    runs with ``saved``, back to ``parents``; the newest node so far."""
-    node = Ctx(op, xp, scope, saved, needs, out_shape)
+def graph_node(rule, op: str, xp, scope, saved, needs: tuple, out, parents: tuple) -> Ctx:
+    """A graph node made by hand (not by a rule's forward) for the array ``out``
+    (a tuple of them): ``rule``'s backward runs with ``saved``, back to
+    ``parents``; the newest node so far."""
+    if type(out) is tuple:
+        node = Ctx(op, xp, scope, saved, needs, tuple([tuple(o.shape) for o in out]),
+                   tuple([o.dtype for o in out]))
+    else:
+        node = Ctx(op, xp, scope, saved, needs, tuple(out.shape), out.dtype)
     node.rule, node.parents, node.seq = rule, parents, _next_seq()
     return node
 
@@ -1156,7 +1161,7 @@ def _outputs(outs: tuple, ctx) -> tuple:
     for an output that no gradient reached)."""
     tensors = []
     for i, out in enumerate(outs):
-        node = graph_node(_Output, "output", ctx.xp, ctx.scope, i, (True,), tuple(out.shape), (ctx,))
+        node = graph_node(_Output, "output", ctx.xp, ctx.scope, i, (True,), out, (ctx,))
         tensors.append(_result(out, node))
     return tuple(tensors)
 
@@ -1600,9 +1605,9 @@ class _Join:
         parent = node.parents[i]
         if parent is None:
             return tuple([constant(v) for v in values])
-        shapes = tuple([tuple(v.shape) for v in values])
-        ctx = graph_node(rule, rule.__name__, node.xp, node.scope, saved, (True,), shapes, (parent,))
-        return _outputs(tuple(values), ctx)
+        values = tuple(values)
+        ctx = graph_node(rule, rule.__name__, node.xp, node.scope, saved, (True,), values, (parent,))
+        return _outputs(values, ctx)
 
 
 def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
@@ -1627,8 +1632,7 @@ def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
 def _linear(op: str, xp, scope, value, adjoint, parent) -> Tensor:
     """A Tensor of ``value``, a linear function of ``parent`` (a node or a
     leaf) whose vector-Jacobian product is ``adjoint(xp, g)``."""
-    return _result(value, graph_node(_Linear, op, xp, scope, adjoint, (True,), tuple(value.shape),
-                                     (parent,)))
+    return _result(value, graph_node(_Linear, op, xp, scope, adjoint, (True,), value, (parent,)))
 
 
 def _same(xp, g):

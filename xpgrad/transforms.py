@@ -748,7 +748,7 @@ def _node(rule, name: str, data, args, saved) -> Tensor:
     xp, scope = resolve(name, data)
     wants = tuple([type(a) is Tensor and a.requires_grad for a in args])
     parents = tuple([(a._node or a) if w else None for a, w in zip(args, wants)])
-    return _result(data, graph_node(rule, name, xp, scope, saved, wants, tuple(data.shape), parents))
+    return _result(data, graph_node(rule, name, xp, scope, saved, wants, data, parents))
 
 
 class _UserSaved:

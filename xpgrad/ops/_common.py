@@ -160,18 +160,18 @@ class Rule:
         """``(out, ctx)``: what a forward returns, ``needs`` saying which
         inputs get gradients."""
         if cls.outputs == 1:
-            return out, Ctx(cls.__name__, xp, scope, saved, needs, tuple(out.shape))
+            return out, Ctx(cls.__name__, xp, scope, saved, needs, tuple(out.shape), out.dtype)
         shapes = tuple([tuple(o.shape) for o in out])
-        return out, Ctx(cls.__name__, xp, scope, saved, needs, shapes)
+        return out, Ctx(cls.__name__, xp, scope, saved, needs, shapes, tuple([o.dtype for o in out]))
 
     @classmethod
     def backward(cls, grad_out, ctx):
         """One gradient per input (None where there is none), in its input's
         shape and dtype; see the rule's docstring for the math."""
         if cls.outputs == 1:
-            check_grad(cls.__name__, grad_out, ctx)
+            grad_out = check_grad(cls.__name__, grad_out, ctx)
         else:
-            check_grads(cls.__name__, grad_out, ctx)
+            grad_out = check_grads(cls.__name__, grad_out, ctx)
         needs = ctx.needs_input_grad
         if True not in needs:
             return (None,) * len(needs)
@@ -203,7 +203,7 @@ class Rule:
     def backward_into(cls, grad_out, ctx, into):
         """``into`` plus this one-input rule's gradient, summed in place into
         ``into`` (see ``gradients_into``)."""
-        check_grad(cls.__name__, grad_out, ctx)
+        grad_out = check_grad(cls.__name__, grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return into
         if ctx.scope is NO_SCOPE:
@@ -237,6 +237,11 @@ class Ctx:
         switch entries off, and the backward then skips that work.
     out_shape : tuple
         The forward's output shape: the shape ``grad_out`` must have.
+    out_dtype : dtype
+        The forward's output dtype: a ``grad_out`` of another real dtype is
+        cast to it (as torch does); a complex one for another dtype is refused.
+        A tuple of both, one per result, for a rule with several results.
+        None (a Ctx made by hand without it): any numeric dtype passes.
     rule, parents, seq
         Set only when the Tensor records the op (one object per recorded op):
         the rule class, each input's node (its ctx), the leaf Tensor itself or
@@ -249,16 +254,17 @@ class Ctx:
         gradient over an array it saved that no one else holds.
     """
 
-    __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape",
+    __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape", "out_dtype",
                  "rule", "parents", "seq", "final")
 
-    def __init__(self, op, xp, scope, saved, needs_input_grad, out_shape):
+    def __init__(self, op, xp, scope, saved, needs_input_grad, out_shape, out_dtype=None):
         self.op = op
         self.xp = xp
         self.scope = scope
         self.saved = saved
         self.needs_input_grad = needs_input_grad
         self.out_shape = out_shape
+        self.out_dtype = out_dtype
         self.final = False
 
     def __repr__(self) -> str:
@@ -281,10 +287,13 @@ def run(op: str, scope, fn, *args):
         raise backend_error(op, exc)
 
 
-def check_grad(op: str, grad_out, ctx, xp=None) -> None:
-    """Check what a backward is given, before any work: ``ctx`` must come from
-    ``op``'s forward, and ``grad_out`` must be an array of the forward's
-    library with its output's shape and a numeric (not boolean) dtype.
+def check_grad(op: str, grad_out, ctx, xp=None):
+    """Check what a backward is given, before any work, and return the
+    gradient to use: ``ctx`` must come from ``op``'s forward, and ``grad_out``
+    must be an array of the forward's library with its output's shape and a
+    numeric (not boolean) dtype. A real ``grad_out`` for a real output of
+    another dtype comes back cast to the output's (as torch's backward casts
+    it); a complex one where the output's dtype differs is refused.
 
     Every rule's backward calls this on its first line, so every backward
     raises the same errors, naming the op. ``xp`` is the output's namespace
@@ -298,29 +307,32 @@ def check_grad(op: str, grad_out, ctx, xp=None) -> None:
         and ctx.op == op
         and lib.xp is (ctx.xp if xp is None else xp)
         and grad_out.shape == ctx.out_shape  # torch.Size equals a tuple; nan never does
+        # dtypes are mostly singletons (not array_api_strict's): `is` first
+        and (grad_out.dtype is ctx.out_dtype or grad_out.dtype == ctx.out_dtype)
         and (lib.numeric.get(grad_out.dtype) or is_numeric(lib, grad_out.dtype))
     ):
-        return
-    _explain_bad_grad(op, grad_out, ctx, xp)
+        return grad_out
+    return _check_grad_fully(op, grad_out, ctx, xp)
 
 
-def check_grads(op: str, grads, ctx) -> None:
+def check_grads(op: str, grads, ctx) -> tuple:
     """:func:`check_grad` for a rule with several results: ``grads`` is a
     tuple with one gradient per result, None for a result without one."""
     if type(ctx) is not Ctx or ctx.op != op:
-        _explain_bad_grad(op, None, ctx, None)
+        _check_grad_fully(op, None, ctx, None)
     n = len(ctx.out_shape)
     if type(grads) not in (tuple, list) or len(grads) != n:
         raise TypeError(
             f"{op}.backward: grad_out must be a tuple of {n} gradients, one per result of "
             f"{op} (None for a result without one); got {_describe(grads)}"
         )
-    for g, shape in zip(grads, ctx.out_shape):
-        if g is not None:
-            check_grad(op, g, Ctx(op, ctx.xp, ctx.scope, None, (), shape))
+    return tuple([
+        None if g is None else check_grad(op, g, Ctx(op, ctx.xp, ctx.scope, None, (), shape, dtype))
+        for g, shape, dtype in zip(grads, ctx.out_shape, ctx.out_dtype or (None,) * n)
+    ])
 
 
-def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
+def _check_grad_fully(op: str, grad_out, ctx, xp) -> None:
     if type(ctx) is not Ctx or ctx.op != op:
         made = f"from {ctx.op}.forward" if type(ctx) is Ctx else _describe(ctx)
         raise TypeError(
@@ -348,11 +360,23 @@ def _explain_bad_grad(op: str, grad_out, ctx, xp) -> None:
             f"{op}.backward: grad_out has shape {fmt(grad_out.shape)}, expected "
             f"{fmt(ctx.out_shape)}"
         )
-    if not is_numeric(lib, grad_out.dtype):
+    if not (lib.numeric.get(grad_out.dtype) or is_numeric(lib, grad_out.dtype)):
         raise TypeError(
             f"{op}.backward: grad_out has dtype {grad_out.dtype}; it must be a floating "
             f"point (or integer) array, like {op}'s output"
         )
+    want = ctx.out_dtype
+    if want is None or grad_out.dtype == want:
+        return grad_out
+    info, out_info = dtype_info(xp, grad_out.dtype), dtype_info(xp, want)
+    if info.complex or out_info.complex:
+        raise TypeError(
+            f"{op}.backward: grad_out has dtype {grad_out.dtype}, but {op}'s output is "
+            f"{want}; for complex values both must be the same dtype: pass a {want} array"
+        )
+    if not out_info.inexact:  # an integer output: no input of it has a gradient
+        return grad_out
+    return xp.astype(grad_out, want)
 
 
 def _fits(have: tuple, want: tuple) -> bool:

@@ -150,7 +150,7 @@ class Binary(Rule, template=True):
             a if cls._keep_a else None, b if cls._keep_b else None,
             out if cls._keep_out else None, sa, da, sb, db,
         ))
-        return out, Ctx(op, xp, scope, saved, (need_a, need_b), tuple(out.shape))
+        return out, Ctx(op, xp, scope, saved, (need_a, need_b), tuple(out.shape), out.dtype)
 
     @classmethod
     def _check_kinds(cls, a, b, ia, ib) -> None:
@@ -172,7 +172,7 @@ class Binary(Rule, template=True):
 
     @classmethod
     def backward(cls, grad_out, ctx):
-        check_grad(cls.__name__, grad_out, ctx)
+        grad_out = check_grad(cls.__name__, grad_out, ctx)
         need_a, need_b = ctx.needs_input_grad
         if ctx.scope is NO_SCOPE:
             return cls._grads(grad_out, ctx.xp, ctx.saved, need_a, need_b)
@@ -231,11 +231,12 @@ class Unary(Rule, template=True):
         else:
             out = run(op, scope, cls.compute, xp, x)
         saved = _new_tuple(UnarySaved, (x if cls._keep_x else None, out if cls._keep_out else None, x.dtype))
-        return out, Ctx(op, xp, scope, saved, (dtype_info(xp, x.dtype).inexact,), tuple(out.shape))
+        needs = (dtype_info(xp, x.dtype).inexact,)
+        return out, Ctx(op, xp, scope, saved, needs, tuple(out.shape), out.dtype)
 
     @classmethod
     def backward(cls, grad_out, ctx):
-        check_grad(cls.__name__, grad_out, ctx)
+        grad_out = check_grad(cls.__name__, grad_out, ctx)
         if not ctx.needs_input_grad[0]:
             return (None,)
         xp, s = ctx.xp, ctx.saved

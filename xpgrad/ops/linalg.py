@@ -180,7 +180,7 @@ class matmul(Rule):
                 out = a @ b
             except BACKEND_ERRORS as exc:
                 raise backend_error("matmul", exc)
-            return out, Ctx("matmul", xp, scope, saved, p.needs, p.out_shape)
+            return out, Ctx("matmul", xp, scope, saved, p.needs, p.out_shape, out.dtype)
         out = run("matmul", scope, _matmul, xp, a, b, p)
         return matmul.record(xp, scope, saved, p.needs, out)
 
@@ -191,7 +191,7 @@ class matmul(Rule):
         ``ctx.needs_input_grad``)."""
         # Rule.backward with the fast path of two real matrices ahead of it: 2x2
         # float64 takes 3.0 us, 3.2 us through Rule.backward (best of 75, thread time).
-        check_grad("matmul", grad_out, ctx)
+        grad_out = check_grad("matmul", grad_out, ctx)
         a, b, p = ctx.saved
         if p.fast and grad_out.dtype == a.dtype and ctx.scope is NO_SCOPE:
             need_a, need_b = ctx.needs_input_grad
@@ -848,11 +848,17 @@ def linalg_function(op, xp, name=None):
     return fn
 
 
-def _real_only(op, xp, x):
-    """Real floating x gets a gradient; a complex x none (the namespace refuses it
-    before the forward when it requires grad)."""
-    info = dtype_info(xp, x.dtype)
-    return info.inexact and not info.complex
+def _refuse_complex(op, xp, a) -> None:
+    """The backward of a rule differentiated for real x only, where ``a``
+    (saved) has x's kind. Its forward computes a complex x and marks it as
+    having a gradient, so that the backward refuses it here rather than
+    return a silent None. The namespace refuses such an x that requires grad
+    before the forward."""
+    if dtype_info(xp, a.dtype).complex:
+        raise TypeError(
+            f"{op}.backward: x is complex ({a.dtype}); xpgrad differentiates {op} for real "
+            f"floating x only, so it has no gradient for this x"
+        )
 
 
 class Diag(NamedTuple):
@@ -965,13 +971,14 @@ class slogdet(Rule):
     @staticmethod
     def forward(x):
         xp, scope, (sign, logabs) = _decompose("slogdet", x, "slogdet")
-        needs = (_real_only("slogdet", xp, x),)
+        needs = (differentiable(xp, x),)
         singular = run("slogdet", scope, lambda: sign == 0)  # a mask: no graph needed
         saved = Decomposed(x, (singular,), x.shape[-1])
         return slogdet.record(xp, scope, saved, needs, (sign, logabs))
 
     @staticmethod
     def gradients(xp, g, s, needs):
+        _refuse_complex("slogdet", xp, s.x)
         g_logabs = g[1]
         if g_logabs is None:  # only the sign, whose gradient is 0
             return (xp.zeros_like(s.x),)
@@ -1003,7 +1010,7 @@ class cholesky(Rule):
             raise TypeError(f"cholesky: upper must be a bool; got {upper!r}")
         xp, scope, low = _decompose("cholesky", x, "cholesky")
         out = run("cholesky", scope, mT, xp, low) if upper else low
-        needs = (_real_only("cholesky", xp, x),)
+        needs = (differentiable(xp, x),)
         return cholesky.record(xp, scope, Decomposed(None, (low, upper), x.shape[-1]), needs, out)
 
     @staticmethod
@@ -1017,6 +1024,7 @@ class cholesky(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         low, upper = s.parts
+        _refuse_complex("cholesky", xp, low)
         p = xp.tril(mT(xp, low) @ (mT(xp, g) if upper else g))
         p = 0.5 * (p + mT(xp, xp.tril(p, k=-1)))  # (P + P^T) / 2 with P's diagonal halved
         linv = xp.linalg.inv(low)
@@ -1032,7 +1040,7 @@ class eigvalsh(Rule):
     @staticmethod
     def forward(x):
         xp, scope, (w, v) = _decompose("eigvalsh", x, "eigh")
-        needs = (_real_only("eigvalsh", xp, x),)
+        needs = (differentiable(xp, x),)
         return eigvalsh.record(xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, w)
 
     @staticmethod
@@ -1043,6 +1051,7 @@ class eigvalsh(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         _, v = s.parts
+        _refuse_complex("eigvalsh", xp, v)
         return (cast(xp, (v * xp.expand_dims(g, axis=-2)) @ mT(xp, v), v.dtype),)
 
 
@@ -1059,7 +1068,7 @@ class eigh(Rule):
     @staticmethod
     def forward(x):
         xp, scope, (w, v) = _decompose("eigh", x, "eigh")
-        needs = (_real_only("eigh", xp, x),)
+        needs = (differentiable(xp, x),)
         return eigh.record(xp, scope, Decomposed(None, (w, v), x.shape[-1]), needs, (w, v))
 
     @staticmethod
@@ -1069,6 +1078,7 @@ class eigh(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         (w, v), (gw, gv) = s.parts, g
+        _refuse_complex("eigh", xp, v)
         inner = None
         if gv is not None:
             m = mT(xp, v) @ gv
@@ -1099,7 +1109,7 @@ class svdvals(Rule):
     @staticmethod
     def forward(x):
         xp, scope, (u, s, vh) = _decompose("svdvals", x, "svd", square=False, full_matrices=False)
-        needs = (_real_only("svdvals", xp, x),)
+        needs = (differentiable(xp, x),)
         return svdvals.record(xp, scope, SVDSaved((u, s, vh), False), needs, s)
 
     @staticmethod
@@ -1110,6 +1120,7 @@ class svdvals(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         u, _, vh = s.parts
+        _refuse_complex("svdvals", xp, u)
         return (cast(xp, (u * xp.expand_dims(g, axis=-2)) @ vh, u.dtype),)
 
 

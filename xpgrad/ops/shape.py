@@ -132,13 +132,13 @@ class to_device(Rule):
         out_xp, _ = resolve("to_device", out)
         needs = (differentiable(xp, x),)
         saved = Moved(source, out_xp, x.dtype)
-        return out, Ctx("to_device", xp, scope, saved, needs, tuple(x.shape))
+        return out, Ctx("to_device", xp, scope, saved, needs, tuple(x.shape), out.dtype)
 
     @staticmethod
     def backward(grad_out, ctx):
         # grad_out belongs to out's library: read it from ctx once ctx is known good.
         mine = type(ctx) is Ctx and ctx.op == "to_device"
-        check_grad("to_device", grad_out, ctx, xp=ctx.saved.out_xp if mine else None)
+        grad_out = check_grad("to_device", grad_out, ctx, xp=ctx.saved.out_xp if mine else None)
         if not ctx.needs_input_grad[0]:
             return (None,)
         return (cast(ctx.xp, _to_device(grad_out, ctx.saved.source), ctx.saved.x_dtype),)
