@@ -371,11 +371,6 @@ NOT_HERE = {
 # these errors with its own name and a way out in the message.
 HINTS = ("compute", "rechunk", "NumPy", "numpy", "xp.where")
 RAISES_DASK = {
-    "linalg.det": "dask.array.linalg has no det",
-    "linalg.slogdet": "dask.array.linalg has no slogdet (nor det)",
-    "linalg.eigh": "dask.array.linalg has no eigh",
-    "linalg.eigvalsh": "dask.array.linalg has no eigh",
-    "linalg.pinv": "dask.array.linalg has no pinv",
     "linalg.cross": "dask.array has no cross",
 }
 _NO_CUBED_FFT = "cubed has no fft extension"

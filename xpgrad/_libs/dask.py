@@ -8,13 +8,13 @@ dask.array has no ``sort``, ``argsort`` or ``take_along_axis``: ``sort`` and
 its own library (descending and stable honoured); ``take_along_axis`` is
 the generic one built from ``take`` (:meth:`Library.take_along_axis`).
 dask's ``reshape`` refuses to split dimensions across uneven chunks: it
-reshapes in two passes, through the flattened array. Its ``linalg.cholesky``
-returns the upper factor (array-api-compat passes that on): the lower one is
-asked for. A boolean mask assigns through ``x[mask] = v``, not ``x[(mask,)]``,
+reshapes in two passes, through the flattened array. A boolean mask assigns through ``x[mask] = v``, not ``x[(mask,)]``,
 which dask refuses. Its ``qr``, ``svd`` and ``svdvals`` take tall-and-skinny or
 short-and-fat chunkings only: the shorter axis is rechunked into one chunk.
-Its linalg takes one matrix (2-D): the namespace's runs on each matrix of a
-batch (:class:`DaskNamespace`). It indexes with one-dimensional integer
+Its linalg takes one matrix (2-D), its ``cholesky`` returns the upper factor
+(array-api-compat passes that on), and it lacks det, slogdet, eigh, eigvalsh
+and pinv: the namespace's runs those, and batches, on blocks of whole
+matrices (:class:`DaskNamespace`). It indexes with one-dimensional integer
 arrays only: one of more dimensions is a take, reshaped. Gradients of gathers
 add into place with ``bincount``.
 
@@ -23,7 +23,6 @@ dask is imported only by the methods that need it.
 
 from __future__ import annotations
 
-import math
 
 from . import Library, adapter_for, rank_from_singular_values
 
@@ -184,115 +183,102 @@ class DaskNamespace:
         return value
 
 
-class _DaskLinalg:
-    """dask's linalg takes one matrix (2-D): these run on each matrix of a
-    batch, in the forwards and in the backwards (which solve and invert).
-    inv and solve compute float32 in float64: their results are cast back."""
+def _unknown(chunks) -> bool:
+    return any(c != c for axis in chunks for c in axis)
 
-    _EACH = ("inv", "solve", "qr", "svd", "svdvals", "cholesky")
+
+class _DaskLinalg:
+    """The standard's linalg on dask arrays. dask's own takes one matrix (2-D)
+    and lacks det, slogdet, eigh, eigvalsh and pinv: these all run on blocks
+    of whole matrices (:func:`_per_matrix`), each block by its own library,
+    except the thin ``qr``, ``svd`` and ``svdvals`` of one matrix, which keep
+    dask's tall-and-skinny algorithms (a matrix larger than one chunk)."""
 
     def __init__(self, xp, base) -> None:
         self._xp, self._base = xp, base
 
     def __getattr__(self, name: str):
-        value = getattr(self._base, name)
-        if name == "cholesky":
-            value = _cholesky
-        elif name in ("qr", "svd", "svdvals"):
-            value = _chunked_across(value)
-        if name in self._EACH:
-            value = _each_matrix(self._xp, value, name)
+        if name in _SIGNATURES:
+            value = _per_matrix(self._xp, name, getattr(self._base, name, None))
+        else:
+            value = getattr(self._base, name)
         setattr(self, name, value)
         return value
 
 
-def _unknown(chunks) -> bool:
-    return any(c != c for axis in chunks for c in axis)
+#: The generalized-ufunc signature of each function run on blocks of whole
+#: matrices; "solve", "qr" and "svd" have two, chosen by their arguments.
+_SIGNATURES = {
+    "inv": "(m,m)->(m,m)",
+    "solve": ("(m,m),(m)->(m)", "(m,m),(m,n)->(m,n)"),  # b a vector (1-D), or matrices
+    "cholesky": "(m,m)->(m,m)",
+    "det": "(m,m)->()",
+    "slogdet": "(m,m)->(),()",
+    "eigh": "(m,m)->(m),(m,m)",
+    "eigvalsh": "(m,m)->(m)",
+    "pinv": "(m,n)->(n,m)",
+    "qr": ("(m,n)->(m,k),(k,n)", "(m,n)->(m,m),(m,n)"),  # reduced, complete
+    "svd": ("(m,n)->(m,k),(k),(k,n)", "(m,n)->(m,m),(k),(n,n)"),  # thin, full
+    "svdvals": "(m,n)->(k)",
+}
+
+#: Which results are real for a complex x: svd's S, the eigenvalues, logabsdet.
+_REAL = {"svd": (1,), "svdvals": (0,), "eigh": (0,), "eigvalsh": (0,), "slogdet": (1,)}
 
 
-def _chunked_across(fn):
-    return lambda x, **kwargs: fn(_one_chunk_across(x), **kwargs)
-
-
-def _each_matrix(xp, fn, name):
-    """``fn`` (dask's, on one matrix) on each matrix of a batch, stacked.
-    ``solve(a, b)``: a's and b's batches broadcast (a vector b: one for all)."""
-    import numpy as np
+def _per_matrix(xp, name, own):
+    """``xp.linalg.<name>`` on a dask array of matrices (..., M, N): each
+    block holds whole matrices (the matrix axes are rechunked into one chunk)
+    and is computed by its own library's linalg, as one task per block; the
+    batch axes broadcast and stay chunked as they are. ``own``, dask's 2-D
+    function, still computes the thin qr, svd and svdvals of one matrix."""
 
     def call(x, *rest, **kwargs):
-        if name == "svd" and kwargs.get("full_matrices", True):
-            if x.shape[-2] != x.shape[-1]:
-                raise TypeError(
-                    f"svd: dask has no full_matrices=True for a matrix of shape "
-                    f"{tuple(x.shape[-2:])}; pass full_matrices=False, or compute x to NumPy first"
-                )
-            kwargs["full_matrices"] = False  # the same matrices for a square x
-        stacked_b = bool(rest) and rest[0].ndim > 1
-        batch = tuple(x.shape[:-2])
-        if stacked_b:
-            batch = np.broadcast_shapes(batch, tuple(rest[0].shape[:-2]))
-        dtype = xp.result_type(x, *rest) if name == "solve" else x.dtype
-        if name in ("inv", "solve", "cholesky"):  # dask's LU and Cholesky want square chunks
-            x = _one_chunk_matrices(x)
-            if stacked_b:
-                rest = (_one_chunk_matrices(rest[0]),)
-        if not batch:
-            return _cast_to(xp, fn(x, *rest, **kwargs), dtype, name)
-        if any(d != d for d in batch):  # unknown sizes: dask's own error asks for them
-            return fn(x, *rest, **kwargs)
-        if math.prod(batch) == 0:  # the shapes of one matrix's results, for none of them
-            one = fn(xp.zeros(tuple(x.shape[-2:]), dtype=x.dtype),
-                     *[xp.zeros(tuple(r.shape[-2:]), dtype=r.dtype) if stacked_b else r
-                       for r in rest], **kwargs)
-            return _map(lambda o: xp.zeros(batch + tuple(o.shape), dtype=o.dtype),
-                        _cast_to(xp, one, dtype, name))
-        x = _flat(xp, x, batch)
-        if stacked_b:
-            rest = (_flat(xp, rest[0], batch),)
-        outs = [fn(x[i], *[r[i] if stacked_b else r for r in rest], **kwargs)
-                for i in range(x.shape[0])]
-        if isinstance(outs[0], tuple):
-            parts = [xp.stack([o[k] for o in outs]) for k in range(len(outs[0]))]
-            out = type(outs[0])(*parts) if hasattr(outs[0], "_fields") else tuple(parts)
-        else:
-            out = xp.stack(outs)
-        out = _cast_to(xp, out, dtype, name)
-        return _map(lambda o: xp.reshape(o, batch + tuple(o.shape[1:])), out)
+        import dask.array as da
+        import numpy as np
+
+        full = (name == "svd" and kwargs.get("full_matrices", True)
+                or name == "qr" and kwargs.get("mode", "reduced") == "complete")
+        if name == "svd" and full and x.shape[-2] == x.shape[-1]:
+            kwargs["full_matrices"] = full = False  # the same matrices, thin
+        if own is not None and name in ("qr", "svd", "svdvals") and x.ndim == 2 and not full:
+            return own(_one_chunk_across(x), **kwargs)
+        signature = _SIGNATURES[name]
+        if type(signature) is tuple:
+            signature = signature[rest[0].ndim > 1 if name == "solve" else full]
+        dtype = np.result_type(x.dtype, *[r.dtype for r in rest])
+        real = np.empty(0, dtype).real.dtype
+        n_out = signature.count("(") - 1 - len(rest)
+        dtypes = tuple([real if i in _REAL.get(name, ()) else dtype for i in range(n_out)])
+        out = da.apply_gufunc(
+            _block(name, kwargs), signature, _one_chunk_matrices(x),
+            *[_one_chunk_matrices(r) if r.ndim > 1 else r.rechunk(-1) for r in rest],
+            output_dtypes=dtypes if n_out > 1 else dtypes[0],
+            output_sizes={"k": min(x.shape[-2:])},
+        )
+        return tuple(out) if n_out > 1 else out
 
     return call
 
 
+def _block(name, kwargs):
+    """``<name>`` of the Array API on one block of whole matrices, by the
+    block's own library (NumPy, or CuPy for a dask array of CuPy chunks)."""
+
+    def block(*blocks):
+        import array_api_compat
+
+        out = getattr(array_api_compat.array_namespace(*blocks).linalg, name)(*blocks, **kwargs)
+        return tuple(out) if isinstance(out, tuple) else out
+
+    return block
+
+
 def _one_chunk_matrices(x):
-    """``x`` with each matrix in one chunk: dask's LU and Cholesky take square
-    chunks only, which (3, 3) cut by 2 is not."""
+    """``x`` with each matrix in one chunk."""
     if len(x.chunks[-1]) == 1 and len(x.chunks[-2]) == 1:
         return x
     return x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
-
-
-def _flat(xp, a, batch):
-    """``a`` broadcast to ``batch`` and its batch axes flattened into one."""
-    matrix = tuple(a.shape[-2:])
-    return xp.reshape(xp.broadcast_to(a, batch + matrix), (-1,) + matrix)
-
-
-def _map(fn, out):
-    if isinstance(out, tuple):
-        parts = [fn(o) for o in out]
-        return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
-    return fn(out)
-
-
-def _cast_to(xp, out, dtype, name):
-    if name not in ("inv", "solve"):  # the others keep float32 (and svd's S is real)
-        return out
-    return _map(lambda o: o if o.dtype == dtype else xp.astype(o, dtype), out)
-
-
-def _cholesky(x, upper=False):
-    import dask.array as da
-
-    return da.linalg.cholesky(x, lower=not upper)
 
 
 def _matrix_rank(xp, x, rtol):

@@ -602,6 +602,14 @@ class Matrix(NamedTuple):
     offset: int
 
 
+def _maybe(xp, mask) -> bool:
+    """True unless no element of ``mask`` is known to be: a lazy mask (dask,
+    cubed) is not read, and may be, so the branch for it is kept (lazily;
+    dask's linalg raises at compute time on a singular matrix, where JAX's
+    gives inf). A traced one (``jax.jit``) is False, as :func:`_any`."""
+    return is_lazy(mask) or _any(xp, mask)
+
+
 def _any(xp, mask) -> bool:
     """True when any element of the boolean ``mask`` is; False for a value that
     cannot be read while it is traced (``jax.jit``), or without computing a
@@ -701,7 +709,7 @@ def _cofactor(xp, x, d):
     bound = xp.prod(xp.linalg.vector_norm(x, axis=-1), axis=-1)
     singular = xp.abs(d) <= (4 * n * float(xp.finfo(x.dtype).eps)) * bound
     inverse = None
-    if not _any(xp, singular):
+    if not _maybe(xp, singular):
         inverse = _inverse_or_none(xp, x)
         if inverse is not None:
             return d4 * mT(xp, inverse)
@@ -714,7 +722,7 @@ def _cofactor(xp, x, d):
     else:
         by_inverse = d4 * mT(xp, inverse)  # 0 at the singular ones
     s4 = _matrix_axes(xp, singular)
-    if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO:
+    if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO or is_lazy(x):
         return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
     flat = xp.reshape(x, (-1, n, n))
     which = xp.nonzero(xp.reshape(singular, (-1,)))[0]
@@ -984,7 +992,7 @@ class slogdet(Rule):
             return (xp.zeros_like(s.x),)
         x, (singular,) = s.x, s.parts
         g4 = _matrix_axes(xp, g_logabs)
-        if not _any(xp, singular):
+        if not _maybe(xp, singular):
             return (cast(xp, g4 * mT(xp, xp.linalg.inv(x)), x.dtype),)
         s4 = _matrix_axes(xp, singular)
         eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_dev(x))
