@@ -153,3 +153,22 @@ def test_scipy_constants_beside_torch_data_under_the_tensor_s_default_device():
     ((want - 0.5) ** 2).mean().backward()
     assert type(t.grad) is torch.Tensor
     np.testing.assert_allclose(t.grad.numpy(), want.grad.numpy())
+
+
+def test_an_nn_parameter_is_detached_when_wrapped_and_by_asarray():
+    # the check read type(data).__module__ == "torch", and a Parameter's is
+    # torch.nn.parameter: torch recorded every step too, its graph chaining each
+    # new p.data back through all earlier ones (memory grew by 7 MB a step)
+    torch = pytest.importorskip("torch")
+    param = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    w = xpgrad.tensor(param, requires_grad=True)
+    assert w.requires_grad and not w.data.requires_grad
+    c = xpgrad.array_api.asarray(param)
+    assert not c.requires_grad and not c.data.requires_grad
+    opt = xpgrad.optim.SGD([w], lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        xpgrad.array_api.sum(w * w).backward()
+        opt.step()
+    assert w.data.grad_fn is None and not w.data.requires_grad
+    np.testing.assert_allclose(w.data.numpy(), 0.64)  # w - 0.1 * 2w, twice

@@ -253,8 +253,8 @@ class Tensor:
         """Wrap ``data``, a native array (or a Tensor's data), as a leaf."""
         if type(data) is Tensor:
             data = data.data
-        elif getattr(data, "requires_grad", False) and type(data).__module__ == "torch":
-            data = data.detach()  # xpgrad records the graph; torch need not record one too
+        else:
+            data = untracked(data)
         xp, _ = resolve("Tensor", data)
         self._requires_grad = _check_requires_grad(xp, data, requires_grad, "Tensor")
         self._node = None
@@ -1034,6 +1034,16 @@ def _check_grad_value(t: Tensor, value) -> None:
 
 
 _new_tensor = object.__new__
+
+
+def untracked(data):
+    """``data`` without torch's own graph: a torch tensor that requires grad
+    (an ``nn.Parameter``) is detached when it becomes a Tensor's data, since
+    xpgrad records the graph and torch need not record one too, step after
+    step. Other data comes back as it is."""
+    if getattr(data, "requires_grad", False) is True and hasattr(data, "detach"):
+        return data.detach()
+    return data
 
 
 def constant(data) -> Tensor:

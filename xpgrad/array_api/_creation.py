@@ -16,7 +16,7 @@ from .. import _dtypes
 from .._backend import array_device, device_for, is_elsewhere, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, NO_SCOPE, backend_error
-from ..tensor import Tensor, constant
+from ..tensor import Tensor, constant, untracked
 from ._docs import composed, no_gradient
 
 __all__ = [
@@ -103,7 +103,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
             native = _dtypes.to_native(xp, dtype, "asarray")
             try:
                 with scope:
-                    return _wrap(xp.asarray(obj, dtype=native, copy=copy))
+                    return _wrap(xp.asarray(untracked(obj), dtype=native, copy=copy))
             except BACKEND_ERRORS as exc:
                 raise backend_error("asarray", exc)
     obj = _unwrap_nested(obj)
