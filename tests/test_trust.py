@@ -238,6 +238,35 @@ def test_convert_between_libraries_keeps_values_shape_dtype():
         xpgrad.convert(same, like=[1.0])
 
 
+def test_convert_of_a_reversed_numpy_view_to_torch_copies_it():
+    # torch.from_dlpack aborted the whole process on the negative stride
+    # ("Storage size calculation overflowed"), and so did an optimizer's
+    # load_state_dict with such a buffer for torch parameters: in a child process
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, torch, xpgrad\n"
+        "like = torch.zeros(1, dtype=torch.float64)\n"
+        "print(xpgrad.convert(np.arange(6.0)[::-1], like=like).tolist())\n"
+        "print(xpgrad.convert(np.arange(12.0).reshape(3, 4)[::-1, ::2], like=like).tolist())\n"
+        "p = xpgrad.tensor(torch.zeros(3, dtype=torch.float64), requires_grad=True)\n"
+        "opt = xpgrad.optim.SGD([p], lr=0.1, momentum=0.9)\n"
+        "state = opt.state_dict()\n"
+        "state['state'] = {0: {'momentum_buffer': np.arange(6.0)[::-2]}}\n"
+        "opt.load_state_dict(state)\n"
+        "print(opt.state[p]['momentum_buffer'].tolist())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:3] == [
+        "[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]",
+        "[[8.0, 10.0], [4.0, 6.0], [0.0, 2.0]]",
+        "[5.0, 3.0, 1.0]",
+    ]
+
+
 # -- 2. no silently wrong answers ------------------------------------------
 
 

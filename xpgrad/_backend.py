@@ -537,17 +537,24 @@ def convert(array: object, like: object):
     source = _lib_of_type(type(array), array, "convert", 0)
     if source is lib and getattr(array, "device", None) == dev:
         return array
-    try:
-        out = lib.xp.from_dlpack(array)
-    except Exception:  # no DLPack between these two, or not across these devices
-        out = None
+    out = None
+    strides = getattr(array, "strides", None)  # NumPy's and CuPy's, in bytes
+    # torch's from_dlpack aborts the process on a negative stride (its storage
+    # size overflows), and its asarray refuses one: such a view is copied
+    backwards = type(strides) is tuple and any([s < 0 for s in strides])
+    if not backwards:
+        try:
+            out = lib.xp.from_dlpack(array)
+        except Exception:  # no DLPack between these two, or not across these devices
+            out = None
     if out is not None and getattr(out, "device", None) == dev:
         return out
     target = lib.adapter.device_of(like)
     if target.kind == "cuda":
         # Through the host: a torch CPU tensor for torch, NumPy for CuPy.
         return to_device(convert(array, lib.adapter.host_like(like)), target)
-    return lib.xp.asarray(to_numpy(array), device=dev)
+    host = to_numpy(array)
+    return lib.xp.asarray(host.copy() if backwards else host, device=dev)
 
 
 class DTypeInfo:
