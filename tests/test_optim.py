@@ -405,6 +405,35 @@ def test_step_calls_the_closure_and_returns_its_loss():
     assert float(loss.item()) == 5.0
     np.testing.assert_array_equal(w.data, [0.5, -1.0])
     assert opt.step() is None
+    # inside no_grad too (an evaluation loop's step): the closure recorded no
+    # graph and its backward raised; torch runs it under enable_grad, as now
+    w.data = np.array([1.0, -2.0])
+    with xpgrad.no_grad():
+        loss = opt.step(closure)
+        assert not xpgrad.is_grad_enabled()
+    assert float(loss.item()) == 5.0
+    np.testing.assert_array_equal(w.data, [0.5, -1.0])
+
+
+def test_enable_grad_records_inside_no_grad_and_restores_it():
+    w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    with xpgrad.no_grad():
+        with xpgrad.enable_grad():
+            y = w * 3.0
+            assert xpgrad.is_grad_enabled()
+        z = w * 3.0
+    assert y.requires_grad and not z.requires_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 3.0])
+
+    @xpgrad.enable_grad()
+    def triple(t):
+        return t * 3.0
+
+    with xpgrad.no_grad():
+        assert triple(w).requires_grad
+    with pytest.raises(TypeError, match=r"^enable_grad\(\): as a decorator it takes a function"):
+        xpgrad.enable_grad()(3)
 
 
 # -- zero_grad ------------------------------------------------------------------

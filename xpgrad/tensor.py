@@ -32,7 +32,7 @@ from ._device import ArrayDevice, get_default_device, parse_device
 from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast, note_backward
 from ._shapes import fmt
 
-__all__ = ["Tensor", "apply", "tensor", "no_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
+__all__ = ["Tensor", "apply", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
 
 _GRAD_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "xpgrad_grad_enabled", default=True
@@ -124,15 +124,19 @@ class no_grad:
     False
     """
 
+    _recording = False  # what the context sets
+
     def __enter__(self) -> no_grad:
         _RESTORE.set(_RESTORE.get() + (_GRAD_ENABLED.get(),))
-        _GRAD_ENABLED.set(False)
+        _GRAD_ENABLED.set(self._recording)
         return self
 
     def __exit__(self, *exc) -> None:
         stack = _RESTORE.get()
         if not stack:
-            raise RuntimeError("no_grad: __exit__ without a matching __enter__ in this context")
+            raise RuntimeError(
+                f"{type(self).__name__}: __exit__ without a matching __enter__ in this context"
+            )
         _GRAD_ENABLED.set(stack[-1])
         _RESTORE.set(stack[:-1])
 
@@ -141,16 +145,17 @@ class no_grad:
         import functools
         import inspect
 
+        name = type(self).__name__
         if not callable(fn):
             raise TypeError(
-                f"no_grad(): as a decorator it takes a function; got {type(fn).__name__}"
+                f"{name}(): as a decorator it takes a function; got {type(fn).__name__}"
             )
         if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn) or (
             inspect.isasyncgenfunction(fn)
         ):
             raise TypeError(
-                f"no_grad(): cannot decorate {fn.__qualname__}: its body runs after the call "
-                f"returns, outside the context; write `with xpgrad.no_grad():` inside it"
+                f"{name}(): cannot decorate {fn.__qualname__}: its body runs after the call "
+                f"returns, outside the context; write `with xpgrad.{name}():` inside it"
             )
 
         @functools.wraps(fn)
@@ -159,6 +164,22 @@ class no_grad:
                 return fn(*args, **kwargs)
 
         return no_grad_wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager, and decorator: operations inside record their graph
+    again, inside a ``no_grad()`` (as torch's ``enable_grad``). An optimizer's
+    ``step(closure)`` runs its closure inside it.
+
+    >>> import xpgrad
+    >>> w = xpgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> with xpgrad.no_grad(), xpgrad.enable_grad():
+    ...     y = w * 2.0
+    >>> y.requires_grad
+    True
+    """
+
+    _recording = True
 
 
 def _check_requires_grad(xp, data, flag, where: str) -> bool:

@@ -23,7 +23,7 @@ import numbers
 
 from .._backend import LIBS, convert, dtype_info, resolve
 from .._shapes import fmt
-from ..tensor import Tensor, _refresh_views, no_grad
+from ..tensor import Tensor, _refresh_views, enable_grad, no_grad
 
 __all__ = ["Optimizer"]
 
@@ -291,7 +291,10 @@ class Optimizer:
             yield p, g, xp, scope
 
     def _closure(self, closure):
-        return None if closure is None else closure()
+        if closure is None:
+            return None
+        with enable_grad():  # it records its loss's graph, even inside no_grad()
+            return closure()
 
     # -- saving and loading ---------------------------------------------------
 
