@@ -515,3 +515,79 @@ def test_a_recorded_backward_over_two_libraries_compares_no_dtypes_across_them()
         warnings.simplefilter("error")
         got = xpgrad.hvp(f, x, x)
     np.testing.assert_allclose(np.asarray(got), want)
+
+
+def test_logaddexp_second_derivative_far_apart_is_finite():
+    # the gradient G / (1 + exp(d)) overflowed in its own derivative once d
+    # passed 709: inf / inf, a NaN Hessian for a logistic loss with one large
+    # margin (torch gives NaN too); exact: X^T diag(p (1 - p)) X v
+    X = np.array([[1.0, 2.0], [3.0, -1.0]])
+    w, v = np.array([100.0, 400.0]), np.array([1.0, 0.0])
+
+    def loss(w):
+        return xpgrad.array_api.sum(xpgrad.array_api.logaddexp(0.0, -(X @ w)))
+
+    m = np.abs(X @ w)  # margins 900 and -100: p (1 - p) = exp(-|m|) / (1 + exp(-|m|))^2
+    want = X.T @ ((np.exp(-m) / (1.0 + np.exp(-m)) ** 2) * (X @ v))
+    assert want[0] > 1e-44  # exp(-100) survives; exp(-900) rounds to 0
+    got = xpgrad.hvp(loss, w, v)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    h = xpgrad.hessian(lambda t: xpgrad.array_api.logaddexp(t[0], t[1]))(np.array([-800.0, 0.0]))
+    np.testing.assert_array_equal(h, np.zeros((2, 2)))  # e^-800 rounds to 0
+    np.testing.assert_allclose(xpgrad.grad(loss)(w), [-3.0, 1.0])
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (2, 3), (2, 2, 3)], ids=str)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_second_derivatives_match_torch(x_shape, bias):
+    # linear saved x with its leading axes folded (x2), which the recorded
+    # backward did not know: every second derivative through it raised
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal((4, 3)), rng.standard_normal(4)
+    vs = [rng.standard_normal(a.shape) for a in (x, w, b)]
+    args = (x, w, b) if bias else (x, w)
+
+    def f(*a):
+        return xpgrad.array_api.sum(xpgrad.array_api.tanh(xpgrad.linear(*a)) ** 3)
+
+    got = xpgrad.hvp(f, args, tuple(vs[:len(args)]))
+    ts = [torch.tensor(a, requires_grad=True) for a in args]
+    loss = (torch.tanh(torch.nn.functional.linear(*ts)) ** 3).sum()
+    grads = torch.autograd.grad(loss, ts, create_graph=True)
+    dot = sum((g * torch.tensor(v)).sum() for g, v in zip(grads, vs))
+    want = torch.autograd.grad(dot, ts)
+    for g, t in zip(got, want):
+        np.testing.assert_allclose(g, t.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_eigh_at_a_repeated_eigenvalue_raises_instead_of_nan():
+    # a second derivative of a function of the eigenvalues reaches V, whose
+    # 1 / (w_j - w_i) is 0 / 0 at a repeated eigenvalue: NaN, silently
+    xa = xpgrad.array_api
+    v = np.array([[1.0, 0.5], [0.0, 0.0]])
+
+    def f(t):
+        s = t + xa.matrix_transpose(t)
+        return xa.sum(xa.linalg.eigvalsh(s) ** 2)  # = tr(S^2): its H v is 4 (v + v^T)
+
+    np.testing.assert_allclose(xpgrad.hvp(f, np.diag([1.0, 2.0]), v), 4 * (v + v.T))
+    with pytest.raises(ValueError, match=r"^eigh\.backward: x has a repeated eigenvalue"):
+        xpgrad.hvp(f, np.eye(2), v)
+    x = xpgrad.tensor(np.diag([1.0, 1.0, 3.0]), requires_grad=True)
+    w, vecs = xa.linalg.eigh(x)
+    xa.sum(w ** 2 + vecs[:, 2] ** 3).backward()  # the vector of the distinct eigenvalue: fine
+    np.testing.assert_allclose(x.grad, np.diag([2.0, 2.0, 6.0]), atol=1e-12)  # 2 w; V adds 0
+    x = xpgrad.tensor(np.diag([1.0, 1.0, 3.0]), requires_grad=True)
+    w, vecs = xa.linalg.eigh(x)
+    with pytest.raises(ValueError, match=r"^eigh\.backward: x has a repeated eigenvalue"):
+        xa.sum(vecs[:, 0] * np.array([1.0, 2.0, 0.0])).backward()
+
+
+def test_hessian_of_a_function_of_complex_input_says_the_gradient_is_complex():
+    # it said "the function returned a complex array", which it had not
+    f = lambda z: xpgrad.array_api.sum(xpgrad.array_api.abs(z) ** 4)  # noqa: E731
+    z = np.array([1 + 1j, 2.0])
+    with pytest.raises(TypeError, match=r"^hessian: the gradient is complex \(complex128\).*xpgrad\.hvp"):
+        xpgrad.hessian(f)(z)
+    np.testing.assert_allclose(xpgrad.hvp(f, z, np.array([1.0 + 0j, 0.0])), [16 + 8j, 0])

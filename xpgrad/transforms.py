@@ -546,6 +546,13 @@ def _jacobian_rows(out, targets: list, nested: bool, name: str) -> list:
         out = constant(out)  # a constant: its Jacobian is zeros, as JAX's
     if dtype_info(resolve(name, out.data)[0], out.data.dtype).complex:
         # one cotangent per element gives d re(out) only: a real x's imaginary part would be lost
+        if name == "hessian":  # what is complex is the gradient, of a complex input
+            raise TypeError(
+                f"hessian: the gradient is complex ({out.dtype}): the function has a complex "
+                f"input, whose Hessian is not one matrix of the kind hessian builds (the Jacobian "
+                f"of the gradient, in reverse mode, takes real outputs); use xpgrad.hvp(f, x, v) "
+                f"for its products with vectors, or split x into real and imaginary parts"
+            )
         raise TypeError(
             f"{name}: the function returned a complex array ({out.dtype}); {name} is reverse "
             f"mode, for real outputs (as jax.jacrev and torch's jacobian): take it of xp.real(...) "

@@ -276,6 +276,13 @@ class linear(Rule):
 
     args = ("x", "w", "b")
     optional = ("b",)
+    saved_inputs = {"w": 1, "b": 2}  # x is saved as x2, joined by graph_saved
+
+    @staticmethod
+    def graph_saved(s, join):
+        # x2 is x with its leading axes folded: a reshape of input 0
+        shape = s.x_shape
+        return s._replace(x2=join.linear(s.x2, 0, lambda xp, g: xp.reshape(g, shape)))
 
     @staticmethod
     def forward(x, w, b=None):
@@ -1067,8 +1074,15 @@ class eigh(Rule):
     """``out = (w, V)`` with x = V diag(w) V^T (real symmetric x).
 
     dx = V (diag(Gw) + skew(V^T GV) / E) V^T with skew(M) = (M - M^T) / 2 and
-    E[i, j] = w[j] - w[i] (1 on the diagonal), as torch: defined for distinct
-    eigenvalues, inf/NaN for repeated ones."""
+    E[i, j] = w[j] - w[i] (torch's formula). A pair of eigenvalues equal to
+    rounding (|w_i - w_j| <= n eps max |w|) has no such quotient: where V^T GV
+    couples the pair beyond rounding (sqrt(eps) max |GV|), the gradient
+    reaches eigenvectors x does not determine, and a ValueError says so
+    (torch gives inf or NaN), as svd's does; where it does not, the pair adds
+    0. Its symmetric part counts too: a second derivative of a function of
+    the eigenvalues reaches V with skew(V^T GV) exactly 0 on the pair, and
+    the limit it needs is not in GV. A lazy x (dask) is not read: the pair
+    adds 0."""
 
     args = ("x",)
     outputs = 2
@@ -1089,16 +1103,34 @@ class eigh(Rule):
         _refuse_complex("eigh", xp, v)
         inner = None
         if gv is not None:
-            m = mT(xp, v) @ gv
-            m = 0.5 * (m - mT(xp, m))
-            eye = xp.eye(s.n, dtype=w.dtype, device=_dev(w))
-            inner = m / (xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1) + eye)
+            inner = _over_gaps(xp, w, mT(xp, v) @ gv, gv, s.n)
         if gw is not None:
             diag = xp.expand_dims(gw, axis=-2) * xp.eye(s.n, dtype=w.dtype, device=_dev(w))
             inner = diag if inner is None else inner + diag
         if inner is None:  # neither result reached: the gradient is zero
             return (xp.zeros_like(v),)
         return (cast(xp, v @ inner @ mT(xp, v), v.dtype),)
+
+
+def _over_gaps(xp, w, vg, gv, n):
+    """skew(vg)[i, j] / (w[j] - w[i]) for eigh's backward (vg = V^T GV), 0 on
+    the diagonal and for a pair equal to rounding, which raises where vg
+    couples it."""
+    gaps = xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1)
+    eps = float(xp.finfo(w.dtype).eps)
+    scale = xp.max(xp.abs(w), axis=-1, keepdims=True)
+    close = xp.abs(gaps) <= xp.expand_dims(n * eps * scale, axis=-1)  # the diagonal too
+    repeated = close & ~(xp.eye(n, dtype=xp.bool, device=_dev(w)))
+    if _any(xp, repeated & (xp.abs(vg) > math.sqrt(eps) * xp.max(xp.abs(gv)))):
+        raise ValueError(
+            "eigh.backward: x has a repeated eigenvalue (equal to rounding), and the gradient "
+            "reaches its eigenvectors, which x does not determine (any rotation of them is as "
+            "good): the derivative through eigh is undefined there, and xpgrad raises rather "
+            "than return NaN. A gradient of the eigenvalues alone (eigvalsh), or of the vectors "
+            "of distinct eigenvalues, is fine"
+        )
+    m = 0.5 * (vg - mT(xp, vg))
+    return xp.where(close, 0.0, m / xp.where(close, 1.0, gaps))
 
 
 class SVDSaved(NamedTuple):

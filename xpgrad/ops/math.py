@@ -528,8 +528,11 @@ class minimum(RealBinary):
 class logaddexp(RealBinary):
     """``out = log(exp(x1) + exp(x2))``; dx1 = G / (1 + exp(x2 - x1)), dx2 = G / (1 + exp(x1 - x2)).
 
-    Never overflows (an exp of inf gives a gradient of 0); as torch, both
-    gradients are nan where x1 and x2 are the same infinity.
+    Each is computed as G * exp(-logaddexp(0, x2 - x1)), which never
+    overflows, nor do its own derivatives: G / (1 + exp(d)) is exact too, but
+    its derivative, -G exp(d) / (1 + exp(d))^2, is inf / inf = NaN once d
+    passes 709 (a Hessian of a logistic loss with one large margin). As
+    torch, both gradients are NaN where x1 and x2 are the same infinity.
     """
 
     standard = "logaddexp"
@@ -537,11 +540,17 @@ class logaddexp(RealBinary):
 
     @staticmethod
     def grad_a(xp, g, s):
-        return g / (xp.exp(s.b - s.a) + 1)
+        return g * _sigmoid_of_minus(xp, s.b - s.a)
 
     @staticmethod
     def grad_b(xp, g, s):
-        return g / (xp.exp(s.a - s.b) + 1)
+        return g * _sigmoid_of_minus(xp, s.a - s.b)
+
+
+def _sigmoid_of_minus(xp, d):
+    """1 / (1 + exp(d)), as exp(-logaddexp(0, d)): finite, and so are its
+    derivatives (each is logaddexp's again), for every finite d."""
+    return xp.exp(-xp.logaddexp(xp.zeros_like(d), d))
 
 
 class copysign(RealBinary):
