@@ -866,6 +866,48 @@ def test_a_0d_numpy_result_that_requires_grad_is_no_number_beside_torch():
         xpgrad.tensor(torch.ones(2, dtype=torch.float64)) * y
 
 
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_a_view_made_a_parameter_trains_and_writes_through_like_torch(lib):
+    # p = buf[0]; p.requires_grad = True: the step rebound p alone (buf never
+    # changed), and the next write into buf refreshed p from buf's old row and
+    # took buf's flag: p went back to zeros and silently stopped training
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    wrap = (lambda a: a) if lib == "numpy" else torch.asarray
+    results = []
+    for make, opt_cls, no_grad in [
+        (lambda a: xpgrad.tensor(wrap(a)), xpgrad.optim.SGD, xpgrad.no_grad),
+        (torch.asarray, torch.optim.SGD, torch.no_grad),
+    ]:
+        buf = make(np.zeros((2, 3)))
+        p = buf[0]
+        p.requires_grad = True  # torch: requires_grad_(), the same flag
+        q = make(np.ones(3))
+        q.requires_grad = True
+        opt = opt_cls([p, q], lr=0.1, momentum=0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            ((p - 1.0) ** 2 + (q - 2.0) ** 2).sum().backward()
+            opt.step()
+            with no_grad():
+                buf[1] = buf[1] + 1.0
+                p -= 0.01 * p.grad  # an update by hand, in place, writes through too
+        results.append([np.asarray(t.detach()) for t in (p, q, buf)] + [p.requires_grad])
+    (p, q, buf, flag), (tp, tq, tbuf, tflag) = results
+    assert flag and tflag
+    np.testing.assert_allclose(p, tp, rtol=1e-12)
+    np.testing.assert_allclose(q, tq, rtol=1e-12)
+    np.testing.assert_allclose(buf, tbuf, rtol=1e-12)  # row 0 is p, row 1 the counter
+    x = xpgrad.tensor(wrap(np.zeros((2, 3))))
+    v = x[0]
+    v.requires_grad = True
+    with pytest.raises(RuntimeError, match=r"^\+=: a leaf tensor that requires grad cannot change"):
+        v += 1.0
+    with pytest.raises(RuntimeError, match=r"^__setitem__: a leaf tensor that requires grad .* a view"):
+        v[0] = 1.0
+    np.testing.assert_array_equal(np.asarray(x.detach()), np.zeros((2, 3)))
+
+
 def test_a_view_of_a_parameter_keeps_its_gradient_across_optimizer_steps():
     # a write under no_grad refreshed the view without a graph: the bias entry of
     # flat[3:] silently got no gradient (torch: -0.107; xpgrad: -0.042), and

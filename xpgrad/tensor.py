@@ -802,6 +802,12 @@ class Tensor:
             _refresh_views(self)
             return
         root, keys = view
+        if self._node is None and self._requires_grad and _GRAD_ENABLED.get():
+            raise RuntimeError(
+                "__setitem__: a leaf tensor that requires grad cannot change in place while "
+                "gradients are recorded (this one is a view, p = base[k], made a leaf of its "
+                "own); do it inside xpgrad.no_grad(), or on a copy (xp.asarray(t, copy=True))"
+            )
         if root._node is None and root._requires_grad and _GRAD_ENABLED.get():
             raise RuntimeError(
                 "__setitem__: this tensor is a view (made by basic indexing) of a leaf that "
@@ -865,6 +871,12 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     tensor the gradient is for.
     """
     operate = (lambda a, b: apply(rule, (a, b))) if isinstance(rule, type) else rule
+    if self._requires_grad and self._node is None and _GRAD_ENABLED.get():
+        raise RuntimeError(
+            f"{symbol}: a leaf tensor that requires grad cannot change in place while "
+            f"gradients are recorded; update parameters inside xpgrad.no_grad() (as "
+            f"xpgrad.optim does), or write w = w {symbol[:-1]} ... for a new tensor"
+        )
     if getattr(self, "_view", None) is not None or _live_views(self):
         # a view, or a root with live views: in place, as NumPy's, so that the
         # write goes through to the root or shows in the views
@@ -876,12 +888,6 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
         self[...] = out
         return self
     if self.requires_grad and _GRAD_ENABLED.get():
-        if self._node is None:
-            raise RuntimeError(
-                f"{symbol}: a leaf tensor that requires grad cannot change in place while "
-                f"gradients are recorded; update parameters inside xpgrad.no_grad() (as "
-                f"xpgrad.optim does), or write w = w {symbol[:-1]} ... for a new tensor"
-            )
         return _same_shape(symbol, self, operate(self, other))
     out = operate(self, other)
     if out is NotImplemented:
@@ -983,7 +989,12 @@ def _refresh_views(root: Tensor) -> None:
                 del view._view  # the view keeps its values, as a copy
                 live.remove(ref)
                 continue
-            view.data, view._node, view._requires_grad = cur.data, cur._node, cur._requires_grad
+            if view._node is None and view._requires_grad and not cur._requires_grad:
+                # a leaf of its own (p = buf[0]; p.requires_grad = True, as torch
+                # allows): its values follow the root, its gradient stays its own
+                view.data = cur.data
+            else:
+                view.data, view._node, view._requires_grad = cur.data, cur._node, cur._requires_grad
     finally:
         if token is not None:
             _GRAD_ENABLED.reset(token)

@@ -523,5 +523,10 @@ def _rebind(p: Tensor, new, xp) -> None:
         new = xp.asarray(new)
     if new.dtype != data.dtype:
         new = xp.astype(new, data.dtype)
+    if getattr(p, "_view", None) is not None:
+        # p is itself a view (p = buf[0]; p.requires_grad = True): the step writes
+        # through to its root, as torch's in-place step does, and p reads it back
+        p[...] = new
+        return
     p.data = new
     _refresh_views(p)  # a view of the parameter (row = W[0]) reads the new values
