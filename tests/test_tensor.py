@@ -766,6 +766,29 @@ def test_a_write_into_a_basic_index_goes_through_to_the_base_where_the_library_v
     assert float(host(t.data)[1, 0, 0]) == 0.0
 
 
+@pytest.mark.parametrize("key", [(0, 0), (0, 0, Ellipsis), (0, slice(None)), (np.int64(1), 0), ()],
+                         ids=["ints", "ints-ellipsis", "int-slice", "numpy-int", "empty"])
+def test_an_element_is_a_copy_where_the_library_copies_it(backend, key):
+    # every index an int is NumPy's scalar, a copy: xpgrad made a view of it,
+    # and x[i, j] += ... in NumPy-style code silently changed x; torch and
+    # CuPy give a 0-d view, and xpgrad follows each library
+    host_x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    if key == ():
+        host_x = np.array(5.0)
+    x = xpgrad.tensor(backend.asarray(host_x))
+    e = x[key]
+    e += 10.0
+    native = backend.asarray(host_x)
+    if backend.name in ("jax", "dask", "cubed"):
+        want = host_x  # immutable, or a graph: every index is a copy
+    else:
+        n = native[key]
+        n += 10.0  # the library's own: in place on a view, a new object for a copy
+        want = host(native)
+    np.testing.assert_array_equal(host(x.data), want)
+    np.testing.assert_array_equal(host(e.data), host_x[key] + 10.0)
+
+
 def test_the_gradient_follows_a_write_through_a_view():
     w = xpgrad.tensor(np.ones((2, 3)), requires_grad=True)
     value = xpgrad.tensor(np.array(3.0), requires_grad=True)

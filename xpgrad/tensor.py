@@ -769,7 +769,8 @@ class Tensor:
         boolean mask (Tensors or native arrays). The gradient goes back to the
         selected elements; a position selected twice gets both contributions."""
         out = apply(ops.getitem, (self,), Tensor._native_key(key))
-        if LIBS[type(self.data)].adapter.views and _basic(key):
+        adapter = LIBS[type(self.data)].adapter
+        if adapter.views and _basic(key) and not (adapter.element_copies and _element(key, self.ndim)):
             _made_view(self, key, out)  # NumPy's and torch's x[0, :] is a view: see __setitem__
         return out
 
@@ -1008,6 +1009,13 @@ def _basic(key) -> bool:
                 or isinstance(k, np.integer)):
             return False
     return True
+
+
+def _element(key, ndim: int) -> bool:
+    """Whether basic ``key`` is an integer for each of ``ndim`` axes (NumPy's
+    ``x[0, 1]``, a scalar: a copy)."""
+    keys = key if type(key) is tuple else (key,)
+    return len(keys) == ndim and all([type(k) is int or isinstance(k, np.integer) for k in keys])
 
 
 def _take_over(t: Tensor, out: Tensor, what: str) -> None:

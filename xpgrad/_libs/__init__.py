@@ -70,6 +70,10 @@ class Library:
         to ``x`` (NumPy, torch, CuPy, array_api_strict): a Tensor's
         ``t[key]`` then writes through too. False where arrays are immutable
         (JAX) or a graph (dask, cubed).
+    ``element_copies``
+        An integer for every axis (``x[0, 1]``) gives a copy, not a view:
+        NumPy's scalar (and array_api_strict's, built on NumPy); torch and
+        CuPy give a 0-d view.
 
     Behaviour (methods, each overridden where the library differs).
     """
@@ -84,6 +88,7 @@ class Library:
     transpose_is_view = True
     lazy = False
     views = False
+    element_copies = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:

@@ -11,6 +11,7 @@ from . import Library
 class Strict(Library):
     name = "array_api_strict"
     views = True
+    element_copies = True
     half_gemm = False
 
     def numpy_scalar(self, xp, v, like):

@@ -57,6 +57,7 @@ from . import Library
 class Numpy(Library):
     name = "numpy"
     views = True
+    element_copies = True
     host_only = True
     half_gemm = False  # float16 GEMM loops in C: the rules multiply in float32
 
