@@ -494,6 +494,29 @@ def test_checkpoint_reruns_on_the_values_of_the_call(assigned):
         np.testing.assert_allclose(leaf.grad, wv * np.cos(xv * wv))
 
 
+@pytest.mark.parametrize("how", ["setitem", "iadd", "keyword"])
+def test_checkpoint_refuses_a_function_that_writes_into_its_argument(how):
+    # its first pass runs without a graph: t's data changed while its node
+    # still said t = x * 1, and the gradient of a later (t ** 2).sum() came
+    # out [4, 8, 12] where the same code without checkpoint gives [8, 16, 24]
+    def f(t, s=None):
+        t = t if s is None else s
+        if how == "iadd":
+            t += 1.0
+        else:
+            t[0] = t[0] * 2.0
+        return xp.sum(t * t)
+
+    x = xpgrad.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    t = x * 1.0
+    where = "keyword argument 's'" if how == "keyword" else "argument 0"
+    with pytest.raises(RuntimeError, match=rf"^checkpoint: the function wrote into its {where} in place"):
+        if how == "keyword":
+            xpgrad.checkpoint(f)(xpgrad.tensor(1.0, requires_grad=True), s=t)
+        else:
+            xpgrad.checkpoint(f)(t)
+
+
 @pytest.mark.parametrize("checkpointed", [False, True])
 def test_a_leaf_rebound_after_the_forward_gets_derivatives_at_the_values_read(checkpointed):
     # an optimizer's step rebinds a leaf's data under no_grad; a recorded

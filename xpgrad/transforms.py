@@ -718,17 +718,27 @@ def checkpoint(f):
         flat = args + tuple(kwargs.values())
         if not _records(flat):
             return f(*args, **kwargs)
+        # The arguments' values now: an assignment into one later rebinds its
+        # Tensor to new data, which the rerun must not read.
+        now = tuple([constant(a.data) if type(a) is Tensor else a for a in flat])
         token = _GRAD_ENABLED.set(False)
         try:
             out = f(*args, **kwargs)
         finally:
             _GRAD_ENABLED.reset(token)
+        for i, (a, was) in enumerate(zip(flat, now)):
+            if type(a) is Tensor and a.data is not was.data:
+                where = f"argument {i}" if i < n else f"keyword argument {keys[i - n]!r}"
+                raise RuntimeError(
+                    f"checkpoint: the function wrote into its {where} in place (t[k] = v, "
+                    f"t += v), which runs without a graph here and again in the backward: the "
+                    f"write cannot be recorded, and the Tensor outside would hold values its "
+                    f"graph does not give (torch raises too); write into a copy inside the "
+                    f"function (t = xp.asarray(t, copy=True))"
+                )
         if type(out) is not Tensor:
             raise TypeError(f"checkpoint: the function must return a Tensor; got {type(out).__name__}")
         node = _node(_Checkpoint, "checkpoint", out.data, flat, None)
-        # The arguments' values now: an assignment into one later rebinds its
-        # Tensor to new data, which the rerun must not read.
-        now = tuple([constant(a.data) if type(a) is Tensor else a for a in flat])
 
         def rerun(*values):
             return f(*values[:n], **dict(zip(keys, values[n:])))
