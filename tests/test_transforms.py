@@ -5,6 +5,8 @@ and JAX, their return structures and types, nesting, and their errors."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -560,8 +562,24 @@ def test_a_python_number_read_for_control_flow_or_a_constant_is_fine():
         print(f"{float(xp.sum(t)):.2f}", end="")  # a log line reads it too
         return 0.0
 
-    np.testing.assert_array_equal(xpgrad.grad(early_exit)(np.array([-1.0, -2.0])), [0.0, 0.0])
-    np.testing.assert_array_equal(xpgrad.hessian(early_exit)(np.array([-1.0, -2.0])), np.zeros((2, 2)))
+    # it works, and warns: such a constant looks like a number computed from a read
+    with pytest.warns(UserWarning, match=r"^grad: the function returned float 0\.0, not a Tensor"):
+        np.testing.assert_array_equal(xpgrad.grad(early_exit)(np.array([-1.0, -2.0])), [0.0, 0.0])
+    with pytest.warns(UserWarning, match=r"^hessian: the function returned float 0\.0"):
+        np.testing.assert_array_equal(xpgrad.hessian(early_exit)(np.array([-1.0, -2.0])),
+                                      np.zeros((2, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # xp.asarray(0.0), the way to say so: no warning
+        np.testing.assert_array_equal(
+            xpgrad.grad(lambda t: xp.sum(t) if float(xp.sum(t)) > 0 else xp.asarray(0.0))(
+                np.array([-1.0])), [0.0])
+
+    def d2(t):  # scikit-learn's d2 scores: 1 - float(num) / float(den), a new float
+        return 1.0 - float(xp.sum(t * t)) / float(xp.sum(t))
+
+    with pytest.warns(UserWarning, match=r"^value_and_grad: .* if it is computed from them, its "
+                                         r"gradient is lost \(0 here\)"):
+        xpgrad.value_and_grad(d2)(np.array([1.0, 2.0]))
 
     def truthy(t):
         return xp.sum(t * t) if xp.sum(t) else 0.0  # bool(): control flow only

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import numbers
+import warnings
 import weakref
 
 import numpy as np
@@ -296,8 +297,10 @@ def _refuse_numbers_read(name: str, out) -> None:
     """A TypeError when ``out`` (or a part of it), what a transformed function
     returned, is a number it read out of a Tensor that requires grad
     (``float(loss)``): that number carries no gradient, and the transform
-    would give 0 silently. A constant returned after a number read for control
-    flow passes."""
+    would give 0 silently. Another number returned after such a read may be
+    computed from it (``1 - float(a) / float(b)``, as scikit-learn's d2
+    scores) or a constant after a read for control flow (``return 0.0``):
+    the two look alike, so a UserWarning says what would be lost."""
     reads = getattr(_CURRENT.get(), "number_reads", None)
     if not reads:
         return
@@ -309,14 +312,24 @@ def _refuse_numbers_read(name: str, out) -> None:
         except (TypeError, ValueError):  # not one number: none was read as it
             continue
         how = next((how for how, number in reads if number == value), None)
-        if how is not None:
-            raise TypeError(
-                f"{name}: the function returned {type(o).__name__} {o!r}, not a Tensor: a "
-                f"Python number it read out of a Tensor that requires grad ({how}), which "
-                f"carries no gradient, so the gradient would be 0. Return the Tensor instead of "
-                f"float(...) or .item() of it (scikit-learn's metrics end with float(): compute "
-                f"the loss with xp's functions)"
-            )
+        if how is None:
+            if isinstance(value, numbers.Number):
+                warnings.warn(
+                    f"{name}: the function returned {type(o).__name__} {o!r}, not a Tensor, "
+                    f"after reading Python numbers out of Tensors that require grad "
+                    f"({reads[0][0]}): if it is computed from them, its gradient is lost (0 "
+                    f"here). Compute it with xp's functions; return xp.asarray({value!r}) for "
+                    f"a constant on purpose",
+                    UserWarning, stacklevel=4,
+                )
+            continue
+        raise TypeError(
+            f"{name}: the function returned {type(o).__name__} {o!r}, not a Tensor: a "
+            f"Python number it read out of a Tensor that requires grad ({how}), which "
+            f"carries no gradient, so the gradient would be 0. Return the Tensor instead of "
+            f"float(...) or .item() of it (scikit-learn's metrics end with float(): compute "
+            f"the loss with xp's functions)"
+        )
 
 
 def _scalar_output(name: str, out) -> Tensor:
