@@ -166,6 +166,33 @@ def test_in_place_on_a_computed_tensor_records(backend):
     np.testing.assert_allclose(host(w.grad), 4 * X, rtol=1e-15)
 
 
+def test_a_recorded_in_place_operator_changes_the_tensor_every_reference_sees(backend):
+    # with a graph recorded, y -= ... made a new Tensor and rebound the name
+    # alone: a helper that centres its argument in place (Array API code, as
+    # NumPy's and torch's do) lost its change, 41 where NumPy and torch give 14
+    def center_(a):
+        a -= a.__array_namespace__().mean(a)
+
+    x = xpgrad.tensor(backend.asarray(np.array([1.0, 2.0, 6.0])), requires_grad=True)
+    y = x * 1.0
+    before = y
+    early = y * 3.0  # recorded before the change: it keeps the values it read
+    center_(y)
+    assert y is before and y.requires_grad and not y.is_leaf
+    loss = (y ** 2).sum() + early.sum()
+    assert float(loss.item()) == 14.0 + 27.0  # (-2)^2 + (-1)^2 + 3^2, and 3 * 9
+    loss.backward()
+    # d/dx sum((x - mean x)^2) = 2 (x - mean x), plus 3 from early
+    np.testing.assert_allclose(host(x.grad), [-4.0 + 3.0, -2.0 + 3.0, 6.0 + 3.0], rtol=1e-14)
+    h = xpgrad.tensor(backend.asarray(X, "float32"))
+    w = xpgrad.tensor(backend.asarray(Y), requires_grad=True)  # float64
+    h += w  # the constant becomes the recorded result, in its own dtype, as torch's add_
+    assert h.requires_grad and dtype_name(h.data) == "float32"
+    h.sum().backward()
+    assert dtype_name(w.grad) == "float64"
+    np.testing.assert_array_equal(host(w.grad), np.ones_like(Y))
+
+
 def test_under_no_grad_an_operand_that_requires_grad_records_nothing(backend):
     x = xpgrad.tensor(backend.asarray(X))
     before = x

@@ -949,5 +949,12 @@ def test_a_view_of_a_parameter_keeps_its_gradient_across_optimizer_steps():
     dropped = x[0]  # a view taken and dropped: += must do what it does without one
     del dropped
     y = xpgrad.tensor(np.ones(3), requires_grad=True)
-    x += y  # no live view: a new float tensor, as before
-    assert x.dtype == xpgrad.array_api.float64 and x.requires_grad
+    # no live view: as on a tensor that never had one, and as NumPy's int += float,
+    # refused (it was a new float tensor while += made new tensors when recorded)
+    for t in (x, xpgrad.tensor(np.array([1, 2, 3]))):
+        with pytest.raises(TypeError, match=r"^\+=: the result has dtype float64, which cannot be stored"):
+            t += y
+    np.testing.assert_array_equal(x.data, [1, 2, 3])
+    z = xpgrad.tensor(np.array([1.0, 2.0, 3.0]))
+    z += y  # a float constant: it becomes the recorded result, in place, as torch's add_
+    assert z.requires_grad and z.dtype == xpgrad.array_api.float64

@@ -863,13 +863,14 @@ def _plain_op(name: str, a, b):
 
 
 def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
-    """``self <symbol> other`` (``w -= lr * w.grad``): the result rebinds
-    ``self.data`` and ``self`` stays what it was (a leaf that requires grad
-    stays one), when no graph is recorded: inside no_grad(), or when neither
-    side requires grad. Otherwise the op is recorded and Python rebinds the
-    name to the new tensor, as for ``w = w - ...``; on a leaf that requires
-    grad this raises, as in torch, because the leaf would stop being the
-    tensor the gradient is for.
+    """``self <symbol> other`` (``w -= lr * w.grad``) changes ``self``, as
+    NumPy's and torch's do, so every reference to it sees the new values: when
+    no graph is recorded (inside no_grad(), or neither side requires grad) the
+    result rebinds ``self.data`` (a leaf that requires grad stays one);
+    otherwise the op is recorded and ``self`` becomes its result, data and
+    node (ops recorded earlier keep the version they read), in ``self``'s
+    dtype. On a leaf that requires grad this raises, as in torch, because the
+    leaf would stop being the tensor the gradient is for.
     """
     operate = (lambda a, b: apply(rule, (a, b))) if isinstance(rule, type) else rule
     if self._requires_grad and self._node is None and _GRAD_ENABLED.get():
@@ -888,14 +889,16 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
         _storable(symbol, self, out.data)
         self[...] = out
         return self
-    if self.requires_grad and _GRAD_ENABLED.get():
-        return _same_shape(symbol, self, operate(self, other))
     out = operate(self, other)
     if out is NotImplemented:
         return NotImplemented
     _same_shape(symbol, self, out)
-    if out.requires_grad:  # other requires grad: record, like w = w + other
-        return out
+    if out.requires_grad:  # recorded: self becomes the result, in its own dtype
+        _storable(symbol, self, out.data)
+        if out.data.dtype != self.data.dtype:
+            out = apply(ops.astype, (out,), self.data.dtype)
+        _take_over(self, out, symbol)
+        return self
     data = out.data
     if data.dtype != self.data.dtype:
         _storable(symbol, self, data)
