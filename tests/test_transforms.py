@@ -458,6 +458,12 @@ def test_custom_vjp_bwd_results_are_checked_and_cast():
     g = xpgrad.grad(lambda t: xp.sum(f(t)))(X)
     assert g.dtype == np.float64  # the argument's dtype
     np.testing.assert_allclose(g, [2.0, 2.0, 2.0])
+    # a NumPy gradient for torch data became the argument's gradient as it was,
+    # and an optimizer's step failed later without naming the bwd
+    f.defvjp(lambda t: (t * 2.0, None), lambda res, g: (np.full(3, 2.0),))
+    with pytest.raises(TypeError, match=r"^custom_vjp: the bwd of f gave a numpy array for "
+                                        r"argument 0, whose data is torch"):
+        xpgrad.grad(lambda t: xp.sum(f(t)))(torch.asarray(X))
 
 
 def test_checkpoint_takes_keywords_constant_tensors_and_paths_without_gradient():

@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 
 from . import ops
-from ._backend import array_device, dtype_info, resolve
+from ._backend import array_device, dtype_info, namespace_name, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
 from .tensor import (
@@ -702,7 +702,8 @@ class custom_vjp:
                 f"custom_vjp: {name} uses a Tensor that requires grad but is none of its "
                 f"arguments; its gradient would be lost: pass it as an argument"
             )
-        places = tuple([(tuple(a.shape), a.data.dtype) if type(a) is Tensor else None for a in args])
+        places = tuple([(tuple(a.shape), a.data.dtype, resolve(name, a.data)[0])
+                        if type(a) is Tensor else None for a in args])
         return _node(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name, places))
 
 
@@ -825,13 +826,20 @@ def _checked(s, i: int, g):
             f"custom_vjp: the bwd of {s.name} gave {type(g).__name__} for argument {i}; it must "
             f"give an array (or None)"
         )
-    shape, dtype = s.places[i]
+    shape, dtype, want = s.places[i]
     if tuple(g.shape) != shape:
         raise ValueError(
             f"custom_vjp: the bwd of {s.name} gave shape {tuple(g.shape)} for argument {i}, "
             f"whose shape is {shape}"
         )
     g = g if type(g) is Tensor else constant(g)
+    have, _ = resolve("custom_vjp", g.data)
+    if have is not want:
+        raise TypeError(  # it would become the argument's gradient in another library
+            f"custom_vjp: the bwd of {s.name} gave a {namespace_name(have)} array for argument "
+            f"{i}, whose data is {namespace_name(want)}; give an array of the argument's library "
+            f"(make it with g.__array_namespace__(), or xpgrad.convert(..., like=g))"
+        )
     if g.data.dtype != dtype:
         xp, _ = resolve("custom_vjp", g.data)
         if dtype_info(xp, g.data.dtype).complex and not dtype_info(xp, dtype).complex:
