@@ -309,3 +309,20 @@ def test_array_api_strict_devices_are_told_apart_and_moved_between():
     assert t.to_device(t.device) is t
     with pytest.raises(TypeError, match=r"^to_device: device <object .*> \(builtins.object\) is neither a name such as 'cpu' .* nor a device of this array's library, array_api_strict"):
         t.to_device(object())
+
+
+def test_namespace_info_answers_for_the_library_of_the_device():
+    # it listed float64 (and float64 defaults) for a device of JAX without x64,
+    # which cannot make float64: code that checks for it computed in float32
+    pytest.importorskip("jax")
+    code = (
+        "import jax.numpy as jnp, xpgrad, xpgrad.array_api as xp\n"
+        "t = xpgrad.tensor(jnp.ones(2))\n"
+        "info = xp.__array_namespace_info__()\n"
+        "print(info.default_dtypes(device=t.device)['real floating'])\n"
+        "print('float64' in info.dtypes(device=t.device), 'float32' in info.dtypes(device=t.device))\n"
+        "print(info.default_dtypes()['real floating'], len(info.dtypes()))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:3] == ["float32", "False True", "float64 13"]

@@ -26,6 +26,12 @@ class Info:
         return _devices()
 
     def default_dtypes(self, *, device=None) -> dict:
+        """float64, complex128 and int64 (Python data's defaults on every
+        library), except on a device whose library has no float64 (JAX
+        without x64): that library's own defaults."""
+        own = _library_info(device)
+        if own is not None and "float64" not in own.dtypes():
+            return {k: _dtypes.wrap(v) for k, v in own.default_dtypes().items()}
         return {
             "real floating": _dtypes.float64,
             "complex floating": _dtypes.complex128,
@@ -34,12 +40,29 @@ class Info:
         }
 
     def dtypes(self, *, device=None, kind=None) -> dict:
+        """The standard's dtypes, those that ``device``'s library has."""
         names = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                  "uint64", "float32", "float64", "complex64", "complex128"]
+        own = _library_info(device)
+        if own is not None:
+            names = [n for n in names if n in own.dtypes()]
         out = {n: _dtypes.of_name(n) for n in names}
         if kind is None:
             return out
         return {n: d for n, d in out.items() if _dtypes.isdtype(d, kind)}
+
+
+def _library_info(device):
+    """The inspection object of the library that ``device`` (a Tensor's
+    ``.device`` or a library's device object) makes arrays of; None for the
+    default device's (NumPy or CuPy: every dtype) and libraries without one."""
+    if device is None:
+        return None
+    from ._creation import _target
+
+    xp, _ = _target(device, "__array_namespace_info__")
+    info = getattr(xp, "__array_namespace_info__", None)
+    return None if info is None else info()
 
 
 def __array_namespace_info__() -> Info:
