@@ -827,3 +827,20 @@ def test_a_float_leaf_goes_beside_a_non_numpy_argument_and_odd_arguments_pass_th
     g = xpgrad.grad(lambda i, t, f: xp.sum(t * f), 2)(np.arange(2), torch.ones(2, dtype=torch.float64), 3.0)
     assert type(g) is torch.Tensor and float(g) == 2.0
     np.testing.assert_array_equal(xpgrad.jacobian(lambda x: 1.0)(np.ones(2)), [0.0, 0.0])
+
+
+def test_complex_vjp_is_torchs_backward_and_jaxs_with_conjugates():
+    # the README said vjp gives the conjugate of JAX's: true for a real
+    # cotangent only; for a complex one it is conj(jax_vjp_fn(conj(ct)))
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    z = np.array([1.0 + 2.0j, -0.5 + 0.3j])
+    ct = np.array([0.3 - 1.0j, 2.0 + 0.5j])
+    _, fn = xpgrad.vjp(lambda a: xp.exp(a) * a, z)
+    (got,) = fn(ct)
+    t = torch.tensor(z, requires_grad=True)
+    (torch.exp(t) * t).backward(torch.tensor(ct))
+    np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-12)
+    _, jfn = jax.vjp(lambda a: jnp.exp(a) * a, jnp.asarray(z))
+    np.testing.assert_allclose(got, np.conj(np.asarray(jfn(jnp.conj(jnp.asarray(ct)))[0])), rtol=1e-5)
+    assert not np.allclose(got, np.conj(np.asarray(jfn(jnp.asarray(ct))[0])), rtol=1e-3)
