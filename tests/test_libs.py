@@ -506,3 +506,26 @@ def test_pooled_peak_reads_the_pool_around_the_call(fake_cupy):
     assert result == "result" and peak == 96
     assert waited == [Device("cuda:0")] * 2  # before and after the call
     assert fake_cupy == [("enter", 0), ("exit", 0)]
+
+
+def test_jax_without_x64_computes_positions_in_int32_without_warnings():
+    # the backward of sort, tile, repeat and take_along_axis asked JAX for int64
+    # positions, which it cannot make without x64: a UserWarning on each call
+    pytest.importorskip("jax")
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import numpy as np, jax.numpy as jnp, xpgrad, xpgrad.array_api as xp\n"
+        "h = np.array([[0.3, 0.1, 0.2], [0.6, 0.5, 0.4]], np.float32)\n"
+        "for f in (lambda t: xp.sort(t, axis=1), lambda t: xp.tile(t, (2, 1)),\n"
+        "          lambda t: xp.repeat(t, 2, axis=1),\n"
+        "          lambda t: xp.take_along_axis(t, xp.argsort(t, axis=1), axis=1)):\n"
+        "    t = xpgrad.tensor(jnp.asarray(h), requires_grad=True)\n"
+        "    xp.sum(f(t) * f(t)).backward()\n"
+        "    print(t.grad.dtype, np.round(np.asarray(t.grad) / h, 4).tolist())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    # d sum(y^2) / dx = 2 x times how often each x appears in y: once, twice, twice, once
+    want = [f"float32 {[[k] * 3] * 2}" for k in (2.0, 4.0, 4.0, 2.0)]
+    assert run.stdout.split("\n")[:4] == want

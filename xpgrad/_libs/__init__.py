@@ -251,6 +251,11 @@ class Library:
         where the library has no other way (dask's splits along uneven
         chunks have one, in two passes)."""
 
+    def index_dtype(self, xp):
+        """The integer dtype for positions the rules compute (``arange`` of
+        an array's flat positions): int64."""
+        return xp.int64
+
     def linalg_function(self, xp, name: str):
         """``xp.linalg.<name>``, or None where the library has none."""
         return getattr(getattr(xp, "linalg", None), name, None)

@@ -21,6 +21,12 @@ class Jax(Library):
 
         return jnp.empty(0)
 
+    def index_dtype(self, xp):
+        # int32 without x64, where JAX makes no int64 (and warns when asked)
+        import jax
+
+        return xp.int64 if jax.config.jax_enable_x64 else xp.int32
+
     def device_of(self, x) -> Device:
         dev = getattr(x, "device", None)  # None for an array traced by jax.jit
         if getattr(dev, "platform", "cpu") in ("gpu", "cuda"):

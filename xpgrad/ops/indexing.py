@@ -64,7 +64,7 @@ def _place(x) -> Place:
 def _iota(xp, x: Place):
     """Flat positions of ``x``'s elements, in ``x``'s shape (int64, on its device)."""
     n = math.prod(x.shape)
-    return xp.reshape(xp.arange(n, dtype=xp.int64, device=x.device), x.shape)
+    return xp.reshape(xp.arange(n, dtype=adapter_of(xp).index_dtype(xp), device=x.device), x.shape)
 
 
 def _plus_other_axes(xp, x: Place, pos, axis: int, k: int):
@@ -76,7 +76,8 @@ def _plus_other_axes(xp, x: Place, pos, axis: int, k: int):
         if d != axis:
             view = [1] * (nd - 1 + k)
             view[d if d < axis else d - 1 + k] = shape[d]
-            steps = xp.arange(shape[d], dtype=xp.int64, device=x.device) * math.prod(shape[d + 1:])
+            steps = xp.arange(shape[d], dtype=adapter_of(xp).index_dtype(xp), device=x.device)
+            steps = steps * math.prod(shape[d + 1:])
             pos = pos + xp.reshape(steps, tuple(view))
     return pos
 
@@ -86,7 +87,7 @@ def _index_positions(xp, x, indices, axis: int):
     end, as the gather read them) times that axis's stride in x."""
     size = x.shape[axis]
     stride = math.prod(tuple(x.shape)[axis + 1:])
-    indices = xp.astype(indices, xp.int64)
+    indices = xp.astype(indices, adapter_of(xp).index_dtype(xp))
     return xp.where(indices < 0, indices + size, indices) * stride
 
 
