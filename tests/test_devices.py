@@ -65,6 +65,25 @@ def test_device_from_torch_device():
     assert Device(torch.device("cuda")) == "cuda:0"
 
 
+def test_device_from_a_jax_device():
+    # refused, "expected ... a device object; got Device": JAX's class is named
+    # Device too, and the message read as if xpgrad's own had been refused
+    jax = pytest.importorskip("jax")
+    cpu = jax.devices("cpu")[0]
+    assert Device(cpu) == "cpu"
+    t = xpgrad.tensor(jax.numpy.ones(2), device=cpu)
+    assert type(t.data).__module__.startswith("jax") and t.device == "cpu"
+    with xpgrad.default_device(cpu):
+        assert xpgrad.get_default_device() == "cpu"
+
+    class Device_:  # a device object of no library xpgrad knows
+        platform, id = "cpu", 0
+
+    with pytest.raises(TypeError, match=r"^Device: .* device object of torch, CuPy or JAX; got "
+                                        r"tests\.test_devices\.Device_"):
+        Device(Device_())
+
+
 @pytest.mark.parametrize(
     "spec, pattern",
     [("gpu", "'gpu'"), ("cuda:x", "'x'"), ("cuda:-1", "'-1'"), ("cpu:1", "'cpu:1'"), ("", "''"),

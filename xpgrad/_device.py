@@ -32,7 +32,7 @@ class Device:
     ----------
     spec : str, Device, or a library device object
         ``"cpu"``, ``"cuda"`` (meaning ``cuda:0``), ``"cuda:N"``, an existing
-        ``Device``, a ``torch.device`` or a ``cupy.cuda.Device``.
+        ``Device``, a ``torch.device``, a ``cupy.cuda.Device`` or a JAX device.
 
     Raises
     ------
@@ -70,11 +70,16 @@ class Device:
             index = getattr(spec, "index", None)
             return _parse(kind if index is None else f"{kind}:{index}")
         index = getattr(spec, "id", None)
-        if isinstance(index, int) and type(spec).__module__.startswith("cupy"):
+        module = type(spec).__module__
+        if isinstance(index, int) and module.startswith("cupy"):
             return _parse(f"cuda:{index}")
+        # a JAX device has .platform ("cpu", "gpu") and .id
+        platform = getattr(spec, "platform", None)
+        if isinstance(index, int) and module.startswith("jax") and platform in ("cpu", "gpu", "cuda"):
+            return _parse("cpu" if platform == "cpu" else f"cuda:{index}")
         raise TypeError(
-            f"Device: expected a string such as 'cpu' or 'cuda:0', or a device "
-            f"object; got {type(spec).__name__}"
+            f"Device: expected a string such as 'cpu' or 'cuda:0', or a device object of "
+            f"torch, CuPy or JAX; got {module}.{type(spec).__name__} ({spec!r})"
         )
 
     @classmethod
