@@ -111,12 +111,28 @@ def test_numpy_functions_raise_a_clear_type_error(call, name):
 
 def test_numpy_ufuncs_refuse_tensors_and_operators_defer():
     t = xpgrad.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(TypeError):
+    # NumPy's own message ("operand 'Tensor' does not support ufuncs") named
+    # neither the function nor what to call instead
+    with pytest.raises(TypeError, match=r"^exp: a NumPy or scipy\.special ufunc, which records no "
+                                        r"gradient .* call xp\.exp\(\.\.\.\)"):
         np.exp(t)
+    with pytest.raises(TypeError, match=r"^arctan2: .* call xp\.atan2\(\.\.\.\)"):
+        np.arctan2(t, t)
+    with pytest.raises(TypeError, match=r"^add\.reduce: .* call xpgrad\.array_api's functions"):
+        np.add.reduce(t)
+    special = pytest.importorskip("scipy.special")
+    with pytest.raises(TypeError, match=r"^log_expit: .* call xp\.special\.log_expit\(\.\.\.\)"):
+        special.log_expit(t)  # scipy does not dispatch it
     out = np.array([10.0, 20.0]) * t  # ndarray * Tensor is the Tensor's __rmul__
     assert isinstance(out, xpgrad.Tensor) and out.requires_grad
     out.sum().backward()
     np.testing.assert_array_equal(t.grad, [10.0, 20.0])
+    a = np.array([1.5, 1.5])
+    assert (a < t).data.tolist() == [False, True] and (np.float64(2.0) == t).data.tolist() == [False, True]
+    before = a
+    a += t  # ndarray's in-place form: the name is rebound to the Tensor, a is not written
+    assert isinstance(a, xpgrad.Tensor) and before.tolist() == [1.5, 1.5]
+    np.testing.assert_array_equal((np.eye(2) @ t).data, [1.0, 2.0])
 
 
 def test_scipy_stats_quantile_on_torch_data_gets_torchs_gradient():

@@ -182,6 +182,42 @@ class enable_grad(no_grad):
     _recording = True
 
 
+#: NumPy ufunc -> (the Tensor's operator, its reflected one): what ``ndarray
+#: <op> Tensor`` calls (ndarray's operators call the ufunc).
+_UFUNC_OPERATORS = {
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
+    "multiply": ("__mul__", "__rmul__"), "matmul": ("__matmul__", "__rmatmul__"),
+    "divide": ("__truediv__", "__rtruediv__"), "true_divide": ("__truediv__", "__rtruediv__"),
+    "floor_divide": ("__floordiv__", "__rfloordiv__"), "remainder": ("__mod__", "__rmod__"),
+    "power": ("__pow__", "__rpow__"), "bitwise_and": ("__and__", "__rand__"),
+    "bitwise_or": ("__or__", "__ror__"), "bitwise_xor": ("__xor__", "__rxor__"),
+    "left_shift": ("__lshift__", "__rlshift__"), "right_shift": ("__rshift__", "__rrshift__"),
+    "less": ("__lt__", "__gt__"), "less_equal": ("__le__", "__ge__"),
+    "greater": ("__gt__", "__lt__"), "greater_equal": ("__ge__", "__le__"),
+    "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
+}
+
+#: NumPy's names of ufuncs that the standard names otherwise.
+_STANDARD_NAMES = {
+    "absolute": "abs", "arccos": "acos", "arccosh": "acosh", "arcsin": "asin",
+    "arcsinh": "asinh", "arctan": "atan", "arctan2": "atan2", "arctanh": "atanh",
+    "conjugate": "conj", "power": "pow", "invert": "bitwise_invert", "true_divide": "divide",
+}
+
+
+def _array_api_name(name: str) -> str | None:
+    """The name under which ``xpgrad.array_api`` (or its ``special``) has the
+    ufunc ``name``, as ``special.<name>`` for the latter; None where neither has it."""
+    from . import array_api
+
+    standard = _STANDARD_NAMES.get(name, name)
+    if standard in getattr(array_api, "__all__", ()):
+        return standard
+    if hasattr(array_api.special, name):
+        return f"special.{name}"
+    return None
+
+
 def _check_requires_grad(xp, data, flag, where: str) -> bool:
     flag = bool(flag)
     if flag and not dtype_info(xp, data.dtype).inexact:
@@ -215,9 +251,28 @@ class Tensor:
     __slots__ = ("data", "_grad", "_requires_grad", "_node", "_view", "_views", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
-    # NumPy defers ndarray <op> Tensor to Tensor's reflected operators, and
-    # refuses its ufuncs on a Tensor (np.exp(t) raises TypeError).
-    __array_ufunc__ = None
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``ndarray <op> Tensor`` (NumPy calls its ufunc, then this) is the
+        Tensor's operator, recorded; every other NumPy or scipy.special ufunc
+        on a Tensor raises a TypeError that says what to call instead: the
+        ufunc would drop the gradient."""
+        name = getattr(ufunc, "__name__", str(ufunc))
+        ops_ = _UFUNC_OPERATORS.get(name)
+        out = kwargs.pop("out", None)
+        # ndarray's own in-place form (a += t) passes out=(a,): its result is
+        # a Tensor, which the name is rebound to (a is not written)
+        in_place = out is not None and len(out) == 1 and len(inputs) == 2 and out[0] is inputs[0]
+        if (ops_ is not None and method == "__call__" and not kwargs and len(inputs) == 2
+                and (out is None or in_place)):
+            a, b = inputs
+            return getattr(a, ops_[0])(b) if type(a) is Tensor else getattr(b, ops_[1])(a)
+        standard = _array_api_name(name) if method == "__call__" else None
+        instead = f"xp.{standard}(...)" if standard else "xpgrad.array_api's functions"
+        raise TypeError(
+            f"{name}{'' if method == '__call__' else '.' + method}: a NumPy or scipy.special "
+            f"ufunc, which records no gradient through xpgrad Tensors; call {instead} "
+            f"(xp = t.__array_namespace__()), or pass t.numpy() for plain values"
+        )
 
     def __array__(self, dtype=None, copy=None):
         """The values for ``numpy.asarray(t)``: host data only, never a gradient.
