@@ -844,3 +844,41 @@ def test_complex_vjp_is_torchs_backward_and_jaxs_with_conjugates():
     _, jfn = jax.vjp(lambda a: jnp.exp(a) * a, jnp.asarray(z))
     np.testing.assert_allclose(got, np.conj(np.asarray(jfn(jnp.conj(jnp.asarray(ct)))[0])), rtol=1e-5)
     assert not np.allclose(got, np.conj(np.asarray(jfn(jnp.asarray(ct))[0])), rtol=1e-3)
+
+
+def test_jvp_of_a_tuple_of_outputs_gives_a_tuple_of_tangents():
+    # jvp refused them ("must return one array"), where vjp, jacobian and jax.jvp take them
+    x, v = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    out, tangent = xpgrad.jvp(lambda a: (xp.sin(a), a ** 2, np.ones(2)), (x,), (v,))
+    assert type(out) is tuple and type(tangent) is tuple and len(tangent) == 3
+    np.testing.assert_allclose(out[1], x ** 2)
+    np.testing.assert_allclose(tangent[0], np.cos(x) * v)
+    np.testing.assert_allclose(tangent[1], 2 * x * v)
+    np.testing.assert_array_equal(tangent[2], np.zeros(2))  # a constant output
+    out, tangent = xpgrad.jvp(lambda a: [a * 2.0], (x,), (v,))
+    assert type(tangent) is list
+    np.testing.assert_allclose(tangent[0], 2 * v)
+    with pytest.raises(TypeError, match=r"^jvp: the function must return an array or a tuple of "
+                                        r"arrays; got dict"):
+        xpgrad.jvp(lambda a: {"a": a}, (x,), (v,))
+
+
+def test_custom_vjp_places_keyword_arguments_and_defaults_by_the_signature():
+    # f(a, k=3.0) raised "unexpected keyword argument"; jax.custom_vjp takes it
+    @xpgrad.custom_vjp
+    def f(a, k=2.0):
+        return a * k
+
+    f.defvjp(lambda a, k: (a * k, k), lambda k, g: (g * k * 10.0, None))  # 10: the rule's own
+    np.testing.assert_allclose(xpgrad.grad(lambda a: xp.sum(f(a, k=3.0)))(np.ones(2)), [30.0, 30.0])
+    np.testing.assert_allclose(xpgrad.grad(lambda a: xp.sum(f(a)))(np.ones(2)), [20.0, 20.0])
+    with pytest.raises(TypeError, match=r"^custom_vjp: f: got an unexpected keyword argument 'q'"):
+        f(xpgrad.tensor([1.0], requires_grad=True), q=1.0)
+
+    @xpgrad.custom_vjp
+    def h(a, *, k):
+        return a * k
+
+    h.defvjp(lambda a, k: (a * k, k), lambda k, g: (g * k,))
+    with pytest.raises(TypeError, match=r"^custom_vjp: h takes keyword-only arguments \(k\)"):
+        h(xpgrad.tensor([1.0], requires_grad=True), k=1.0)

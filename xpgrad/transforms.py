@@ -481,7 +481,8 @@ def jvp(f, primals, tangents):
     """``(f(*primals), J @ tangents)``: the Jacobian-vector product, forward
     mode, computed as the derivative of a vector-Jacobian product with respect
     to its cotangent (two reverse passes). ``primals`` and ``tangents`` are
-    tuples of the same length and shapes.
+    tuples of the same length and shapes. A tuple (or list) of outputs gives
+    a tuple of their tangents, as ``jax.jvp``.
 
     >>> import numpy as np, xpgrad
     >>> xpgrad.jvp(lambda x: x ** 3, (np.array([2.0]),), (np.array([1.0]),))
@@ -496,21 +497,37 @@ def jvp(f, primals, tangents):
     with _Recording():
         out, _, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
         _refuse_numbers_read(name, out)
-        if type(out) is not Tensor:
-            if not (hasattr(out, "shape") and hasattr(out, "dtype")):
-                raise TypeError(f"jvp: the function must return one array; got {type(out).__name__}")
-            out = constant(out)  # a constant array: its tangent is zeros, as JAX's
-        if not out.requires_grad:
-            return _native((out, _zeros_like(out)), nested)
-        nested = nested or _joined_elsewhere([out])
-        u = _Target(_alias(_internal(Tensor(_zeros_like(out).data, requires_grad=True))))
-        back = _gradients([out], targets, [u.arg], True, True, name)
-        pairs = [(g, t) for g, t in zip(back, tangents) if g.requires_grad]
-        if not pairs:
-            return _native((out, _zeros_like(out)), nested)
-        (t_out,) = _gradients([g for g, _ in pairs], [u], [t for _, t in pairs], nested, nested,
-                              name)
-    return _native((out, _zeros_like(out) if t_out is None else t_out), nested)
+        several = isinstance(out, (tuple, list))
+        outs = [_jvp_output(o) for o in (out if several else (out,))]
+        live = [o for o in outs if o.requires_grad]
+        nested = nested or _joined_elsewhere(live)
+        found = {}
+        if live:
+            # one cotangent u per output: d/du of <vjp(u), t> is J t, output by output
+            us = [_Target(_alias(_internal(Tensor(_zeros_like(o).data, requires_grad=True))))
+                  for o in live]
+            back = _gradients(live, targets, [u.arg for u in us], True, True, name)
+            pairs = [(g, t) for g, t in zip(back, tangents) if g.requires_grad]
+            if pairs:
+                got = _gradients([g for g, _ in pairs], us, [t for _, t in pairs], nested, nested,
+                                 name)
+                found = {id(o): g for o, g in zip(live, got)}
+        t_outs = [found.get(id(o)) for o in outs]
+        t_outs = [_zeros_like(o) if t is None else t for o, t in zip(outs, t_outs)]
+    if several:
+        return _native((type(out)(outs), type(out)(t_outs)), nested)
+    return _native((outs[0], t_outs[0]), nested)
+
+
+def _jvp_output(o) -> Tensor:
+    """An output of jvp's function as a Tensor; a constant array has tangent 0."""
+    if type(o) is Tensor:
+        return o
+    if not (hasattr(o, "shape") and hasattr(o, "dtype")):
+        raise TypeError(
+            f"jvp: the function must return an array or a tuple of arrays; got {type(o).__name__}"
+        )
+    return constant(o)  # a constant array: its tangent is zeros, as JAX's
 
 
 def jacobian(f, argnums=0, *, has_aux: bool = False):
@@ -663,6 +680,35 @@ class custom_vjp:
         functools.update_wrapper(self, f)
         self.f = f
         self.fwd = self.bwd = None
+        self._signature = None  # f's, read on the first call
+
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        """``args`` and ``kwargs`` as positional arguments of the function (its
+        defaults filled in), so that fwd gets them and bwd gives one gradient
+        per position."""
+        import inspect
+
+        name = getattr(self.f, "__name__", "the function")
+        if self._signature is None:
+            try:
+                self._signature = inspect.signature(self.f)
+            except (TypeError, ValueError):  # a builtin without one: as they are
+                self._signature = False
+        if self._signature is False:
+            if kwargs:
+                raise TypeError(f"custom_vjp: {name} has no signature to place keyword arguments by")
+            return args
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"custom_vjp: {name}: {exc}") from None
+        bound.apply_defaults()
+        if bound.kwargs:
+            raise TypeError(
+                f"custom_vjp: {name} takes keyword-only arguments ({', '.join(bound.kwargs)}), "
+                f"which have no position for bwd's gradients; make them positional"
+            )
+        return tuple(bound.args)
 
     def defvjp(self, fwd, bwd) -> None:
         """Set the forward (``fwd(*args) -> (out, residuals)``) and backward
@@ -671,12 +717,14 @@ class custom_vjp:
             raise TypeError("custom_vjp.defvjp: pass two callables, fwd and bwd")
         self.fwd, self.bwd = fwd, bwd
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if self.fwd is None:
             raise TypeError(
                 f"custom_vjp: {getattr(self.f, '__name__', 'the function')} has no rule yet; "
                 f"call .defvjp(fwd, bwd) first"
             )
+        # as jax.custom_vjp: keyword arguments and defaults to their positions
+        args = self._positional(args, kwargs)
         if not _records(args) or self in _IN_FWD.get():
             return self.f(*args)  # in its own fwd, the function is the plain primal
         name = getattr(self.f, "__name__", "custom_vjp")
