@@ -251,6 +251,7 @@ class Tensor:
     __slots__ = ("data", "_grad", "_requires_grad", "_node", "_view", "_views", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """``ndarray <op> Tensor`` (NumPy calls its ufunc, then this) is the
         Tensor's operator, recorded; every other NumPy or scipy.special ufunc

@@ -8,9 +8,10 @@ dask.array has no ``sort``, ``argsort`` or ``take_along_axis``: ``sort`` and
 its own library (descending and stable honoured); ``take_along_axis`` is
 the generic one built from ``take`` (:meth:`Library.take_along_axis`).
 dask's ``reshape`` refuses to split dimensions across uneven chunks: it
-reshapes in two passes, through the flattened array. A boolean mask assigns through ``x[mask] = v``, not ``x[(mask,)]``,
-which dask refuses. Its ``qr``, ``svd`` and ``svdvals`` take tall-and-skinny or
-short-and-fat chunkings only: the shorter axis is rechunked into one chunk.
+reshapes in two passes, through the flattened array. A boolean mask assigns
+through ``x[mask] = v``, not ``x[(mask,)]``, which dask refuses. Its ``qr``,
+``svd`` and ``svdvals`` take tall-and-skinny or short-and-fat chunkings only:
+the shorter axis is rechunked into one chunk.
 Its linalg takes one matrix (2-D), its ``cholesky`` returns the upper factor
 (array-api-compat passes that on), and it lacks det, slogdet, eigh, eigvalsh
 and pinv: the namespace's runs those, and batches, on blocks of whole
@@ -22,7 +23,6 @@ dask is imported only by the methods that need it.
 """
 
 from __future__ import annotations
-
 
 from . import Library, adapter_for, rank_from_singular_values
 

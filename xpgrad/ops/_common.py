@@ -332,7 +332,9 @@ def check_grads(op: str, grads, ctx) -> tuple:
     ])
 
 
-def _check_grad_fully(op: str, grad_out, ctx, xp) -> None:
+def _check_grad_fully(op: str, grad_out, ctx, xp):
+    """:func:`check_grad`'s slow path: the error for what is wrong, or the
+    gradient to use (cast to the output's dtype) where nothing is."""
     if type(ctx) is not Ctx or ctx.op != op:
         made = f"from {ctx.op}.forward" if type(ctx) is Ctx else _describe(ctx)
         raise TypeError(
