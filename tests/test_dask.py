@@ -532,6 +532,53 @@ def test_batched_linalg_on_dask_matches_numpy(name, dtype, chunks):
         np.testing.assert_allclose(g.compute(), w, rtol=tol, atol=tol)
 
 
+_WIDE = _RNG.standard_normal((4, 6)) + 1j * _RNG.standard_normal((4, 6))
+_A = _RNG.standard_normal((4, 3, 3)) + 3 * np.eye(3)
+_B = _RNG.standard_normal((4, 3, 2))
+ODD = {
+    # dask's sfqr multiplied by Q.T where Q^H is meant: R was off by 1.6
+    "qr-complex-wide": (lambda ns, a: ns.abs(ns.linalg.qr(a)[1]) ** 2, [(_WIDE, (4, 3))]),
+    # array-api-compat's svdvals asked dask for full matrices of a complex x
+    "svdvals-complex": (lambda ns, a: ns.linalg.svdvals(a), [(_WIDE, (4, 6))]),
+    # the blocks of a and b (or of a and the gradient) were cut differently
+    "solve-chunks": (lambda ns, a, b: ns.linalg.solve(a, b), [(_A, (2, 3, 3)), (_B, (1, 3, 2))]),
+    "solve-broadcast": (lambda ns, a, b: ns.linalg.solve(a, b), [(_A, (2, 3, 3)), (_B[:1], (1, 3, 2))]),
+    # the whole rtol went to every block
+    "pinv-rtol": (lambda ns, a, r: ns.linalg.pinv(a, rtol=r),
+                  [(_A, (2, 3, 3)), (np.array([1e-8, 0.5, 1e-8, 0.5]), (4,))]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_dask_linalg_of_odd_chunkings_and_complex_matches_numpy(name):
+    fn, inputs = ODD[name]
+    ns = xpgrad.array_api
+    got = []
+    for wrap in (np.asarray, da.from_array):
+        leaves = [xpgrad.tensor(np.asarray(h) if wrap is np.asarray else da.from_array(h, chunks=c),
+                                requires_grad=k == 0) for k, (h, c) in enumerate(inputs)]
+        out = fn(ns, *leaves)
+        ns.sum(ns.real(out * ns.conj(out))).backward()
+        got.append((np.asarray(out.data), np.asarray(leaves[0].grad)))
+    (want, want_grad), (out, grad) = got
+    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-9, atol=1e-12)
+    plain = fn(ns, *[xpgrad.tensor(da.from_array(h, chunks=c)) for h, c in inputs])  # no graph
+    np.testing.assert_allclose(np.asarray(plain.data), want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_masked_batch_sized_by_compute_chunk_sizes_has_its_linalg_gradient():
+    # the mask's positions of a 3-D array kept unknown sizes, and flattening
+    # them raised "cannot convert float NaN to integer"
+    x = xpgrad.tensor(da.from_array(_A, chunks=(2, 3, 3)), requires_grad=True)
+    mask = np.array([True, False, True, True])
+    s = x[xpgrad.tensor(da.from_array(mask, chunks=2))]
+    s.data.compute_chunk_sizes()
+    xpgrad.array_api.sum(xpgrad.array_api.linalg.det(s)).backward()
+    want = np.linalg.det(_A)[:, None, None] * np.linalg.inv(np.swapaxes(_A, -1, -2))
+    np.testing.assert_allclose(x.grad.compute(), want * mask[:, None, None], rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["inv", "qr", "det"])
 def test_batched_dask_linalg_is_one_task_per_block_not_per_matrix(name):
     # each matrix of a batch was sliced out, decomposed by dask and stacked

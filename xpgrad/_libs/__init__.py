@@ -251,6 +251,12 @@ class Library:
         where the library has no other way (dask's splits along uneven
         chunks have one, in two passes)."""
 
+    def sized_like(self, a, like):
+        """``a``, of the same shape as ``like``, with its sizes known where
+        ``like``'s are (dask: a mask's positions after ``compute_chunk_sizes()``
+        on the masked result, computing the mask once more)."""
+        return a
+
     def index_dtype(self, xp):
         """The integer dtype for positions the rules compute (``arange`` of
         an array's flat positions): int64."""

@@ -140,6 +140,11 @@ class Dask(Library):
                 f"index one axis at a time, or with xp.take"
             ) from exc
 
+    def sized_like(self, a, like):
+        if _unknown(a.chunks) and not _unknown(like.chunks):
+            a = a.compute_chunk_sizes()
+        return a
+
     def scatter_add(self, xp, n, index, values, like):
         """``bincount``: one pass over the chunks, where the generic one-hot
         product costs len(index) * n. A boolean mask's positions, of unknown
@@ -234,6 +239,8 @@ def _per_matrix(xp, name, own):
     function, still computes the thin qr, svd and svdvals of one matrix."""
 
     def call(x, *rest, **kwargs):
+        import warnings
+
         import dask.array as da
         import numpy as np
 
@@ -241,34 +248,72 @@ def _per_matrix(xp, name, own):
                 or name == "qr" and kwargs.get("mode", "reduced") == "complete")
         if name == "svd" and full and x.shape[-2] == x.shape[-1]:
             kwargs["full_matrices"] = full = False  # the same matrices, thin
-        if own is not None and name in ("qr", "svd", "svdvals") and x.ndim == 2 and not full:
+        # dask's sfqr (a wide matrix) multiplies by Q.T where Q^H is meant, and its
+        # svdvals asks for full matrices of a complex x: complex goes on blocks
+        if (own is not None and name in ("qr", "svd", "svdvals") and x.ndim == 2 and not full
+                and np.dtype(x.dtype).kind != "c"):
             return own(_one_chunk_across(x), **kwargs)
         signature = _SIGNATURES[name]
         if type(signature) is tuple:
             signature = signature[rest[0].ndim > 1 if name == "solve" else full]
-        dtype = np.result_type(x.dtype, *[r.dtype for r in rest])
+        if name == "solve" and rest[0].ndim > 1:
+            x, b = _same_batches(x, rest[0])
+            rest = (b,)
+        rtol = kwargs.get("rtol")
+        if name == "pinv" and hasattr(rtol, "shape"):  # per matrix: an input, cut as x's batch
+            del kwargs["rtol"]
+            batch = tuple(x.shape[:-2])
+            rtol = da.broadcast_to(da.asarray(rtol), np.broadcast_shapes(batch, tuple(rtol.shape)))
+            x = da.broadcast_to(x, tuple(rtol.shape) + tuple(x.shape[-2:]))
+            rest = (rtol.rechunk(x.chunks[:-2]),)
+            signature = "(m,n),()->(n,m)"
+        dtype = np.result_type(x.dtype, *[r.dtype for r in rest if name != "pinv"])
         real = np.empty(0, dtype).real.dtype
         n_out = signature.count("(") - 1 - len(rest)
         dtypes = tuple([real if i in _REAL.get(name, ()) else dtype for i in range(n_out)])
-        out = da.apply_gufunc(
-            _block(name, kwargs), signature, _one_chunk_matrices(x),
-            *[_one_chunk_matrices(r) if r.ndim > 1 else r.rechunk(-1) for r in rest],
-            output_dtypes=dtypes if n_out > 1 else dtypes[0],
-            output_sizes={"k": min(x.shape[-2:])},
-        )
+        with warnings.catch_warnings():  # dask's meta of a real result of complex x
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            out = da.apply_gufunc(
+                _block(name, kwargs), signature, _one_chunk_matrices(x),
+                *[r if name == "pinv" else _one_chunk_matrices(r) if r.ndim > 1 else r.rechunk(-1)
+                  for r in rest],
+                output_dtypes=dtypes if n_out > 1 else dtypes[0],
+                output_sizes={"k": min(x.shape[-2:])},
+            )
         return tuple(out) if n_out > 1 else out
 
     return call
 
 
+def _same_batches(a, b):
+    """``a`` and ``b`` (matrices, ``solve``'s) broadcast to one batch shape,
+    ``b`` chunked along it as ``a`` is (the blocks of one task must match)."""
+    import dask.array as da
+    import numpy as np
+
+    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    if tuple(a.shape[:-2]) != batch:
+        a = da.broadcast_to(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = da.broadcast_to(b, batch + tuple(b.shape[-2:]))
+    if b.chunks[:-2] != a.chunks[:-2]:
+        b = b.rechunk({i: a.chunks[i] for i in range(len(batch))})
+    return a, b
+
+
 def _block(name, kwargs):
     """``<name>`` of the Array API on one block of whole matrices, by the
-    block's own library (NumPy, or CuPy for a dask array of CuPy chunks)."""
+    block's own library (NumPy, or CuPy for a dask array of CuPy chunks);
+    pinv's array ``rtol`` comes as the second block."""
 
     def block(*blocks):
         import array_api_compat
 
-        out = getattr(array_api_compat.array_namespace(*blocks).linalg, name)(*blocks, **kwargs)
+        fn = getattr(array_api_compat.array_namespace(*blocks).linalg, name)
+        if name == "pinv" and len(blocks) == 2:
+            out = fn(blocks[0], rtol=blocks[1])
+        else:
+            out = fn(*blocks, **kwargs)
         return tuple(out) if isinstance(out, tuple) else out
 
     return block
