@@ -584,8 +584,12 @@ def test_a_python_number_read_for_control_flow_or_a_constant_is_fine():
         return 1.0 - float(xp.sum(t * t)) / float(xp.sum(t))
 
     with pytest.warns(UserWarning, match=r"^value_and_grad: .* if it is computed from them, its "
-                                         r"gradient is lost \(0 here\)"):
+                                         r"gradient is lost \(0 here\)") as record:
         xpgrad.value_and_grad(d2)(np.array([1.0, 2.0]))
+    assert record[0].filename == __file__  # the caller's line, whichever transform warns
+    with pytest.warns(UserWarning) as record:
+        xpgrad.vjp(d2, np.array([1.0, 2.0]))
+    assert record[0].filename == __file__
 
     def truthy(t):
         return xp.sum(t * t) if xp.sum(t) else 0.0  # bool(): control flow only
@@ -858,6 +862,10 @@ def test_jvp_of_a_tuple_of_outputs_gives_a_tuple_of_tangents():
     out, tangent = xpgrad.jvp(lambda a: [a * 2.0], (x,), (v,))
     assert type(tangent) is list
     np.testing.assert_allclose(tangent[0], 2 * v)
+    out, tangent = xpgrad.jvp(lambda a: xp.linalg.eigh(xp.reshape(a, (2, 2))),
+                              (np.array([2.0, 0.0, 0.0, 3.0]),), (np.array([1.0, 0.0, 0.0, 0.0]),))
+    assert type(tangent).__name__ == "EighResult"  # a NamedTuple keeps its type
+    np.testing.assert_allclose(tangent.eigenvalues, [1.0, 0.0], atol=1e-15)  # d w = diag(V^T dx V)
     with pytest.raises(TypeError, match=r"^jvp: the function must return an array or a tuple of "
                                         r"arrays; got dict"):
         xpgrad.jvp(lambda a: {"a": a}, (x,), (v,))

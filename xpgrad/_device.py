@@ -32,7 +32,7 @@ class Device:
     ----------
     spec : str, Device, or a library device object
         ``"cpu"``, ``"cuda"`` (meaning ``cuda:0``), ``"cuda:N"``, an existing
-        ``Device``, a ``torch.device``, a ``cupy.cuda.Device`` or a JAX device.
+        ``Device``, a ``torch.device`` or a ``cupy.cuda.Device``.
 
     Raises
     ------
@@ -73,13 +73,12 @@ class Device:
         module = type(spec).__module__
         if isinstance(index, int) and module.startswith("cupy"):
             return _parse(f"cuda:{index}")
-        # a JAX device has .platform ("cpu", "gpu") and .id
-        platform = getattr(spec, "platform", None)
-        if isinstance(index, int) and module.startswith("jax") and platform in ("cpu", "gpu", "cuda"):
-            return _parse("cpu" if platform == "cpu" else f"cuda:{index}")
+        # Not JAX's or array_api_strict's: they name a library's arrays, which a
+        # Device (a place: NumPy's on the CPU) does not; xpgrad.tensor, to_device
+        # and the namespace's functions take them as that library's.
         raise TypeError(
-            f"Device: expected a string such as 'cpu' or 'cuda:0', or a device object of "
-            f"torch, CuPy or JAX; got {module}.{type(spec).__name__} ({spec!r})"
+            f"Device: expected a string such as 'cpu' or 'cuda:0', or a torch or CuPy device "
+            f"object; got {module}.{type(spec).__name__} ({spec!r})"
         )
 
     @classmethod

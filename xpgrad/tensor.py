@@ -28,7 +28,7 @@ from ._backend import (
     to_numpy,
 )
 from ._backend import to_device as _to_device
-from ._device import ArrayDevice, get_default_device, parse_device
+from ._device import ArrayDevice, Device, get_default_device
 from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast, note_backward
 from ._shapes import fmt
 
@@ -259,12 +259,13 @@ class Tensor:
         ufunc would drop the gradient."""
         name = getattr(ufunc, "__name__", str(ufunc))
         ops_ = _UFUNC_OPERATORS.get(name)
-        out = kwargs.pop("out", None)
-        # ndarray's own in-place form (a += t) passes out=(a,): its result is
-        # a Tensor, which the name is rebound to (a is not written)
-        in_place = out is not None and len(out) == 1 and len(inputs) == 2 and out[0] is inputs[0]
-        if (ops_ is not None and method == "__call__" and not kwargs and len(inputs) == 2
-                and (out is None or in_place)):
+        if "out" in kwargs:  # ndarray's in-place a += t too: a cannot hold a Tensor's result
+            raise TypeError(
+                f"{name}: NumPy would write a Tensor's values into an ndarray (out=, or the "
+                f"ndarray's in-place operator), without their gradient; write a = a + t for a "
+                f"new Tensor, or pass t.detach().numpy() for plain values"
+            )
+        if ops_ is not None and method == "__call__" and not kwargs and len(inputs) == 2:
             a, b = inputs
             return getattr(a, ops_[0])(b) if type(a) is Tensor else getattr(b, ops_[1])(a)
         standard = _array_api_name(name) if method == "__call__" else None
@@ -272,7 +273,7 @@ class Tensor:
         raise TypeError(
             f"{name}{'' if method == '__call__' else '.' + method}: a NumPy or scipy.special "
             f"ufunc, which records no gradient through xpgrad Tensors; call {instead} "
-            f"(xp = t.__array_namespace__()), or pass t.numpy() for plain values"
+            f"(xp = t.__array_namespace__()), or pass t.detach().numpy() for plain values"
         )
 
     def __array__(self, dtype=None, copy=None):
@@ -323,7 +324,7 @@ class Tensor:
         raise TypeError(
             f"numpy.{name}: NumPy functions do not record gradients through xpgrad Tensors; "
             f"use the Tensor's methods and operators (t.sum(), t @ w) or xpgrad's functions, "
-            f"or pass t.numpy() for plain values"
+            f"or pass t.detach().numpy() for plain values"
         )
 
     def __init__(self, data, requires_grad: bool = False) -> None:
@@ -1830,7 +1831,8 @@ def _to_tensor_data(data, device, dtype):
     """``data`` as a native array on ``device`` in ``dtype``."""
     if type(data) is Tensor:
         data = data.data
-    if isinstance(data, (_SCALARS, list, tuple)):
+    python = data if isinstance(data, (_SCALARS, list, tuple)) else None  # no library yet
+    if python is not None:
         what = f"a {type(data).__name__}"
         try:
             data = np.asarray(data)
@@ -1846,7 +1848,15 @@ def _to_tensor_data(data, device, dtype):
     else:
         resolve("tensor", data)  # an array, of known sizes, or a TypeError naming tensor()
     if device is not None:
-        data = _to_device(data, parse_device(device, "tensor"))
+        if python is not None and not isinstance(device, (str, Device)) and (
+                type(device).__module__ != "torch"):
+            # a library's device object (JAX's, array_api_strict's): numbers become
+            # that library's arrays there, as the namespace's asarray makes them
+            from .array_api import asarray
+
+            data = asarray(python, device=device).data
+        else:
+            data = _to_device(data, device_for(data, device, "tensor"))
     if dtype is not None:
         xp, scope = resolve("tensor", data)
         native = _dtypes.library_dtype(xp, dtype, "tensor")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import numbers
+import sys
 import warnings
 import weakref
 
@@ -314,13 +315,16 @@ def _refuse_numbers_read(name: str, out) -> None:
         how = next((how for how, number in reads if number == value), None)
         if how is None:
             if isinstance(value, numbers.Number):
+                level, frame = 1, sys._getframe()  # the first frame outside xpgrad: the user's
+                while frame is not None and frame.f_globals.get("__name__", "").startswith("xpgrad"):
+                    frame, level = frame.f_back, level + 1
                 warnings.warn(
                     f"{name}: the function returned {type(o).__name__} {o!r}, not a Tensor, "
                     f"after reading Python numbers out of Tensors that require grad "
                     f"({reads[0][0]}): if it is computed from them, its gradient is lost (0 "
                     f"here). Compute it with xp's functions; return xp.asarray({value!r}) for "
                     f"a constant on purpose",
-                    UserWarning, stacklevel=4,
+                    UserWarning, stacklevel=level,
                 )
             continue
         raise TypeError(
@@ -515,8 +519,13 @@ def jvp(f, primals, tangents):
         t_outs = [found.get(id(o)) for o in outs]
         t_outs = [_zeros_like(o) if t is None else t for o, t in zip(outs, t_outs)]
     if several:
-        return _native((type(out)(outs), type(out)(t_outs)), nested)
+        return _native((_like(out, outs), _like(out, t_outs)), nested)
     return _native((outs[0], t_outs[0]), nested)
+
+
+def _like(seq, items: list):
+    """``items`` as a sequence of ``seq``'s type (a NamedTuple's: EighResult)."""
+    return type(seq)(*items) if hasattr(seq, "_fields") else type(seq)(items)
 
 
 def _jvp_output(o) -> Tensor:

@@ -56,7 +56,7 @@ def _library_info(device):
     """The inspection object of the library that ``device`` (a Tensor's
     ``.device`` or a library's device object) makes arrays of; None for the
     default device's (NumPy or CuPy: every dtype) and libraries without one."""
-    if device is None:
+    if device is None or isinstance(device, str) or type(device) is Device:  # a place: NumPy's, CuPy's
         return None
     from ._creation import _target
 
