@@ -307,9 +307,9 @@ def check_grad(op: str, grad_out, ctx, xp=None):
         and ctx.op == op
         and lib.xp is (ctx.xp if xp is None else xp)
         and grad_out.shape == ctx.out_shape  # torch.Size equals a tuple; nan never does
-        # dtypes are mostly singletons (not array_api_strict's): `is` first
+        # the output's dtype, numeric unless the output is boolean, where no input
+        # has a gradient; dtypes are mostly singletons (not array_api_strict's)
         and (grad_out.dtype is ctx.out_dtype or grad_out.dtype == ctx.out_dtype)
-        and (lib.numeric.get(grad_out.dtype) or is_numeric(lib, grad_out.dtype))
     ):
         return grad_out
     return _check_grad_fully(op, grad_out, ctx, xp)
