@@ -440,9 +440,12 @@ class std(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         out = _kept(xp, s.out, s.kept)
-        scaled = out * s.denom if s.denom else out * math.inf
-        safe = xp.where(out == 0, xp.ones_like(scaled), scaled)
-        scale = xp.where(out == 0, xp.zeros_like(safe), _kept(xp, g, s.kept) / safe)
+        safe = xp.where(out == 0, xp.ones_like(out), out)
+        # G / out, then / denom as a Python number: out * denom overflowed float16
+        # (past 65504) and gave a gradient of 0
+        over = _kept(xp, g, s.kept) / safe
+        over = over / s.denom if s.denom else over / (safe * math.inf)
+        scale = xp.where(out == 0, xp.zeros_like(over), over)
         return (cast(xp, scale * s.d, s.d.dtype),)
 
 
