@@ -803,3 +803,27 @@ def test_jax_grad_through_a_rule_forward_agrees_with_its_backward(backend, rng):
     ga, gb = ops.matmul.backward(jnp.ones_like(out), ctx)
     np.testing.assert_allclose(np.asarray(ga), np.asarray(ga_jax), rtol=1e-13)
     np.testing.assert_allclose(np.asarray(gb), np.asarray(gb_jax), rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["vecdot", "tensordot", "cross"])
+def test_mixed_half_and_single_precision_contractions_promote(backend, name):
+    # torch refused float16 with float32 in vecdot, tensordot and cross (its
+    # kernels want one dtype), while matmul and NumPy promoted: the standard
+    # promotes, and so does xpgrad on every library now
+    backend.dtype("float16")
+    ha, hb = np.array([1.0, 2.0, 3.0]), np.array([0.5, -1.0, 2.0])
+    a = xpgrad.tensor(backend.asarray(ha.astype(np.float16)), requires_grad=True)
+    b = xpgrad.tensor(backend.asarray(hb.astype(np.float32)), requires_grad=True)
+    xa = xpgrad.array_api
+    out = {"vecdot": lambda: xa.vecdot(a, b), "tensordot": lambda: xa.tensordot(a, b, axes=1),
+           "cross": lambda: xa.linalg.cross(a, b)}[name]()
+    assert dtype_name(out.data) == "float32"
+    xa.sum(out).backward()
+    assert dtype_name(a.grad) == "float16" and dtype_name(b.grad) == "float32"
+    ones = np.ones(3)
+    # d sum(a . b) = (b, a); d sum(a x b) = (b x 1, 1 x a)
+    want = (hb, ha) if name != "cross" else (np.cross(hb, ones), np.cross(ones, ha))
+    want_out = np.cross(ha, hb) if name == "cross" else ha @ hb
+    np.testing.assert_allclose(host(out.data), want_out, rtol=1e-6)
+    np.testing.assert_allclose(host(a.grad).astype(np.float64), want[0], rtol=1e-3)
+    np.testing.assert_allclose(host(b.grad), want[1], rtol=1e-6)

@@ -396,7 +396,7 @@ class vecdot(Rule):
                 f"{sa[axis]} != {sb[axis]}"
             )
         broadcast_shapes(sa, sb, op="vecdot")
-        out = run("vecdot", scope, lambda: xp.vecdot(a, b, axis=axis))
+        out = run("vecdot", scope, lambda: xp.vecdot(*_promoted(xp, a, b), axis=axis))
         needs = (differentiable(xp, a), differentiable(xp, b))
         return vecdot.record(xp, scope, Pair(a, b, axis), needs, out)
 
@@ -407,6 +407,20 @@ class vecdot(Rule):
         ga = to_input(xp, conj_if_complex(xp, g) * b, tuple(a.shape), a.dtype) if needs[0] else None
         gb = to_input(xp, g * a, tuple(b.shape), b.dtype) if needs[1] else None
         return ga, gb
+
+
+def _as(xp, x, dtype):
+    """``x`` in ``dtype`` (a contraction's operand beside the gradient)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
+def _promoted(xp, a, b) -> tuple:
+    """``a`` and ``b`` in their result dtype: the standard promotes mixed dtypes
+    in vecdot, tensordot and cross, where torch's (float16 with float32) refuse."""
+    if a.dtype == b.dtype:
+        return a, b
+    dtype = xp.result_type(a, b)
+    return _as(xp, a, dtype), _as(xp, b, dtype)
 
 
 class TensordotPlan(NamedTuple):
@@ -492,7 +506,8 @@ class tensordot(Rule):
                     f"tensordot: axes must be an int or a pair of sequences of ints; got {axes!r}"
                 ) from None
         p = _tensordot_plan(tuple(a.shape), tuple(b.shape), axes)
-        out = run("tensordot", scope, lambda: xp.tensordot(a, b, axes=(p.a_axes, p.b_axes)))
+        out = run("tensordot", scope,
+                  lambda: xp.tensordot(*_promoted(xp, a, b), axes=(p.a_axes, p.b_axes)))
         needs = (differentiable(xp, a), differentiable(xp, b))
         return tensordot.record(xp, scope, Pair(a, b, p), needs, out)
 
@@ -502,10 +517,12 @@ class tensordot(Rule):
         nfa = len(p.free_a)
         ga = gb = None
         if needs[0]:
-            ga = xp.tensordot(g, conj_if_complex(xp, b), axes=(tuple(range(nfa, g.ndim)), p.free_b))
+            bg = _as(xp, conj_if_complex(xp, b), g.dtype)
+            ga = xp.tensordot(g, bg, axes=(tuple(range(nfa, g.ndim)), p.free_b))
             ga = cast(xp, ga if p.perm_a is None else xp.permute_dims(ga, p.perm_a), a.dtype)
         if needs[1]:
-            gb = xp.tensordot(conj_if_complex(xp, a), g, axes=(p.free_a, tuple(range(nfa))))
+            ag = _as(xp, conj_if_complex(xp, a), g.dtype)
+            gb = xp.tensordot(ag, g, axes=(p.free_a, tuple(range(nfa))))
             gb = cast(xp, gb if p.perm_b is None else xp.permute_dims(gb, p.perm_b), b.dtype)
         return ga, gb
 
@@ -938,7 +955,8 @@ class cross(Rule):
                 f"cross: axis {axis} of the broadcast shape {fmt(shape)} (from {fmt(a.shape)} and "
                 f"{fmt(b.shape)}) must exist and have size 3"
             )
-        out = run("cross", scope, lambda: linalg_function("cross", xp)(a, b, axis=axis))
+        out = run("cross", scope,
+                  lambda: linalg_function("cross", xp)(*_promoted(xp, a, b), axis=axis))
         needs = (differentiable(xp, a), differentiable(xp, b))
         return cross.record(xp, scope, Crossed(a, b, axis), needs, out)
 
@@ -947,9 +965,11 @@ class cross(Rule):
         (a, b, axis), fn = s, xp.linalg.cross
         ga = gb = None
         if needs[0]:
-            ga = to_input(xp, fn(conj_if_complex(xp, b), g, axis=axis), tuple(a.shape), a.dtype)
+            bg = _as(xp, conj_if_complex(xp, b), g.dtype)
+            ga = to_input(xp, fn(bg, g, axis=axis), tuple(a.shape), a.dtype)
         if needs[1]:
-            gb = to_input(xp, fn(g, conj_if_complex(xp, a), axis=axis), tuple(b.shape), b.dtype)
+            ag = _as(xp, conj_if_complex(xp, a), g.dtype)
+            gb = to_input(xp, fn(g, ag, axis=axis), tuple(b.shape), b.dtype)
         return ga, gb
 
 
