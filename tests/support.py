@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -261,3 +263,12 @@ def torch_grads(fn, inputs, upstream, *, needs=None):
         for t in leaves
     ]
     return out.detach().numpy(), grads
+
+
+def run_python(code: str) -> list:
+    """``code`` run in a fresh Python (its own JAX settings, or a crash that
+    must not take the test process with it): its printed lines; the test
+    fails with its stderr if it exits with an error."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.split("\n")

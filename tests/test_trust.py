@@ -17,7 +17,7 @@ import xpgrad
 from xpgrad import Device, ops
 from xpgrad.testing import assert_close, gradcheck
 
-from tests.support import backend_params, dtype_name, host, other_library, torch_grads
+from tests.support import backend_params, dtype_name, host, other_library, run_python, torch_grads
 
 # -- 1. errors name the op, the argument and the fix -----------------------
 
@@ -243,9 +243,6 @@ def test_convert_of_a_reversed_numpy_view_to_torch_copies_it():
     # ("Storage size calculation overflowed"), and so did an optimizer's
     # load_state_dict with such a buffer for torch parameters: in a child process
     pytest.importorskip("torch")
-    import subprocess
-    import sys
-
     code = (
         "import numpy as np, torch, xpgrad\n"
         "like = torch.zeros(1, dtype=torch.float64)\n"
@@ -258,9 +255,8 @@ def test_convert_of_a_reversed_numpy_view_to_torch_copies_it():
         "opt.load_state_dict(state)\n"
         "print(opt.state[p]['momentum_buffer'].tolist())\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split("\n")[:3] == [
+    lines = run_python(code)
+    assert lines[:3] == [
         "[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]",
         "[[8.0, 10.0], [4.0, 6.0], [0.0, 2.0]]",
         "[5.0, 3.0, 1.0]",

@@ -208,8 +208,7 @@ _STANDARD_NAMES = {
 def _array_api_name(name: str) -> str | None:
     """The name under which ``xpgrad.array_api`` (or its ``special``) has the
     ufunc ``name``, as ``special.<name>`` for the latter; None where neither has it."""
-    from . import array_api
-
+    array_api = _NAMESPACE[0]  # registered by xpgrad.array_api, which is built on this module
     standard = _STANDARD_NAMES.get(name, name)
     if standard in getattr(array_api, "__all__", ()):
         return standard
@@ -1852,9 +1851,7 @@ def _to_tensor_data(data, device, dtype):
                 type(device).__module__ != "torch"):
             # a library's device object (JAX's, array_api_strict's): numbers become
             # that library's arrays there, as the namespace's asarray makes them
-            from .array_api import asarray
-
-            data = asarray(python, device=device).data
+            data = _NAMESPACE[0].asarray(python, device=device).data
         else:
             data = _to_device(data, device_for(data, device, "tensor"))
     if dtype is not None:
