@@ -662,8 +662,15 @@ def test_boolean_mask_getitem_and_setitem_on_dask():
     assert isinstance(picked.data, da.Array)
     np.testing.assert_array_equal(picked.data.compute(), h[m])
     # Its size is unknown until computed: the next op says so, by name.
-    with pytest.raises(ValueError, match=r"sum: x has unknown dimension sizes .*compute_chunk_sizes"):
+    with pytest.raises(ValueError, match=r"sum: x has unknown dimension sizes .*call "
+                                         r"x\.compute_chunk_sizes\(\) first \(on a Tensor's \.data\)"):
         xp.sum(picked)
+    # an argument without a name: "call argument 1.compute_chunk_sizes()" read as code
+    with pytest.raises(ValueError, match=r"argument 1 has unknown dimension sizes .*call "
+                                         r"compute_chunk_sizes\(\) on it first"):
+        stack = xpgrad.tensor(da.from_array(np.ones((4, 3, 3)), chunks=(2, 3, 3)))
+        keep = xpgrad.tensor(da.from_array(np.array([True, False, True, True]), chunks=2))
+        xp.linalg.matrix_rank(stack[keep])
     # A mask keeping the shape (where) stays lazy and differentiable.
     kept = xp.where(xpgrad.tensor(to_dask(m)), t, 0.0)
     xp.sum(kept * kept).backward()

@@ -337,10 +337,12 @@ def _check_known_sizes(op: str, i: int, x: object) -> None:
     shape = tuple(x.shape)
     if any(d != d or d is None for d in shape):
         name = _arg_name(op, i)
+        call = "compute_chunk_sizes() on it" if name.startswith("argument") else (
+            f"{name}.compute_chunk_sizes()")
         raise ValueError(
             f"{op}: {name} has unknown dimension sizes {fmt_shape(shape)} (a dask array "
-            f"after boolean indexing or another data-dependent step); call "
-            f"{name}.compute_chunk_sizes() first"
+            f"after boolean indexing or another data-dependent step); call {call} first "
+            f"(on a Tensor's .data)"
         )
 
 
