@@ -373,6 +373,26 @@ def test_a_standard_name_xpgrad_lacks_says_so(monkeypatch):
 @pytest.mark.parametrize("call", [
     pytest.param(lambda x: xp.nextafter(x, 2.0), id="nextafter-x1"),
     pytest.param(lambda x: xp.nextafter(xpgrad.tensor([0.0, 0.0]), x), id="nextafter-x2"),
+])
+def test_nextafter_refuses_a_gradient_that_reaches_it_and_passes_one_that_does_not(call):
+    # it refused any input that requires grad, so scikit-learn's
+    # _weighted_percentile raised though its nextafter only picks positions
+    # (torch runs it); now the refusal comes where a gradient reaches it
+    x = xpgrad.tensor([1.0, 3.0], requires_grad=True)
+    stepped = call(x)
+    picked = xp.where(stepped > 1.5, x, 0.0)  # its value only compares: fine
+    xp.sum(picked).backward()
+    np.testing.assert_array_equal(x.grad, np.where(host(stepped) > 1.5, 1.0, 0.0))
+    with pytest.raises(TypeError, match=r"^nextafter: not differentiable in xpgrad yet, and a "
+                                        r"gradient reached it"):
+        xp.sum(call(x)).backward()
+    with pytest.raises(TypeError, match=r"^nextafter: not differentiable"):
+        xpgrad.hvp(lambda t: xp.sum(call(t) * t), np.ones(2), np.ones(2))
+    with xpgrad.no_grad():
+        assert not call(x).requires_grad
+
+
+@pytest.mark.parametrize("call", [
     pytest.param(xp.unique_values, id="unique_values"),
     pytest.param(xp.unique_counts, id="unique_counts"),
     pytest.param(xp.unique_inverse, id="unique_inverse"),

@@ -1264,6 +1264,16 @@ def graph_node(rule, op: str, xp, scope, saved, needs: tuple, out, parents: tupl
     return node
 
 
+def joined(rule, name: str, data, args, saved) -> Tensor:
+    """A Tensor of ``data`` whose node runs ``rule``'s backward with ``saved``
+    back to the Tensors among ``args`` that require grad (a transform's node,
+    or a function's without a rule)."""
+    xp, scope = resolve(name, data)
+    wants = tuple([type(a) is Tensor and a.requires_grad for a in args])
+    parents = tuple([(a._node or a) if w else None for a, w in zip(args, wants)])
+    return _result(data, graph_node(rule, name, xp, scope, saved, wants, data, parents))
+
+
 def _outputs(outs: tuple, ctx) -> tuple:
     """The Tensors of a several-output rule's results: each one's node passes
     its gradient to the rule's node ``ctx``, which gets them all at once (None

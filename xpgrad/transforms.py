@@ -36,7 +36,7 @@ from .tensor import (
     _walk,
     apply,
     constant,
-    graph_node,
+    joined,
     leaf_as_read,
     tensor,
 )
@@ -761,7 +761,7 @@ class custom_vjp:
             )
         places = tuple([(tuple(a.shape), a.data.dtype, resolve(name, a.data)[0])
                         if type(a) is Tensor else None for a in args])
-        return _node(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name, places))
+        return joined(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name, places))
 
 
 # The custom_vjp functions whose fwd is running: called there, they are their primal.
@@ -809,7 +809,7 @@ def checkpoint(f):
                 )
         if type(out) is not Tensor:
             raise TypeError(f"checkpoint: the function must return a Tensor; got {type(out).__name__}")
-        node = _node(_Checkpoint, "checkpoint", out.data, flat, None)
+        node = joined(_Checkpoint, "checkpoint", out.data, flat, None)
 
         def rerun(*values):
             return f(*values[:n], **dict(zip(keys, values[n:])))
@@ -829,14 +829,6 @@ def _closes_over(out: Tensor, args) -> bool:
 
 def _records(args) -> bool:
     return _GRAD_ENABLED.get() and any([type(a) is Tensor and a.requires_grad for a in args])
-
-
-def _node(rule, name: str, data, args, saved) -> Tensor:
-    """A Tensor of ``data`` whose node runs ``rule`` back to the Tensors among ``args``."""
-    xp, scope = resolve(name, data)
-    wants = tuple([type(a) is Tensor and a.requires_grad for a in args])
-    parents = tuple([(a._node or a) if w else None for a, w in zip(args, wants)])
-    return _result(data, graph_node(rule, name, xp, scope, saved, wants, data, parents))
 
 
 class _UserSaved:

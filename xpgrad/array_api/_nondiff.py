@@ -4,7 +4,9 @@ searches. (The rounding functions are rules with a zero gradient, as torch's.) E
 delegates to the inputs' own namespace and returns a Tensor without a graph.
 
 ``nextafter`` and the ``unique_*`` functions do move with their inputs: they
-refuse an input that requires grad rather than drop its gradient.
+refuse to drop a gradient. ``unique_*`` refuse an input that requires grad;
+``nextafter``'s result is recorded, and a gradient that reaches it raises (one
+that does not, where its value only picks or compares, passes), as torch's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import builtins
 
 from .._backend import adapter_of, declare, resolve
 from ..ops._common import BACKEND_ERRORS, backend_error
-from ..tensor import Tensor, constant, native_call, plain_call, is_grad_enabled
+from ..tensor import Tensor, constant, is_grad_enabled, joined, native_call, plain_call
 from ._docs import no_gradient
 
 __all__ = [
@@ -46,8 +48,8 @@ _TWO = {
     "bitwise_and": _BITS, "bitwise_or": _BITS, "bitwise_xor": _BITS,
     "bitwise_left_shift": _BITS, "bitwise_right_shift": _BITS, "floor_divide": _STEPS,
     "nextafter": (
-        "Its value moves with its inputs, but xpgrad has no rule for it: it refuses an "
-        "input that requires grad rather than drop the gradient."
+        "Its value moves with its inputs, but xpgrad has no rule for it: a gradient that "
+        "reaches it raises rather than be dropped."
     ),
 }
 for _name in _ONE:
@@ -58,6 +60,29 @@ for _name in ("argmax", "argmin", "argsort", "nonzero", "count_nonzero", "all", 
               "unique_all", "unique_counts", "unique_inverse", "unique_values"):
     declare(_name, ("x",))
 declare("searchsorted", ("x1", "x2", "sorter"), optional=("sorter",))
+
+
+def _records_grad(*arrays) -> bool:
+    return is_grad_enabled() and builtins.any(type(a) is Tensor and a.requires_grad for a in arrays)
+
+
+class _NoRule:
+    """The node of a function that moves with its inputs but has no rule
+    (nextafter): a gradient that reaches it raises, naming it, in a plain
+    backward and in a recorded one alike."""
+
+    higher = True
+
+    @staticmethod
+    def backward(g, ctx):
+        _NoRule.graph_gradients(None, g, None, None, op=ctx.op)
+
+    @staticmethod
+    def graph_gradients(tx, g, s, needs, op="nextafter"):
+        raise TypeError(
+            f"{op}: not differentiable in xpgrad yet, and a gradient reached it from an input "
+            f"that requires grad; call it on t.detach() if no gradient should flow"
+        )
 
 
 def _refuse_grad(name: str, *arrays) -> None:
@@ -80,9 +105,10 @@ def _delegate(name: str, why: str, arity: int):
     else:
 
         def function(x1, x2, /):
-            if refuse:
-                _refuse_grad(name, x1, x2)
-            return plain_call(name, x1, x2)
+            out = plain_call(name, x1, x2)
+            if refuse and _records_grad(x1, x2):
+                return joined(_NoRule, name, out.data, (x1, x2), None)
+            return out
 
     function.__name__ = function.__qualname__ = name
     return no_gradient(why)(function)
