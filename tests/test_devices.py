@@ -4,6 +4,7 @@ the default-device context, get_namespace / device_of / to_device, and that
 
 from __future__ import annotations
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -328,3 +329,16 @@ def test_namespace_info_answers_for_the_library_of_the_device():
     # a place names NumPy's or CuPy's arrays, which have every dtype: no GPU needed to ask
     info = xpgrad.array_api.__array_namespace_info__()
     assert len(info.dtypes(device="cuda:0")) == len(info.dtypes(device=Device("cpu"))) == 13
+
+
+@pytest.mark.parametrize("library", ["torch", "array_api_strict", "jax"])
+def test_a_tensors_device_keeps_its_library_through_copies_and_pickle(library):
+    # Device's __reduce__ made a plain Device of it: xp.zeros(device=copy) made
+    # NumPy arrays beside torch data (scikit-learn's clone deep-copies parameters)
+    mod = pytest.importorskip(library)
+    data = mod.asarray([1.0, 2.0]) if library != "jax" else mod.numpy.asarray([1.0, 2.0])
+    t = xpgrad.tensor(data)
+    for copied in (copy.copy(t.device), copy.deepcopy(t.device), pickle.loads(pickle.dumps(t.device))):
+        assert copied == t.device and copied.library == t.device.library
+        made = xpgrad.array_api.zeros(2, device=copied)
+        assert type(made.data) is type(t.data)

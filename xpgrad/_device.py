@@ -133,6 +133,29 @@ class ArrayDevice(Device):
         object.__setattr__(self, "native", native)
         return self
 
+    # Copies keep the library (Device's own would make a plain Device, whose
+    # arrays are NumPy's): immutable, so a copy is the object itself.
+    def __copy__(self) -> ArrayDevice:
+        return self
+
+    def __deepcopy__(self, memo) -> ArrayDevice:
+        return self
+
+    def __reduce__(self):
+        # a JAX device does not pickle: it is found again by its place
+        native = None if self.library == "jax" else self.native
+        return (_array_device, (str(self), self.library, native))
+
+
+def _array_device(place: str, library: str, native: object) -> ArrayDevice:
+    """An unpickled :class:`ArrayDevice`."""
+    dev = _parse(place)
+    if native is None and library == "jax":
+        import jax
+
+        native = jax.devices("cpu" if dev.kind == "cpu" else "gpu")[dev.index or 0]
+    return ArrayDevice._on(dev, library, native)
+
 
 @functools.lru_cache(maxsize=64)
 def _parse(text: str) -> Device:
