@@ -12,9 +12,11 @@ The weights must come out bit for bit as in a single-threaded run.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
+import pytest
 
 import xpgrad
 
@@ -237,3 +239,34 @@ def test_backwards_in_threads_that_share_a_leaf_each_add_their_part():
     for t in threads:
         t.join()
     np.testing.assert_array_equal(w.grad[:3], [80.0, 80.0, 80.0])
+
+
+class _ReleasesWhileWalked:
+    """neg, whose backward first runs another backward through the same graph:
+    what a second thread's backward does to the first's, made deterministic."""
+
+    other = None
+
+    @staticmethod
+    def forward(x):
+        return xpgrad.ops.neg.forward(x)
+
+    @staticmethod
+    def backward(g, ctx):
+        _ReleasesWhileWalked.other.backward()  # releases exp's node under the outer walk
+        return xpgrad.ops.neg.backward(g, ctx)
+
+
+def test_a_graph_released_by_another_backward_during_this_one_raises_the_released_error():
+    # two threads' backward() on one graph: the node the first had still to
+    # reach was released under it, and its rule read the released state,
+    # AttributeError: '_Released' object has no attribute 'out'
+    xa = xpgrad.array_api
+    for walk in ("backward", "autograd.grad"):
+        w = xpgrad.tensor(np.array([0.5, 1.0]), requires_grad=True)
+        y = xa.exp(w)
+        _ReleasesWhileWalked.other = xa.sum(y)
+        out = xa.sum(xpgrad.apply(_ReleasesWhileWalked, (y,)))
+        name = walk
+        with pytest.raises(RuntimeError, match=rf"^{re.escape(name)}: the graph through this tensor was released"):
+            out.backward() if walk == "backward" else xpgrad.autograd.grad(out, w)

@@ -1326,6 +1326,8 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 node.final = final  # a rule may write its gradient over what it saved
                 results = node.rule.backward(tuple(g) if type(g) is list else g, node)
         except Exception as exc:
+            if node.saved is RELEASED:  # by another thread's backward, during this one
+                raise RuntimeError(_RELEASED) from exc
             note_backward(node.op, exc)
             raise
         del g
@@ -1516,6 +1518,8 @@ def _walk_in(roots, seeds, inputs, create_graph, retain_graph, op):
             else:
                 results = node.rule.backward(tuple(g) if type(g) is list else g, node)
         except Exception as exc:
+            if node.saved is RELEASED:  # by another thread's backward, during this one
+                raise RuntimeError(_RELEASED.replace("backward:", f"{op}:", 1)) from exc
             note_backward(node.op, exc)
             raise
         if not retain_graph:
