@@ -270,3 +270,29 @@ def test_a_graph_released_by_another_backward_during_this_one_raises_the_release
         name = walk
         with pytest.raises(RuntimeError, match=rf"^{re.escape(name)}: the graph through this tensor was released"):
             out.backward() if walk == "backward" else xpgrad.autograd.grad(out, w)
+
+
+def test_two_threads_writing_through_views_of_one_array_lose_no_write():
+    # a write copies the root and rebinds it: two threads interleaving their
+    # read-modify-write lost one another's rows (NumPy's own views lose none)
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a loaded host does
+    try:
+        for _ in range(5):
+            root = xpgrad.tensor(np.zeros((2, 1000)))
+            rows = (root[0], root[1])
+
+            def write(k):
+                for i in range(1000):
+                    rows[k][i] = k + 1.0
+
+            threads = [threading.Thread(target=write, args=(k,)) for k in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            np.testing.assert_array_equal(root.data, [[1.0] * 1000, [2.0] * 1000])
+    finally:
+        sys.setswitchinterval(interval)

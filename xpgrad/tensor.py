@@ -217,6 +217,25 @@ def _array_api_name(name: str) -> str | None:
     return None
 
 
+# Writes into a Tensor (item assignment, in-place operators, an optimizer's
+# step through a view) copy and rebind its data, and a view's rebind its root's:
+# one at a time, so that two threads writing into one array lose neither write
+# (NumPy's in-place writes lose none), and the roots' lists of views stay whole.
+_WRITES = threading.RLock()
+
+
+def _serialized(fn):
+    """``fn`` run holding ``_WRITES``."""
+    import functools
+
+    @functools.wraps(fn)
+    def locked(*args, **kwargs):
+        with _WRITES:
+            return fn(*args, **kwargs)
+
+    return locked
+
+
 def _check_requires_grad(xp, data, flag, where: str) -> bool:
     flag = bool(flag)
     if flag and not dtype_info(xp, data.dtype).inexact:
@@ -830,6 +849,7 @@ class Tensor:
             _made_view(self, key, out)  # NumPy's and torch's x[0, :] is a view: see __setitem__
         return out
 
+    @_serialized
     def __setitem__(self, key, value) -> None:
         """``t[key] = value``: rebinds ``t`` to a new node (a copy of the old
         values with ``value`` written at ``key``), so gradients reach both the
@@ -918,6 +938,7 @@ def _plain_op(name: str, a, b):
     return plain_call(name, a, b)
 
 
+@_serialized
 def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
     """``self <symbol> other`` (``w -= lr * w.grad``) changes ``self``, as
     NumPy's and torch's do, so every reference to it sees the new values: when
@@ -1003,6 +1024,7 @@ def _array(data):
     return np.asarray(data) if type(data) in _NUMPY_SCALARS else data
 
 
+@_serialized
 def _made_view(base: Tensor, key, view: Tensor) -> None:
     """Note ``view`` (``base[key]``, basic) as a view of ``base``'s root."""
     root, keys = getattr(base, "_view", None) or (base, ())
@@ -1015,6 +1037,7 @@ def _made_view(base: Tensor, key, view: Tensor) -> None:
     live.append(weakref.ref(view))
 
 
+@_serialized
 def _live_views(t: Tensor) -> list:
     """The weak references to the views of root ``t`` that someone still holds
     (the dead ones dropped)."""
@@ -1025,6 +1048,7 @@ def _live_views(t: Tensor) -> list:
     return live
 
 
+@_serialized
 def _refresh_views(root: Tensor) -> None:
     """Give each live view of ``root`` its values after a write into ``root``
     (recorded reads of it, so the gradient goes through the write)."""
