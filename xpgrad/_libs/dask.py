@@ -24,6 +24,8 @@ dask is imported only by the methods that need it.
 
 from __future__ import annotations
 
+import re
+
 from . import Library, adapter_for, rank_from_singular_values
 
 
@@ -154,8 +156,7 @@ class Dask(Library):
 
         if n == 0:  # bincount's minlength 0 gives a length dask does not know
             return xp.zeros((0,), dtype=values.dtype)
-        if _unknown(index.chunks) and not _unknown(values.chunks):
-            index = index.compute_chunk_sizes()
+        index = self.sized_like(index, values)
         if index.chunks != values.chunks:
             index = index.rechunk(values.chunks)
 
@@ -180,7 +181,7 @@ class DaskNamespace:
     def __init__(self, base) -> None:
         self._base = base
         self.__name__ = base.__name__
-        self.linalg = _DaskLinalg(self, base.linalg)
+        self.linalg = _DaskLinalg(base.linalg)
 
     def __getattr__(self, name: str):
         value = getattr(self._base, name)
@@ -199,12 +200,12 @@ class _DaskLinalg:
     except the thin ``qr``, ``svd`` and ``svdvals`` of one matrix, which keep
     dask's tall-and-skinny algorithms (a matrix larger than one chunk)."""
 
-    def __init__(self, xp, base) -> None:
-        self._xp, self._base = xp, base
+    def __init__(self, base) -> None:
+        self._base = base
 
     def __getattr__(self, name: str):
         if name in _SIGNATURES:
-            value = _per_matrix(self._xp, name, getattr(self._base, name, None))
+            value = _per_matrix(name, getattr(self._base, name, None))
         else:
             value = getattr(self._base, name)
         setattr(self, name, value)
@@ -231,8 +232,8 @@ _SIGNATURES = {
 _REAL = {"svd": (1,), "svdvals": (0,), "eigh": (0,), "eigvalsh": (0,), "slogdet": (1,)}
 
 
-def _per_matrix(xp, name, own):
-    """``xp.linalg.<name>`` on a dask array of matrices (..., M, N): each
+def _per_matrix(name, own):
+    """``linalg.<name>`` on a dask array of matrices (..., M, N): each
     block holds whole matrices (the matrix axes are rechunked into one chunk)
     and is computed by its own library's linalg, as one task per block; the
     batch axes broadcast and stay chunked as they are. ``own``, dask's 2-D
@@ -256,27 +257,27 @@ def _per_matrix(xp, name, own):
         signature = _SIGNATURES[name]
         if type(signature) is tuple:
             signature = signature[rest[0].ndim > 1 if name == "solve" else full]
-        if name == "solve" and rest[0].ndim > 1:
-            x, b = _same_batches(x, rest[0])
-            rest = (b,)
+        dtype = np.result_type(x.dtype, *[r.dtype for r in rest])
         rtol = kwargs.get("rtol")
-        if name == "pinv" and hasattr(rtol, "shape"):  # per matrix: an input, cut as x's batch
+        if name == "pinv" and hasattr(rtol, "shape"):  # one per matrix: an input of its own
             del kwargs["rtol"]
-            batch = tuple(x.shape[:-2])
-            rtol = da.broadcast_to(da.asarray(rtol), np.broadcast_shapes(batch, tuple(rtol.shape)))
-            x = da.broadcast_to(x, tuple(rtol.shape) + tuple(x.shape[-2:]))
-            rest = (rtol.rechunk(x.chunks[:-2]),)
+            rest = (da.asarray(rtol),)
             signature = "(m,n),()->(n,m)"
-        dtype = np.result_type(x.dtype, *[r.dtype for r in rest if name != "pinv"])
+        # each input's core axes (the matrix, solve's vector): counted in the signature
+        cores = [len(c.split(",")) if c else 0
+                 for c in re.findall(r"\(([^)]*)\)", signature.split("->")[0])]
+        if rest:  # a vector b has no batch of its own: the block's solve broadcasts it
+            other = rest[0]
+            if other.ndim > cores[1]:
+                x, other = _same_batches(x, 2, other, cores[1])
+            rest = (_whole(other, cores[1]),)
         real = np.empty(0, dtype).real.dtype
         n_out = signature.count("(") - 1 - len(rest)
         dtypes = tuple([real if i in _REAL.get(name, ()) else dtype for i in range(n_out)])
         with warnings.catch_warnings():  # dask's meta of a real result of complex x
             warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
             out = da.apply_gufunc(
-                _block(name, kwargs), signature, _one_chunk_matrices(x),
-                *[r if name == "pinv" else _one_chunk_matrices(r) if r.ndim > 1 else r.rechunk(-1)
-                  for r in rest],
+                _block(name, kwargs), signature, _whole(x, 2), *rest,
                 output_dtypes=dtypes if n_out > 1 else dtypes[0],
                 output_sizes={"k": min(x.shape[-2:])},
             )
@@ -285,18 +286,20 @@ def _per_matrix(xp, name, own):
     return call
 
 
-def _same_batches(a, b):
-    """``a`` and ``b`` (matrices, ``solve``'s) broadcast to one batch shape,
-    ``b`` chunked along it as ``a`` is (the blocks of one task must match)."""
+def _same_batches(a, a_core: int, b, b_core: int):
+    """``a`` and ``b`` (solve's b, pinv's rtol), of ``a_core`` and ``b_core``
+    core axes after their batch axes, broadcast to one batch shape, ``b``
+    chunked along it as ``a`` is (the blocks of one task must match)."""
     import dask.array as da
     import numpy as np
 
-    batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
-    if tuple(a.shape[:-2]) != batch:
-        a = da.broadcast_to(a, batch + tuple(a.shape[-2:]))
-    if tuple(b.shape[:-2]) != batch:
-        b = da.broadcast_to(b, batch + tuple(b.shape[-2:]))
-    if b.chunks[:-2] != a.chunks[:-2]:
+    a_batch, b_batch = tuple(a.shape[:a.ndim - a_core]), tuple(b.shape[:b.ndim - b_core])
+    batch = np.broadcast_shapes(a_batch, b_batch)
+    if a_batch != batch:
+        a = da.broadcast_to(a, batch + tuple(a.shape[a.ndim - a_core:]))
+    if b_batch != batch:
+        b = da.broadcast_to(b, batch + tuple(b.shape[b.ndim - b_core:]))
+    if b.chunks[:len(batch)] != a.chunks[:len(batch)]:
         b = b.rechunk({i: a.chunks[i] for i in range(len(batch))})
     return a, b
 
@@ -319,11 +322,12 @@ def _block(name, kwargs):
     return block
 
 
-def _one_chunk_matrices(x):
-    """``x`` with each matrix in one chunk."""
-    if len(x.chunks[-1]) == 1 and len(x.chunks[-2]) == 1:
+def _whole(x, core: int):
+    """``x`` with its last ``core`` axes (each matrix, or vector) in one chunk."""
+    axes = range(x.ndim - core, x.ndim)
+    if all([len(x.chunks[i]) == 1 for i in axes]):
         return x
-    return x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
+    return x.rechunk({i: -1 for i in axes})
 
 
 def _matrix_rank(xp, x, rtol):
