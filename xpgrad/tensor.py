@@ -1033,7 +1033,7 @@ def _made_view(base: Tensor, key, view: Tensor) -> None:
     if live is None:
         live = root._views = []
     elif len(live) > 16 and len(live) & (len(live) - 1) == 0:  # at 32, 64, ...: drop the dead
-        live[:] = [r for r in live if r() is not None]
+        _live_views(root)
     live.append(weakref.ref(view))
 
 
@@ -1286,6 +1286,12 @@ def graph_node(rule, op: str, xp, scope, saved, needs: tuple, out, parents: tupl
         node = Ctx(op, xp, scope, saved, needs, tuple(out.shape), out.dtype)
     node.rule, node.parents, node.seq = rule, parents, _next_seq()
     return node
+
+
+def records(args) -> bool:
+    """Whether an op on ``args`` is recorded: gradients are on, and one of
+    them is a Tensor that requires grad."""
+    return _GRAD_ENABLED.get() and any([type(a) is Tensor and a.requires_grad for a in args])
 
 
 def joined(rule, name: str, data, args, saved) -> Tensor:

@@ -38,6 +38,7 @@ from .tensor import (
     constant,
     joined,
     leaf_as_read,
+    records,
     tensor,
 )
 
@@ -734,7 +735,7 @@ class custom_vjp:
             )
         # as jax.custom_vjp: keyword arguments and defaults to their positions
         args = self._positional(args, kwargs)
-        if not _records(args) or self in _IN_FWD.get():
+        if not records(args) or self in _IN_FWD.get():
             return self.f(*args)  # in its own fwd, the function is the plain primal
         name = getattr(self.f, "__name__", "custom_vjp")
         token = _IN_FWD.set(_IN_FWD.get() | {self})
@@ -787,7 +788,7 @@ def checkpoint(f):
         # keyword arguments are arguments too: a Tensor among them gets its gradient
         keys, n = tuple(kwargs), len(args)
         flat = args + tuple(kwargs.values())
-        if not _records(flat):
+        if not records(flat):
             return f(*args, **kwargs)
         # The arguments' values now: an assignment into one later rebinds its
         # Tensor to new data, which the rerun must not read.
@@ -825,10 +826,6 @@ def _closes_over(out: Tensor, args) -> bool:
     none of ``args`` (the graph stops at theirs)."""
     stops = {id(a._node or a) for a in args if type(a) is Tensor and a.requires_grad}
     return _reaches_other([out], stops, set(), True)
-
-
-def _records(args) -> bool:
-    return _GRAD_ENABLED.get() and any([type(a) is Tensor and a.requires_grad for a in args])
 
 
 class _UserSaved:
@@ -890,8 +887,7 @@ def _checked(s, i: int, g):
             f"(make it with g.__array_namespace__(), or xpgrad.convert(..., like=g))"
         )
     if g.data.dtype != dtype:
-        xp, _ = resolve("custom_vjp", g.data)
-        if dtype_info(xp, g.data.dtype).complex and not dtype_info(xp, dtype).complex:
+        if dtype_info(have, g.data.dtype).complex and not dtype_info(have, dtype).complex:
             raise TypeError(  # the cast would drop its imaginary part, silently
                 f"custom_vjp: the bwd of {s.name} gave the complex dtype {g.data.dtype} for "
                 f"argument {i}, which is real ({dtype}); give a real gradient (xp.real of it, "

@@ -11,11 +11,9 @@ that does not, where its value only picks or compares, passes), as torch's.
 
 from __future__ import annotations
 
-import builtins
-
 from .._backend import adapter_of, declare, resolve
 from ..ops._common import BACKEND_ERRORS, backend_error
-from ..tensor import Tensor, constant, is_grad_enabled, joined, native_call, plain_call
+from ..tensor import Tensor, constant, joined, native_call, plain_call, records
 from ._docs import no_gradient
 
 __all__ = [
@@ -62,10 +60,6 @@ for _name in ("argmax", "argmin", "argsort", "nonzero", "count_nonzero", "all", 
 declare("searchsorted", ("x1", "x2", "sorter"), optional=("sorter",))
 
 
-def _records_grad(*arrays) -> bool:
-    return is_grad_enabled() and builtins.any(type(a) is Tensor and a.requires_grad for a in arrays)
-
-
 class _NoRule:
     """The node of a function that moves with its inputs but has no rule
     (nextafter): a gradient that reaches it raises, naming it, in a plain
@@ -86,7 +80,7 @@ class _NoRule:
 
 
 def _refuse_grad(name: str, *arrays) -> None:
-    if is_grad_enabled() and builtins.any(type(a) is Tensor and a.requires_grad for a in arrays):
+    if records(arrays):
         raise TypeError(
             f"{name}: not differentiable in xpgrad yet, and its value depends on an input "
             f"that requires grad; call it on t.detach() if no gradient should flow"
@@ -96,7 +90,7 @@ def _refuse_grad(name: str, *arrays) -> None:
 def _delegate(name: str, why: str, arity: int):
     """The standard's function ``name``, computed by the inputs' own namespace
     and returned as a Tensor without a graph."""
-    refuse = name == "nextafter"
+    recorded = name == "nextafter"  # moves with its inputs: a node that refuses a gradient
     if arity == 1:
 
         def function(x, /):
@@ -106,7 +100,7 @@ def _delegate(name: str, why: str, arity: int):
 
         def function(x1, x2, /):
             out = plain_call(name, x1, x2)
-            if refuse and _records_grad(x1, x2):
+            if recorded and records((x1, x2)):
                 return joined(_NoRule, name, out.data, (x1, x2), None)
             return out
 

@@ -72,12 +72,12 @@ def _plus_other_axes(xp, x: Place, pos, axis: int, k: int):
     axis + k - 1``) plus ``arange(x.shape[d]) * stride(d)`` for every other
     axis d of x, each on its output axis: the flat positions of the gather."""
     shape, nd = x.shape, x.ndim
+    index = adapter_of(xp).index_dtype(xp)
     for d in range(nd):
         if d != axis:
             view = [1] * (nd - 1 + k)
             view[d if d < axis else d - 1 + k] = shape[d]
-            steps = xp.arange(shape[d], dtype=adapter_of(xp).index_dtype(xp), device=x.device)
-            steps = steps * math.prod(shape[d + 1:])
+            steps = xp.arange(shape[d], dtype=index, device=x.device) * math.prod(shape[d + 1:])
             pos = pos + xp.reshape(steps, tuple(view))
     return pos
 
