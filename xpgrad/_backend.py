@@ -227,22 +227,29 @@ def resolve_beside(op: str, arrays: tuple) -> tuple:
     arrays as they are: nothing is added to the call that succeeds."""
     try:
         return (*resolve(op, *arrays), arrays)
-    except TypeError:
-        import numpy as np
+    except TypeError as exc:
+        return resolve_numpy_scalars(op, arrays, exc)
 
-        like = next((a for a in arrays if hasattr(a, "shape") and type(a) not in _SCALARS
-                     and not isinstance(a, (np.ndarray, np.generic))), None)
-        if like is None or not any([isinstance(a, np.generic) for a in arrays]):
-            raise
-        lib = _lib_of_type(type(like), like, op)
-        read = []
-        for a in arrays:
-            if isinstance(a, np.generic):
-                a = lib.adapter.numpy_scalar(lib.xp, a, like)
-                if a is None:  # the library refuses them (array_api_strict)
-                    raise
-            read.append(a)
-        return (*resolve(op, *read), tuple(read))
+
+def resolve_numpy_scalars(op: str, arrays: tuple, refused: TypeError) -> tuple:
+    """:func:`resolve_beside` once ``resolve`` has refused ``arrays`` with
+    ``refused`` (for a caller that tried ``resolve`` itself, on its fast
+    path): ``refused`` is raised again where no NumPy scalar explains it."""
+    import numpy as np
+
+    like = next((a for a in arrays if hasattr(a, "shape") and type(a) not in _SCALARS
+                 and not isinstance(a, (np.ndarray, np.generic))), None)
+    if like is None or not any([isinstance(a, np.generic) for a in arrays]):
+        raise refused
+    lib = _lib_of_type(type(like), like, op)
+    read = []
+    for a in arrays:
+        if isinstance(a, np.generic):
+            a = lib.adapter.numpy_scalar(lib.xp, a, like)
+            if a is None:  # the library refuses them (array_api_strict)
+                raise refused
+        read.append(a)
+    return (*resolve(op, *read), tuple(read))
 
 
 def resolve(op: str, *arrays: object) -> tuple[object, object]:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._backend import _arg_name, adapter_of, dtype_info, resolve, resolve_beside
+from .._backend import _arg_name, adapter_of, dtype_info, resolve, resolve_numpy_scalars
 from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
@@ -110,8 +110,8 @@ class Binary(Rule, template=True):
         op = cls.__name__
         try:
             xp, scope = resolve(op, a, b)
-        except TypeError:  # a NumPy scalar beside a torch tensor, read as torch reads it
-            xp, scope, (a, b) = resolve_beside(op, (a, b))
+        except TypeError as exc:  # a NumPy scalar beside a torch tensor, read as torch reads it
+            xp, scope, (a, b) = resolve_numpy_scalars(op, (a, b), exc)
         sa, da = (None, None) if type(a) in _PY_SCALARS else (tuple(a.shape), a.dtype)
         sb, db = (None, None) if type(b) in _PY_SCALARS else (tuple(b.shape), b.dtype)
         ia = None if da is None else dtype_info(xp, da)
