@@ -823,3 +823,29 @@ def test_mixed_half_and_single_precision_contractions_promote(backend, name):
     np.testing.assert_allclose(host(out.data), want_out, rtol=1e-6)
     np.testing.assert_allclose(host(a.grad).astype(np.float64), want[0], rtol=1e-3)
     np.testing.assert_allclose(host(b.grad), want[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, f, dout",
+    [
+        ("multiply", lambda xa, x: x * (1 - 2j), lambda x: (1 - 2j) * np.ones_like(x)),
+        ("rpow", lambda xa, x: (2 + 1j) ** x, lambda x: (2 + 1j) ** x * np.log(2 + 1j)),
+        ("subtract", lambda xa, x: xa.subtract(1j, x), lambda x: -np.ones_like(x) + 0j),
+        ("where", lambda xa, x: xa.where(x > 1.5, x, 3j), lambda x: np.where(x > 1.5, 1.0, 0.0) + 0j),
+    ],
+)
+def test_half_precision_beside_a_complex_number_is_complex64(backend, name, f, dout):
+    # torch computed float16 beside a Python complex number in complex32: a
+    # Tensor whose dtype xpgrad could not name (t.dtype raised), and pow and
+    # divide refused it. NumPy and JAX give complex64, as the standard's
+    # float32 would
+    backend.dtype("float16")
+    hx = np.array([1.0, 2.0, 3.0])
+    x = xpgrad.tensor(backend.asarray(hx.astype(np.float16)), requires_grad=True)
+    xa = xpgrad.array_api
+    out = f(xa, x)
+    assert out.dtype == xa.complex64
+    w = 1 + 3j  # a complex weight: d real(sum(w out)) / dx = real(w dout/dx)
+    xa.sum(xa.real(out * w)).backward()
+    assert dtype_name(x.grad) == "float16"
+    np.testing.assert_allclose(host(x.grad).astype(np.float64), np.real(w * dout(hx)), rtol=2e-3)

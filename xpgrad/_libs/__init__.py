@@ -168,6 +168,12 @@ class Library:
         does (torch treats a 0-d array like a Python scalar, and overrides)."""
         return a, b
 
+    def beside_complex(self, xp, x):
+        """``x``, an array beside a Python complex number, as the library must
+        see it to compute in complex64 or complex128, as NumPy does: unchanged
+        where it does (torch computes float16 beside one in complex32)."""
+        return x
+
     def sum_over(self, xp, x, axes: tuple):
         """``x`` summed over ``axes`` (ascending), kept as 1, where the library
         has a faster way than its ``sum`` (NumPy: a matrix-vector product);

@@ -22,6 +22,11 @@ class Torch(Library):
     def numpy_scalar(self, xp, v, like):
         return v.item()  # torch reads NumPy's scalars as Python numbers
 
+    def beside_complex(self, xp, x):
+        # complex32 has no name in the standard, and few of torch's functions
+        # take it; float16 widens to float32 exactly, and then gives complex64.
+        return x.to(sys.modules["torch"].float32) if x.dtype == sys.modules["torch"].float16 else x
+
     def device_of(self, x) -> Device:
         dev = x.device
         if dev.type == "cuda":

@@ -697,9 +697,14 @@ class where(Rule):
         shapes = [tuple(v.shape) for v in (condition, x1, x2) if type(v) not in _PY_SCALARS]
         if len(shapes) > 1:
             broadcast_shapes(*shapes, op="where")
+        c1, c2 = x1, x2
+        if type(x1) is complex and type(x2) not in _PY_SCALARS:
+            c2 = adapter_of(xp).beside_complex(xp, x2)
+        elif type(x2) is complex and type(x1) not in _PY_SCALARS:
+            c1 = adapter_of(xp).beside_complex(xp, x1)
         try:
             with scope:
-                out = xp.where(condition, x1, x2)
+                out = xp.where(condition, c1, c2)
         except BACKEND_ERRORS as exc:
             raise backend_error("where", exc)
         saved = WhereSaved(condition, *_shape_dtype(x1), *_shape_dtype(x2))
