@@ -715,3 +715,26 @@ def test_every_rule_documents_its_derivative():
         assert doc.startswith(f"{name}("), doc[:60]
         assert "out" in doc or name in ("logsumexp", "softmax", "log_softmax")
     assert math.isclose(1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "name, f",
+    [
+        ("chdtr", lambda x: xs.chdtr(2.0, x)),
+        ("chdtrc", lambda x: xs.chdtrc(2.0, x)),
+        ("gammainc", lambda x: xs.gammainc(1.0, x)),
+        ("gammaincc", lambda x: xs.gammaincc(1.0, x)),
+        ("gdtr", lambda x: xs.gdtr(1.0, 1.0, x)),
+    ],
+)
+def test_gamma_distributions_have_no_slope_below_zero(name, f):
+    # With shape 1 (chi-square with 2 degrees of freedom) the density's
+    # formula x^0 e^-x / gamma(1) is e^-x everywhere, so x = -1 got a gradient
+    # of e (chdtrc: -e/2) and a second derivative of -e: no distribution has
+    # mass below 0, and on torch chdtrc's value there is the constant 1
+    x = xpgrad.tensor(np.array([-3.0, -1.0, 1.0]), requires_grad=True)
+    xa.sum(f(x)).backward()
+    h = xpgrad.hessian(lambda t: xa.sum(f(t)))(x.detach())
+    scale = {"chdtr": 0.5, "chdtrc": -0.5, "gammaincc": -1.0}.get(name, 1.0)
+    np.testing.assert_allclose(host(x.grad), [0.0, 0.0, scale * np.exp(-(0.5 if "chdtr" in name else 1.0))], rtol=1e-13)
+    np.testing.assert_allclose(np.diag(host(h))[:2], [0.0, 0.0], atol=0)

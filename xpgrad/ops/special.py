@@ -797,8 +797,12 @@ def _exprel_prime(xp, u):
 
 
 def _gamma_density(xp, a, x):
-    """d/dx gammainc(a, x) = x^(a-1) e^(-x) / gamma(a) (a at 1: e^(-x), also at x = 0)."""
-    return xp.exp(_sf(xp, "xlogy")(a - 1.0, x) - x - _sf(xp, "gammaln")(a))
+    """d/dx gammainc(a, x) = x^(a-1) e^(-x) / gamma(a) (a at 1: e^(-x), also at x = 0);
+    0 below 0, where no gamma distribution has mass (at a = 1 the formula gave e^(-x))."""
+    below = x < 0
+    x = _safe(xp, below, x)
+    dens = xp.exp(_sf(xp, "xlogy")(a - 1.0, x) - x - _sf(xp, "gammaln")(a))
+    return xp.where(below, 0.0, dens)
 
 
 def _beta_density(xp, a, b, x):
