@@ -168,6 +168,27 @@ def test_zero_size_batch(backend):
     assert tuple(x.grad.shape) == (0, 3, 3)
 
 
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+@pytest.mark.parametrize("shape", [(0, 0), (3, 0), (0, 3), (2, 0, 0)])
+@pytest.mark.parametrize("ord", [1, 2, math.inf, -1, -2, -math.inf])
+def test_matrix_norm_of_empty_matrices(backend, shape, ord):
+    # The largest of no column sums, row sums or singular values is 0, as in
+    # NumPy and torch; matrix_norm raised "max: ... has no elements" instead.
+    # The smallest of none is undefined: NumPy raises, and so does xpgrad,
+    # naming matrix_norm
+    x = xpgrad.tensor(backend.asarray(np.zeros(shape)), requires_grad=True)
+    try:
+        want = np.linalg.matrix_norm(np.zeros(shape), ord=ord)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"matrix_norm: ord=-.* x has none"):
+            xa.linalg.matrix_norm(x, ord=ord)
+        return
+    out = xa.linalg.matrix_norm(x, ord=ord)
+    np.testing.assert_array_equal(host(out), want)
+    xa.sum(out).backward()
+    assert tuple(x.grad.shape) == shape and not host(x.grad).any()
+
+
 def test_nan_propagates_to_the_gradient():
     x = xpgrad.tensor(np.array([[1.0, np.nan], [0.5, 2.0]]), requires_grad=True)
     xa.sum(xa.linalg.matrix_power(x, 2)).backward()

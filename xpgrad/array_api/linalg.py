@@ -47,12 +47,12 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standar
         # 1: the largest column sum of |x|, inf: the largest row sum; -1, -inf the smallest.
         along = -2 if abs(ord) == 1 else -1
         sums = apply(ops.vector_norm, (x,), along, keepdims, 1)
-        pick = ops.max if ord > 0 else ops.min
-        return apply(pick, (sums,), (-1 if along == -2 or not keepdims else -2), keepdims)
+        axis = -1 if along == -2 or not keepdims else -2
+        return apply(_extreme(ord, sums.shape[axis]), (sums,), axis, keepdims)
     if (isinstance(ord, str) and ord == "nuc") or (not isinstance(ord, str) and ord in (2, -2)):
         # Through the singular values: their sum, largest or smallest.
         s = svdvals(x)
-        pick = ops.sum if isinstance(ord, str) else ops.max if ord > 0 else ops.min
+        pick = ops.sum if isinstance(ord, str) else _extreme(ord, s.shape[-1])
         out = apply(pick, (s,), -1, False)
         if keepdims:
             out = apply(ops.reshape, (out,), tuple(out.shape) + (1, 1))
@@ -60,6 +60,21 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002 - the standar
     raise ValueError(
         f"matrix_norm: ord={ord!r} is not a matrix norm of the standard; use 'fro', 'nuc', "
         f"1, -1, 2, -2, inf or -inf"
+    )
+
+
+def _extreme(ord, n: int):  # noqa: A002 - the standard's name
+    """The rule that picks matrix_norm's value from ``n`` nonnegative norms:
+    the largest for a positive ``ord``, the smallest for a negative one. Of
+    none, the largest is 0, as NumPy's and torch's, and so is their sum (which
+    gives x its zero gradient); the smallest is undefined."""
+    if n != 0:  # (or unknown: None, or NaN on dask)
+        return ops.max if ord > 0 else ops.min
+    if ord > 0:
+        return ops.sum
+    raise ValueError(
+        f"matrix_norm: ord={ord!r} is the smallest of the column or row sums or singular values, "
+        f"and x has none (an empty matrix); use a positive ord or 'fro'"
     )
 
 
