@@ -849,3 +849,47 @@ def test_half_precision_beside_a_complex_number_is_complex64(backend, name, f, d
     xa.sum(xa.real(out * w)).backward()
     assert dtype_name(x.grad) == "float16"
     np.testing.assert_allclose(host(x.grad).astype(np.float64), np.real(w * dout(hx)), rtol=2e-3)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_qr_gradient_at_a_subnormal_scale(backend):
+    # R^-H went through a solver whose 1 / pivot overflowed at 1e-310: the
+    # gradient of sum(Q @ R) = sum(x), all ones, came back [[nan, inf], ...]
+    x = xpgrad.tensor(backend.asarray(np.array([[1e-310, 0.0], [0.0, 1e-310]])), requires_grad=True)
+    xa = xpgrad.array_api
+    q, r = xa.linalg.qr(x)
+    xa.sum(q @ r).backward()
+    np.testing.assert_allclose(host(x.grad), np.ones((2, 2)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_slogdet_below_rank_n_minus_1_is_nan(backend):
+    # Below rank n - 1 every cofactor is 0, so d logabsdet = cof / 0 is 0 / 0:
+    # NaN, as the docstring says. Rounding's noise in the cofactors (1e-15)
+    # gave +-inf of arbitrary signs instead. At rank n - 1 the cofactor is
+    # nonzero and the infinities stay
+    xa = xpgrad.array_api
+    rank1 = np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0])
+    x = xpgrad.tensor(backend.asarray(rank1), requires_grad=True)
+    xa.sum(xa.linalg.slogdet(x).logabsdet).backward()
+    assert np.isnan(host(x.grad)).all()
+    rank2 = np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 1.0], [1.0, 3.0, 4.0]])  # row 3 = row 1 + row 2
+    y = xpgrad.tensor(backend.asarray(rank2), requires_grad=True)
+    xa.sum(xa.linalg.slogdet(y).logabsdet).backward()
+    cof = np.array([[1.0, 1.0, -1.0], [1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]])  # by hand
+    np.testing.assert_array_equal(host(y.grad), np.where(cof > 0, np.inf, -np.inf))
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_solve_with_an_infinite_entry_gives_nan_gradients(backend):
+    # The forward gives NaN; the backward's solve with a^T met 0 * inf and
+    # raised the library's LinAlgError. torch (reusing the forward's LU) gives
+    # NaN; so does xpgrad now, for that matrix only
+    xa = xpgrad.array_api
+    a = np.stack([np.array([[1.0, np.inf, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), 2 * np.eye(3)])
+    x = xpgrad.tensor(backend.asarray(a), requires_grad=True)
+    b = xpgrad.tensor(backend.asarray(np.ones((2, 3, 1))), requires_grad=True)
+    xa.sum(xa.linalg.solve(x, b)).backward()
+    assert np.isnan(host(x.grad)[0]).all() and np.isnan(host(b.grad)[0]).all()
+    np.testing.assert_allclose(host(x.grad)[1], np.full((3, 3), -0.25))  # -(G a^-1)(a^-1 b)^T
+    np.testing.assert_allclose(host(b.grad)[1], np.full((3, 1), 0.5))

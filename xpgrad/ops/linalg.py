@@ -659,13 +659,20 @@ def _matrix_axes(xp, a):
     return xp.expand_dims(xp.expand_dims(a, axis=-1), axis=-1)
 
 
-def _cofactor_svd(xp, x):
+def _cofactor_svd(xp, x, rounded_to_zero=False):
     """The cofactor matrix adj(x)^T of square x from its SVD x = U S Vh:
     det(U) det(Vh) conj(U diag(p) Vh), p_i the product of the singular values
     other than s_i (exact when some are 0). Array API code, so that it is
-    differentiable again (through the svd rule) on Tensors."""
+    differentiable again (through the svd rule) on Tensors.
+
+    ``rounded_to_zero``: singular values at rounding level (n eps s_max) count
+    as 0, so that below rank n - 1 the cofactors are exactly 0 and not
+    rounding's noise (for their signs; no derivative goes through this)."""
     u, sv, vh = xp.linalg.svd(x)
     n = sv.shape[-1]
+    if rounded_to_zero:
+        tol = n * float(xp.finfo(sv.dtype).eps) * xp.max(sv, axis=-1, keepdims=True)
+        sv = xp.where(sv <= tol, 0.0, sv)
     others = xp.eye(n, dtype=sv.dtype, device=_dev(sv)) == 1
     p = xp.prod(xp.where(others, 1.0, xp.expand_dims(sv, axis=-2)), axis=-1)
     c = xp.linalg.det(u) * xp.linalg.det(vh)  # +-1 (real) or a unit complex number
@@ -832,6 +839,26 @@ class Solved(NamedTuple):
     vector: bool  # b is one vector (M,): out is (..., M)
 
 
+def _solve_beside_nan(xp, a_h, g, o, exc):
+    """solve's db where the library called a^H singular though it solved a:
+    an inf in a (the forward's out is NaN, and LU of a^H meets 0 * inf). The
+    matrices whose out is not finite get a NaN gradient, as torch's (whose
+    backward reuses the forward's factors); the others are solved. A ValueError
+    if one of those is singular too."""
+    bad = _matrix_axes(xp, xp.any(xp.logical_not(xp.isfinite(o)), axis=(-2, -1)))
+    eye = xp.eye(a_h.shape[-1], dtype=a_h.dtype, device=_dev(a_h))
+    try:
+        db = xp.linalg.solve(xp.where(bad, eye, a_h), g)
+    except (ValueError, RuntimeError) as again:
+        if not _singular_matrix_error(again):
+            raise
+        raise ValueError(
+            f"solve.backward: the gradient solves with a^H, which the array library calls "
+            f"singular although it solved with a ({exc}); a is singular to rounding there"
+        ) from exc
+    return xp.where(bad, math.nan, db)
+
+
 class solve(Rule):
     """``out = solve(a, b)`` (a @ out = b); db = solve(a^H, G), da = -db @ out^H,
     each summed over the batch axes its input was broadcast along."""
@@ -857,7 +884,13 @@ class solve(Rule):
         a, b, o, vector = s
         if vector:
             g, o = xp.expand_dims(g, axis=-1), xp.expand_dims(o, axis=-1)
-        db = xp.linalg.solve(mT(xp, conj_if_complex(xp, a)), g)
+        a_h = mT(xp, conj_if_complex(xp, a))
+        try:
+            db = xp.linalg.solve(a_h, g)
+        except (ValueError, RuntimeError) as exc:
+            if not _singular_matrix_error(exc):
+                raise
+            db = _solve_beside_nan(xp, a_h, g, o, exc)
         ga = gb = None
         if needs[0]:
             ga = to_input(xp, -(db @ mT(xp, conj_if_complex(xp, o))), tuple(a.shape), a.dtype)
@@ -994,8 +1027,9 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
 
 class slogdet(Rule):
     """``out = (sign, logabsdet)`` of det(x) (real x); d sign = 0,
-    dx = G_logabsdet * inv(x)^T. At a singular x (logabsdet = -inf) the
-    gradient is cof(x) / 0 for that matrix: +-inf by the sign of G * cof(x)
+    dx = G_logabsdet * inv(x)^T. At a singular x (logabsdet = -inf, or singular
+    to rounding where the library's inv refuses x) the gradient is cof(x) / 0
+    for that matrix: +-inf by the sign of G * cof(x)
     where the cofactor is nonzero, NaN where it is 0, and 0 where G is 0
     (torch also gives infinities and NaN there); the others of a batch are
     exact."""
@@ -1019,13 +1053,25 @@ class slogdet(Rule):
             return (xp.zeros_like(s.x),)
         x, (singular,) = s.x, s.parts
         g4 = _matrix_axes(xp, g_logabs)
+        n = x.shape[-1]
         if not _maybe(xp, singular):
-            return (cast(xp, g4 * mT(xp, xp.linalg.inv(x)), x.dtype),)
+            inverse = _inverse_or_none(xp, x)
+            if inverse is not None:
+                return (cast(xp, g4 * mT(xp, inverse), x.dtype),)
+            # torch's slogdet and inv factor x twice: inv may call singular a matrix
+            # whose logabsdet was finite (-36 at a determinant that is 0 to rounding).
+            # Those singular to rounding are singular here too: cof / 0.
+            sv = xp.linalg.svdvals(x)
+            singular = xp.min(sv, axis=-1) <= n * float(xp.finfo(sv.dtype).eps) * xp.max(sv, axis=-1)
         s4 = _matrix_axes(xp, singular)
-        eye = xp.eye(x.shape[-1], dtype=x.dtype, device=_dev(x))
-        regular = g4 * mT(xp, xp.linalg.inv(xp.where(s4, eye, x)))
+        eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
+        inverse = _inverse_or_none(xp, xp.where(s4, eye, x))
+        if inverse is None:  # the library's own "singular": every matrix by cof / 0
+            s4 = xp.ones(tuple(s4.shape), dtype=xp.bool, device=_dev(x))
+            inverse = xp.zeros_like(x)
+        regular = g4 * mT(xp, inverse)
         # G * cof / (+0), written without dividing (no warnings): +-inf, NaN at 0 / 0
-        lean = g4 * _cofactor_svd(xp, x)
+        lean = g4 * _cofactor_svd(xp, x, rounded_to_zero=True)
         at_singular = xp.where(lean == 0, math.nan, xp.where(lean > 0, math.inf, -math.inf))
         at_singular = xp.where(g4 == 0, 0.0, at_singular)
         return (cast(xp, xp.where(s4, at_singular, regular), x.dtype),)
@@ -1427,15 +1473,19 @@ def _qr_square(xp, q, r, gq, gr):
     if gq is not None:
         b = gq + b
     d = xp.abs(xp.sum(r * eye, axis=-1))  # |diag(R)|: x's rank shows there
-    tiny = max(q.shape[-2], r.shape[-1]) * xp.finfo(d.dtype).eps * xp.max(d, axis=-1, keepdims=True)
+    top = xp.max(d, axis=-1, keepdims=True)
+    tiny = max(q.shape[-2], r.shape[-1]) * xp.finfo(d.dtype).eps * top
     if _any(xp, d <= tiny):
         raise ValueError(
             "qr.backward: R is singular to rounding (x has rank below min(M, N)): the "
             "gradient of QR needs R^-1 (and Q's columns past the rank are not determined by "
             "x), so it is undefined there"
         )
-    try:  # b R^-H = (R^-1 b^H)^H
-        return _ch(xp, xp.linalg.solve(r, _ch(xp, b)))
+    # b R^-H = (R^-1 b^H)^H, with R and b scaled by a power of 2 near R's largest
+    # pivot (exact): at a subnormal scale the solver's 1 / pivot overflowed.
+    scale = _matrix_axes(xp, xp.pow(2.0, xp.floor(xp.log2(top[..., 0]))))
+    try:
+        return _ch(xp, xp.linalg.solve(r / scale, _ch(xp, b) / scale))
     except BACKEND_ERRORS as exc:
         raise ValueError(f"qr.backward: R is singular (x has rank below min(M, N)) ({exc})") from exc
 
