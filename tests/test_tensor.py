@@ -13,7 +13,7 @@ import pytest
 import xpgrad
 from xpgrad import Tensor
 
-from tests.support import dtype_name, host
+from tests.support import backend_params, dtype_name, host
 
 # JAX compiles each op at each shape: half of its cases here in a plain run,
 # all with --backend jax (tests/conftest.py)
@@ -805,7 +805,7 @@ def test_the_gradient_follows_a_write_through_a_view():
     np.testing.assert_array_equal(w.grad, [[2.0, 2.0, 2.0], [0.0, 2.0, 2.0]])
     assert float(value.grad) == 24.0  # d(6^2)/d6 * 2
     leaf_row = w[0]  # a view of a leaf that requires grad: writing it would change the leaf
-    with pytest.raises(RuntimeError, match=r"^__setitem__: this tensor is a view \(made by basic indexing\) of a leaf"):
+    with pytest.raises(RuntimeError, match=r"^__setitem__: this tensor is a view \(made by basic indexing, a transpose or a reshape\) of a leaf"):
         leaf_row[0] = 1.0
     with xpgrad.no_grad():  # as an optimizer writes
         leaf_row[0] = 4.0
@@ -882,6 +882,97 @@ def test_gradients_through_stale_looking_views_match_torch():
     np.testing.assert_allclose(float(loss), ref.item())
     np.testing.assert_allclose(xt.grad, xr.grad.numpy())
     np.testing.assert_allclose(vt.grad, vr.grad.numpy())
+
+
+_RESHAPING_VIEWS = {
+    # name: (a function of (namespace, x) made of views, as NumPy's and torch's)
+    "T": lambda ns, x: x[0, ...].T,  # of a view
+    "mT": lambda ns, x: x.mT,
+    "permute_dims": lambda ns, x: ns.permute_dims(x, (1, 0, 2)),
+    "matrix_transpose": lambda ns, x: ns.matrix_transpose(x),
+    "moveaxis": lambda ns, x: ns.moveaxis(x, 0, -1),
+    "reshape": lambda ns, x: ns.reshape(x, (6, 4)),
+    "Tensor.reshape": lambda ns, x: x.reshape(4, 6) if type(x) is Tensor else ns.reshape(x, (4, 6)),
+    "expand_dims": lambda ns, x: ns.expand_dims(x, axis=1),
+    "squeeze": lambda ns, x: ns.squeeze(ns.expand_dims(x, axis=0), axis=0),
+    "reshape-of-permuted": lambda ns, x: ns.reshape(ns.permute_dims(x, (2, 1, 0)), (-1,)),  # a copy
+}
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "array_api_strict")), indirect=True)
+@pytest.mark.parametrize("name", list(_RESHAPING_VIEWS))
+def test_transposes_and_reshapes_are_views_as_the_librarys(backend, name):
+    # Only basic indexing made views: a write into x.T, a permute_dims or a
+    # reshape never reached x. scipy's tanhsinh and nsum write through
+    # reshape(fj.T) and returned NaN for every infinite limit, and its
+    # oaconvolve adds into a slice of a swapaxes and was off by 0.05. Now each
+    # is a view where the library's is one (a reshape of a non-contiguous
+    # array is a copy), both ways
+    import array_api_compat
+
+    make = _RESHAPING_VIEWS[name]
+    x0 = np.arange(24.0).reshape(2, 3, 4)
+    native = backend.asarray(x0.copy())
+    t = xpgrad.tensor(backend.asarray(x0.copy()))
+    nv, tv = make(array_api_compat.array_namespace(native), native), make(xpgrad.array_api, t)
+    for v in (nv, tv):
+        v[(0,) * (v.ndim - 1) + (slice(None, 2),)] = -1.0  # through the view
+    np.testing.assert_array_equal(host(t.data), host(native))
+    native[1, 2, 3] = -7.0  # through the base
+    t[1, 2, 3] = -7.0
+    np.testing.assert_array_equal(host(tv.data), host(nv))
+
+
+def test_a_write_through_a_transpose_is_recorded_like_torchs():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(4)
+    x0, v0 = rng.standard_normal((3, 4)), rng.standard_normal(3)
+
+    def run(lib, x, v):
+        c = x * 2.0
+        flat = c.T.reshape(-1)  # a copy: c.T is not contiguous
+        flat[0] = 100.0
+        c.T[1] = v * v  # column 1 of c, through the view
+        c.reshape(2, 6)[1, :3] += v  # and the first three of row 2
+        return lib.sum(c * c) + lib.sum(flat)
+
+    xt = xpgrad.tensor(x0, requires_grad=True)
+    vt = xpgrad.tensor(v0, requires_grad=True)
+    loss = run(xpgrad.array_api, xt, vt)
+    loss.backward()
+    xr = torch.tensor(x0, requires_grad=True)
+    vr = torch.tensor(v0, requires_grad=True)
+    ref = run(torch, xr, vr)
+    ref.backward()
+    np.testing.assert_allclose(float(loss), ref.item(), rtol=1e-13)
+    np.testing.assert_allclose(xt.grad, xr.grad.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(vt.grad, vr.grad.numpy(), rtol=1e-13)
+
+
+def test_scipy_integrals_to_infinity_write_through_a_transpose():
+    pytest.importorskip("scipy")
+    import math
+
+    from scipy.integrate import nsum, tanhsinh
+    from scipy.signal import oaconvolve
+
+    a = xpgrad.tensor(np.array(1.0), requires_grad=True)
+    zero, inf = xpgrad.tensor(0.0), xpgrad.tensor(math.inf)
+    res = tanhsinh(lambda x, a: a / (x * x + 1.0), zero, inf, args=(a,))
+    np.testing.assert_allclose(float(res.integral.detach()), math.pi / 2, rtol=1e-12)
+    r = xpgrad.tensor(np.array(0.5), requires_grad=True)
+    total = nsum(lambda k, r: r**k, zero, inf, args=(r,)).sum
+    np.testing.assert_allclose(float(total.detach()), 2.0, rtol=1e-9)
+    # (Their gradients are NaN: 0 * inf at the limit, in a branch that scipy's
+    # write then discards, as in torch's where; torch refuses the write itself
+    # under autograd.)
+    x0 = np.random.default_rng(0).standard_normal(16)
+    x = xpgrad.tensor(x0, requires_grad=True)
+    out = oaconvolve(x, xpgrad.tensor(np.full(4, 0.125)))
+    np.testing.assert_allclose(out.detach().data, np.convolve(x0, np.full(4, 0.125)), atol=1e-12)
+    xpgrad.array_api.sum(out).backward()
+    np.testing.assert_allclose(x.grad, np.full(16, 0.5), rtol=1e-12)
 
 
 def test_a_0d_numpy_result_that_requires_grad_is_no_number_beside_torch():

@@ -263,9 +263,10 @@ class Tensor:
     requires_grad : bool
     """
 
-    # Set only where views are made (NumPy's, torch's basic indexing): _view,
-    # on a view, (root, keys) with root[keys[0]][keys[1]]... its values;
-    # _views, on a root, weak references to its live views (see __setitem__).
+    # Set only where views are made (NumPy's, torch's basic indexing, transposes
+    # and reshapes): _view, on a view, (root, steps), the steps (an index, or a
+    # _Permuted or _Reshaped) that read its values from root; _views, on a root,
+    # weak references to its live views (see __setitem__).
     __slots__ = ("data", "_grad", "_requires_grad", "_node", "_view", "_views", "__weakref__")
     # Lets the modules below this one (_dtypes) know a Tensor without importing it.
     _xpgrad_tensor = True
@@ -814,8 +815,8 @@ class Tensor:
     # -- shape and reductions ---------------------------------------------
     @property
     def T(self) -> Tensor:
-        """All axes reversed (NumPy's ``.T``)."""
-        return apply(ops.permute_dims, (self,), tuple(range(self.ndim))[::-1])
+        """All axes reversed (NumPy's ``.T``): a view, as NumPy's (see ``permuted``)."""
+        return permuted(self, tuple(range(self.ndim))[::-1])
 
     @property
     def mT(self) -> Tensor:
@@ -823,14 +824,14 @@ class Tensor:
         n = self.ndim
         if n < 2:
             raise ValueError(f"mT: needs at least 2 dimensions; got shape {fmt(self.shape)}")
-        axes = tuple(range(n - 2)) + (n - 1, n - 2)
-        return apply(ops.permute_dims, (self,), axes)
+        return permuted(self, tuple(range(n - 2)) + (n - 1, n - 2))
 
     def reshape(self, *shape) -> Tensor:
-        """Same data in ``shape`` (a tuple, or ints; one may be -1)."""
+        """Same data in ``shape`` (a tuple, or ints; one may be -1): a view
+        where the library's is one (see ``reshaped``)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return apply(ops.reshape, (self,), shape)
+        return reshaped(self, ops.reshape, shape)
 
     def sum(self, axis=None, keepdims: bool = False) -> Tensor:
         return apply(ops.sum, (self,), axis, keepdims)
@@ -858,13 +859,16 @@ class Tensor:
         Ops recorded earlier with ``t`` as their input keep the version they
         read: their graph holds ``t``'s old node, not ``t``.
 
-        Where the data's library makes basic indexing a view (NumPy, torch,
-        CuPy, array_api_strict), a ``t`` made by ``base[k]`` with ints,
-        slices, Ellipsis and None is one, as theirs are: a write into it
-        (``t[i] = v``, ``t += v``) goes through to ``base`` (recorded, so the
-        gradient follows it), and a write into ``base`` or into another of
-        its views shows in ``t``. Library code such as scikit-learn's writes
-        into a diagonal this way.
+        Where the data's library makes views (NumPy, torch, CuPy,
+        array_api_strict), a ``t`` made by ``base[k]`` with ints, slices,
+        Ellipsis and None is one, as theirs are, and so is a transpose
+        (``base.T``, ``permute_dims``, ``matrix_transpose``, ``moveaxis``),
+        ``squeeze``, ``expand_dims`` and a reshape where the library's is a
+        view: a write into it (``t[i] = v``, ``t += v``) goes through to
+        ``base`` (recorded, so the gradient follows it), and a write into
+        ``base`` or into another of its views shows in ``t``. Library code
+        writes this way: scikit-learn into a diagonal, scipy into a reshaped
+        transpose.
 
         Raises
         ------
@@ -887,17 +891,18 @@ class Tensor:
             )
         if root._node is None and root._requires_grad and _GRAD_ENABLED.get():
             raise RuntimeError(
-                "__setitem__: this tensor is a view (made by basic indexing) of a leaf that "
-                "requires grad, and writing it would change the leaf; copy it first "
+                "__setitem__: this tensor is a view (made by basic indexing, a transpose or a "
+                "reshape) of a leaf that requires grad, and writing it would change the leaf; "
+                "copy it first "
                 "(xp.asarray(t, copy=True)), or write inside xpgrad.no_grad()"
             )
         # root[k0][k1]...[key] = value, as a chain of recorded reads and writes
         values = [root]
         for k in keys:
-            values.append(apply(ops.getitem, (values[-1],), Tensor._native_key(k)))
+            values.append(_read_step(values[-1], k))
         new = apply(ops.setitem, (values[-1], value), native)
         for k, inner in zip(reversed(keys), reversed(values[:-1])):
-            new = apply(ops.setitem, (inner, new), Tensor._native_key(k))
+            new = _write_step(inner, k, new)
         _take_over(root, new, "__setitem__")
         _refresh_views(root)  # this one among them
 
@@ -1024,17 +1029,21 @@ def _array(data):
     return np.asarray(data) if type(data) in _NUMPY_SCALARS else data
 
 
-@_serialized
 def _made_view(base: Tensor, key, view: Tensor) -> None:
-    """Note ``view`` (``base[key]``, basic) as a view of ``base``'s root."""
-    root, keys = getattr(base, "_view", None) or (base, ())
-    view._view = (root, keys + (key,))
-    live = getattr(root, "_views", None)
-    if live is None:
-        live = root._views = []
-    elif len(live) > 16 and len(live) & (len(live) - 1) == 0:  # at 32, 64, ...: drop the dead
-        _live_views(root)
-    live.append(weakref.ref(view))
+    """Note ``view`` (``key`` of ``base``: a basic index, :class:`_Permuted`
+    or :class:`_Reshaped`) as a view of ``base``'s root."""
+    ref = weakref.ref(view)
+    with _WRITES:  # (written out, not @_serialized: every t.T and t[0] comes here)
+        root, keys = getattr(base, "_view", None) or (base, ())
+        view._view = (root, keys + (key,))
+        live = getattr(root, "_views", None)
+        if live is None:
+            root._views = [ref]
+            return
+        n = len(live)
+        if n > 16 and n & (n - 1) == 0:  # at 32, 64, ...: drop the dead
+            _live_views(root)
+        live.append(ref)
 
 
 @_serialized
@@ -1068,7 +1077,7 @@ def _refresh_views(root: Tensor) -> None:
             cur = root
             try:
                 for k in view._view[1]:
-                    cur = apply(ops.getitem, (cur,), Tensor._native_key(k))
+                    cur = _read_step(cur, k)
             except (IndexError, ValueError, TypeError):  # root's data was replaced by another shape
                 del view._view  # the view keeps its values, as a copy
                 live.remove(ref)
@@ -1082,6 +1091,68 @@ def _refresh_views(root: Tensor) -> None:
     finally:
         if token is not None:
             _GRAD_ENABLED.reset(token)
+
+
+class _Permuted:
+    """A view's step ``permute_dims(x, axes)``."""
+
+    __slots__ = ("axes",)
+
+    def __init__(self, axes: tuple) -> None:
+        self.axes = axes
+
+
+class _Reshaped:
+    """A view's step ``reshape(x, shape)`` (also squeeze's and expand_dims')."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = shape
+
+
+def _read_step(t: Tensor, step) -> Tensor:
+    """A view's ``step`` (a basic index, :class:`_Permuted` or
+    :class:`_Reshaped`) read from ``t``, recorded."""
+    kind = type(step)
+    if kind is _Permuted:
+        return apply(ops.permute_dims, (t,), step.axes)
+    if kind is _Reshaped:
+        return apply(ops.reshape, (t,), step.shape)
+    return apply(ops.getitem, (t,), Tensor._native_key(step))
+
+
+def _write_step(inner: Tensor, step, new: Tensor) -> Tensor:
+    """``inner`` with its part that ``step`` reads replaced by ``new``,
+    recorded: a transpose and a reshape read all of ``inner``, and are undone."""
+    kind = type(step)
+    if kind is _Permuted:
+        return apply(ops.permute_dims, (new,), tuple(sorted(range(len(step.axes)), key=step.axes.__getitem__)))
+    if kind is _Reshaped:
+        return apply(ops.reshape, (new,), tuple(inner.shape))
+    return apply(ops.setitem, (inner, new), Tensor._native_key(step))
+
+
+def permuted(x, axes: tuple) -> Tensor:
+    """``permute_dims(x, axes)``, recorded; of a Tensor whose library makes
+    views (NumPy, torch, CuPy, array_api_strict), a view of it, as the
+    library's transpose is: writes go through both ways (see ``__setitem__``)."""
+    out = apply(ops.permute_dims, (x,), axes)
+    if type(x) is Tensor and LIBS[type(x.data)].adapter.views:
+        _made_view(x, _Permuted(axes), out)
+    return out
+
+
+def reshaped(x, rule, *params) -> Tensor:
+    """``rule`` (reshape, squeeze or expand_dims) on ``x``, recorded; of a
+    Tensor whose library makes views, a view of it where the library's
+    result shares its memory (a reshape of a transpose is a copy)."""
+    out = apply(rule, (x,), *params)
+    if type(x) is Tensor:
+        adapter = LIBS[type(x.data)].adapter
+        if adapter.views and adapter.shares_memory(out.data, x.data):
+            _made_view(x, _Reshaped(tuple(out.shape)), out)
+    return out
 
 
 def _basic(key) -> bool:

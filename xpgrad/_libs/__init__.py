@@ -66,9 +66,10 @@ class Library:
         (dask): the rules take their branch-free paths instead of testing the
         data, and skip the checks that would read it (as under ``jax.jit``).
     ``views``
-        Basic indexing (``x[0, :]``) gives a view that a write goes through
-        to ``x`` (NumPy, torch, CuPy, array_api_strict): a Tensor's
-        ``t[key]`` then writes through too. False where arrays are immutable
+        Basic indexing (``x[0, :]``), a transpose, ``squeeze``,
+        ``expand_dims`` and a reshape that the layout allows give a view that
+        a write goes through to ``x`` (NumPy, torch, CuPy, array_api_strict):
+        a Tensor's ``t[key]``, ``t.T`` and the others then write through too. False where arrays are immutable
         (JAX) or a graph (dask, cubed).
     ``element_copies``
         An integer for every axis (``x[0, 1]``) gives a copy, not a view:
@@ -167,6 +168,12 @@ class Library:
         them to promote as the standard says: unchanged where the library
         does (torch treats a 0-d array like a Python scalar, and overrides)."""
         return a, b
+
+    def shares_memory(self, a, b) -> bool:
+        """Where ``views``: whether ``a`` (a reshape of ``b``) shares ``b``'s
+        memory, so that a write into it shows in ``b``: a reshape is a view
+        only where the layout allows (not of a transpose)."""
+        return True
 
     def beside_complex(self, xp, x):
         """``x``, an array beside a Python complex number, as the library must

@@ -30,6 +30,11 @@ class CuPy(Library):
         require_available(dev, "to_device")
         return to_gpu(x, dev.index)  # from another GPU, without the host
 
+    def shares_memory(self, a, b):
+        import cupy
+
+        return cupy.may_share_memory(a, b)
+
     def scatter_add(self, xp, n, index, values, like):
         import cupyx
 

@@ -64,6 +64,9 @@ class Numpy(Library):
     def namespace(self, xp):
         return NumpyNamespace(xp)
 
+    def shares_memory(self, a, b):
+        return np.may_share_memory(a, b)
+
     def to_numpy(self, x):
         return np.asarray(x)  # an ndarray as it is; a NumPy scalar as a 0-d array
 

@@ -22,6 +22,9 @@ class Torch(Library):
     def numpy_scalar(self, xp, v, like):
         return v.item()  # torch reads NumPy's scalars as Python numbers
 
+    def shares_memory(self, a, b):
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
     def beside_complex(self, xp, x):
         # complex32 has no name in the standard, and few of torch's functions
         # take it; float16 widens to float32 exactly, and then gives complex64.

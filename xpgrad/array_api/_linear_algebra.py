@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from ..tensor import apply
+from ..tensor import apply, permuted
 from ._docs import records
 
 __all__ = ["matmul", "matrix_transpose", "tensordot", "vecdot"]
@@ -23,7 +23,7 @@ def matrix_transpose(x, /):
         raise ValueError(
             f"matrix_transpose: x must have at least 2 dimensions; got shape {tuple(x.shape)}"
         )
-    return apply(ops.permute_dims, (x,), tuple(range(nd - 2)) + (nd - 1, nd - 2))
+    return permuted(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 @records(ops.tensordot)

@@ -14,7 +14,7 @@ import operator
 from .. import ops
 from .._backend import _describe, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, normalize_axis
-from ..tensor import Tensor, apply, constant
+from ..tensor import Tensor, apply, constant, permuted, reshaped
 from . import _nondiff
 from ._docs import composed, records
 
@@ -56,22 +56,22 @@ def _int_axes(op: str, axes, name: str) -> tuple:
 def reshape(x, /, shape, *, copy=None):
     if copy:
         x = astype(x, _data(x).dtype, copy=True)
-    return apply(ops.reshape, (x,), tuple(shape))
+    return reshaped(x, ops.reshape, tuple(shape))
 
 
 @records(ops.permute_dims)
 def permute_dims(x, /, axes):
-    return apply(ops.permute_dims, (x,), tuple(axes))
+    return permuted(x, tuple(axes))
 
 
 @records(ops.expand_dims)
 def expand_dims(x, /, axis):
-    return apply(ops.expand_dims, (x,), axis)
+    return reshaped(x, ops.expand_dims, axis)
 
 
 @records(ops.squeeze)
 def squeeze(x, /, axis):
-    return apply(ops.squeeze, (x,), axis)
+    return reshaped(x, ops.squeeze, axis)
 
 
 @records(ops.broadcast_to)
@@ -135,7 +135,7 @@ def moveaxis(x, source, destination, /):
     order = [a for a in range(nd) if a not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return apply(ops.permute_dims, (x,), tuple(order))
+    return permuted(x, tuple(order))
 
 
 @records(ops.tile)
