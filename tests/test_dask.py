@@ -675,3 +675,28 @@ def test_dask_index_of_two_dimensions_small_dtypes_empty_and_after_an_ellipsis()
     want = np.zeros_like(host_m)
     np.add.at(want, (slice(None), cols), 2 * host_m[..., cols])
     np.testing.assert_array_equal(m.grad.compute(), want)
+
+
+@pytest.mark.parametrize(
+    "name, loss",
+    [
+        ("sum", lambda xa, t: xa.sum(t)),
+        ("mean", lambda xa, t: xa.mean(t, axis=0)),
+        ("where", lambda xa, t: xa.sum(xa.where(t > 0.5, t, 0.0))),
+        ("cumulative_sum", lambda xa, t: xa.sum(xa.cumulative_sum(t, axis=1))),
+    ],
+)
+def test_a_reductions_gradient_is_chunked_as_its_input(name, loss):
+    # dask's broadcast_to gives a new dimension one chunk of its whole length:
+    # the gradient of sum(x) was one chunk of x's size, and the ops on it one
+    # task each that held all of it (1.8 GB against 0.24 GB by hand for a
+    # where over an 800 MB array in 10 chunks)
+    xa = xpgrad.array_api
+    x0 = np.random.default_rng(0).random((40, 30))
+    t = xpgrad.tensor(da.from_array(x0, chunks=(10, 15)), requires_grad=True)
+    xa.sum(loss(xa, t)).backward()
+    assert t.grad.chunks == ((10,) * 4, (15, 15))
+    ref = xpgrad.tensor(x0, requires_grad=True)
+    xa.sum(loss(xa, ref)).backward()
+    np.testing.assert_allclose(t.grad.compute(), ref.grad, rtol=1e-13)
+

@@ -28,10 +28,70 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 
 from .._device import CPU, Device, require_available
 
-__all__ = ["Library", "adapter_for", "per_block", "rank_from_singular_values"]
+__all__ = ["Library", "Scope", "adapter_for", "broadcast_chunks", "current_scope", "per_block",
+           "rank_from_singular_values"]
+
+# The stack of Scopes entered in each thread (``_state.stack``): two threads
+# may run two ops at once.
+_state = threading.local()
+
+
+class Scope:
+    """What ``resolve`` gives the rules for the arrays of a chunked library
+    (dask, cubed): while entered, a broadcast chunks a new or broadcast
+    dimension like ``layouts`` (``(shape, chunks)`` pairs of the op's inputs),
+    so that the gradient of ``sum(x)`` is chunked as ``x``, not as one chunk
+    of x's whole size; cubed's namespace also creates arrays with ``spec``."""
+
+    __slots__ = ("spec", "layouts")
+
+    def __init__(self, spec, layouts) -> None:
+        self.spec = spec
+        self.layouts = layouts
+
+    def __enter__(self):
+        # a stack per thread: one Scope (a node's) may be entered by two
+        # threads, or twice in one
+        stack = getattr(_state, "stack", None)
+        if stack is None:
+            stack = _state.stack = []
+        stack.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _state.stack.pop()
+
+
+def current_scope():
+    """The innermost Scope entered in this thread, or None."""
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
+
+
+def broadcast_chunks(x, shape: tuple, normalize) -> tuple:
+    """Chunks for ``broadcast_to(x, shape)``: ``x``'s along its own dimensions
+    (cubed requires them), and along new or broadcast ones those of the op's
+    input of this shape (the current Scope's), else the automatic size of
+    ``normalize`` (the library's ``normalize_chunks``)."""
+    scope = current_scope()
+    like = None
+    if scope is not None:
+        for s, c in scope.layouts:
+            if s == shape:
+                like = c
+                break
+    if like is None:
+        like = normalize("auto", shape, dtype=x.dtype)
+    lead = len(shape) - x.ndim
+    own = tuple(x.chunks)
+    return tuple(
+        like[i] if i < lead or x.shape[i - lead] == 1 and shape[i] != 1 else own[i - lead]
+        for i in range(len(shape))
+    )
 
 
 class Library:

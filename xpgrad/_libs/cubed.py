@@ -38,46 +38,12 @@ the namespace, which is built from an array of it).
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple
 
-from . import Library, per_block, rank_from_singular_values
-
-# The stack of Scopes entered in each thread (``_state.stack``): two threads
-# may run two ops at once.
-_state = threading.local()
+from . import Library, Scope, broadcast_chunks, per_block, rank_from_singular_values
+from . import current_scope as _current
 
 _CREATORS = ("zeros", "ones", "empty", "full", "arange", "eye", "linspace", "asarray")
-
-
-class Scope:
-    """What ``resolve`` gives the rules for cubed arrays: while entered, the
-    namespace creates arrays with ``spec`` and chunks a broadcast like
-    ``layouts`` (``(shape, chunks)`` pairs of the op's inputs)."""
-
-    __slots__ = ("spec", "layouts")
-
-    def __init__(self, spec, layouts) -> None:
-        self.spec = spec
-        self.layouts = layouts
-
-    def __enter__(self):
-        # a stack per thread: one Scope (a node's) may be entered by two
-        # threads, or twice in one
-        stack = getattr(_state, "stack", None)
-        if stack is None:
-            stack = _state.stack = []
-        stack.append(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _state.stack.pop()
-
-
-def _current():
-    """The innermost Scope entered in this thread, or None."""
-    stack = getattr(_state, "stack", None)
-    return stack[-1] if stack else None
 
 
 class Cubed(Library):
@@ -722,23 +688,7 @@ def _version() -> str:
 
 
 def _broadcast_chunks(x, shape: tuple) -> tuple:
-    """Chunks for ``broadcast_to(x, shape)``: ``x``'s along its own dimensions
-    (cubed requires them), and along new or broadcast ones those of the op's
-    input of this shape, else cubed's automatic size."""
+    """:func:`broadcast_chunks` with cubed's automatic size."""
     from cubed.vendor.dask.array.core import normalize_chunks
 
-    scope = _current()
-    like = None
-    if scope is not None:
-        for s, c in scope.layouts:
-            if s == shape:
-                like = c
-                break
-    if like is None:
-        like = normalize_chunks("auto", shape, dtype=x.dtype)
-    lead = len(shape) - x.ndim
-    own = tuple(x.chunks)
-    return tuple(
-        like[i] if i < lead or x.shape[i - lead] == 1 and shape[i] != 1 else own[i - lead]
-        for i in range(len(shape))
-    )
+    return broadcast_chunks(x, shape, normalize_chunks)
