@@ -923,6 +923,47 @@ def test_transposes_and_reshapes_are_views_as_the_librarys(backend, name):
     np.testing.assert_array_equal(host(tv.data), host(nv))
 
 
+def test_a_permutation_with_negative_axes_writes_through_in_place():
+    # the view's step kept (-1, 0, 1) as given, whose inverse by sorting is the
+    # identity: a write through it gave the base the view's shape, (4, 2, 3)
+    xa = xpgrad.array_api
+    x0 = np.arange(24.0).reshape(2, 3, 4)
+    for axes in [(-1, 0, 1), (-1, -3, -2), (2, -3, 1)]:
+        t, n = xpgrad.tensor(x0.copy()), x0.copy()
+        xa.permute_dims(t, axes)[0, 0, 1] = -5.0
+        np.permute_dims(n, axes)[0, 0, 1] = -5.0
+        np.testing.assert_array_equal(t.data, n)
+
+
+def test_views_of_views_in_a_loop_keep_one_step():
+    # a = a.T (or a reshape) in a loop kept a chain of steps as long as the
+    # loop, which every write then walked: 800 reshapes and writes took 5 s
+    t = xpgrad.tensor(np.zeros((4, 6)))
+    a, n = t, np.zeros((4, 6))
+    b = n
+    for i in range(300):
+        a = a.T if i % 3 else xpgrad.array_api.reshape(a, (a.shape[1], a.shape[0]))
+        b = b.T if i % 3 else np.reshape(b, (b.shape[1], b.shape[0]))
+        a[0, i % a.shape[1]] = float(i)
+        b[0, i % b.shape[1]] = float(i)
+    np.testing.assert_array_equal(t.data, n)
+    assert len(a._view[1]) <= 2
+
+
+def test_a_view_of_a_rebound_root_keeps_its_values():
+    # t.data = another array: a transpose of the new shape read it without an
+    # error, so the view took the new data's shape and values, and a write into
+    # the view wrote the old view's shape into t
+    t = xpgrad.tensor(np.arange(6.0).reshape(2, 3))
+    v = t.T
+    t.data = np.zeros((3, 2))
+    t[0, 0] = 1.0
+    np.testing.assert_array_equal(v.data, np.arange(6.0).reshape(2, 3).T)
+    v[0, 0] = 7.0
+    np.testing.assert_array_equal(t.data, [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    assert float(v.data[0, 0]) == 7.0
+
+
 def test_a_write_through_a_transpose_is_recorded_like_torchs():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)

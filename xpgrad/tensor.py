@@ -898,8 +898,16 @@ class Tensor:
             )
         # root[k0][k1]...[key] = value, as a chain of recorded reads and writes
         values = [root]
-        for k in keys:
-            values.append(_read_step(values[-1], k))
+        try:
+            for k in keys:
+                values.append(_read_step(values[-1], k))
+        except (IndexError, ValueError, TypeError):
+            values = None
+        if values is None or values[-1].shape != self.shape or values[-1].data.dtype != self.data.dtype:
+            # root.data = other since (another shape or dtype): a view no more
+            del self._view
+            _take_over(self, apply(ops.setitem, (self, value), native), "__setitem__")
+            return
         new = apply(ops.setitem, (values[-1], value), native)
         for k, inner in zip(reversed(keys), reversed(values[:-1])):
             new = _write_step(inner, k, new)
@@ -1035,7 +1043,7 @@ def _made_view(base: Tensor, key, view: Tensor) -> None:
     ref = weakref.ref(view)
     with _WRITES:  # (written out, not @_serialized: every t.T and t[0] comes here)
         root, keys = getattr(base, "_view", None) or (base, ())
-        view._view = (root, keys + (key,))
+        view._view = (root, _then(keys, key))
         live = getattr(root, "_views", None)
         if live is None:
             root._views = [ref]
@@ -1074,12 +1082,19 @@ def _refresh_views(root: Tensor) -> None:
             view = ref()
             if view is None:
                 continue
+            if getattr(view, "_view", None) is None:  # let go of by a write into it
+                live.remove(ref)
+                continue
             cur = root
             try:
                 for k in view._view[1]:
                     cur = _read_step(cur, k)
             except (IndexError, ValueError, TypeError):  # root's data was replaced by another shape
-                del view._view  # the view keeps its values, as a copy
+                cur = None
+            if cur is None or cur.shape != view.shape or cur.data.dtype != view.data.dtype:
+                # (t.data = other: a transpose or a reshape of the same size reads it
+                # without an error) the view keeps its values, as a copy
+                del view._view
                 live.remove(ref)
                 continue
             if view._node is None and view._requires_grad and not cur._requires_grad:
@@ -1111,6 +1126,22 @@ class _Reshaped:
         self.shape = shape
 
 
+def _then(steps: tuple, step) -> tuple:
+    """``steps`` followed by ``step``, a transpose of a transpose or a reshape
+    of a reshape made one step (the identity none): ``a = a.T`` in a loop kept
+    a chain as long as the loop, which every write then walked."""
+    if steps:
+        last, kind = steps[-1], type(step)
+        if kind is _Reshaped and type(last) is _Reshaped:
+            return steps[:-1] + (step,)
+        if kind is _Permuted and type(last) is _Permuted:
+            axes = tuple([last.axes[a] for a in step.axes])
+            if axes == tuple(range(len(axes))):
+                return steps[:-1]
+            return steps[:-1] + (_Permuted(axes),)
+    return steps + (step,)
+
+
 def _read_step(t: Tensor, step) -> Tensor:
     """A view's ``step`` (a basic index, :class:`_Permuted` or
     :class:`_Reshaped`) read from ``t``, recorded."""
@@ -1139,7 +1170,8 @@ def permuted(x, axes: tuple) -> Tensor:
     library's transpose is: writes go through both ways (see ``__setitem__``)."""
     out = apply(ops.permute_dims, (x,), axes)
     if type(x) is Tensor and LIBS[type(x.data)].adapter.views:
-        _made_view(x, _Permuted(axes), out)
+        n = len(axes)  # valid, or apply raised: -1 is n - 1, as the step's inverse needs
+        _made_view(x, _Permuted(tuple([operator.index(a) % n for a in axes])), out)
     return out
 
 
