@@ -739,6 +739,57 @@ def test_checkpoint_gives_keyword_arguments_their_gradients():
     np.testing.assert_allclose(h, np.diag(2 * np.sin(x0)))
 
 
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_checkpoint_reruns_with_the_calls_random_numbers(backend):
+    # the rerun drew new noise from the global generator, so the gradient was
+    # of another function (dropout under checkpoint); torch's checkpoint keeps
+    # the RNG state, and so does xpgrad's now
+    if backend.name == "torch":
+        import torch
+
+        seed = torch.manual_seed
+
+        def noise(n):
+            return torch.randn(n, dtype=torch.float64)
+    else:
+        seed = np.random.seed
+
+        def noise(n):
+            return np.random.standard_normal(n)
+
+    seed(7)
+    first, second = host(noise(3)), host(noise(3))
+    seed(7)
+
+    drawn = []
+
+    def f(t):
+        n = noise(3)
+        drawn.append(host(n))
+        return xp.sum((t * n) ** 2)
+
+    x0 = np.array([0.5, -1.0, 2.0])
+    x = xpgrad.tensor(backend.asarray(x0), requires_grad=True)
+    xpgrad.checkpoint(f)(x).backward()
+    np.testing.assert_array_equal(drawn[0], first)
+    np.testing.assert_array_equal(drawn[1], first)  # the rerun's
+    np.testing.assert_allclose(host(x.grad), 2 * x0 * first**2)
+    np.testing.assert_array_equal(host(noise(3)), second)  # on from the call, as without the rerun
+
+
+def test_checkpoint_of_one_tensor_at_two_positions_has_its_own_derivatives():
+    # f(a, a): the recorded backward rebuilt both arguments on a's one node, so
+    # the gradient at each position was the total, and the engine added them
+    # again: jvp, hvp and the Hessian of t * s at s = t were doubled
+    prod = xpgrad.checkpoint(lambda t, s: t * s)
+    x0, v0 = np.array([0.3, -1.2, 2.0]), np.array([1.0, 0.5, -2.0])
+    _, tangent = xpgrad.jvp(lambda a: prod(a, a), (x0,), (v0,))
+    np.testing.assert_allclose(tangent, 2 * x0 * v0)
+    h = xpgrad.hessian(lambda a: xp.sum(prod(a, a)))(x0)
+    np.testing.assert_allclose(h, 2 * np.eye(3))
+    np.testing.assert_allclose(xpgrad.hvp(lambda a: xp.sum(prod(a, a) * a), x0, v0), 6 * x0 * v0)
+
+
 @pytest.mark.parametrize("f", [lambda x: {"y": x * x}, lambda x: (x * x, (x, 2 * x))],
                          ids=["dict", "nested"])
 def test_vjp_refuses_outputs_it_would_give_no_cotangent(f):

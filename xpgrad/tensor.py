@@ -1885,6 +1885,14 @@ def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
     return _linear(op, xp, scope, value, _same, leaf)
 
 
+def passed_through(t: Tensor, op: str) -> Tensor:
+    """A Tensor of ``t``'s data with a node of its own that passes its gradient
+    to ``t``: two such of one ``t`` are two inputs to differentiate by, where
+    ``t`` twice would be one (``op``'s argument at two positions)."""
+    xp, scope = resolve(op, t.data)
+    return _linear(op, xp, scope, t.data, _same, t._node or t)
+
+
 def _linear(op: str, xp, scope, value, adjoint, parent) -> Tensor:
     """A Tensor of ``value``, a linear function of ``parent`` (a node or a
     leaf) whose vector-Jacobian product is ``adjoint(xp, g)``."""

@@ -38,6 +38,7 @@ from .tensor import (
     constant,
     joined,
     leaf_as_read,
+    passed_through,
     records,
     tensor,
 )
@@ -776,6 +777,13 @@ def checkpoint(f):
     what its ops save: only its arguments are kept, as ``jax.checkpoint`` and
     ``torch.utils.checkpoint`` do. Memory for time; ``f`` returns one Tensor.
 
+    The rerun draws the same random numbers from NumPy's global generator
+    (``numpy.random``) and torch's (CPU, and CUDA once initialized) as the
+    call did, as torch's ``preserve_rng_state``: their states are saved at the
+    call and restored around the rerun. A ``numpy.random.Generator`` or
+    CuPy's generator that ``f`` draws from is not: pass the noise in as an
+    argument instead.
+
     >>> import xpgrad
     >>> x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
     >>> xpgrad.checkpoint(lambda t: (t.__array_namespace__().exp(t) * t).sum())(x).backward()
@@ -793,6 +801,7 @@ def checkpoint(f):
         # The arguments' values now: an assignment into one later rebinds its
         # Tensor to new data, which the rerun must not read.
         now = tuple([constant(a.data) if type(a) is Tensor else a for a in flat])
+        rng = _rng_states()
         token = _GRAD_ENABLED.set(False)
         try:
             out = f(*args, **kwargs)
@@ -815,10 +824,27 @@ def checkpoint(f):
         def rerun(*values):
             return f(*values[:n], **dict(zip(keys, values[n:])))
 
-        node._node.saved = _CheckpointSaved(rerun if keys else f, now, node._node.parents)
+        node._node.saved = _CheckpointSaved(rerun if keys else f, now, node._node.parents, rng)
         return node
 
     return checkpointed
+
+
+def _rng_states() -> list:
+    """The global random states a checkpoint's rerun starts from: NumPy's, and
+    torch's (CPU, and each CUDA device once initialized) where torch is imported."""
+    states = [(np.random.set_state, np.random.get_state())]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        states.append((torch.set_rng_state, torch.get_rng_state()))
+        if torch.cuda.is_initialized():
+            states.append((torch.cuda.set_rng_state_all, torch.cuda.get_rng_state_all()))
+    return states
+
+
+def _set_rng_states(states: list) -> None:
+    for set_state, state in states:
+        set_state(state)
 
 
 def _closes_over(out: Tensor, args) -> bool:
@@ -898,10 +924,10 @@ def _checked(s, i: int, g):
 
 
 class _CheckpointSaved:
-    __slots__ = ("f", "args", "parents")
+    __slots__ = ("f", "args", "parents", "rng")
 
-    def __init__(self, f, args, parents):
-        self.f, self.args, self.parents = f, args, parents
+    def __init__(self, f, args, parents, rng):
+        self.f, self.args, self.parents, self.rng = f, args, parents, rng
 
 
 class _Checkpoint:
@@ -923,17 +949,27 @@ class _Checkpoint:
     @staticmethod
     def graph_gradients(tx, g, s, needs) -> tuple:
         # f again on Tensors joined to the graph its arguments came from, so
-        # that its gradient is differentiable with respect to them too.
-        args = [
-            (leaf_as_read(p, a.data, "checkpoint") if type(p) is Tensor else _result(a.data, p))
-            if n else a
-            for a, p, n in zip(s.args, s.parents, needs)
-        ]
+        # that its gradient is differentiable with respect to them too. One
+        # Tensor at two positions (f(a, a)) is two, each with its own node: as
+        # one, the gradient at each position was the total (jvp and hvp doubled).
+        seen = [id(p) for p, n in zip(s.parents, needs) if n]
+        args = []
+        for a, p, n in zip(s.args, s.parents, needs):
+            if n:
+                a = leaf_as_read(p, a.data, "checkpoint") if type(p) is Tensor else _result(a.data, p)
+                if seen.count(id(p)) > 1:
+                    a = passed_through(a, "checkpoint")
+            args.append(a)
         return _Checkpoint._rerun(s, args, needs, g, create_graph=True)
 
     @staticmethod
     def _rerun(s, args, needs, g, create_graph: bool) -> tuple:
-        out = s.f(*args)
+        now = _rng_states()
+        _set_rng_states(s.rng)  # the call's random numbers again
+        try:
+            out = s.f(*args)
+        finally:
+            _set_rng_states(now)
         if type(out) is not Tensor or not out.requires_grad:  # no path to the arguments
             return tuple([_zeros_like(a) if n else None for a, n in zip(args, needs)])
         if _closes_over(out, args):
