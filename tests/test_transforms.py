@@ -777,6 +777,37 @@ def test_checkpoint_reruns_with_the_calls_random_numbers(backend):
     np.testing.assert_array_equal(host(noise(3)), second)  # on from the call, as without the rerun
 
 
+def test_jvp_refuses_what_the_backward_refuses():
+    # jvp differentiates the vjp at a cotangent placeholder, which was zeros:
+    # the rules' checks of the gradient they get saw none, so jvp of eigh's
+    # eigenvectors at a repeated eigenvalue gave a finite tangent where vjp and
+    # jacobian raise (JAX gives NaN and inf)
+    a0 = np.diag([1.0, 1.0, 3.0])
+    t0 = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"^eigh\.backward: x has a repeated eigenvalue"):
+        xpgrad.jvp(lambda a: xp.linalg.eigh(a).eigenvectors, (a0,), (t0,))
+    # the eigenvalues' tangent is diag(V^T t V), as JAX's and torch's
+    np.testing.assert_allclose(xpgrad.jvp(lambda a: xp.linalg.eigh(a).eigenvalues, (a0,), (t0,))[1], 0.0)
+
+
+def test_a_custom_bwd_that_leaves_the_graph_is_refused_where_it_is_differentiated():
+    # jvp of a custom_vjp function whose bwd computes with NumPy on g.data gave
+    # a zero tangent, silently (JAX and torch.func refuse jvp of such rules)
+    @xpgrad.custom_vjp
+    def dbl(t):
+        return t * 2.0
+
+    dbl.defvjp(lambda t: (dbl(t), None), lambda r, g: (np.asarray(g.data) * 2.0,))
+    x0, v0 = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    np.testing.assert_allclose(xpgrad.grad(lambda t: xp.sum(dbl(t)))(x0), [2.0, 2.0])
+    with pytest.raises(TypeError, match=r"^custom_vjp: the bwd of dbl gave argument 0 a gradient that does not"):
+        xpgrad.jvp(dbl, (x0,), (v0,))
+    dbl.defvjp(lambda t: (dbl(t), None), lambda r, g: (g * 2.0,))  # on g: differentiable
+    np.testing.assert_allclose(xpgrad.jvp(dbl, (x0,), (v0,))[1], 2 * v0)
+    dbl.defvjp(lambda t: (dbl(t), None), lambda r, g: (np.zeros(2),))  # a constant 0 is one
+    np.testing.assert_allclose(xpgrad.jvp(dbl, (x0,), (v0,))[1], [0.0, 0.0])
+
+
 def test_checkpoint_of_one_tensor_at_two_positions_has_its_own_derivatives():
     # f(a, a): the recorded backward rebuilt both arguments on a's one node, so
     # the gradient at each position was the total, and the engine added them

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 
 from . import ops
-from ._backend import array_device, dtype_info, namespace_name, resolve
+from ._backend import array_device, dtype_info, is_lazy, namespace_name, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
 from .tensor import (
@@ -230,6 +230,12 @@ def _zeros_like(t: Tensor) -> Tensor:
     xp, scope = resolve("zeros_like", t.data)
     with scope:
         return constant(xp.zeros_like(t.data))
+
+
+def _ones_like(t: Tensor):
+    xp, scope = resolve("ones_like", t.data)
+    with scope:
+        return xp.ones_like(t.data)
 
 
 def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
@@ -509,8 +515,10 @@ def jvp(f, primals, tangents):
         nested = nested or _joined_elsewhere(live)
         found = {}
         if live:
-            # one cotangent u per output: d/du of <vjp(u), t> is J t, output by output
-            us = [_Target(_alias(_internal(Tensor(_zeros_like(o).data, requires_grad=True))))
+            # one cotangent u per output: d/du of <vjp(u), t> is J t, output by output,
+            # whatever u is. Ones, not zeros: the rules' checks of the gradient they
+            # get (eigh's at a repeated eigenvalue) must see one that reaches them.
+            us = [_Target(_alias(_internal(Tensor(_ones_like(o), requires_grad=True))))
                   for o in live]
             back = _gradients(live, targets, [u.arg for u in us], True, True, name)
             pairs = [(g, t) for g, t in zip(back, tangents) if g.requires_grad]
@@ -884,8 +892,28 @@ class _UserRule:
                 f"gradients, one per argument; got {type(grads).__name__}"
                 + (f" of {len(grads)}" if isinstance(grads, (tuple, list)) else "")
             )
-        return tuple([_checked(s, i, r) if n else None
-                      for i, (r, n) in enumerate(zip(grads, needs))])
+        out = tuple([_checked(s, i, r) if n else None for i, (r, n) in enumerate(zip(grads, needs))])
+        if tx is not None and g.requires_grad:
+            for i, r in enumerate(out):
+                if r is not None and not r.requires_grad and not _all_zero(r.data):
+                    raise TypeError(
+                        f"custom_vjp: the bwd of {s.name} gave argument {i} a gradient that does "
+                        f"not depend on its cotangent g (it left the graph: a NumPy function, "
+                        f"g.data or g.detach()), so a derivative of it (hessian, hvp, jvp, "
+                        f"create_graph=True) would be 0; write bwd with g's namespace "
+                        f"(g.__array_namespace__()) to differentiate through it"
+                    )
+        return out
+
+
+def _all_zero(a) -> bool:
+    """Whether array ``a`` holds only zeros (a lazy one, whose values would be
+    computed, counts as such)."""
+    if is_lazy(a):
+        return True
+    xp, scope = resolve("custom_vjp", a)
+    with scope:
+        return not bool(xp.any(a != 0))
 
 
 def _checked(s, i: int, g):
