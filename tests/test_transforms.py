@@ -113,7 +113,7 @@ def test_autograd_grad_errors_name_the_function():
         xpgrad.autograd.grad(y, xpgrad.tensor(X))
     with pytest.raises(RuntimeError, match=r"outputs\[0\] does not require grad"):
         xpgrad.autograd.grad(xpgrad.tensor(1.0), x)
-    with pytest.raises(ValueError, match="autograd.grad: grad can be omitted only"):
+    with pytest.raises(ValueError, match="autograd.grad: grad_outputs can be omitted only"):
         xpgrad.autograd.grad(x * 2.0, x)
     with pytest.raises(ValueError, match="2 entries for 1 outputs"):
         xpgrad.autograd.grad(y, x, [None, None])
@@ -848,12 +848,12 @@ def test_custom_vjp_refuses_a_fwd_without_its_residuals_and_a_complex_bwd_for_a_
     (lambda: xpgrad.grad(lambda z: xp.sum(z * z))(np.array([1 + 2j])),
      r"^grad: the function's output is complex \(complex128\)"),
     (lambda: xpgrad.jvp(lambda x: x * x, (np.ones(2),), (np.ones(3),)),
-     r"^jvp: the cotangent or tangent has shape \(3,\), expected \(2,\)"),
+     r"^jvp: the tangent has shape \(3,\), expected \(2,\)"),
     (lambda: xpgrad.hvp(lambda x: xp.sum(x * x * x), np.ones(2), np.ones(3)),
-     r"^hvp: the cotangent or tangent has shape \(3,\)"),
+     r"^hvp: the tangent has shape \(3,\)"),
     (lambda: xpgrad.hessian(lambda x: xp.sum(x * x), 3)(np.ones(2)), r"^hessian: argnums 3 is out of range"),
     (lambda: xpgrad.vjp(lambda x: x * x, np.ones(2))[1](np.ones(2) * 1j),
-     r"^vjp: the cotangent or tangent has the complex dtype complex128"),
+     r"^vjp: the cotangent has the complex dtype complex128"),
 ], ids=["grad-complex", "jvp-shape", "hvp-shape", "hessian-argnums", "vjp-complex"])
 def test_a_transform_s_errors_name_the_transform_called(call, says):
     # they said "xpgrad transform: grad can be omitted ..." or named jacobian for hessian

@@ -1501,7 +1501,8 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
     copy what they cannot own, asks for it)."""
     # what the caller calls the seed: backward's and autograd.grad's grad, a
     # transform's cotangent (vjp, an output of jacobian's) or tangent (jvp, hvp)
-    what = "grad" if op in ("backward", "autograd.grad") else "the cotangent or tangent"
+    what = {"backward": "grad", "autograd.grad": "grad_outputs", "jvp": "the tangent",
+            "hvp": "the tangent"}.get(op, "the cotangent")
     if grad is None:
         data = out.data
         if shared and data.shape == ():
@@ -1511,14 +1512,14 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
         xp, scope = resolve(op, data)
         if math.prod(out.shape) != 1:  # torch's .size is a method
             raise ValueError(
-                f"{op}: grad can be omitted only for a single-element output; this one "
-                f"has shape {fmt(out.shape)}, pass grad=an array of that shape"
+                f"{op}: {what} can be omitted only for a single-element output; this one "
+                f"has shape {fmt(out.shape)}: pass {what} as an array of that shape"
             )
         if dtype_info(xp, out.data.dtype).complex:  # torch refuses too: 1 is no gradient of it
             raise TypeError(
-                f"{op}: grad can be omitted only for a real output; this one is "
-                f"{out.data.dtype}: pass grad explicitly, or differentiate a real function of "
-                f"it (xp.real, xp.abs)" if what == "grad" else
+                f"{op}: {what} can be omitted only for a real output; this one is "
+                f"{out.data.dtype}: pass {what} explicitly, or differentiate a real function of "
+                f"it (xp.real, xp.abs)" if op in ("backward", "autograd.grad") else
                 f"{op}: the function's output is complex ({out.data.dtype}); {op} differentiates "
                 f"real-valued functions: take a real function of it (xp.real, xp.abs)"
             )
