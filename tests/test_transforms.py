@@ -117,6 +117,8 @@ def test_autograd_grad_errors_name_the_function():
         xpgrad.autograd.grad(x * 2.0, x)
     with pytest.raises(ValueError, match="2 entries for 1 outputs"):
         xpgrad.autograd.grad(y, x, [None, None])
+    with pytest.raises(TypeError, match=r"^autograd.grad: grad_outputs must be an array, a Tensor or a sequence"):
+        xpgrad.autograd.grad(y, x, 2.0)  # Python's "'float' object is not iterable"
 
 
 def test_grad_outputs_with_a_graph_are_differentiated_through():
