@@ -1158,7 +1158,8 @@ def _write_step(inner: Tensor, step, new: Tensor) -> Tensor:
     recorded: a transpose and a reshape read all of ``inner``, and are undone."""
     kind = type(step)
     if kind is _Permuted:
-        return apply(ops.permute_dims, (new,), tuple(sorted(range(len(step.axes)), key=step.axes.__getitem__)))
+        inverse = tuple(sorted(range(len(step.axes)), key=step.axes.__getitem__))
+        return apply(ops.permute_dims, (new,), inverse)
     if kind is _Reshaped:
         return apply(ops.reshape, (new,), tuple(inner.shape))
     return apply(ops.setitem, (inner, new), Tensor._native_key(step))

@@ -190,8 +190,8 @@ class Dask(Library):
             if index.shape[0] <= size:  # a few positions (an embedding's): each task reads all
                 out = da.blockwise(
                     _scatter_part, "j", index, "i", values, "i", starts, "j", n=n, size=size,
-                    concatenated=True, concatenate=True, adjust_chunks={"j": lambda _: size}, dtype=values.dtype,
-                    meta=np.empty((0,), values.dtype),
+                    concatenated=True, concatenate=True, adjust_chunks={"j": lambda _: size},
+                    dtype=values.dtype, meta=np.empty((0,), values.dtype),
                 )
             else:  # many (a permutation's): a part per chunk of them, summed
                 out = da.blockwise(

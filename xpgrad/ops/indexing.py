@@ -439,9 +439,9 @@ class setitem(Rule):
     gets the last value written to it (in the selection's order, as NumPy
     writes them; xpgrad writes it so on NumPy, torch and CuPy, whose order
     is otherwise left open). On JAX (whose ``jit`` allows no branch on the
-    data, and whose reads clamp an index out of range where its writes drop
-    it) and on dask (lazy) the library writes it, and value's gradient there
-    is exact only without repeats."""
+    data) the library picks the write that lands, and the gradients follow
+    its pick (:func:`_set_winners`); on dask (lazy) the library writes it,
+    and value's gradient there is exact only without repeats."""
 
     args = ("x", "value")
     scalars = ("value",)
@@ -457,10 +457,12 @@ class setitem(Rule):
         if needs[1] and _may_repeat(xp, x, key):
             repeats = run("setitem", scope, _repeats, xp, x, key, flips)
         landed = None
-        if repeats is None:
-            out = run("setitem", scope, _set_copy, xp, x, key, value, flips)  # IndexError passes as it is
-        else:
+        if repeats is not None:
             out, landed = run("setitem", scope, _set_last, xp, x, value, *repeats)
+        elif needs[1] and adapter_of(xp).gather_fills and _integer_index(key):
+            out, landed = run("setitem", scope, _set_winners, xp, x, key, value, flips)
+        else:
+            out = run("setitem", scope, _set_copy, xp, x, key, value, flips)  # IndexError passes as it is
         saved = Assigned(key, flips, None if is_scalar else tuple(value.shape),
                          None if is_scalar else value.dtype, landed, x.dtype)
         return setitem.record(xp, scope, saved, needs, out)
@@ -485,6 +487,12 @@ def _may_repeat(xp, x, key) -> bool:
     array, or a list), on a library whose repeats xpgrad writes itself."""
     if adapter_of(xp).gather_fills or is_lazy(x):  # JAX, dask: see setitem
         return False
+    return _integer_index(key)
+
+
+def _integer_index(key) -> bool:
+    """Whether ``key`` holds an index that is not a boolean mask (an integer
+    array, or a list)."""
     return any(
         k is not None and k is not Ellipsis and type(k) not in (int, slice) and not _is_mask(k)
         for k in key
@@ -542,10 +550,8 @@ def _index_repeats(xp, x, key) -> bool:
     return bool(ixp.any(ranked[1:] == ranked[:-1]))
 
 
-def _set_last(xp, x, value, shape, flat, last):
-    """``x`` with ``value`` (broadcast to the selection's ``shape``) written at
-    the flat positions ``flat``, each position once, by its ``last`` write;
-    and the selection's mask of the writes that landed."""
+def _selection_values(xp, value, shape):
+    """``value`` broadcast to the selection's ``shape``, flat."""
     while value.ndim > len(shape) and value.shape[0] == 1:  # NumPy drops leading 1s
         value = xp.reshape(value, tuple(value.shape[1:]))
     vshape = tuple(value.shape)
@@ -554,7 +560,34 @@ def _set_last(xp, x, value, shape, flat, last):
             f"setitem: value of shape {fmt(vshape)} cannot be broadcast to the selection's "
             f"shape {fmt(shape)}"
         )
-    values = xp.reshape(xp.broadcast_to(value, shape), (-1,))
+    return xp.reshape(xp.broadcast_to(value, shape), (-1,))
+
+
+def _set_winners(xp, x, key, value, flips):
+    """:func:`_set_last` without reading the data (JAX, under ``jit``): the
+    library picks which write to a repeated position lands, once, on the
+    selection's numbers (``slot``), and every write to that position then
+    writes the winner's value, so the mask of the writes that landed is the
+    one the values followed, whatever the order. Without it the gradient of
+    a repeated position went to every write (x[[0, 0]] = x[[0, 0]] + 1: 2
+    where the value is x[0] + 1)."""
+    pos = adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key)
+    shape = tuple(pos.shape)
+    flat = xp.reshape(pos, (-1,))
+    dev = getattr(x, "device", None)
+    mine = xp.arange(flat.shape[0], dtype=flat.dtype, device=dev)
+    slot = _set_copy(xp, xp.zeros((math.prod(x.shape),), dtype=flat.dtype, device=dev), (flat,), mine)
+    winner = xp.take(slot, flat)
+    values = xp.take(_selection_values(xp, value, shape), winner)
+    out = _set_copy(xp, xp.reshape(x, (-1,)), (flat,), values)
+    return xp.reshape(out, tuple(x.shape)), xp.reshape(winner == mine, shape)
+
+
+def _set_last(xp, x, value, shape, flat, last):
+    """``x`` with ``value`` (broadcast to the selection's ``shape``) written at
+    the flat positions ``flat``, each position once, by its ``last`` write;
+    and the selection's mask of the writes that landed."""
+    values = _selection_values(xp, value, shape)
     out = _set_copy(xp, xp.reshape(x, (-1,)), (xp.take(flat, last),), xp.take(values, last))
     landed = _set_copy(xp, xp.zeros_like(flat, dtype=xp.bool), (last,), True)
     return xp.reshape(out, tuple(x.shape)), xp.reshape(landed, shape)
