@@ -294,8 +294,12 @@ def test_setitem_keeps_jax_jit_and_jaxs_out_of_range_writes():
     # through an index of x would have taken it for a repeat of the last one
     x = xpgrad.tensor(jnp.zeros(3), requires_grad=True)
     y = x * 1.0
-    y[jnp.asarray([2, 5])] = xpgrad.tensor(jnp.asarray([10.0, 20.0]), requires_grad=True)
+    v = xpgrad.tensor(jnp.asarray([10.0, 20.0]), requires_grad=True)
+    y[jnp.asarray([2, 5])] = v
     np.testing.assert_array_equal(np.asarray(y.data), [0.0, 0.0, 10.0])
+    xp.sum(y * jnp.asarray([1.0, 2.0, 3.0])).backward()  # the dropped write has no gradient
+    np.testing.assert_array_equal(np.asarray(v.grad), [3.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(x.grad), [1.0, 2.0, 0.0])
 
 
 def test_a_value_that_does_not_fit_a_repeated_selection_names_setitem():

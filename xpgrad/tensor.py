@@ -1558,7 +1558,7 @@ def _seed(op: str, out: Tensor, grad, shared: bool = False):
         if info.complex and not dtype_info(xp, out.data.dtype).complex:
             raise TypeError(  # the cast would drop its imaginary part, silently
                 f"{op}: {what} has the complex dtype {grad.dtype}, but this tensor is real "
-                f"({out.data.dtype}); pass a real grad (xp.real(grad), if that is what is meant)"
+                f"({out.data.dtype}); pass a real one (xp.real of it, if that is what is meant)"
             )
         if grad.dtype != out.data.dtype:
             with scope:

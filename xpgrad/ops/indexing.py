@@ -565,22 +565,23 @@ def _selection_values(xp, value, shape):
 
 def _set_winners(xp, x, key, value, flips):
     """:func:`_set_last` without reading the data (JAX, under ``jit``): the
-    library picks which write to a repeated position lands, once, on the
-    selection's numbers (``slot``), and every write to that position then
-    writes the winner's value, so the mask of the writes that landed is the
-    one the values followed, whatever the order. Without it the gradient of
-    a repeated position went to every write (x[[0, 0]] = x[[0, 0]] + 1: 2
-    where the value is x[0] + 1)."""
-    pos = adapter_of(xp).getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key)
-    shape = tuple(pos.shape)
-    flat = xp.reshape(pos, (-1,))
+    library picks which write to a repeated position lands, once, writing the
+    selection's numbers with ``key`` (and drops a write out of range, as it
+    drops the value's); every write then writes the value of the number it
+    reads back, so the mask of the writes that landed is the one the values
+    followed, whatever the order. Without it the gradient of a repeated
+    position went to every write (x[[0, 0]] = x[[0, 0]] + 1: 2 where the value
+    is x[0] + 1)."""
+    getitem = adapter_of(xp).getitem
     dev = getattr(x, "device", None)
-    mine = xp.arange(flat.shape[0], dtype=flat.dtype, device=dev)
-    slot = _set_copy(xp, xp.zeros((math.prod(x.shape),), dtype=flat.dtype, device=dev), (flat,), mine)
-    winner = xp.take(slot, flat)
-    values = xp.take(_selection_values(xp, value, shape), winner)
-    out = _set_copy(xp, xp.reshape(x, (-1,)), (flat,), values)
-    return xp.reshape(out, tuple(x.shape)), xp.reshape(winner == mine, shape)
+    index = adapter_of(xp).index_dtype(xp)
+    shape = tuple(getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key).shape)
+    mine = xp.reshape(xp.arange(math.prod(shape), dtype=index, device=dev), shape)
+    slot = _set_copy(xp, xp.full(tuple(x.shape), -1, dtype=index, device=dev), key, mine, flips)
+    winner = getitem(xp, _flip(xp, slot, flips), key)  # -1, or another's, where dropped
+    picked = xp.take(_selection_values(xp, value, shape), xp.reshape(winner, (-1,)))
+    out = _set_copy(xp, x, key, xp.reshape(picked, shape), flips)
+    return out, winner == mine
 
 
 def _set_last(xp, x, value, shape, flat, last):
