@@ -11,7 +11,7 @@ import pytest
 import xpgrad
 import xpgrad.array_api as xp
 from tests.subsets import backend_cases
-from tests.support import assert_allclose, dtype_name, host
+from tests.support import assert_allclose, backend_params, dtype_name, host
 from xpgrad.testing import gradcheck
 
 # JAX compiles each function at each shape afresh: half of its cases here in a
@@ -494,3 +494,19 @@ def test_jax_index_out_of_range_sends_its_gradient_nowhere():
     x.grad = None
     xp.take(x, jnp.array([3, 1]), axis=1).backward(jnp.ones((2, 2)))
     np.testing.assert_array_equal(np.asarray(x.grad), [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+@pytest.mark.parametrize("into, of", [("float64", "float32"), ("float32", "float64"), ("complex128", "float64")])
+def test_setitem_with_an_index_array_casts_the_value_as_numpy_does(backend, into, of):
+    # torch's index_put refused a value of another dtype ("Index put requires
+    # the source and destination dtypes match"), where slices and NumPy cast it:
+    # array-api-extra's at(x)[idx].set(y) raised on torch data
+    z = xpgrad.tensor(backend.asarray(np.zeros(3), into)) * 1.0
+    v = xpgrad.tensor(backend.asarray(np.array([1.5, 2.5]), of), requires_grad=True)
+    z[backend.asarray(np.array([0, 2]))] = v
+    assert dtype_name(z.data) == into
+    np.testing.assert_array_equal(host(z), [1.5, 0.0, 2.5])
+    xp.sum(xp.real(z) * 2.0).backward()
+    assert dtype_name(v.grad) == of
+    np.testing.assert_array_equal(host(v.grad), [2.0, 2.0])

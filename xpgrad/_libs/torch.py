@@ -22,6 +22,14 @@ class Torch(Library):
     def numpy_scalar(self, xp, v, like):
         return v.item()  # torch reads NumPy's scalars as Python numbers
 
+    def assign(self, xp, z, key, value):
+        # torch's index_put (an integer array or mask in the key) refuses a value
+        # of another dtype, where slices and NumPy cast it to z's
+        if getattr(value, "dtype", z.dtype) != z.dtype:
+            value = value.to(z.dtype)
+        z[key] = value
+        return z
+
     def shares_memory(self, a, b):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
