@@ -502,8 +502,8 @@ def test_setitem_with_an_index_array_casts_the_value_as_numpy_does(backend, into
     # torch's index_put refused a value of another dtype ("Index put requires
     # the source and destination dtypes match"), where slices and NumPy cast it:
     # array-api-extra's at(x)[idx].set(y) raised on torch data
-    z = xpgrad.tensor(backend.asarray(np.zeros(3), into)) * 1.0
-    v = xpgrad.tensor(backend.asarray(np.array([1.5, 2.5]), of), requires_grad=True)
+    z = xpgrad.tensor(backend.asarray(np.zeros(3).astype(into))) * 1.0
+    v = xpgrad.tensor(backend.asarray(np.array([1.5, 2.5]).astype(of)), requires_grad=True)
     z[backend.asarray(np.array([0, 2]))] = v
     assert dtype_name(z.data) == into
     np.testing.assert_array_equal(host(z), [1.5, 0.0, 2.5])
