@@ -455,7 +455,14 @@ def fake_cupy(monkeypatch):
     cupy.asarray = lambda a: calls.append(("asarray", a)) or np.asarray(a)
     cupy.get_default_memory_pool = lambda: pool
     cupyx = types.ModuleType("cupyx")
-    cupyx.scatter_add = lambda out, index, values: np.add.at(out, index, values)
+    def scatter_add(out, index, values):  # CuPy 15's list of dtypes (its TypeError)
+        if out.dtype.name not in ("int32", "int64", "float16", "float32", "float64", "uint32", "uint64"):
+            raise TypeError("cupy.add.at only supports int32, int64, float16, float32, float64, "
+                            "uint32, uint64")
+        calls.append(("scatter_add", out.dtype.name))
+        np.add.at(out, index, values)
+
+    cupyx.scatter_add = scatter_add
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "cupyx", cupyx)
     # No GPU here: every cuda:N counts as available (without filling _device's cache).
@@ -481,6 +488,18 @@ def test_cupy_adapter_calls(fake_cupy):
     index, values, expected = _scatter_cases()
     out = adapter.scatter_add(np, 5, np.array(index), np.array(values), None)
     np.testing.assert_allclose(out, expected)
+
+
+@pytest.mark.parametrize("dtype, parts", [("complex128", ["float64"] * 2), ("complex64", ["float32"] * 2),
+                                          ("float16", ["float32"])])
+def test_cupy_scatter_add_takes_complex_and_half_precision(fake_cupy, dtype, parts):
+    # cupyx.scatter_add refuses complex dtypes (and bfloat16, and float16 before
+    # CuPy 15): every gather's backward raised on complex CuPy data
+    index, values, expected = _scatter_cases()
+    values = np.array(values) * (1 - 2j if "complex" in dtype else 1)
+    out = CuPy().scatter_add(np, 5, np.array(index), values.astype(dtype), None)
+    assert out.dtype == dtype and [c[1] for c in fake_cupy if c[0] == "scatter_add"] == parts
+    np.testing.assert_allclose(out, np.array(expected) * (1 - 2j if "complex" in dtype else 1), rtol=1e-3)
 
 
 def test_to_device_onto_a_gpu_goes_through_cupy(fake_cupy):

@@ -185,7 +185,7 @@ def library_dtype(xp, dtype, op: str):
         except (TypeError, ValueError):
             pass
     native = getattr(xp, name, None) if name in _DTYPE_NAMES else None
-    if native is None and name == "bfloat16" and xp.__name__.endswith("numpy"):
+    if native is None and name == "bfloat16" and xp.__name__.endswith(("numpy", "cupy")):
         try:
             import ml_dtypes
 

@@ -117,6 +117,12 @@ class Library:
         ``take`` and ``take_along_axis`` read a fill value at an index out of
         range instead of raising (JAX): their backwards then find positions
         by gathering flat positions, so that such an index sends nowhere.
+    ``gather_wraps``
+        An index out of range wraps round its axis (CuPy's ``take`` and
+        indexing) instead of raising: the gathers' backwards find positions
+        by gathering flat positions too, so that the gradient goes where the
+        value came from (the positions by arithmetic wrapped round the whole
+        array instead).
     ``transpose_is_view``
         ``matrix_transpose`` costs nothing (a view, or folded into the GEMM);
         False where it writes a transposed copy (cubed), so that the rules
@@ -146,6 +152,7 @@ class Library:
     half_gemm = True
     negative_slice_steps = True
     gather_fills = False
+    gather_wraps = False
     transpose_is_view = True
     lazy = False
     views = False

@@ -17,6 +17,7 @@ class CuPy(Library):
     name = "cupy"
     views = True
     scoped = True
+    gather_wraps = True  # an index out of range wraps, as mode="wrap"
 
     def device_of(self, x) -> Device:
         return Device._make("cuda", x.device.id)
@@ -38,7 +39,14 @@ class CuPy(Library):
     def scatter_add(self, xp, n, index, values, like):
         import cupyx
 
-        out = xp.zeros(n, dtype=values.dtype)
+        dt = values.dtype
+        if dt.kind == "c":  # cupyx.scatter_add takes real dtypes only: each part alone
+            real = self.scatter_add(xp, n, index, xp.real(values), like)
+            return real + 1j * self.scatter_add(xp, n, index, xp.imag(values), like)
+        if dt.itemsize < 4:  # float16 (before CuPy 15) and bfloat16: summed in float32
+            wide = self.scatter_add(xp, n, index, xp.astype(values, xp.float32), like)
+            return xp.astype(wide, dt)
+        out = xp.zeros(n, dtype=dt)
         cupyx.scatter_add(out, index, values)
         return out
 

@@ -57,6 +57,11 @@ def _target(device, op: str):
 def _create(op: str, device, make):
     xp, native = _target(device, op)
     try:
+        if native is not None and type(native).__module__.startswith("cupy"):
+            # array-api-compat's CuPy zeros, ones, full, arange, eye... take device=
+            # and allocate on the current device: a GPU but the first must be entered
+            with native:
+                return _wrap(make(xp, native))
         return _wrap(make(xp, native))
     except BACKEND_ERRORS as exc:
         raise backend_error(op, exc)

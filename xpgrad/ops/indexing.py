@@ -141,9 +141,11 @@ class _Gather(Rule, template=True):
 
     @classmethod
     def _positions(cls, xp, s):
-        # JAX reads a fill value at an index out of range: the gather on iota
-        # sends that element's gradient nowhere, as it should.
-        find = cls.gathered_positions if adapter_of(xp).gather_fills else cls.positions
+        # JAX reads a fill value at an index out of range, and CuPy wraps it
+        # round its axis: the gather on iota sends that element's gradient
+        # nowhere, or where its value came from.
+        adapter = adapter_of(xp)
+        find = cls.gathered_positions if adapter.gather_fills or adapter.gather_wraps else cls.positions
         return find(xp, s.x, *s.params)
 
     @classmethod
