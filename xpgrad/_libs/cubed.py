@@ -38,6 +38,7 @@ the namespace, which is built from an array of it).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from . import Library, Scope, broadcast_chunks, per_block, rank_from_singular_values
@@ -220,6 +221,17 @@ class CubedNamespace:
         if chunks is None and tuple(x.shape) != shape:
             chunks = _broadcast_chunks(x, shape)
         return self._base.broadcast_to(x, shape, chunks=chunks)
+
+    def mean(self, x, /, *, axis=None, keepdims=False):
+        """cubed 0.27's mean over more than one axis of an array chunked
+        along them stores an intermediate array that a second compute of the
+        same graph finds there (ContainsArrayError: the loss, then the
+        gradient; a var or std): sum over count instead."""
+        axes = tuple(range(x.ndim)) if axis is None else axis if type(axis) is tuple else (axis,)
+        if len(axes) < 2:
+            return self._base.mean(x, axis=axis, keepdims=keepdims)
+        count = math.prod(x.shape[a] for a in axes)
+        return self._base.sum(x, axis=axis, keepdims=keepdims) / count
 
     def take(self, x, indices, /, *, axis=None):
         """cubed 0.27 returns ``x`` itself when an index array is as long as
