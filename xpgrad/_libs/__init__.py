@@ -27,13 +27,14 @@ False
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 import threading
 
 from .._device import CPU, Device, require_available
 
 __all__ = ["Library", "Scope", "adapter_for", "broadcast_chunks", "current_scope", "per_block",
-           "rank_from_singular_values"]
+           "rank_from_singular_values", "scatter_chunk", "scatter_part"]
 
 # The stack of Scopes entered in each thread (``_state.stack``): two threads
 # may run two ops at once.
@@ -356,6 +357,36 @@ def rank_from_singular_values(xp, sv, shape, rtol):
         rtol = xp.expand_dims(rtol, axis=-1)
     tol = xp.max(sv, axis=-1, keepdims=True) * rtol
     return xp.count_nonzero(sv > tol, axis=-1)
+
+
+def scatter_chunk(n: int, dtype, normalize) -> int:
+    """The chunk of a chunked library's ``scatter_add`` result of length ``n``:
+    the gathered array's blocks of whole rows, flat, where the current Scope
+    holds its layout (the result then reshapes to its shape without a
+    rechunk), else ``normalize``'s automatic size."""
+    scope = current_scope()
+    for shape, chunks in scope.layouts if scope is not None else ():
+        if math.prod(shape) == n and shape and not any(c != c for axis in chunks for c in axis):
+            return max(chunks[0][0] * math.prod(shape[1:]), 1)
+    return normalize("auto", (n,), dtype=dtype)[0][0]
+
+
+def scatter_part(index, values, starts, n, size, concatenated=False):
+    """The (1, size) part of a chunked ``scatter_add``'s result from ``start =
+    starts[0]`` that one block of ``index`` and ``values`` adds (bincount of
+    its hits); the (size,) part of all of them, ``concatenated``."""
+    import numpy as np
+
+    lo = int(starts[0])
+    hi = min(lo + size, n)
+    hit = (index >= lo) & (index < hi)
+    at, w = index[hit] - lo, values[hit]
+    if w.dtype.kind == "c":  # NumPy's bincount weighs with real numbers
+        part = np.bincount(at, w.real, size) + 1j * np.bincount(at, w.imag, size)
+    else:
+        part = np.bincount(at, w.astype(np.float64, copy=False), size)
+    part = part.astype(values.dtype, copy=False)
+    return part if concatenated else part[None, :]
 
 
 def per_block(f, args):

@@ -41,7 +41,15 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from . import Library, Scope, broadcast_chunks, per_block, rank_from_singular_values
+from . import (
+    Library,
+    Scope,
+    broadcast_chunks,
+    per_block,
+    rank_from_singular_values,
+    scatter_chunk,
+    scatter_part,
+)
 from . import current_scope as _current
 
 _CREATORS = ("zeros", "ones", "empty", "full", "arange", "eye", "linspace", "asarray")
@@ -101,6 +109,30 @@ class Cubed(Library):
 
     def like_input(self, g, x):
         return g if g.chunks == x.chunks else g.rechunk(x.chunks)
+
+    def scatter_add(self, xp, n, index, values, like):
+        """A task per block of the positions and chunk of the result, each
+        adding the positions' hits in that chunk's range, summed: the generic
+        one-hot product's len(index) * n refused the gradient of a gather of
+        256 rows from 6000 (1.8 GB projected) and of sort on 5000 numbers."""
+        import numpy as np
+        from cubed.core import ops
+        from cubed.vendor.dask.array.core import normalize_chunks
+
+        if n == 0:
+            return xp.zeros((0,), dtype=values.dtype)
+        if not hasattr(index, "spec"):  # NumPy positions (of a NumPy index)
+            index = xp.asarray(np.asarray(index), chunks=values.chunks)
+        elif index.chunks != values.chunks:
+            index = index.rechunk(values.chunks)
+        size = scatter_chunk(n, values.dtype, normalize_chunks)
+        starts = xp.arange(0, n, size, chunks=1)
+        parts = ops.blockwise(
+            scatter_part, "ij", index, "i", values, "i", starts, "j", dtype=values.dtype,
+            adjust_chunks={"i": 1, "j": size}, extra_func_kwargs={"n": n, "size": size},
+        )
+        out = xp.sum(parts, axis=0)
+        return out[:n] if out.shape[0] != n else out
 
     def linalg_function(self, xp, name):
         # cubed's qr and svd (tall-and-skinny QR) need chunkings they do not

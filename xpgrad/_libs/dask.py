@@ -24,13 +24,20 @@ dask is imported only by the methods that need it.
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 
 import numpy as np
 
-from . import Library, Scope, adapter_for, broadcast_chunks, current_scope, rank_from_singular_values
+from . import (
+    Library,
+    Scope,
+    adapter_for,
+    broadcast_chunks,
+    rank_from_singular_values,
+    scatter_chunk,
+    scatter_part,
+)
 
 
 def _blockwise_sort(x, axis, descending, stable, indices):
@@ -173,29 +180,20 @@ class Dask(Library):
         # array per index chunk (400 MB each, for a gather from 400 MB of data).
         from dask.array.core import normalize_chunks
 
-        size = None
-        scope = current_scope()
-        for shape, chunks in scope.layouts if scope is not None else ():
-            if math.prod(shape) == n and shape and not _unknown(chunks):
-                # the gathered array's blocks of whole rows, flat: the result
-                # reshapes to its shape without a rechunk
-                size = max(chunks[0][0] * math.prod(shape[1:]), 1)
-                break
-        if size is None:
-            size = normalize_chunks("auto", (n,), dtype=values.dtype)[0][0]
+        size = scatter_chunk(n, values.dtype, normalize_chunks)
         starts = da.arange(0, n, size, chunks=1)
         meta = np.empty((0, 0), values.dtype)
         with warnings.catch_warnings():  # "increasing the number of chunks": as meant
             warnings.simplefilter("ignore", da.PerformanceWarning)
             if index.shape[0] <= size:  # a few positions (an embedding's): each task reads all
                 out = da.blockwise(
-                    _scatter_part, "j", index, "i", values, "i", starts, "j", n=n, size=size,
+                    scatter_part, "j", index, "i", values, "i", starts, "j", n=n, size=size,
                     concatenated=True, concatenate=True, adjust_chunks={"j": lambda _: size},
                     dtype=values.dtype, meta=np.empty((0,), values.dtype),
                 )
             else:  # many (a permutation's): a part per chunk of them, summed
                 out = da.blockwise(
-                    _scatter_part, "ij", index, "i", values, "i", starts, "j", n=n, size=size,
+                    scatter_part, "ij", index, "i", values, "i", starts, "j", n=n, size=size,
                     adjust_chunks={"i": 1, "j": lambda _: size}, dtype=values.dtype, meta=meta,
                 ).sum(axis=0)
         return out[:n] if out.shape[0] != n else out
@@ -204,21 +202,6 @@ class Dask(Library):
         if name == "matrix_rank":
             return lambda x, rtol=None: _matrix_rank(xp, x, rtol)
         return super().linalg_function(xp, name)
-
-
-def _scatter_part(index, values, starts, n, size, concatenated=False):
-    """The (1, size) part of scatter_add's result from ``start = starts[0]`` on
-    that one chunk of ``index`` and ``values`` adds (bincount of its hits)."""
-    lo = int(starts[0])
-    hi = min(lo + size, n)
-    hit = (index >= lo) & (index < hi)
-    at, w = index[hit] - lo, values[hit]
-    if w.dtype.kind == "c":  # NumPy's bincount weighs with real numbers
-        part = np.bincount(at, w.real, size) + 1j * np.bincount(at, w.imag, size)
-    else:
-        part = np.bincount(at, w.astype(np.float64, copy=False), size)
-    part = part.astype(values.dtype, copy=False)
-    return part if concatenated else part[None, :]
 
 
 class DaskNamespace:
