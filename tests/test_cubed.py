@@ -437,3 +437,27 @@ def test_a_gathers_gradient_grows_with_the_array_not_its_square(how):
     else:
         np.add.at(want, idx, 2 * h[idx])
     np.testing.assert_allclose(t.grad.compute(), want, rtol=1e-13)
+
+
+def test_empty_gathers_numpy_masks_and_reshape_errors_on_cubed():
+    xa = xpgrad.array_api
+    h = np.random.default_rng(2).standard_normal((13, 11))
+    # the gradient of a gather of nothing: cubed's rechunk of an empty array
+    # raised a bare "Invalid chunk_limits (0, 11)"
+    t = xpgrad.tensor(arr(h, (4, 5)), requires_grad=True)
+    (xa.sum(t[np.zeros(0, dtype=np.int64)] ** 2) + xa.sum(t)).backward()
+    np.testing.assert_array_equal(t.grad.compute(), np.ones_like(h))
+    for shape in [(0, 5), (5, 0)]:
+        e = xpgrad.tensor(arr(np.zeros(shape), 2), requires_grad=True)
+        xa.sum(xa.sort(e, axis=0)).backward()
+        assert e.grad.compute().shape == shape
+    # a NumPy mask (a constant) in an assignment: AttributeError 'numpy.ndarray'
+    # object has no attribute 'name'
+    z = xpgrad.tensor(arr(h, (4, 5))) * 1.0
+    z[h > 0.5] = 3.0
+    np.testing.assert_allclose(z.data.compute(), np.where(h > 0.5, 3.0, h))
+    # a reshape that fits but exceeds allowed_mem said only "cannot reshape"
+    small = cubed_spec(allowed_mem="2MB")
+    big = xpgrad.tensor(cubed.from_array(np.zeros((4000, 64)), chunks=(500, 64), spec=small))
+    with pytest.raises(ValueError, match=r"^reshape: cannot reshape x of shape \(4000, 64\) to \(8000, 32\) \(.*max_mem"):
+        xa.reshape(big, (8000, 32))

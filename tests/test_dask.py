@@ -725,3 +725,26 @@ def test_a_gathers_gradient_is_chunked_as_its_input(dtype, positions):
     np.add.at(want, idx0, w0)
     tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-13}
     np.testing.assert_allclose(t.grad.compute(), want, **tol)
+
+
+def test_a_numpy_mask_of_two_axes_writes_into_a_dask_tensor():
+    # dask reads a NumPy boolean array of two axes in an assignment as integer
+    # indices and refused it ("Incorrect shape ((13, 11)) of integer indices")
+    h = np.random.default_rng(2).standard_normal((13, 11))
+    mask = h > 0.5
+    t = xpgrad.tensor(da.from_array(h, chunks=(4, 5)), requires_grad=True)
+    z = t * 1.0
+    z[mask] = 3.0
+    xpgrad.array_api.sum(z * z).backward()
+    np.testing.assert_allclose(z.data.compute(), np.where(mask, 3.0, h))
+    np.testing.assert_allclose(t.grad.compute(), np.where(mask, 0.0, 2 * h))
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0)])
+def test_sort_and_gathers_of_empty_dask_arrays(shape):
+    # take_along_axis reshaped an empty index, which dask refuses ("reshape
+    # only supports operations that merge or split existing dimensions evenly")
+    t = xpgrad.tensor(da.from_array(np.zeros(shape), chunks=2), requires_grad=True)
+    s = xpgrad.array_api.sort(t, axis=0)
+    xpgrad.array_api.sum(s).backward()
+    assert s.shape == shape and t.grad.compute().shape == shape

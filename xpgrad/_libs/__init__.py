@@ -435,6 +435,8 @@ def _take_along_axis_by_take(xp, x, indices, axis):
                 f"take_along_axis: indices of shape {ishape} do not broadcast with x of shape "
                 f"{shape} off axis {axis}"
             )
+    if math.prod(out_shape) == 0:  # nothing to pick (dask's and cubed's reshapes refuse it)
+        return xp.zeros(tuple(out_shape), dtype=x.dtype, device=device)
     stride = [math.prod(shape[d + 1:]) for d in range(nd)]
     idx = xp.astype(indices, xp.int64)
     pos = xp.where(idx < 0, idx + shape[axis], idx) * stride[axis]

@@ -108,7 +108,8 @@ class Cubed(Library):
         return out
 
     def like_input(self, g, x):
-        return g if g.chunks == x.chunks else g.rechunk(x.chunks)
+        # (cubed's rechunk refuses an empty array, which has no chunks to match)
+        return g if g.chunks == x.chunks or 0 in x.shape else g.rechunk(x.chunks)
 
     def scatter_add(self, xp, n, index, values, like):
         """A task per block of the positions and chunk of the result, each
@@ -197,7 +198,12 @@ class Cubed(Library):
                     "setitem: cubed cannot write an array of values at a boolean mask (their "
                     "positions depend on the data); write xp.where(mask, values, x) instead"
                 )
-            return xp.where(key[0], xp.astype(xp.asarray(value), z.dtype), z)
+            mask = key[0]
+            if not hasattr(mask, "spec"):  # a NumPy mask (a constant): where takes cubed's
+                import cubed
+
+                mask = cubed.from_array(mask, chunks=z.chunks, spec=z.spec)
+            return xp.where(mask, xp.astype(xp.asarray(value), z.dtype), z)
         return _assign_basic(xp, z, _expand(key, z.ndim), value)
 
 
@@ -362,6 +368,12 @@ class CubedNamespace:
         storage refuse: where it refuses, the trailing axes go into one chunk
         first, then the whole array; the result's chunks are made regular."""
         base = self._base.reshape
+        shape = tuple(shape)
+        if 0 in x.shape and (-1 not in shape or math.prod(d for d in shape if d != -1)):
+            # cubed's rechunks refuse empty arrays: the -1, if any, is 0
+            empty = tuple(0 if d == -1 else d for d in shape)
+            if math.prod(empty) == 0:
+                return self._base.zeros(empty, dtype=x.dtype, spec=x.spec)
         try:
             out = base(x, shape)
         except (NotImplementedError, ValueError):
@@ -634,8 +646,11 @@ def _blockwise_sort(x, axis, descending, stable, indices):
     one chunk (so a row must fit in a task's memory), each block sorted by
     NumPy."""
     import cubed
+    import cubed.array_api
     import numpy as np
 
+    if 0 in x.shape:  # cubed's rechunk refuses an empty array
+        return cubed.array_api.zeros(x.shape, dtype=np.int64, spec=x.spec) if indices else x
     axis = axis % x.ndim if x.ndim else 0
     if x.ndim and len(x.chunks[axis]) > 1:
         x = x.rechunk({axis: -1})

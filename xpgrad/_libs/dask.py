@@ -100,8 +100,15 @@ class Dask(Library):
 
     def assign(self, xp, z, key, value):
         # dask reads a boolean mask alone as a mask, but the same mask as the
-        # one item of a tuple as integer indices (and refuses it)
-        z[key[0] if type(key) is tuple and len(key) == 1 else key] = value
+        # one item of a tuple as integer indices (and refuses it); and a NumPy
+        # mask of more than one axis as integer indices too (dask's own mask
+        # is a mask)
+        key = key[0] if type(key) is tuple and len(key) == 1 else key
+        if type(key) is np.ndarray and key.dtype == np.bool_ and key.ndim > 1:
+            import dask.array as da
+
+            key = da.from_array(key, chunks=z.chunks)
+        z[key] = value
         return z
 
     def settle(self, arrays):

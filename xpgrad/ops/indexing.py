@@ -94,6 +94,8 @@ def _index_positions(xp, x, indices, axis: int):
 def _scatter_positions(xp, positions, g, x_shape, like):
     """``dx`` of x's shape: ``g`` added at the flat ``positions`` (same shape as g)."""
     n = math.prod(x_shape)
+    if math.prod(g.shape) == 0:  # nothing gathered (dask's and cubed's reshapes refuse it)
+        return xp.zeros(x_shape, dtype=g.dtype, device=getattr(g, "device", None))
     positions = adapter_of(xp).sized_like(positions, g)  # a mask's, once g's sizes are known
     flat = scatter_add(xp, n, xp.reshape(positions, (-1,)), xp.reshape(g, (-1,)), like)
     return xp.reshape(flat, x_shape)

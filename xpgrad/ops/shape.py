@@ -32,20 +32,24 @@ def _reshaped(rule, xp, scope, x, shape):
     op = rule.__name__
     try:
         out = run(op, scope, xp.reshape, x, shape)
-    except (ValueError, TypeError):  # what run() makes of torch's RuntimeError, JAX's TypeError
-        out = _reshape_otherwise(op, xp, scope, x, shape)
+    except (ValueError, TypeError) as exc:  # what run() makes of torch's RuntimeError, JAX's TypeError
+        out = _reshape_otherwise(op, xp, scope, x, shape, exc)
     return rule.record(xp, scope, Reshaped(tuple(x.shape), x.dtype), (differentiable(xp, x),), out)
 
 
-def _reshape_otherwise(op, xp, scope, x, shape):
-    """``x`` in ``shape`` the adapter's way, after the namespace refused it
-    (dask splits no axis across uneven chunks); a ValueError where there is none."""
+def _reshape_otherwise(op, xp, scope, x, shape, refused):
+    """``x`` in ``shape`` the adapter's way, after the namespace ``refused`` it
+    (dask splits no axis across uneven chunks); a ValueError where there is
+    none, with the library's reason where the sizes fit (cubed's memory bound)."""
     try:
         out = run(op, scope, adapter_of(xp).reshape, xp, x, shape)
     except (ValueError, TypeError):
         out = None
     if out is None:
-        raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}") from None
+        size, known = math.prod(x.shape), math.prod(d for d in shape if d != -1)
+        fits = size == known or (-1 in shape and known and size % known == 0)
+        why = f" ({str(refused).removeprefix(op + ': ')})" if fits else ""
+        raise ValueError(f"{op}: cannot reshape x of shape {fmt(x.shape)} to {shape!r}{why}") from None
     return out
 
 
