@@ -722,7 +722,9 @@ class Special(Rule, template=True):
             f"{op}: {name} requires grad, but {op} has no gradient with respect to {name} "
             f"(no closed form; xpgrad differentiates {op} in "
             f"{', '.join(a for a in cls.args if a not in cls.nondiff) or 'none of its arguments'}"
-            f"); pass {name}.detach() (or the array) if no gradient should flow to it"
+            f"); pass {name}.detach() (or the array) if no gradient should flow to it, or, "
+            f"where library code computes {name} from your data (as scipy.stats' Welch t-test "
+            f"computes its degrees of freedom), call that code on detached data"
         )
 
     @classmethod
