@@ -748,3 +748,22 @@ def test_sort_and_gathers_of_empty_dask_arrays(shape):
     s = xpgrad.array_api.sort(t, axis=0)
     xpgrad.array_api.sum(s).backward()
     assert s.shape == shape and t.grad.compute().shape == shape
+
+
+def test_a_gathers_gradient_keeps_whole_blocks_after_an_offset_slice():
+    # the result's chunk came from the first block alone: x[4999:] of blocks of
+    # 5000 rows starts with a block of one row, and the gradient came back in
+    # 15001 one-row chunks (75,000 tasks, 11 s); a block of 0 rows gave 400,000
+    xa = xpgrad.array_api
+    for lead in (1, 0):
+        x = da.ones((20000, 4), chunks=(5000, 4))
+        if lead:
+            x = x[4999:]
+        else:
+            x = da.concatenate([x[:0], x])  # a leading block of no rows
+        t = xpgrad.tensor(x, requires_grad=True)
+        xa.sum(t[np.array([0, 7, 7])]).backward()
+        assert len(t.grad.chunks[0]) <= 8
+        want = np.zeros(x.shape)
+        np.add.at(want, [0, 7, 7], 1.0)
+        np.testing.assert_array_equal(t.grad.compute(), want)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import xpgrad
-from xpgrad import _backend
+from xpgrad import _backend, ops
 from xpgrad._backend import _lib_of_type, adapter_of, resolve
 from xpgrad._device import CPU, Device
 from xpgrad import _libs as libs
@@ -547,3 +547,22 @@ def test_jax_without_x64_computes_positions_in_int32_without_warnings():
     # d sum(y^2) / dx = 2 x times how often each x appears in y: once, twice, twice, once
     want = [f"float32 {[[k] * 3] * 2}" for k in (2.0, 4.0, 4.0, 2.0)]
     assert lines[:4] == want
+
+
+def test_a_library_that_wraps_indices_gets_wrapped_gradient_positions(monkeypatch):
+    # CuPy's take wraps an index out of range round its axis (mode="wrap"):
+    # the positions by arithmetic wrapped round the whole array instead, so
+    # take(x, [5], axis=1) of a (3, 4) x sent its gradient to the wrong rows.
+    # NumPy's take with mode="wrap" stands in for CuPy's here
+    from xpgrad.ops import indexing
+
+    x0 = np.arange(12.0).reshape(3, 4)
+    monkeypatch.setattr(Numpy, "gather_wraps", True)
+    monkeypatch.setattr(indexing.take, "gather", staticmethod(
+        lambda xp, x, indices, axis=None: np.take(x, indices, axis=axis, mode="wrap")))
+    out, ctx = ops.take.forward(x0, np.array([5, -1]), axis=1)
+    np.testing.assert_array_equal(out, x0[:, [1, 3]])
+    (dx, _) = ops.take.backward(np.ones_like(out), ctx)
+    want = np.zeros((3, 4))
+    want[:, [1, 3]] = 1.0
+    np.testing.assert_array_equal(dx, want)

@@ -893,3 +893,9 @@ def test_solve_with_an_infinite_entry_gives_nan_gradients(backend):
     assert np.isnan(host(x.grad)[0]).all() and np.isnan(host(b.grad)[0]).all()
     np.testing.assert_allclose(host(x.grad)[1], np.full((3, 3), -0.25))  # -(G a^-1)(a^-1 b)^T
     np.testing.assert_allclose(host(b.grad)[1], np.full((3, 1), 0.5))
+    # an inf in b, not in a: its matrix's db = a^-H G is finite, as torch's
+    b2 = np.ones((2, 3, 1))
+    b2[1, 0, 0] = np.inf
+    c = xpgrad.tensor(backend.asarray(b2), requires_grad=True)
+    xa.sum(xa.linalg.solve(xpgrad.tensor(backend.asarray(a)), c)).backward()
+    np.testing.assert_allclose(host(c.grad)[1], np.full((3, 1), 0.5))

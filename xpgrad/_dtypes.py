@@ -165,8 +165,8 @@ _DTYPE_NAMES = frozenset(
 def library_dtype(xp, dtype, op: str):
     """The dtype object of namespace ``xp`` for ``dtype``: a name
     (``"float32"``, NumPy codes such as ``"f8"``), Python's ``float``, ``int``,
-    ``complex`` or ``bool``, or any library's dtype object; NumPy's bfloat16
-    is ml_dtypes' (when installed).
+    ``complex`` or ``bool``, or any library's dtype object; NumPy's and
+    CuPy's bfloat16 is ml_dtypes' (when installed).
 
     Raises
     ------

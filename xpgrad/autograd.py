@@ -67,17 +67,18 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph: bool | None = None
                 f"per output; got one array"
             )
         seeds = [grad_outputs]
-    elif isinstance(grad_outputs, (list, tuple)):
-        seeds = list(grad_outputs)
+    else:
+        try:
+            seeds = list(grad_outputs)  # any iterable, as torch's
+        except TypeError:
+            raise TypeError(
+                f"autograd.grad: grad_outputs must be an array, a Tensor or a sequence of them "
+                f"(one per output, None for ones); got {type(grad_outputs).__name__}"
+            ) from None
         if len(seeds) != len(outs):
             raise ValueError(
                 f"autograd.grad: grad_outputs has {len(seeds)} entries for {len(outs)} outputs"
             )
-    else:
-        raise TypeError(
-            f"autograd.grad: grad_outputs must be an array, a Tensor or a sequence of them (one "
-            f"per output, None for ones); got {type(grad_outputs).__name__}"
-        )
     for i, out in enumerate(outs):
         if not out.requires_grad:
             raise RuntimeError(

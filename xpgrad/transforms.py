@@ -897,11 +897,11 @@ class _UserRule:
             for i, r in enumerate(out):
                 if r is not None and not r.requires_grad and not _all_zero(r.data):
                     raise TypeError(
-                        f"custom_vjp: the bwd of {s.name} gave argument {i} a gradient that does "
-                        f"not depend on its cotangent g (it left the graph: a NumPy function, "
-                        f"g.data or g.detach()), so a derivative of it (hessian, hvp, jvp, "
-                        f"create_graph=True) would be 0; write bwd with g's namespace "
-                        f"(g.__array_namespace__()) to differentiate through it"
+                        f"custom_vjp: the bwd of {s.name} gave argument {i} a nonzero gradient "
+                        f"that does not depend on its cotangent g through the graph (a vjp is "
+                        f"linear in g; NumPy's functions, g.data and g.detach() leave the "
+                        f"graph), so a derivative of it (hessian, hvp, jvp, create_graph=True) "
+                        f"would be 0; write bwd with g's namespace (g.__array_namespace__())"
                     )
         return out
 

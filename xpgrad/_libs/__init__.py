@@ -44,9 +44,10 @@ _state = threading.local()
 class Scope:
     """What ``resolve`` gives the rules for the arrays of a chunked library
     (dask, cubed): while entered, a broadcast chunks a new or broadcast
-    dimension like ``layouts`` (``(shape, chunks)`` pairs of the op's inputs),
-    so that the gradient of ``sum(x)`` is chunked as ``x``, not as one chunk
-    of x's whole size; cubed's namespace also creates arrays with ``spec``."""
+    dimension like ``layouts`` (``(shape, chunks)`` pairs; the op's first
+    input's), so that the gradient of ``sum(x)`` is chunked as ``x``, not as
+    one chunk of x's whole size; cubed's namespace also creates arrays with
+    ``spec``."""
 
     __slots__ = ("spec", "layouts")
 
@@ -120,10 +121,9 @@ class Library:
         by gathering flat positions, so that such an index sends nowhere.
     ``gather_wraps``
         An index out of range wraps round its axis (CuPy's ``take`` and
-        indexing) instead of raising: the gathers' backwards find positions
-        by gathering flat positions too, so that the gradient goes where the
-        value came from (the positions by arithmetic wrapped round the whole
-        array instead).
+        indexing) instead of raising: the gathers' backwards wrap it too
+        (``remainder``), so that the gradient goes where the value came from
+        (the flat positions wrapped round the whole array instead).
     ``transpose_is_view``
         ``matrix_transpose`` costs nothing (a view, or folded into the GEMM);
         False where it writes a transposed copy (cubed), so that the rules
@@ -361,14 +361,17 @@ def rank_from_singular_values(xp, sv, shape, rtol):
 
 def scatter_chunk(n: int, dtype, normalize) -> int:
     """The chunk of a chunked library's ``scatter_add`` result of length ``n``:
-    the gathered array's blocks of whole rows, flat, where the current Scope
-    holds its layout (the result then reshapes to its shape without a
-    rechunk), else ``normalize``'s automatic size."""
+    whole rows of the gathered array, as many as its largest block along its
+    first axis holds (the result then reshapes to its shape without a
+    rechunk) and no more than ``normalize``'s automatic size allows, where the
+    current Scope holds its layout; else that automatic size."""
+    auto = normalize("auto", (n,), dtype=dtype)[0][0]
     scope = current_scope()
     for shape, chunks in scope.layouts if scope is not None else ():
         if math.prod(shape) == n and shape and not any(c != c for axis in chunks for c in axis):
-            return max(chunks[0][0] * math.prod(shape[1:]), 1)
-    return normalize("auto", (n,), dtype=dtype)[0][0]
+            row = math.prod(shape[1:])
+            return max(min(max(chunks[0]), auto // max(row, 1)), 1) * row or auto
+    return auto
 
 
 def scatter_part(index, values, starts, n, size, concatenated=False):

@@ -84,10 +84,14 @@ def _plus_other_axes(xp, x: Place, pos, axis: int, k: int):
 
 def _index_positions(xp, x, indices, axis: int):
     """``indices`` along axis ``axis`` of x (negative ones counting from the
-    end, as the gather read them) times that axis's stride in x."""
+    end, as the gather read them; out of range, wrapped round the axis where
+    the library wraps them, as CuPy does) times that axis's stride in x."""
     size = x.shape[axis]
     stride = math.prod(tuple(x.shape)[axis + 1:])
-    indices = xp.astype(indices, adapter_of(xp).index_dtype(xp))
+    adapter = adapter_of(xp)
+    indices = xp.astype(indices, adapter.index_dtype(xp))
+    if adapter.gather_wraps and size:
+        return xp.remainder(indices, size) * stride
     return xp.where(indices < 0, indices + size, indices) * stride
 
 
@@ -143,11 +147,9 @@ class _Gather(Rule, template=True):
 
     @classmethod
     def _positions(cls, xp, s):
-        # JAX reads a fill value at an index out of range, and CuPy wraps it
-        # round its axis: the gather on iota sends that element's gradient
-        # nowhere, or where its value came from.
-        adapter = adapter_of(xp)
-        find = cls.gathered_positions if adapter.gather_fills or adapter.gather_wraps else cls.positions
+        # JAX reads a fill value at an index out of range: the gather on iota
+        # sends that element's gradient nowhere, as it should.
+        find = cls.gathered_positions if adapter_of(xp).gather_fills else cls.positions
         return find(xp, s.x, *s.params)
 
     @classmethod
@@ -579,7 +581,7 @@ def _set_winners(xp, x, key, value, flips):
     getitem = adapter_of(xp).getitem
     dev = getattr(x, "device", None)
     index = adapter_of(xp).index_dtype(xp)
-    shape = tuple(getitem(xp, _flip(xp, _iota(xp, _place(x)), flips), key).shape)
+    shape = tuple(getitem(xp, x, key).shape)  # the selection's (a flip keeps shapes)
     mine = xp.reshape(xp.arange(math.prod(shape), dtype=index, device=dev), shape)
     slot = _set_copy(xp, xp.full(tuple(x.shape), -1, dtype=index, device=dev), key, mine, flips)
     winner = getitem(xp, _flip(xp, slot, flips), key)  # -1, or another's, where dropped

@@ -839,13 +839,13 @@ class Solved(NamedTuple):
     vector: bool  # b is one vector (M,): out is (..., M)
 
 
-def _solve_beside_nan(xp, a_h, g, o, exc):
+def _solve_beside_nan(xp, a_h, g, exc):
     """solve's db where the library called a^H singular though it solved a:
     an inf in a (the forward's out is NaN, and LU of a^H meets 0 * inf). The
-    matrices whose out is not finite get a NaN gradient, as torch's (whose
-    backward reuses the forward's factors); the others are solved. A ValueError
-    if one of those is singular too."""
-    bad = _matrix_axes(xp, xp.any(xp.logical_not(xp.isfinite(o)), axis=(-2, -1)))
+    matrices with a value that is not finite get a NaN gradient, as torch's
+    (whose backward reuses the forward's factors); the others are solved. A
+    ValueError if one of those is singular too."""
+    bad = _matrix_axes(xp, xp.any(xp.logical_not(xp.isfinite(a_h)), axis=(-2, -1)))
     eye = xp.eye(a_h.shape[-1], dtype=a_h.dtype, device=_dev(a_h))
     try:
         db = xp.linalg.solve(xp.where(bad, eye, a_h), g)
@@ -890,7 +890,7 @@ class solve(Rule):
         except (ValueError, RuntimeError) as exc:
             if not _singular_matrix_error(exc):
                 raise
-            db = _solve_beside_nan(xp, a_h, g, o, exc)
+            db = _solve_beside_nan(xp, a_h, g, exc)
         ga = gb = None
         if needs[0]:
             ga = to_input(xp, -(db @ mT(xp, conj_if_complex(xp, o))), tuple(a.shape), a.dtype)
