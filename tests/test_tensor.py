@@ -858,11 +858,6 @@ def test_views_see_later_writes_and_in_place_operators_write_through():
 
 
 def test_gradients_through_stale_looking_views_match_torch():
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(3)
-    x0, v0 = rng.standard_normal((3, 4)), rng.standard_normal(2)
-
     def run(lib, x, v):
         c = x * 1.0
         b = c[:, 1::2]
@@ -871,17 +866,7 @@ def test_gradients_through_stale_looking_views_match_torch():
         r[1] = v[0] ** 2  # a sibling's write, which b must see
         return lib.sum(b * b) + lib.sum(c)
 
-    xt = xpgrad.tensor(x0, requires_grad=True)
-    vt = xpgrad.tensor(v0, requires_grad=True)
-    loss = run(xpgrad.array_api, xt, vt)
-    loss.backward()
-    xr = torch.tensor(x0, requires_grad=True)
-    vr = torch.tensor(v0, requires_grad=True)
-    ref = run(torch, xr, vr)
-    ref.backward()
-    np.testing.assert_allclose(float(loss), ref.item())
-    np.testing.assert_allclose(xt.grad, xr.grad.numpy())
-    np.testing.assert_allclose(vt.grad, vr.grad.numpy())
+    _same_as_torchs(run, seed=3, v_size=2)
 
 
 _RESHAPING_VIEWS = {
@@ -965,11 +950,6 @@ def test_a_view_of_a_rebound_root_keeps_its_values():
 
 
 def test_a_write_through_a_transpose_is_recorded_like_torchs():
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(4)
-    x0, v0 = rng.standard_normal((3, 4)), rng.standard_normal(3)
-
     def run(lib, x, v):
         c = x * 2.0
         flat = c.T.reshape(-1)  # a copy: c.T is not contiguous
@@ -978,6 +958,16 @@ def test_a_write_through_a_transpose_is_recorded_like_torchs():
         c.reshape(2, 6)[1, :3] += v  # and the first three of row 2
         return lib.sum(c * c) + lib.sum(flat)
 
+    _same_as_torchs(run, seed=4, v_size=3)
+
+
+def _same_as_torchs(run, seed: int, v_size: int):
+    """``run(namespace, x, v)``'s value and gradients at a random (3, 4) x and
+    v, xpgrad's against torch's."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    x0, v0 = rng.standard_normal((3, 4)), rng.standard_normal(v_size)
     xt = xpgrad.tensor(x0, requires_grad=True)
     vt = xpgrad.tensor(v0, requires_grad=True)
     loss = run(xpgrad.array_api, xt, vt)
