@@ -825,6 +825,27 @@ def test_checkpoint_of_one_tensor_at_two_positions_has_its_own_derivatives():
     np.testing.assert_allclose(xpgrad.hvp(lambda a: xp.sum(prod(a, a) * a), x0, v0), 6 * x0 * v0)
 
 
+def test_checkpoint_of_an_argument_made_from_another_has_its_own_derivatives():
+    # f(a[0], a): the recorded backward rebuilt each argument on its parent's
+    # node, so a's gradient also took a[0]'s share through the path from a[0]
+    # to a, which a[0]'s own gradient then added again (jvp 20.9 for 12.2)
+    seg = xpgrad.checkpoint(lambda p, q: xp.sin(p) * xp.sum(q))
+    plain = lambda p, q: xp.sin(p) * xp.sum(q)  # noqa: E731
+    x0 = np.arange(6.0).reshape(2, 3) / 5
+    v0 = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+
+    def f(g):
+        def loss(x):
+            a = x * 1.0
+            return xp.sum(g(a[0], a))  # a[0] is made from a
+
+        return loss
+
+    for transform in (lambda h: xpgrad.jvp(h, (x0,), (v0,))[1], lambda h: xpgrad.hvp(h, x0, v0),
+                      lambda h: xpgrad.hessian(h)(x0)):
+        np.testing.assert_allclose(transform(f(seg)), transform(f(plain)), rtol=1e-12)
+
+
 @pytest.mark.parametrize("f", [lambda x: {"y": x * x}, lambda x: (x * x, (x, 2 * x))],
                          ids=["dict", "nested"])
 def test_vjp_refuses_outputs_it_would_give_no_cotangent(f):

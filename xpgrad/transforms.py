@@ -790,7 +790,8 @@ def checkpoint(f):
     call did, as torch's ``preserve_rng_state``: their states are saved at the
     call and restored around the rerun. A ``numpy.random.Generator`` or
     CuPy's generator that ``f`` draws from is not: pass the noise in as an
-    argument instead.
+    argument instead. The result is a new Tensor, never a view of an
+    argument (``checkpoint(lambda p: p.T)(a)``): a write into it stays there.
 
     >>> import xpgrad
     >>> x = xpgrad.tensor([1.0, 2.0], requires_grad=True)
@@ -977,17 +978,17 @@ class _Checkpoint:
     @staticmethod
     def graph_gradients(tx, g, s, needs) -> tuple:
         # f again on Tensors joined to the graph its arguments came from, so
-        # that its gradient is differentiable with respect to them too. One
-        # Tensor at two positions (f(a, a)) is two, each with its own node: as
-        # one, the gradient at each position was the total (jvp and hvp doubled).
-        seen = [id(p) for p, n in zip(s.parents, needs) if n]
-        args = []
-        for a, p, n in zip(s.args, s.parents, needs):
-            if n:
-                a = leaf_as_read(p, a.data, "checkpoint") if type(p) is Tensor else _result(a.data, p)
-                if seen.count(id(p)) > 1:
-                    a = passed_through(a, "checkpoint")
-            args.append(a)
+        # that its gradient is differentiable with respect to them too. Each
+        # argument has a node of its own: on its parent's, the gradient of an
+        # argument that another one was made from (f(a[0], a), or f(a, a)) was
+        # the total, and the other's share reached it twice.
+        args = [
+            passed_through(
+                leaf_as_read(p, a.data, "checkpoint") if type(p) is Tensor else _result(a.data, p),
+                "checkpoint",
+            ) if n else a
+            for a, p, n in zip(s.args, s.parents, needs)
+        ]
         return _Checkpoint._rerun(s, args, needs, g, create_graph=True)
 
     @staticmethod
