@@ -461,3 +461,25 @@ def test_empty_gathers_numpy_masks_and_reshape_errors_on_cubed():
     big = xpgrad.tensor(cubed.from_array(np.zeros((4000, 64)), chunks=(500, 64), spec=small))
     with pytest.raises(ValueError, match=r"^reshape: cannot reshape x of shape \(4000, 64\) to \(8000, 32\) \(.*max_mem"):
         xa.reshape(big, (8000, 32))
+
+
+def test_take_along_axis_and_std_over_many_chunks():
+    xa = xpgrad.array_api
+    rng = np.random.default_rng(9)
+    h = rng.standard_normal((2000, 10))
+    labels = rng.integers(0, 10, (2000, 1))
+    # the generic take of the flattened x put all of x in one task
+    t = xpgrad.tensor(arr(h, (200, 10)), requires_grad=True)
+    picked = xa.take_along_axis(t, cubed.from_array(labels, chunks=(200, 1), spec=SPEC), axis=1)
+    assert len(picked.data.chunks[0]) == 10
+    xa.sum(picked).backward()
+    want = np.zeros_like(h)
+    want[np.arange(2000), labels[:, 0]] = 1.0
+    np.testing.assert_array_equal(t.grad.compute(), want)
+    # cubed's mean over one axis in five chunks or more has its two-compute bug too
+    s = xpgrad.tensor(arr(h, (200, 10)), requires_grad=True)
+    loss = xa.sum(xa.std(s, axis=0, correction=1))
+    loss.backward()
+    np.testing.assert_allclose(float(loss.data.compute()), h.std(axis=0, ddof=1).sum(), rtol=1e-12)
+    sd = h.std(axis=0, ddof=1)
+    np.testing.assert_allclose(s.grad.compute(), (h - h.mean(axis=0)) / (sd * 1999), rtol=1e-10)

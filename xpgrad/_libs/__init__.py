@@ -33,8 +33,9 @@ import threading
 
 from .._device import CPU, Device, require_available
 
-__all__ = ["Library", "Scope", "adapter_for", "broadcast_chunks", "current_scope", "per_block",
-           "rank_from_singular_values", "scatter_chunk", "scatter_part"]
+__all__ = ["Library", "Scope", "adapter_for", "add_along_axis_block", "along_axis_fits",
+           "broadcast_chunks", "current_scope", "per_block", "rank_from_singular_values",
+           "scatter_chunk", "scatter_part", "take_along_axis_block"]
 
 # The stack of Scopes entered in each thread (``_state.stack``): two threads
 # may run two ops at once.
@@ -319,6 +320,13 @@ class Library:
             return own(x, indices, axis=axis)
         return _take_along_axis_by_take(xp, x, indices, axis)
 
+    def add_along_axis(self, xp, shape: tuple, indices, g, axis: int):
+        """The gradient of ``take_along_axis`` (x of ``shape``, ``indices`` and
+        ``g`` of one shape, no broadcast): zeros with ``g`` added along
+        ``axis`` at ``indices``, block by block where the library is chunked;
+        None where the flat scatter of the gathers serves (the default)."""
+        return None
+
     def argsort(self, xp, x, axis=-1, descending=False, stable=True):
         """The standard's ``argsort``: the namespace's own."""
         return xp.argsort(x, axis=axis, descending=descending, stable=stable)
@@ -372,6 +380,40 @@ def scatter_chunk(n: int, dtype, normalize) -> int:
             row = math.prod(shape[1:])
             return max(min(max(chunks[0]), auto // max(row, 1)), 1) * row or auto
     return auto
+
+
+def along_axis_fits(shape: tuple, indices, axis) -> bool:
+    """Whether ``take_along_axis``'s ``indices`` pick along ``axis`` of an
+    array of ``shape`` row by row, without broadcasting (and of known sizes,
+    not empty): a chunked library then gathers and scatters block by block."""
+    ishape = tuple(indices.shape)
+    return (axis is not None and len(ishape) == len(shape) and 0 not in ishape + tuple(shape)
+            and all(d == d for d in ishape + tuple(shape))  # dask's unknown sizes are NaN
+            and all(ishape[d] == shape[d] for d in range(len(shape)) if d != axis % len(shape)))
+
+
+def add_along_axis_block(indices, g, n: int, axis: int):
+    """One block of :meth:`Library.add_along_axis` in NumPy: the axis (in one
+    chunk) of length ``n``, each row's ``g`` added at its ``indices``."""
+    import numpy as np
+
+    idx = np.moveaxis(np.where(indices < 0, indices + n, indices), axis, -1)
+    gg = np.moveaxis(g, axis, -1)
+    rows = math.prod(idx.shape[:-1])
+    flat = (np.arange(rows).reshape(idx.shape[:-1] + (1,)) * n + idx).ravel()
+
+    def count(w):
+        return np.bincount(flat, np.asarray(w, dtype=np.float64).ravel(), rows * n)
+
+    out = count(gg.real) + 1j * count(gg.imag) if gg.dtype.kind == "c" else count(gg)
+    return np.moveaxis(out.astype(g.dtype, copy=False).reshape(idx.shape[:-1] + (n,)), -1, axis)
+
+
+def take_along_axis_block(x, indices, axis: int):
+    """One block of a chunked ``take_along_axis`` in NumPy (the axis in one chunk)."""
+    import numpy as np
+
+    return np.take_along_axis(x, indices, axis=axis)
 
 
 def scatter_part(index, values, starts, n, size, concatenated=False):

@@ -44,11 +44,14 @@ from typing import NamedTuple
 from . import (
     Library,
     Scope,
+    add_along_axis_block,
+    along_axis_fits,
     broadcast_chunks,
     per_block,
     rank_from_singular_values,
     scatter_chunk,
     scatter_part,
+    take_along_axis_block,
 )
 from . import current_scope as _current
 
@@ -110,6 +113,32 @@ class Cubed(Library):
     def like_input(self, g, x):
         # (cubed's rechunk refuses an empty array, which has no chunks to match)
         return g if g.chunks == x.chunks or 0 in x.shape else g.rechunk(x.chunks)
+
+    def take_along_axis(self, xp, x, indices, axis=-1):
+        """Block by block, the axis in one chunk: the generic take of the
+        flattened x put all of x in one task (softmax cross-entropy's pick
+        from 160 MB of logits refused under 500 MB allowed)."""
+        import cubed
+
+        if not along_axis_fits(tuple(x.shape), indices, axis):
+            return super().take_along_axis(xp, x, indices, axis=axis)
+        axis %= x.ndim
+        x = x.rechunk({axis: -1}) if len(x.chunks[axis]) > 1 else x
+        rows = tuple(x.chunks[d] if d != axis else -1 for d in range(x.ndim))
+        indices = _like_chunks(indices, rows, x.spec)
+        return cubed.map_blocks(take_along_axis_block, x, indices, dtype=x.dtype, chunks=indices.chunks,
+                                axis=axis)
+
+    def add_along_axis(self, xp, shape, indices, g, axis):
+        import cubed
+
+        if not along_axis_fits(shape, indices, axis):
+            return None
+        g = g.rechunk({axis: -1}) if len(g.chunks[axis]) > 1 else g
+        indices = _like_chunks(indices, g.chunks, g.spec)
+        chunks = tuple((shape[axis],) if d == axis else c for d, c in enumerate(g.chunks))
+        return cubed.map_blocks(add_along_axis_block, indices, g, dtype=g.dtype, chunks=chunks,
+                                n=shape[axis], axis=axis)
 
     def scatter_add(self, xp, n, index, values, like):
         """A task per block of the positions and chunk of the result, each
@@ -262,12 +291,11 @@ class CubedNamespace:
 
     def mean(self, x, /, *, axis=None, keepdims=False):
         """cubed 0.27's mean over more than one axis of an array chunked
-        along them stores an intermediate array that a second compute of the
-        same graph finds there (ContainsArrayError: the loss, then the
-        gradient; a var or std): sum over count instead."""
+        along them, or over one axis in five chunks or more, stores an
+        intermediate array that a second compute of the same graph finds
+        there (ContainsArrayError: the loss, then the gradient; a var or std,
+        then an optimizer's step): sum over count instead."""
         axes = tuple(range(x.ndim)) if axis is None else axis if type(axis) is tuple else (axis,)
-        if len(axes) < 2:
-            return self._base.mean(x, axis=axis, keepdims=keepdims)
         count = math.prod(x.shape[a] for a in axes)
         return self._base.sum(x, axis=axis, keepdims=keepdims) / count
 
@@ -614,6 +642,16 @@ def elementwise_blocks(xp, f):
         return cubed.map_blocks(block, *arrays, dtype=dtype)
 
     return call
+
+
+def _like_chunks(a, chunks, spec):
+    """``a`` (a cubed or NumPy array) as a cubed array of ``chunks`` and ``spec``."""
+    import cubed
+    import numpy as np
+
+    if not hasattr(a, "spec"):
+        return cubed.from_array(np.asarray(a), chunks=chunks, spec=spec)
+    return a if a.chunks == chunks else a.rechunk(chunks)
 
 
 def _take_blockwise(x, indices, axis):

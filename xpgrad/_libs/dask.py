@@ -32,11 +32,14 @@ import numpy as np
 from . import (
     Library,
     Scope,
+    add_along_axis_block,
     adapter_for,
+    along_axis_fits,
     broadcast_chunks,
     rank_from_singular_values,
     scatter_chunk,
     scatter_part,
+    take_along_axis_block,
 )
 
 
@@ -204,6 +207,35 @@ class Dask(Library):
                     adjust_chunks={"i": 1, "j": lambda _: size}, dtype=values.dtype, meta=meta,
                 ).sum(axis=0)
         return out[:n] if out.shape[0] != n else out
+
+    def take_along_axis(self, xp, x, indices, axis=-1):
+        """Block by block, the axis in one chunk, where dask has none: the
+        generic take of the flattened x gathered across every chunk of it."""
+        import dask.array as da
+
+        if not along_axis_fits(tuple(x.shape), indices, axis) or _unknown(x.chunks):
+            return super().take_along_axis(xp, x, indices, axis=axis)
+        axis %= x.ndim
+        x = x.rechunk({axis: -1})
+        rows = tuple(x.chunks[d] if d != axis else -1 for d in range(x.ndim))
+        indices = da.asarray(indices).rechunk(rows)
+        return da.map_blocks(take_along_axis_block, x, indices, axis=axis, chunks=indices.chunks,
+                             dtype=x.dtype, meta=x._meta)
+
+    def add_along_axis(self, xp, shape, indices, g, axis):
+        """Block by block, the axis in one chunk: the flat scatter paired every
+        chunk of positions with every chunk of the result (softmax
+        cross-entropy over 25 chunks: 1.6 GB and 2,600 tasks against 0.2 GB
+        and 600 by hand, and tasks growing with the square of the chunks)."""
+        import dask.array as da
+
+        if not along_axis_fits(shape, indices, axis) or _unknown(g.chunks):
+            return None
+        g = g.rechunk({axis: -1})
+        indices = da.asarray(indices).rechunk(g.chunks)
+        chunks = tuple((shape[axis],) if d == axis else c for d, c in enumerate(g.chunks))
+        return da.map_blocks(add_along_axis_block, indices, g, n=shape[axis], axis=axis, chunks=chunks,
+                             dtype=g.dtype, meta=g._meta)
 
     def linalg_function(self, xp, name):
         if name == "matrix_rank":

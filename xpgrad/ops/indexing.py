@@ -215,6 +215,16 @@ class take_along_axis(_Gather):
     def gather(xp, x, indices, axis):  # the generic one where the namespace has none (dask)
         return adapter_of(xp).take_along_axis(xp, x, indices, axis=axis)
 
+    @classmethod
+    def gradients(cls, xp, g, s, needs):
+        indices, axis = s.params
+        if s.positions is None and axis is not None:  # a chunked library's, block by block
+            nd = len(s.x_shape)
+            dx = adapter_of(xp).add_along_axis(xp, s.x_shape, indices, g, axis % nd if nd else 0)
+            if dx is not None:
+                return cast(xp, dx, s.x_dtype), None
+        return super().gradients(xp, g, s, needs)
+
     @staticmethod
     def positions(xp, x, indices, axis):
         if axis is None:  # along the flattened x (NumPy's reading)
