@@ -420,3 +420,23 @@ def test_nondifferentiable_functions_values(backend):
     assert xp.floor(xpgrad.tensor([1.5], requires_grad=True)).requires_grad
     np.testing.assert_array_equal(host(xp.argmax(t)), 2)
     assert math.isclose(float(xp.count_nonzero(t)), 3.0)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+def test_searchsorted_gives_the_default_index_dtype(backend):
+    # JAX gives int32 even with x64 on; the standard's default index dtype is int64
+    x = xpgrad.tensor(backend.asarray(np.array([1.0, 2.0, 3.0])))
+    out = xp.searchsorted(x, xpgrad.tensor(backend.asarray(np.array([2.5, 0.0]))))
+    assert out.dtype == xp.int64
+    np.testing.assert_array_equal(np.asarray(out.data), [2, 0])
+
+
+def test_namespace_info_follows_the_default_device():
+    # dtypes() without a device listed NumPy's dtypes under a torch default
+    # device, whose library lacks uint16, uint32 and uint64
+    torch = pytest.importorskip("torch")
+    info = xp.__array_namespace_info__()
+    assert "uint64" in info.dtypes()
+    with xpgrad.default_device(xpgrad.tensor(torch.ones(1)).device):
+        assert "uint64" not in info.dtypes() and "uint8" in info.dtypes()
+        assert info.dtypes() == info.dtypes(device=info.default_device())

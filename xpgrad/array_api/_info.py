@@ -54,9 +54,13 @@ class Info:
 
 def _library_info(device):
     """The inspection object of the library that ``device`` (a Tensor's
-    ``.device`` or a library's device object) makes arrays of; None for the
-    default device's (NumPy or CuPy: every dtype) and libraries without one."""
-    if device is None or isinstance(device, str) or type(device) is Device:  # a place: NumPy's, CuPy's
+    ``.device`` or a library's device object; None for the default device)
+    makes arrays of; None for a place (NumPy or CuPy: every dtype) and
+    libraries without one. (Under ``default_device(t.device)`` of a torch t,
+    ``dtypes()`` listed torch's missing unsigned types.)"""
+    if device is None:
+        device = get_default_device()
+    if isinstance(device, str) or type(device) is Device:  # a place: NumPy's, CuPy's
         return None
     from ._creation import _target
 
