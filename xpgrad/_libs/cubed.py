@@ -397,15 +397,15 @@ class CubedNamespace:
         first, then the whole array; the result's chunks are made regular."""
         base = self._base.reshape
         shape = tuple(shape)
-        if 0 in x.shape and (-1 not in shape or math.prod(d for d in shape if d != -1)):
-            # cubed's rechunks refuse empty arrays: the -1, if any, is 0
-            empty = tuple(0 if d == -1 else d for d in shape)
-            if math.prod(empty) == 0:
-                return self._base.zeros(empty, dtype=x.dtype, spec=x.spec)
         try:
             out = base(x, shape)
         except (NotImplementedError, ValueError):
             out = None
+        if out is None and 0 in x.shape and (-1 not in shape or math.prod(d for d in shape if d != -1)):
+            # cubed's rechunks below refuse empty arrays: the -1, if any, is 0
+            empty = tuple(0 if d == -1 else d for d in shape)
+            if math.prod(empty) == 0:
+                return self._base.zeros(empty, dtype=x.dtype, spec=x.spec)
         if out is None and x.ndim > 1:
             try:
                 out = base(x.rechunk({d: -1 for d in range(1, x.ndim)}), shape)
