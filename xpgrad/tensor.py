@@ -897,14 +897,8 @@ class Tensor:
                 "(xp.asarray(t, copy=True)), or write inside xpgrad.no_grad()"
             )
         # root[k0][k1]...[key] = value, as a chain of recorded reads and writes
-        values = [root]
-        try:
-            for k in keys:
-                values.append(_read_step(values[-1], k))
-        except (IndexError, ValueError, TypeError):
-            values = None
-        if values is None or values[-1].shape != self.shape or values[-1].data.dtype != self.data.dtype:
-            # root.data = other since (another shape or dtype): a view no more
+        values = _read_chain(root, keys, self)
+        if values is None:  # a view no more
             del self._view
             _take_over(self, apply(ops.setitem, (self, value), native), "__setitem__")
             return
@@ -1085,18 +1079,12 @@ def _refresh_views(root: Tensor) -> None:
             if getattr(view, "_view", None) is None:  # let go of by a write into it
                 live.remove(ref)
                 continue
-            cur = root
-            try:
-                for k in view._view[1]:
-                    cur = _read_step(cur, k)
-            except (IndexError, ValueError, TypeError):  # root's data was replaced by another shape
-                cur = None
-            if cur is None or cur.shape != view.shape or cur.data.dtype != view.data.dtype:
-                # (t.data = other: a transpose or a reshape of the same size reads it
-                # without an error) the view keeps its values, as a copy
+            values = _read_chain(root, view._view[1], view)
+            if values is None:  # the view keeps its values, as a copy
                 del view._view
                 live.remove(ref)
                 continue
+            cur = values[-1]
             if view._node is None and view._requires_grad and not cur._requires_grad:
                 # a leaf of its own (p = buf[0]; p.requires_grad = True, as torch
                 # allows): its values follow the root, its gradient stays its own
@@ -1140,6 +1128,23 @@ def _then(steps: tuple, step) -> tuple:
                 return steps[:-1]
             return steps[:-1] + (_Permuted(axes),)
     return steps + (step,)
+
+
+def _read_chain(root: Tensor, steps: tuple, view: Tensor) -> list | None:
+    """The Tensors read from ``root`` along ``view``'s ``steps``, recorded: root
+    first, the view's values last; None where they no longer fit ``view``
+    (``root.data = other`` since: the steps fail, or, as a transpose or a
+    reshape of the same size does, read another shape or dtype)."""
+    values = [root]
+    try:
+        for k in steps:
+            values.append(_read_step(values[-1], k))
+    except (IndexError, ValueError, TypeError):
+        return None
+    last = values[-1]
+    if last.shape != view.shape or last.data.dtype != view.data.dtype:
+        return None
+    return values
 
 
 def _read_step(t: Tensor, step) -> Tensor:
@@ -1868,12 +1873,13 @@ class _Join:
         return _outputs(values, ctx)
 
 
-def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
+def leaf_as_read(leaf: Tensor, value, op: str, own_node: bool = False) -> Tensor:
     """A Tensor of ``value``, what ``op``'s forward read from ``leaf``, joined
     to ``leaf``: the leaf itself, unless its data was rebound since (an
-    optimizer's step under no_grad), when a node passes the gradient at the
-    values read straight on to it, as the plain backward's does."""
-    if leaf.data is value:
+    optimizer's step under no_grad) or ``own_node`` is asked for, when a node
+    passes the gradient at the values read straight on to it, as the plain
+    backward's does (see :func:`passed_through`)."""
+    if leaf.data is value and not own_node:
         return leaf
     data = leaf.data
     if tuple(value.shape) != tuple(data.shape) or value.dtype != data.dtype:
@@ -1883,16 +1889,16 @@ def leaf_as_read(leaf: Tensor, value, op: str) -> Tensor:
             f"backward (create_graph=True) cannot stand for the values read; run the backward "
             f"before replacing the leaf's data, or restore its shape and dtype"
         )
+    return passed_through(value, leaf, op)
+
+
+def passed_through(value, parent, op: str) -> Tensor:
+    """A Tensor of ``value`` with a node of its own that passes its gradient
+    straight to ``parent`` (a node, or a leaf): two such of one parent are two
+    inputs to differentiate by, where the parent twice would be one (``op``'s
+    argument at two positions)."""
     xp, scope = resolve(op, value)
-    return _linear(op, xp, scope, value, _same, leaf)
-
-
-def passed_through(t: Tensor, op: str) -> Tensor:
-    """A Tensor of ``t``'s data with a node of its own that passes its gradient
-    to ``t``: two such of one ``t`` are two inputs to differentiate by, where
-    ``t`` twice would be one (``op``'s argument at two positions)."""
-    xp, scope = resolve(op, t.data)
-    return _linear(op, xp, scope, t.data, _same, t._node or t)
+    return _linear(op, xp, scope, value, _same, parent)
 
 
 def _linear(op: str, xp, scope, value, adjoint, parent) -> Tensor:

@@ -32,7 +32,6 @@ from .tensor import (
     _NUMBER_READS,
     Tensor,
     _array,
-    _result,
     _walk,
     apply,
     constant,
@@ -983,10 +982,8 @@ class _Checkpoint:
         # argument that another one was made from (f(a[0], a), or f(a, a)) was
         # the total, and the other's share reached it twice.
         args = [
-            passed_through(
-                leaf_as_read(p, a.data, "checkpoint") if type(p) is Tensor else _result(a.data, p),
-                "checkpoint",
-            ) if n else a
+            (leaf_as_read(p, a.data, "checkpoint", own_node=True) if type(p) is Tensor
+             else passed_through(a.data, p, "checkpoint")) if n else a
             for a, p, n in zip(s.args, s.parents, needs)
         ]
         return _Checkpoint._rerun(s, args, needs, g, create_graph=True)

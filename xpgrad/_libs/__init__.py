@@ -33,9 +33,9 @@ import threading
 
 from .._device import CPU, Device, require_available
 
-__all__ = ["Library", "Scope", "adapter_for", "add_along_axis_block", "along_axis_fits",
+__all__ = ["Chunked", "Library", "Scope", "adapter_for", "add_along_axis_block", "along_axis_fits",
            "broadcast_chunks", "current_scope", "per_block", "rank_from_singular_values",
-           "scatter_chunk", "scatter_part", "take_along_axis_block"]
+           "scatter_chunk", "scatter_part", "take_along_axis_block", "unknown_chunks"]
 
 # The stack of Scopes entered in each thread (``_state.stack``): two threads
 # may run two ops at once.
@@ -244,11 +244,11 @@ class Library:
         only where the layout allows (not of a transpose)."""
         return True
 
-    def beside_complex(self, xp, x):
-        """``x``, an array beside a Python complex number, as the library must
-        see it to compute in complex64 or complex128, as NumPy does: unchanged
+    def beside_complex(self, xp, a, b):
+        """``a`` and ``b``, one a Python complex number, as the library must see
+        them to compute in complex64 or complex128, as NumPy does: unchanged
         where it does (torch computes float16 beside one in complex32)."""
-        return x
+        return a, b
 
     def sum_over(self, xp, x, axes: tuple):
         """``x`` summed over ``axes`` (ascending), kept as 1, where the library
@@ -356,6 +356,46 @@ class Library:
         return getattr(getattr(xp, "linalg", None), name, None)
 
 
+class Chunked(Library):
+    """A library of lazy, chunked arrays (dask, cubed): ``take_along_axis`` and
+    its gradient go block by block, the axis in one chunk (a take of the
+    flattened x, and the gathers' flat scatter, cross every chunk). Each says
+    how an array gets chunks (:meth:`as_chunks`) and how blocks map
+    (:meth:`map_blocks`)."""
+
+    def as_chunks(self, a, chunks: tuple, like):
+        """``a`` (this library's array, or NumPy's) as this library's array of
+        ``chunks`` (-1: one chunk), beside ``like``."""
+        raise NotImplementedError
+
+    def map_blocks(self, f, arrays: tuple, chunks: tuple, dtype, like, **kwargs):
+        """``f`` on the aligned blocks of ``arrays``, giving blocks of ``chunks``."""
+        raise NotImplementedError
+
+    def take_along_axis(self, xp, x, indices, axis=-1):
+        """Block by block: the generic take of the flattened x gathered across
+        every chunk of it (cubed: all of x in one task)."""
+        if not along_axis_fits(tuple(x.shape), indices, axis):
+            return super().take_along_axis(xp, x, indices, axis=axis)
+        axis %= x.ndim
+        x = x.rechunk({axis: -1}) if len(x.chunks[axis]) > 1 else x
+        indices = self.as_chunks(indices, tuple(-1 if d == axis else c for d, c in enumerate(x.chunks)), x)
+        return self.map_blocks(take_along_axis_block, (x, indices), indices.chunks, x.dtype, x, axis=axis)
+
+    def add_along_axis(self, xp, shape, indices, g, axis):
+        """Block by block: the flat scatter paired every chunk of positions with
+        every chunk of the result (softmax cross-entropy's pick over 25 dask
+        chunks: 1.6 GB and 2,600 tasks against 0.2 GB and 600 by hand, tasks
+        growing with the square of the chunks)."""
+        if not along_axis_fits(shape, indices, axis):
+            return None
+        g = g.rechunk({axis: -1}) if len(g.chunks[axis]) > 1 else g
+        indices = self.as_chunks(indices, g.chunks, g)
+        chunks = tuple((shape[axis],) if d == axis else c for d, c in enumerate(g.chunks))
+        return self.map_blocks(add_along_axis_block, (indices, g), chunks, g.dtype, g, n=shape[axis],
+                               axis=axis)
+
+
 def rank_from_singular_values(xp, sv, shape, rtol):
     """The standard's ``matrix_rank`` of matrices of ``shape`` from their
     singular values ``sv``, for libraries whose own is missing (dask, cubed)."""
@@ -367,6 +407,11 @@ def rank_from_singular_values(xp, sv, shape, rtol):
     return xp.count_nonzero(sv > tol, axis=-1)
 
 
+def unknown_chunks(chunks) -> bool:
+    """Whether dask ``chunks`` hold a size it does not know (NaN)."""
+    return any(c != c for axis in chunks for c in axis)
+
+
 def scatter_chunk(n: int, dtype, normalize) -> int:
     """The chunk of a chunked library's ``scatter_add`` result of length ``n``:
     whole rows of the gathered array, as many as its largest block along its
@@ -376,7 +421,7 @@ def scatter_chunk(n: int, dtype, normalize) -> int:
     auto = normalize("auto", (n,), dtype=dtype)[0][0]
     scope = current_scope()
     for shape, chunks in scope.layouts if scope is not None else ():
-        if math.prod(shape) == n and shape and not any(c != c for axis in chunks for c in axis):
+        if math.prod(shape) == n and shape and not unknown_chunks(chunks):
             row = math.prod(shape[1:])
             return max(min(max(chunks[0]), auto // max(row, 1)), 1) * row or auto
     return auto
@@ -398,15 +443,10 @@ def add_along_axis_block(indices, g, n: int, axis: int):
     import numpy as np
 
     idx = np.moveaxis(np.where(indices < 0, indices + n, indices), axis, -1)
-    gg = np.moveaxis(g, axis, -1)
     rows = math.prod(idx.shape[:-1])
     flat = (np.arange(rows).reshape(idx.shape[:-1] + (1,)) * n + idx).ravel()
-
-    def count(w):
-        return np.bincount(flat, np.asarray(w, dtype=np.float64).ravel(), rows * n)
-
-    out = count(gg.real) + 1j * count(gg.imag) if gg.dtype.kind == "c" else count(gg)
-    return np.moveaxis(out.astype(g.dtype, copy=False).reshape(idx.shape[:-1] + (n,)), -1, axis)
+    out = _bincount(flat, np.moveaxis(g, axis, -1).ravel(), rows * n)
+    return np.moveaxis(out.reshape(idx.shape[:-1] + (n,)), -1, axis)
 
 
 def take_along_axis_block(x, indices, axis: int):
@@ -420,18 +460,22 @@ def scatter_part(index, values, starts, n, size, concatenated=False):
     """The (1, size) part of a chunked ``scatter_add``'s result from ``start =
     starts[0]`` that one block of ``index`` and ``values`` adds (bincount of
     its hits); the (size,) part of all of them, ``concatenated``."""
+    lo = int(starts[0])
+    hit = (index >= lo) & (index < min(lo + size, n))
+    part = _bincount(index[hit] - lo, values[hit], size)
+    return part if concatenated else part[None, :]
+
+
+def _bincount(at, w, n: int):
+    """NumPy: zeros of length ``n`` with the 1-D ``w`` added at positions ``at``,
+    summed in float64 (each part alone, complex), in ``w``'s dtype."""
     import numpy as np
 
-    lo = int(starts[0])
-    hi = min(lo + size, n)
-    hit = (index >= lo) & (index < hi)
-    at, w = index[hit] - lo, values[hit]
-    if w.dtype.kind == "c":  # NumPy's bincount weighs with real numbers
-        part = np.bincount(at, w.real, size) + 1j * np.bincount(at, w.imag, size)
-    else:
-        part = np.bincount(at, w.astype(np.float64, copy=False), size)
-    part = part.astype(values.dtype, copy=False)
-    return part if concatenated else part[None, :]
+    def count(part):
+        return np.bincount(at, np.asarray(part, dtype=np.float64), n)
+
+    out = count(w.real) + 1j * count(w.imag) if w.dtype.kind == "c" else count(w)
+    return out.astype(w.dtype, copy=False)
 
 
 def per_block(f, args):

@@ -42,23 +42,20 @@ import math
 from typing import NamedTuple
 
 from . import (
-    Library,
+    Chunked,
     Scope,
-    add_along_axis_block,
-    along_axis_fits,
     broadcast_chunks,
+    current_scope,
     per_block,
     rank_from_singular_values,
     scatter_chunk,
     scatter_part,
-    take_along_axis_block,
 )
-from . import current_scope as _current
 
 _CREATORS = ("zeros", "ones", "empty", "full", "arange", "eye", "linspace", "asarray")
 
 
-class Cubed(Library):
+class Cubed(Chunked):
     name = "cubed"
     host_only = True
     scoped = True
@@ -114,47 +111,25 @@ class Cubed(Library):
         # (cubed's rechunk refuses an empty array, which has no chunks to match)
         return g if g.chunks == x.chunks or 0 in x.shape else g.rechunk(x.chunks)
 
-    def take_along_axis(self, xp, x, indices, axis=-1):
-        """Block by block, the axis in one chunk: the generic take of the
-        flattened x put all of x in one task (softmax cross-entropy's pick
-        from 160 MB of logits refused under 500 MB allowed)."""
+    def as_chunks(self, a, chunks, like):
+        return _like_chunks(a, chunks, like.spec)
+
+    def map_blocks(self, f, arrays, chunks, dtype, like, **kwargs):
         import cubed
 
-        if not along_axis_fits(tuple(x.shape), indices, axis):
-            return super().take_along_axis(xp, x, indices, axis=axis)
-        axis %= x.ndim
-        x = x.rechunk({axis: -1}) if len(x.chunks[axis]) > 1 else x
-        rows = tuple(x.chunks[d] if d != axis else -1 for d in range(x.ndim))
-        indices = _like_chunks(indices, rows, x.spec)
-        return cubed.map_blocks(take_along_axis_block, x, indices, dtype=x.dtype, chunks=indices.chunks,
-                                axis=axis)
-
-    def add_along_axis(self, xp, shape, indices, g, axis):
-        import cubed
-
-        if not along_axis_fits(shape, indices, axis):
-            return None
-        g = g.rechunk({axis: -1}) if len(g.chunks[axis]) > 1 else g
-        indices = _like_chunks(indices, g.chunks, g.spec)
-        chunks = tuple((shape[axis],) if d == axis else c for d, c in enumerate(g.chunks))
-        return cubed.map_blocks(add_along_axis_block, indices, g, dtype=g.dtype, chunks=chunks,
-                                n=shape[axis], axis=axis)
+        return cubed.map_blocks(f, *arrays, dtype=dtype, chunks=chunks, **kwargs)
 
     def scatter_add(self, xp, n, index, values, like):
         """A task per block of the positions and chunk of the result, each
         adding the positions' hits in that chunk's range, summed: the generic
         one-hot product's len(index) * n refused the gradient of a gather of
         256 rows from 6000 (1.8 GB projected) and of sort on 5000 numbers."""
-        import numpy as np
         from cubed.core import ops
         from cubed.vendor.dask.array.core import normalize_chunks
 
         if n == 0:
             return xp.zeros((0,), dtype=values.dtype)
-        if not hasattr(index, "spec"):  # NumPy positions (of a NumPy index)
-            index = xp.asarray(np.asarray(index), chunks=values.chunks)
-        elif index.chunks != values.chunks:
-            index = index.rechunk(values.chunks)
+        index = _like_chunks(index, values.chunks, values.spec)  # NumPy positions too
         size = scatter_chunk(n, values.dtype, normalize_chunks)
         starts = xp.arange(0, n, size, chunks=1)
         parts = ops.blockwise(
@@ -227,11 +202,7 @@ class Cubed(Library):
                     "setitem: cubed cannot write an array of values at a boolean mask (their "
                     "positions depend on the data); write xp.where(mask, values, x) instead"
                 )
-            mask = key[0]
-            if not hasattr(mask, "spec"):  # a NumPy mask (a constant): where takes cubed's
-                import cubed
-
-                mask = cubed.from_array(mask, chunks=z.chunks, spec=z.spec)
+            mask = _like_chunks(key[0], z.chunks, z.spec)  # a NumPy mask (a constant) too
             return xp.where(mask, xp.astype(xp.asarray(value), z.dtype), z)
         return _assign_basic(xp, z, _expand(key, z.ndim), value)
 
@@ -286,7 +257,9 @@ class CubedNamespace:
     def broadcast_to(self, x, /, shape, *, chunks=None):
         shape = tuple(shape)
         if chunks is None and tuple(x.shape) != shape:
-            chunks = _broadcast_chunks(x, shape)
+            from cubed.vendor.dask.array.core import normalize_chunks
+
+            chunks = broadcast_chunks(x, shape, normalize_chunks)
         return self._base.broadcast_to(x, shape, chunks=chunks)
 
     def mean(self, x, /, *, axis=None, keepdims=False):
@@ -759,7 +732,7 @@ def _with_spec(fn):
     shaped = fn.__name__ in ("zeros", "ones", "empty", "full")
 
     def create(*args, spec=None, **kwargs):
-        scope = _current()
+        scope = current_scope()
         if spec is None and scope is not None:
             spec = scope.spec
         if shaped and scope is not None and kwargs.get("chunks") is None:
@@ -782,10 +755,3 @@ def _version() -> str:
     import cubed
 
     return getattr(cubed, "__version__", "")
-
-
-def _broadcast_chunks(x, shape: tuple) -> tuple:
-    """:func:`broadcast_chunks` with cubed's automatic size."""
-    from cubed.vendor.dask.array.core import normalize_chunks
-
-    return broadcast_chunks(x, shape, normalize_chunks)

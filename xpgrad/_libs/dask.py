@@ -30,16 +30,14 @@ import warnings
 import numpy as np
 
 from . import (
-    Library,
+    Chunked,
     Scope,
-    add_along_axis_block,
     adapter_for,
-    along_axis_fits,
     broadcast_chunks,
     rank_from_singular_values,
     scatter_chunk,
     scatter_part,
-    take_along_axis_block,
+    unknown_chunks,
 )
 
 
@@ -81,7 +79,7 @@ def _one_chunk_across(x):
     return x.rechunk({x.ndim - 1: -1})
 
 
-class Dask(Library):
+class Dask(Chunked):
     name = "dask"
     host_only = True
     unknown_sizes = True
@@ -168,7 +166,7 @@ class Dask(Library):
             ) from exc
 
     def sized_like(self, a, like):
-        if _unknown(a.chunks) and not _unknown(like.chunks):
+        if unknown_chunks(a.chunks) and not unknown_chunks(like.chunks):
             a = a.compute_chunk_sizes()
         return a
 
@@ -208,34 +206,15 @@ class Dask(Library):
                 ).sum(axis=0)
         return out[:n] if out.shape[0] != n else out
 
-    def take_along_axis(self, xp, x, indices, axis=-1):
-        """Block by block, the axis in one chunk, where dask has none: the
-        generic take of the flattened x gathered across every chunk of it."""
+    def as_chunks(self, a, chunks, like):
         import dask.array as da
 
-        if not along_axis_fits(tuple(x.shape), indices, axis) or _unknown(x.chunks):
-            return super().take_along_axis(xp, x, indices, axis=axis)
-        axis %= x.ndim
-        x = x.rechunk({axis: -1})
-        rows = tuple(x.chunks[d] if d != axis else -1 for d in range(x.ndim))
-        indices = da.asarray(indices).rechunk(rows)
-        return da.map_blocks(take_along_axis_block, x, indices, axis=axis, chunks=indices.chunks,
-                             dtype=x.dtype, meta=x._meta)
+        return da.asarray(a).rechunk(chunks)
 
-    def add_along_axis(self, xp, shape, indices, g, axis):
-        """Block by block, the axis in one chunk: the flat scatter paired every
-        chunk of positions with every chunk of the result (softmax
-        cross-entropy over 25 chunks: 1.6 GB and 2,600 tasks against 0.2 GB
-        and 600 by hand, and tasks growing with the square of the chunks)."""
+    def map_blocks(self, f, arrays, chunks, dtype, like, **kwargs):
         import dask.array as da
 
-        if not along_axis_fits(shape, indices, axis) or _unknown(g.chunks):
-            return None
-        g = g.rechunk({axis: -1})
-        indices = da.asarray(indices).rechunk(g.chunks)
-        chunks = tuple((shape[axis],) if d == axis else c for d, c in enumerate(g.chunks))
-        return da.map_blocks(add_along_axis_block, indices, g, n=shape[axis], axis=axis, chunks=chunks,
-                             dtype=g.dtype, meta=g._meta)
+        return da.map_blocks(f, *arrays, chunks=chunks, dtype=dtype, meta=like._meta, **kwargs)
 
     def linalg_function(self, xp, name):
         if name == "matrix_rank":
@@ -268,7 +247,7 @@ class DaskNamespace:
         155 for a leaky ReLU over 640 MB in 20 chunks). (Of CuPy chunks,
         dask's own broadcast: the ones would be NumPy's.)"""
         shape = tuple(shape)
-        if chunks is None and tuple(x.shape) != shape and not _unknown(x.chunks) \
+        if chunks is None and tuple(x.shape) != shape and not unknown_chunks(x.chunks) \
                 and all(d == d and d != 0 for d in shape):
             from dask.array.core import normalize_chunks
 
@@ -276,10 +255,6 @@ class DaskNamespace:
             if x.dtype != self._base.bool and type(x._meta) is np.ndarray:
                 return x * self._base.ones(shape, dtype=x.dtype, chunks=chunks)
         return self._base.broadcast_to(x, shape, chunks=chunks)
-
-
-def _unknown(chunks) -> bool:
-    return any(c != c for axis in chunks for c in axis)
 
 
 class _DaskLinalg:

@@ -33,10 +33,15 @@ class Torch(Library):
     def shares_memory(self, a, b):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
-    def beside_complex(self, xp, x):
+    def beside_complex(self, xp, a, b):
         # complex32 has no name in the standard, and few of torch's functions
         # take it; float16 widens to float32 exactly, and then gives complex64.
-        return x.to(sys.modules["torch"].float32) if x.dtype == sys.modules["torch"].float16 else x
+        torch = sys.modules["torch"]
+        if getattr(a, "dtype", None) == torch.float16:
+            return a.to(torch.float32), b
+        if getattr(b, "dtype", None) == torch.float16:
+            return a, b.to(torch.float32)
+        return a, b
 
     def device_of(self, x) -> Device:
         dev = x.device

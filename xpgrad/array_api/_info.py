@@ -45,7 +45,8 @@ class Info:
                  "uint64", "float32", "float64", "complex64", "complex128"]
         own = _library_info(device)
         if own is not None:
-            names = [n for n in names if n in own.dtypes()]
+            have = own.dtypes()
+            names = [n for n in names if n in have]
         out = {n: _dtypes.of_name(n) for n in names}
         if kind is None:
             return out

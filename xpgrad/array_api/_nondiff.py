@@ -11,7 +11,7 @@ that does not, where its value only picks or compares, passes), as torch's.
 
 from __future__ import annotations
 
-from .._backend import adapter_of, declare, dtype_info, resolve
+from .._backend import adapter_of, declare, resolve
 from ..ops._common import BACKEND_ERRORS, backend_error
 from ..tensor import Tensor, constant, joined, native_call, plain_call, records
 from ._docs import no_gradient
@@ -146,8 +146,7 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None):
     out = native_call("searchsorted", x1, x2, side=side, sorter=_data(sorter))
     xp, scope = resolve("searchsorted", out)
     want = adapter_of(xp).index_dtype(xp)  # JAX gives int32 with x64 too: the standard's int64
-    info = dtype_info(xp, out.dtype)
-    if out.dtype != want and info.numeric and not info.inexact:
+    if out.dtype != want:
         with scope:
             out = xp.astype(out, want)
     return constant(out)

@@ -132,10 +132,8 @@ class Binary(Rule, template=True):
                 # np.float64 is a float, so Python's complex computes 1j / np.float64(2.0)
                 # itself (a Python complex, ZeroDivisionError at 0): NumPy's 0-d array instead
                 a, b = (np.asarray(a), b) if ta is np.float64 else (a, np.asarray(b))
-            elif ta is complex and ib is not None:
-                b = adapter_of(xp).beside_complex(xp, b)
-            elif tb is complex and ia is not None:
-                a = adapter_of(xp).beside_complex(xp, a)
+            elif ta is complex or tb is complex:
+                a, b = adapter_of(xp).beside_complex(xp, a, b)
         if da is not db and da is not None and db is not None and da != db:
             try:  # torch's 0-d arrays; torch refuses some pairs (uint64 with int64)
                 a, b = adapter_of(xp).promote(xp, a, b)

@@ -588,9 +588,10 @@ def _set_winners(xp, x, key, value, flips):
     followed, whatever the order. Without it the gradient of a repeated
     position went to every write (x[[0, 0]] = x[[0, 0]] + 1: 2 where the value
     is x[0] + 1)."""
-    getitem = adapter_of(xp).getitem
+    adapter = adapter_of(xp)
+    getitem = adapter.getitem
     dev = getattr(x, "device", None)
-    index = adapter_of(xp).index_dtype(xp)
+    index = adapter.index_dtype(xp)
     shape = tuple(getitem(xp, x, key).shape)  # the selection's (a flip keeps shapes)
     mine = xp.reshape(xp.arange(math.prod(shape), dtype=index, device=dev), shape)
     slot = _set_copy(xp, xp.full(tuple(x.shape), -1, dtype=index, device=dev), key, mine, flips)

@@ -714,12 +714,12 @@ def _singular_matrix_error(exc: BaseException) -> bool:
     return any(type(e).__name__.endswith("LinAlgError") for e in (exc, exc.__cause__) if e is not None)
 
 
-def _inverse_or_none(xp, x):
-    """``inv(x)``, or None where the library calls a matrix of ``x`` singular
-    (its LinAlgError, as torch's does at a det of -6.7e-16); any other error
-    (memory, a missing kernel) passes."""
+def _unless_singular(fn, *args):
+    """``fn(*args)`` (a linalg function), or None where the library calls a
+    matrix singular (its LinAlgError, as torch's inv does at a det of
+    -6.7e-16); any other error (memory, a missing kernel) passes."""
     try:
-        return xp.linalg.inv(x)
+        return fn(*args)
     except (ValueError, RuntimeError) as exc:
         if not _singular_matrix_error(exc):
             raise
@@ -741,12 +741,12 @@ def _cofactor(xp, x, d):
     singular = xp.abs(d) <= (4 * n * float(xp.finfo(x.dtype).eps)) * bound
     inverse = None
     if not _maybe(xp, singular):
-        inverse = _inverse_or_none(xp, x)
+        inverse = _unless_singular(xp.linalg.inv, x)
         if inverse is not None:
             return d4 * mT(xp, inverse)
     else:
         eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
-        inverse = _inverse_or_none(xp, xp.where(_matrix_axes(xp, singular), eye, x))
+        inverse = _unless_singular(xp.linalg.inv, xp.where(_matrix_axes(xp, singular), eye, x))
     if inverse is None:  # the library's own "singular": every matrix by the exact forms
         singular = xp.ones(tuple(d.shape), dtype=xp.bool, device=_dev(d))
         by_inverse = xp.zeros_like(x)
@@ -839,7 +839,7 @@ class Solved(NamedTuple):
     vector: bool  # b is one vector (M,): out is (..., M)
 
 
-def _solve_beside_nan(xp, a_h, g, exc):
+def _solve_beside_nan(xp, a_h, g):
     """solve's db where the library called a^H singular though it solved a:
     an inf in a (the forward's out is NaN, and LU of a^H meets 0 * inf). The
     matrices with a value that is not finite get a NaN gradient, as torch's
@@ -847,15 +847,12 @@ def _solve_beside_nan(xp, a_h, g, exc):
     ValueError if one of those is singular too."""
     bad = _matrix_axes(xp, xp.any(xp.logical_not(xp.isfinite(a_h)), axis=(-2, -1)))
     eye = xp.eye(a_h.shape[-1], dtype=a_h.dtype, device=_dev(a_h))
-    try:
-        db = xp.linalg.solve(xp.where(bad, eye, a_h), g)
-    except (ValueError, RuntimeError) as again:
-        if not _singular_matrix_error(again):
-            raise
+    db = _unless_singular(xp.linalg.solve, xp.where(bad, eye, a_h), g)
+    if db is None:
         raise ValueError(
-            f"solve.backward: the gradient solves with a^H, which the array library calls "
-            f"singular although it solved with a ({exc}); a is singular to rounding there"
-        ) from exc
+            "solve.backward: the gradient solves with a^H, which the array library calls "
+            "singular although it solved with a; a is singular to rounding there"
+        )
     return xp.where(bad, math.nan, db)
 
 
@@ -885,12 +882,9 @@ class solve(Rule):
         if vector:
             g, o = xp.expand_dims(g, axis=-1), xp.expand_dims(o, axis=-1)
         a_h = mT(xp, conj_if_complex(xp, a))
-        try:
-            db = xp.linalg.solve(a_h, g)
-        except (ValueError, RuntimeError) as exc:
-            if not _singular_matrix_error(exc):
-                raise
-            db = _solve_beside_nan(xp, a_h, g, exc)
+        db = _unless_singular(xp.linalg.solve, a_h, g)
+        if db is None:
+            db = _solve_beside_nan(xp, a_h, g)
         ga = gb = None
         if needs[0]:
             ga = to_input(xp, -(db @ mT(xp, conj_if_complex(xp, o))), tuple(a.shape), a.dtype)
@@ -1055,17 +1049,16 @@ class slogdet(Rule):
         g4 = _matrix_axes(xp, g_logabs)
         n = x.shape[-1]
         if not _maybe(xp, singular):
-            inverse = _inverse_or_none(xp, x)
+            inverse = _unless_singular(xp.linalg.inv, x)
             if inverse is not None:
                 return (cast(xp, g4 * mT(xp, inverse), x.dtype),)
             # torch's slogdet and inv factor x twice: inv may call singular a matrix
             # whose logabsdet was finite (-36 at a determinant that is 0 to rounding).
-            # Those singular to rounding are singular here too: cof / 0.
-            sv = xp.linalg.svdvals(x)
-            singular = xp.min(sv, axis=-1) <= n * float(xp.finfo(sv.dtype).eps) * xp.max(sv, axis=-1)
+            # Those singular to rounding (rank below n) are singular here too: cof / 0.
+            singular = linalg_function("slogdet", xp, "matrix_rank")(x) < n
         s4 = _matrix_axes(xp, singular)
         eye = xp.eye(n, dtype=x.dtype, device=_dev(x))
-        inverse = _inverse_or_none(xp, xp.where(s4, eye, x))
+        inverse = _unless_singular(xp.linalg.inv, xp.where(s4, eye, x))
         if inverse is None:  # the library's own "singular": every matrix by cof / 0
             s4 = xp.ones(tuple(s4.shape), dtype=xp.bool, device=_dev(x))
             inverse = xp.zeros_like(x)

@@ -698,10 +698,8 @@ class where(Rule):
         if len(shapes) > 1:
             broadcast_shapes(*shapes, op="where")
         c1, c2 = x1, x2
-        if type(x1) is complex and type(x2) not in _PY_SCALARS:
-            c2 = adapter_of(xp).beside_complex(xp, x2)
-        elif type(x2) is complex and type(x1) not in _PY_SCALARS:
-            c1 = adapter_of(xp).beside_complex(xp, x1)
+        if type(x1) is complex or type(x2) is complex:
+            c1, c2 = adapter_of(xp).beside_complex(xp, x1, x2)
         try:
             with scope:
                 out = xp.where(condition, c1, c2)
