@@ -255,6 +255,58 @@ def test_transforms_on_tensors_stay_joined_to_the_outer_graph():
     np.testing.assert_allclose(w.grad, [2.0, 2.0])
 
 
+V = np.array([0.5, -1.0, 2.0])
+
+# Each transform called inside no_grad() within an outer grad: its result is a
+# constant there, as torch.func's transforms inside torch.no_grad().
+# (name, xpgrad's inner call on x, torch.func's inner call on x)
+INNER_UNDER_NO_GRAD = [
+    ("grad", lambda x: xpgrad.grad(lambda y: xp.sum(y ** 3 * x))(x),
+     lambda x: torch.func.grad(lambda y: torch.sum(y ** 3 * x))(x)),
+    ("value_and_grad", lambda x: xpgrad.value_and_grad(lambda y: xp.sum(y ** 3 * x))(x)[1],
+     lambda x: torch.func.grad_and_value(lambda y: torch.sum(y ** 3 * x))(x)[0]),
+    ("hvp", lambda x: xpgrad.hvp(lambda y: xp.sum(y ** 3 * x), x, xp.asarray(V)),
+     lambda x: torch.func.jvp(torch.func.grad(lambda y: torch.sum(y ** 3 * x)), (x,),
+                              (torch.tensor(V),))[1]),
+    ("jvp", lambda x: xpgrad.jvp(lambda y: y ** 3 * x, (x,), (xp.asarray(V),))[1],
+     lambda x: torch.func.jvp(lambda y: y ** 3 * x, (x,), (torch.tensor(V),))[1]),
+    ("vjp", lambda x: xpgrad.vjp(lambda y: y ** 3 * x, x)[1](xp.asarray(V))[0],
+     lambda x: torch.func.vjp(lambda y: y ** 3 * x, x)[1](torch.tensor(V))[0]),
+    ("jacobian", lambda x: xpgrad.jacobian(lambda y: y ** 3 * x)(x),
+     lambda x: torch.func.jacrev(lambda y: y ** 3 * x)(x)),
+    ("hessian", lambda x: xpgrad.hessian(lambda y: xp.sum(y ** 3 * x))(x),
+     lambda x: torch.func.hessian(lambda y: torch.sum(y ** 3 * x))(x)),
+]
+
+
+@pytest.mark.parametrize("case", INNER_UNDER_NO_GRAD, ids=[c[0] for c in INNER_UNDER_NO_GRAD])
+def test_a_transform_inside_no_grad_is_a_constant_to_the_outer_one(case):
+    _, inner, t_inner = case
+
+    def outer(x):
+        with xpgrad.no_grad():
+            c = inner(x)  # closes over x, and takes it as its argument (no op after it)
+        assert isinstance(c, xpgrad.Tensor) and not c.requires_grad
+        return xp.sum(c * x)
+
+    def t_outer(x):
+        with torch.no_grad():
+            c = t_inner(x)
+        return torch.sum(c * x)
+
+    want = torch.func.grad(t_outer)(torch.tensor(X)).numpy()
+    np.testing.assert_allclose(xpgrad.grad(outer)(X), want, rtol=1e-12)
+    # without no_grad(), the inner result's dependence on x counts
+    full = xpgrad.grad(lambda x: xp.sum(inner(x) * x))(X)
+    assert not np.allclose(full, want)
+    # so with a Tensor that requires grad, outside any transform
+    w = xpgrad.tensor(X, requires_grad=True)
+    with xpgrad.no_grad():
+        c = inner(w)
+    assert not c.requires_grad
+    np.testing.assert_allclose(c.data, t_inner(torch.tensor(X)).numpy(), rtol=1e-12)
+
+
 TRANSFORM_ERRORS = [
     (lambda: xpgrad.grad(lambda x: x * 2.0)(X), TypeError, "grad.*scalar.*shape"),
     (lambda: xpgrad.grad(cubic)(np.array([1, 2, 3])), TypeError, "dtype int64"),

@@ -209,19 +209,29 @@ def _reaches_other(outs, stops, own: set, running: bool) -> bool:
     return False
 
 
-def _native(value, nested: bool):
-    """A result as the caller gets it: Tensors inside, native arrays outermost."""
-    if nested:
+def _cut() -> bool:
+    """True when a transform is called inside ``no_grad()``. As torch.func's
+    transforms, it computes its derivatives all the same (it records its own
+    graph), but what it returns is a constant to the graph outside: no_grad()
+    inside a transformed function stops the outer transform's gradient there."""
+    return not _GRAD_ENABLED.get()
+
+
+def _native(value, nested: bool, cut: bool = False):
+    """A result as the caller gets it: Tensors inside (detached from every
+    graph when ``cut``), native arrays outermost."""
+    if nested and not cut:
         return value
     if type(value) is Tensor:
-        return _array(value.data)  # NumPy's 0-d arithmetic gives scalars; transforms answer arrays
+        # NumPy's 0-d arithmetic gives scalars; transforms answer arrays
+        return value.detach() if nested else _array(value.data)
     if isinstance(value, tuple):
-        parts = [_native(v, False) for v in value]
+        parts = [_native(v, nested, cut) for v in value]
         return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)  # SVDResult
     if isinstance(value, list):
-        return [_native(v, False) for v in value]
+        return [_native(v, nested, cut) for v in value]
     if isinstance(value, dict):
-        return {k: _native(v, False) for k, v in value.items()}
+        return {k: _native(v, nested, cut) for k, v in value.items()}
     return value
 
 
@@ -404,7 +414,7 @@ def _value_and_grad(name: str, f, argnums, has_aux: bool):
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         nums = _argnums(name, argnums, len(args))
-        nested = _nested(args)
+        nested, cut = _nested(args), _cut()
         with _Recording():
             out, aux, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums, has_aux)
             out = _scalar_output(name, out)
@@ -412,7 +422,7 @@ def _value_and_grad(name: str, f, argnums, has_aux: bool):
             grads = _gradients([out], targets, [None], nested, nested, name)
         g = tuple(grads) if isinstance(argnums, (tuple, list)) else grads[0]
         value = out if not has_aux else (out, aux)
-        return _native(value, nested), _native(g, nested)
+        return _native(value, nested, cut), _native(g, nested, cut)
 
     return transformed
 
@@ -455,7 +465,7 @@ def vjp(f, *primals, has_aux: bool = False):
     (array([2., 6.]),)
     """
     name = "vjp"
-    nested = _nested(primals)
+    nested, cut = _nested(primals), _cut()
     with _Recording():
         out, aux, targets = _call(name, f, primals, tuple(range(len(primals))), has_aux)
         _refuse_numbers_read(name, out)
@@ -478,14 +488,14 @@ def vjp(f, *primals, has_aux: bool = False):
                 raise ValueError(
                     f"vjp: the cotangent has shape {tuple(c.shape)}, the output {tuple(o.shape)}"
                 )
-        inner = nested or _nested(cts)
+        inner, inner_cut = nested or _nested(cts), cut or _cut()
         with _Recording():
             grads = _gradients(outs, targets, cts, inner, True, name)
-        return _native(tuple(grads), inner)
+        return _native(tuple(grads), inner, inner_cut)
 
     if has_aux:
-        return _native(out, nested), vjp_fn, _native(aux, nested)
-    return _native(out, nested), vjp_fn
+        return _native(out, nested, cut), vjp_fn, _native(aux, nested, cut)
+    return _native(out, nested, cut), vjp_fn
 
 
 def jvp(f, primals, tangents):
@@ -504,7 +514,7 @@ def jvp(f, primals, tangents):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    nested = _nested(primals) or _nested(tangents)
+    nested, cut = _nested(primals) or _nested(tangents), _cut()
     with _Recording():
         out, _, targets = _call(name, f, tuple(primals), tuple(range(len(primals))))
         _refuse_numbers_read(name, out)
@@ -528,8 +538,8 @@ def jvp(f, primals, tangents):
         t_outs = [found.get(id(o)) for o in outs]
         t_outs = [_zeros_like(o) if t is None else t for o, t in zip(outs, t_outs)]
     if several:
-        return _native((_like(out, outs), _like(out, t_outs)), nested)
-    return _native((outs[0], t_outs[0]), nested)
+        return _native((_like(out, outs), _like(out, t_outs)), nested, cut)
+    return _native((outs[0], t_outs[0]), nested, cut)
 
 
 def _like(seq, items: list):
@@ -568,7 +578,7 @@ def _jacobian(name: str, f, argnums, has_aux: bool):
     @functools.wraps(f)
     def transformed(*args, **kwargs):
         nums = _argnums(name, argnums, len(args))
-        nested = _nested(args)
+        nested, cut = _nested(args), _cut()
         with _Recording():
             out, aux, targets = _call(name, lambda *a: f(*a, **kwargs), args, nums, has_aux)
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
@@ -577,7 +587,7 @@ def _jacobian(name: str, f, argnums, has_aux: bool):
         many_in = isinstance(argnums, (tuple, list))
         rows = [tuple(r) if many_in else r[0] for r in table]
         jac = tuple(rows) if isinstance(out, (tuple, list)) else rows[0]
-        return _native((jac, aux) if has_aux else jac, nested)
+        return _native((jac, aux) if has_aux else jac, nested, cut)
 
     return transformed
 
@@ -651,7 +661,7 @@ def hvp(f, x, v):
     xs, vs = (tuple(x), tuple(v)) if many else ((x,), (v,))
     if len(xs) != len(vs):
         raise ValueError(f"hvp: {len(xs)} arguments but {len(vs)} vectors")
-    nested = _nested(xs) or _nested(vs)
+    nested, cut = _nested(xs) or _nested(vs), _cut()
     with _Recording():
         out, _, targets = _call(name, f, xs, tuple(range(len(xs))))
         out = _scalar_output(name, out)
@@ -663,7 +673,7 @@ def hvp(f, x, v):
                                       nested, nested, name))
         else:
             result = tuple([_zeros_like(t.arg) for t in targets])
-    return _native(result if many else result[0], nested)
+    return _native(result if many else result[0], nested, cut)
 
 
 # -- user rules ------------------------------------------------------------------
