@@ -807,9 +807,14 @@ def test_the_gradient_follows_a_write_through_a_view():
     leaf_row = w[0]  # a view of a leaf that requires grad: writing it would change the leaf
     with pytest.raises(RuntimeError, match=r"^__setitem__: this tensor is a view \(made by basic indexing, a transpose or a reshape\) of a leaf"):
         leaf_row[0] = 1.0
+    with pytest.raises(RuntimeError, match=r"^\*=: this tensor is a view .* of a leaf"):
+        leaf_row *= 2.0  # an in-place operator's error names the operator
+    with pytest.raises(RuntimeError, match=r"^\+=: this tensor is a view .* of a leaf"):
+        w.T[0] += 1.0
     with xpgrad.no_grad():  # as an optimizer writes
         leaf_row[0] = 4.0
-    assert float(w.data[0, 0]) == 4.0 and w.is_leaf
+        leaf_row *= 2.0
+    assert float(w.data[0, 0]) == 8.0 and w.is_leaf
 
 
 def test_gaussian_mixture_full_covariances_keep_reg_covar():

@@ -876,37 +876,7 @@ class Tensor:
             If ``t``, or the base a view of it writes through to, is a leaf
             that requires grad (outside ``no_grad``).
         """
-        native = Tensor._native_key(key)
-        view = getattr(self, "_view", None)
-        if view is None:
-            _take_over(self, apply(ops.setitem, (self, value), native), "__setitem__")
-            _refresh_views(self)
-            return
-        root, keys = view
-        if self._node is None and self._requires_grad and _GRAD_ENABLED.get():
-            raise RuntimeError(
-                "__setitem__: a leaf tensor that requires grad cannot change in place while "
-                "gradients are recorded (this one is a view, p = base[k], made a leaf of its "
-                "own); do it inside xpgrad.no_grad(), or on a copy (xp.asarray(t, copy=True))"
-            )
-        if root._node is None and root._requires_grad and _GRAD_ENABLED.get():
-            raise RuntimeError(
-                "__setitem__: this tensor is a view (made by basic indexing, a transpose or a "
-                "reshape) of a leaf that requires grad, and writing it would change the leaf; "
-                "copy it first "
-                "(xp.asarray(t, copy=True)), or write inside xpgrad.no_grad()"
-            )
-        # root[k0][k1]...[key] = value, as a chain of recorded reads and writes
-        values = _read_chain(root, keys, self)
-        if values is None:  # a view no more
-            del self._view
-            _take_over(self, apply(ops.setitem, (self, value), native), "__setitem__")
-            return
-        new = apply(ops.setitem, (values[-1], value), native)
-        for k, inner in zip(reversed(keys), reversed(values[:-1])):
-            new = _write_step(inner, k, new)
-        _take_over(root, new, "__setitem__")
-        _refresh_views(root)  # this one among them
+        _write(self, key, value, "__setitem__")
 
     @staticmethod
     def _native_key(key):
@@ -971,7 +941,7 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
             return NotImplemented
         _same_shape(symbol, self, out)
         _storable(symbol, self, out.data)
-        self[...] = out
+        _write(self, ..., out, symbol)
         return self
     out = operate(self, other)
     if out is NotImplemented:
@@ -991,6 +961,41 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
             data = xp.astype(data, self.data.dtype)
     self.data = _array(data)  # NumPy's 0-d arithmetic gives a scalar
     return self
+
+
+def _write(t: Tensor, key, value, symbol: str) -> None:
+    """``t[key] = value`` (see ``Tensor.__setitem__``), its errors naming
+    ``symbol``: ``__setitem__``, or the in-place operator that writes."""
+    native = Tensor._native_key(key)
+    view = getattr(t, "_view", None)
+    if view is None:
+        _take_over(t, apply(ops.setitem, (t, value), native), symbol)
+        _refresh_views(t)
+        return
+    root, keys = view
+    if t._node is None and t._requires_grad and _GRAD_ENABLED.get():
+        raise RuntimeError(
+            f"{symbol}: a leaf tensor that requires grad cannot change in place while "
+            "gradients are recorded (this one is a view, p = base[k], made a leaf of its "
+            "own); do it inside xpgrad.no_grad(), or on a copy (xp.asarray(t, copy=True))"
+        )
+    if root._node is None and root._requires_grad and _GRAD_ENABLED.get():
+        raise RuntimeError(
+            f"{symbol}: this tensor is a view (made by basic indexing, a transpose or a "
+            "reshape) of a leaf that requires grad, and writing it would change the leaf; "
+            "copy it first (xp.asarray(t, copy=True)), or write inside xpgrad.no_grad()"
+        )
+    # root[k0][k1]...[key] = value, as a chain of recorded reads and writes
+    values = _read_chain(root, keys, t)
+    if values is None:  # a view no more
+        del t._view
+        _take_over(t, apply(ops.setitem, (t, value), native), symbol)
+        return
+    new = apply(ops.setitem, (values[-1], value), native)
+    for k, inner in zip(reversed(keys), reversed(values[:-1])):
+        new = _write_step(inner, k, new)
+    _take_over(root, new, symbol)
+    _refresh_views(root)  # this one among them
 
 
 def _storable(symbol: str, t: Tensor, data) -> None:
