@@ -790,3 +790,14 @@ def test_take_along_axis_goes_block_by_block(dtype):
         np.add.at(want, (np.arange(400)[:, None], labels), 3.0)
         np.testing.assert_allclose(t.grad.compute(), want)
     assert tasks[1] < 6 * tasks[0]  # linear in the chunks (16 times as many tasks before)
+
+
+def test_a_complex_gather_gradient_keeps_an_infinite_part_in_its_part():
+    # the scatter sums each part alone; re + 1j * im of the sums made the real
+    # part NaN where the imaginary one is infinite (0 * inf)
+    x = xpgrad.tensor(da.from_array(np.array([1 + 1j, 2 + 2j, 3 + 0j]), chunks=2),
+                      requires_grad=True)
+    index = xpgrad.tensor(da.from_array(np.array([0, 2, 0]), chunks=2))
+    g = np.array([complex(1.0, np.inf), 1 + 0j, 2 + 0j])
+    xpgrad.array_api.take(x, index).backward(da.from_array(g, chunks=2))
+    np.testing.assert_array_equal(x.grad.compute(), [complex(3.0, np.inf), 0, 1])

@@ -7,6 +7,7 @@ scheduler are in test_optim.py."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
@@ -24,6 +25,10 @@ from xpgrad.optim import (
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
+
+# These tests step schedulers alone, to read their rates; the warning that
+# says so has its own test at the end.
+pytestmark = pytest.mark.filterwarnings("ignore:.*before the optimizer's first step:UserWarning")
 
 EPOCHS = 40
 
@@ -195,3 +200,20 @@ def test_errors():
     opt.add_param_group({"params": [xpgrad.tensor([1.0], requires_grad=True)]})
     with pytest.raises(ValueError, match=r"StepLR.step: the optimizer has 2 param group\(s\), but the scheduler was made for 1"):
         sched.step()
+
+
+def test_stepping_the_scheduler_before_the_optimizer_warns_as_torch():
+    w = xpgrad.tensor([1.0], requires_grad=True)
+    opt = SGD([w], lr=0.1)
+    sched = StepLR(opt, step_size=1, gamma=0.5)
+    with pytest.warns(UserWarning, match=r"^StepLR.step: called before the optimizer's first step\(\)"):
+        sched.step()
+    assert opt.param_groups[0]["lr"] == 0.05  # the first rate is skipped, as in torch
+    opt2 = SGD([w], lr=0.1)
+    sched2 = StepLR(opt2, step_size=1, gamma=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt2.step()
+        sched2.step()  # the right order: no warning
+        sched.step()  # nor on a later step
+    assert opt2.param_groups[0]["lr"] == 0.05

@@ -11,12 +11,14 @@ test_optim_state.py, the schedulers on their own in test_lr_scheduler.py.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 import xpgrad
 from tests.subsets import backend_cases
-from tests.support import dtype_name, host, rel_err, same_library
+from tests.support import backend_params, dtype_name, host, rel_err, same_library
 from xpgrad.optim import SGD, Adam, AdamW
 
 torch = pytest.importorskip("torch")
@@ -570,3 +572,27 @@ def test_refuses_a_gradient_of_another_kind(grad_dtype):
     with pytest.raises(TypeError, match=rf"SGD.step: params\[0\].grad has dtype {kind}, but the parameter has dtype float64"):
         opt.step()
     np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+def test_complex_adam_keeps_an_infinite_part_in_its_part(backend):
+    # An infinite imaginary gradient (or one whose square overflows) makes the
+    # imaginary moment infinite; rebuilding re + 1j * im multiplied it by 0 into
+    # the real part, which became NaN (torch's (real, imag) pairs keep it finite).
+    for g0 in (complex(1.0, np.inf), complex(1.0, 1e200)):
+        p0 = np.array([0.5 + 0.25j])
+        w = xpgrad.tensor(backend.asarray(p0.copy()), requires_grad=True)
+        t = torch.tensor(p0.copy(), requires_grad=True)
+        opt, topt = Adam([w], lr=0.1), torch.optim.Adam([t], lr=0.1, foreach=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow of 1e200 ** 2
+            for g in (g0, 1.0 + 1.0j):
+                w.grad = backend.asarray(np.array([g]))
+                t.grad = torch.tensor([g], dtype=torch.complex128)
+                opt.step()
+                topt.step()
+        got, want = host(w.data), t.detach().numpy()
+        np.testing.assert_array_equal(got.real, want.real)  # 0.300000002, not NaN
+        np.testing.assert_array_equal(np.isnan(got.imag), np.isnan(want.imag))
+        v, tv = host(opt.state[w]["exp_avg_sq"]), topt.state[t]["exp_avg_sq"].numpy()
+        np.testing.assert_array_equal(v, tv)  # 0.001999 + inf j

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -200,9 +201,18 @@ def test_loading_refuses_a_state_that_does_not_fit():
     del partial["state"][0]["exp_avg_sq"]
     check(Adam, [fresh_w, fresh_b], partial, ValueError, r"Adam.load_state_dict: state_dict\['state'\]\[0\] lacks exp_avg_sq")
     bad_lr = copy.deepcopy(good)
-    bad_lr["param_groups"][0]["lr"] = -1.0
+    bad_lr["param_groups"][0]["lr"] = math.nan  # a negative rate loads, as in torch (see below)
     check(Adam, [fresh_w, fresh_b], bad_lr, ValueError,
-          r"Adam.load_state_dict: state_dict\['param_groups'\]\[0\]\['lr'\] must be >= 0")
+          r"Adam.load_state_dict: state_dict\['param_groups'\]\[0\]\['lr'\] must be a number, not NaN")
+    bad_beta = copy.deepcopy(good)
+    bad_beta["param_groups"][0]["betas"] = (0.9, 1.5)
+    check(Adam, [fresh_w, fresh_b], bad_beta, ValueError,
+          r"Adam.load_state_dict: state_dict\['param_groups'\]\[0\]\['betas'\]\[1\] must be in \[0, 1\)")
+    adamw = copy.deepcopy(good)
+    adamw["param_groups"][0]["decoupled_weight_decay"] = True  # torch's Adam(decoupled_weight_decay=True)
+    check(Adam, [fresh_w, fresh_b], adamw, ValueError,
+          r"Adam.load_state_dict: state_dict\['param_groups'\]\[0\]\['decoupled_weight_decay'\] is "
+          r"True, which is AdamW's weight decay; use xpgrad.optim.AdamW")
     stray = copy.deepcopy(good)
     stray["state"][7] = stray["state"][0]
     check(Adam, [fresh_w, fresh_b], stray, ValueError, r"Adam.load_state_dict: the state dict has state for parameter 7")
@@ -373,3 +383,50 @@ def test_options_are_read_and_set_through_param_groups():
     (w * w).sum().backward()
     opt.step()
     np.testing.assert_array_equal(w.data, [0.5, 1.0])
+
+
+def test_a_rate_a_schedule_left_below_zero_loads_as_in_torch():
+    # LinearLR's decay to 0 ends at -3.2e-19 in round-off, in torch too; the
+    # optimizer's own state dict must load again (torch's does)
+    w = xpgrad.tensor(np.ones(2), requires_grad=True)
+    tw = torch.ones(2, requires_grad=True)
+    opt, topt = SGD([w], lr=0.1), torch.optim.SGD([tw], lr=0.1)
+    sched = xpgrad.optim.LinearLR(opt, start_factor=0.1, end_factor=0.0, total_iters=4)
+    tsched = torch.optim.lr_scheduler.LinearLR(topt, start_factor=0.1, end_factor=0.0, total_iters=4)
+    for o, s in ((opt, sched), (topt, tsched)):
+        for _ in range(4):
+            o.step()
+            s.step()
+    lr = opt.param_groups[0]["lr"]
+    assert lr == topt.param_groups[0]["lr"] and lr < 0
+    fresh = SGD([xpgrad.tensor(np.ones(2), requires_grad=True)], lr=0.1)
+    fresh.load_state_dict(opt.state_dict())
+    assert fresh.param_groups[0]["lr"] == lr
+    with pytest.raises(ValueError, match=r"^SGD: lr must be >= 0; got -0.1"):
+        SGD([w], lr=-0.1)  # where a rate is given, it is checked, as torch's constructor does
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_torchs_adam_and_adamw_state_dicts_load_into_theirs(name):
+    tw = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    topt = getattr(torch.optim, name)([tw], lr=0.1, weight_decay=0.5)
+    w = xpgrad.tensor(np.ones(2), requires_grad=True)
+    opt = getattr(xpgrad.optim, name)([w], lr=0.1, weight_decay=0.5)
+    for _ in range(3):
+        for o, p in ((topt, tw), (opt, w)):
+            o.zero_grad()
+            (p * p).sum().backward()
+            o.step()
+    w2 = xpgrad.tensor(np.ones(2), requires_grad=True)
+    loaded = getattr(xpgrad.optim, name)([w2], lr=0.1)
+    with xpgrad.no_grad():
+        w2[...] = tw.detach().numpy()
+    loaded.load_state_dict(topt.state_dict())
+    for o, p in ((topt, tw), (loaded, w2)):
+        o.zero_grad()
+        (p * p).sum().backward()
+        o.step()
+    np.testing.assert_allclose(host(w2), tw.detach().numpy(), rtol=1e-13)
+    other = "AdamW" if name == "Adam" else "Adam"
+    with pytest.raises(ValueError, match=rf"decoupled_weight_decay'\] is (True|False), which is {name}'s"):
+        getattr(xpgrad.optim, other)([w2], lr=0.1).load_state_dict(topt.state_dict())

@@ -250,6 +250,13 @@ class Library:
         where it does (torch computes float16 beside one in complex32)."""
         return a, b
 
+    def complex(self, xp, re, im, dtype):
+        """The array ``re + i im`` of complex ``dtype``, from real arrays of
+        one shape. ``re + 1j * im`` is the generic way, where an infinite or
+        NaN ``im`` makes the real part NaN (``0 * inf``): NumPy, CuPy, torch
+        and JAX keep each part as it is."""
+        return xp.astype(re, dtype) + xp.astype(im, dtype) * 1j
+
     def sum_over(self, xp, x, axes: tuple):
         """``x`` summed over ``axes`` (ascending), kept as 1, where the library
         has a faster way than its ``sum`` (NumPy: a matrix-vector product);
@@ -466,6 +473,14 @@ def scatter_part(index, values, starts, n, size, concatenated=False):
     return part if concatenated else part[None, :]
 
 
+def complex_parts(xp, re, im, dtype):
+    """NumPy's and CuPy's :meth:`Library.complex`: each part written into an
+    empty complex array."""
+    out = xp.empty(tuple(re.shape), dtype=dtype)
+    out.real, out.imag = re, im
+    return out
+
+
 def _bincount(at, w, n: int):
     """NumPy: zeros of length ``n`` with the 1-D ``w`` added at positions ``at``,
     summed in float64 (each part alone, complex), in ``w``'s dtype."""
@@ -474,8 +489,9 @@ def _bincount(at, w, n: int):
     def count(part):
         return np.bincount(at, np.asarray(part, dtype=np.float64), n)
 
-    out = count(w.real) + 1j * count(w.imag) if w.dtype.kind == "c" else count(w)
-    return out.astype(w.dtype, copy=False)
+    if w.dtype.kind == "c":
+        return complex_parts(np, count(w.real), count(w.imag), w.dtype)
+    return count(w).astype(w.dtype, copy=False)
 
 
 def per_block(f, args):

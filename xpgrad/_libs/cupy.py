@@ -10,7 +10,7 @@ CuPy is imported inside each function, never when this module is imported.
 from __future__ import annotations
 
 from .._device import Device, require_available
-from . import Library
+from . import Library, complex_parts
 
 
 class CuPy(Library):
@@ -36,13 +36,16 @@ class CuPy(Library):
 
         return cupy.may_share_memory(a, b)
 
+    def complex(self, xp, re, im, dtype):
+        return complex_parts(xp, re, im, dtype)
+
     def scatter_add(self, xp, n, index, values, like):
         import cupyx
 
         dt = values.dtype
         if dt.kind == "c":  # cupyx.scatter_add takes real dtypes only: each part alone
             real = self.scatter_add(xp, n, index, xp.real(values), like)
-            return real + 1j * self.scatter_add(xp, n, index, xp.imag(values), like)
+            return self.complex(xp, real, self.scatter_add(xp, n, index, xp.imag(values), like), dt)
         if dt.itemsize < 4:  # float16 (before CuPy 15) and bfloat16: summed in float32
             wide = self.scatter_add(xp, n, index, xp.astype(values, xp.float32), like)
             return xp.astype(wide, dt)

@@ -33,6 +33,11 @@ class Jax(Library):
             return Device._make("cuda", dev.id)
         return CPU
 
+    def complex(self, xp, re, im, dtype):
+        import jax
+
+        return jax.lax.complex(re, im).astype(dtype)
+
     def scatter_add(self, xp, n, index, values, like):
         return xp.zeros(n, dtype=values.dtype).at[index].add(values)
 

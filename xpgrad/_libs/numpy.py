@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Library
+from . import Library, complex_parts
 
 
 class Numpy(Library):
@@ -66,6 +66,9 @@ class Numpy(Library):
 
     def shares_memory(self, a, b):
         return np.may_share_memory(a, b)
+
+    def complex(self, xp, re, im, dtype):
+        return complex_parts(xp, re, im, dtype)
 
     def to_numpy(self, x):
         return np.asarray(x)  # an ndarray as it is; a NumPy scalar as a 0-d array

@@ -43,6 +43,13 @@ class Torch(Library):
             return a, b.to(torch.float32)
         return a, b
 
+    def complex(self, xp, re, im, dtype):
+        torch = sys.modules["torch"]
+        part = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype)
+        if part is None:  # complex32: torch.complex makes none
+            return super().complex(xp, re, im, dtype)
+        return torch.complex(re.to(part), im.to(part))
+
     def device_of(self, x) -> Device:
         dev = x.device
         if dev.type == "cuda":

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._backend import declare, dtype_info
-from .optimizer import Optimizer, _iterable, _label, _number, _rebind
+from .._backend import adapter_of, declare, dtype_info
+from .optimizer import Optimizer, _iterable, _label, _lr, _number, _rebind
 
 __all__ = ["Adam", "AdamW"]
 
@@ -77,7 +77,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, group: dict, op: str, where: str | None) -> None:
-        group["lr"] = _number(op, _label(where, "lr"), group["lr"])
+        group["lr"] = _lr(op, where, group["lr"])
         betas = group["betas"]
         label = _label(where, "betas")
         if isinstance(betas, (str, bytes)) or not _iterable(betas) or len(tuple(betas)) != 2:
@@ -91,6 +91,16 @@ class Adam(Optimizer):
         group["weight_decay"] = _number(op, _label(where, "weight_decay"), group["weight_decay"])
         group["amsgrad"] = bool(group["amsgrad"])
         group["maximize"] = bool(group["maximize"])
+        # torch's groups say which of the two this is (its Adam takes the flag);
+        # a group of the other, silently kept, would decay the weights the wrong way
+        decoupled = group.get("decoupled_weight_decay", self._decoupled)
+        if bool(decoupled) != self._decoupled:
+            label = _label(where, "decoupled_weight_decay")
+            other = "AdamW" if decoupled else "Adam"
+            raise ValueError(
+                f"{op}: {label} is {decoupled!r}, which is {other}'s weight decay; "
+                f"use xpgrad.optim.{other} for it"
+            )
 
     def _update(self, k: int, group: dict) -> None:
         op = f"{type(self).__name__}.step"
@@ -147,8 +157,9 @@ def _adam_update(xp, arrays, t, lr, beta1, beta2, eps, amsgrad):
 
 
 def _complex(xp, re, im, dtype):
-    """The complex array ``re + 1j * im`` of ``dtype``."""
-    return xp.astype(re, dtype) + xp.astype(im, dtype) * 1j
+    """The complex array ``re + 1j * im`` of ``dtype``, each part as it is
+    (an infinite part of a moment stays in its part, as torch's)."""
+    return adapter_of(xp).complex(xp, re, im, dtype)
 
 
 class AdamW(Adam):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 import types
+import warnings
 
 from .optimizer import Optimizer, _what
 
@@ -105,6 +106,13 @@ class LRScheduler:
                 f"the scheduler was made for {len(self.base_lrs)}; make the scheduler after "
                 f"the last add_param_group"
             )
+        if self._step_count == 1 and not self._is_initial and _not_stepped(self.optimizer):
+            warnings.warn(
+                f"{type(self).__name__}.step: called before the optimizer's first step(), so "
+                f"the schedule's first rate is skipped; call optimizer.step() first, then "
+                f"scheduler.step() (as in torch)",
+                UserWarning, stacklevel=2,
+            )
         self._step_count += 1
         self.last_epoch += 1
         for group, lr in zip(groups, self.get_lr()):
@@ -155,6 +163,12 @@ class LRScheduler:
 
     def _current(self) -> list:
         return [group["lr"] for group in self.optimizer.param_groups]
+
+
+def _not_stepped(optimizer) -> bool:
+    """Whether ``optimizer`` has not stepped yet; False for a subclass with a
+    ``step`` of its own, which may not say (torch wraps ``step`` to know)."""
+    return type(optimizer).step is Optimizer.step and not getattr(optimizer, "_stepped", False)
 
 
 class StepLR(LRScheduler):

@@ -19,6 +19,7 @@ the arrays of the moment it was taken.
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 
 from .._backend import LIBS, convert, dtype_info, resolve
@@ -26,6 +27,9 @@ from .._shapes import fmt
 from ..tensor import Tensor, _refresh_views, enable_grad, no_grad
 
 __all__ = ["Optimizer"]
+
+# How error messages name the param groups of a state dict being loaded.
+_SAVED_GROUPS = "state_dict['param_groups']"
 
 
 class Optimizer:
@@ -226,6 +230,7 @@ class Optimizer:
             for k, group in enumerate(self.param_groups):
                 self._update(k, group)
             self._settle()
+        self._stepped = True  # a scheduler's first step() asks (see LRScheduler.step)
         return loss
 
     def _update(self, k: int, group: dict) -> None:
@@ -381,7 +386,7 @@ class Optimizer:
             new = {"params": group["params"]}
             new.update(self.defaults)
             new.update(copy.deepcopy({key: v for key, v in saved.items() if key != "params"}))
-            self._check_options(new, op, f"state_dict['param_groups'][{k}]")
+            self._check_options(new, op, f"{_SAVED_GROUPS}[{k}]")
             groups.append(new)
         state = {}
         for i, saved in saved_state.items():
@@ -504,13 +509,24 @@ def _label(where: str | None, key: str) -> str:
     return key if where is None else f"{where}['{key}']"
 
 
+def _lr(op: str, where: str | None, value) -> float:
+    """A group's learning rate: >= 0 where it is given (the constructor,
+    ``add_param_group``), as torch checks it; any real number in a state dict
+    (``where`` names one), which holds what a scheduler set: LinearLR's
+    decay to 0 can end at -3e-19 in round-off, in torch as here, and torch's
+    ``load_state_dict`` takes it."""
+    loading = where is not None and where.startswith(_SAVED_GROUPS)
+    return _number(op, _label(where, "lr"), value, low=-math.inf if loading else 0.0)
+
+
 def _number(name: str, arg: str, value, *, low: float = 0.0, high: float | None = None) -> float:
     """``value`` as a float in [low, high) (or [low, inf)), else the error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: {arg} must be a real number; got {_what(value)} ({value!r})")
     value = float(value)
     if not (value >= low and (high is None or value < high)):
-        where = f"in [{low:g}, {high:g})" if high is not None else f">= {low:g}"
+        where = (f"in [{low:g}, {high:g})" if high is not None
+                 else f">= {low:g}" if low > -math.inf else "a number, not NaN")
         raise ValueError(f"{name}: {arg} must be {where}; got {value!r}")
     return value
 

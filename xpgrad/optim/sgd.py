@@ -4,7 +4,7 @@ torch.optim.SGD."""
 from __future__ import annotations
 
 from .._backend import declare
-from .optimizer import Optimizer, _label, _number, _rebind
+from .optimizer import Optimizer, _label, _lr, _number, _rebind
 
 __all__ = ["SGD"]
 
@@ -78,7 +78,8 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, group: dict, op: str, where: str | None) -> None:
-        for key in ("lr", "momentum", "dampening", "weight_decay"):
+        group["lr"] = _lr(op, where, group["lr"])
+        for key in ("momentum", "dampening", "weight_decay"):
             group[key] = _number(op, _label(where, key), group[key])
         group["nesterov"] = bool(group["nesterov"])
         group["maximize"] = bool(group["maximize"])
