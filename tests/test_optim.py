@@ -596,3 +596,17 @@ def test_complex_adam_keeps_an_infinite_part_in_its_part(backend):
         np.testing.assert_array_equal(np.isnan(got.imag), np.isnan(want.imag))
         v, tv = host(opt.state[w]["exp_avg_sq"]), topt.state[t]["exp_avg_sq"].numpy()
         np.testing.assert_array_equal(v, tv)  # 0.001999 + inf j
+
+
+@pytest.mark.parametrize("cls, kwargs", [(Adam, dict(amsgrad=True)), (SGD, dict(momentum=0.9))])
+def test_a_0d_parameters_state_holds_arrays(cls, kwargs):
+    # NumPy's arithmetic on 0-d arrays gives scalars: the state was numpy.float64
+    w = xpgrad.tensor(np.array(1.0), requires_grad=True)
+    opt = cls([w], lr=0.1, **kwargs)
+    for _ in range(2):
+        opt.zero_grad()
+        (w * w).backward()
+        opt.step()
+    arrays = {k: v for k, v in opt.state[w].items() if k != "step"}
+    assert arrays and all(type(v) is np.ndarray and v.shape == () for v in arrays.values())
+    assert type(w.data) is np.ndarray

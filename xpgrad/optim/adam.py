@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._backend import adapter_of, declare, dtype_info
-from .optimizer import Optimizer, _iterable, _label, _lr, _number, _rebind
+from .optimizer import Optimizer, _as_array, _iterable, _label, _lr, _number, _rebind
 
 __all__ = ["Adam", "AdamW"]
 
@@ -137,7 +137,7 @@ class Adam(Optimizer):
                 else:
                     new = _adam_update(xp, arrays, *hyper)
                 for n, a in zip(names, new[1:]):
-                    state[n] = a
+                    state[n] = _as_array(a, p.data, xp)
                 _rebind(p, new[0], xp)
 
 

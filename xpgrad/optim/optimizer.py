@@ -531,12 +531,16 @@ def _number(name: str, arg: str, value, *, low: float = 0.0, high: float | None 
     return value
 
 
+def _as_array(new, like, xp):
+    """``new`` as an array of ``like``'s type: NumPy turns the result of
+    arithmetic on a 0-d array into a scalar (a 0-d parameter's state too)."""
+    return new if type(new) is type(like) else xp.asarray(new)
+
+
 def _rebind(p: Tensor, new, xp) -> None:
     """Give ``p`` its new values, as an array of its type and dtype."""
     data = p.data
-    # NumPy turns the result of arithmetic on a 0-d array into a scalar.
-    if type(new) is not type(data):
-        new = xp.asarray(new)
+    new = _as_array(new, data, xp)
     if new.dtype != data.dtype:
         new = xp.astype(new, data.dtype)
     if getattr(p, "_view", None) is not None:

@@ -4,7 +4,7 @@ torch.optim.SGD."""
 from __future__ import annotations
 
 from .._backend import declare
-from .optimizer import Optimizer, _label, _lr, _number, _rebind
+from .optimizer import Optimizer, _as_array, _label, _lr, _number, _rebind
 
 __all__ = ["SGD"]
 
@@ -106,7 +106,7 @@ class SGD(Optimizer):
                         buf = xp.asarray(g, copy=True)
                     else:
                         buf = mu * buf + (1 - damp) * g
-                    state["momentum_buffer"] = buf
+                    state["momentum_buffer"] = buf = _as_array(buf, p.data, xp)
                     g = g + mu * buf if nesterov else buf
                 _rebind(p, p.data - lr * g, xp)
 
