@@ -17,7 +17,7 @@ import pytest
 import xpgrad
 import xpgrad.array_api as xp
 from tests.subsets import backend_cases
-from tests.support import host
+from tests.support import backend_params, host
 from xpgrad.testing import gradcheck
 
 torch = pytest.importorskip("torch")
@@ -601,3 +601,42 @@ def test_mixed_libraries_name_the_op():
         xp.clip(x, min=other)
     with pytest.raises(TypeError, match=r"^where: inputs come from different array libraries"):
         xp.where(torch.ones(3, dtype=torch.bool), x, 0.0)
+
+
+# A floating Tensor beside an integer or boolean array constant: the gradient
+# computes with the constant, which must not wrap, overflow or refuse `-` in
+# its own dtype (atan2's -x1 / (x1^2 + x2^2) with x1 an uint8 gave 204).
+CONSTANTS = {
+    "uint8": np.array([1, 5, 200], dtype=np.uint8),
+    "int8": np.array([100, -3, 7], dtype=np.int8),
+    "uint64": np.array([3, 2**40, 1], dtype=np.uint64),
+    "bool": np.array([True, False, True]),
+}
+TORCH_OF = {"atan2": torch.atan2, "hypot": torch.hypot, "logaddexp": torch.logaddexp,
+                "multiply": torch.mul, "divide": torch.div, "copysign": torch.copysign,
+                "pow": torch.pow, "maximum": torch.maximum}
+
+
+@pytest.mark.parametrize("const", list(CONSTANTS))
+@pytest.mark.parametrize("name", list(TORCH_OF))
+@pytest.mark.parametrize("side", ["first", "second"])
+@pytest.mark.parametrize(  # array_api_strict refuses integers beside floats
+    "backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+def test_a_gradient_beside_an_integer_or_boolean_constant_matches_torch(name, const, side, backend):
+    c = CONSTANTS[const]
+    if name == "pow" and const == "bool":
+        pytest.skip("pow refuses booleans")
+    if const == "uint64" and backend.name == "torch" and name in ("maximum",):
+        pytest.skip("torch promotes no uint64 in maximum")
+    xv = np.array([0.5, -2.0, 1.5]) if name != "pow" or side == "second" else np.array([0.5, 2.0, 1.5])
+    if name == "pow" and side == "second":  # a constant base: positive, small exponents
+        xv = np.array([0.5, -0.25, 1.5])
+    x = xpgrad.tensor(backend.asarray(xv), requires_grad=True)
+    k = xpgrad.tensor(backend.asarray(c))
+    args = (k, x) if side == "first" else (x, k)
+    getattr(xp, name)(*args).backward(backend.asarray(np.ones(3)))
+    tx = torch.tensor(xv, requires_grad=True)
+    tk = torch.tensor(c.astype(np.float64))
+    TORCH_OF[name](*((tk, tx) if side == "first" else (tx, tk))).sum().backward()
+    assert x.grad.dtype == x.data.dtype and x.grad.shape == x.shape
+    np.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12, atol=0)

@@ -148,11 +148,30 @@ class Binary(Rule, template=True):
             out = run(op, scope, cls.compute, xp, a, b)
         need_a = ia is not None and ia.inexact
         need_b = ib is not None and ib.inexact
+        keep_a = a if cls._keep_a else None
+        keep_b = b if cls._keep_b else None
+        if need_a is not need_b and (keep_a is not None or keep_b is not None):
+            keep_a, keep_b = cls._constants_as(xp, scope, out, keep_a, keep_b, ia, ib)
         saved = _new_tuple(Operands, (
-            a if cls._keep_a else None, b if cls._keep_b else None,
-            out if cls._keep_out else None, sa, da, sb, db,
+            keep_a, keep_b, out if cls._keep_out else None, sa, da, sb, db,
         ))
         return out, Ctx(op, xp, scope, saved, (need_a, need_b), tuple(out.shape), out.dtype)
+
+    @classmethod
+    def _constants_as(cls, xp, scope, out, a, b, ia, ib) -> tuple:
+        """The saved operands with an integer or boolean array among them (a
+        constant beside a floating one) in the output's dtype: the other's
+        gradient computes with it (atan2's ``-x1 / (x1^2 + x2^2)``), and in
+        its own dtype an unsigned one wraps on negation, an int8 overflows
+        when squared, a boolean refuses ``-`` and torch's uint32 refuses
+        ``p - 1``."""
+        fix_a = a is not None and ia is not None and not ia.inexact
+        fix_b = b is not None and ib is not None and not ib.inexact
+        if fix_a or fix_b:
+            op = cls.__name__
+            a = run(op, scope, xp.astype, a, out.dtype) if fix_a else a
+            b = run(op, scope, xp.astype, b, out.dtype) if fix_b else b
+        return a, b
 
     @classmethod
     def _check_kinds(cls, a, b, ia, ib) -> None:
