@@ -432,9 +432,34 @@ def test_a_renamed_error_has_the_librarys_as_its_cause_never_itself(monkeypatch,
 
 
 def test_torchs_refusal_to_promote_names_the_op():
+    # a TypeError, as NumPy's and array_api_strict's refusals (torch raises RuntimeError)
     torch = pytest.importorskip("torch")
-    with pytest.raises(ValueError, match=r"^add: RuntimeError from the array library: Promotion"):
+    with pytest.raises(TypeError, match=r"^add: RuntimeError from the array library: Promotion"):
         xpgrad.array_api.add(torch.tensor(3, dtype=torch.uint64), torch.tensor([2], dtype=torch.int64))
+    u8 = xpgrad.tensor(torch.tensor([200, 7], dtype=torch.uint8))
+    with pytest.raises(TypeError, match=r"^floor_divide: RuntimeError from the array library: Promotion"):
+        u8 // torch.tensor(2, dtype=torch.uint64)  # as u8 + it: torch's 0-d arrays promote
+
+
+def test_torchs_0d_arrays_promote_in_comparisons_and_where_as_in_the_rules():
+    # torch lets a 0-d array's dtype yield (float16 == 0-d float64 compared in
+    # float16, uint8 < 0-d uint16 300 with 300 cast to 44); the standard promotes
+    torch = pytest.importorskip("torch")
+    h = xpgrad.tensor(torch.tensor([0.1, 0.5], dtype=torch.float16))
+    z = torch.tensor([0.1, 0.5], dtype=torch.float64)[0]
+    assert (h == z).data.tolist() == [False, False]
+    assert xpgrad.array_api.less(h, z).data.tolist() == [True, False]
+    u8 = xpgrad.tensor(torch.tensor([200, 7], dtype=torch.uint8))
+    with pytest.raises(TypeError, match=r"^less: .*Promotion"):  # not [False, True] (300 as 44)
+        u8 < torch.tensor(300, dtype=torch.uint16)
+    i8 = xpgrad.tensor(torch.tensor([100, -100], dtype=torch.int8))
+    assert (i8 // torch.tensor(300)).data.dtype == torch.int64
+    x = xpgrad.tensor(torch.tensor([1.0, 2.0], dtype=torch.float16), requires_grad=True)
+    y = xpgrad.tensor(torch.tensor(0.1, dtype=torch.float64), requires_grad=True)
+    w = xpgrad.array_api.where(xpgrad.tensor(torch.tensor([True, False])), x, y)
+    assert w.data.dtype == torch.float64 and w.data.tolist() == [1.0, 0.1]
+    w.sum().backward()
+    assert x.grad.dtype == torch.float16 and y.grad.dtype == torch.float64 and float(y.grad) == 1.0
 
 
 @pytest.mark.parametrize("a, b, want", [(1j, np.float64(2.0), 0.5j), (np.float64(2.0), 1j, -2j),

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _dtypes, ops
 from ._backend import (
-    LIBS, array_device, declare, device_for, dtype_info, is_elsewhere, resolve, resolve_beside,
+    LIBS, adapter_of, array_device, declare, device_for, dtype_info, is_elsewhere, resolve, resolve_beside,
     to_numpy,
 )
 from ._backend import to_device as _to_device
@@ -900,6 +900,10 @@ def native_call(name: str, *arrays, **kwargs):
     natives = [a.data if type(a) is Tensor else a for a in arrays]
     xp, scope, natives = resolve_beside(name, tuple(natives))
     try:
+        if len(natives) == 2 and getattr(natives[0], "dtype", None) is not None:
+            a, b = natives  # two arrays of two dtypes: as the rules, torch's 0-d arrays promote
+            if getattr(b, "dtype", None) is not None and a.dtype != b.dtype:
+                natives = adapter_of(xp).promote(xp, a, b)
         with scope:
             return getattr(xp, name)(*natives, **kwargs)
     except BACKEND_ERRORS as exc:

@@ -411,7 +411,10 @@ def backend_error(op: str, exc: Exception) -> Exception:
     if type(exc).__name__.endswith("OutOfMemoryError") or text.startswith("RESOURCE_EXHAUSTED"):
         _add_note(exc, f"{op}: raised while computing {op}")  # torch's, JAX's: memory, not a value
         return exc
-    kind = TypeError if isinstance(exc, TypeError) else ValueError
+    # torch's refusal to promote two dtypes is a RuntimeError; NumPy's and the
+    # standard's (array_api_strict's) is a TypeError: the wrong kind of operand
+    refused = isinstance(exc, TypeError) or text.startswith("Promotion for ")
+    kind = TypeError if refused else ValueError
     named = kind(f"{op}: {type(exc).__name__} from the array library: {text}")
     named.__cause__ = exc
     return named

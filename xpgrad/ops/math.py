@@ -701,6 +701,8 @@ class where(Rule):
         if type(x1) is complex or type(x2) is complex:
             c1, c2 = adapter_of(xp).beside_complex(xp, x1, x2)
         try:
+            if type(c1) not in _PY_SCALARS and type(c2) not in _PY_SCALARS and c1.dtype != c2.dtype:
+                c1, c2 = adapter_of(xp).promote(xp, c1, c2)  # torch's 0-d arrays
             with scope:
                 out = xp.where(condition, c1, c2)
         except BACKEND_ERRORS as exc:
