@@ -669,3 +669,39 @@ def test_det_gradient_of_a_rank_deficient_matrix_in_a_batch_whose_det_is_roundin
     want = _cofactors(m)
     assert np.abs(g[2] - want).max() <= 1e-9 * np.abs(want).max()
     np.testing.assert_allclose(g[0], _cofactors(batch[0]), rtol=1e-9, atol=1e-9)
+
+
+
+def _fd_hessian(f, x, h=1e-4):
+    n, eye = x.size, np.eye(x.size)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            e, d = eye[i].reshape(x.shape) * h, eye[j].reshape(x.shape) * h
+            out[i, j] = (f(x + e + d) - f(x + e - d) - f(x - e + d) + f(x - e - d)) / (4 * h * h)
+    return out
+
+
+@pytest.mark.parametrize("x", [
+    np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]),  # not square, an exact zero
+    np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]).T,
+    np.zeros((2, 2)),  # a repeated zero
+], ids=["wide", "tall", "zero"])
+def test_svdvals_second_derivative_at_a_kink_raises(x):
+    # sum(w * svdvals(x) ** 2) at a zero row: its Hessian came out off by 1.67
+    w = np.array([0.7, -1.3])
+
+    def loss(y):
+        return xa.sum(w * xa.linalg.svdvals(y) ** 2)
+
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    np.testing.assert_allclose(xpgrad.grad(loss)(x), (u * (2 * w * s)) @ vh, atol=1e-12)
+    with pytest.raises(ValueError, match=r"^svdvals.backward: x is not square and has a zero singular value"):
+        xpgrad.hessian(loss)(x)
+
+
+def test_svdvals_second_derivative_at_one_zero_of_a_square_matrix_is_exact():
+    x, w = np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([0.7, -1.3])
+    h = xpgrad.hessian(lambda y: xa.sum(w * xa.linalg.svdvals(y) ** 2))(x).reshape(4, 4)
+    want = _fd_hessian(lambda y: np.sum(w * np.linalg.svd(y, compute_uv=False) ** 2), x)
+    np.testing.assert_allclose(h, want, atol=1e-6)

@@ -1218,6 +1218,21 @@ class svdvals(Rule):
     @staticmethod
     def graph_saved(s, join):
         # U, S, Vh joined to x as svd's results, so that their derivative is followed
+        u, sv, vh = s.parts
+        exact = sv == 0  # where S has a kink: U diag(G) Vh holds the vectors of one
+        # arbitrary choice, and their derivative masks a 0 / 0 whose limit depends on G
+        if u.shape[-2] != vh.shape[-1]:  # as svd's S (see _check_svd)
+            kinked = exact
+        else:
+            kinked = exact & (join.xp.sum(join.xp.astype(exact, sv.dtype), axis=-1, keepdims=True) > 1)
+        if _any(join.xp, kinked):
+            raise ValueError(
+                "svdvals.backward: x is not square and has a zero singular value, or has a "
+                "repeated one, where the singular values have a kink: the derivative of their "
+                "gradient is not computed there (its formula leaves a 0 / 0 whose limit "
+                "depends on the loss). The first derivative is; for a second one, use a "
+                "full-rank x"
+            )
         return s._replace(parts=join.outputs(svd, s, s.parts, 0))
 
     @staticmethod
