@@ -738,3 +738,83 @@ def test_gamma_distributions_have_no_slope_below_zero(name, f):
     scale = {"chdtr": 0.5, "chdtrc": -0.5, "gammaincc": -1.0}.get(name, 1.0)
     np.testing.assert_allclose(host(x.grad), [0.0, 0.0, scale * np.exp(-(0.5 if "chdtr" in name else 1.0))], rtol=1e-13)
     np.testing.assert_allclose(np.diag(host(h))[:2], [0.0, 0.0], atol=0)
+
+
+# Distributions of large parameters: their densities (the gradients of the
+# distribution functions and of their inverses) written as exp of a sum of
+# logarithms lost every digit to cancellation (gammainc's at a = 1e16 gave
+# 1.6e-28 for 3.8e-9; stdtrit's 2.0e8 for 2.88). (function of x, scipy's, x, step)
+LARGE = {
+    "stdtr-1e16": (lambda t: xs.stdtr(1e16, t), lambda t: sc.stdtr(1e16, t), 0.5, 1e-5),
+    "stdtrit-1e16": (lambda p: xs.stdtrit(1e16, p), lambda p: sc.stdtrit(1e16, p), 0.7, 1e-6),
+    "gammainc-1e16": (lambda x: xs.gammainc(1e16, x), lambda x: sc.gammainc(1e16, x),
+                      1e16 + 3e7, 1e4),
+    "chdtr-1e14": (lambda x: xs.chdtr(1e14, x), lambda x: sc.chdtr(1e14, x), 1e14 + 2e7, 1e3),
+    "pdtr-1e12": (lambda m: xs.pdtr(10**12, m), lambda m: sc.pdtr(10**12, m), 1e12 - 1e6, 1e2),
+    "fdtr-dfd-1e16": (lambda x: xs.fdtr(3.0, 1e16, x), lambda x: sc.fdtr(3.0, 1e16, x), 1.2, 1e-5),
+    "betainc-1e12": (lambda x: xs.betainc(1e12, 1e12, x), lambda x: sc.betainc(1e12, 1e12, x),
+                     0.5 + 1e-7, 1e-10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE))
+def test_gradients_at_large_parameters_match_differences(name):
+    f, ref, x, h = LARGE[name]
+    t = xpgrad.tensor(np.array([x]), requires_grad=True)
+    xa.sum(f(t)).backward()
+    want = (ref(x + h) - ref(x - h)) / (2 * h)
+    np.testing.assert_allclose(float(t.grad[0]), want, rtol=1e-4)
+
+
+def _f_pdf(m, n, x):
+    """The F density through scipy.stats' beta density (accurate at large parameters)."""
+    st = pytest.importorskip("scipy.stats")
+    d = n + m * x
+    return st.beta.pdf(m * x / d, m / 2, n / 2) * (n / d) * m / d
+
+
+def _binom_slope(k, n, p):
+    """d/dp P(X <= k), X ~ Binomial(n, p): -n P(Y = k), Y ~ Binomial(n - 1, p)."""
+    st = pytest.importorskip("scipy.stats")
+    return -n * st.binom.pmf(k, n - 1, p)
+
+
+# Where scipy's own differences are noise: closed forms. (function, its derivative, x)
+LARGE_EXACT = {
+    "fdtr-both-1e14": (lambda x: xs.fdtr(1e14, 1e14, x), lambda x: _f_pdf(1e14, 1e14, x), 1 + 1e-7),
+    "bdtr-1e8": (lambda p: xs.bdtr(5 * 10**7, 10**8, p), lambda p: _binom_slope(5 * 10**7, 10**8, p), 0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LARGE_EXACT))
+def test_gradients_at_large_parameters_match_closed_forms(name):
+    f, slope, x = LARGE_EXACT[name]
+    t = xpgrad.tensor(np.array([x]), requires_grad=True)
+    xa.sum(f(t)).backward()
+    np.testing.assert_allclose(float(t.grad[0]), slope(x), rtol=1e-9)  # was 12% and 1e-7 off
+
+
+@pytest.mark.parametrize("name, f, ref, x, h", [
+    ("fdtr", lambda t: xs.fdtr(3.0, 1e5, t), lambda t: sc.fdtr(3.0, 1e5, t), 1.0, 1e-5),
+    ("pdtr", lambda t: xs.pdtr(100000, t), lambda t: sc.pdtr(100000, t), 1e5, 1e-1),
+    ("gammainc", lambda t: xs.gammainc(1e6, t), lambda t: sc.gammainc(1e6, t), 1e6, 1.0),
+    ("stdtr", lambda t: xs.stdtr(1e7, t), lambda t: sc.stdtr(1e7, t), 0.5, 1e-5),
+], ids=["fdtr", "pdtr", "gammainc", "stdtr"])
+def test_float32_gradients_at_large_parameters(name, f, ref, x, h):
+    # in float32 the cancellation showed at parameters of 1e5 (fdtr 7% off)
+    t = xpgrad.tensor(np.array([x], dtype=np.float32), requires_grad=True)
+    xa.sum(f(t)).backward()
+    assert t.grad.dtype == np.float32
+    np.testing.assert_allclose(float(t.grad[0]), (ref(x + h) - ref(x - h)) / (2 * h), rtol=1e-4)
+
+
+def test_second_derivatives_at_large_parameters_match_differences_of_the_gradient():
+    cases = [(lambda x: xs.gammainc(1e8, x), 1e8 + 3e3, 1.0),
+             (lambda t: xs.stdtr(1e10, t), 0.5, 1e-5),
+             (lambda x: xs.betainc(1e6, 2e6, x), 1.0 / 3.0 + 1e-4, 1e-7),
+             (lambda x: xs.fdtr(1e6, 1e6, x), 1.001, 1e-6)]
+    for f, x, h in cases:
+        grad = xpgrad.grad(lambda y: xa.sum(f(y)))
+        second = float(xpgrad.hessian(lambda y: xa.sum(f(y)))(np.array([x]))[0, 0])
+        want = (float(grad(np.array([x + h]))[0]) - float(grad(np.array([x - h]))[0])) / (2 * h)
+        np.testing.assert_allclose(second, want, rtol=1e-4)
