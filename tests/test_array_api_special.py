@@ -818,3 +818,18 @@ def test_second_derivatives_at_large_parameters_match_differences_of_the_gradien
         second = float(xpgrad.hessian(lambda y: xa.sum(f(y)))(np.array([x]))[0, 0])
         want = (float(grad(np.array([x + h]))[0]) - float(grad(np.array([x - h]))[0])) / (2 * h)
         np.testing.assert_allclose(second, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("z, second, third", [
+    (0.0, 2 * 0.5772156649015329, -3.9352684291215234),
+    (-2.0, -3.6911373403938685, -12.260418826470637),
+    (-3.0, 15.073412021181605, None),
+])
+def test_rgammas_derivatives_at_its_zeros(z, second, third):
+    # rgamma''(-k) = -2 (-1)^k k! psi(k + 1) (mpmath's values); the pole branch's
+    # remainder(-z, 2) was differentiated too: 2.58 at 0 for 1.15
+    f = lambda t: xs.rgamma(t)  # noqa: E731
+    assert float(xpgrad.grad(f)(z)) == [1.0, 2.0, -6.0][[0.0, -2.0, -3.0].index(z)]
+    np.testing.assert_allclose(float(xpgrad.grad(xpgrad.grad(f))(z)), second, rtol=1e-12)
+    if third is not None:
+        np.testing.assert_allclose(float(xpgrad.grad(xpgrad.grad(xpgrad.grad(f)))(z)), third, rtol=1e-10)

@@ -1542,7 +1542,10 @@ class expn(Special):
 
 
 class rgamma(Special):
-    """``out = 1 / gamma(z)``; dz = -G * out * psi(z), and G * (-1)^k k! at z = -k, the poles of gamma."""
+    """``out = 1 / gamma(z)``; dz = -G * out * psi(z), and G * (-1)^k k! at z = -k, the poles
+    of gamma: there, the derivative of the reflection formula 1/gamma(z) = sin(pi z)
+    gamma(1 - z) / pi, gamma(1 - z) (cos(pi z) - sin(pi z) psi(1 - z) / pi), whose own
+    derivatives are rgamma's to any order."""
 
     args = ("z",)
 
@@ -1551,7 +1554,12 @@ class rgamma(Special):
         z = s.z
         pole = (z <= 0) & (xp.floor(z) == z)
         zs = _safe(xp, pole, z, 0.5)
-        at_pole = (1.0 - 2.0 * xp.remainder(-z, 2.0)) * _sf(xp, "gamma")(xp.where(pole, 1.0 - z, 1.0))
+        zp = xp.where(pole, z, 0.0)
+        k = xp.round(zp)  # sin and cos of pi (zp - k), exact at the pole, times (-1)^k
+        pd = math.pi * (zp - k)
+        sign = 1.0 - 2.0 * xp.remainder(k, 2.0)
+        at_pole = sign * _sf(xp, "gamma")(1.0 - zp) * (
+            xp.cos(pd) - xp.sin(pd) * _sf(xp, "psi")(1.0 - zp) / math.pi)
         return xp.where(pole, at_pole, -s.out * _sf(xp, "psi")(zs))
 
 
