@@ -833,3 +833,22 @@ def test_rgammas_derivatives_at_its_zeros(z, second, third):
     np.testing.assert_allclose(float(xpgrad.grad(xpgrad.grad(f))(z)), second, rtol=1e-12)
     if third is not None:
         np.testing.assert_allclose(float(xpgrad.grad(xpgrad.grad(xpgrad.grad(f)))(z)), third, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name, x, want", [
+    # phi / Phi = -x - 1/x + ... for x << 0; plain, exp(-x^2/2 - out) cancelled: 1000109
+    ("log_ndtr", -1e6, 1e6 + 1e-6), ("log_ndtr", -1e10, 1e10), ("log_ndtr", -math.inf, math.inf),
+    # -1 / (sqrt(pi) x^2) (1 - 3 / (2 x^2)); plain, 2 x out - 2 / sqrt(pi) gave 0 and nan
+    ("erfcx", 1e8, -1.0 / (math.sqrt(math.pi) * 1e16)), ("erfcx", 1e3, -5.641887372654967e-07),
+    ("erfcx", math.inf, 0.0),
+    # e^-x / (1 + e^-x)^2: out * (1 - out) was 0 past 37 and 1e-3 off at 30
+    ("expit", 40.0, math.exp(-40.0) / (1.0 + math.exp(-40.0)) ** 2),
+    ("expit", 30.0, math.exp(-30.0) / (1.0 + math.exp(-30.0)) ** 2),
+])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's 1 / 0 at -inf
+def test_gradients_in_the_tails(name, x, want):
+    got = float(xpgrad.grad(getattr(xs, name))(x))
+    if math.isinf(want) or want == 0.0:
+        assert got == want
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12)
