@@ -732,12 +732,17 @@ def test_gamma_distributions_have_no_slope_below_zero(name, f):
     # formula x^0 e^-x / gamma(1) is e^-x everywhere, so x = -1 got a gradient
     # of e (chdtrc: -e/2) and a second derivative of -e: no distribution has
     # mass below 0, and on torch chdtrc's value there is the constant 1
+    # mass below 0, and on torch chdtrc's value there is the constant 1. Where
+    # scipy's value is NaN (NumPy's), so is the gradient: never e.
     x = xpgrad.tensor(np.array([-3.0, -1.0, 1.0]), requires_grad=True)
-    xa.sum(f(x)).backward()
+    out = f(x)
+    xa.sum(out).backward()
     h = xpgrad.hessian(lambda t: xa.sum(f(t)))(x.detach())
     scale = {"chdtr": 0.5, "chdtrc": -0.5, "gammaincc": -1.0}.get(name, 1.0)
-    np.testing.assert_allclose(host(x.grad), [0.0, 0.0, scale * np.exp(-(0.5 if "chdtr" in name else 1.0))], rtol=1e-13)
-    np.testing.assert_allclose(np.diag(host(h))[:2], [0.0, 0.0], atol=0)
+    below = np.where(np.isnan(host(out)[:2]), np.nan, 0.0)
+    assert np.isnan(below).all()  # scipy's value below 0
+    np.testing.assert_allclose(host(x.grad), [*below, scale * np.exp(-(0.5 if "chdtr" in name else 1.0))], rtol=1e-13)
+    np.testing.assert_allclose(np.diag(host(h))[:2], below, atol=0)
 
 
 # Distributions of large parameters: their densities (the gradients of the
@@ -852,3 +857,31 @@ def test_gradients_in_the_tails(name, x, want):
         assert got == want
     else:
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_gradient_is_nan_where_the_value_is():
+    # exp1 of a negative number is NaN in scipy (complex in truth): its gradient
+    # was -e^-x / x = 2.718 at -1; gammainc's below 0 was 0; psi's at -inf inf
+    for f, x in [(xs.exp1, -1.0), (lambda t: xs.gammainc(3.0, t), -1.0), (xs.psi, -math.inf)]:
+        assert math.isnan(float(xpgrad.grad(f)(x)))
+        assert math.isnan(float(xpgrad.grad(xpgrad.grad(f))(x)))  # and its derivative
+    assert float(xpgrad.grad(xs.exp1)(1.0)) == pytest.approx(-math.exp(-1.0))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_boxcox_at_lambda_0_and_at_the_logs_minus_infinity():
+    lam = xpgrad.tensor(np.array([0.5, 2.0]), requires_grad=True)
+    xa.sum(xs.boxcox(np.zeros(2), lam) + xs.boxcox1p(-np.ones(2), lam)).backward()
+    np.testing.assert_allclose(lam.grad, 2.0 / np.array([0.5, 2.0]) ** 2)  # both -1/lmbda: 1/lmbda^2
+    t = xpgrad.tensor(np.array([-math.inf, -800.0]), requires_grad=True)
+    xa.sum(xs.exprel(t)).backward()
+    np.testing.assert_allclose(t.grad, [0.0, 1.0 / 800**2 - math.exp(-800.0)], rtol=1e-12)
+
+
+def test_boxcox_at_lambda_0_in_float16_on_torch():
+    torch = pytest.importorskip("torch")
+    x = xpgrad.tensor(torch.tensor([1.5, 2.0], dtype=torch.float16))
+    for f, want in ((xs.boxcox, np.log([1.5, 2.0])), (xs.boxcox1p, np.log1p([1.5, 2.0]))):
+        got = f(x, 0.0).data  # 1e-19 is 0 in float16: expm1(0) / 0 gave NaN
+        np.testing.assert_allclose(got.float().numpy(), want, rtol=1e-3)

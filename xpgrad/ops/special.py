@@ -386,7 +386,8 @@ def _g_pseudo_huber(xp, delta, r):
 
 
 def _boxcox_from_log(xp, lg, lmbda):
-    small = xp.abs(lmbda) < 1e-19
+    # scipy's threshold, and lmbda == 0 itself: in float16, 1e-19 is 0
+    small = (lmbda == 0) | (xp.abs(lmbda) < 1e-19)
     ls = xp.where(small, 1.0, lmbda)
     return xp.where(small, lg, xp.expm1(ls * lg) / ls)
 
@@ -745,7 +746,11 @@ class Special(Rule, template=True):
                 grads.append(None)
                 continue
             shape, dtype, _ = s.meta[i]
-            grads.append(to_input(xp, g * cls._partials[i](xp, s), shape, dtype))
+            # NaN where the value is (exp1 of a negative number, gammainc below 0): a
+            # slope beside a value that is none would be a number for nothing (the
+            # value itself, so that the derivatives of this one are NaN there too)
+            d = xp.where(xp.isnan(s.out), s.out, cls._partials[i](xp, s))
+            grads.append(to_input(xp, g * d, shape, dtype))
         return tuple(grads)
 
 
@@ -786,16 +791,16 @@ def _safe(xp, mask, x, fill=1.0):
 
 def _exprel_prime(xp, u):
     """d/du exprel(u) = (u e^u - expm1(u)) / u^2, by its series near 0 (no cancellation);
-    inf at inf (where the formula is inf / inf)."""
+    inf at inf and 0 at -inf (where the formula is inf / inf)."""
     small = xp.abs(u) < 0.1
-    top = u == _INF
-    ub = _safe(xp, small | top, u)
+    ends = xp.isinf(u)
+    ub = _safe(xp, small | ends, u)
     big = (xp.exp(ub) * (ub - 1.0) + 1.0) / (ub * ub)
     us = xp.where(small, u, 0.0)
     series = 1.0 / 403200.0
     for c in (1.0 / 45360.0, 1.0 / 5760.0, 1.0 / 840.0, 1.0 / 144.0, 1.0 / 30.0, 1.0 / 8.0, 1.0 / 3.0, 0.5):
         series = series * us + c
-    return xp.where(small, series, xp.where(top, _INF, big))
+    return xp.where(small, series, xp.where(ends & (u > 0), _INF, xp.where(ends, 0.0, big)))
 
 
 # A density of large parameters written plainly, as exp of a sum of logarithms,
@@ -1686,6 +1691,14 @@ class pseudo_huber(Special):
         return s.delta * s.r / h + nan
 
 
+def _boxcox_d_lmbda(xp, lg, lmbda):
+    """d/dlmbda (exp(lmbda lg) - 1) / lmbda = lg^2 exprel'(lmbda lg); 1 / lmbda^2 where lg
+    is -inf and lmbda > 0 (the value is -1 / lmbda; the product was inf * 0)."""
+    limit = (lg == -_INF) & (lmbda > 0)
+    ls, lgs = _safe(xp, ~limit, lmbda), _safe(xp, limit, lg)
+    return xp.where(limit, 1.0 / (ls * ls), lgs * lgs * _exprel_prime(xp, lmbda * lgs))
+
+
 class boxcox(Special):
     """``out = (x^lmbda - 1) / lmbda`` (log(x) at lmbda = 0); dx = G * x^(lmbda - 1);
     dlmbda = G * log(x)^2 * exprel'(lmbda log(x)) (log(x)^2 / 2 at lmbda = 0)."""
@@ -1698,8 +1711,7 @@ class boxcox(Special):
 
     @staticmethod
     def d_lmbda(xp, s):
-        lg = xp.log(s.x)
-        return lg * lg * _exprel_prime(xp, s.lmbda * lg)
+        return _boxcox_d_lmbda(xp, xp.log(s.x), s.lmbda)
 
 
 class boxcox1p(Special):
@@ -1714,8 +1726,7 @@ class boxcox1p(Special):
 
     @staticmethod
     def d_lmbda(xp, s):
-        lg = xp.log1p(s.x)
-        return lg * lg * _exprel_prime(xp, s.lmbda * lg)
+        return _boxcox_d_lmbda(xp, xp.log1p(s.x), s.lmbda)
 
 
 # -- distribution functions --------------------------------------------------------------
@@ -1847,7 +1858,7 @@ class fdtri(Special):
 
 class pdtr(Special):
     """``out = Q(floor(k) + 1, m)``, the Poisson CDF; dm = -G * m^K exp(-m) / K! with K = floor(k)
-    (nan where out is). k: no gradient (a count)."""
+    k: no gradient (a count)."""
 
     args = ("k", "m")
     nondiff = ("k",)
@@ -1856,13 +1867,12 @@ class pdtr(Special):
     @staticmethod
     def d_m(xp, s):
         K = _kfloat(xp, s.k, s.m)
-        d = -_gamma_density(xp, K + 1.0, s.m)
-        return xp.where(xp.isnan(s.out), _NAN, d)
+        return -_gamma_density(xp, K + 1.0, s.m)
 
 
 class pdtrc(Special):
     """``out = P(floor(k) + 1, m)``, the Poisson survival function; dm = G * m^K exp(-m) / K!
-    (nan where out is). k: no gradient (a count)."""
+    k: no gradient (a count)."""
 
     args = ("k", "m")
     nondiff = ("k",)
@@ -1871,8 +1881,7 @@ class pdtrc(Special):
     @staticmethod
     def d_m(xp, s):
         K = _kfloat(xp, s.k, s.m)
-        d = _gamma_density(xp, K + 1.0, s.m)
-        return xp.where(xp.isnan(s.out), _NAN, d)
+        return _gamma_density(xp, K + 1.0, s.m)
 
 
 def _kfloat(xp, k, like):
@@ -1902,7 +1911,7 @@ class bdtr(Special):
 
     @staticmethod
     def d_p(xp, s):
-        return xp.where(xp.isnan(s.out), _NAN, -_binomial_density(xp, s))
+        return -_binomial_density(xp, s)
 
 
 class bdtrc(Special):
@@ -1915,7 +1924,7 @@ class bdtrc(Special):
 
     @staticmethod
     def d_p(xp, s):
-        return xp.where(xp.isnan(s.out), _NAN, _binomial_density(xp, s))
+        return _binomial_density(xp, s)
 
 
 def _negative_binomial_density(xp, s):
@@ -1934,7 +1943,7 @@ class nbdtr(Special):
 
     @staticmethod
     def d_p(xp, s):
-        return xp.where(xp.isnan(s.out), _NAN, _negative_binomial_density(xp, s))
+        return _negative_binomial_density(xp, s)
 
 
 class nbdtrc(Special):
@@ -1946,5 +1955,5 @@ class nbdtrc(Special):
 
     @staticmethod
     def d_p(xp, s):
-        return xp.where(xp.isnan(s.out), _NAN, -_negative_binomial_density(xp, s))
+        return -_negative_binomial_density(xp, s)
 
