@@ -885,3 +885,12 @@ def test_boxcox_at_lambda_0_in_float16_on_torch():
     for f, want in ((xs.boxcox, np.log([1.5, 2.0])), (xs.boxcox1p, np.log1p([1.5, 2.0]))):
         got = f(x, 0.0).data  # 1e-19 is 0 in float16: expm1(0) / 0 gave NaN
         np.testing.assert_allclose(got.float().numpy(), want, rtol=1e-3)
+
+
+def test_slopes_at_infinity_are_their_limits():
+    # gammainc's density at x = inf was exp(inf - inf) = NaN for a > 1; rgamma's
+    # -out * psi(z) was 0 * inf
+    for f in (lambda t: xs.gammainc(3.0, t), lambda t: xs.gammainc(1.5, t),
+              lambda t: xs.pdtr(3, t), xs.rgamma):
+        assert float(xpgrad.grad(f)(math.inf)) == 0.0
+    assert float(xpgrad.grad(lambda y: xs.gammaincinv(2.0, y))(1.0)) == math.inf

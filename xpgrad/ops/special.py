@@ -851,15 +851,16 @@ def _bd0(xp, x, m):
 def _gamma_density(xp, a, x):
     """d/dx gammainc(a, x) = x^(a-1) e^(-x) / gamma(a) (a at 1: e^(-x), also at x = 0);
     0 below 0, where no gamma distribution has mass (at a = 1 the formula gave e^(-x)).
-    Past a = 2, as exp(-stirlerr(k) - bd0(k, x)) / sqrt(2 pi k), k = a - 1."""
-    below = x < 0
-    x = _safe(xp, below, x)
+    Past a = 2, as exp(-stirlerr(k) - bd0(k, x)) / sqrt(2 pi k), k = a - 1. 0 at x = inf
+    (the limit; the formulas are inf - inf there)."""
+    zero = (x < 0) | (x == _INF)
+    x = _safe(xp, zero, x)
     large = a > 2.0
     small_a = _safe(xp, large, a)
     plain = xp.exp(_sf(xp, "xlogy")(small_a - 1.0, x) - x - _sf(xp, "gammaln")(small_a))
     k = _safe(xp, ~large, a, 3.0) - 1.0
     saddle = xp.exp(-_stirlerr(xp, k) - _bd0(xp, k, x)) / xp.sqrt(2.0 * math.pi * k)
-    return xp.where(below, 0.0, xp.where(large, saddle, plain))
+    return xp.where(zero, 0.0, xp.where(large, saddle, plain))
 
 
 def _beta_density(xp, a, b, x, y=None):
@@ -1584,7 +1585,9 @@ class rgamma(Special):
         sign = 1.0 - 2.0 * xp.remainder(k, 2.0)
         at_pole = sign * _sf(xp, "gamma")(1.0 - zp) * (
             xp.cos(pd) - xp.sin(pd) * _sf(xp, "psi")(1.0 - zp) / math.pi)
-        return xp.where(pole, at_pole, -s.out * _sf(xp, "psi")(zs))
+        top = z == _INF  # 1 / gamma decays faster than psi grows: 0 (0 * inf as written)
+        zs = _safe(xp, top, zs)
+        return xp.where(pole, at_pole, xp.where(top, 0.0, -s.out * _sf(xp, "psi")(zs)))
 
 
 class poch(Special):
