@@ -84,7 +84,7 @@ def host(x) -> np.ndarray:
         return np.asarray(x)
     mod = type(x).__module__
     if mod.startswith("torch"):
-        return x.detach().cpu().numpy()
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
     if mod.startswith("cupy"):
         return x.get()
     if mod.startswith("cubed"):

@@ -18,7 +18,7 @@ import pytest
 import xpgrad
 import xpgrad.array_api as xa
 from tests.subsets import backend_cases
-from tests.support import backend_params
+from tests.support import backend_params, host
 from xpgrad import ops
 from xpgrad.testing import gradcheck
 
@@ -438,3 +438,40 @@ def test_every_function_is_documented_with_its_signature():
         fn = getattr(xa.fft, name)
         assert fn.__doc__.startswith(f"{name}(x, /" if "freq" not in name else f"{name}(n, /")
     assert "xpgrad.ops.irfft" in xa.fft.irfft.__doc__ and "doubles" in xa.fft.irfft.__doc__
+
+
+@pytest.mark.parametrize("name", ["fft", "irfft", "rfft"])
+def test_numpys_longdouble_keeps_its_precision(name):
+    # fft and irfft computed it in single precision (3e-7 off); rfft kept it
+    if np.finfo(np.longdouble).bits <= 64:
+        pytest.skip("this platform's longdouble is float64")
+    x = np.arange(8, dtype=np.longdouble) / 3
+    out = getattr(xa.fft, name)(xpgrad.tensor(x)).data
+    want = getattr(np.fft, name)(x)
+    assert out.dtype == want.dtype
+    np.testing.assert_allclose(out, want, rtol=1e-17, atol=1e-17)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+@pytest.mark.parametrize("name, n", [("irfft", 8), ("hfft", 5), ("fft", 4), ("rfft", 6)])
+def test_an_empty_axis_padded_to_n_transforms_to_zeros(backend, name, n):
+    # NumPy's C2R transform of an empty axis padded to n read memory it never wrote
+    x = xpgrad.tensor(backend.asarray(np.zeros(0, complex if name in ("irfft", "hfft") else float)),
+                      requires_grad=True)
+    out = getattr(xa.fft, name)(x, n=n)
+    assert not np.any(host(out.data))
+    xa.sum(xa.real(out) if name in ("fft", "rfft") else out).backward()
+    assert x.grad.shape == (0,)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+@pytest.mark.parametrize("name", ["rfft", "ihfft", "rfftn"])
+def test_half_precision_real_transforms_compute_in_float32(backend, name):
+    # fft and irfft took float16 as float32 already; rfft passed it on (torch and JAX refuse it)
+    h = np.linspace(-1.0, 1.0, 8).astype(np.float16)
+    x = xpgrad.tensor(backend.asarray(h), requires_grad=True)
+    out = getattr(xa.fft, name)(x)
+    np.testing.assert_allclose(host(out.data),
+                               getattr(np.fft, name)(h.astype(np.float32)), rtol=1e-6, atol=1e-6)
+    xa.sum(xa.real(out)).backward()
+    assert host(x.grad).dtype == np.float16

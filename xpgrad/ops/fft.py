@@ -180,13 +180,22 @@ def _check_dtype(op: str, kind: str, xp, x) -> None:
 # -- computing --------------------------------------------------------------------
 
 
-def _complex_dtype(xp, dtype):
-    """The complex dtype of ``dtype``'s precision (complex64 below float64)."""
-    return xp.complex128 if dtype == xp.float64 or dtype == xp.complex128 else xp.complex64
-
-
 def _real_dtype(xp, dtype):
-    return xp.float64 if dtype == xp.float64 or dtype == xp.complex128 else xp.float32
+    """The real dtype a transform of ``dtype`` computes in: its precision's
+    (NumPy's longdouble's too), float32 for half precision."""
+    if dtype == xp.float64 or dtype == xp.complex128:
+        return xp.float64
+    if dtype == xp.float32 or dtype == xp.complex64 or xp.finfo(dtype).bits < 32:
+        return xp.float32
+    return xp.finfo(dtype).dtype  # NumPy's longdouble (or its complex)
+
+
+def _complex_dtype(xp, dtype):
+    """The complex dtype of ``dtype``'s precision (complex64 below float32)."""
+    real = _real_dtype(xp, dtype)
+    if real == xp.float64:
+        return xp.complex128
+    return xp.complex64 if real == xp.float32 else xp.result_type(real, xp.complex64)
 
 
 def _as_input(xp, kind: str, a):
@@ -195,7 +204,9 @@ def _as_input(xp, kind: str, a):
     real-to-complex ones (an upstream gradient's real part)."""
     is_complex = dtype_info(xp, a.dtype).complex
     if kind == _R2C:
-        return xp.real(a) if is_complex else a
+        a = xp.real(a) if is_complex else a
+        real = _real_dtype(xp, a.dtype)  # half precision in float32, as the others
+        return a if a.dtype == real else xp.astype(a, real)
     return a if is_complex else xp.astype(a, _complex_dtype(xp, a.dtype))
 
 
@@ -208,7 +219,9 @@ def _transform(xp, name: str, a, axes: tuple, sizes: tuple, norm: str, nd: bool)
         shape[ax] = n
     if kind == _R2C:
         shape[axes[-1]] = sizes[-1] // 2 + 1
-    if math.prod(shape) == 0:  # nothing to compute (torch's MKL refuses an empty batch)
+    # nothing to compute (torch's MKL refuses an empty batch), or zeros padded
+    # (NumPy's C2R of an empty axis padded to n reads memory it never wrote)
+    if math.prod(shape) == 0 or 0 in [a.shape[ax] for ax in axes]:
         dtype = _real_dtype(xp, a.dtype) if kind == _C2R else _complex_dtype(xp, a.dtype)
         return xp.zeros(tuple(shape), dtype=dtype, device=getattr(a, "device", None))
     if namespace_name(xp) == "dask":  # dask transforms only along an axis of one chunk
