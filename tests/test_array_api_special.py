@@ -895,3 +895,16 @@ def test_slopes_at_infinity_are_their_limits():
               lambda t: xs.pdtr(3, t), xs.rgamma):
         assert float(xpgrad.grad(f)(math.inf)) == 0.0
     assert float(xpgrad.grad(lambda y: xs.gammaincinv(2.0, y))(1.0)) == math.inf
+
+
+@pytest.mark.parametrize("a", [1e10, 1e14, 30.0])
+def test_betaln_and_poch_gradients_at_large_arguments(a):
+    # psi(a) - psi(a + 1.5) cancels: -1.42e-14 for -1.5e-14 at a = 1e14. Taylor:
+    # psi(a + h) - psi(a) = h / a - h (h - 1) / (2 a^2) + ... (h = 1.5: 1.5/a - 0.375/a^2)
+    h = 1.5
+    want = h / a - h * (h - 1) / (2 * a * a) + h * (h - 1) * (2 * h - 1) / (6 * a**3)
+    got = xpgrad.grad(lambda t: xs.betaln(t, h))(a)
+    np.testing.assert_allclose(float(got), -want, rtol=1e-5 if a < 100 else 1e-12)
+    got = xpgrad.grad(lambda t: xs.poch(t, 0.5))(a)  # poch(a, 0.5) = gamma(a + 0.5) / gamma(a)
+    np.testing.assert_allclose(float(got) / float(sc.poch(a, 0.5)),
+                               0.5 / a - 0.5 * (0.5 - 1) / (2 * a * a), rtol=1e-5 if a < 100 else 1e-12)

@@ -783,6 +783,31 @@ def _make_forward(cls):
 # -- helpers of the derivatives -------------------------------------------------
 
 
+# B_2k / 2k, k = 1..7: psi's asymptotic series, psi(y) ~ log y - 1/(2y) - sum c_k / y^2k.
+_PSI_SERIES = (1.0 / 12.0, -1.0 / 120.0, 1.0 / 252.0, -1.0 / 240.0, 1.0 / 132.0,
+               -691.0 / 32760.0, 1.0 / 12.0)
+
+
+def _psi_step(xp, x, h):
+    """psi(x + h) - psi(x). Where both are past 10, from psi's asymptotic series
+    term by term, log1p(h / x) + h / (2 x (x + h)) - sum c_k x^-2k expm1(-2k log1p(h / x))
+    (the next term is below 1e-15 there): the plain difference of two psi cancels
+    (betaln's d/da at a = 1e14 was 5% off)."""
+    far = (x >= 10.0) & (x + h >= 10.0)
+    xs, hs = _safe(xp, ~far, x, 10.0), _safe(xp, ~far, h, 0.0)
+    lg = xp.log1p(hs / xs)
+    inv2 = 1.0 / (xs * xs)
+    series = 0.0
+    power = 1.0
+    for k, c in enumerate(_PSI_SERIES, start=1):
+        power = power * inv2
+        series = series + c * power * xp.expm1(-2.0 * k * lg)
+    asymptotic = lg + hs / (2.0 * xs * (xs + hs)) - series
+    p = _sf(xp, "psi")
+    xn, hn = _safe(xp, far, x), _safe(xp, far, h, 0.0)
+    return xp.where(far, asymptotic, p(xn + hn) - p(xn))
+
+
 def _safe(xp, mask, x, fill=1.0):
     """``x`` with ``fill`` where ``mask``: a branch that ``where`` discards must
     not produce nan or inf, or its second derivative would leak them."""
@@ -1140,13 +1165,11 @@ class betaln(Special):
 
     @staticmethod
     def d_a(xp, s):
-        p = _sf(xp, "psi")
-        return p(s.a) - p(s.a + s.b)
+        return -_psi_step(xp, s.a, s.b)
 
     @staticmethod
     def d_b(xp, s):
-        p = _sf(xp, "psi")
-        return p(s.b) - p(s.a + s.b)
+        return -_psi_step(xp, s.b, s.a)
 
 
 class gammainc(Special):
@@ -1598,8 +1621,7 @@ class poch(Special):
 
     @staticmethod
     def d_z(xp, s):
-        p = _sf(xp, "psi")
-        return s.out * (p(s.z + s.m) - p(s.z))
+        return s.out * _psi_step(xp, s.z, s.m)
 
     @staticmethod
     def d_m(xp, s):
