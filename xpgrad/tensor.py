@@ -24,8 +24,8 @@ import numpy as np
 
 from . import _dtypes, ops
 from ._backend import (
-    LIBS, adapter_of, array_device, declare, device_for, dtype_info, is_elsewhere, resolve, resolve_beside,
-    to_numpy,
+    LIBS, adapter_of, array_device, declare, device_for, dtype_info, is_elsewhere, resolve,
+    resolve_beside, to_numpy,
 )
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, Device, get_default_device

@@ -1224,7 +1224,8 @@ class svdvals(Rule):
         if u.shape[-2] != vh.shape[-1]:  # as svd's S (see _check_svd)
             kinked = exact
         else:
-            kinked = exact & (join.xp.sum(join.xp.astype(exact, sv.dtype), axis=-1, keepdims=True) > 1)
+            count = join.xp.sum(join.xp.astype(exact, sv.dtype), axis=-1, keepdims=True)
+            kinked = exact & (count > 1)
         if _any(join.xp, kinked):
             raise ValueError(
                 "svdvals.backward: x is not square and has a zero singular value, or has a "

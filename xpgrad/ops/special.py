@@ -1027,7 +1027,8 @@ class log_ndtr(Special):
     @staticmethod
     def d_x(xp, s):
         neg = s.x < 0
-        below = math.sqrt(2.0 / math.pi) / _sf(xp, "erfcx")(-_safe(xp, ~neg, s.x, 0.0) / math.sqrt(2.0))
+        xn = _safe(xp, ~neg, s.x, 0.0)
+        below = math.sqrt(2.0 / math.pi) / _sf(xp, "erfcx")(-xn / math.sqrt(2.0))
         xa_, out = _safe(xp, neg, s.x, 0.0), _safe(xp, neg, s.out, -_LN2)
         return xp.where(neg, below, _INV_SQRT_2PI * xp.exp(-0.5 * xa_ * xa_ - out))
 
