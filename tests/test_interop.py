@@ -190,3 +190,39 @@ def test_an_nn_parameter_is_detached_when_wrapped_and_by_asarray():
         opt.step()
     assert w.data.grad_fn is None and not w.data.requires_grad
     np.testing.assert_allclose(w.data.numpy(), 0.64)  # w - 0.1 * 2w, twice
+
+
+def test_numpy_constants_follow_the_tensor_s_default_device():
+    # scipy.differentiate makes its weights with NumPy and converts them with
+    # xp.asarray(ndarray): under default_device(t.device) they stayed NumPy, beside
+    # torch data, where array_api_compat.torch.asarray makes them torch's
+    torch = pytest.importorskip("torch")
+    differentiate = pytest.importorskip("scipy.differentiate")
+    xp = xpgrad.array_api
+    t = xpgrad.tensor(torch.tensor([0.7, 1.3], dtype=torch.float64), requires_grad=True)
+    with xpgrad.default_device(t.device):
+        for v in (np.ones(2), np.array(2.0), np.float64(2.0)):
+            assert type(xp.asarray(v).data) is torch.Tensor
+        x = xpgrad.tensor(torch.tensor([0.5, 1.0], dtype=torch.float64))
+        d = differentiate.derivative(lambda x, a: xp.sin(a * x), x, args=(t,))
+    xp.sum(d.df).backward()
+    a = torch.tensor([0.7, 1.3], dtype=torch.float64, requires_grad=True)
+    xs = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    (xs * torch.cos(a * xs)).sum().backward()  # d/da of d/dx sin(a x) = cos(a x) - a x sin(a x)
+    np.testing.assert_allclose(t.grad.numpy(),
+                               (torch.cos(a * xs) - a * xs * torch.sin(a * xs)).detach().numpy(),
+                               rtol=1e-7)
+    assert type(xp.asarray(np.ones(2)).data) is np.ndarray  # outside it, NumPy's stays NumPy's
+
+
+def test_a_metrics_float_made_a_tensor_again_is_refused():
+    # xp.asarray(mean_squared_error(y, p)): the float carries no gradient, and the
+    # loss made of it had a gradient of 0, silently (the bare float was refused)
+    xp = xpgrad.array_api
+    p = xpgrad.tensor(np.array([0.0, 1.0]), requires_grad=True)
+    mse = float(xp.mean((p - 1.0) ** 2))
+    with pytest.raises(TypeError, match=r"^asarray: an operand is 0.5, a Python number read out"):
+        xp.asarray(mse)
+    with xpgrad.no_grad():
+        assert float(xp.asarray(mse)) == 0.5  # for logging: fine
+    assert float(xp.asarray(float(p.detach()[0]))) == 0.0

@@ -79,10 +79,19 @@ def _refuse_read(rule, inputs) -> None:
     """A TypeError when one of ``inputs``, of an op being recorded, is a float
     read out of a Tensor that requires grad: its gradient would be lost."""
     for x in inputs:
+        refuse_read(rule.__name__, x)
+
+
+def refuse_read(op: str, x) -> None:
+    """A TypeError when ``x`` is a float read out of a Tensor that requires
+    grad (``float(t)``, ``t.item()``), given to ``op``: recorded with a Tensor
+    (``reg + mse``), or made a Tensor of its own (``xp.asarray(mse)``), it
+    carries no gradient, which would be 0 silently (inside no_grad(), it is fine)."""
+    if _READ_FLOATS and _GRAD_ENABLED.get():
         hit = _READ_FLOATS.get(id(x))
         if hit is not None and hit[0] is x:
             raise TypeError(
-                f"{rule.__name__}: an operand is {x!r}, a Python number read out of a Tensor that "
+                f"{op}: an operand is {x!r}, a Python number read out of a Tensor that "
                 f"requires grad ({hit[1]}), which carries no gradient: the gradient through it "
                 f"would be 0. Keep it a Tensor (scikit-learn's metrics end with float(): compute "
                 f"the loss with xp's functions), or read it from t.detach() if no gradient "

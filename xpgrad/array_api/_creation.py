@@ -16,7 +16,7 @@ from .. import _dtypes
 from .._backend import array_device, device_for, is_elsewhere, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, NO_SCOPE, backend_error
-from ..tensor import Tensor, constant, untracked
+from ..tensor import Tensor, constant, refuse_read, untracked
 from ._docs import composed, no_gradient
 
 __all__ = [
@@ -91,10 +91,15 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     another ``dtype`` it goes through the differentiable ``astype``, with
     ``copy=True`` through a differentiable copy, with another ``device``
     through ``to_device``. A native array keeps its library and device unless
-    ``device`` says otherwise; Python data goes where ``device`` says."""
+    ``device`` says otherwise, or, for a NumPy array, ``default_device`` does
+    (as torch's asarray makes a NumPy array torch's); Python data goes where
+    ``device`` says."""
     if type(obj) is Tensor:
         return _asarray_tensor(obj, dtype, device, copy)
+    refuse_read("asarray", obj)
     if hasattr(obj, "shape") and hasattr(obj, "dtype") and type(obj) not in _SCALARS:
+        if device is None and type(obj).__module__ == "numpy":  # scipy's constants
+            device = get_default_device()
         try:
             xp, scope = resolve("asarray", obj)
         except TypeError:
