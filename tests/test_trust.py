@@ -813,6 +813,39 @@ def test_rule_under_jax_jit_matches_numpy(backend, name, rng):
         np.testing.assert_allclose(np.asarray(g), r, rtol=1e-13)
 
 
+# Where a backward picks a path by the values (a singular matrix; a zero in a
+# product), a traced run cannot read them: it must take the path that holds for
+# any values. det took d * inv(x)^T (NaN at diag(2, 0, 3)); prod and
+# cumulative_prod raised TracerBoolConversionError.
+_JIT_VALUE_CASES = {
+    "det-singular": (ops.det, [np.diag([2.0, 0.0, 3.0])], {}),
+    "det-rank-1": (ops.det, [np.outer([1.0, 2.0, 3.0], [0.5, -1.0, 2.0])], {}),
+    "slogdet-singular": (ops.slogdet, [np.diag([2.0, 0.0, 3.0])], {}),
+    "prod-zero": (ops.prod, [np.array([[2.0, 0.0, 3.0], [1.0, 4.0, 0.5]])], {"axis": 1}),
+    "cumulative_prod-zero": (ops.cumulative_prod, [np.array([3.0, 0.0, 2.0, 5.0])], {"axis": 0}),
+}
+
+
+@pytest.mark.parametrize("backend", backend_params(("jax",)), indirect=True)
+@pytest.mark.parametrize("name", list(_JIT_VALUE_CASES))
+def test_a_traced_backward_takes_the_path_that_holds_for_any_values(backend, name):
+    import jax
+
+    jnp = backend.module
+    rule, hosts, kwargs = _JIT_VALUE_CASES[name]
+
+    def backward(x):
+        out, ctx = rule.forward(x, **kwargs)
+        g = tuple(jnp.ones_like(o) for o in out) if type(out) is tuple else jnp.ones_like(out)
+        return rule.backward(g, ctx)[0]
+
+    x = backend.asarray(hosts[0])
+    want = np.asarray(backward(x))  # eager: reads the values
+    np.testing.assert_allclose(np.asarray(jax.jit(backward)(x)), want, rtol=1e-12, atol=1e-12)
+    batched = jax.vmap(backward)(jnp.stack([x, x]))
+    np.testing.assert_allclose(np.asarray(batched[1]), want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("backend", backend_params(("jax",)), indirect=True)
 def test_jax_grad_through_a_rule_forward_agrees_with_its_backward(backend, rng):
     import jax

@@ -17,6 +17,7 @@ from .._backend import (
     register,
     declare,
     dtype_info,
+    is_lazy,
     is_numeric,
     namespace_name,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "check_grads",
     "gemm",
     "alone",
+    "any_known",
     "mT",
     "run",
     "to_input",
@@ -480,6 +482,20 @@ def dtype_pair(xp, da, db) -> DTypePair:
 def differentiable(xp, x) -> bool:
     """True when ``x`` is an array of real or complex floating dtype."""
     return hasattr(x, "dtype") and dtype_info(xp, x.dtype).inexact
+
+
+def any_known(xp, mask) -> bool | None:
+    """Whether any element of the boolean ``mask`` is True; None where its
+    values cannot be read: a lazy array's (dask, cubed: reading them would
+    compute the graph now) or a traced one's (``jax.jit``, ``jax.vmap``). A
+    rule then takes its branch-free path, which holds whatever the values are."""
+    if is_lazy(mask):
+        return None
+    found = xp.any(mask)
+    try:
+        return bool(found)
+    except TypeError:  # JAX's TracerBoolConversionError
+        return None
 
 
 def mT(xp, x):

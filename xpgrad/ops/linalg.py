@@ -23,6 +23,7 @@ from ._common import (
     NO_SCOPE,
     Ctx,
     Rule,
+    any_known,
     backend_error,
     cast,
     check_grad,
@@ -628,10 +629,11 @@ class Matrix(NamedTuple):
 
 def _maybe(xp, mask) -> bool:
     """True unless no element of ``mask`` is known to be: a lazy mask (dask,
-    cubed) is not read, and may be, so the branch for it is kept (lazily;
-    dask's linalg raises at compute time on a singular matrix, where JAX's
-    gives inf). A traced one (``jax.jit``) is False, as :func:`_any`."""
-    return is_lazy(mask) or _any(xp, mask)
+    cubed) is not read, nor a traced one (``jax.jit``, ``jax.vmap``), and may
+    be, so the branch for it is kept (dask's linalg raises at compute time
+    on a singular matrix, where JAX's gives inf; a traced det took
+    d * inv(x)^T, NaN at a singular x)."""
+    return any_known(xp, mask) is not False
 
 
 def _any(xp, mask) -> bool:
@@ -639,13 +641,7 @@ def _any(xp, mask) -> bool:
     cannot be read while it is traced (``jax.jit``), or without computing a
     lazy graph (dask): the checks and the branches that need it are then
     skipped."""
-    if is_lazy(mask):  # dask, cubed: reading it would compute the graph now
-        return False
-    found = xp.any(mask)
-    try:
-        return bool(found)
-    except TypeError:  # JAX's TracerBoolConversionError
-        return False
+    return bool(any_known(xp, mask))
 
 
 def _dev(a):

@@ -10,9 +10,9 @@ import numbers
 from typing import NamedTuple
 
 from .. import _dtypes
-from .._backend import adapter_of, dtype_info, is_lazy, resolve
+from .._backend import adapter_of, dtype_info, resolve
 from .._shapes import normalize_axis
-from ._common import Rule, cast, conj_if_complex, run
+from ._common import Rule, any_known, cast, conj_if_complex, run
 
 __all__ = ["sum", "mean", "prod", "max", "min", "var", "std", "cumulative_sum", "cumulative_prod"]
 
@@ -214,15 +214,16 @@ class prod(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         x, out = s.x, _kept(xp, s.out, s.kept)
-        if is_lazy(x):
-            # Reading x would compute the graph (dask, cubed): both paths, and
-            # the choice the eager one makes, as a lazy where.
+        exact = xp.any(x == 0) | xp.any(xp.isinf(out))
+        known = any_known(xp, exact)
+        if known is None:
+            # x cannot be read (dask, cubed: it would compute the graph; jax.jit):
+            # both paths, and the choice the eager one makes, as a where
             others = _others(xp, x, s.axes)
             if others.dtype != out.dtype:
                 others = xp.astype(others, out.dtype)
-            exact = xp.any(x == 0) | xp.any(xp.isinf(out))
             d = xp.where(exact, others, out / xp.where(x == 0, xp.ones_like(x), x))
-        elif bool(xp.any(x == 0)) or bool(xp.any(xp.isinf(out))):
+        elif known:
             # out / x would be 0/0 or inf/inf somewhere: multiply the others instead
             # (a NaN in a slice keeps its slice NaN, as torch's)
             d = _others(xp, x, s.axes)
@@ -544,7 +545,7 @@ class cumulative_prod(Rule):
         before, first = seen == 0, zero & (seen == 1)
         safe = xp.where(before, x, xp.ones_like(x))
         dx = _rev_cumsum(xp, g * conj_if_complex(xp, out), ax) / conj_if_complex(xp, safe)
-        if is_lazy(first) or bool(xp.any(first)):  # always, where reading it would compute (dask)
+        if any_known(xp, first) is not False:  # always, where it cannot be read (dask, jax.jit)
             p = xp.cumulative_prod(xp.where(first, xp.ones_like(x), x), axis=ax)
             at_zero = _rev_cumsum(xp, g * conj_if_complex(xp, p), ax)
             dx = xp.where(before, dx, xp.where(first, at_zero, xp.zeros_like(at_zero)))
@@ -555,7 +556,7 @@ class cumulative_prod(Rule):
         # After a zero, the gradient above is the constant 0, but it moves with
         # that zero: a recorded backward takes every product of the others
         # explicitly instead, O(n^2) along the axis (only where x has a zero).
-        if not is_lazy(s.x) and not bool(tx.any(s.x == 0)):  # lazy: never read it
+        if any_known(tx, s.x == 0) is False:  # lazy: never read it
             return cls.gradients(tx, g, s, needs)
         x, ax = s.x, s.axis
         if s.include_initial:
