@@ -223,6 +223,11 @@ def test_a_metrics_float_made_a_tensor_again_is_refused():
     mse = float(xp.mean((p - 1.0) ** 2))
     with pytest.raises(TypeError, match=r"^asarray: an operand is 0.5, a Python number read out"):
         xp.asarray(mse)
+    with pytest.raises(TypeError, match=r"^full: an operand is 0.5, a Python number read out"):
+        xp.full((), mse)
+    with pytest.raises(TypeError, match=r"^tensor: an operand is 0.5, a Python number read out"):
+        xpgrad.tensor(mse)
+    assert xpgrad.tensor(mse, requires_grad=True).requires_grad  # a new leaf, as asked
     with xpgrad.no_grad():
         assert float(xp.asarray(mse)) == 0.5  # for logging: fine
     assert float(xp.asarray(float(p.detach()[0]))) == 0.0

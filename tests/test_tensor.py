@@ -1091,3 +1091,12 @@ def test_a_view_of_a_parameter_keeps_its_gradient_across_optimizer_steps():
     z = xpgrad.tensor(np.array([1.0, 2.0, 3.0]))
     z += y  # a float constant: it becomes the recorded result, in place, as torch's add_
     assert z.requires_grad and z.dtype == xpgrad.array_api.float64
+
+
+def test_in_looks_for_an_equal_element_in_every_dimension():
+    # Python's fallback iterated over the first axis: 2.0 in a 2-D Tensor raised
+    # (the truth of a row is ambiguous), and on 1-D it recorded a read per element
+    t = xpgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert 2.0 in t and 5.0 not in t
+    assert 1.0 not in xpgrad.tensor(np.zeros((0, 2)))
+    assert xpgrad.tensor([3.0]) in t

@@ -296,3 +296,27 @@ def test_two_threads_writing_through_views_of_one_array_lose_no_write():
             np.testing.assert_array_equal(root.data, [[1.0] * 1000, [2.0] * 1000])
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_a_walk_writes_no_gradient_over_what_it_saved_while_another_walk_runs():
+    # exp's last backward writes its gradient over its saved output (no new
+    # array). Two losses of one exp, walked in two threads at once: the other
+    # walk read that output after it was overwritten (a.grad = 2 e^x x where it
+    # is e^x x + e^x). While another walk runs, the output is left as it is.
+    import sys
+
+    walks = sys.modules["xpgrad.tensor"]._WALKS
+    xp = xpgrad.array_api
+    for others, written_over in ((0, True), (1, False)):
+        a = xpgrad.tensor(np.linspace(-1.0, 1.0, 5), requires_grad=True)
+        h = xp.exp(a)
+        where = h._node.saved.out.ctypes.data  # the address, not a reference
+        loss = xp.sum(h)
+        del h
+        walks[0] += others  # another thread's walk, running
+        try:
+            loss.backward()
+        finally:
+            walks[0] -= others
+        assert (a.grad.ctypes.data == where) is written_over
+        np.testing.assert_allclose(a.grad, np.exp(np.linspace(-1.0, 1.0, 5)))

@@ -859,6 +859,11 @@ class Tensor:
             _made_view(self, key, out)  # NumPy's and torch's x[0, :] is a view: see __setitem__
         return out
 
+    def __contains__(self, value) -> bool:
+        """``value in t``: whether an element equals ``value``, as NumPy's and
+        torch's (Python's fallback iterated over the first axis)."""
+        return bool(native_call("any", native_call("equal", self, value)))
+
     @_serialized
     def __setitem__(self, key, value) -> None:
         """``t[key] = value``: rebinds ``t`` to a new node (a copy of the old
@@ -1442,6 +1447,13 @@ def _outputs(outs: tuple, ctx) -> tuple:
     return tuple(tensors)
 
 
+# Backward walks running now, in any thread. While more than one runs, no rule
+# writes its gradient over an array it saved (see Ctx.final): another walk
+# through the same node may be reading it.
+_WALKS = [0]
+_WALKS_LOCK = threading.Lock()
+
+
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     """The backward walk: each node's rule turns its gradient into its inputs'
     gradients, newest node first, and (unless ``retain_graph``) the node lets
@@ -1468,52 +1480,61 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     if len(nodes) > 1:
         nodes.sort(key=_BY_SEQ, reverse=True)
 
-    grads = {root_node: grad}  # pending gradient of each node, and of each leaf
-    del grad  # the caller still holds it: no gradient that is it is ever written into
-    final = not retain_graph
-    for node in nodes:
-        g = grads.pop(node, None)
-        parents = node.parents
-        try:  # free of cost unless it raises (Python 3.11 on)
-            if g is None:
-                results = ()
-            elif getattr(node.rule, "gradients_into", None) is not None and _summed_into(grads, node, g):
-                results = ()
-            else:
-                node.final = final  # a rule may write its gradient over what it saved
-                results = node.rule.backward(tuple(g) if type(g) is list else g, node)
-        except Exception as exc:
-            if node.saved is RELEASED:  # by another thread's backward, during this one
-                raise RuntimeError(_RELEASED) from exc
-            note_backward(node.op, exc)
-            raise
-        del g
-        if final:  # free what the forward saved, now; the graph's shape stays
-            node.saved = RELEASED
-        for parent, pg in zip(parents, results):
-            if parent is None or pg is None:
-                continue
-            if type(pg) is _Part:  # one output's gradient, for a several-output node
-                _gather(grads, parent, pg, node.scope)
-                continue
-            prev = grads.pop(parent, None)
-            if prev is None:
-                grads[parent] = pg
-            elif alone(prev):
-                prev += pg  # an array no one else holds: sum in place
-                grads[parent] = prev
-            else:
-                grads[parent] = _add(prev, pg, node.scope)
-            del prev, pg
-        del results
-    # Only leaves are left. A gradient becomes .grad without a copy when no one
-    # else holds it (not the caller's grad, not add's one gradient for two
-    # inputs, not a view), and when it is of a library whose views can be told.
-    while grads:
-        leaf, g = grads.popitem()
-        own = alone(g)
-        _deliver(leaf, g, own)
-        del g
+    with _WALKS_LOCK:
+        _WALKS[0] += 1
+    try:
+        grads = {root_node: grad}  # pending gradient of each node, and of each leaf
+        del grad  # the caller still holds it: no gradient that is it is ever written into
+        final = not retain_graph
+        for node in nodes:
+            g = grads.pop(node, None)
+            parents = node.parents
+            try:  # free of cost unless it raises (Python 3.11 on)
+                if g is None:
+                    results = ()
+                elif (getattr(node.rule, "gradients_into", None) is not None
+                      and _summed_into(grads, node, g)):
+                    results = ()
+                else:
+                    # a rule may write its gradient over what it saved: not while
+                    # another walk runs, which may be reading it (two losses of one graph)
+                    node.final = final and _WALKS[0] == 1
+                    results = node.rule.backward(tuple(g) if type(g) is list else g, node)
+            except Exception as exc:
+                if node.saved is RELEASED:  # by another thread's backward, during this one
+                    raise RuntimeError(_RELEASED) from exc
+                note_backward(node.op, exc)
+                raise
+            del g
+            if final:  # free what the forward saved, now; the graph's shape stays
+                node.saved = RELEASED
+            for parent, pg in zip(parents, results):
+                if parent is None or pg is None:
+                    continue
+                if type(pg) is _Part:  # one output's gradient, for a several-output node
+                    _gather(grads, parent, pg, node.scope)
+                    continue
+                prev = grads.pop(parent, None)
+                if prev is None:
+                    grads[parent] = pg
+                elif alone(prev):
+                    prev += pg  # an array no one else holds: sum in place
+                    grads[parent] = prev
+                else:
+                    grads[parent] = _add(prev, pg, node.scope)
+                del prev, pg
+            del results
+        # Only leaves are left. A gradient becomes .grad without a copy when no one
+        # else holds it (not the caller's grad, not add's one gradient for two
+        # inputs, not a view), and when it is of a library whose views can be told.
+        while grads:
+            leaf, g = grads.popitem()
+            own = alone(g)
+            _deliver(leaf, g, own)
+            del g
+    finally:
+        with _WALKS_LOCK:
+            _WALKS[0] -= 1
 
 
 def _seed(op: str, out: Tensor, grad, shared: bool = False):
@@ -2083,6 +2104,8 @@ def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Ten
                                                "tensor")
         t.data, t._grad, t._node = data, None, None
         return t
+    if not requires_grad:  # a new leaf of it is another thing: asked for
+        refuse_read("tensor", data)
     data = _to_tensor_data(data, device, dtype)
     return Tensor(data, requires_grad=requires_grad)
 

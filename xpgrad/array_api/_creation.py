@@ -190,6 +190,7 @@ def _scalar_value(v, op):
                 f"lost; use xp.broadcast_to(value, shape) instead"
             )
         return v.data.item() if hasattr(v.data, "item") else float(v)
+    refuse_read(op, v)  # float(t) of a t that requires grad: its gradient would be lost
     return v
 
 
