@@ -9,6 +9,7 @@ value.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -957,3 +958,46 @@ def test_solve_with_an_infinite_entry_gives_nan_gradients(backend):
     c = xpgrad.tensor(backend.asarray(b2), requires_grad=True)
     xa.sum(xa.linalg.solve(xpgrad.tensor(backend.asarray(a)), c)).backward()
     np.testing.assert_allclose(host(c.grad)[1], np.full((3, 1), 0.5))
+
+
+# The checks that raise at a degenerate input cannot read the values under
+# jax.jit: they returned finite numbers that meant nothing (qr of a rank-deficient
+# matrix: 1e14). Now the affected matrices of a batch get NaN, the others their
+# gradient. (rule, a degenerate matrix, a regular one (None: the loss is what is
+# undefined), the forward's parameters, which output the loss reads)
+_JIT_DEGENERATE = {
+    "eigh-repeated": (ops.eigh, np.diag([1.0, 1.0, 2.0]), np.diag([1.0, 3.0, 2.0]), {}, 1),
+    "svd-repeated": (ops.svd, np.diag([2.0, 2.0, 1.0]), np.diag([3.0, 2.0, 1.0]),
+                     {"full_matrices": False}, 0),
+    "svd-full": (ops.svd, np.array([[2.0, 0.5], [0.1, 1.0], [0.3, -1.0]]), None,
+                 {"full_matrices": True}, 0),
+    "qr-rank-deficient": (ops.qr, np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]]),
+                          np.array([[1.0, 2.0], [0.0, 4.0], [3.0, 1.0]]), {}, 0),
+}
+
+
+@pytest.mark.parametrize("backend", backend_params(("jax",)), indirect=True)
+@pytest.mark.parametrize("name", list(_JIT_DEGENERATE))
+def test_a_traced_backward_gives_nan_where_the_eager_one_raises(backend, name):
+    import jax
+
+    jnp = backend.module
+    rule, bad, good, kwargs, which = _JIT_DEGENERATE[name]
+
+    def backward(x):
+        outs, ctx = rule.forward(x, **kwargs)
+        grads = [None] * len(outs)
+        shape = tuple(outs[which].shape)  # a loss of each matrix, weighted 1/n ... 1
+        size = math.prod(shape[-2:])
+        weights = jnp.reshape(jnp.arange(1.0, size + 1.0), shape[-2:]) / size
+        grads[which] = jnp.broadcast_to(weights, shape)
+        return rule.backward(tuple(grads), ctx)[0]
+
+    with pytest.raises(ValueError, match=rf"^{rule.__name__}.backward: "):
+        backward(backend.asarray(bad))
+    batch = np.stack([bad, bad if good is None else good])
+    got = np.asarray(jax.jit(backward)(backend.asarray(batch)))
+    assert np.isnan(got[0]).all()
+    if good is not None:
+        np.testing.assert_allclose(got[1], np.asarray(backward(backend.asarray(good))), rtol=1e-10,
+                                   atol=1e-12)

@@ -644,6 +644,32 @@ def _any(xp, mask) -> bool:
     return bool(any_known(xp, mask))
 
 
+def _undefined(xp, bad, message: str, axes: tuple = (-2, -1)):
+    """A backward's check at a degenerate input: ``ValueError(message)`` where
+    an element of ``bad`` is True. Where its values cannot be read (``jax.jit``,
+    ``jax.vmap``, dask, cubed), the mask (..., 1, 1) of the matrices whose
+    gradient is undefined, ``bad`` reduced over ``axes``, for the caller to make
+    NaN there (:func:`_nan_where`) rather than return numbers that mean nothing;
+    None where no matrix is."""
+    known = any_known(xp, bad)
+    if known:
+        raise ValueError(message)
+    if known is False:
+        return None
+    mask = xp.any(bad, axis=axes, keepdims=True)
+    return mask if len(axes) == 2 else xp.expand_dims(mask, axis=-1)
+
+
+def _either(a, b):
+    """The union of two masks of :func:`_undefined` (None: none)."""
+    return b if a is None else a if b is None else a | b
+
+
+def _nan_where(xp, mask, g):
+    """``g`` (..., M, N) with NaN in the matrices ``mask`` marks (None: as it is)."""
+    return g if mask is None else xp.where(mask, math.nan, g)
+
+
 def _dev(a):
     """``a``'s device, for new arrays beside it; None where arrays have no
     ``device`` attribute (dask's)."""
@@ -1180,16 +1206,15 @@ def _over_gaps(xp, w, vg, gv, n):
     repeated = close & ~(xp.eye(n, dtype=xp.bool, device=_dev(w)))
     # rounding is judged per matrix: another matrix's larger GV hides none of it
     tol = math.sqrt(eps) * xp.max(xp.abs(gv), axis=(-2, -1), keepdims=True)
-    if _any(xp, repeated & (xp.abs(vg) > tol)):
-        raise ValueError(
-            "eigh.backward: x has a repeated eigenvalue (equal to rounding), and the gradient "
-            "reaches its eigenvectors, which x does not determine (any rotation of them is as "
-            "good): the derivative through eigh is undefined there, and xpgrad raises rather "
-            "than return NaN. A gradient of the eigenvalues alone (eigvalsh), or of the vectors "
-            "of distinct eigenvalues, is fine"
-        )
+    undefined = _undefined(
+        xp, repeated & (xp.abs(vg) > tol),
+        "eigh.backward: x has a repeated eigenvalue (equal to rounding), and the gradient "
+        "reaches its eigenvectors, which x does not determine (any rotation of them is as "
+        "good): the derivative through eigh is undefined there, and xpgrad raises rather "
+        "than return NaN. A gradient of the eigenvalues alone (eigvalsh), or of the vectors "
+        "of distinct eigenvalues, is fine")
     m = 0.5 * (vg - mT(xp, vg))
-    return xp.where(close, 0.0, m / xp.where(close, 1.0, gaps))
+    return _nan_where(xp, undefined, xp.where(close, 0.0, m / xp.where(close, 1.0, gaps)))
 
 
 class SVDSaved(NamedTuple):
@@ -1254,13 +1279,12 @@ def _past(op, xp, g, k, axis, what, flag):
     if g is None or g.shape[axis] == k:
         return g
     rest = g[..., k:] if axis == -1 else g[..., k:, :]
-    if _any(xp, rest != 0):
-        raise ValueError(
-            f"{op}.backward: a gradient reached {what} past the first min(M, N) = {k}, which "
-            f"{flag} adds and which are not unique (any orthonormal completion would do), so "
-            f"it has no defined value; use only the first {k}, or call {op} without {flag}"
-        )
-    return g[..., :k] if axis == -1 else g[..., :k, :]
+    undefined = _undefined(
+        xp, rest != 0,
+        f"{op}.backward: a gradient reached {what} past the first min(M, N) = {k}, which "
+        f"{flag} adds and which are not unique (any orthonormal completion would do), so "
+        f"it has no defined value; use only the first {k}, or call {op} without {flag}")
+    return _nan_where(xp, undefined, g[..., :k] if axis == -1 else g[..., :k, :])
 
 
 def _svd_grad(xp, u, sv, vh, gu, gs, gvh):
@@ -1318,9 +1342,10 @@ def _svd_grad(xp, u, sv, vh, gu, gs, gvh):
             off_u = (gu - u @ x_) * xp.expand_dims(s_inv, axis=-2)
         if extra_v:  # gVh (I - V V^H)
             off_v = xp.expand_dims(s_inv, axis=-1) * (gvh - (gvh @ _ch(xp, vh)) @ vh)
-    if cplx or _any(xp, repeated | zero):
-        _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v, zero_s, zero,
-                   repeated, cut_minus, cut_plus, diag, cplx, m != n)
+    undefined = None
+    if cplx or _maybe(xp, repeated | zero):
+        undefined = _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v,
+                               zero_s, zero, repeated, cut_minus, cut_plus, diag, cplx, m != n)
     if gs is not None:
         middle = middle + xp.expand_dims(gs, axis=-2) * eye
     gx = u @ middle @ vh
@@ -1328,7 +1353,7 @@ def _svd_grad(xp, u, sv, vh, gu, gs, gvh):
         gx = gx + off_u @ vh
     if off_v is not None:  # U S^-1 gVh (I - V V^H)
         gx = gx + u @ off_v
-    return gx
+    return _nan_where(xp, undefined, gx)
 
 
 _UNDETERMINED = (
@@ -1347,62 +1372,65 @@ def _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v, z
     division by a rounding-level value that blows the gradient up past
     1 / sqrt(eps) times its natural size), and S itself at an exact zero of a
     non-square x or a repeated zero (where S has a kink, like |t| at 0).
-    "Beyond rounding" is sqrt(eps) times the largest |gU|, |gVh| (|gS|)."""
+    "Beyond rounding" is sqrt(eps) times the largest |gU|, |gVh| (|gS|).
+    Where the values cannot be read (jax.jit, dask), the mask of the matrices
+    whose gradient is undefined (see :func:`_undefined`)."""
     root = math.sqrt(xp.finfo(sv.dtype).eps)
     scale = 0.0
     for g in (gu, gvh):
         if g is not None:
             scale = scale + xp.max(xp.abs(g))
     tol = root * scale
-    if cplx and _any(xp, diag & (xp.abs(plus) > tol)):
-        raise ValueError(
+    undefined = None
+    if cplx:
+        undefined = _undefined(
+            xp, diag & (xp.abs(plus) > tol),
             "svd.backward: the loss depends on the phase of the complex singular vectors "
             "(U[..., :, i] and Vh[..., i, :] are unique only up to a common factor "
             "e^(i phi)): its gradient is undefined. Losses of U S Vh, of S, or of |U| and |Vh| "
-            "at distinct singular values have one"
-        )
+            "at distinct singular values have one")
     coupled = 0.0
     for p in (x_, y_):
         if p is not None:
             coupled = coupled + xp.abs(p)
-    if _any(xp, repeated & (coupled > tol)):
-        raise ValueError(_UNDETERMINED.format(
-            what="a repeated singular value (equal to rounding)",
-            whose="its singular vectors",
-            why=" (any rotation of them is as good)",
-            fine="A gradient of S alone, or of the vectors of distinct singular values, is fine",
-        ))
-    if not _any(xp, zero_s):
-        return
-    exact = sv == 0
-    bad = _any(xp, zero & cut_minus & (xp.abs(plus) > tol))
-    bad = bad or _any(xp, zero & cut_plus & (xp.abs(minus) > tol))
+    undefined = _either(undefined, _undefined(xp, repeated & (coupled > tol), _UNDETERMINED.format(
+        what="a repeated singular value (equal to rounding)",
+        whose="its singular vectors",
+        why=" (any rotation of them is as good)",
+        fine="A gradient of S alone, or of the vectors of distinct singular values, is fine",
+    )))
+    if not _maybe(xp, zero_s):
+        return undefined
+    vectors = _UNDETERMINED.format(
+        what="a zero singular value (to rounding: x is rank-deficient)",
+        whose="its singular vectors",
+        why="",
+        fine="Use the vectors of the nonzero singular values only, or a full-rank x",
+    )
+    masked = (zero & cut_minus & (xp.abs(plus) > tol)) | (zero & cut_plus & (xp.abs(minus) > tol))
+    undefined = _either(undefined, _undefined(xp, masked, vectors))
     s_max = xp.max(sv)
-    if not bad and _any(xp, s_max > 0):
+    if _maybe(xp, s_max > 0):
         natural = scale / s_max + (0.0 if gs is None else xp.max(xp.abs(gs)))
         limit = natural / root
-        bad = _any(xp, zero & (xp.abs(middle) > limit))
+        undefined = _either(undefined, _undefined(xp, zero & (xp.abs(middle) > limit), vectors))
         for off, axis in ((off_u, -2), (off_v, -1)):
-            if off is not None and not bad:
-                bad = _any(xp, xp.expand_dims(zero_s, axis=axis) & (xp.abs(off) > limit))
-    if bad:
-        raise ValueError(_UNDETERMINED.format(
-            what="a zero singular value (to rounding: x is rank-deficient)",
-            whose="its singular vectors",
-            why="",
-            fine="Use the vectors of the nonzero singular values only, or a full-rank x",
-        ))
-    if gs is not None and _any(xp, exact):
+            if off is not None:
+                blown = xp.expand_dims(zero_s, axis=axis) & (xp.abs(off) > limit)
+                undefined = _either(undefined, _undefined(xp, blown, vectors))
+    exact = sv == 0
+    if gs is not None and _maybe(xp, exact):
         many = xp.sum(xp.astype(exact, sv.dtype), axis=-1, keepdims=True) > 1
         kinked = exact & many if not rectangular else exact
-        if _any(xp, kinked & (xp.abs(gs) > root * xp.max(xp.abs(gs)))):
-            where = "is not square and has a" if rectangular else "has a repeated"
-            raise ValueError(
-                f"svd.backward: x {where} zero singular value, where S is not differentiable "
-                f"(it has a kink there, as |t| at 0), and the gradient reaches S there: the "
-                f"derivative through the SVD is undefined, and xpgrad raises rather than return "
-                f"a guess. A loss that gives those singular values no gradient is fine"
-            )
+        where = "is not square and has a" if rectangular else "has a repeated"
+        undefined = _either(undefined, _undefined(
+            xp, kinked & (xp.abs(gs) > root * xp.max(xp.abs(gs))),
+            f"svd.backward: x {where} zero singular value, where S is not differentiable "
+            f"(it has a kink there, as |t| at 0), and the gradient reaches S there: the "
+            f"derivative through the SVD is undefined, and xpgrad raises rather than return "
+            f"a guess. A loss that gives those singular values no gradient is fine",
+            axes=(-1,)))
+    return undefined
 
 
 class svd(Rule):
@@ -1480,17 +1508,16 @@ def _qr_square(xp, q, r, gq, gr):
     d = xp.abs(xp.sum(r * eye, axis=-1))  # |diag(R)|: x's rank shows there
     top = xp.max(d, axis=-1, keepdims=True)
     tiny = max(q.shape[-2], r.shape[-1]) * xp.finfo(d.dtype).eps * top
-    if _any(xp, d <= tiny):
-        raise ValueError(
-            "qr.backward: R is singular to rounding (x has rank below min(M, N)): the "
-            "gradient of QR needs R^-1 (and Q's columns past the rank are not determined by "
-            "x), so it is undefined there"
-        )
+    undefined = _undefined(
+        xp, d <= tiny,
+        "qr.backward: R is singular to rounding (x has rank below min(M, N)): the "
+        "gradient of QR needs R^-1 (and Q's columns past the rank are not determined by "
+        "x), so it is undefined there", axes=(-1,))
     # b R^-H = (R^-1 b^H)^H, with R and b scaled by a power of 2 near R's largest
     # pivot (exact): at a subnormal scale the solver's 1 / pivot overflowed.
     scale = _matrix_axes(xp, xp.pow(2.0, xp.floor(xp.log2(top[..., 0]))))
     try:
-        return _ch(xp, xp.linalg.solve(r / scale, _ch(xp, b) / scale))
+        return _nan_where(xp, undefined, _ch(xp, xp.linalg.solve(r / scale, _ch(xp, b) / scale)))
     except BACKEND_ERRORS as exc:
         raise ValueError(f"qr.backward: R is singular (x has rank below min(M, N)) ({exc})") from exc
 
