@@ -705,3 +705,18 @@ def test_svdvals_second_derivative_at_one_zero_of_a_square_matrix_is_exact():
     h = xpgrad.hessian(lambda y: xa.sum(w * xa.linalg.svdvals(y) ** 2))(x).reshape(4, 4)
     want = _fd_hessian(lambda y: np.sum(w * np.linalg.svd(y, compute_uv=False) ** 2), x)
     np.testing.assert_allclose(h, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "array_api_strict", "torch")), indirect=True)
+def test_dets_hessian_at_a_singular_matrix_on_every_backend(backend):
+    # det is multilinear: at diag(d), d2 det / dx_ii dx_jj = d_k and
+    # d2 det / dx_ij dx_ji = -d_k, k the third index. array_api_strict raised
+    # (the minors were put back with item assignment at an index array)
+    d = np.array([2.0, 0.0, 3.0])
+    want = np.zeros((3, 3, 3, 3))
+    for i, j in itertools.permutations(range(3), 2):
+        k = 3 - i - j
+        want[i, i, j, j] = d[k]
+        want[i, j, j, i] = -d[k]
+    h = xpgrad.hessian(lambda t: xa.linalg.det(t))(backend.asarray(np.diag(d)))
+    np.testing.assert_allclose(host(h), want, atol=1e-12)
