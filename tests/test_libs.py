@@ -566,3 +566,19 @@ def test_a_library_that_wraps_indices_gets_wrapped_gradient_positions(monkeypatc
     want = np.zeros((3, 4))
     want[:, [1, 3]] = 1.0
     np.testing.assert_array_equal(dx, want)
+
+
+def test_a_mask_assignment_on_array_api_strict_s_other_device():
+    # the rule wrapped the mask in a 1-tuple, which array_api_strict's __setitem__
+    # converts through NumPy, refused off its default device
+    xs = pytest.importorskip("array_api_strict")
+    device = xs.Device("device1")
+    x = xpgrad.tensor(xs.asarray([[3.0, 1.0], [0.0, 5.0]], device=device), requires_grad=True)
+    t = x * 1.0
+    t[t > 1] = 0.0
+    xpgrad.array_api.sum(t * 2.0).backward()
+    assert t.data.device == device and x.grad.device == device
+    np.testing.assert_array_equal(np.asarray(xs.asarray(t.data, device=xs.Device("CPU_DEVICE"))),
+                                  [[0.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(np.asarray(xs.asarray(x.grad, device=xs.Device("CPU_DEVICE"))),
+                                  [[0.0, 2.0], [2.0, 0.0]])

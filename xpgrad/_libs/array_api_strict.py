@@ -21,3 +21,11 @@ class Strict(Library):
 
     def numpy_scalar(self, xp, v, like):
         return None  # strict refuses them: so does xpgrad, with its own error
+
+    def assign(self, xp, z, key, value):
+        # a boolean mask in a 1-tuple goes through NumPy in its __setitem__,
+        # which an array on another of its devices refuses; the mask alone does not
+        if type(key) is tuple and len(key) == 1:
+            key = key[0]
+        z[key] = value
+        return z
