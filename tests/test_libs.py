@@ -582,3 +582,21 @@ def test_a_mask_assignment_on_array_api_strict_s_other_device():
                                   [[0.0, 1.0], [0.0, 0.0]])
     np.testing.assert_array_equal(np.asarray(xs.asarray(x.grad, device=xs.Device("CPU_DEVICE"))),
                                   [[0.0, 2.0], [2.0, 0.0]])
+
+
+def test_creation_on_jax_without_x64_asks_for_no_64_bit_dtype():
+    # the standard's defaults (float64, int64, complex128) were asked of JAX, which
+    # has none without x64: each call warned, and raised under -W error
+    pytest.importorskip("jax")
+    lines = run_python(
+        "import warnings, jax\n"
+        "jax.config.update('jax_enable_x64', False)\n"
+        "warnings.simplefilter('error')\n"
+        "import jax.numpy as jnp, xpgrad, xpgrad.array_api as xp\n"
+        "dev = xpgrad.tensor(jnp.ones(2)).device\n"
+        "for r in (xp.asarray([1.0, 2.0], device=dev), xp.arange(3, device=dev),\n"
+        "          xp.zeros(3, device=dev), xp.eye(2, device=dev), xp.full(2, 1j, device=dev),\n"
+        "          xp.linspace(0, 1, 3, device=dev), xp.fft.fftfreq(4, device=dev)):\n"
+        "    print(r.dtype)\n"
+    )
+    assert lines[:7] == ["float32", "int32", "float32", "float32", "complex64", "float32", "float32"]

@@ -257,6 +257,12 @@ class Library:
         and JAX keep each part as it is."""
         return xp.astype(re, dtype) + xp.astype(im, dtype) * 1j
 
+    def default_dtype(self, name: str) -> str:
+        """The dtype that creation without one makes where the standard's default
+        is ``name`` (float64, int64, complex128): ``name``, where the library
+        has it."""
+        return name
+
     def sum_over(self, xp, x, axes: tuple):
         """``x`` summed over ``axes`` (ascending), kept as 1, where the library
         has a faster way than its ``sum`` (NumPy: a matrix-vector product);

@@ -27,6 +27,14 @@ class Jax(Library):
 
         return xp.int64 if jax.config.jax_enable_x64 else xp.int32
 
+    def default_dtype(self, name: str) -> str:
+        # JAX without x64 makes no 64-bit dtypes, and warns when one is asked for
+        import jax
+
+        if jax.config.jax_enable_x64:
+            return name
+        return {"float64": "float32", "int64": "int32", "complex128": "complex64"}.get(name, name)
+
     def device_of(self, x) -> Device:
         dev = getattr(x, "device", None)  # None for an array traced by jax.jit
         if getattr(dev, "platform", "cpu") in ("gpu", "cuda"):

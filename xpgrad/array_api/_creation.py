@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 
 from .. import _dtypes
-from .._backend import array_device, device_for, is_elsewhere, namespace_for, resolve
+from .._backend import adapter_of, array_device, device_for, is_elsewhere, namespace_for, resolve
 from .._device import ArrayDevice, Device, get_default_device, parse_device, require_available
 from ..ops._common import BACKEND_ERRORS, NO_SCOPE, backend_error
 from ..tensor import Tensor, constant, refuse_read, untracked
@@ -68,7 +68,9 @@ def _create(op: str, device, make):
 
 
 def _dtype(xp, dtype, op: str, default: str):
-    return _dtypes.to_native(xp, default if dtype is None else dtype, op)
+    if dtype is None:
+        dtype = adapter_of(xp).default_dtype(default)
+    return _dtypes.to_native(xp, dtype, op)
 
 
 def _kw(native):
