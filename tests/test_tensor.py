@@ -1100,3 +1100,37 @@ def test_in_looks_for_an_equal_element_in_every_dimension():
     assert 2.0 in t and 5.0 not in t
     assert 1.0 not in xpgrad.tensor(np.zeros((0, 2)))
     assert xpgrad.tensor([3.0]) in t
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_a_python_bool_in_a_key_indexes_no_axis(backend):
+    # NumPy's True adds an axis and indexes none; it was counted as one axis, so the
+    # flips for torch's negative steps hit the wrong axis (t[True, ::-1, 0:1] read
+    # [[2], [5]] for [[3], [0]]), and a repeated index went unseen (each of two
+    # writes to one place got the gradient)
+    h = np.arange(6.0).reshape(2, 3)
+    t = xpgrad.tensor(backend.asarray(h), requires_grad=True)
+    out = t[True, ::-1, 0:1]
+    np.testing.assert_array_equal(host(out), h[True, ::-1, 0:1])
+    xpgrad.array_api.sum(out * xpgrad.tensor(backend.asarray(np.array([[[1.0], [2.0]]])))).backward()
+    np.testing.assert_array_equal(host(t.grad), [[2.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    y = xpgrad.tensor(backend.asarray(np.zeros((2, 3, 4))), requires_grad=True) * 1.0
+    v = xpgrad.tensor(backend.asarray(np.ones((2, 2, 4))), requires_grad=True)
+    y[:, True, np.array([-1, 2])] = v  # both name row 2 of axis 1: the last write lands
+    xpgrad.array_api.sum(y).backward()
+    np.testing.assert_array_equal(host(v.grad)[:, 0], 0.0)
+    np.testing.assert_array_equal(host(v.grad)[:, 1], 1.0)
+
+
+def test_torch_reads_a_uint8_index_array_as_integers():
+    # torch's old byte masks: t[uint8 [1, 0, 2]] gave [10, 30] for [20, 10, 30], and
+    # y[uint8 1] = 0 zeroed every element
+    torch = pytest.importorskip("torch")
+    t = xpgrad.tensor(torch.tensor([10.0, 20.0, 30.0]), requires_grad=True)
+    for index in (np.array([1, 0, 2], dtype=np.uint8), torch.tensor([1, 0, 2], dtype=torch.uint8)):
+        np.testing.assert_array_equal(t[index].data.numpy(), [20.0, 10.0, 30.0])
+    y = t * 1.0
+    y[np.array(1, dtype=np.uint8)] = 0.0
+    np.testing.assert_array_equal(y.data.numpy(), [10.0, 0.0, 30.0])
+    xpgrad.array_api.sum(y).backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [1.0, 0.0, 1.0])

@@ -309,6 +309,11 @@ class Library:
         device = getattr(like, "device", None)
         return xp.asarray(v) if device is None else xp.asarray(v, device=device)
 
+    def index_key(self, key: tuple) -> tuple:
+        """``key`` (a tuple) as the library must get it to index as the standard
+        says: as it is, where it does (torch reads uint8 arrays as masks)."""
+        return key
+
     def getitem(self, xp, x, key):
         """``x[key]``, as the rules index (cubed overrides it)."""
         return x[key]

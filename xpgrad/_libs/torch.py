@@ -14,6 +14,9 @@ from .._device import CPU, Device
 from . import Library
 
 
+_UINT8 = ("uint8", "torch.uint8")
+
+
 class Torch(Library):
     name = "torch"
     views = True
@@ -29,6 +32,15 @@ class Torch(Library):
             value = value.to(z.dtype)
         z[key] = value
         return z
+
+    def index_key(self, key):
+        # torch reads a uint8 array as a mask (its old byte masks), the standard
+        # and NumPy as integers: t[uint8 [1, 0, 2]] gave two elements of three
+        if not any([str(getattr(k, "dtype", "")) in _UINT8 for k in key]):
+            return key
+        torch = sys.modules["torch"]
+        return tuple([(k.astype("int64") if hasattr(k, "astype") else k.to(torch.int64))
+                      if str(getattr(k, "dtype", "")) in _UINT8 else k for k in key])
 
     def shares_memory(self, a, b):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()

@@ -289,8 +289,9 @@ def _is_basic(key: tuple) -> bool:
 
 
 def _consumed(k) -> int:
-    """How many axes of x one key item indexes."""
-    if k is None:
+    """How many axes of x one key item indexes: none for None and a Python
+    bool (NumPy's True adds an axis, as None does, and indexes none)."""
+    if k is None or type(k) is bool:
         return 0
     if _is_mask(k):
         return k.ndim
@@ -324,8 +325,9 @@ def _flip_plan(xp, x, key: tuple):
     return tuple(axes), tuple(out)
 
 
-def _as_key(key) -> tuple:
-    return key if type(key) is tuple else (key,)
+def _as_key(xp, key) -> tuple:
+    """``key`` as a tuple, in the form the library reads as the standard does."""
+    return adapter_of(xp).index_key(key if type(key) is tuple else (key,))
 
 
 def _flip(xp, a, axes):
@@ -355,7 +357,7 @@ class getitem(Rule):
     @staticmethod
     def forward(x, key):
         xp, scope = resolve("getitem", x)
-        key = _as_key(key)
+        key = _as_key(xp, key)
         flips, key = _flip_plan(xp, x, key)
         basic = _is_basic(key)
         out = run("getitem", scope, adapter_of(xp).getitem, xp, _flip(xp, x, flips), key)  # IndexError passes
@@ -465,7 +467,7 @@ class setitem(Rule):
     @staticmethod
     def forward(x, value, key):
         xp, scope = resolve("setitem", x, value)
-        key = _as_key(key)
+        key = _as_key(xp, key)
         flips, key = _flip_plan(xp, x, key)
         is_scalar = type(value) in _PY_SCALARS
         needs = (differentiable(xp, x), not is_scalar and differentiable(xp, value))
