@@ -640,3 +640,23 @@ def test_a_gradient_beside_an_integer_or_boolean_constant_matches_torch(name, co
     TORCH_OF[name](*((tk, tx) if side == "first" else (tx, tk))).sum().backward()
     assert x.grad.dtype == x.data.dtype and x.grad.shape == x.shape
     np.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_complex_acosh_below_minus_one_with_a_negative_zero_imaginary_part(backend):
+    # acosh' = 1 / (sqrt(z - 1) sqrt(z + 1)): -2 - 0j - 1 keeps the -0, -2 - 0j + 1
+    # makes it +0, so the roots came from two sides of the cut and the gradient's sign
+    # flipped on NumPy (-0.577 for 0.577, which torch and differences give)
+    z = np.array([complex(-2.0, -0.0), complex(-3.0, -0.0), complex(-2.0, 0.0), 1.0 + 2.0j])
+    x = xpgrad.tensor(backend.asarray(z), requires_grad=True)
+    xp.sum(xp.real(xp.acosh(x))).backward()
+    t = torch.tensor(z, requires_grad=True)
+    torch.sum(torch.real(torch.acosh(t))).backward()
+    np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-12)
+
+
+def test_complex_abs_second_derivative_at_zero_is_zero():
+    # the first derivative x / |x| with 1 for |x| at 0 moved with x there: hvp gave v
+    v = np.array([1.0 + 2.0j])
+    h = xpgrad.hvp(lambda z: xp.sum(xp.abs(z)), np.array([0.0 + 0.0j]), v)
+    np.testing.assert_array_equal(h, [0.0])

@@ -72,7 +72,9 @@ class abs(Unary):  # noqa: A001 - the standard's name
     @staticmethod
     def grad(xp, g, s):
         if dtype_info(xp, s.x.dtype).complex:
-            return g * (s.x / xp.where(s.out == 0, xp.ones_like(s.out), s.out))
+            # 0 at 0 as a constant (x / 1 there moved with x: a second derivative of v)
+            zero = s.out == 0
+            return g * xp.where(zero, 0.0, s.x / xp.where(zero, xp.ones_like(s.out), s.out))
         return g * xp.sign(s.x)
 
 
@@ -317,15 +319,19 @@ class asinh(Unary):
 
 
 class acosh(Unary):
-    """``out = acosh(x)``; dx = G / conj(sqrt(x - 1) * sqrt(x + 1)) (the principal
-    branch for complex x): inf at 1, nan below."""
+    """``out = acosh(x)``; dx = G / conj(sqrt(x - 1) * sqrt(x + 1)): inf at 1, nan below;
+    for complex x, G / conj(sinh(out)), the same on the branch the value took (x - 1 keeps
+    an imaginary -0 that x + 1 makes +0: the two roots came from two sides of the cut,
+    and the gradient's sign flipped on (-inf, -1))."""
 
     standard = "acosh"
-    saves = ("x",)
+    saves = ("x", "out")
 
     @staticmethod
     def grad(xp, g, s):
-        return g / _conj(xp, xp.sqrt(s.x - 1) * xp.sqrt(s.x + 1))
+        if dtype_info(xp, s.x.dtype).complex:
+            return g / xp.conj(xp.sinh(s.out))
+        return g / (xp.sqrt(s.x - 1) * xp.sqrt(s.x + 1))
 
 
 class atanh(Unary):
