@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import xpgrad
+
 from tests.support import assert_allclose, host, torch_grads
 from xpgrad.ops import Binary, Unary
 from xpgrad.testing import gradcheck
@@ -117,3 +119,63 @@ def test_unary_template_against_numpy(backend, rng):
     assert_allclose(out, np.exp(x_host))
     assert_allclose(gx, 0.5 * np.exp(x_host))
     assert host(gx).shape == (3, 2)
+
+
+def test_a_users_rule_has_its_gradients_checked_where_the_tensor_records_it():
+    # xpgrad's own rules are trusted; a user's gave .grad whatever it returned: a 0-d
+    # gradient for a (3,) input, a (1, 3) one, one gradient for two inputs (the second
+    # got None), a bare array (unpacked element by element), another library's array
+    from typing import NamedTuple
+
+    from xpgrad._backend import resolve
+    from xpgrad.ops import Rule
+
+    class Saved(NamedTuple):
+        a: object
+        b: object
+
+    def rule(grads):
+        class mymul(Rule):
+            args = ("a", "b")
+
+            @classmethod
+            def forward(cls, a, b):
+                xp, scope = resolve("mymul", a, b)
+                return cls.record(xp, scope, Saved(a, b), (True, True), a * b)
+
+            @staticmethod
+            def gradients(xp, g, s, needs):
+                return grads(xp, g, s)
+
+        return mymul
+
+    bad = [
+        (lambda xp, g, s: (xp.sum(g * s.b), g * s.a), TypeError, "gave a numpy.float64 for input 0"),
+        (lambda xp, g, s: (xp.reshape(g * s.b, (1, 3)), g * s.a), ValueError,
+         r"gave shape \(1, 3\) for input 0, whose shape is \(3,\)"),
+        (lambda xp, g, s: (g * s.b,), TypeError, "must return a tuple of 2 gradients.*tuple of 1"),
+        (lambda xp, g, s: g * s.b, TypeError, "must return a tuple of 2 gradients.*ndarray"),
+        (lambda xp, g, s: (g * s.b + 1j, g * s.a), TypeError, "gave a complex gradient"),
+    ]
+    for grads, error, match in bad:
+        a = xpgrad.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+        b = xpgrad.tensor(np.array([2.0, 3.0, 4.0]), requires_grad=True)
+        with pytest.raises(error, match=rf"^mymul.backward: {match}"):
+            xpgrad.apply(rule(grads), (a, b)).sum().backward()
+    # another real dtype is cast, as torch's engine does
+    a = xpgrad.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = xpgrad.tensor(np.array([2.0, 3.0, 4.0]), requires_grad=True)
+    cast = rule(lambda xp, g, s: (xp.astype(g * s.b, xp.float32), g * s.a))
+    xpgrad.apply(cast, (a, b)).sum().backward()
+    assert a.grad.dtype == np.float64 and a.grad.tolist() == [2.0, 3.0, 4.0]
+    # a subclass of a user's rule is checked as its own (its gradients, not its parent's)
+    Base = rule(lambda xp, g, s: (g * s.b, g * s.a))
+
+    class Child(Base):
+        @staticmethod
+        def gradients(xp, g, s, needs):
+            return (g * s.b * 2.0, g * s.a * 2.0)
+
+    a = xpgrad.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    xpgrad.apply(Child, (a, b)).sum().backward()
+    assert a.grad.tolist() == [4.0, 6.0, 8.0]

@@ -156,6 +156,8 @@ class Rule:
                 if cls.__name__ in RULES:
                     raise TypeError(f"Rule: xpgrad.ops has a rule named {cls.__name__!r} already")
                 RULES[cls.__name__] = cls
+        if not cls.__module__.startswith("xpgrad."):  # a user's: what it gives is checked
+            cls.backward = _checked_backward(cls)
 
     @classmethod
     def record(cls, xp, scope, saved, needs: tuple, out):
@@ -212,6 +214,71 @@ class Rule:
             return cls.gradients_into(ctx.xp, grad_out, ctx.saved, into)
         with ctx.scope:
             return cls.gradients_into(ctx.xp, grad_out, ctx.saved, into)
+
+
+def _checked_backward(cls):
+    """``cls.backward`` (a user's rule's), with what it returns checked where
+    the Tensor recorded the op: one gradient per input, each of its input's
+    library and shape, in its dtype (another real one is cast, as torch's
+    engine does; a complex one for a real input is refused). xpgrad's own
+    rules are trusted, and pay nothing."""
+    raw = cls.__dict__.get("backward")
+    if raw is None:  # inherited: the definition itself, bound to this class
+        raw = next(k.__dict__["backward"] for k in cls.__mro__ if "backward" in k.__dict__)
+    raw = getattr(getattr(raw, "__func__", None), "_raw", raw)  # a user's parent's, unwrapped
+    inner = raw.__get__(None, cls)
+    name = cls.__name__
+
+    def backward(grad_out, ctx):
+        return _checked_results(name, inner(grad_out, ctx), ctx)
+
+    backward._raw = raw
+    backward.__doc__ = getattr(inner, "__doc__", None)
+    return staticmethod(backward)
+
+
+def _checked_results(op: str, results, ctx):
+    """``results``, a user's rule's gradients for the inputs of ``ctx``'s node
+    (as the Tensor recorded it: ``ctx.parents``), checked and cast."""
+    parents = getattr(ctx, "parents", None)
+    if parents is None:  # called on plain arrays: its caller takes what it gives
+        return results
+    n = len(parents)
+    if type(results) not in (tuple, list) or len(results) != n:
+        got = type(results).__name__ + (f" of {len(results)}" if type(results) in (tuple, list) else "")
+        raise TypeError(
+            f"{op}.backward: must return a tuple of {n} gradients, one per input (None for one "
+            f"without); got {got}"
+        )
+    out = []
+    for i, (parent, g) in enumerate(zip(parents, results)):
+        if parent is None or g is None:
+            out.append(g)
+            continue
+        if type(parent) is Ctx:
+            shape, dtype = tuple(parent.out_shape), parent.out_dtype
+        else:  # a leaf Tensor
+            shape, dtype = tuple(parent.shape), parent.data.dtype
+        lib = LIBS.get(type(g))
+        if lib is None or (lib.xp is not ctx.xp and _BY_XP.get(id(ctx.xp)) is not lib):
+            raise TypeError(
+                f"{op}.backward: gave {_describe(g)} for input {i}; it must be an array of the "
+                f"inputs' library, {namespace_name(ctx.xp)}"
+            )
+        if tuple(g.shape) != shape:
+            raise ValueError(
+                f"{op}.backward: gave shape {fmt(g.shape)} for input {i}, whose shape is "
+                f"{fmt(shape)}; reduce a broadcast gradient with xpgrad.sum_to"
+            )
+        if dtype is not None and g.dtype != dtype:
+            if dtype_info(ctx.xp, g.dtype).complex and not dtype_info(ctx.xp, dtype).complex:
+                raise TypeError(
+                    f"{op}.backward: gave a complex gradient ({g.dtype}) for input {i}, which is "
+                    f"real ({dtype}); give its real part"
+                )
+            g = ctx.xp.astype(g, dtype)
+        out.append(g)
+    return tuple(out)
 
 
 #: Every rule of ``xpgrad.ops``, by name, in the order defined: ``xpgrad.ops`` and its

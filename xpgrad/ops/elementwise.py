@@ -96,6 +96,9 @@ class Binary(Rule, template=True):
     saves: tuple = ()  # which of "a", "b", "out" the gradients read
     numbers_only = False  # refuse boolean arrays before computing
     real_only = False  # refuse complex arrays and scalars before computing
+    #: The gradients compute with an operand alone (atan2 squares and negates
+    #: it): an integer or boolean array constant is saved in the output's dtype.
+    casts_constants = False
     saved_inputs = {"a": 0, "b": 1}
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -150,7 +153,7 @@ class Binary(Rule, template=True):
         need_b = ib is not None and ib.inexact
         keep_a = a if cls._keep_a else None
         keep_b = b if cls._keep_b else None
-        if need_a is not need_b and (keep_a is not None or keep_b is not None):
+        if cls.casts_constants and need_a is not need_b:
             keep_a, keep_b = cls._constants_as(xp, scope, out, keep_a, keep_b, ia, ib)
         saved = _new_tuple(Operands, (
             keep_a, keep_b, out if cls._keep_out else None, sa, da, sb, db,
@@ -405,6 +408,7 @@ class pow(Binary):  # noqa: A001 - the rule is named for the operator it differe
     scalars = ("x", "p")
     saves = ("a", "b", "out")
     numbers_only = True
+    casts_constants = True  # p - 1: torch's uint32 refuses it
 
     @classmethod
     def forward(cls, x, p):

@@ -778,10 +778,11 @@ def _cofactor(xp, x, d):
     if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO or is_lazy(x):
         return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
     flat, one = xp.reshape(x, (-1, n, n)), xp.reshape(singular, (-1,))
-    minors = _cofactor_minors(xp, xp.take(flat, xp.nonzero(one)[0], axis=0))
+    which = xp.nonzero(one)[0]
+    minors = _cofactor_minors(xp, xp.take(flat, which, axis=0))
     # back in place by a gather (the standard has no item assignment at an index array):
     # each singular matrix's position among the singular ones (one at least, here)
-    place = xp.cumulative_sum(xp.astype(one, xp.int64)) - 1
+    place = xp.cumulative_sum(xp.astype(one, which.dtype)) - 1  # nonzero's own index dtype
     cof = xp.take(minors, xp.where(one, place, xp.zeros_like(place)), axis=0)
     return xp.where(s4, xp.reshape(cof, tuple(x.shape)), by_inverse)
 

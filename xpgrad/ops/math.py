@@ -454,6 +454,7 @@ class atan2(RealBinary):
 
     standard = "atan2"
     saves = ("a", "b")
+    casts_constants = True  # x1^2 + x2^2 and -x1: an int8 squared overflows, an uint8 wraps
 
     @staticmethod
     def grad_a(xp, g, s):
@@ -543,6 +544,7 @@ class logaddexp(RealBinary):
 
     standard = "logaddexp"
     saves = ("a", "b")
+    casts_constants = True  # x2 - x1: torch refuses a boolean's subtraction
 
     @staticmethod
     def grad_a(xp, g, s):

@@ -35,7 +35,7 @@ from collections import namedtuple
 from .._backend import _arg_name, dtype_info, namespace_name, resolve
 from .._libs import per_block
 from .._shapes import broadcast_shapes
-from ._common import Rule, run, to_input
+from ._common import Rule, any_known, run, to_input
 
 __all__ = ["Special", "native_function", "special_function"]
 
@@ -740,16 +740,21 @@ class Special(Rule, template=True):
 
     @classmethod
     def gradients(cls, xp, g, s, needs):
+        # NaN where the value is (exp1 of a negative number, gammainc below 0): a
+        # slope beside a value that is none would be a number for nothing. The
+        # mask is a constant (no gradient flows into out: 0 * inf at a finite
+        # value with an infinite slope), and no where at all where none is NaN.
+        nan = xp.isnan(s.out)
+        some = any_known(xp, nan) is not False
         grads = []
         for i, need in enumerate(needs):
             if not need:
                 grads.append(None)
                 continue
             shape, dtype, _ = s.meta[i]
-            # NaN where the value is (exp1 of a negative number, gammainc below 0): a
-            # slope beside a value that is none would be a number for nothing (the
-            # value itself, so that the derivatives of this one are NaN there too)
-            d = xp.where(xp.isnan(s.out), s.out, cls._partials[i](xp, s))
+            d = cls._partials[i](xp, s)
+            if some:
+                d = xp.where(nan, _NAN, d)
             grads.append(to_input(xp, g * d, shape, dtype))
         return tuple(grads)
 
@@ -793,19 +798,24 @@ def _psi_step(xp, x, h):
     term by term, log1p(h / x) + h / (2 x (x + h)) - sum c_k x^-2k expm1(-2k log1p(h / x))
     (the next term is below 1e-15 there): the plain difference of two psi cancels
     (betaln's d/da at a = 1e14 was 5% off)."""
-    far = (x >= 10.0) & (x + h >= 10.0)
-    xs, hs = _safe(xp, ~far, x, 10.0), _safe(xp, ~far, h, 0.0)
-    lg = xp.log1p(hs / xs)
-    inv2 = 1.0 / (xs * xs)
-    series = 0.0
-    power = 1.0
-    for k, c in enumerate(_PSI_SERIES, start=1):
-        power = power * inv2
-        series = series + c * power * xp.expm1(-2.0 * k * lg)
-    asymptotic = lg + hs / (2.0 * xs * (xs + hs)) - series
-    p = _sf(xp, "psi")
-    xn, hn = _safe(xp, far, x), _safe(xp, far, h, 0.0)
-    return xp.where(far, asymptotic, p(xn + hn) - p(xn))
+    far = (x >= 10.0) & (x + h >= 10.0) & (xp.abs(h) < _INF)
+
+    def asymptotic():
+        xs, hs = _safe(xp, ~far, x, 10.0), _safe(xp, ~far, h, 0.0)
+        lg = xp.log1p(hs / xs)
+        inv2 = 1.0 / (xs * xs)
+        series, power = 0.0, 1.0
+        for k, c in enumerate(_PSI_SERIES, start=1):
+            power = power * inv2
+            series = series + c * power * xp.expm1(-2.0 * k * lg)
+        return lg + hs / (2.0 * xs * (xs + hs)) - series
+
+    def plain():
+        p = _sf(xp, "psi")
+        xn, hn = _safe(xp, far, x), _safe(xp, far, h, 0.0)
+        return p(xn + hn) - p(xn)
+
+    return _pick(xp, far, asymptotic, plain)
 
 
 def _safe(xp, mask, x, fill=1.0):
@@ -840,19 +850,37 @@ _STIRLING_SERIES = (1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 /
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def _pick(xp, mask, when, otherwise):
+    """``where(mask, when(), otherwise())``, computing one branch only where
+    ``mask``'s values can be read and are all one way (the common call: one
+    parameter for the whole array)."""
+    some = any_known(xp, mask)
+    if some is False:
+        return otherwise()
+    if some and any_known(xp, ~mask) is False:
+        return when()
+    return xp.where(mask, when(), otherwise())
+
+
 def _stirlerr(xp, n):
     """log(n!) - ((n + 1/2) log n - n + log(2 pi) / 2), Stirling's formula's
     error, for n > 0: its series beyond 15 (the next term is below 2e-16
     there), the difference of gammaln below (where it is small)."""
     big = n > 15.0
-    inv = 1.0 / _safe(xp, ~big, n, 16.0)
-    inv2 = inv * inv
-    series = _STIRLING_SERIES[-1]
-    for c in reversed(_STIRLING_SERIES[:-1]):
-        series = series * inv2 + c
-    k = _safe(xp, big, n)
-    direct = _sf(xp, "gammaln")(k + 1.0) - (k + 0.5) * xp.log(k) + k - _HALF_LOG_2PI
-    return xp.where(big, series * inv, direct)
+
+    def series():
+        inv = 1.0 / _safe(xp, ~big, n, 16.0)
+        inv2 = inv * inv
+        out = _STIRLING_SERIES[-1]
+        for c in reversed(_STIRLING_SERIES[:-1]):
+            out = out * inv2 + c
+        return out * inv
+
+    def direct():
+        k = _safe(xp, big, n)
+        return _sf(xp, "gammaln")(k + 1.0) - (k + 0.5) * xp.log(k) + k - _HALF_LOG_2PI
+
+    return _pick(xp, big, series, direct)
 
 
 def _bd0(xp, x, m):
@@ -861,16 +889,22 @@ def _bd0(xp, x, m):
     v = (x - m) / (x + m) (eight terms: v^16 < 1e-16), without the
     cancellation of the plain form."""
     near = xp.abs(x - m) < 0.1 * (x + m)
-    xs, ms = xp.where(near, x, 1.0), xp.where(near, m, 1.0)
-    v = (xs - ms) / (xs + ms)
-    v2 = v * v
-    tail = 1.0 / 17.0
-    for j in range(7, 0, -1):
-        tail = tail * v2 + 1.0 / (2 * j + 1)
-    series = (xs - ms) * v + 2.0 * xs * v * v2 * tail
-    xf, mf = _safe(xp, near, x, 2.0), _safe(xp, near, m)
-    plain = _sf(xp, "xlogy")(xf, xf / mf) + mf - xf
-    return xp.where(near, series, plain)
+
+    def series():
+        xs, ms = xp.where(near, x, 1.0), xp.where(near, m, 1.0)
+        v = (xs - ms) / (xs + ms)
+        v2 = v * v
+        tail = 1.0 / 17.0
+        for j in range(7, 0, -1):
+            tail = tail * v2 + 1.0 / (2 * j + 1)
+        return (xs - ms) * v + 2.0 * xs * v * v2 * tail
+
+    def plain():
+        xf, mf = _safe(xp, near, x, 2.0), _safe(xp, near, m)
+        xlogy = _sf(xp, "xlogy")  # two logarithms: d/dm of x / m squares a tiny m to 0
+        return xlogy(xf, xf) - xlogy(xf, mf) + mf - xf
+
+    return _pick(xp, near, series, plain)
 
 
 def _gamma_density(xp, a, x):
@@ -881,11 +915,16 @@ def _gamma_density(xp, a, x):
     zero = (x < 0) | (x == _INF)
     x = _safe(xp, zero, x)
     large = a > 2.0
-    small_a = _safe(xp, large, a)
-    plain = xp.exp(_sf(xp, "xlogy")(small_a - 1.0, x) - x - _sf(xp, "gammaln")(small_a))
-    k = _safe(xp, ~large, a, 3.0) - 1.0
-    saddle = xp.exp(-_stirlerr(xp, k) - _bd0(xp, k, x)) / xp.sqrt(2.0 * math.pi * k)
-    return xp.where(zero, 0.0, xp.where(large, saddle, plain))
+
+    def saddle():
+        k = _safe(xp, ~large, a, 3.0) - 1.0
+        return xp.exp(-_stirlerr(xp, k) - _bd0(xp, k, x)) / xp.sqrt(2.0 * math.pi * k)
+
+    def plain():
+        sa = _safe(xp, large, a)
+        return xp.exp(_sf(xp, "xlogy")(sa - 1.0, x) - x - _sf(xp, "gammaln")(sa))
+
+    return xp.where(zero, 0.0, _pick(xp, large, saddle, plain))
 
 
 def _beta_density(xp, a, b, x, y=None):
@@ -894,39 +933,50 @@ def _beta_density(xp, a, b, x, y=None):
     past 2, as (n + 1) times the binomial density of k = a - 1 of
     n = a + b - 2 at x, in Loader's form."""
     large = (a > 2.0) & (b > 2.0)
-    sa, sb = _safe(xp, large, a), _safe(xp, large, b)
-    if y is None:
-        log_xy = _sf(xp, "xlogy")(sa - 1.0, x) + _sf(xp, "xlog1py")(sb - 1.0, -x)
-    else:  # the logarithm of the larger of x and y from the smaller, which has its digits
-        upper = x > 0.5
-        xl, yl = _safe(xp, upper, x, 0.5), _safe(xp, ~upper, y, 0.5)
-        log_lower = _sf(xp, "xlogy")(sa - 1.0, xl) + _sf(xp, "xlog1py")(sb - 1.0, -xl)
-        log_upper = _sf(xp, "xlog1py")(sa - 1.0, -yl) + _sf(xp, "xlogy")(sb - 1.0, yl)
-        log_xy = xp.where(upper, log_upper, log_lower)
-    plain = xp.exp(log_xy - _sf(xp, "betaln")(sa, sb))
-    k, j = _safe(xp, ~large, a, 3.0) - 1.0, _safe(xp, ~large, b, 3.0) - 1.0
-    n = k + j
-    log_c = (_stirlerr(xp, n) - _stirlerr(xp, k) - _stirlerr(xp, j)
-             - _bd0(xp, k, n * x) - _bd0(xp, j, n * (1.0 - x if y is None else y)))
-    saddle = (n + 1.0) * xp.exp(log_c) * xp.sqrt(n / (2.0 * math.pi * k * j))
-    return xp.where(large, saddle, plain)
+
+    def saddle():
+        k, j = _safe(xp, ~large, a, 3.0) - 1.0, _safe(xp, ~large, b, 3.0) - 1.0
+        n = k + j
+        log_c = (_stirlerr(xp, n) - _stirlerr(xp, k) - _stirlerr(xp, j)
+                 - _bd0(xp, k, n * x) - _bd0(xp, j, n * (1.0 - x if y is None else y)))
+        return (n + 1.0) * xp.exp(log_c) * xp.sqrt(n / (2.0 * math.pi * k * j))
+
+    def plain():
+        sa, sb = _safe(xp, large, a), _safe(xp, large, b)
+        xlogy, xlog1py = _sf(xp, "xlogy"), _sf(xp, "xlog1py")
+        if y is None:
+            log_xy = xlogy(sa - 1.0, x) + xlog1py(sb - 1.0, -x)
+        else:  # the logarithm of the larger of x and y from the smaller, which has its digits
+            upper = x > 0.5
+            xl, yl = _safe(xp, upper, x, 0.5), _safe(xp, ~upper, y, 0.5)
+            log_xy = xp.where(upper, xlog1py(sa - 1.0, -yl) + xlogy(sb - 1.0, yl),
+                              xlogy(sa - 1.0, xl) + xlog1py(sb - 1.0, -xl))
+        return xp.exp(log_xy - _sf(xp, "betaln")(sa, sb))
+
+    return _pick(xp, large, saddle, plain)
 
 
 def _t_density(xp, df, t):
     """Student's t density; the normal one at df = inf (where gammaln's difference is inf - inf).
     Past df = 2, with p = df / 2 and q = p + 1/2, as exp(stirlerr(q) -
     stirlerr(p) - bd0(p, q) - q log1p(t^2 / df)) / sqrt(2 pi)."""
-    lg = _sf(xp, "gammaln")
     normal = df == _INF
     large = (df > 2.0) & ~normal
-    sd = _safe(xp, normal | large, df)
-    plain = xp.exp(lg((sd + 1.0) * 0.5) - lg(sd * 0.5) - 0.5 * (xp.log(sd) + _LOG_PI)
-                   - (sd + 1.0) * 0.5 * xp.log1p(t * t / sd))
-    ld = _safe(xp, ~large, df, 4.0)
-    p, q = 0.5 * ld, 0.5 * ld + 0.5
-    saddle = _INV_SQRT_2PI * xp.exp(_stirlerr(xp, q) - _stirlerr(xp, p) - _bd0(xp, p, q)
-                                    - q * xp.log1p(t * t / ld))
-    return xp.where(normal, _INV_SQRT_2PI * xp.exp(-0.5 * t * t), xp.where(large, saddle, plain))
+
+    def saddle():
+        ld = _safe(xp, ~large, df, 4.0)
+        p, q = 0.5 * ld, 0.5 * ld + 0.5
+        return _INV_SQRT_2PI * xp.exp(_stirlerr(xp, q) - _stirlerr(xp, p) - _bd0(xp, p, q)
+                                      - q * xp.log1p(t * t / ld))
+
+    def plain():
+        lg = _sf(xp, "gammaln")
+        sd = _safe(xp, normal | large, df)
+        return xp.exp(lg((sd + 1.0) * 0.5) - lg(sd * 0.5) - 0.5 * (xp.log(sd) + _LOG_PI)
+                      - (sd + 1.0) * 0.5 * xp.log1p(t * t / sd))
+
+    return _pick(xp, normal, lambda: _INV_SQRT_2PI * xp.exp(-0.5 * t * t),
+                 lambda: _pick(xp, large, saddle, plain))
 
 
 def _f_density(xp, dfn, dfd, x):
@@ -1718,9 +1768,9 @@ class pseudo_huber(Special):
 
 
 def _boxcox_d_lmbda(xp, lg, lmbda):
-    """d/dlmbda (exp(lmbda lg) - 1) / lmbda = lg^2 exprel'(lmbda lg); 1 / lmbda^2 where lg
-    is -inf and lmbda > 0 (the value is -1 / lmbda; the product was inf * 0)."""
-    limit = (lg == -_INF) & (lmbda > 0)
+    """d/dlmbda (exp(lmbda lg) - 1) / lmbda = lg^2 exprel'(lmbda lg); 1 / lmbda^2 where
+    lmbda lg is -inf (lg infinite; the value is -1 / lmbda; the product was inf * 0)."""
+    limit = (lmbda * lg) == -_INF
     ls, lgs = _safe(xp, ~limit, lmbda), _safe(xp, limit, lg)
     return xp.where(limit, 1.0 / (ls * ls), lgs * lgs * _exprel_prime(xp, lmbda * lgs))
 
