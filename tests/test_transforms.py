@@ -1049,3 +1049,38 @@ def test_custom_vjp_places_keyword_arguments_and_defaults_by_the_signature():
     h.defvjp(lambda a, k: (a * k, k), lambda k, g: (g * k,))
     with pytest.raises(TypeError, match=r"^custom_vjp: h takes keyword-only arguments \(k\)"):
         h(xpgrad.tensor([1.0], requires_grad=True), k=1.0)
+
+
+def test_a_custom_rules_residuals_are_what_the_call_read():
+    # fwd saved its argument; a write into it afterwards gave bwd the new values:
+    # x.grad [200, 2, 4] where it is [1, 2, 4]
+    @xpgrad.custom_vjp
+    def square(h):
+        return h * h
+
+    square.defvjp(lambda h: (h * h, h), lambda h, g: (2.0 * h * g,))
+    x = xpgrad.tensor(np.array([0.5, 1.0, 2.0]), requires_grad=True)
+    h = x * 1.0
+    y = square(h)
+    h[0] = 100.0  # recorded: h is another node now
+    xp.sum(y).backward()
+    np.testing.assert_allclose(x.grad, [1.0, 2.0, 4.0])
+    g = xpgrad.grad(lambda t: xp.sum(square(t * 1.0)))(np.array([0.5, 1.0, 2.0]))
+    np.testing.assert_allclose(g, [1.0, 2.0, 4.0])
+
+
+def test_custom_vjp_and_checkpoint_refuse_tensors_inside_containers():
+    # custom_vjp saw no Tensor among its arguments, ran f as plain code and never
+    # called bwd (the gradient of the primal, [5, 5], where the rule said [1, 1]);
+    # checkpoint kept everything (312 MB where it keeps 0)
+    @xpgrad.custom_vjp
+    def clip(d):
+        return d["x"] * 5.0
+
+    clip.defvjp(lambda d: (d["x"] * 5.0, None), lambda r, g: ({"x": g},))
+    x = xpgrad.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(TypeError, match=r"^custom_vjp: argument 0 is a dict holding Tensors"):
+        clip({"x": x})
+    with pytest.raises(TypeError, match=r"^checkpoint: argument 0 is a list holding Tensors"):
+        xpgrad.checkpoint(lambda ts: ts[0] * 2.0)([x])
+    assert float(xpgrad.checkpoint(lambda ts: ts[0] * 2.0)([np.ones(1)])[0]) == 2.0  # constants pass

@@ -32,6 +32,7 @@ from .tensor import (
     _NUMBER_READS,
     Tensor,
     _array,
+    _result,
     _walk,
     apply,
     constant,
@@ -753,6 +754,7 @@ class custom_vjp:
             )
         # as jax.custom_vjp: keyword arguments and defaults to their positions
         args = self._positional(args, kwargs)
+        _refuse_nested("custom_vjp", args, "bwd gives one gradient per argument")
         if not records(args) or self in _IN_FWD.get():
             return self.f(*args)  # in its own fwd, the function is the plain primal
         name = getattr(self.f, "__name__", "custom_vjp")
@@ -780,7 +782,8 @@ class custom_vjp:
             )
         places = tuple([(tuple(a.shape), a.data.dtype, resolve(name, a.data)[0])
                         if type(a) is Tensor else None for a in args])
-        return joined(_UserRule, name, out.data, args, _UserSaved(self.bwd, residuals, name, places))
+        saved = _UserSaved(self.bwd, _as_read(residuals), name, places)
+        return joined(_UserRule, name, out.data, args, saved)
 
 
 # The custom_vjp functions whose fwd is running: called there, they are their primal.
@@ -814,6 +817,7 @@ def checkpoint(f):
         # keyword arguments are arguments too: a Tensor among them gets its gradient
         keys, n = tuple(kwargs), len(args)
         flat = args + tuple(kwargs.values())
+        _refuse_nested("checkpoint", flat, "the rerun reads only the arguments themselves")
         if not records(flat):
             return f(*args, **kwargs)
         # The arguments' values now: an assignment into one later rebinds its
@@ -848,6 +852,28 @@ def checkpoint(f):
     return checkpointed
 
 
+def _refuse_nested(op: str, args, why: str) -> None:
+    """A TypeError where an argument is a tuple, list or dict holding a Tensor
+    that requires grad: ``op`` would not see it (custom_vjp ran its function as
+    plain code, its rule never called; checkpoint kept everything)."""
+    for i, a in enumerate(args):
+        if isinstance(a, (tuple, list, dict)) and _holds_grad(a):
+            raise TypeError(
+                f"{op}: argument {i} is a {type(a).__name__} holding Tensors that require grad; "
+                f"{why}: pass the Tensors as arguments of their own"
+            )
+
+
+def _holds_grad(a) -> bool:
+    if type(a) is Tensor:
+        return a.requires_grad
+    if isinstance(a, (tuple, list)):
+        return any([_holds_grad(v) for v in a])
+    if isinstance(a, dict):
+        return any([_holds_grad(v) for v in a.values()])
+    return False
+
+
 def _rng_states() -> list:
     """The global random states a checkpoint's rerun starts from: NumPy's, and
     torch's (CPU, and each CUDA device once initialized) where torch is imported."""
@@ -870,6 +896,48 @@ def _closes_over(out: Tensor, args) -> bool:
     none of ``args`` (the graph stops at theirs)."""
     stops = {id(a._node or a) for a in args if type(a) is Tensor and a.requires_grad}
     return _reaches_other([out], stops, set(), True)
+
+
+class _Read:
+    """A Tensor among a custom rule's residuals, as the call read it: a write
+    into it afterwards (``t[0] = v``) gives it new data and a new node, which
+    bwd must not see (torch refuses such a write; checkpoint keeps its
+    arguments' values the same way)."""
+
+    __slots__ = ("t", "data", "node")
+
+    def __init__(self, t: Tensor) -> None:
+        self.t, self.data, self.node = t, t.data, t._node
+
+
+def _as_read(r):
+    """The residuals with each Tensor among them (in tuples, lists and dicts)
+    as a :class:`_Read`."""
+    if type(r) is Tensor:
+        return _Read(r)
+    if isinstance(r, (tuple, list)):
+        parts = [_as_read(v) for v in r]
+        return type(r)(*parts) if hasattr(r, "_fields") else type(r)(parts)
+    if isinstance(r, dict):
+        return {k: _as_read(v) for k, v in r.items()}
+    return r
+
+
+def _residuals(r, name: str):
+    """The residuals as bwd gets them: each Tensor as the call read it."""
+    if type(r) is _Read:
+        t = r.t
+        if t.data is r.data and t._node is r.node:
+            return t
+        if r.node is not None:
+            return _result(r.data, r.node)  # the node it had: the graph to the arguments
+        return leaf_as_read(t, r.data, name) if t.requires_grad else constant(r.data)
+    if isinstance(r, (tuple, list)):
+        parts = [_residuals(v, name) for v in r]
+        return type(r)(*parts) if hasattr(r, "_fields") else type(r)(parts)
+    if isinstance(r, dict):
+        return {k: _residuals(v, name) for k, v in r.items()}
+    return r
 
 
 class _UserSaved:
@@ -895,7 +963,7 @@ class _UserRule:
 
     @staticmethod
     def graph_gradients(tx, g, s, needs) -> tuple:
-        grads = s.bwd(s.residuals, g)
+        grads = s.bwd(_residuals(s.residuals, s.name), g)
         if not isinstance(grads, (tuple, list)) or len(grads) != len(needs):
             raise TypeError(
                 f"custom_vjp: the bwd of {s.name} must return a tuple of {len(needs)} "
