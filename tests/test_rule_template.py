@@ -150,7 +150,8 @@ def test_a_users_rule_has_its_gradients_checked_where_the_tensor_records_it():
         return mymul
 
     bad = [
-        (lambda xp, g, s: (xp.sum(g * s.b), g * s.a), TypeError, "gave a numpy.float64 for input 0"),
+        (lambda xp, g, s: (xp.sum(g * s.b), g * s.a), (TypeError, ValueError),
+         r"gave (a numpy.float64|shape \(\)) for input 0"),
         (lambda xp, g, s: (xp.reshape(g * s.b, (1, 3)), g * s.a), ValueError,
          r"gave shape \(1, 3\) for input 0, whose shape is \(3,\)"),
         (lambda xp, g, s: (g * s.b,), TypeError, "must return a tuple of 2 gradients.*tuple of 1"),

@@ -224,3 +224,46 @@ def test_assert_close_reads_integer_tolerances_exactly():
     with pytest.raises(AssertionError, match="integers differ"):
         assert_close(np.array([2**53 + 1]), np.array([2**53]), atol=0.5)
     assert_close(np.array([2**53 + 1]), np.array([2**53]), atol=1)
+
+
+def test_gradcheck_differences_each_output_before_the_sum():
+    # sum(out * G) of exp at [30, 1, -0.5] rounded the change of the small outputs
+    # away: a correct rule failed, and one that gave them 0 passed
+    @xpgrad.custom_vjp
+    def wrong_exp(x):
+        return xpgrad.array_api.exp(x)
+
+    xp = xpgrad.array_api
+    wrong_exp.defvjp(lambda x: (xp.exp(x), x),
+                     lambda x, g: (xp.where(x > 10.0, g * xp.exp(x), 0.0 * g),))
+    x = np.array([30.0, 1.0, -0.5])
+    assert gradcheck(ops.exp, x)
+    with pytest.raises(AssertionError, match=r"element \(1,\)"):
+        gradcheck(wrong_exp, x)
+
+
+def test_gradcheck_checks_both_parts_of_a_complex_output():
+    # G was real, so only the real part of a real-to-complex function was checked
+    xp = xpgrad.array_api
+
+    @xpgrad.custom_vjp
+    def rot(x):
+        return x * (1 + 2j)
+
+    rot.defvjp(lambda x: (x * (1 + 2j), None), lambda r, g: (xp.real(g * (1 - 7j)),))
+    x = np.array([0.5, -1.0, 2.0])
+    assert gradcheck(lambda t: t * (1 + 2j), x)
+    with pytest.raises(AssertionError, match=r"^gradcheck: input 0"):
+        gradcheck(rot, x)
+
+
+def test_gradcheck_at_large_values_and_with_an_unused_input():
+    # a step of 1e-6 at x ~ 1.5e6 lost digits to rounding (a false failure); an input
+    # the output does not use has gradient 0, not a failure
+    assert gradcheck(lambda a: a * a, np.array([1.55e6, -3.0e7]))
+    assert gradcheck(lambda a, b: a * 2.0, np.array([1.0, 2.0]), np.array([3.0]))
+
+
+def test_rel_error_refuses_two_shapes():
+    with pytest.raises(ValueError, match=r"^rel_error: a has shape \(\), b has shape \(3,\)"):
+        rel_error(np.array(2.0), np.array([2.0, 2.0, 2.0]))

@@ -114,9 +114,13 @@ def _widen(x):
 def rel_error(a, b) -> float:
     """``||a - b|| / ||b||`` (Frobenius norms over all elements, in float64).
 
-    0.0 when both are zero; inf when only ``b`` is zero.
+    0.0 when both are zero; inf when only ``b`` is zero. ``a`` and ``b`` must
+    have one shape (a broadcast would compare other things: ``2.0`` and
+    ``[2, 2, 2]`` gave 0).
     """
     a64, b64 = _widen(_host(a, "rel_error")), _widen(_host(b, "rel_error"))
+    if a64.shape != b64.shape:
+        raise ValueError(f"rel_error: a has shape {a64.shape}, b has shape {b64.shape}; they must match")
     # scaled by the largest magnitude first: a norm of 1e-200s underflows to 0
     # and one of 1e200s overflows, where their ratio is an ordinary number
     with np.errstate(invalid="ignore", over="ignore"):
@@ -142,7 +146,12 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
     namespace and device) and checked; other inputs are passed through
     unchanged. The scalar checked is ``sum(out * G)`` for a random upstream
     gradient ``G``, so every element of the Jacobian-vector product is tested;
-    for a rule with several results, the sum of that over the results.
+    for a rule with several results, the sum of that over the results. A
+    complex output gets a complex ``G``, and the scalar is ``sum(Re(conj(G) *
+    out))``, both parts checked (torch's convention). Each difference is taken
+    output by output before the sum (a large output's rounding does not hide
+    a small one's change), over the step the floats actually took; an input
+    the output does not use has gradient 0, given or not.
 
     Parameters
     ----------
@@ -152,7 +161,7 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
         input; or a function of Tensors returning a Tensor.
     *inputs : arrays, Tensors, scalars or None
     eps : float
-        Finite-difference step.
+        Finite-difference step, times ``|x|`` where that is above 1.
     atol, rtol : float
         Pass when ``|analytic - numeric| <= atol + rtol * |numeric|``.
     kwargs : dict, optional
@@ -209,10 +218,10 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
     out = evaluate(arrays)
     rng = np.random.default_rng(seed)
     if type(out) is tuple:  # a rule with several results: one G for each
-        g_host = tuple([rng.standard_normal(tuple(o.shape)) for o in out])
+        g_host = tuple([_upstream(rng, o) for o in out])
         g = tuple([_like(h, o) for h, o in zip(g_host, out)])
     else:
-        g_host = rng.standard_normal(tuple(out.shape))
+        g_host = _upstream(rng, out)
         g = _like(g_host, out)
 
     if rule:
@@ -231,9 +240,10 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
     for i in checked:
         x = arrays[i]
         got = analytic[i] if i < len(analytic) else None
-        if got is None:
-            raise AssertionError(f"gradcheck: no gradient returned for input {i}")
-        if tuple(got.shape) != tuple(x.shape) or got.dtype != x.dtype:
+        missing = got is None
+        if missing:  # no gradient: 0, which the differences must say too
+            got = np.zeros(tuple(x.shape))
+        elif tuple(got.shape) != tuple(x.shape) or got.dtype != x.dtype:
             raise AssertionError(
                 f"gradcheck: gradient of input {i} has shape {tuple(got.shape)} and dtype "
                 f"{got.dtype}; the input has shape {tuple(x.shape)} and dtype {x.dtype}"
@@ -242,13 +252,19 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-6, rtol: float = 
         base = _host(x).copy()
         for idx in np.ndindex(base.shape):
             orig = base[idx]
-            base[idx] = orig + eps
-            f_plus = _dot(evaluate(_replace(arrays, i, _like(base, x))), g_host)
-            base[idx] = orig - eps
-            f_minus = _dot(evaluate(_replace(arrays, i, _like(base, x))), g_host)
+            step = eps * max(1.0, abs(float(orig)))  # relative beyond 1: float64 keeps its digits
+            base[idx] = plus = orig + step
+            out_plus = evaluate(_replace(arrays, i, _like(base, x)))
+            base[idx] = minus = orig - step
+            out_minus = evaluate(_replace(arrays, i, _like(base, x)))
             base[idx] = orig
-            numeric = (f_plus - f_minus) / (2 * eps)
+            numeric = _dot_difference(out_plus, out_minus, g_host) / (plus - minus)
             if not abs(got[idx] - numeric) <= atol + rtol * abs(numeric):
+                if missing:
+                    raise AssertionError(
+                        f"gradcheck: no gradient returned for input {i}, whose element {idx} has "
+                        f"a numeric one of {numeric:.10g}"
+                    )
                 raise AssertionError(
                     f"gradcheck: input {i} (shape {base.shape}) element {idx}: analytic "
                     f"{got[idx]:.10g} != numeric {numeric:.10g} "
@@ -282,10 +298,11 @@ def _as_float64(x):
 def _like(host, ref):
     """NumPy ``host`` as an array of ``ref``'s namespace and device."""
     xp, scope = resolve("gradcheck", ref)
+    dtype = np.complex128 if np.iscomplexobj(host) else np.float64
     if isinstance(ref, np.ndarray):
-        return np.array(host, dtype=np.float64)
+        return np.array(host, dtype=dtype)
     with scope:
-        arr = xp.asarray(np.array(host, dtype=np.float64))
+        arr = xp.asarray(np.array(host, dtype=dtype))
     dev = getattr(ref, "device", None)
     if dev is not None and getattr(arr, "device", dev) != dev:
         arr = xp.asarray(arr, device=dev)
@@ -298,7 +315,20 @@ def _replace(seq, i, value):
     return out
 
 
-def _dot(out, g_host) -> float:
-    if type(out) is tuple:
-        return sum(_dot(o, h) for o, h in zip(out, g_host))
-    return float(np.sum(_host(out).astype(np.float64) * g_host))
+def _upstream(rng, out):
+    """A random upstream gradient of ``out``'s shape: complex for a complex output."""
+    from ._backend import dtype_info
+
+    shape = tuple(out.shape)
+    if dtype_info(resolve("gradcheck", out)[0], out.dtype).complex:
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return rng.standard_normal(shape)
+
+
+def _dot_difference(plus, minus, g_host) -> float:
+    """``sum(Re(conj(G) * (plus - minus)))``: the outputs' change, output by
+    output, before the sum."""
+    if type(plus) is tuple:
+        return sum(_dot_difference(p, m, h) for p, m, h in zip(plus, minus, g_host))
+    change = _widen(_host(plus)) - _widen(_host(minus))
+    return float(np.sum(np.real(np.conj(g_host) * change)))
