@@ -863,3 +863,40 @@ def test_plot(tmp_path, monkeypatch):
     assert [ax.get_title() for ax in figures[0].axes] == [
         "xpgrad time / ideal time", "xpgrad time / torch time"]
     plt.close(figures[0])
+
+
+def test_a_plot_of_several_devices_keeps_them_apart(tmp_path, monkeypatch):
+    # a row was named by op, kind and shape, and a GFLOP/s line by implementation and
+    # dtype: the CPU's and the GPU's points of one case fell on one row, one line
+    pytest.importorskip("matplotlib")
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    cpu = _synthetic()[0]
+    gpu = _result(dataclasses.replace(cpu.spec, device="cuda:0"),
+                  {"xpgrad": [2e-4] * 15, "ideal": [2e-4] * 15})
+    report.plot(tmp_path / "two.png", [cpu, gpu])
+    (fig,) = figures
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert rows == ["linear gemm 4096x4096 cpu", "linear gemm 4096x4096 cuda:0"]
+    lines = [line.get_label() for line in fig.axes[-1].get_lines()]
+    assert "xpgrad float32 cpu" in lines and "xpgrad float32 cuda:0" in lines
+    plt.close(fig)
+
+
+def test_an_existing_file_that_cannot_be_written_fails_before_timing(tmp_path, capsys, monkeypatch,
+                                                                     no_timing):
+    # only the folder was asked: the run timed every case, then lost them to a
+    # PermissionError; --json and --plot of one file overwrote the results
+    target = tmp_path / "bench.json"
+    target.write_text("{}")
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: str(path) != str(target))
+    assert main(TINY + ["--json", str(target)]) == 2
+    assert f"--json {target}: exists, and cannot be written" in capsys.readouterr().err
+    monkeypatch.undo()
+    pytest.importorskip("matplotlib")
+    assert main(TINY + ["--json", str(tmp_path / "a.png"), "--plot", str(tmp_path / "a.png")]) == 2
+    assert "--json and --plot name one file" in capsys.readouterr().err

@@ -63,8 +63,8 @@ def _csv(choices, what):
 def _positive(kind):
     def parse(text: str):
         value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+        if not 0 < value < float("inf"):  # inf: a calibration that never ends
+            raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
         return value
 
     return parse
@@ -173,6 +173,8 @@ def _unwritable(path: str) -> str | None:
         return f"{folder} is a file, not a folder"
     if not os.access(folder, os.W_OK):
         return f"cannot write in {folder}"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return "exists, and cannot be written"
     return None
 
 
@@ -212,6 +214,9 @@ def main(argv=None) -> int:
         problem = path and _unwritable(path)
         if problem:
             return _fail(f"{option} {path}: {problem}")
+    if args.json and args.plot and os.path.abspath(args.json) == os.path.abspath(args.plot):
+        return _fail(f"--json and --plot name one file, {args.json}; the plot would overwrite "
+                     f"the results: name two")
     if args.plot:
         formats = _plot_formats()
         suffix = os.path.splitext(args.plot)[1].lstrip(".").lower()

@@ -275,8 +275,10 @@ _PANEL_TITLES = {"ideal": "xpgrad time / ideal time", "tape": "xpgrad time / tap
                  "torch": "xpgrad time / torch time"}
 
 
-def _case_label(spec) -> str:
-    return f"{spec.op} {spec.kind} {'x'.join(map(str, spec.shapes[0]))}"
+def _case_label(spec, devices: bool = False) -> str:
+    """A plot row's name; with ``devices`` (a run on several), the device's too."""
+    label = f"{spec.op} {spec.kind} {'x'.join(map(str, spec.shapes[0]))}"
+    return f"{label} {spec.device}" if devices else label
 
 
 def _plain_log_axis(axis, ticks) -> None:
@@ -308,7 +310,8 @@ def plot(path, results) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    labels = list(dict.fromkeys(_case_label(r.spec) for r in results))
+    devices = len({r.spec.device for r in results}) > 1  # rows and lines per device then
+    labels = list(dict.fromkeys(_case_label(r.spec, devices) for r in results))
     rows = {label: i for i, label in enumerate(labels)}
     dtypes = list(dict.fromkeys(r.spec.dtype for r in results))
     panels = [b for b in ("ideal", "tape", "torch")
@@ -323,7 +326,7 @@ def plot(path, results) -> None:
         span = 6 // len(panels)
         top = [fig.add_subplot(grid[0, i * span:(i + 1) * span]) for i in range(len(panels))]
         bottom = [fig.add_subplot(grid[1, :3]), fig.add_subplot(grid[1, 3:])] if gemm else []
-        _ratio_panels(top, panels, results, rows, labels, dtypes)
+        _ratio_panels(top, panels, results, rows, labels, dtypes, devices)
         ratio_keys = [Line2D([], [], linestyle="", marker=_DTYPE_STYLE.get(d, ("o",))[0],
                              color=f"C{i}", label=d) for i, d in enumerate(dtypes)]
         ratio_keys.append(Line2D([], [], linestyle="", marker="o", color="gray",
@@ -332,7 +335,7 @@ def plot(path, results) -> None:
                                  label="off the axis, shown at its edge"))
         fig.legend(handles=ratio_keys, loc="upper center", ncol=len(ratio_keys), frameon=False)
         for ax, op in zip(bottom, ("matmul", "linear")):
-            _gflops_panel(ax, op, results)
+            _gflops_panel(ax, op, results, devices)
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the legend
         path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -340,7 +343,7 @@ def plot(path, results) -> None:
         plt.close(fig)
 
 
-def _ratio_panels(axes, panels, results, rows, labels, dtypes) -> None:
+def _ratio_panels(axes, panels, results, rows, labels, dtypes, devices=False) -> None:
     shift = {d: (i - (len(dtypes) - 1) / 2) * 0.22 for i, d in enumerate(dtypes)}
     for ax, baseline in zip(axes, panels):
         for res in results:
@@ -349,7 +352,7 @@ def _ratio_panels(axes, panels, results, rows, labels, dtypes) -> None:
                 continue
             marker, _ = _DTYPE_STYLE.get(res.spec.dtype, ("o", "-"))
             color = f"C{dtypes.index(res.spec.dtype)}"
-            y = rows[_case_label(res.spec)] + shift[res.spec.dtype]
+            y = rows[_case_label(res.spec, devices)] + shift[res.spec.dtype]
             # Beyond the axis's range (0.1 to 10) a ratio is drawn on the edge.
             mid, lo, hi = (min(max(v, 1 / _CLIP), _CLIP) for v in (r.median, r.low, r.high))
             ax.errorbar([mid], [y], xerr=[[mid - lo], [hi - mid]],
@@ -369,18 +372,20 @@ def _ratio_panels(axes, panels, results, rows, labels, dtypes) -> None:
             ax.text(0.5, 0.5, f"no {baseline} timings", transform=ax.transAxes, ha="center")
 
 
-def _gflops_panel(ax, op, results) -> None:
+def _gflops_panel(ax, op, results, devices=False) -> None:
     lines: dict = {}
     for res in results:
         if res.spec.kind == "gemm" and res.spec.op == op:
             for impl in _IMPL_COLOR:
                 if res.gflops(impl):
-                    lines.setdefault((impl, res.spec.dtype), []).append(
+                    where = str(res.spec.device) if devices else ""
+                    lines.setdefault((impl, res.spec.dtype, where), []).append(
                         (res.spec.size, res.gflops(impl)))
-    for (impl, dtype), pts in sorted(lines.items()):
+    markers = {w: m for w, m in zip(dict.fromkeys(k[2] for k in lines), "osD^v")}
+    for (impl, dtype, where), pts in sorted(lines.items()):
         pts.sort()
-        ax.plot(*zip(*pts), _DTYPE_STYLE.get(dtype, ("o", "-"))[1], marker="o",
-                markersize=4, color=_IMPL_COLOR[impl], label=f"{impl} {dtype}")
+        ax.plot(*zip(*pts), _DTYPE_STYLE.get(dtype, ("o", "-"))[1], marker=markers[where],
+                markersize=4, color=_IMPL_COLOR[impl], label=f"{impl} {dtype} {where}".rstrip())
     ax.set_xscale("log", base=2)
     sizes = sorted({n for pts in lines.values() for n, _ in pts})
     if sizes:
