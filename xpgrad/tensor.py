@@ -1447,11 +1447,11 @@ def _outputs(outs: tuple, ctx) -> tuple:
     return tuple(tensors)
 
 
-# Backward walks running now, in any thread. While more than one runs, no rule
-# writes its gradient over an array it saved (see Ctx.final): another walk
-# through the same node may be reading it.
-_WALKS = [0]
-_WALKS_LOCK = threading.Lock()
+# The backward walks running now, in any thread (a key of each: set.add and
+# discard are atomic, and cost less than a lock). While more than one runs, no
+# rule writes its gradient over an array it saved (see Ctx.final): another
+# walk through the same node may be reading it.
+_WALKS: set = set()
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
@@ -1480,8 +1480,8 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     if len(nodes) > 1:
         nodes.sort(key=_BY_SEQ, reverse=True)
 
-    with _WALKS_LOCK:
-        _WALKS[0] += 1
+    walk = id(nodes)  # nodes lives as long as the walk: its id is this walk's
+    _WALKS.add(walk)
     try:
         grads = {root_node: grad}  # pending gradient of each node, and of each leaf
         del grad  # the caller still holds it: no gradient that is it is ever written into
@@ -1498,7 +1498,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 else:
                     # a rule may write its gradient over what it saved: not while
                     # another walk runs, which may be reading it (two losses of one graph)
-                    node.final = final and _WALKS[0] == 1
+                    node.final = final and len(_WALKS) == 1
                     results = node.rule.backward(tuple(g) if type(g) is list else g, node)
             except Exception as exc:
                 if node.saved is RELEASED:  # by another thread's backward, during this one
@@ -1533,8 +1533,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             _deliver(leaf, g, own)
             del g
     finally:
-        with _WALKS_LOCK:
-            _WALKS[0] -= 1
+        _WALKS.discard(walk)
 
 
 def _seed(op: str, out: Tensor, grad, shared: bool = False):
