@@ -910,3 +910,13 @@ def test_betaln_and_poch_gradients_at_large_arguments(a):
     got = xpgrad.grad(lambda t: xs.poch(t, 0.5))(a)  # poch(a, 0.5) = gamma(a + 0.5) / gamma(a)
     np.testing.assert_allclose(float(got) / float(sc.poch(a, 0.5)),
                                0.5 / a - 0.5 * (0.5 - 1) / (2 * a * a), rtol=1e-5 if a < 100 else 1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e308), (np.float32, 3e38)])
+def test_fdtrs_slope_where_dfn_x_overflows(dtype, big):
+    # p = dfn x / (dfd + dfn x) was inf / inf: NaN where the slope is 0
+    t = xpgrad.tensor(np.array([1.2, big], dtype=dtype), requires_grad=True)
+    xa.sum(xs.fdtr(10.0, 5.0, t)).backward()
+    assert t.grad.dtype == dtype and float(t.grad[1]) == 0.0
+    np.testing.assert_allclose(float(t.grad[0]), float(sc.fdtr(10.0, 5.0, 1.2 + 1e-6) - sc.fdtr(10.0, 5.0, 1.2 - 1e-6)) / 2e-6, rtol=1e-4)

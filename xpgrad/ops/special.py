@@ -982,13 +982,14 @@ def _t_density(xp, df, t):
 def _f_density(xp, dfn, dfd, x):
     """The F density, as the beta density of p = dfn x / (dfd + dfn x) times
     dp/dx = q dfn / (dfd + dfn x), q = 1 - p (its plain logarithm is a
-    difference of huge terms at a large dfd); 0 at x = inf."""
-    top = x == _INF
-    x = _safe(xp, top, x)
+    difference of huge terms at a large dfd); 0 at x = inf and where dfn x
+    overflows (the limit; p was inf / inf there)."""
+    zero = (x == _INF) | (dfn * x == _INF)
+    x = _safe(xp, zero, x)
     denom = dfd + dfn * x
     p, q = dfn * x / denom, dfd / denom
     dens = _beta_density(xp, dfn * 0.5, dfd * 0.5, p, q) * q * dfn / denom
-    return xp.where(top, 0.0, dens)
+    return xp.where(zero, 0.0, dens)
 
 
 # -- error function and normal distribution ----------------------------------------
