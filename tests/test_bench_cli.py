@@ -900,3 +900,14 @@ def test_an_existing_file_that_cannot_be_written_fails_before_timing(tmp_path, c
     pytest.importorskip("matplotlib")
     assert main(TINY + ["--json", str(tmp_path / "a.png"), "--plot", str(tmp_path / "a.png")]) == 2
     assert "--json and --plot name one file" in capsys.readouterr().err
+
+
+def test_a_plot_with_gemm_cases_and_no_namespace_ones_is_laid_out(tmp_path):
+    # with two ratio panels, the GFLOP/s legends beside their panels overlapped the
+    # neighbour: matplotlib gave up its layout (a UserWarning) and cut the labels
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report.plot(tmp_path / "gemm.png", _synthetic()[:2])

@@ -391,12 +391,13 @@ def _gflops_panel(ax, op, results, devices=False) -> None:
     if sizes:
         _plain_log_axis(ax.xaxis, sizes)
         ax.set_xlim(sizes[0] / 1.15, sizes[-1] * 1.15)
-    ax.set_ylim(bottom=0, top=max([g for pts in lines.values() for _, g in pts] + [1]) * 1.1)
+    # room above the lines for the legend, in the axes' upper part
+    ax.set_ylim(bottom=0, top=max([g for pts in lines.values() for _, g in pts] + [1]) * 1.6)
     ax.set_xlabel("n: (n, n) operands")
     ax.set_ylabel("GFLOP/s, forward+backward")
     ax.set_title(f"{op}, GEMM-bound")
     ax.grid(True, which="major", alpha=0.3)
-    if lines:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if lines:  # inside: beside it, with two ratio panels above, it overlapped its neighbour
+        ax.legend(loc="upper left", ncol=3, frameon=False)
     else:
         ax.text(0.5, 0.5, "no GEMM-bound cases", transform=ax.transAxes, ha="center")
