@@ -908,6 +908,14 @@ def test_a_plot_with_gemm_cases_and_no_namespace_ones_is_laid_out(tmp_path):
     pytest.importorskip("matplotlib")
     import warnings
 
+    steady = [1e-3] * 15
+    results = []
+    for dtype in ("float32", "float64"):
+        for n in (256, 1024):
+            results.append(_result(Spec("matmul", "gemm", ((n, n), (n, n)), dtype=dtype),
+                                   {"xpgrad": steady, "ideal": steady, "torch": steady}))
+            results.append(_result(Spec("linear", "gemm", ((n, n), (n, n), (n,)), dtype=dtype),
+                                   {"xpgrad": steady, "ideal": steady, "torch": steady}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        report.plot(tmp_path / "gemm.png", _synthetic()[:2])
+        report.plot(tmp_path / "gemm.png", results)
