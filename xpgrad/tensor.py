@@ -29,7 +29,9 @@ from ._backend import (
 )
 from ._backend import to_device as _to_device
 from ._device import ArrayDevice, Device, get_default_device
-from .ops._common import BACKEND_ERRORS, NO_SCOPE, Ctx, alone, backend_error, cast, note_backward
+from .ops._common import (
+    BACKEND_ERRORS, NO_SCOPE, WALKS, Ctx, alone, backend_error, cast, note_backward,
+)
 from ._shapes import fmt
 
 __all__ = ["Tensor", "apply", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "matmul", "add_bias", "linear", "sum"]
@@ -1447,11 +1449,6 @@ def _outputs(outs: tuple, ctx) -> tuple:
     return tuple(tensors)
 
 
-# The backward walks running now, in any thread (a key of each: set.add and
-# discard are atomic, and cost less than a lock). While more than one runs, no
-# rule writes its gradient over an array it saved (see Ctx.final): another
-# walk through the same node may be reading it.
-_WALKS: set = set()
 
 
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
@@ -1481,7 +1478,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
         nodes.sort(key=_BY_SEQ, reverse=True)
 
     walk = id(nodes)  # nodes lives as long as the walk: its id is this walk's
-    _WALKS.add(walk)
+    WALKS.add(walk)
     try:
         grads = {root_node: grad}  # pending gradient of each node, and of each leaf
         del grad  # the caller still holds it: no gradient that is it is ever written into
@@ -1498,7 +1495,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
                 else:
                     # a rule may write its gradient over what it saved: not while
                     # another walk runs, which may be reading it (two losses of one graph)
-                    node.final = final and len(_WALKS) == 1
+                    node.final = final
                     results = node.rule.backward(tuple(g) if type(g) is list else g, node)
             except Exception as exc:
                 if node.saved is RELEASED:  # by another thread's backward, during this one
@@ -1533,7 +1530,7 @@ def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
             _deliver(leaf, g, own)
             del g
     finally:
-        _WALKS.discard(walk)
+        WALKS.discard(walk)
 
 
 def _seed(op: str, out: Tensor, grad, shared: bool = False):

@@ -35,6 +35,7 @@ __all__ = [
     "check_grad",
     "check_grads",
     "gemm",
+    "WALKS",
     "alone",
     "any_known",
     "mT",
@@ -91,6 +92,13 @@ def _owns_memory(a) -> bool:
             and a.flags.c_contiguous and sys.getrefcount(base) <= _ALONE
         )
     return kind.__module__ == "torch" and a._base is None
+
+
+# The Tensor's backward walks running now, in any thread (a key of each: set.add
+# and discard are atomic, and cost less than a lock). While more than one runs,
+# no rule writes its gradient over an array it saved (Ctx.final): another walk
+# through the same node may be reading it.
+WALKS: set = set()
 
 
 # What an array library raises from a computation it refuses (torch's
@@ -320,7 +328,8 @@ class Ctx:
     final : bool
         True while the Tensor's backward runs this node's backward for the
         last time (it releases the node next): the rule may then write its
-        gradient over an array it saved that no one else holds.
+        gradient over an array it saved that no one else holds, if no other
+        walk is running (``len(WALKS) == 1``).
     """
 
     __slots__ = ("op", "xp", "scope", "saved", "needs_input_grad", "out_shape", "out_dtype",

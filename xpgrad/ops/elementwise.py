@@ -29,6 +29,7 @@ from .._shapes import broadcast_shapes, fmt, sum_to
 from ._common import (
     BACKEND_ERRORS,
     NO_SCOPE,
+    WALKS,
     Ctx,
     Rule,
     alone,
@@ -265,7 +266,7 @@ class Unary(Rule, template=True):
             return (None,)
         xp, s = ctx.xp, ctx.saved
         if ctx.scope is NO_SCOPE:
-            if ctx.final and cls.grad_into is not None:
+            if ctx.final and cls.grad_into is not None and len(WALKS) == 1:
                 out = s.out  # held by s and by this variable
                 # NumPy only: a torch tensor's detach() (and so t.numpy()) shares
                 # its memory without a reference alone() could count
