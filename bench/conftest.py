@@ -48,7 +48,7 @@ import pytest
 if importlib.util.find_spec("xpgrad") is None:  # a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xpgrad.bench.impls import build  # noqa: E402
+from xpgrad.bench.impls import build, max_relative_error, reference_results  # noqa: E402
 from xpgrad.bench.problems import make_inputs  # noqa: E402
 from xpgrad.bench.runtime import FLOAT_DTYPES, Runtime  # noqa: E402
 from xpgrad.bench.timing import calibrate  # noqa: E402
@@ -204,6 +204,7 @@ def bench(benchmark, bench_session, request):
         with rt.scope():  # the raw-namespace baselines run on the current GPU
             inputs = make_inputs(spec, rt)
             built = build(spec, impl, rt, inputs)
+            _check_results(spec, impl, built, rt, inputs)  # a fast wrong answer is no result
             step = built.step(spec.phase)
             if rt.is_gpu and hasattr(benchmark, "_timer"):
                 # One sync per round of iterations, not per call (see the module docstring).
@@ -220,6 +221,24 @@ def bench(benchmark, bench_session, request):
         return built, inputs, rt
 
     return run
+
+
+#: The largest relative error of an implementation's output and gradients against
+#: float64 NumPy by hand, per dtype (half precision: NumPy's own float16 matmul is
+#: 2e-3 off; bfloat16 has 8 bits of mantissa).
+TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+
+
+def _check_results(spec, impl, built, rt, inputs) -> None:
+    """Fail the benchmark of an implementation whose results are wrong."""
+    if spec.phase == "forward":
+        return
+    error = max_relative_error(built.results(), reference_results(spec, rt, inputs))
+    tolerance = TOLERANCE.get(spec.dtype, 1e-2)
+    assert error <= tolerance, (
+        f"{impl} of {spec.op} {spec.kind} {spec.shape_text} {spec.dtype}: relative error "
+        f"{error:.2e} against float64 NumPy by hand (tolerance {tolerance:g})"
+    )
 
 
 def synced_clock(sync):

@@ -761,7 +761,9 @@ def reference_results(spec: Spec, rt: Runtime, inputs: dict) -> list:
     higher kind, :func:`higher_reference`."""
     if spec.kind == "higher":
         return higher_reference(spec, inputs)
-    inputs64 = {k: xpgrad.to_numpy(v).astype(np.float64) for k, v in inputs.items()}
+    hosts = {k: xpgrad.to_numpy(v) for k, v in inputs.items()}
+    # the floating inputs in float64; integer ones (labels) stay integers
+    inputs64 = {k: v if v.dtype.kind in "iub" else v.astype(np.float64) for k, v in hosts.items()}
     spec64 = spec.replace(dtype="float64", device="cpu")
     return build(spec64, "ideal", Runtime("cpu"), inputs64).results()
 
