@@ -218,22 +218,39 @@ def _cut() -> bool:
     return not _GRAD_ENABLED.get()
 
 
+def _map_tree(f, value):
+    """``value`` with ``f`` applied to each item that is no tuple, list or dict
+    in it (a NamedTuple, as SVDResult, keeps its type)."""
+    if isinstance(value, tuple):
+        parts = [_map_tree(f, v) for v in value]
+        return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)
+    if isinstance(value, list):
+        return [_map_tree(f, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_tree(f, v) for k, v in value.items()}
+    return f(value)
+
+
+def _leaves(value):
+    """The items of ``value`` that are no tuple, list or dict (see :func:`_map_tree`)."""
+    found = []
+    _map_tree(found.append, value)
+    return found
+
+
 def _native(value, nested: bool, cut: bool = False):
     """A result as the caller gets it: Tensors inside (detached from every
     graph when ``cut``), native arrays outermost."""
     if nested and not cut:
         return value
-    if type(value) is Tensor:
+
+    def one(v):
+        if type(v) is not Tensor:
+            return v
         # NumPy's 0-d arithmetic gives scalars; transforms answer arrays
-        return value.detach() if nested else _array(value.data)
-    if isinstance(value, tuple):
-        parts = [_native(v, nested, cut) for v in value]
-        return type(value)(*parts) if hasattr(value, "_fields") else tuple(parts)  # SVDResult
-    if isinstance(value, list):
-        return [_native(v, nested, cut) for v in value]
-    if isinstance(value, dict):
-        return {k: _native(v, nested, cut) for k, v in value.items()}
-    return value
+        return v.detach() if nested else _array(v.data)
+
+    return _map_tree(one, value)
 
 
 def _zeros_like(t: Tensor) -> Tensor:
@@ -857,21 +874,13 @@ def _refuse_nested(op: str, args, why: str) -> None:
     that requires grad: ``op`` would not see it (custom_vjp ran its function as
     plain code, its rule never called; checkpoint kept everything)."""
     for i, a in enumerate(args):
-        if isinstance(a, (tuple, list, dict)) and _holds_grad(a):
+        if isinstance(a, (tuple, list, dict)) and any(
+            [type(v) is Tensor and v.requires_grad for v in _leaves(a)]
+        ):
             raise TypeError(
                 f"{op}: argument {i} is a {type(a).__name__} holding Tensors that require grad; "
                 f"{why}: pass the Tensors as arguments of their own"
             )
-
-
-def _holds_grad(a) -> bool:
-    if type(a) is Tensor:
-        return a.requires_grad
-    if isinstance(a, (tuple, list)):
-        return any([_holds_grad(v) for v in a])
-    if isinstance(a, dict):
-        return any([_holds_grad(v) for v in a.values()])
-    return False
 
 
 def _rng_states() -> list:
@@ -913,31 +922,23 @@ class _Read:
 def _as_read(r):
     """The residuals with each Tensor among them (in tuples, lists and dicts)
     as a :class:`_Read`."""
-    if type(r) is Tensor:
-        return _Read(r)
-    if isinstance(r, (tuple, list)):
-        parts = [_as_read(v) for v in r]
-        return type(r)(*parts) if hasattr(r, "_fields") else type(r)(parts)
-    if isinstance(r, dict):
-        return {k: _as_read(v) for k, v in r.items()}
-    return r
+    return _map_tree(lambda v: _Read(v) if type(v) is Tensor else v, r)
 
 
 def _residuals(r, name: str):
     """The residuals as bwd gets them: each Tensor as the call read it."""
-    if type(r) is _Read:
-        t = r.t
-        if t.data is r.data and t._node is r.node:
+
+    def one(v):
+        if type(v) is not _Read:
+            return v
+        t = v.t
+        if t.data is v.data and t._node is v.node:
             return t
-        if r.node is not None:
-            return _result(r.data, r.node)  # the node it had: the graph to the arguments
-        return leaf_as_read(t, r.data, name) if t.requires_grad else constant(r.data)
-    if isinstance(r, (tuple, list)):
-        parts = [_residuals(v, name) for v in r]
-        return type(r)(*parts) if hasattr(r, "_fields") else type(r)(parts)
-    if isinstance(r, dict):
-        return {k: _residuals(v, name) for k, v in r.items()}
-    return r
+        if v.node is not None:
+            return _result(v.data, v.node)  # the node it had: the graph to the arguments
+        return leaf_as_read(t, v.data, name) if t.requires_grad else constant(v.data)
+
+    return _map_tree(one, r)
 
 
 class _UserSaved:

@@ -36,11 +36,12 @@ class Torch(Library):
     def index_key(self, key):
         # torch reads a uint8 array as a mask (its old byte masks), the standard
         # and NumPy as integers: t[uint8 [1, 0, 2]] gave two elements of three
-        if not any([str(getattr(k, "dtype", "")) in _UINT8 for k in key]):
+        uint8 = [str(getattr(k, "dtype", "")) in _UINT8 for k in key]
+        if True not in uint8:
             return key
         torch = sys.modules["torch"]
         return tuple([(k.astype("int64") if hasattr(k, "astype") else k.to(torch.int64))
-                      if str(getattr(k, "dtype", "")) in _UINT8 else k for k in key])
+                      if u else k for k, u in zip(key, uint8)])
 
     def shares_memory(self, a, b):
         return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()

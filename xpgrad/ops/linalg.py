@@ -1243,14 +1243,9 @@ class svdvals(Rule):
     def graph_saved(s, join):
         # U, S, Vh joined to x as svd's results, so that their derivative is followed
         u, sv, vh = s.parts
-        exact = sv == 0  # where S has a kink: U diag(G) Vh holds the vectors of one
-        # arbitrary choice, and their derivative masks a 0 / 0 whose limit depends on G
-        if u.shape[-2] != vh.shape[-1]:  # as svd's S (see _check_svd)
-            kinked = exact
-        else:
-            count = join.xp.sum(join.xp.astype(exact, sv.dtype), axis=-1, keepdims=True)
-            kinked = exact & (count > 1)
-        if _any(join.xp, kinked):
+        # where S has a kink, U diag(G) Vh holds the vectors of one arbitrary
+        # choice, and their derivative masks a 0 / 0 whose limit depends on G
+        if _any(join.xp, _kinks(join.xp, sv, u.shape[-2] != vh.shape[-1])):
             raise ValueError(
                 "svdvals.backward: x is not square and has a zero singular value, or has a "
                 "repeated one, where the singular values have a kink: the derivative of their "
@@ -1366,6 +1361,15 @@ _UNDETERMINED = (
 )
 
 
+def _kinks(xp, sv, rectangular: bool):
+    """Where the singular values ``sv`` have a kink (like |t| at 0): an exact
+    zero of a non-square x, or a repeated exact zero."""
+    exact = sv == 0
+    if rectangular:
+        return exact
+    return exact & (xp.sum(xp.astype(exact, sv.dtype), axis=-1, keepdims=True) > 1)
+
+
 def _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v, zero_s, zero,
                repeated, cut_minus, cut_plus, diag, cplx, rectangular):
     """A ValueError where the gradient reaches what x does not determine:
@@ -1421,13 +1425,10 @@ def _check_svd(xp, sv, gu, gs, gvh, x_, y_, plus, minus, middle, off_u, off_v, z
             if off is not None:
                 blown = xp.expand_dims(zero_s, axis=axis) & (xp.abs(off) > limit)
                 undefined = _either(undefined, _undefined(xp, blown, vectors))
-    exact = sv == 0
-    if gs is not None and _maybe(xp, exact):
-        many = xp.sum(xp.astype(exact, sv.dtype), axis=-1, keepdims=True) > 1
-        kinked = exact & many if not rectangular else exact
+    if gs is not None and _maybe(xp, sv == 0):
         where = "is not square and has a" if rectangular else "has a repeated"
         undefined = _either(undefined, _undefined(
-            xp, kinked & (xp.abs(gs) > root * xp.max(xp.abs(gs))),
+            xp, _kinks(xp, sv, rectangular) & (xp.abs(gs) > root * xp.max(xp.abs(gs))),
             f"svd.backward: x {where} zero singular value, where S is not differentiable "
             f"(it has a kink there, as |t| at 0), and the gradient reaches S there: the "
             f"derivative through the SVD is undefined, and xpgrad raises rather than return "

@@ -133,7 +133,8 @@ class Adam(Optimizer):
                     # torch's view of a complex array as (real, imag) pairs.
                     re = _adam_update(xp, [xp.real(a) for a in arrays], *hyper)
                     im = _adam_update(xp, [xp.imag(a) for a in arrays], *hyper)
-                    new = [_complex(xp, r, i, p.data.dtype) for r, i in zip(re, im)]
+                    # each part as it is (an infinite part of a moment stays in its part)
+                    new = [adapter_of(xp).complex(xp, r, i, p.data.dtype) for r, i in zip(re, im)]
                 else:
                     new = _adam_update(xp, arrays, *hyper)
                 for n, a in zip(names, new[1:]):
@@ -154,12 +155,6 @@ def _adam_update(xp, arrays, t, lr, beta1, beta2, eps, amsgrad):
     denom = xp.sqrt(v) / (1 - beta2**t) ** 0.5 + eps
     out[0] = p - step_size * (m / denom)
     return out
-
-
-def _complex(xp, re, im, dtype):
-    """The complex array ``re + 1j * im`` of ``dtype``, each part as it is
-    (an infinite part of a moment stays in its part, as torch's)."""
-    return adapter_of(xp).complex(xp, re, im, dtype)
 
 
 class AdamW(Adam):
