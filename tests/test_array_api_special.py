@@ -840,6 +840,22 @@ def test_rgammas_derivatives_at_its_zeros(z, second, third):
         np.testing.assert_allclose(float(xpgrad.grad(xpgrad.grad(xpgrad.grad(f)))(z)), third, rtol=1e-10)
 
 
+@pytest.mark.parametrize("z, m, first, second", [
+    # integer m: the polynomial z (z + 1) ... (z + m - 1), differentiated by hand
+    (-3.0, 2.0, -5.0, 2.0), (-3.0, 5.0, -6.0, 10.0), (0.0, 3.0, 2.0, 6.0),
+    (-2.0, 2.0, -3.0, 2.0), (-2.0, 0.0, 0.0, 0.0),
+    # gamma(z + m) rgamma(z): gamma(m - k) (-1)^k k!, and mpmath's second derivative of rf
+    (-3.0, 1.5, -8.0 * math.sqrt(math.pi), 15.681566449615288),
+    (-1.0, 0.5, 2.0 * math.sqrt(math.pi), -2.7387557118001447),
+])
+def test_pochs_derivatives_where_z_is_a_pole_of_gamma(z, m, first, second):
+    # psi(z + m) - psi(z) is inf - inf there: the gradient was NaN
+    f = lambda t: xs.poch(t, m)  # noqa: E731
+    np.testing.assert_allclose(float(xpgrad.grad(f)(z)), first, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(float(xpgrad.grad(xpgrad.grad(f))(z)), second, rtol=1e-12,
+                               atol=1e-300)
+
+
 @pytest.mark.parametrize("name, x, want", [
     # phi / Phi = -x - 1/x + ... for x << 0; plain, exp(-x^2/2 - out) cancelled: 1000109
     ("log_ndtr", -1e6, 1e6 + 1e-6), ("log_ndtr", -1e10, 1e10), ("log_ndtr", -math.inf, math.inf),

@@ -1654,26 +1654,47 @@ class rgamma(Special):
         z = s.z
         pole = (z <= 0) & (xp.floor(z) == z)
         zs = _safe(xp, pole, z, 0.5)
-        zp = xp.where(pole, z, 0.0)
-        k = xp.round(zp)  # sin and cos of pi (zp - k), exact at the pole, times (-1)^k
-        pd = math.pi * (zp - k)
-        sign = 1.0 - 2.0 * xp.remainder(k, 2.0)
-        at_pole = sign * _sf(xp, "gamma")(1.0 - zp) * (
-            xp.cos(pd) - xp.sin(pd) * _sf(xp, "psi")(1.0 - zp) / math.pi)
+        at_pole = _rgamma_slope_at_pole(xp, xp.where(pole, z, 0.0))
         top = z == _INF  # 1 / gamma decays faster than psi grows: 0 (0 * inf as written)
         zs = _safe(xp, top, zs)
         return xp.where(pole, at_pole, xp.where(top, 0.0, -s.out * _sf(xp, "psi")(zs)))
 
 
+def _rgamma_slope_at_pole(xp, z):
+    """rgamma's derivative at z = -k, a pole of gamma: (-1)^k k!, written as the derivative of
+    the reflection formula 1/gamma(z) = sin(pi z) gamma(1 - z) / pi, gamma(1 - z) (cos(pi z) -
+    sin(pi z) psi(1 - z) / pi), so that its own derivatives are rgamma's to any order."""
+    k = xp.round(z)  # sin and cos of pi (z - k), exact at the pole, times (-1)^k
+    pd = math.pi * (z - k)
+    sign = 1.0 - 2.0 * xp.remainder(k, 2.0)
+    return sign * _sf(xp, "gamma")(1.0 - z) * (
+        xp.cos(pd) - xp.sin(pd) * _sf(xp, "psi")(1.0 - z) / math.pi)
+
+
 class poch(Special):
     """``out = gamma(z + m) / gamma(z)``, the Pochhammer symbol; dz = G * out * (psi(z + m) - psi(z)),
-    dm = G * out * psi(z + m)."""
+    dm = G * out * psi(z + m). At z = -k, a pole of gamma: dz = G * gamma(z + m) (-1)^k k!
+    (rgamma's slope there; written as the product rule of gamma(z + m) rgamma(z) for higher
+    derivatives), and G * out * (psi(1 - z - m) - psi(1 - z)) where z + m is a pole
+    too (the reflection formula; out is then the product z (z + 1) ... (z + m - 1))."""
 
     args = ("z", "m")
 
     @staticmethod
     def d_z(xp, s):
-        return s.out * _psi_step(xp, s.z, s.m)
+        z, w = s.z, s.z + s.m
+        pole = (z <= 0) & (xp.floor(z) == z)
+        both = pole & (w <= 0) & (xp.floor(w) == w)
+        only = pole & ~both
+        psi = _sf(xp, "psi")
+        # gamma(w) rgamma(z)'s product rule: its first term is 0 at the pole, not its derivative
+        zo, wo = _safe(xp, ~only, z, 0.0), _safe(xp, ~only, w, 0.5)
+        at_pole = _sf(xp, "gamma")(wo) * (
+            psi(wo) * _sf(xp, "rgamma")(zo) + _rgamma_slope_at_pole(xp, zo))
+        zb, wb = _safe(xp, ~both, z, 0.5), _safe(xp, ~both, w, 0.5)
+        at_both = s.out * (psi(1.0 - wb) - psi(1.0 - zb))
+        regular = s.out * _psi_step(xp, _safe(xp, pole, z, 0.5), _safe(xp, pole, s.m, 0.5))
+        return xp.where(only, at_pole, xp.where(both, at_both, regular))
 
     @staticmethod
     def d_m(xp, s):
