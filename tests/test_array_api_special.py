@@ -885,6 +885,11 @@ def test_the_gradient_is_nan_where_the_value_is():
     # where the value is finite and the slope infinite, the second derivative keeps its
     # infinity (the value in the mask made it 0 * inf = NaN)
     assert float(xpgrad.grad(xpgrad.grad(xs.entr))(0.0)) == -math.inf
+    # and the second derivative is NaN there too, not 0 (the mask was a constant NaN),
+    # without touching its neighbour: E1'' = e^-x (1 / x + 1 / x^2), 2 / e at 1
+    second = xpgrad.hvp(lambda t: xa.sum(xs.exp1(t)), np.array([-1.0, 1.0]), np.ones(2))
+    assert math.isnan(second[0])
+    assert second[1] == pytest.approx(2.0 / math.e, rel=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -744,8 +744,12 @@ class Special(Rule, template=True):
         # slope beside a value that is none would be a number for nothing. The
         # mask is a constant (no gradient flows into out: 0 * inf at a finite
         # value with an infinite slope), and no where at all where none is NaN.
+        # d times a constant NaN there (1 elsewhere), not a NaN in d's place, so that the
+        # second derivative is NaN there too (where(nan, d * NaN, d) leaked NaN beside it).
         nan = xp.isnan(s.out)
         some = any_known(xp, nan) is not False
+        if some:
+            nan = xp.where(nan, _NAN, xp.ones_like(s.out))
         grads = []
         for i, need in enumerate(needs):
             if not need:
@@ -754,7 +758,7 @@ class Special(Rule, template=True):
             shape, dtype, _ = s.meta[i]
             d = cls._partials[i](xp, s)
             if some:
-                d = xp.where(nan, _NAN, d)
+                d = d * nan
             grads.append(to_input(xp, g * d, shape, dtype))
         return tuple(grads)
 
