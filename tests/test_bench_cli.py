@@ -61,6 +61,18 @@ def no_timing(monkeypatch):
 # -- the CLI end to end ---------------------------------------------------------
 
 
+def test_ctrl_c_ends_the_run_with_a_line_and_no_file(tmp_path, capsys, monkeypatch):
+    def interrupted(self, specs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "run", interrupted)
+    path = tmp_path / "bench.json"
+    assert main(TINY + ["--json", str(path)]) == 130  # the shell's code for SIGINT
+    err = capsys.readouterr().err
+    assert "xpgrad bench: interrupted after" in err and "Traceback" not in err
+    assert not path.exists()
+
+
 def test_table_and_json_without_torch(tmp_path, capsys, without):
     without("torch")
     path = tmp_path / "bench.json"

@@ -278,6 +278,10 @@ def main(argv=None) -> int:
     except WrongResult as exc:
         print(f"xpgrad bench: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback from inside a timing loop
+        print(f"\nxpgrad bench: interrupted after {time.perf_counter() - t0:.0f} s; no table "
+              f"printed and no file written", file=sys.stderr)
+        return 130
     wall = time.perf_counter() - t0
 
     env = report.environment(devices)
