@@ -660,3 +660,20 @@ def test_complex_abs_second_derivative_at_zero_is_zero():
     v = np.array([1.0 + 2.0j])
     h = xpgrad.hvp(lambda z: xp.sum(xp.abs(z)), np.array([0.0 + 0.0j]), v)
     np.testing.assert_array_equal(h, [0.0])
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+def test_a_python_number_over_an_array_is_rounded_once(backend, dtype):
+    # torch's 3.0 / t is reciprocal(t) * 3.0: a quarter of the results 1 ulp off, inf
+    # where only 1 / t overflows (0.5 / 1e-5 in float16), NaN for 0 / a subnormal
+    tiny = np.finfo(dtype).smallest_subnormal
+    b = np.concatenate([[tiny, 1e-5 if dtype == "float16" else 1e-310],
+                        np.random.default_rng(0).uniform(0.5, 1.5, 200)]).astype(dtype)
+    x = xpgrad.tensor(backend.asarray(b), requires_grad=True)
+    for a in (3.0, 0.5, 0.0):
+        want = torch.div(a, torch.from_numpy(b))  # one correctly rounded division
+        np.testing.assert_array_equal(host(xp.divide(a, x)), want.numpy())
+        np.testing.assert_array_equal(host(a / x), want.numpy())
+    xp.sum(xp.divide(0.0, x)).backward()  # -(G * out / b): -0 everywhere, not NaN
+    assert not np.isnan(host(x.grad)).any() and (host(x.grad) == 0).all()

@@ -371,6 +371,8 @@ class div(Binary):
 
     @staticmethod
     def compute(xp, a, b):
+        if type(a) in _PY_SCALARS:  # torch's 2.0 / t is reciprocal(t) * 2.0: rounded twice,
+            return xp.divide(a, b)  # inf where only 1 / t overflows, NaN for 0 / subnormal
         return a / b
 
     @staticmethod
