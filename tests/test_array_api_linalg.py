@@ -240,6 +240,30 @@ def test_complex_input_computes_without_gradient_and_refuses_grad():
     np.testing.assert_allclose(host(tb.grad), lb.grad.numpy())
 
 
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+@pytest.mark.parametrize("sa, sb, axis", [((3,), (3, 3), 0), ((3,), (3, 3), -2), ((3,), (3, 3), 1),
+                                          ((4, 3), (2, 1, 3), 2), ((3, 4), (2, 3, 4), 1)])
+def test_cross_reads_its_axis_on_the_broadcast_shape(backend, sa, sb, axis):
+    # NumPy and JAX read a non-negative axis on each input's own axes: for a (3,) and a
+    # (3, 3), axis 0 took a's vector as a column of the value (45 where torch gives 27),
+    # while the gradient read the broadcast shape's: not the value's ([27, 0, 0] where
+    # differences of the value gave [0, 36, -9])
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=sa), rng.normal(size=sb)
+    ta = xpgrad.tensor(backend.asarray(a), requires_grad=True)
+    tb = xpgrad.tensor(backend.asarray(b), requires_grad=True)
+    out = xa.linalg.cross(ta, tb, axis=axis)
+    la, lb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    want = torch.linalg.cross(*torch.broadcast_tensors(la, lb), dim=axis)  # torch's own
+    g = rng.normal(size=tuple(want.shape))
+    xa.sum(out * backend.asarray(g)).backward()
+    (want * torch.tensor(g)).sum().backward()
+    tol = 1e-5 if backend.name == "jax" else 1e-12  # JAX computes in float32 here
+    np.testing.assert_allclose(host(out), want.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(host(ta.grad), la.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(host(tb.grad), lb.grad.numpy(), rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize(
     "call, kind, match",
     [

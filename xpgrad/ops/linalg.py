@@ -1007,22 +1007,32 @@ class cross(Rule):
                 f"cross: axis {axis} of the broadcast shape {fmt(shape)} (from {fmt(a.shape)} and "
                 f"{fmt(b.shape)}) must exist and have size 3"
             )
-        out = run("cross", scope,
-                  lambda: linalg_function("cross", xp)(*_promoted(xp, a, b), axis=axis))
+        # From the end, which each input reads as the broadcast shape does (NumPy and JAX
+        # read axis 0 of each input on its own, and the gradients summed another axis)
+        axis -= len(shape) if axis >= 0 else 0
+        out = run("cross", scope, lambda: linalg_function("cross", xp)(
+            *[_reaching(xp, v, shape, axis) for v in _promoted(xp, a, b)], axis=axis))
         needs = (differentiable(xp, a), differentiable(xp, b))
         return cross.record(xp, scope, Crossed(a, b, axis), needs, out)
 
     @staticmethod
     def gradients(xp, g, s, needs):
         (a, b, axis), fn = s, xp.linalg.cross
-        ga = gb = None
+        shape, ga, gb = tuple(g.shape), None, None
         if needs[0]:
-            bg = _as(xp, conj_if_complex(xp, b), g.dtype)
+            bg = _reaching(xp, _as(xp, conj_if_complex(xp, b), g.dtype), shape, axis)
             ga = to_input(xp, fn(bg, g, axis=axis), tuple(a.shape), a.dtype)
         if needs[1]:
-            ag = _as(xp, conj_if_complex(xp, a), g.dtype)
+            ag = _reaching(xp, _as(xp, conj_if_complex(xp, a), g.dtype), shape, axis)
             gb = to_input(xp, fn(g, ag, axis=axis), tuple(b.shape), b.dtype)
         return ga, gb
+
+
+def _reaching(xp, v, shape, axis: int):
+    """``v`` broadcast to ``shape`` where it lacks the axis ``axis`` (from the end) that
+    the cross product runs along, as torch broadcasts it; the standard leaves that to the
+    library, and NumPy refuses it."""
+    return xp.broadcast_to(v, shape) if v.ndim < -axis else v
 
 
 class Decomposed(NamedTuple):
