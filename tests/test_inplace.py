@@ -193,6 +193,19 @@ def test_a_recorded_in_place_operator_changes_the_tensor_every_reference_sees(ba
     np.testing.assert_array_equal(host(w.grad), np.ones_like(Y))
 
 
+def test_floor_division_in_place_of_a_computed_tensor_leaves_a_constant(backend):
+    # floor_divide records nothing: x //= 2 kept x's node (of w * 1) under the new values,
+    # so (x * x).sum() gave w a gradient of 2 x (finite differences, and x // 2, give none)
+    w = xpgrad.tensor(backend.asarray(np.array([1.5, 2.5, -3.5])), requires_grad=True)
+    x = w * 1.0
+    early = (x * x).sum()  # recorded before: it keeps the version it read
+    x //= 2.0
+    np.testing.assert_array_equal(host(x.data), [0.0, 1.0, -2.0])
+    assert not x.requires_grad and x.is_leaf  # as x // 2.0
+    early.backward()
+    np.testing.assert_array_equal(host(w.grad), [3.0, 5.0, -7.0])
+
+
 def test_under_no_grad_an_operand_that_requires_grad_records_nothing(backend):
     x = xpgrad.tensor(backend.asarray(X))
     before = x

@@ -980,6 +980,10 @@ def _in_place(self: Tensor, symbol: str, rule, other) -> Tensor:
         with scope:
             data = xp.astype(data, self.data.dtype)
     self.data = _array(data)  # NumPy's 0-d arithmetic gives a scalar
+    if self._node is not None and _GRAD_ENABLED.get():
+        # a recorded result whose op records nothing (x //= 2): a constant now, as x // 2
+        # is, not the new values on the old node, whose gradient they do not have
+        self._node, self._requires_grad = None, False
     return self
 
 
