@@ -275,6 +275,17 @@ def test_two_index_arrays_are_refused_by_name():
         x[np.array([0, 1]), np.array([1, 2])]
 
 
+@pytest.mark.parametrize("key", [[-10, 1], [7, 0, 1, 2, 3, 4, 5], [-8, 0, 1, 2, 3, 4, 5]])
+def test_an_index_out_of_range_raises_as_numpys_does(key):
+    # the wrap of negatives (-10 + 7 = -3, read from the end) and the pad row that a key
+    # as long as the axis gets (index 7, and -8 -> -1) read values: [5, 2] and a 0
+    x = xpgrad.Tensor(arr(np.arange(1.0, 8.0), (3,)))
+    with pytest.raises(IndexError, match=f"index {key[0]} is out of bounds for axis 0 with size 7"):
+        x[np.array(key)]
+    ok = [-7, 6, 0, 1, 2, 3, 4]  # the ends of the range still read
+    np.testing.assert_array_equal(x[np.array(ok)].data.compute(), np.arange(1.0, 8.0)[ok])
+
+
 def test_concat_and_stack_of_inputs_chunked_differently():
     a, b = np.zeros((2, 2)), np.array([[1.0, 1.5], [2.0, 2.5]])
     ta, tb = xpgrad.Tensor(arr(a, (2, 2))), xpgrad.Tensor(arr(b, (1, 2)))

@@ -677,6 +677,15 @@ def test_dask_index_of_two_dimensions_small_dtypes_empty_and_after_an_ellipsis()
     np.testing.assert_array_equal(m.grad.compute(), want)
 
 
+@pytest.mark.parametrize("key, bad", [([[9, 1]], 9), ([[-10, 1]], -10), ([[1], [7]], 7)])
+def test_dask_index_of_two_dimensions_out_of_range_raises_as_numpys(key, bad):
+    # the lazy take of its flat positions read past the axis: [[2, 2]] and [[5, 2]]
+    t = xpgrad.tensor(da.from_array(np.arange(1.0, 8.0), chunks=3))
+    with pytest.raises(IndexError, match=f"index {bad} is out of bounds for axis 0 with size 7"):
+        t[np.array(key)]
+    np.testing.assert_array_equal(t[np.array([[-7, 6]])].data.compute(), [[1.0, 7.0]])
+
+
 @pytest.mark.parametrize(
     "name, loss",
     [

@@ -97,6 +97,16 @@ def broadcast_chunks(x, shape: tuple, normalize) -> tuple:
     )
 
 
+def in_bounds(idx, n: int, axis: int) -> None:
+    """IndexError, in NumPy's words, for a NumPy index array ``idx`` (not empty) that
+    reaches past an axis of size ``n``: for the lazy libraries' gathers, which would read
+    past it (dask's of a 2-D index, cubed's take) where NumPy raises."""
+    low, high = int(idx.min()), int(idx.max())
+    if low < -n or high >= n:
+        raise IndexError(f"index {low if low < -n else high} is out of bounds for axis {axis} "
+                         f"with size {n}")
+
+
 class Library:
     """One array library's adapter: the generic behaviour, which any Array API
     library gets as it is.

@@ -46,6 +46,7 @@ from . import (
     Scope,
     broadcast_chunks,
     current_scope,
+    in_bounds,
     per_block,
     rank_from_singular_values,
     scatter_chunk,
@@ -290,6 +291,8 @@ class CubedNamespace:
         n = x.shape[axis]
         if not hasattr(indices, "shape") or not hasattr(indices, "dtype"):
             indices = np.asarray(indices)
+        if indices.size:  # checked here: the wrap below, and the pad, read past the axis
+            in_bounds(indices, n, axis)
         if n and indices.ndim == 1 and indices.size and int(indices.min()) < 0:
             indices = np.where(indices < 0, indices + n, indices)  # the pad below is at -1
         if n and indices.shape[0] == n:

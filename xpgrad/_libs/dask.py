@@ -34,6 +34,7 @@ from . import (
     Scope,
     adapter_for,
     broadcast_chunks,
+    in_bounds,
     rank_from_singular_values,
     scatter_chunk,
     scatter_part,
@@ -149,6 +150,8 @@ class Dask(Chunked):
             idx = parts[a]
             whole = all(type(k) is slice and k == slice(None) for j, k in enumerate(parts) if j != a)
             if whole and "int" in str(idx.dtype) and a < x.ndim:
+                if isinstance(idx, np.ndarray) and idx.size:  # as dask checks a 1-D one: the
+                    in_bounds(idx, x.shape[a], a)  # lazy take below would read past the axis
                 # a NumPy index as dask's, in int64: idx + size must not wrap (uint8)
                 idx = xp.astype(xp.asarray(idx), xp.int64)
                 shape = tuple(x.shape[:a]) + tuple(idx.shape) + tuple(x.shape[a + 1:])
