@@ -568,6 +568,41 @@ def test_a_library_that_wraps_indices_gets_wrapped_gradient_positions(monkeypatc
     np.testing.assert_array_equal(dx, want)
 
 
+def test_a_library_that_wraps_indices_finds_repeats_among_wrapped_ones(monkeypatch):
+    # on CuPy, x[[0, 3]] = v on an axis of 3 writes position 0 twice: the check for
+    # repeats read 3 as its own position, skipped the last-write pass, and both
+    # elements of v got position 0's gradient (a stand-in showed dv = [1, 1] for [0, 1])
+    from xpgrad.ops import indexing
+
+    xp = resolve("test", np.zeros(3))[0]
+    x = np.zeros((2, 3))
+    repeats = lambda *key: indexing._index_repeats(xp, x, key)  # noqa: E731
+    monkeypatch.setattr(Numpy, "gather_wraps", True)
+    assert repeats(slice(None), np.array([0, 3])) and repeats(slice(None), np.array([-4, 2]))
+    assert repeats(np.array([1, -1])) and not repeats(slice(None), np.array([0, 2, -2]))
+    monkeypatch.setattr(Numpy, "gather_wraps", False)  # NumPy: 3 is out of range, not 0
+    assert not repeats(slice(None), np.array([0, 3]))
+
+
+def test_a_library_that_writes_repeats_in_any_order_gets_the_last_write(monkeypatch):
+    # CuPy (and torch on a GPU) leave open which write to a repeated position lands:
+    # the last-write pass ran only for a value that needs a gradient, so integer data
+    # got whichever write CuPy picked, where NumPy (and the README) keep the last
+    from xpgrad.ops import indexing
+
+    calls = []
+    real = indexing._set_last
+    monkeypatch.setattr(indexing, "_set_last", lambda *a: calls.append(1) or real(*a))
+    x = xpgrad.tensor(np.zeros(3, dtype=np.int64))
+    x[np.array([0, 0, 2])] = np.array([1, 2, 3])
+    assert calls == []  # NumPy writes the last itself
+    monkeypatch.setattr(Numpy, "writes_in_order", lambda self, x: False)
+    x[np.array([0, 0, 2])] = np.array([4, 5, 6])
+    x[np.array([1, 1])] = 7  # one number: every write the same
+    assert calls == [1]
+    np.testing.assert_array_equal(x.data, [5, 7, 6])
+
+
 def test_a_mask_assignment_on_array_api_strict_s_other_device():
     # the rule wrapped the mask in a 1-tuple, which array_api_strict's __setitem__
     # converts through NumPy, refused off its default device

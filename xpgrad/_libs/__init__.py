@@ -179,6 +179,12 @@ class Library:
 
     # -- namespaces ----------------------------------------------------------
 
+    def writes_in_order(self, x) -> bool:
+        """Whether an assignment that names a position of ``x`` twice (``x[[0, 0]] = v``)
+        keeps the last write, as NumPy does; where the library leaves the order open
+        (CuPy, torch on a GPU), ``setitem`` writes the last one itself."""
+        return True
+
     def namespace(self, xp):
         """The namespace xpgrad computes with, given the library's
         array-api-compat namespace: the namespace itself, or a speed adapter."""

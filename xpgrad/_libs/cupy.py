@@ -19,6 +19,9 @@ class CuPy(Library):
     scoped = True
     gather_wraps = True  # an index out of range wraps, as mode="wrap"
 
+    def writes_in_order(self, x) -> bool:
+        return False  # "undefined" for a repeated index, in CuPy's own words
+
     def device_of(self, x) -> Device:
         return Device._make("cuda", x.device.id)
 

@@ -33,6 +33,9 @@ class Torch(Library):
         z[key] = value
         return z
 
+    def writes_in_order(self, x) -> bool:
+        return x.device.type == "cpu"  # index_put_ on a GPU: "undefined" for repeats
+
     def index_key(self, key):
         # torch reads a uint8 array as a mask (its old byte masks), the standard
         # and NumPy as integers: t[uint8 [1, 0, 2]] gave two elements of three
