@@ -117,7 +117,8 @@ def test_creation_functions_allocate_on_the_gpu_named():
 
 @pytest.mark.parametrize("dtype", ["complex128", "complex64", "float16"])
 def test_gather_gradients_of_complex_and_half_precision(rng, dtype):
-    # cupyx.scatter_add takes int32, float32, float64 and unsigned types only
+    # cupy.add.at takes int32, int64 (from CuPy 14.2), uint32, uint64, float16, float32 and
+    # float64 only; cupyx.scatter_add, the same kernel, warns that it is deprecated
     host = (rng.standard_normal((5, 3)) + (1j * rng.standard_normal((5, 3)) if "complex" in dtype else 0))
     x = xpgrad.tensor(cupy.asarray(host.astype(dtype)), requires_grad=True)
     idx = cupy.asarray([0, 3, 3, 1])
@@ -126,6 +127,22 @@ def test_gather_gradients_of_complex_and_half_precision(rng, dtype):
     np.add.at(want, [0, 3, 3, 1], 1.0)
     assert x.grad.dtype == x.data.dtype
     np.testing.assert_allclose(cupy.asnumpy(x.grad).real, want)
+
+
+def test_index_add_of_integers_and_a_gather_backward_without_warnings():
+    import warnings
+
+    index = cupy.asarray([0, 2, 2, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cupyx.scatter_add's DeprecationWarning, each call
+        for dtype in ("int64", "int8", "uint64"):
+            values = cupy.asarray([1, 2, 3, 4], dtype=dtype)
+            out, _ = ops.index_add.forward(values, index, 3)
+            assert out.dtype == dtype
+            np.testing.assert_array_equal(cupy.asnumpy(out), [1, 4, 5])
+        x = xpgrad.tensor(cupy.arange(3.0), requires_grad=True)
+        xpgrad.array_api.sum(x[index]).backward()
+    np.testing.assert_array_equal(cupy.asnumpy(x.grad), [1.0, 1.0, 2.0])
 
 
 def test_a_wrapped_index_sends_its_gradient_where_its_value_came_from():

@@ -455,14 +455,18 @@ def fake_cupy(monkeypatch):
     cupy.asarray = lambda a: calls.append(("asarray", a)) or np.asarray(a)
     cupy.get_default_memory_pool = lambda: pool
     cupyx = types.ModuleType("cupyx")
-    def scatter_add(out, index, values):  # CuPy 15's list of dtypes (its TypeError)
-        if out.dtype.name not in ("int32", "int64", "float16", "float32", "float64", "uint32", "uint64"):
-            raise TypeError("cupy.add.at only supports int32, int64, float16, float32, float64, "
+
+    def add_at(out, index, values):  # CuPy 13's list of dtypes (its TypeError); 14.2 adds int64
+        if out.dtype.name not in ("int32", "float16", "float32", "float64", "uint32", "uint64"):
+            raise TypeError("cupy.add.at only supports int32, float16, float32, float64, "
                             "uint32, uint64")
-        calls.append(("scatter_add", out.dtype.name))
+        calls.append(("add.at", out.dtype.name))
         np.add.at(out, index, values)
 
-    cupyx.scatter_add = scatter_add
+    cupy.add = types.SimpleNamespace(at=add_at)
+    cupy.uint64 = np.uint64
+    # deprecated, with a warning on every call, since CuPy 13
+    cupyx.scatter_add = lambda *a: pytest.fail("cupyx.scatter_add is deprecated; use cupy.add.at")
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "cupyx", cupyx)
     # No GPU here: every cuda:N counts as available (without filling _device's cache).
@@ -491,15 +495,24 @@ def test_cupy_adapter_calls(fake_cupy):
 
 
 @pytest.mark.parametrize("dtype, parts", [("complex128", ["float64"] * 2), ("complex64", ["float32"] * 2),
-                                          ("float16", ["float32"])])
-def test_cupy_scatter_add_takes_complex_and_half_precision(fake_cupy, dtype, parts):
-    # cupyx.scatter_add refuses complex dtypes (and bfloat16, and float16 before
-    # CuPy 15): every gather's backward raised on complex CuPy data
+                                          ("float16", ["float32"]), ("int64", ["uint64"]),
+                                          ("int8", ["int32"]), ("uint16", ["int32"])])
+def test_cupy_scatter_add_takes_complex_half_precision_and_integers(fake_cupy, dtype, parts):
+    # cupy.add.at refuses complex dtypes (and bfloat16, small integers, and int64 before
+    # CuPy 14.2): every gather's backward raised on complex CuPy data
     index, values, expected = _scatter_cases()
-    values = np.array(values) * (1 - 2j if "complex" in dtype else 1)
-    out = CuPy().scatter_add(np, 5, np.array(index), values.astype(dtype), None)
-    assert out.dtype == dtype and [c[1] for c in fake_cupy if c[0] == "scatter_add"] == parts
-    np.testing.assert_allclose(out, np.array(expected) * (1 - 2j if "complex" in dtype else 1), rtol=1e-3)
+    if "int" in dtype:  # NumPy's sums in the dtype itself, which wrap (int8: -132 is 124)
+        values = (np.array(values) * (-12 if dtype != "uint16" else 12000)).astype(dtype)
+        expected = np.zeros(5, dtype)
+        np.add.at(expected, index, values)
+    elif "complex" in dtype:
+        values, expected = np.array(values) * (1 - 2j), np.array(expected) * (1 - 2j)
+    out = CuPy().scatter_add(np, 5, np.array(index), np.asarray(values).astype(dtype), None)
+    assert out.dtype == dtype and [c[1] for c in fake_cupy if c[0] == "add.at"] == parts
+    if "int" in dtype:
+        np.testing.assert_array_equal(out, expected)
+    else:
+        np.testing.assert_allclose(out, expected, rtol=1e-3)
 
 
 def test_to_device_onto_a_gpu_goes_through_cupy(fake_cupy):

@@ -1,7 +1,7 @@
 """CuPy's quirks: kernels run on the current device (``resolve`` hands the
 rules the array's device to enter), ``ndarray.get`` to copy to the host,
 ``cupy.asarray`` under a device context to copy onto a GPU (from the host or
-another GPU), ``cupyx.scatter_add``, and the memory pool that ``peak_bytes``
+another GPU), ``cupy.add.at``, and the memory pool that ``peak_bytes``
 reads. (How many GPUs there are, and waiting for them, is ``_device``'s.)
 
 CuPy is imported inside each function, never when this module is imported.
@@ -43,17 +43,22 @@ class CuPy(Library):
         return complex_parts(xp, re, im, dtype)
 
     def scatter_add(self, xp, n, index, values, like):
-        import cupyx
+        # cupy.add.at, not cupyx.scatter_add (the same kernel, deprecated with a warning
+        # on every call), takes int32, int64 (from CuPy 14.2), uint32, uint64, float16,
+        # float32 and float64
+        import cupy
 
         dt = values.dtype
-        if dt.kind == "c":  # cupyx.scatter_add takes real dtypes only: each part alone
+        if dt.kind == "c":  # real dtypes only: each part alone
             real = self.scatter_add(xp, n, index, xp.real(values), like)
             return self.complex(xp, real, self.scatter_add(xp, n, index, xp.imag(values), like), dt)
-        if dt.itemsize < 4:  # float16 (before CuPy 15) and bfloat16: summed in float32
-            wide = self.scatter_add(xp, n, index, xp.astype(values, xp.float32), like)
-            return xp.astype(wide, dt)
+        if dt.itemsize < 4:  # float16 and bfloat16 summed in float32, small integers (which
+            wide = xp.int32 if dt.kind in "iub" else xp.float32  # wrap as NumPy's) in int32
+            return xp.astype(self.scatter_add(xp, n, index, xp.astype(values, wide), like), dt)
+        if dt.kind == "i" and dt.itemsize == 8:  # uint64's sum is int64's, modulo 2**64
+            return self.scatter_add(xp, n, index, values.view(cupy.uint64), like).view(dt)
         out = xp.zeros(n, dtype=dt)
-        cupyx.scatter_add(out, index, values)
+        cupy.add.at(out, index, values)
         return out
 
 
