@@ -515,6 +515,20 @@ def test_cupy_scatter_add_takes_complex_half_precision_and_integers(fake_cupy, d
         np.testing.assert_allclose(out, expected, rtol=1e-3)
 
 
+def test_cupy_repeat_takes_an_array_of_repeats():
+    # CuPy 13 and 14 raise "cupy.ndarray cannot be specified as repeats argument"
+    def repeat(x, repeats, axis=None):
+        if hasattr(repeats, "shape"):
+            raise ValueError("cupy.ndaray cannot be specified as repeats argument.")
+        return np.repeat(x, repeats, axis=axis)
+
+    cupy_like = types.SimpleNamespace(repeat=repeat)
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    out = CuPy().repeat(cupy_like, x, np.array([2, 0]), 0)
+    np.testing.assert_array_equal(out, [[1.0, 2.0], [1.0, 2.0]])
+    np.testing.assert_array_equal(CuPy().repeat(cupy_like, x, 2, 1), np.repeat(x, 2, axis=1))
+
+
 def test_to_device_onto_a_gpu_goes_through_cupy(fake_cupy):
     host_array = np.arange(3.0)
     Numpy().to_device(host_array, Device("cuda:1"))

@@ -334,6 +334,10 @@ class Library:
         """``x[key]``, as the rules index (cubed overrides it)."""
         return x[key]
 
+    def repeat(self, xp, x, repeats, axis):
+        """``xp.repeat(x, repeats, axis=axis)``, ``repeats`` an int or an array."""
+        return xp.repeat(x, repeats, axis=axis)
+
     def assign(self, xp, z, key, value):
         """``z[key] = value`` on a fresh array ``z``, returning the result."""
         z[key] = value

@@ -22,6 +22,10 @@ class CuPy(Library):
     def writes_in_order(self, x) -> bool:
         return False  # "undefined" for a repeated index, in CuPy's own words
 
+    def repeat(self, xp, x, repeats, axis):
+        # CuPy before 15 refuses an array of repeats; the result's length reads them anyway
+        return xp.repeat(x, repeats.tolist() if hasattr(repeats, "shape") else repeats, axis=axis)
+
     def device_of(self, x) -> Device:
         return Device._make("cuda", x.device.id)
 

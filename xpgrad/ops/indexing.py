@@ -253,7 +253,7 @@ class repeat(_Gather):
 
     @staticmethod
     def gather(xp, x, repeats, axis):
-        return xp.repeat(x, repeats, axis=axis)
+        return adapter_of(xp).repeat(xp, x, repeats, axis)
 
 
 class tile(_Gather):
