@@ -529,6 +529,25 @@ def test_cupy_repeat_takes_an_array_of_repeats():
     np.testing.assert_array_equal(CuPy().repeat(cupy_like, x, 2, 1), np.repeat(x, 2, axis=1))
 
 
+def test_cupy_solve_follows_the_standard_on_batches_and_vectors():
+    # CuPy 13 read a b of shape a.shape[:-1] as vectors ((3, 3, 3) and (3, 3) gave (3, 3)),
+    # and CuPy 13 and 14 refuse batch axes that differ; this stand-in does both
+    def solve(a, b):
+        if a.shape[:-2] != b.shape[:-2] or a.ndim != b.ndim:
+            raise ValueError("a and b must have the same batch shape")
+        return np.linalg.solve(a, b)
+
+    fake = types.SimpleNamespace(linalg=types.SimpleNamespace(solve=solve),
+                                 broadcast_to=np.broadcast_to)
+    fn = CuPy().linalg_function(fake, "solve")
+    rng = np.random.default_rng(0)
+    for sa, sb in [((3, 3, 3), (3, 3)), ((2, 3, 3), (3,)), ((3, 1, 4, 4), (2, 4, 1)),
+                   ((4, 4), (5, 4, 2)), ((4, 4), (4,))]:
+        a, b = rng.normal(size=sa) + 4 * np.eye(sa[-1]), rng.normal(size=sb)
+        want = np.linalg.solve(a, b)  # NumPy 2 follows the standard
+        np.testing.assert_allclose(fn(a, b), want, rtol=1e-12)
+
+
 def test_to_device_onto_a_gpu_goes_through_cupy(fake_cupy):
     host_array = np.arange(3.0)
     Numpy().to_device(host_array, Device("cuda:1"))

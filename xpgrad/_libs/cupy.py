@@ -9,6 +9,8 @@ CuPy is imported inside each function, never when this module is imported.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._device import Device, require_available
 from . import Library, complex_parts
 
@@ -25,6 +27,12 @@ class CuPy(Library):
     def repeat(self, xp, x, repeats, axis):
         # CuPy before 15 refuses an array of repeats; the result's length reads them anyway
         return xp.repeat(x, repeats.tolist() if hasattr(repeats, "shape") else repeats, axis=axis)
+
+    def linalg_function(self, xp, name: str):
+        fn = super().linalg_function(xp, name)
+        if name == "solve" and fn is not None:
+            return lambda a, b: _solve(xp, fn, a, b)
+        return fn
 
     def device_of(self, x) -> Device:
         return Device._make("cuda", x.device.id)
@@ -64,6 +72,18 @@ class CuPy(Library):
         out = xp.zeros(n, dtype=dt)
         cupy.add.at(out, index, values)
         return out
+
+
+def _solve(xp, fn, a, b):
+    """The standard's ``solve`` from CuPy's: a 1-D b is one vector for every matrix of a,
+    and the batch axes broadcast. CuPy 13 reads a b of shape a.shape[:-1] as a stack of
+    vectors (a (3, 3, 3) and b (3, 3) gave (3, 3) for (3, 3, 3)), and CuPy 13 and 14
+    refuse batch axes that differ."""
+    if b.ndim == 1:
+        return _solve(xp, fn, a, b[:, None])[..., 0]
+    batch = tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    return fn(xp.broadcast_to(a, batch + tuple(a.shape[-2:])),
+              xp.broadcast_to(b, batch + tuple(b.shape[-2:])))
 
 
 def to_gpu(array, index: int):

@@ -872,7 +872,7 @@ def _solve_beside_nan(xp, a_h, g):
     ValueError if one of those is singular too."""
     bad = _matrix_axes(xp, xp.any(xp.logical_not(xp.isfinite(a_h)), axis=(-2, -1)))
     eye = xp.eye(a_h.shape[-1], dtype=a_h.dtype, device=_dev(a_h))
-    db = _unless_singular(xp.linalg.solve, xp.where(bad, eye, a_h), g)
+    db = _unless_singular(linalg_function("solve", xp), xp.where(bad, eye, a_h), g)
     if db is None:
         raise ValueError(
             "solve.backward: the gradient solves with a^H, which the array library calls "
@@ -907,7 +907,7 @@ class solve(Rule):
         if vector:
             g, o = xp.expand_dims(g, axis=-1), xp.expand_dims(o, axis=-1)
         a_h = mT(xp, conj_if_complex(xp, a))
-        db = _unless_singular(xp.linalg.solve, a_h, g)
+        db = _unless_singular(linalg_function("solve", xp), a_h, g)
         if db is None:
             db = _solve_beside_nan(xp, a_h, g)
         ga = gb = None
