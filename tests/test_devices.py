@@ -342,3 +342,34 @@ def test_a_tensors_device_keeps_its_library_through_copies_and_pickle(library):
         assert copied == t.device and copied.library == t.device.library
         made = xpgrad.array_api.zeros(2, device=copied)
         assert type(made.data) is type(t.data)
+
+
+def test_a_torch_tensors_gpu_device_needs_no_cupy():
+    # the README's `with xpgrad.default_device(t.device):` for torch data asked CuPy
+    # how many GPUs there are: torch users without CuPy got "cupy is not installed"
+    torch = pytest.importorskip("torch")
+    lines = run_python(
+        "import sys, torch, xpgrad\n"
+        "from xpgrad._device import ArrayDevice, Device\n"
+        "d = ArrayDevice._on(Device('cuda:0'), 'torch', torch.device('cuda:0'))  # t.device\n"
+        "with xpgrad.default_device(d) as got:\n"
+        "    print(got, got.library)\n"
+        "xpgrad.synchronize(d)  # torch has run nothing on a GPU: nothing to wait for\n"
+        "print('cupy' in sys.modules)\n"
+    )
+    assert lines[:2] == ["cuda:0 torch", "False"]
+    with pytest.raises(RuntimeError, match=r"default_device: device 'cuda:7' is not available "
+                                           r"\(torch sees \d+ CUDA GPUs?\)"):
+        xpgrad.default_device(torch.device("cuda:7")).__enter__()
+
+
+def test_a_torch_device_makes_torch_arrays_of_numbers():
+    # a library's device object makes that library's arrays (README): torch's made NumPy's
+    torch = pytest.importorskip("torch")
+    import xpgrad.array_api as xa
+
+    assert type(xpgrad.tensor([1.0, 2.0], device=torch.device("cpu")).data) is torch.Tensor
+    with xpgrad.default_device(torch.device("cpu")) as dev:
+        assert dev == "cpu" and dev.library == "torch"
+        for made in (xa.zeros(3), xa.asarray([1.0, 2.0]), xpgrad.tensor(2.0)):
+            assert type(made.data) is torch.Tensor

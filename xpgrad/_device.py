@@ -230,9 +230,13 @@ def parse_device(device: object, op: str) -> Device:
 def require_available(device: object, op: str) -> Device:
     """Parse ``device`` and raise ``RuntimeError`` naming ``op`` unless it can be used now."""
     dev = parse_device(device, op)
-    if dev.kind == "cpu":
-        return dev
-    count, why = _cuda_status_cached()
+    if dev.kind == "cpu" or getattr(dev, "library", "cupy") != "cupy":
+        return dev  # a Tensor's device (t.device) of torch or JAX: its library put data there
+    if type(device).__module__ == "torch":  # torch's GPUs, which need no CuPy
+        count = sys.modules["torch"].cuda.device_count()
+        why = f"torch sees {count} CUDA GPU{'' if count == 1 else 's'}"
+    else:
+        count, why = _cuda_status_cached()
     if dev.index < count:
         return dev
     if count:
@@ -269,7 +273,10 @@ def default_device(device: object):
     ...     get_default_device()
     Device('cpu')
     """
-    token = _DEFAULT.set(require_available(device, "default_device"))
+    dev = require_available(device, "default_device")
+    if type(device).__module__ == "torch":  # its arrays are torch's, as t.device's are
+        dev = ArrayDevice._on(dev, "torch", device)
+    token = _DEFAULT.set(dev)
     try:
         yield _DEFAULT.get()
     finally:
@@ -279,15 +286,17 @@ def default_device(device: object):
 def synchronize(device: object = None) -> None:
     """Wait until all queued work on ``device`` (default: the default device) is done.
 
-    A no-op on the CPU. On ``cuda:N`` it waits for CuPy's work on that GPU, and
-    for torch's too when torch is already imported.
+    A no-op on the CPU. On ``cuda:N`` it waits for CuPy's work on that GPU (not
+    for a torch or JAX Tensor's device, ``t.device``, which needs no CuPy), and
+    for torch's too once torch has used the GPU.
     """
     dev = get_default_device() if device is None else require_available(device, "synchronize")
     if dev.kind == "cpu":
         return
-    import cupy
+    if getattr(dev, "library", "cupy") == "cupy" and type(device).__module__ != "torch":
+        import cupy
 
-    cupy.cuda.Device(dev.index).synchronize()
+        cupy.cuda.Device(dev.index).synchronize()
     torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
+    if torch is not None and torch.cuda.is_initialized():  # else: no work, and no context
         torch.cuda.synchronize(dev.index)

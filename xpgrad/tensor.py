@@ -2049,10 +2049,9 @@ def _to_tensor_data(data, device, dtype):
     else:
         resolve("tensor", data)  # an array, of known sizes, or a TypeError naming tensor()
     if device is not None:
-        if python is not None and not isinstance(device, (str, Device)) and (
-                type(device).__module__ != "torch"):
-            # a library's device object (JAX's, array_api_strict's): numbers become
-            # that library's arrays there, as the namespace's asarray makes them
+        if python is not None and not isinstance(device, (str, Device)):
+            # a library's device object (torch's, JAX's, array_api_strict's): numbers
+            # become that library's arrays there, as the namespace's asarray makes them
             data = _NAMESPACE[0].asarray(python, device=device).data
         else:
             data = _to_device(data, device_for(data, device, "tensor"))
