@@ -1100,7 +1100,8 @@ class slogdet(Rule):
         regular = g4 * mT(xp, inverse)
         # G * cof / (+0), written without dividing (no warnings): +-inf, NaN at 0 / 0
         lean = g4 * _cofactor_svd(xp, x, rounded_to_zero=True)
-        at_singular = xp.where(lean == 0, math.nan, xp.where(lean > 0, math.inf, -math.inf))
+        at_singular = xp.where(lean == 0, math.nan, xp.where(  # an array among the choices:
+            lean > 0, math.inf, xp.full_like(lean, -math.inf)))  # the standard's where asks it
         at_singular = xp.where(g4 == 0, 0.0, at_singular)
         return (cast(xp, xp.where(s4, at_singular, regular), x.dtype),)
 
