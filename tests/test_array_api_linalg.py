@@ -285,3 +285,18 @@ def test_cross_reads_its_axis_on_the_broadcast_shape(backend, sa, sb, axis):
 def test_errors_name_the_op(call, kind, match):
     with pytest.raises(kind, match=match):
         call()
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax", "array_api_strict")),
+                         indirect=True)
+def test_matrix_rank_reads_rtol_relative_to_the_largest_singular_value(backend):
+    # JAX's compares S with rtol itself: diag(10, 6, 1) at rtol 0.5 was rank 3 for 2
+    m = np.diag([10.0, 6.0, 1.0])
+    assert int(host(xa.linalg.matrix_rank(xpgrad.tensor(backend.asarray(m)), rtol=0.5))) == 2
+    both = xpgrad.tensor(backend.asarray(np.stack([m, m])))
+    got = xa.linalg.matrix_rank(both, rtol=backend.asarray(np.array([0.5, 0.05])))
+    np.testing.assert_array_equal(host(got), [2, 3])
+    # no rows or no columns: rank 0, as torch's (NumPy's and JAX's took the max of nothing)
+    for shape, want in (((0, 3), 0), ((0, 0), 0), ((2, 3, 0), [0, 0])):
+        np.testing.assert_array_equal(
+            host(xa.linalg.matrix_rank(xpgrad.tensor(backend.asarray(np.zeros(shape))))), want)

@@ -436,7 +436,8 @@ class Chunked(Library):
 
 def rank_from_singular_values(xp, sv, shape, rtol):
     """The standard's ``matrix_rank`` of matrices of ``shape`` from their
-    singular values ``sv``, for libraries whose own is missing (dask, cubed)."""
+    singular values ``sv``, for libraries whose own is missing (dask, cubed) or
+    reads ``rtol`` otherwise (JAX's: an absolute bound)."""
     if rtol is None:
         rtol = max(shape[-2:]) * float(xp.finfo(sv.dtype).eps)
     elif hasattr(rtol, "ndim"):

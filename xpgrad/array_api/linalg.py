@@ -12,6 +12,7 @@ import operator as _operator
 from collections import namedtuple as _namedtuple
 
 from .. import ops
+from .._backend import adapter_of as _adapter_of
 from .._backend import dtype_info as _dtype_info
 from .._backend import resolve as _resolve
 from ..ops._common import BACKEND_ERRORS as _BACKEND_ERRORS
@@ -211,6 +212,13 @@ def slogdet(x, /):
 
 @no_gradient("An integer: no gradient.")
 def matrix_rank(x, /, *, rtol=None):
+    data = _data(x)
+    if getattr(data, "ndim", 2) >= 2 and 0 in tuple(data.shape[-2:]):
+        # no singular values, whose largest NumPy's and JAX's take: rank 0 (torch's)
+        xp, scope = _resolve("matrix_rank", data)
+        with scope:
+            index = _adapter_of(xp).index_dtype(xp)
+            return constant(xp.sum(xp.zeros_like(data, dtype=index), axis=(-2, -1)))
     return _native("matrix_rank", "matrix_rank", x, rtol=_data(rtol))
 
 
