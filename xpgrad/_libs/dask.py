@@ -232,6 +232,9 @@ class DaskNamespace:
         self._base = base
         self.__name__ = base.__name__
         self.linalg = _DaskLinalg(base.linalg)
+        # dask arrays hold float16, which array_api_compat's namespace does not name:
+        # astype, zeros_like and the transforms asked it for float16 and raised
+        self.float16 = np.float16
 
     def __getattr__(self, name: str):
         value = getattr(self._base, name)
