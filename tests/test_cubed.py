@@ -494,3 +494,28 @@ def test_take_along_axis_and_std_over_many_chunks():
     np.testing.assert_allclose(float(loss.data.compute()), h.std(axis=0, ddof=1).sum(), rtol=1e-12)
     sd = h.std(axis=0, ddof=1)
     np.testing.assert_allclose(s.grad.compute(), (h - h.mean(axis=0)) / (sd * 1999), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}),
+                                          ("Adam", {"lr": 0.1, "amsgrad": True})])
+def test_a_numpy_state_loads_into_parameters_of_their_own_spec(name, kwargs):
+    # the state became cubed arrays of cubed's default spec and chunks, which the next
+    # step refused to mix with the parameters' ("Arrays must have same spec")
+    h = np.array([1.0, -2.0, 3.0])
+    w0 = xpgrad.tensor(h.copy(), requires_grad=True)
+    o0 = getattr(xpgrad.optim, name)([w0], **kwargs)
+    for _ in range(2):
+        o0.zero_grad()
+        xp.sum(w0 * w0 * w0).backward()
+        o0.step()
+        if _ == 0:
+            saved = o0.state_dict()
+            w = xpgrad.tensor(arr(w0.data, (2,)), requires_grad=True)
+    opt = getattr(xpgrad.optim, name)([w], **kwargs)
+    opt.load_state_dict(saved)
+    for key, value in opt.state[w].items():
+        if key != "step":
+            assert value.spec == SPEC and value.chunks == ((2, 1),), key
+    xp.sum(w * w * w).backward()
+    opt.step()
+    np.testing.assert_allclose(w.data.compute(), w0.data, rtol=1e-14)

@@ -22,7 +22,10 @@ import copy
 import math
 import numbers
 
-from .._backend import LIBS, convert, dtype_info, resolve
+import numpy as np
+
+from .._backend import LIBS, adapter_of, convert, dtype_info, resolve
+from .._libs import Chunked
 from .._shapes import fmt
 from ..tensor import Tensor, _refresh_views, enable_grad, no_grad
 
@@ -453,11 +456,18 @@ def _option_hint(opt: Optimizer, name: str) -> str:
     )
 
 
+_HOST = np.empty(0)  # convert(v, like=_HOST): v's values as NumPy's
+
+
 def _like_param(op: str, where: str, p: Tensor, value):
     """``value`` as a new array of ``p``'s library, device, dtype and shape."""
     data = p.data
+    adapter = adapter_of(resolve(op, data)[0])
     try:
         v = convert(value, like=data)
+        if isinstance(adapter, Chunked):  # the parameter's chunks, and cubed's spec, which
+            # convert's default one would not mix with ("Arrays must have same spec")
+            v = adapter.as_chunks(convert(value, like=_HOST), tuple(data.chunks), data)
     except TypeError:
         raise TypeError(f"{op}: {where} is {_what(value)}, not an array") from None
     if tuple(v.shape) != tuple(data.shape):
