@@ -11,6 +11,8 @@ complex inputs, integer inputs and the errors.
 from __future__ import annotations
 
 import array_api_compat
+import math
+
 import numpy as np
 import pytest
 
@@ -677,3 +679,14 @@ def test_a_python_number_over_an_array_is_rounded_once(backend, dtype):
         np.testing.assert_array_equal(host(a / x), want.numpy())
     xp.sum(xp.divide(0.0, x)).backward()  # -(G * out / b): -0 everywhere, not NaN
     assert not np.isnan(host(x.grad)).any() and (host(x.grad) == 0).all()
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_complex_abs_gradient_at_a_subnormal_modulus(backend):
+    # x / |x| as a complex division overflowed its 1 / |x|: NaN + NaN j at 5e-324
+    z = np.array([5e-324 + 0j, 1e-310 + 1e-310j, -5e-324j, 3.0 - 4.0j])
+    x = xpgrad.tensor(backend.asarray(z), requires_grad=True)
+    xp.sum(xp.abs(x)).backward()
+    r = math.sqrt(0.5)
+    want = [1.0, r + r * 1j, -1j, 0.6 - 0.8j]
+    np.testing.assert_allclose(host(x.grad), want, rtol=1e-12)  # 1e-310 holds 44 bits

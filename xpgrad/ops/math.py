@@ -72,9 +72,13 @@ class abs(Unary):  # noqa: A001 - the standard's name
     @staticmethod
     def grad(xp, g, s):
         if dtype_info(xp, s.x.dtype).complex:
-            # 0 at 0 as a constant (x / 1 there moved with x: a second derivative of v)
+            # 0 at 0 as a constant (x / 1 there moved with x: a second derivative of v);
+            # each part over |x| alone: complex division overflowed 1 / |x| at a subnormal
+            # |x| (NaN for 1 + 0j at 5e-324)
             zero = s.out == 0
-            return g * xp.where(zero, 0.0, s.x / xp.where(zero, xp.ones_like(s.out), s.out))
+            den = xp.where(zero, xp.ones_like(s.out), s.out)
+            unit = xp.real(s.x) / den + 1j * (xp.imag(s.x) / den)
+            return g * xp.where(zero, 0.0, unit)
         return g * xp.sign(s.x)
 
 
