@@ -231,3 +231,15 @@ def test_a_metrics_float_made_a_tensor_again_is_refused():
     with xpgrad.no_grad():
         assert float(xp.asarray(mse)) == 0.5  # for logging: fine
     assert float(xp.asarray(float(p.detach()[0]))) == 0.0
+
+
+def test_a_tensor_that_requires_grad_made_a_tensor_again_is_refused():
+    # xpgrad.tensor(t) took t's values and dropped its graph: inside grad, 0 for [2, 4]
+    xp = xpgrad.array_api
+    with pytest.raises(TypeError, match=r"^tensor: data is a Tensor that requires grad"):
+        xpgrad.grad(lambda v: xp.sum(xpgrad.tensor(v) ** 2))(np.array([1.0, 2.0]))
+    p = xpgrad.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert xpgrad.tensor(p, requires_grad=True).is_leaf  # a new leaf, as asked
+    assert not xpgrad.tensor(p.detach()).requires_grad
+    with xpgrad.no_grad():
+        assert not xpgrad.tensor(p).requires_grad

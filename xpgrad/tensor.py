@@ -2105,6 +2105,12 @@ def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Ten
         return t
     if not requires_grad:  # a new leaf of it is another thing: asked for
         refuse_read("tensor", data)
+        if type(data) is Tensor and data.requires_grad and _GRAD_ENABLED.get():
+            raise TypeError(  # torch's torch.tensor(t) warns; its gradient would be 0
+                "tensor: data is a Tensor that requires grad, and a new tensor of its values "
+                "would carry no gradient (inside xpgrad.grad, a gradient of 0); use the "
+                "Tensor itself (xp.asarray(t) keeps its graph), or t.detach() for a constant"
+            )
     data = _to_tensor_data(data, device, dtype)
     return Tensor(data, requires_grad=requires_grad)
 
