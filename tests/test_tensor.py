@@ -1134,3 +1134,12 @@ def test_torch_reads_a_uint8_index_array_as_integers():
     np.testing.assert_array_equal(y.data.numpy(), [10.0, 0.0, 30.0])
     xpgrad.array_api.sum(y).backward()
     np.testing.assert_array_equal(t.grad.numpy(), [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("data, dtype, bad", [(2**40, "int32", 2**40), ([-1, 300], "uint8", -1),
+                                              ([-1], "uint64", -1), ([7, 200], "int8", 200)])
+def test_python_integers_outside_the_dtype_are_refused(data, dtype, bad):
+    # they were cast after NumPy read them as int64, wrapping: 2**40 as int32 was 0
+    with pytest.raises(ValueError, match=rf"^tensor: the integer {bad} is out of range for {dtype}"):
+        xpgrad.tensor(data, dtype=dtype)
+    np.testing.assert_array_equal(xpgrad.tensor([0, 127], dtype="int8").data, [0, 127])

@@ -2058,10 +2058,30 @@ def _to_tensor_data(data, device, dtype):
     if dtype is not None:
         xp, scope = resolve("tensor", data)
         native = _dtypes.library_dtype(xp, dtype, "tensor")
+        if python is not None:
+            _integers_fit(python, native)
         if data.dtype != native:
             with scope:
                 data = xp.astype(data, native)
     return data
+
+
+def _integers_fit(python, native) -> None:
+    """A ValueError where Python integers ``python`` lie outside integer dtype ``native``:
+    the cast would wrap them (2**40 as int32 was 0, -1 as uint8 255), where NumPy's and
+    torch's creation raise."""
+    name = _dtypes.native_name(native)
+    if name is None or not name.startswith(("int", "uint")):
+        return
+    host = np.asarray(python)
+    if host.size and host.dtype.kind in "iu":
+        info = np.iinfo(name)
+        low, high = int(host.min()), int(host.max())
+        if low < info.min or high > info.max:
+            raise ValueError(
+                f"tensor: the integer {low if low < info.min else high} is out of range for "
+                f"{name} ({info.min} to {info.max}); give a dtype that holds it"
+            )
 
 
 def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Tensor:
