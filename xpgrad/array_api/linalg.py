@@ -213,7 +213,7 @@ def slogdet(x, /):
 @no_gradient("An integer: no gradient.")
 def matrix_rank(x, /, *, rtol=None):
     data = _data(x)
-    if getattr(data, "ndim", 2) >= 2 and 0 in tuple(data.shape[-2:]):
+    if hasattr(data, "shape") and data.ndim >= 2 and 0 in tuple(data.shape[-2:]):
         # no singular values, whose largest NumPy's and JAX's take: rank 0 (torch's)
         xp, scope = _resolve("matrix_rank", data)
         with scope:
