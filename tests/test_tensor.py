@@ -1143,3 +1143,25 @@ def test_python_integers_outside_the_dtype_are_refused(data, dtype, bad):
     with pytest.raises(ValueError, match=rf"^tensor: the integer {bad} is out of range for {dtype}"):
         xpgrad.tensor(data, dtype=dtype)
     np.testing.assert_array_equal(xpgrad.tensor([0, 127], dtype="int8").data, [0, 127])
+
+
+def test_an_operand_of_an_unknown_type_gets_its_own_reflected_method():
+    # the arithmetic operators raised, so another class's __radd__ never ran (torch's
+    # and NumPy's return NotImplemented); lists keep xpgrad's error, which says what to do
+    class Other:
+        def __radd__(self, o):
+            return "Other.__radd__"
+
+        def __rmatmul__(self, o):
+            return "Other.__rmatmul__"
+
+        def __rpow__(self, o):
+            return "Other.__rpow__"
+
+    t = xpgrad.tensor([1.0, 1.0], requires_grad=True)
+    assert (t + Other(), t @ Other(), t ** Other()) == (
+        "Other.__radd__", "Other.__rmatmul__", "Other.__rpow__")
+    for other, op in ((Other(), "sub"), ([1.0, 2.0], "add"), (None, "add")):  # none to run
+        with pytest.raises(TypeError, match=rf"^{op}: b "):
+            t - other if op == "sub" else t + other
+    assert type(t).__radd__.__name__ == "__radd__"

@@ -258,6 +258,30 @@ def _check_requires_grad(xp, data, flag, where: str) -> bool:
     return flag
 
 
+def _arithmetic(rule, name: str):
+    """``Tensor.<name>`` and its reflected method: ``rule`` applied. Where the other
+    operand is of a type xpgrad does not know (not an array, a number or a sequence)
+    that has the reflected method, NotImplemented, so that it runs, as torch and NumPy
+    let it; else xpgrad's error, which says what to do."""
+    mirrored = "__r" + name[2:]
+
+    def method(self, other):
+        try:
+            return apply(rule, (self, other))
+        except TypeError:
+            if hasattr(type(other), mirrored) and not hasattr(other, "shape") and not (
+                    isinstance(other, (_SCALARS, str, bytes, list, tuple))):
+                return NotImplemented
+            raise
+
+    def reflected(self, other):  # the other's own method declined: xpgrad's error stands
+        return apply(rule, (other, self))
+
+    method.__name__, reflected.__name__ = name, mirrored
+    method.__qualname__, reflected.__qualname__ = "Tensor." + name, "Tensor." + mirrored
+    return method, reflected
+
+
 class Tensor:
     """An array with an optional gradient. Build one with :func:`xpgrad.tensor`.
 
@@ -670,41 +694,15 @@ class Tensor:
                 _run_backward(self, grad, xp, retain_graph)
 
     # -- operators --------------------------------------------------------
-    def __matmul__(self, other):
-        return apply(ops.matmul, (self, other))
+    __matmul__, __rmatmul__ = _arithmetic(ops.matmul, "__matmul__")
 
-    def __rmatmul__(self, other):
-        return apply(ops.matmul, (other, self))
-
-    def __add__(self, other):
-        return apply(ops.add, (self, other))
-
-    def __radd__(self, other):
-        return apply(ops.add, (other, self))
-
-    def __sub__(self, other):
-        return apply(ops.sub, (self, other))
-
-    def __rsub__(self, other):
-        return apply(ops.sub, (other, self))
-
-    def __mul__(self, other):
-        return apply(ops.mul, (self, other))
-
-    def __rmul__(self, other):
-        return apply(ops.mul, (other, self))
-
-    def __truediv__(self, other):
-        return apply(ops.div, (self, other))
-
-    def __rtruediv__(self, other):
-        return apply(ops.div, (other, self))
-
-    def __pow__(self, exponent):
-        return apply(ops.pow, (self, exponent))
-
-    def __rpow__(self, base):
-        return apply(ops.pow, (base, self))
+    # arithmetic with a gradient: NotImplemented for an operand of an unknown type, so
+    # that its own reflected method runs (torch's and NumPy's do so too)
+    __add__, __radd__ = _arithmetic(ops.add, "__add__")
+    __sub__, __rsub__ = _arithmetic(ops.sub, "__sub__")
+    __mul__, __rmul__ = _arithmetic(ops.mul, "__mul__")
+    __truediv__, __rtruediv__ = _arithmetic(ops.div, "__truediv__")
+    __pow__, __rpow__ = _arithmetic(ops.pow, "__pow__")
 
     def __neg__(self):
         return apply(ops.neg, (self,))
@@ -715,11 +713,7 @@ class Tensor:
     def __abs__(self):
         return apply(ops.abs, (self,))
 
-    def __mod__(self, other):
-        return apply(ops.remainder, (self, other))
-
-    def __rmod__(self, other):
-        return apply(ops.remainder, (other, self))
+    __mod__, __rmod__ = _arithmetic(ops.remainder, "__mod__")
 
     # Comparisons, bitwise and integer operators: no gradient (their values
     # are booleans, integers or piecewise constant), so they delegate.
