@@ -510,3 +510,18 @@ def test_setitem_with_an_index_array_casts_the_value_as_numpy_does(backend, into
     xp.sum(xp.real(z) * 2.0).backward()
     assert dtype_name(v.grad) == of
     np.testing.assert_array_equal(host(v.grad), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_copy_false_never_copies(backend):
+    # reshape(copy=False) copied where the layout has no view, so a write into the result
+    # left x alone; astype(copy=False) to x's own dtype made a new array (the standard:
+    # a ValueError for the one, x itself for the other)
+    t = xpgrad.tensor(backend.asarray(np.zeros((2, 3))))
+    with pytest.raises(ValueError, match=r"^reshape: copy=False, but x's layout"):
+        xp.reshape(t.T, (-1,), copy=False)
+    r = xp.reshape(t, (-1,), copy=False)
+    r[4] = 7.0
+    assert float(t[1, 1]) == 7.0  # a view, written through
+    assert xp.astype(t, xp.float64, copy=False) is t
+    assert xp.astype(t, xp.float32, copy=False).dtype == xp.float32

@@ -12,7 +12,7 @@ import numbers
 import operator
 
 from .. import ops
-from .._backend import _describe, dtype_info, resolve
+from .._backend import _describe, adapter_of, dtype_info, resolve
 from .._shapes import broadcast_shapes, fmt, normalize_axis
 from ..tensor import Tensor, apply, constant, permuted, reshaped
 from . import _nondiff
@@ -56,7 +56,17 @@ def _int_axes(op: str, axes, name: str) -> tuple:
 def reshape(x, /, shape, *, copy=None):
     if copy:
         x = astype(x, _data(x).dtype, copy=True)
-    return reshaped(x, ops.reshape, tuple(shape))
+    out = reshaped(x, ops.reshape, tuple(shape))
+    if copy is False and out.size:  # the standard: never a copy, a ValueError where one is due
+        data = _data(x)
+        adapter = adapter_of(resolve("reshape", data)[0])
+        if adapter.views and not adapter.shares_memory(out.data, data):
+            raise ValueError(
+                f"reshape: copy=False, but x's layout (of shape {fmt(data.shape)}, a transpose "
+                f"or a strided slice) has no view of shape {fmt(tuple(shape))}; pass copy=None "
+                f"to let reshape copy it"
+            )
+    return out
 
 
 @records(ops.permute_dims)
@@ -225,6 +235,8 @@ def astype(x, dtype, /, *, copy=True, device=None):
     from .. import _dtypes
 
     native = _dtypes.to_native(xp, dtype, "astype")
+    if copy is False and native == data.dtype:  # the standard: x itself
+        return x if type(x) is Tensor else constant(x)
     if not dtype_info(xp, native).inexact:  # an integer or boolean result carries no gradient
         return constant(ops.astype.forward(data, native, copy)[0])
     return apply(ops.astype, (x,), native, copy)
