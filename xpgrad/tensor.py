@@ -1190,7 +1190,12 @@ def _write_step(inner: Tensor, step, new: Tensor) -> Tensor:
         return apply(ops.permute_dims, (new,), inverse)
     if kind is _Reshaped:
         return apply(ops.reshape, (new,), tuple(inner.shape))
-    return apply(ops.setitem, (inner, new), Tensor._native_key(step))
+    key = Tensor._native_key(step)
+    parts = key if type(key) is tuple else (key,)
+    if any([k is None for k in parts]):  # the standard's setitem takes no None (strict's
+        key = tuple([k for k in parts if k is not None])  # raises): its axes of 1 go
+        new = apply(ops.reshape, (new,), tuple(inner.data[key].shape))
+    return apply(ops.setitem, (inner, new), key)
 
 
 def permuted(x, axes: tuple) -> Tensor:
