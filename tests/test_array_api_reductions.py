@@ -252,6 +252,8 @@ ERRORS = [
     ("std-correction", lambda be: xa.std(_t(be, np.ones(3)), correction="1"), TypeError, r"^std: correction"),
     ("vecdot-size", lambda be: xa.vecdot(_t(be, np.ones(3)), _t(be, np.ones(4))), ValueError, r"^vecdot: shapes \(3,\) and \(4,\)"),
     ("vecdot-axis", lambda be: xa.vecdot(_t(be, np.ones(3)), _t(be, np.ones(3)), axis=0), ValueError, r"^vecdot: axis 0"),
+    ("vecdot-0d", lambda be: xa.vecdot(_t(be, np.ones(())), _t(be, np.ones(3))), ValueError,
+     r"^vecdot: x1 and x2 must have at least one axis"),  # was "not in [-0, -1]"
     ("tensordot-size", lambda be: xa.tensordot(_t(be, np.ones((2, 3))), _t(be, np.ones((2, 3))), axes=1), ValueError, r"^tensordot: shapes"),
     ("tensordot-axes", lambda be: xa.tensordot(_t(be, np.ones(2)), _t(be, np.ones(2)), axes="x"), TypeError, r"^tensordot: axes"),
     ("transpose-1d", lambda be: xa.matrix_transpose(_t(be, np.ones(2))), ValueError, r"^matrix_transpose: "),

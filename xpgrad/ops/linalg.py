@@ -386,6 +386,11 @@ class vecdot(Rule):
         n = min(len(sa), len(sb))
         if type(axis) is not int:
             raise TypeError(f"vecdot: axis must be a negative int such as -1; got {axis!r}")
+        if n == 0:
+            raise ValueError(
+                f"vecdot: x1 and x2 must have at least one axis (of vectors); got shapes "
+                f"{fmt(sa)} and {fmt(sb)}: multiply 0-D arrays instead"
+            )
         if not -n <= axis <= -1:
             raise ValueError(
                 f"vecdot: axis {axis} is not in [-{n}, -1] for shapes {fmt(sa)} and {fmt(sb)}; "
@@ -897,7 +902,9 @@ class solve(Rule):
                 f"solve: b of shape {fmt(b.shape)} does not fit a of shape {fmt(a.shape)}: "
                 f"b must be ({a.shape[-1]},) or (..., {a.shape[-1]}, K)"
             )
-        out = run("solve", scope, linalg_function("solve", xp), a, b)
+        fn = linalg_function("solve", xp)
+        out = _solver_run("solve", scope, lambda: fn(a, b),
+                          a if getattr(a.dtype, "itemsize", 0) == 2 else b)
         needs = (differentiable(xp, a), differentiable(xp, b))
         return solve.record(xp, scope, Solved(a, b, out, b.ndim == 1), needs, out)
 
@@ -1051,7 +1058,22 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
     if floating and not dtype_info(xp, x.dtype).inexact:
         raise TypeError(f"{op}: x has dtype {x.dtype}; {op} needs a floating-point array, cast it first")
     fn = linalg_function(op, xp, name)
-    return xp, scope, run(op, scope, lambda: fn(x, **kwargs))
+    return xp, scope, _solver_run(op, scope, lambda: fn(x, **kwargs), x)
+
+
+def _solver_run(op, scope, fn, x):
+    """``run(op, scope, fn)``, where a library that refuses half precision in its linear
+    algebra (NumPy, torch, JAX: TypeError, RuntimeError, NotImplementedError) gets one
+    TypeError that says to cast x."""
+    try:
+        return run(op, scope, fn)
+    except (TypeError, ValueError) as exc:
+        if getattr(x.dtype, "itemsize", 0) == 2 and dtype_info(resolve(op, x)[0], x.dtype).inexact:
+            raise TypeError(
+                f"{op}: x has dtype {x.dtype}, which the array library's linear algebra does "
+                f"not take; cast it to float32 first (xp.astype(x, xp.float32))"
+            ) from exc
+        raise
 
 
 class slogdet(Rule):
