@@ -823,3 +823,14 @@ def test_float16_through_the_transforms_and_the_like_functions():
     np.testing.assert_array_equal(h.compute(), [6.0, 24.0, 54.0])  # 6 x * x
     z = xpgrad.array_api.zeros_like(xpgrad.tensor(x))
     assert z.dtype == np.float16 and z.data.compute().tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_and_min_of_an_empty_array_along_a_nonempty_axis(name):
+    # dask reduced each empty block and failed at compute ("zero-size array to reduction
+    # operation maximum"), where NumPy gives the empty result
+    x = xpgrad.tensor(da.zeros((0, 3), chunks=(1, 2)), requires_grad=True)
+    out = getattr(xpgrad.array_api, name)(x, axis=1)
+    assert out.shape == (0,) and out.data.compute().shape == (0,)
+    xpgrad.array_api.sum(out).backward()
+    assert x.grad.compute().shape == (0, 3)

@@ -225,6 +225,16 @@ class Dask(Chunked):
         return super().linalg_function(xp, name)
 
 
+def _extremum(xp, name, x, axis, keepdims):
+    """dask's max or min, where an empty result (of an empty axis that is kept) is empty:
+    dask's reduces each empty block and fails at compute ("zero-size array to reduction
+    operation maximum"), where NumPy gives the empty result."""
+    out = getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+    if 0 in tuple(out.shape) and x.size == 0:
+        return xp.zeros(tuple(out.shape), dtype=x.dtype)
+    return out
+
+
 class DaskNamespace:
     """``array_api_compat.dask.array`` whose ``linalg`` takes batches (below)."""
 
@@ -240,6 +250,12 @@ class DaskNamespace:
         value = getattr(self._base, name)
         setattr(self, name, value)
         return value
+
+    def max(self, x, /, *, axis=None, keepdims=False):
+        return _extremum(self._base, "max", x, axis, keepdims)
+
+    def min(self, x, /, *, axis=None, keepdims=False):
+        return _extremum(self._base, "min", x, axis, keepdims)
 
     def broadcast_to(self, x, /, shape, *, chunks=None):
         """dask gives a new or broadcast dimension one chunk of its whole
