@@ -1165,3 +1165,11 @@ def test_an_operand_of_an_unknown_type_gets_its_own_reflected_method():
         with pytest.raises(TypeError, match=rf"^{op}: b "):
             t - other if op == "sub" else t + other
     assert type(t).__radd__.__name__ == "__radd__"
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, None, np.ones(1)])
+def test_requires_grad_takes_a_bool_only(flag):
+    # any truthy value was read as True ("yes", an array), as torch refuses
+    with pytest.raises(TypeError, match=r"requires_grad must be True or False"):
+        xpgrad.tensor([1.0], requires_grad=flag)
+    assert xpgrad.tensor([1.0], requires_grad=np.True_).requires_grad

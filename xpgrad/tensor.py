@@ -248,6 +248,8 @@ def _serialized(fn):
 
 
 def _check_requires_grad(xp, data, flag, where: str) -> bool:
+    if type(flag) is not bool and not isinstance(flag, np.bool_):  # "yes", 0.0, an array
+        raise TypeError(f"{where}: requires_grad must be True or False; got {flag!r}")
     flag = bool(flag)
     if flag and not dtype_info(xp, data.dtype).inexact:
         raise TypeError(
