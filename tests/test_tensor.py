@@ -1173,3 +1173,18 @@ def test_requires_grad_takes_a_bool_only(flag):
     with pytest.raises(TypeError, match=r"requires_grad must be True or False"):
         xpgrad.tensor([1.0], requires_grad=flag)
     assert xpgrad.tensor([1.0], requires_grad=np.True_).requires_grad
+
+
+def test_complex_to_a_python_float_and_ranges_and_generators():
+    # float() of a complex torch tensor said "RuntimeError ... overflow" as a ValueError;
+    # range(3) was refused though NumPy and torch read it; a generator's error said to
+    # wrap it with xpgrad.tensor, the call being made
+    torch = pytest.importorskip("torch")
+    for t in (xpgrad.tensor(torch.tensor(1 + 2j)), xpgrad.tensor(np.array(1 + 2j))):
+        for convert in (float, int):
+            with pytest.raises(TypeError, match=r"this tensor is complex .* xp.real\(t\)"):
+                convert(t)
+        assert complex(t) == 1 + 2j
+    np.testing.assert_array_equal(xpgrad.tensor(range(3)).data, [0, 1, 2])
+    with pytest.raises(TypeError, match=r"^tensor: data is a generator, an iterator; make it a list"):
+        xpgrad.tensor(i for i in range(3))

@@ -607,6 +607,11 @@ class Tensor:
                 f"this one has shape {fmt(self.shape)}"
             )
         data = self.data
+        if (kind is float or kind is int) and _dtypes.isdtype(self.dtype, "complex floating"):
+            raise TypeError(  # torch's says "overflow", NumPy's names no op
+                f"{name}: this tensor is complex ({self.dtype}), which has no Python "
+                f"{kind.__name__}; take xp.real(t) (or xp.abs(t)) first"
+            )
         try:
             if self.ndim != 0:  # array_api_strict arrays have no reshape method
                 xp, scope = resolve(name, data)
@@ -2033,6 +2038,11 @@ def _to_tensor_data(data, device, dtype):
     """``data`` as a native array on ``device`` in ``dtype``."""
     if type(data) is Tensor:
         data = data.data
+    if type(data) is range:  # as NumPy and torch read it
+        data = list(data)
+    elif hasattr(data, "__next__"):  # a generator: NumPy would make an object array of it
+        raise TypeError(f"tensor: data is a {type(data).__name__}, an iterator; make it a "
+                        f"list first (list(...))")
     python = data if isinstance(data, (_SCALARS, list, tuple)) else None  # no library yet
     if python is not None:
         what = f"a {type(data).__name__}"
