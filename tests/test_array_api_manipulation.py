@@ -525,3 +525,24 @@ def test_copy_false_never_copies(backend):
     assert float(t[1, 1]) == 7.0  # a view, written through
     assert xp.astype(t, xp.float64, copy=False) is t
     assert xp.astype(t, xp.float32, copy=False).dtype == xp.float32
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "array_api_strict")), indirect=True)
+def test_diff_of_order_zero_and_past_the_axis_length(backend):
+    # n=0 returned x with prepend and append attached ([9, 1, 2, 4], and a gradient for
+    # prepend), where NumPy, torch and JAX return x; array_api_strict refused x[1:] once
+    # the axis was empty (n=2 of one element)
+    x = xpgrad.tensor(backend.asarray(np.array([1.0, 2.0, 4.0])), requires_grad=True)
+    p = xpgrad.tensor(backend.asarray(np.array([9.0])), requires_grad=True)
+    y = xp.diff(x, n=0, prepend=p, append=p)
+    np.testing.assert_array_equal(host(y), [1.0, 2.0, 4.0])
+    xp.sum(y * y).backward()
+    np.testing.assert_array_equal(host(x.grad), [2.0, 4.0, 8.0])
+    assert p.grad is None
+    for values, n in (([1.0], 2), ([], 1), ([1.0, 2.0], 5)):
+        t = xpgrad.tensor(backend.asarray(np.array(values)), requires_grad=True)
+        assert xp.diff(t, n=n).shape == (0,)
+    with pytest.raises(ValueError, match=r"^diff: prepend has shape \(1, 1\), where x's is \(3,\)"):
+        xp.diff(x, prepend=xpgrad.tensor(backend.asarray(np.ones((1, 1)))))
+    with pytest.raises(TypeError, match=r"^diff: n must be a non-negative int; got 1.5"):
+        xp.diff(x, n=1.5)

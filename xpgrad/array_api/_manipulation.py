@@ -199,7 +199,9 @@ def meshgrid(*arrays, indexing="xy"):
 )
 def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
     data = _data(x)
-    if type(n) is bool or not isinstance(n, int) or n < 0:
+    if type(n) is bool or not isinstance(n, numbers.Integral):
+        raise TypeError(f"diff: n must be a non-negative int; got {n!r}")
+    if n < 0:
         raise ValueError(f"diff: n must be a non-negative int; got {n!r}")
     axis = normalize_axis(axis, data.ndim, "diff", data.shape)[0]
     for name, part in (("prepend", prepend), ("append", append)):
@@ -208,11 +210,21 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
                 f"diff: {name} is {_describe(part)}, not an array; the standard's diff takes "
                 f"an array of x's shape but along axis (pass xp.full of that shape)"
             )
+        if part is not None and (part.ndim != data.ndim or any(
+                [a != b for i, (a, b) in enumerate(zip(part.shape, data.shape)) if i != axis])):
+            raise ValueError(
+                f"diff: {name} has shape {fmt(part.shape)}, where x's is {fmt(data.shape)}: it "
+                f"must have x's shape except along axis {axis}"
+            )
+    if n == 0:  # x as it is: no differences, and nothing prepended or appended (NumPy's)
+        return x if type(x) is Tensor else constant(x)
     if prepend is not None or append is not None:
         parts = [p for p in (prepend, x, append) if p is not None]
         x = concat(parts, axis=axis)
     lead = (slice(None),) * axis
     for _ in range(n):
+        if x.shape[axis] == 0:  # empty from here on (x[1:] of an empty axis: strict refuses)
+            break
         x = apply(ops.sub, (apply(ops.getitem, (x,), lead + (slice(1, None), ...)),
                              apply(ops.getitem, (x,), lead + (slice(None, -1), ...))))
     return x if type(x) is Tensor else constant(x)
