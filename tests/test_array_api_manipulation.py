@@ -546,3 +546,20 @@ def test_diff_of_order_zero_and_past_the_axis_length(backend):
         xp.diff(x, prepend=xpgrad.tensor(backend.asarray(np.ones((1, 1)))))
     with pytest.raises(TypeError, match=r"^diff: n must be a non-negative int; got 1.5"):
         xp.diff(x, n=1.5)
+
+
+def test_torch_gathers_check_their_indices_and_take_any_integer_dtype():
+    # take_along_dim wraps an index out of range (3 on an axis of 3 read x[0, 0], and its
+    # gradient went to x[1, 0]); it takes int64 indices only, and index_select int32 too
+    torch = pytest.importorskip("torch")
+    x = xpgrad.tensor(torch.arange(6.0, dtype=torch.float64).reshape(2, 3), requires_grad=True)
+    for bad in ([[3], [0]], [[-4], [0]]):
+        with pytest.raises(IndexError, match=rf"^take_along_axis: index {bad[0][0]} is out of bounds"):
+            xp.take_along_axis(x, torch.tensor(bad), axis=1)
+    y = xp.take_along_axis(x, torch.tensor([[-3], [2]], dtype=torch.int32), axis=1)
+    np.testing.assert_array_equal(host(y), [[0.0], [5.0]])
+    xp.sum(y).backward()
+    np.testing.assert_array_equal(host(x.grad), [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    for dtype in (torch.int16, torch.uint8):
+        got = xp.take(x, torch.tensor([2, 0], dtype=dtype), axis=1)
+        np.testing.assert_array_equal(host(got), [[2.0, 0.0], [5.0, 3.0]])

@@ -347,6 +347,10 @@ class Library:
         """A copy of ``a`` with ``[key] = value``; ``a`` is left as it is."""
         return self.assign(xp, xp.asarray(a, copy=True), key, value)
 
+    def take(self, xp, x, indices, axis):
+        """The standard's ``take`` (``axis`` an int)."""
+        return xp.take(x, indices, axis=axis)
+
     def take_along_axis(self, xp, x, indices, axis=-1):
         """The standard's ``take_along_axis``: the namespace's own, or, where
         it has none (dask, cubed), ``take`` of the flattened ``x`` at the flat

@@ -17,6 +17,10 @@ from . import Library
 _UINT8 = ("uint8", "torch.uint8")
 
 
+def _torch():
+    return sys.modules["torch"]
+
+
 class Torch(Library):
     name = "torch"
     views = True
@@ -35,6 +39,26 @@ class Torch(Library):
 
     def writes_in_order(self, x) -> bool:
         return x.device.type == "cpu"  # index_put_ on a GPU: "undefined" for repeats
+
+    def take(self, xp, x, indices, axis):
+        # index_select takes int32 and int64 indices only; the standard, any integers
+        if indices.dtype not in (_torch().int32, _torch().int64):
+            indices = indices.to(_torch().int64)
+        return xp.take(x, indices, axis=axis)
+
+    def take_along_axis(self, xp, x, indices, axis=-1):
+        # take_along_dim takes int64 only, and wraps an index out of range round the axis
+        # (3 on an axis of 3 read 0, whose gradient went elsewhere): NumPy's IndexError
+        torch = _torch()
+        if indices.dtype != torch.int64:
+            indices = indices.to(torch.int64)
+        if indices.numel():
+            n = x.numel() if axis is None else x.shape[axis]
+            low, high = (int(v) for v in torch.aminmax(indices))
+            if low < -n or high >= n:
+                raise IndexError(f"index {low if low < -n else high} is out of bounds for axis "
+                                 f"{axis} with size {n}")
+        return super().take_along_axis(xp, x, indices, axis=axis)
 
     def index_key(self, key):
         # torch reads a uint8 array as a mask (its old byte masks), the standard

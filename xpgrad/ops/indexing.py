@@ -183,7 +183,7 @@ class take(_Gather):
 
     @staticmethod
     def gather(xp, x, indices, axis):
-        return xp.take(x, indices, axis=0 if axis is None else axis)
+        return adapter_of(xp).take(xp, x, indices, 0 if axis is None else axis)
 
     @staticmethod
     def positions(xp, x, indices, axis):
