@@ -732,3 +732,23 @@ def test_dets_hessian_at_a_singular_matrix_on_every_backend(backend):
         want[i, j, j, i] = -d[k]
     h = xpgrad.hessian(lambda t: xa.linalg.det(t))(backend.asarray(np.diag(d)))
     np.testing.assert_allclose(host(h), want, atol=1e-12)
+
+
+def test_det_second_derivative_past_the_minors_limit_raises_below_rank_n_minus_1():
+    # the SVD's form of the cofactor (0 at rank n - 2) differentiated to 0 where
+    # det(A + tV) = -t^2 asks -1 per entry, silently, where the README says it raises
+    n = 65
+    a = np.diag(np.r_[np.ones(n - 2), 0.0, 0.0])
+    v = np.zeros((n, n))
+    v[n - 1, n - 2] = v[n - 2, n - 1] = 1.0
+    with pytest.raises(ValueError, match=r"^det.backward: a second derivative of det at a singular "
+                                         r"matrix larger than 64x64 of rank n - 2"):
+        xpgrad.hvp(xa.linalg.det, a, v)
+    # at rank n - 1 the form is exact: det(B + tW) = t (1 + t), 2 along W
+    b, w = np.diag(np.r_[np.ones(n - 1), 0.0]), np.zeros((n, n))
+    w[n - 1, n - 1] = w[0, 0] = 1.0
+    assert np.sum(xpgrad.hvp(xa.linalg.det, b, w) * w) == pytest.approx(2.0, rel=1e-12)
+    da = pytest.importorskip("dask.array")  # values unread: NaN for that matrix alone
+    both = xpgrad.hvp(lambda t: xa.sum(xa.linalg.det(t)), da.from_array(np.stack([a, np.eye(n)]), chunks=33),
+                      da.from_array(np.stack([v, v]), chunks=33)).compute()
+    assert np.isnan(both[0]).all() and not np.isnan(both[1]).any()

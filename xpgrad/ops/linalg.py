@@ -780,8 +780,14 @@ def _cofactor(xp, x, d):
     else:
         by_inverse = d4 * mT(xp, inverse)  # 0 at the singular ones
     s4 = _matrix_axes(xp, singular)
-    if not getattr(type(x), "_xpgrad_tensor", False) or n > _MINORS_UP_TO or is_lazy(x):
-        return xp.where(s4, _cofactor_svd(xp, x), by_inverse)
+    recorded = getattr(type(x), "_xpgrad_tensor", False)
+    if not recorded or n > _MINORS_UP_TO or is_lazy(x):
+        cof = xp.where(s4, _cofactor_svd(xp, x), by_inverse)
+        if recorded and n > _MINORS_UP_TO:  # the README's limit, where it would be wrong
+            bad = _rank_below_n_minus_1(x.data, singular.data)
+            if bad is not None:  # lazy: NaN, times cof so that its derivatives are NaN too
+                cof = cof * xp.where(bad, math.nan, xp.ones_like(cof))
+        return cof
     flat, one = xp.reshape(x, (-1, n, n)), xp.reshape(singular, (-1,))
     which = xp.nonzero(one)[0]
     minors = _cofactor_minors(xp, xp.take(flat, which, axis=0))
@@ -790,6 +796,23 @@ def _cofactor(xp, x, d):
     place = xp.cumulative_sum(xp.astype(one, which.dtype)) - 1  # nonzero's own index dtype
     cof = xp.take(minors, xp.where(one, place, xp.zeros_like(place)), axis=0)
     return xp.where(s4, xp.reshape(cof, tuple(x.shape)), by_inverse)
+
+
+def _rank_below_n_minus_1(x, singular):
+    """A ValueError where a recorded backward meets a matrix of ``x`` (a plain array)
+    larger than ``_MINORS_UP_TO`` of rank n - 2 or less: the SVD's form of its cofactor
+    (0 there) differentiates to wrong numbers, not to det's second derivative (65 x 65
+    diag(1, ..., 1, 0, 0): 0 where it is -1). Where values cannot be read, the mask."""
+    xp, _ = resolve("det", x)
+    sv = xp.linalg.svd(x, full_matrices=False)[1]  # dask's has no svdvals of its own
+    tol = x.shape[-1] * float(xp.finfo(x.dtype).eps) * xp.max(sv, axis=-1, keepdims=True)
+    low = xp.sum(xp.astype(sv <= tol, xp.int32), axis=-1) >= 2
+    return _undefined(
+        xp, xp.expand_dims(low & singular, axis=-1),  # (..., 1): the mask comes (..., 1, 1)
+        f"det.backward: a second derivative of det at a singular matrix larger than "
+        f"{_MINORS_UP_TO}x{_MINORS_UP_TO} of rank n - 2 or less is not available (its first "
+        f"derivative, the cofactor matrix, is 0 there: take it without create_graph)",
+        axes=(-1,))
 
 
 def _square(op, x):
