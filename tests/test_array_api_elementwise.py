@@ -681,7 +681,7 @@ def test_a_python_number_over_an_array_is_rounded_once(backend, dtype):
     assert not np.isnan(host(x.grad)).any() and (host(x.grad) == 0).all()
 
 
-@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "cubed")), indirect=True)
 def test_complex_abs_gradient_at_a_subnormal_modulus(backend):
     # x / |x| as a complex division overflowed its 1 / |x|: NaN + NaN j at 5e-324
     z = np.array([5e-324 + 0j, 1e-310 + 1e-310j, -5e-324j, 3.0 - 4.0j])

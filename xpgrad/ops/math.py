@@ -77,7 +77,7 @@ class abs(Unary):  # noqa: A001 - the standard's name
             # |x| (NaN for 1 + 0j at 5e-324)
             zero = s.out == 0
             den = xp.where(zero, xp.ones_like(s.out), s.out)
-            unit = xp.real(s.x) / den + 1j * (xp.imag(s.x) / den)
+            unit = adapter_of(xp).complex(xp, xp.real(s.x) / den, xp.imag(s.x) / den, s.x.dtype)
             return g * xp.where(zero, 0.0, unit)
         return g * xp.sign(s.x)
 
