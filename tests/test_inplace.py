@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import xpgrad
-from tests.support import dtype_name, host, same_library
+from tests.support import backend_params, dtype_name, host, same_library
 
 # JAX compiles each op at each shape: half of its cases here in a plain run,
 # all with --backend jax (tests/conftest.py)
@@ -276,3 +276,20 @@ def test_a_write_through_a_view_made_with_none_on_array_api_strict():
     y[None, 0, :][0, 1] = y[1, 2] * 3.0  # y[0, 1] overwritten by 3 y[1, 2]
     xpgrad.array_api.sum(y * y).backward()
     np.testing.assert_array_equal(host(w.grad), [[2.0, 0.0, 2.0], [2.0, 2.0, 20.0]])
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_writes_through_views_made_with_none_and_negative_steps(backend):
+    # the write reads its shape from the key now: indexing the data with it failed on
+    # torch, which takes no negative step ("step must be greater than zero")
+    w = xpgrad.tensor(backend.asarray(np.arange(6.0).reshape(2, 3)), requires_grad=True)
+    b = w * 1.0
+    v = b[None, ::-1, None]
+    v[0, 0, 0, 2] = 7.0  # b[1, 2]
+    u = b[..., None, 1]
+    u[0, 0] = -1.0  # b[0, 1]
+    q = b[0, None]
+    q[0, 0] = 9.0  # b[0, 0]
+    np.testing.assert_array_equal(host(b), [[9.0, -1.0, 2.0], [3.0, 4.0, 7.0]])
+    xpgrad.array_api.sum(b * b).backward()
+    np.testing.assert_array_equal(host(w.grad), [[0.0, 0.0, 4.0], [6.0, 8.0, 0.0]])

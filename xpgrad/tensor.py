@@ -1201,8 +1201,25 @@ def _write_step(inner: Tensor, step, new: Tensor) -> Tensor:
     parts = key if type(key) is tuple else (key,)
     if any([k is None for k in parts]):  # the standard's setitem takes no None (strict's
         key = tuple([k for k in parts if k is not None])  # raises): its axes of 1 go
-        new = apply(ops.reshape, (new,), tuple(inner.data[key].shape))
+        new = apply(ops.reshape, (new,), _without_new_axes(tuple(new.shape), parts, inner.ndim))
     return apply(ops.setitem, (inner, new), key)
+
+
+def _without_new_axes(shape: tuple, key: tuple, ndim: int) -> tuple:
+    """``shape``, of ``x[key]`` for a basic ``key`` of an ``ndim``-D x, without the axes
+    of 1 that the key's Nones made (read from the key: x[key] itself can fail, as torch's
+    negative steps do)."""
+    consumed = len([k for k in key if k is not None and k is not Ellipsis])
+    keep, at = [], 0
+    for k in key + (() if Ellipsis in key else (Ellipsis,)):  # trailing axes: as an Ellipsis
+        if k is Ellipsis:
+            keep += range(at, at + ndim - consumed)
+            at += ndim - consumed
+        elif k is None or type(k) is slice:
+            if k is not None:
+                keep.append(at)
+            at += 1
+    return tuple([shape[i] for i in keep])
 
 
 def permuted(x, axes: tuple) -> Tensor:
