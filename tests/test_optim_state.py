@@ -197,6 +197,11 @@ def test_loading_refuses_a_state_that_does_not_fit():
           r"Adam.load_state_dict: state_dict\['state'\]\[0\]\['exp_avg'\] has shape \(3, 2\), but its parameter has shape \(2,\)")
     check(SGD, [fresh_w, fresh_b], good, ValueError,
           r"SGD.load_state_dict: state_dict\['state'\]\[0\] has exp_avg, exp_avg_sq, step; a SGD state has momentum_buffer")
+    da = pytest.importorskip("dask.array")  # a chunked parameter: its chunks came first
+    lazy_b = xpgrad.tensor(da.from_array(np.ones(2), chunks=1), requires_grad=True)
+    lazy_w = xpgrad.tensor(da.from_array(np.ones((3, 2)), chunks=1), requires_grad=True)
+    check(Adam, [lazy_b, lazy_w], good, ValueError,
+          r"Adam.load_state_dict: state_dict\['state'\]\[0\]\['exp_avg'\] has shape \(3, 2\), but its parameter has shape \(2,\)")
     partial = copy.deepcopy(good)
     del partial["state"][0]["exp_avg_sq"]
     check(Adam, [fresh_w, fresh_b], partial, ValueError, r"Adam.load_state_dict: state_dict\['state'\]\[0\] lacks exp_avg_sq")

@@ -463,11 +463,9 @@ def _like_param(op: str, where: str, p: Tensor, value):
     """``value`` as a new array of ``p``'s library, device, dtype and shape."""
     data = p.data
     adapter = adapter_of(resolve(op, data)[0])
-    try:
-        v = convert(value, like=data)
-        if isinstance(adapter, Chunked):  # the parameter's chunks, and cubed's spec, which
-            # convert's default one would not mix with ("Arrays must have same spec")
-            v = adapter.as_chunks(convert(value, like=_HOST), tuple(data.chunks), data)
+    chunked = isinstance(adapter, Chunked)  # through the host to the parameter's chunks and
+    try:  # cubed's spec, which convert's default one would not mix with ("same spec")
+        v = convert(value, like=_HOST if chunked else data)
     except TypeError:
         raise TypeError(f"{op}: {where} is {_what(value)}, not an array") from None
     if tuple(v.shape) != tuple(data.shape):
@@ -475,6 +473,8 @@ def _like_param(op: str, where: str, p: Tensor, value):
             f"{op}: {where} has shape {fmt(v.shape)}, but its parameter has shape "
             f"{fmt(data.shape)}; was the state dict saved with other parameters?"
         )
+    if chunked:
+        v = adapter.as_chunks(v, tuple(data.chunks), data)
     xp, scope = resolve(op, data)
     with scope:
         if dtype_info(xp, v.dtype).complex and not dtype_info(xp, data.dtype).complex:
