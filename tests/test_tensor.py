@@ -4,6 +4,7 @@ the errors it raises."""
 
 from __future__ import annotations
 
+import fractions
 import gc
 import weakref
 
@@ -1161,7 +1162,8 @@ def test_an_operand_of_an_unknown_type_gets_its_own_reflected_method():
     t = xpgrad.tensor([1.0, 1.0], requires_grad=True)
     assert (t + Other(), t @ Other(), t ** Other()) == (
         "Other.__radd__", "Other.__rmatmul__", "Other.__rpow__")
-    for other, op in ((Other(), "sub"), ([1.0, 2.0], "add"), (None, "add")):  # none to run
+    for other, op in ((Other(), "sub"), ([1.0, 2.0], "add"), (None, "add"),  # none to run,
+                      (fractions.Fraction(1, 2), "add")):  # or one that declines a Tensor
         with pytest.raises(TypeError, match=rf"^{op}: b "):
             t - other if op == "sub" else t + other
     assert type(t).__radd__.__name__ == "__radd__"

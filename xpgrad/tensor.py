@@ -15,6 +15,7 @@ import contextvars
 import copy
 import itertools
 import math
+import numbers
 import operator
 import sys
 import threading
@@ -272,11 +273,11 @@ def _arithmetic(rule, name: str):
             return apply(rule, (self, other))
         except TypeError:
             if hasattr(type(other), mirrored) and not hasattr(other, "shape") and not (
-                    isinstance(other, (_SCALARS, str, bytes, list, tuple))):
-                return NotImplemented
+                    isinstance(other, (numbers.Number, str, bytes, list, tuple))):
+                return NotImplemented  # (a Fraction's __radd__ would decline a Tensor)
             raise
 
-    def reflected(self, other):  # the other's own method declined: xpgrad's error stands
+    def reflected(self, other):  # other <op> self, other's method declining: xpgrad's error
         return apply(rule, (other, self))
 
     method.__name__, reflected.__name__ = name, mirrored
