@@ -1137,13 +1137,16 @@ def test_torch_reads_a_uint8_index_array_as_integers():
     np.testing.assert_array_equal(t.grad.numpy(), [1.0, 0.0, 1.0])
 
 
-@pytest.mark.parametrize("data, dtype, bad", [(2**40, "int32", 2**40), ([-1, 300], "uint8", -1),
-                                              ([-1], "uint64", -1), ([7, 200], "int8", 200)])
-def test_python_integers_outside_the_dtype_are_refused(data, dtype, bad):
-    # they were cast after NumPy read them as int64, wrapping: 2**40 as int32 was 0
-    with pytest.raises(ValueError, match=rf"^tensor: the integer {bad} is out of range for {dtype}"):
+@pytest.mark.parametrize("data, dtype", [(2**40, "int32"), ([-1, 300], "uint8"), ([-1], "uint64"),
+                                         ([7, 200], "int8"), ([-1, 2**63], "int64")])
+def test_python_integers_outside_the_dtype_are_refused(data, dtype):
+    # they were cast after NumPy read them as int64 (or float64), wrapping: 2**40 as int32
+    # was 0, and [-1, 2**63] as int64 [-1, -2**63]
+    with pytest.raises(ValueError, match=rf"^tensor: an integer is out of range for dtype {dtype}"):
         xpgrad.tensor(data, dtype=dtype)
     np.testing.assert_array_equal(xpgrad.tensor([0, 127], dtype="int8").data, [0, 127])
+    big = xpgrad.tensor([0, 2**63 + 1], dtype="uint64").data  # read as uint64, not float64
+    assert int(big[1]) == 2**63 + 1
 
 
 def test_an_operand_of_an_unknown_type_gets_its_own_reflected_method():
@@ -1169,11 +1172,13 @@ def test_an_operand_of_an_unknown_type_gets_its_own_reflected_method():
     assert type(t).__radd__.__name__ == "__radd__"
 
 
-@pytest.mark.parametrize("flag", ["yes", 1, None, np.ones(1)])
+@pytest.mark.parametrize("flag", ["yes", 1, None, np.ones(1), np.array([True, False])])
 def test_requires_grad_takes_a_bool_only(flag):
     # any truthy value was read as True ("yes", an array), as torch refuses
-    with pytest.raises(TypeError, match=r"requires_grad must be True or False"):
+    with pytest.raises(TypeError, match=r"^tensor: requires_grad must be True or False"):
         xpgrad.tensor([1.0], requires_grad=flag)
+    with pytest.raises(TypeError, match=r"^requires_grad: requires_grad must be True or False"):
+        xpgrad.tensor([1.0]).requires_grad = flag
     assert xpgrad.tensor([1.0], requires_grad=np.True_).requires_grad
 
 

@@ -248,9 +248,13 @@ def _serialized(fn):
     return locked
 
 
-def _check_requires_grad(xp, data, flag, where: str) -> bool:
+def _bool_flag(flag, where: str) -> None:
     if type(flag) is not bool and not isinstance(flag, np.bool_):  # "yes", 0.0, an array
         raise TypeError(f"{where}: requires_grad must be True or False; got {flag!r}")
+
+
+def _check_requires_grad(xp, data, flag, where: str) -> bool:
+    _bool_flag(flag, where)
     flag = bool(flag)
     if flag and not dtype_info(xp, data.dtype).inexact:
         raise TypeError(
@@ -398,6 +402,7 @@ class Tensor:
 
     # -- properties -------------------------------------------------------
     def _set_requires_grad(self, flag) -> None:
+        _bool_flag(flag, "requires_grad")
         if self._node is not None:
             if not flag:
                 raise RuntimeError(
@@ -2064,8 +2069,11 @@ def _to_tensor_data(data, device, dtype):
     python = data if isinstance(data, (_SCALARS, list, tuple)) else None  # no library yet
     if python is not None:
         what = f"a {type(data).__name__}"
-        try:
-            data = np.asarray(data)
+        try:  # integers asked for: read as such, where int64 or float64 would wrap or round them
+            data = np.asarray(data, dtype=_integer_dtype(dtype))
+        except OverflowError as exc:
+            raise ValueError(f"tensor: an integer is out of range for dtype "
+                             f"{_integer_dtype(dtype)} ({exc}); give a dtype that holds it") from None
         except ValueError as exc:  # ragged nested lists
             raise ValueError(f"tensor: data is not a rectangular nested list ({exc})") from None
         if data.dtype.kind not in "biufc":
@@ -2087,30 +2095,23 @@ def _to_tensor_data(data, device, dtype):
     if dtype is not None:
         xp, scope = resolve("tensor", data)
         native = _dtypes.library_dtype(xp, dtype, "tensor")
-        if python is not None:
-            _integers_fit(python, native)
         if data.dtype != native:
             with scope:
                 data = xp.astype(data, native)
     return data
 
 
-def _integers_fit(python, native) -> None:
-    """A ValueError where Python integers ``python`` lie outside integer dtype ``native``:
-    the cast would wrap them (2**40 as int32 was 0, -1 as uint8 255), where NumPy's and
-    torch's creation raise."""
-    name = _dtypes.native_name(native)
-    if name is None or not name.startswith(("int", "uint")):
-        return
-    host = np.asarray(python)
-    if host.size and host.dtype.kind in "iu":
-        info = np.iinfo(name)
-        low, high = int(host.min()), int(host.max())
-        if low < info.min or high > info.max:
-            raise ValueError(
-                f"tensor: the integer {low if low < info.min else high} is out of range for "
-                f"{name} ({info.min} to {info.max}); give a dtype that holds it"
-            )
+def _integer_dtype(dtype) -> str | None:
+    """NumPy's name of ``dtype`` (any library's, or a name) where it is an integer
+    dtype, else None."""
+    if dtype is None or isinstance(dtype, type) and dtype in (float, complex, bool):
+        return None
+    name = _dtypes.native_name(dtype) if not isinstance(dtype, str) else dtype
+    try:
+        name = np.dtype(name).name
+    except TypeError:
+        return None
+    return name if name.startswith(("int", "uint")) else None
 
 
 def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -2152,6 +2153,7 @@ def tensor(data, *, device=None, dtype=None, requires_grad: bool = False) -> Ten
                                                "tensor")
         t.data, t._grad, t._node = data, None, None
         return t
+    _bool_flag(requires_grad, "tensor")
     if not requires_grad:  # a new leaf of it is another thing: asked for
         refuse_read("tensor", data)
         if type(data) is Tensor and data.requires_grad and _GRAD_ENABLED.get():
