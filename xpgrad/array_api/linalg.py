@@ -196,6 +196,9 @@ def _native(op, name, x, **kwargs):
         with scope:
             out = fn(data, **kwargs)
     except _BACKEND_ERRORS as exc:
+        refusal = ops.linalg.half_precision_refusal(op, data)
+        if refusal is not None:
+            raise refusal from exc
         raise _backend_error(op, exc)
     if isinstance(out, tuple):
         return tuple(constant(o) for o in out)

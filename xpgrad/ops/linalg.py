@@ -926,8 +926,9 @@ class solve(Rule):
                 f"b must be ({a.shape[-1]},) or (..., {a.shape[-1]}, K)"
             )
         fn = linalg_function("solve", xp)
-        out = _solver_run("solve", scope, lambda: fn(a, b),
-                          a if getattr(a.dtype, "itemsize", 0) == 2 else b)
+        half_a = getattr(a.dtype, "itemsize", 0) == 2
+        out = _solver_run("solve", scope, lambda: fn(a, b), a if half_a else b,
+                          "x1" if half_a else "x2")
         needs = (differentiable(xp, a), differentiable(xp, b))
         return solve.record(xp, scope, Solved(a, b, out, b.ndim == 1), needs, out)
 
@@ -1084,19 +1085,28 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
     return xp, scope, _solver_run(op, scope, lambda: fn(x, **kwargs), x)
 
 
-def _solver_run(op, scope, fn, x):
+def _solver_run(op, scope, fn, x, name="x"):
     """``run(op, scope, fn)``, where a library that refuses half precision in its linear
     algebra (NumPy, torch, JAX: TypeError, RuntimeError, NotImplementedError) gets one
-    TypeError that says to cast x."""
+    TypeError that says to cast ``x`` (argument ``name``)."""
     try:
         return run(op, scope, fn)
     except (TypeError, ValueError) as exc:
-        if getattr(x.dtype, "itemsize", 0) == 2 and dtype_info(resolve(op, x)[0], x.dtype).inexact:
-            raise TypeError(
-                f"{op}: x has dtype {x.dtype}, which the array library's linear algebra does "
-                f"not take; cast it to float32 first (xp.astype(x, xp.float32))"
-            ) from exc
-        raise
+        refusal = half_precision_refusal(op, x, name)
+        if refusal is None:
+            raise
+        raise refusal from exc
+
+
+def half_precision_refusal(op: str, x, name: str = "x"):
+    """The TypeError for a library's refusal of ``x`` in half precision (float16,
+    bfloat16) in its linear algebra; None where x is of another dtype."""
+    if getattr(x.dtype, "itemsize", 0) != 2 or not dtype_info(resolve(op, x)[0], x.dtype).inexact:
+        return None
+    return TypeError(
+        f"{op}: {name} has dtype {x.dtype}, which the array library's linear algebra does "
+        f"not take; cast it to float32 first (xp.astype({name}, xp.float32))"
+    )
 
 
 class slogdet(Rule):
@@ -1659,7 +1669,7 @@ class pinv(Rule):
         elif isinstance(rtol, numbers.Real) and not rtol >= 0:
             raise ValueError(f"pinv: rtol must be >= 0; got {rtol!r}")
         fn = linalg_function("pinv", xp)
-        out = run("pinv", scope, lambda: fn(x, rtol=rtol))
+        out = _solver_run("pinv", scope, lambda: fn(x, rtol=rtol), x)
         return pinv.record(xp, scope, Matrix(x, out, 0), (differentiable(xp, x),), out)
 
     @staticmethod
