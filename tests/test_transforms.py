@@ -864,6 +864,30 @@ def test_a_custom_bwd_that_leaves_the_graph_is_refused_where_it_is_differentiate
     np.testing.assert_allclose(xpgrad.jvp(dbl, (x0,), (v0,))[1], [0.0, 0.0])
 
 
+def test_a_custom_bwd_that_reads_g_beside_a_residual_is_refused_where_differentiated():
+    # g.data * xp.cos(x) requires grad through the residual x, which passed the check,
+    # though its graph never reaches g: jvp gave a zero tangent, hvp 2 cos(x)^2 - ... off
+    @xpgrad.custom_vjp
+    def mysin(x):
+        return xp.sin(x)
+
+    mysin.defvjp(lambda x: (xp.sin(x), x), lambda x, g: (g.data * xp.cos(x),))
+    x0, v0 = np.array([0.5, 1.0, 2.0]), np.ones(3)
+    np.testing.assert_allclose(xpgrad.grad(lambda t: xp.sum(mysin(t)))(x0), np.cos(x0))
+    for call in (lambda: xpgrad.jvp(mysin, (x0,), (v0,)),
+                 lambda: xpgrad.hvp(lambda t: xp.sum(mysin(t) ** 2), x0, v0)):
+        with pytest.raises(TypeError, match=r"^custom_vjp: the bwd of mysin gave argument 0 a "
+                                            r"nonzero gradient that does not depend"):
+            call()
+    mysin.defvjp(lambda x: (xp.sin(x), x), lambda x, g: (g * xp.cos(x),))
+    np.testing.assert_allclose(xpgrad.hvp(lambda t: xp.sum(mysin(t) ** 2), x0, v0),
+                               2 * np.cos(2 * x0), rtol=1e-12)  # d2/dx2 sin^2 = 2 cos 2x
+    da = pytest.importorskip("dask.array")  # lazy: the check's values are computed
+    mysin.defvjp(lambda x: (xp.sin(x), x), lambda x, g: (xpgrad.Tensor(g.data * np.cos(x.data)),))
+    with pytest.raises(TypeError, match=r"^custom_vjp: the bwd of mysin gave argument 0"):
+        xpgrad.jvp(mysin, (da.from_array(x0, chunks=2),), (da.from_array(v0, chunks=2),))
+
+
 def test_checkpoint_of_one_tensor_at_two_positions_has_its_own_derivatives():
     # f(a, a): the recorded backward rebuilt both arguments on a's one node, so
     # the gradient at each position was the total, and the engine added them

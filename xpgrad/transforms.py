@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 
 from . import ops
-from ._backend import array_device, dtype_info, is_lazy, namespace_name, resolve
+from ._backend import array_device, dtype_info, namespace_name, resolve
 from .autograd import grad as _autograd_grad
 from .ops._common import Ctx
 from .tensor import (
@@ -974,7 +974,7 @@ class _UserRule:
         out = tuple([_checked(s, i, r) if n else None for i, (r, n) in enumerate(zip(grads, needs))])
         if tx is not None and g.requires_grad:
             for i, r in enumerate(out):
-                if r is not None and not r.requires_grad and not _all_zero(r.data):
+                if r is not None and not _depends_on(r, g) and not _all_zero(r.data):
                     raise TypeError(
                         f"custom_vjp: the bwd of {s.name} gave argument {i} a nonzero gradient "
                         f"that does not depend on its cotangent g through the graph (a vjp is "
@@ -985,11 +985,30 @@ class _UserRule:
         return out
 
 
-def _all_zero(a) -> bool:
-    """Whether array ``a`` holds only zeros (a lazy one, whose values would be
-    computed, counts as such)."""
-    if is_lazy(a):
+def _depends_on(r: Tensor, g: Tensor) -> bool:
+    """Whether ``r``'s graph reaches ``g`` (its node, or ``g`` itself as a leaf): a
+    gradient that requires grad through a residual alone (``g.data * xp.cos(x)``) does
+    not, and its derivative in g would be 0."""
+    target = g if g._node is None else g._node
+    if r is g or r._node is target:
         return True
+    stack, seen = [r._node] if r._node is not None else [], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for p in node.parents or ():
+            if p is target:
+                return True
+            if type(p) is Ctx:
+                stack.append(p)
+    return False
+
+
+def _all_zero(a) -> bool:
+    """Whether array ``a`` holds only zeros (a lazy one's values are computed: this is
+    the check of a gradient that does not depend on its cotangent)."""
     xp, scope = resolve("custom_vjp", a)
     with scope:
         return not bool(xp.any(a != 0))
