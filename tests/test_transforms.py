@@ -1108,3 +1108,19 @@ def test_custom_vjp_and_checkpoint_refuse_tensors_inside_containers():
     with pytest.raises(TypeError, match=r"^checkpoint: argument 0 is a list holding Tensors"):
         xpgrad.checkpoint(lambda ts: ts[0] * 2.0)([x])
     assert float(xpgrad.checkpoint(lambda ts: ts[0] * 2.0)([np.ones(1)])[0]) == 2.0  # constants pass
+
+
+def test_a_differentiated_python_float_takes_the_other_arrays_precision():
+    # its leaf was float64, so a float32 function computed in float64 once differentiated
+    # (a * 2.0 is float32 undifferentiated, as NumPy and torch read a float beside float32)
+    torch = pytest.importorskip("torch")
+    a = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+    out, tangent = xpgrad.jvp(lambda a, s: a * s, (a, 2.0), (a, 1.0))
+    assert out.dtype == tangent.dtype == np.float32
+    value, g = xpgrad.value_and_grad(lambda a, s: xp.sum(a * s), 1)(a, 2.0)
+    assert value.dtype == g.dtype == np.float32 and float(g) == 3.5
+    t = torch.ones(2, dtype=torch.float32)
+    assert xpgrad.grad(lambda s, a: xp.sum(a * s))(2.0, t).dtype == torch.float32
+    assert xpgrad.grad(lambda s, a: xp.sum(xp.real(a * s)))(2.0, a.astype(np.complex64)).dtype == np.float32
+    assert xpgrad.grad(lambda s, a: xp.sum(a * s))(2.0, np.ones(2)).dtype == np.float64
+    assert xpgrad.grad(lambda s: s * s)(3.0) == 6.0  # no array beside it: float64

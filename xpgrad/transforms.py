@@ -112,7 +112,7 @@ class _Target:
         self.arg, self.key = arg, arg._node
 
 
-def _input(name: str, value, where: str, like=None) -> _Target:
+def _input(name: str, value, where: str, like=None, width=None) -> _Target:
     """The :class:`_Target` of an argument: an alias of a fresh leaf for an
     array or a Python float (on ``like``'s device and library: another
     argument's, so that a float meets a torch tensor as a torch tensor); for
@@ -127,8 +127,9 @@ def _input(name: str, value, where: str, like=None) -> _Target:
             f"{name}: {where} is {value!r}, an integer; differentiate with respect to "
             f"floating-point values (pass {float(value)!r})"
         )
-    if isinstance(value, (float, complex)):
-        leaf = tensor(value, requires_grad=True, device=like)
+    if isinstance(value, (float, complex)):  # a real one in the other arrays' precision
+        leaf = tensor(value, requires_grad=True, device=like,
+                      dtype=width if type(value) is float else None)
     elif not hasattr(value, "shape"):
         raise TypeError(
             f"{name}: {where} must be an array, a Tensor or a Python float; got "
@@ -270,9 +271,10 @@ def _call(name: str, f, args: tuple, nums: tuple, has_aux: bool = False):
     (and aux, with ``has_aux``), and their :class:`_Target` s."""
     args = list(args)
     like = _float_place(args, nums)
+    width = _float_width(args, nums)
     targets = []
     for n in nums:
-        target = _input(name, args[n], f"argument {n}", like)
+        target = _input(name, args[n], f"argument {n}", like, width)
         args[n] = target.arg
         targets.append(target)
     out, aux = _split_aux(name, f(*args), has_aux)
@@ -296,6 +298,30 @@ def _float_place(args: list, nums: tuple):
         except TypeError:  # not an array xpgrad knows (a scipy.sparse matrix): not a place
             continue
     return None
+
+
+def _float_width(args: list, nums: tuple):
+    """The dtype of a differentiated Python float's leaf: the widest real floating dtype
+    among the other arguments' arrays (a complex one's real part), as their library
+    reads a Python float beside them (float32 * 2.0 is float32), else None (float64). A
+    float64 leaf made a float32 function compute in float64 when differentiated."""
+    if not any([type(args[n]) is float for n in nums]):
+        return None
+    best = (0, None)
+    for a in args:
+        data = a.data if type(a) is Tensor else a
+        if isinstance(data, np.generic) or not hasattr(data, "shape") or not hasattr(data, "dtype"):
+            continue
+        try:
+            xp = resolve("grad", data)[0]
+            if not dtype_info(xp, data.dtype).inexact:
+                continue
+            bits = xp.finfo(data.dtype).bits  # of the real part, for a complex dtype
+        except TypeError:  # not an array xpgrad knows
+            continue
+        if bits > best[0]:
+            best = (bits, "bfloat16" if "bfloat16" in str(data.dtype) else f"float{bits}")
+    return best[1]
 
 
 def _gradients(outs: list, targets: list, seeds: list, create_graph: bool,
