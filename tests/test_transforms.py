@@ -1124,3 +1124,23 @@ def test_a_differentiated_python_float_takes_the_other_arrays_precision():
     assert xpgrad.grad(lambda s, a: xp.sum(xp.real(a * s)))(2.0, a.astype(np.complex64)).dtype == np.float32
     assert xpgrad.grad(lambda s, a: xp.sum(a * s))(2.0, np.ones(2)).dtype == np.float64
     assert xpgrad.grad(lambda s: s * s)(3.0) == 6.0  # no array beside it: float64
+
+
+def test_transform_arguments_that_jax_and_torch_func_refuse():
+    # argnums naming a position twice gave its gradient twice (torch.func refuses it); a
+    # vjp_fn of a tuple output split an array cotangent into its rows ([10, 10, 10] for
+    # shape (1, 3)) and iterated a dict's keys; a non-callable f failed only when called
+    x = np.ones(3)
+    for argnums in ((0, 0), (-1, 1)):
+        with pytest.raises(ValueError, match=r"^grad: argnums .* names a position twice"):
+            xpgrad.grad(lambda a, b: xp.sum(a * b), argnums)(x, x)
+    _, back = xpgrad.vjp(lambda a: (a * 2.0,), x)
+    for cotangent in (np.ones((1, 3)), 1.0, {"a": 1.0}):
+        with pytest.raises(TypeError, match=r"^vjp: the function returned a tuple of 1 outputs; "
+                                            r"pass a tuple of 1 cotangents"):
+            back(cotangent)
+    np.testing.assert_array_equal(back((np.ones(3),))[0], [2.0, 2.0, 2.0])
+    for make in (xpgrad.grad, xpgrad.jacobian, xpgrad.hessian, xpgrad.checkpoint,
+                 xpgrad.custom_vjp, lambda f: xpgrad.vjp(f, x), lambda f: xpgrad.hvp(f, x, x)):
+        with pytest.raises(TypeError, match=r"f must be a function \(a callable\); got int 3"):
+            make(3)

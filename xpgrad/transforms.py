@@ -81,6 +81,12 @@ _CURRENT: contextvars.ContextVar = contextvars.ContextVar("xpgrad_transform", de
 _ACTIVE: set = set()
 
 
+def _function(name: str, f) -> None:
+    """A TypeError, when the transform is made, for an ``f`` that is not callable."""
+    if not callable(f):
+        raise TypeError(f"{name}: f must be a function (a callable); got {type(f).__name__} {f!r}")
+
+
 def _argnums(name: str, argnums, nargs: int) -> tuple:
     """``argnums`` as a tuple of non-negative positions, checked against ``nargs``."""
     many = isinstance(argnums, (tuple, list))
@@ -97,6 +103,8 @@ def _argnums(name: str, argnums, nargs: int) -> tuple:
                 f"argument{'s' if nargs != 1 else ''}"
             )
         out.append(int(n) % nargs)
+    if len(set(out)) != len(out):  # the gradient twice (torch.func refuses it too)
+        raise ValueError(f"{name}: argnums {argnums!r} names a position twice; name each once")
     return tuple(out)
 
 
@@ -454,6 +462,7 @@ def value_and_grad(f, argnums=0, *, has_aux: bool = False):
 
 def _value_and_grad(name: str, f, argnums, has_aux: bool):
     """:func:`value_and_grad`, its errors naming ``name`` (the transform the user called)."""
+    _function(name, f)
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
@@ -508,6 +517,7 @@ def vjp(f, *primals, has_aux: bool = False):
     >>> back(np.array([1.0, 1.0]))
     (array([2., 6.]),)
     """
+    _function("vjp", f)
     name = "vjp"
     nested, cut = _nested(primals), _cut()
     with _Recording():
@@ -524,6 +534,11 @@ def vjp(f, *primals, has_aux: bool = False):
     nested = nested or _joined_elsewhere(outs)
 
     def vjp_fn(cotangent):
+        if isinstance(out, (tuple, list)) and not isinstance(cotangent, (tuple, list)):
+            raise TypeError(  # an array would be split into its rows, a dict into its keys
+                f"vjp: the function returned a {type(out).__name__} of {len(outs)} outputs; pass "
+                f"a tuple of {len(outs)} cotangents, got {type(cotangent).__name__}"
+            )
         cts = list(cotangent) if isinstance(out, (tuple, list)) else [cotangent]
         if len(cts) != len(outs):
             raise ValueError(f"vjp: the cotangent has {len(cts)} parts for {len(outs)} outputs")
@@ -553,6 +568,7 @@ def jvp(f, primals, tangents):
     >>> xpgrad.jvp(lambda x: x ** 3, (np.array([2.0]),), (np.array([1.0]),))
     (array([8.]), array([12.]))
     """
+    _function("jvp", f)
     name = "jvp"
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument)")
@@ -618,6 +634,7 @@ def jacobian(f, argnums=0, *, has_aux: bool = False):
 
 def _jacobian(name: str, f, argnums, has_aux: bool):
     """:func:`jacobian`, its errors naming ``name`` (hessian's are hessian's)."""
+    _function(name, f)
 
     @functools.wraps(f)
     def transformed(*args, **kwargs):
@@ -700,6 +717,7 @@ def hvp(f, x, v):
     >>> xpgrad.hvp(lambda x: (x ** 3).sum(), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     array([ 6., 12.])
     """
+    _function("hvp", f)
     name = "hvp"
     many = isinstance(x, (tuple, list))
     xs, vs = (tuple(x), tuple(v)) if many else ((x,), (v,))
@@ -749,6 +767,7 @@ class custom_vjp:
     """
 
     def __init__(self, f) -> None:
+        _function("custom_vjp", f)
         functools.update_wrapper(self, f)
         self.f = f
         self.fwd = self.bwd = None
@@ -854,6 +873,8 @@ def checkpoint(f):
     >>> x.grad
     array([ 5.43656366, 22.1671683 ])
     """
+
+    _function("checkpoint", f)
 
     @functools.wraps(f)
     def checkpointed(*args, **kwargs):
