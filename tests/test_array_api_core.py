@@ -440,3 +440,12 @@ def test_namespace_info_follows_the_default_device():
     with xpgrad.default_device(xpgrad.tensor(torch.ones(1)).device):
         assert "uint64" not in info.dtypes() and "uint8" in info.dtypes()
         assert info.dtypes() == info.dtypes(device=info.default_device())
+
+
+def test_names_of_the_standards_next_revision_say_they_are_missing():
+    # 2025.12's names got Python's bare "has no attribute", where the README promised this
+    for lookup, name in ((lambda: xp.isin, "isin"), (lambda: xp.broadcast_shapes, "broadcast_shapes"),
+                         (lambda: xp.linalg.eig, "linalg.eig"), (lambda: xp.linalg.eigvals, "linalg.eigvals")):
+        with pytest.raises(AttributeError, match=rf"^xpgrad.array_api.{name}: the Array API "
+                                                 rf"standard defines {name}, but it is not"):
+            lookup()

@@ -102,10 +102,11 @@ repeat reshape roll squeeze stack tile unstack argmax argmin count_nonzero nonze
 where unique_all unique_counts unique_inverse unique_values argsort sort cumulative_sum
 cumulative_prod max mean min prod std sum var all any diff
 """.split())
+_LATER = frozenset({"isin", "broadcast_shapes"})  # 2025.12's, which xpgrad lacks
 
 
 def __getattr__(name: str):
-    if name in _STANDARD:
+    if name in _STANDARD or name in _LATER:
         raise AttributeError(
             f"xpgrad.array_api.{name}: the Array API standard defines {name}, but it is not "
             f"differentiable in xpgrad yet; compute it on t.detach().data with the data's "
