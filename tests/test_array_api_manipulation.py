@@ -563,3 +563,28 @@ def test_torch_gathers_check_their_indices_and_take_any_integer_dtype():
     for dtype in (torch.int16, torch.uint8):
         got = xp.take(x, torch.tensor([2, 0], dtype=dtype), axis=1)
         np.testing.assert_array_equal(host(got), [[2.0, 0.0], [5.0, 3.0]])
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch")), indirect=True)
+def test_sorting_gathering_and_rolling_errors_name_their_op(backend):
+    # sort of a 0-D array named take_along_axis; an axis out of range on torch gave
+    # "tuple index out of range" unnamed; roll(t, 1.5) Python's bare TypeError; a float
+    # in tile's repetitions a ValueError; NumPy's integers were refused by tile and tril
+    t = xpgrad.tensor(backend.asarray(np.arange(6.0).reshape(2, 3)))
+    idx = backend.asarray(np.array([0]))
+    cases = [
+        (lambda: xp.sort(xpgrad.tensor(backend.asarray(np.array(1.0)))), ValueError, r"^sort: x must have"),
+        (lambda: xp.sort(t, axis=5), ValueError, r"^sort: axis 5 is out of range"),
+        (lambda: xp.take(t, idx, axis=2), ValueError, r"^take: axis 2 is out of range"),
+        (lambda: xp.take_along_axis(t, backend.asarray(np.array([[0]])), axis=5), ValueError,
+         r"^take_along_axis: axis 5 is out of range"),
+        (lambda: xp.roll(t, 1.5), TypeError, r"^roll: shift must be an int"),
+        (lambda: xp.tile(t, (1.0, 1)), TypeError, r"^tile: repetitions must be"),
+    ]
+    for call, kind, match in cases:
+        with pytest.raises(kind, match=match):
+            call()
+    np.testing.assert_array_equal(host(xp.roll(t, (), axis=())), host(t))  # torch asked for shifts
+    np.testing.assert_array_equal(host(xp.tile(t, (np.int64(2), 1))), np.tile(np.arange(6.0).reshape(2, 3), (2, 1)))
+    np.testing.assert_array_equal(host(xp.tril(t, k=np.int64(-1))), [[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    assert xp.repeat(t, np.int64(2)).shape == (12,)  # a number, not a NumPy array beside torch's

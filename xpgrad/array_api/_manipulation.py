@@ -232,6 +232,11 @@ def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
 
 @records(ops.take_along_axis, "The order comes from argsort (no gradient); the sorted values carry their gradients back to where each came from.", check=True)
 def sort(x, /, *, axis=-1, descending=False, stable=True):
+    data = _data(x)
+    if getattr(data, "ndim", 1) == 0:  # take_along_axis's error named take_along_axis
+        raise ValueError("sort: x must have at least one axis; got a 0-D array")
+    if hasattr(data, "ndim"):
+        normalize_axis(axis, data.ndim, "sort", data.shape)
     order = _nondiff.argsort(x, axis=axis, descending=descending, stable=stable).data
     return apply(ops.take_along_axis, (x, order), axis)
 

@@ -12,6 +12,7 @@ that does not, where its value only picks or compares, passes), as torch's.
 from __future__ import annotations
 
 from .._backend import adapter_of, declare, resolve
+from .._shapes import normalize_axis
 from ..ops._common import BACKEND_ERRORS, backend_error
 from ..tensor import Tensor, constant, joined, native_call, plain_call, records
 from ._docs import no_gradient
@@ -126,6 +127,9 @@ def argmin(x, /, *, axis=None, keepdims=False):
 def argsort(x, /, *, axis=-1, descending=False, stable=True):
     data = _data(x)
     xp, scope = resolve("argsort", data)
+    if data.ndim == 0:
+        raise ValueError("argsort: x must have at least one axis; got a 0-D array")
+    normalize_axis(axis, data.ndim, "argsort", data.shape)  # torch's error is unnamed
     try:  # the namespace's own, or the adapter's (dask has none: xpgrad/_libs/dask.py)
         with scope:
             return constant(adapter_of(xp).argsort(xp, data, axis=axis, descending=descending,

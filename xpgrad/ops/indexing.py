@@ -19,10 +19,14 @@ slice assignment (``.at[key].set`` on JAX).
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from typing import NamedTuple
 
+import numpy as np
+
 from .._backend import adapter_of, dtype_info, is_lazy, resolve
-from .._shapes import fmt
+from .._shapes import fmt, normalize_axis
 from ._common import Rule, cast, differentiable, run, to_input
 
 __all__ = ["getitem", "setitem", "take", "take_along_axis", "repeat", "tile", "index_add", "scatter_add"]
@@ -179,6 +183,8 @@ class take(_Gather):
                 f"take along"
             )
         _check_indices("take", xp, indices)
+        if axis is not None:  # torch's says "tuple index out of range", unnamed
+            (axis,) = normalize_axis(axis, x.ndim, "take", x.shape)
         return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
@@ -209,6 +215,8 @@ class take_along_axis(_Gather):
                 f"take_along_axis: indices has {indices.ndim} dimensions and x {x.ndim} "
                 f"(shape {fmt(x.shape)}); they must have as many"
             )
+        if axis is not None:
+            (axis,) = normalize_axis(axis, x.ndim, "take_along_axis", x.shape)
         return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
@@ -242,6 +250,8 @@ class repeat(_Gather):
 
     @classmethod
     def forward(cls, x, repeats, axis=None):
+        if isinstance(repeats, np.integer):  # a number, not a NumPy array beside torch's
+            repeats = int(repeats)
         xp, scope = resolve("repeat", x, repeats)
         if type(repeats) is bool or not (type(repeats) is int or hasattr(repeats, "shape")):
             raise TypeError(f"repeat: repeats must be an int or an integer array; got {repeats!r}")
@@ -263,7 +273,10 @@ class tile(_Gather):
     def forward(cls, x, repetitions):
         xp, scope = resolve("tile", x)
         reps = tuple(repetitions)
-        if any(type(r) is not int or r < 0 for r in reps):
+        if any([isinstance(r, bool) or not isinstance(r, numbers.Integral) for r in reps]):
+            raise TypeError(f"tile: repetitions must be non-negative ints; got {repetitions!r}")
+        reps = tuple([operator.index(r) for r in reps])  # NumPy's integers too
+        if any([r < 0 for r in reps]):
             raise ValueError(f"tile: repetitions must be non-negative ints; got {repetitions!r}")
         return cls._forward(xp, scope, x, reps)
 

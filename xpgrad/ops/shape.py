@@ -329,6 +329,9 @@ class roll(Unary):
     def forward(x, shift, axis=None):
         xp, scope = resolve("roll", x)
         many = type(shift) is tuple
+        for k in shift if many else (shift,):
+            if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+                raise TypeError(f"roll: shift must be an int or a tuple of ints; got {shift!r}")
         if many and (type(axis) is not tuple or len(axis) != len(shift)):
             raise ValueError(
                 f"roll: shift {shift!r} is a tuple, so axis must be a tuple of as many axes; "
@@ -344,7 +347,10 @@ class roll(Unary):
         elif axis is not None:
             normalize_axis(axis, x.ndim, "roll", x.shape)
         back = tuple(-operator.index(k) for k in shift) if many else -operator.index(shift)
-        out = run("roll", scope, lambda: xp.roll(x, shift, axis=axis))
+        if many and not shift:  # no axis to roll (torch asks for shifts): x as it is
+            out = run("roll", scope, lambda: xp.asarray(x, copy=True))
+        else:
+            out = run("roll", scope, lambda: xp.roll(x, shift, axis=axis))
         return roll.record(xp, scope, Rolled(back, axis, x.dtype), (differentiable(xp, x),), out)
 
     @staticmethod
@@ -386,8 +392,9 @@ def _band(rule, x, k):
     xp, scope = resolve(op, x)
     if x.ndim < 2:
         raise ValueError(f"{op}: x must have at least 2 dimensions; got shape {fmt(x.shape)}")
-    if type(k) is bool or not isinstance(k, int):
+    if type(k) is bool or not isinstance(k, numbers.Integral):
         raise TypeError(f"{op}: k must be an int; got {k!r}")
+    k = operator.index(k)  # NumPy's integers too, as Python's
     out = run(op, scope, lambda: getattr(xp, op)(x, k=k))
     return rule.record(xp, scope, Banded(k, x.dtype), (differentiable(xp, x),), out)
 
