@@ -201,9 +201,19 @@ def _reaches_other(outs, stops, own: set, running: bool) -> bool:
     whose ids are in ``stops``, reaches a Tensor that requires grad other than
     those in ``own`` (ids) and the transforms' leaves (with ``running``, only
     of transforms that have returned)."""
-    stack = [o._node for o in outs
+    roots = [o._node for o in outs
              if type(o) is Tensor and o._node is not None and id(o._node) not in stops]
-    seen = set()
+    for p in _above(roots, stops):
+        if type(p) is not Ctx and id(p) not in own and (
+                not _is_internal(p) or running and id(p) in _ACTIVE):
+            return True
+    return False
+
+
+def _above(nodes: list, stops=()):
+    """Each node and leaf of the graph above ``nodes`` (graph nodes), each node once,
+    not going through those whose ids are in ``stops``."""
+    stack, seen = list(nodes), set()
     while stack:
         node = stack.pop()
         if node in seen:
@@ -212,11 +222,9 @@ def _reaches_other(outs, stops, own: set, running: bool) -> bool:
         for p in node.parents or ():
             if p is None or id(p) in stops:
                 continue
+            yield p
             if type(p) is Ctx:
                 stack.append(p)
-            elif id(p) not in own and (not _is_internal(p) or running and id(p) in _ACTIVE):
-                return True
-    return False
 
 
 def _cut() -> bool:
@@ -1039,18 +1047,7 @@ def _depends_on(r: Tensor, g: Tensor) -> bool:
     target = g if g._node is None else g._node
     if r is g or r._node is target:
         return True
-    stack, seen = [r._node] if r._node is not None else [], set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        for p in node.parents or ():
-            if p is target:
-                return True
-            if type(p) is Ctx:
-                stack.append(p)
-    return False
+    return r._node is not None and any(p is target for p in _above([r._node]))
 
 
 def _all_zero(a) -> bool:
