@@ -17,7 +17,7 @@ import pytest
 
 import xpgrad
 import xpgrad.array_api as xa
-from tests.support import BACKEND_NAMES, assert_allclose, backend_params, host
+from tests.support import BACKEND_NAMES, assert_allclose, backend_params, dtype_name, host
 from xpgrad.testing import gradcheck
 
 torch = pytest.importorskip("torch")
@@ -365,3 +365,21 @@ def test_cumulative_prod_of_small_integers_accumulates_in_the_default_integer():
         np.testing.assert_array_equal(np.asarray(out.data), [100, 10000, 30000])
     out = xpgrad.array_api.cumulative_prod(xpgrad.tensor(jnp.asarray(np.array([100, 3], "uint8"))))
     assert str(out.data.dtype) == "uint64"
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+def test_float16_gradients_over_more_elements_than_float16_counts(backend):
+    # G / 100000 in float16 divided by inf (100000 is past 65504): mean's, std's and the
+    # tied max's and inf-norm's gradients were 0 on NumPy and JAX (torch's were right)
+    n = 100_000
+    x = xpgrad.tensor(backend.asarray(np.linspace(0.0, 1.0, n), "float16"), requires_grad=True)
+    flat = xpgrad.tensor(backend.asarray(np.ones(n), "float16"), requires_grad=True)
+    sd = float(np.std(np.linspace(0.0, 1.0, n).astype(np.float16).astype(np.float64)))
+    cases = [(xa.mean, x, 1.0 / n), (xa.max, flat, 1.0 / n),
+             (lambda t: xa.linalg.vector_norm(t, ord=math.inf), flat, 1.0 / n),
+             (xa.std, x, (float(host(x)[10]) - 0.5) / (n * sd))]
+    for f, t, want in cases:
+        t.grad = None
+        f(t).backward()
+        assert dtype_name(t.grad) == "float16"
+        np.testing.assert_allclose(float(host(t.grad)[10]), want, rtol=2e-2)

@@ -613,8 +613,8 @@ class vector_norm(Rule):
             if p == 1:
                 dx = _sgn(xp, x, ax) * g
             elif math.isinf(p):
-                hit = xp.astype(ax == out, ax.dtype)
-                ties = xp.sum(hit, axis=axes, keepdims=True)
+                hit = xp.astype(ax == out, dtype_info(xp, ax.dtype).accum or ax.dtype)  # float32
+                ties = xp.sum(hit, axis=axes, keepdims=True)  # for half: 65505 ties are inf
                 dx = _sgn(xp, x, ax) * hit * (g / xp.where(ties == 0, 1.0, ties))
             else:
                 zero = (ax == 0) | (out == 0)

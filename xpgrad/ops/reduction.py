@@ -156,7 +156,16 @@ class mean(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         """``(grad_x,)`` with x's shape and dtype."""
-        return (_spread(xp, g / s.count if s.count else g, s),)
+        return (_spread(xp, _over(xp, g, s.count) if s.count else g, s),)
+
+
+def _over(xp, g, n):
+    """``g / n`` for a Python number ``n``; in half precision through float32, where an n
+    past 65504 is inf (the gradient of a float16 mean over 100000 elements was 0)."""
+    accum = dtype_info(xp, g.dtype).accum
+    if accum is None:
+        return g / n
+    return xp.astype(xp.astype(g, accum) / n, g.dtype)
 
 
 def _mean(xp, x, axes, keepdims, count, accum):
@@ -281,7 +290,8 @@ def _share(xp, g, s, hit=None):
     NumPy's divide-by-zero warning)."""
     if hit is None:
         hit = s.x == _kept(xp, s.out, s.kept)
-    ties = _count(xp, hit, s.axes, s.x.dtype)
+    # counted in float32 for half precision, where 65505 ties and more are inf
+    ties = _count(xp, hit, s.axes, dtype_info(xp, s.x.dtype).accum or s.x.dtype)
     ties = xp.where(ties == 0, ties * math.nan, ties)
     return hit, _kept(xp, g, s.kept) / ties
 
@@ -445,7 +455,7 @@ class std(Rule):
         # G / out, then / denom as a Python number: out * denom overflowed float16
         # (past 65504) and gave a gradient of 0
         over = _kept(xp, g, s.kept) / safe
-        over = over / s.denom if s.denom else over / (safe * math.inf)
+        over = _over(xp, over, s.denom) if s.denom else over / (safe * math.inf)
         scale = xp.where(out == 0, xp.zeros_like(over), over)
         return (cast(xp, scale * s.d, s.d.dtype),)
 
