@@ -941,3 +941,17 @@ def test_fdtrs_slope_where_dfn_x_overflows(dtype, big):
     xa.sum(xs.fdtr(10.0, 5.0, t)).backward()
     assert t.grad.dtype == dtype and float(t.grad[1]) == 0.0
     np.testing.assert_allclose(float(t.grad[0]), float(sc.fdtr(10.0, 5.0, 1.2 + 1e-6) - sc.fdtr(10.0, 5.0, 1.2 - 1e-6)) / 2e-6, rtol=1e-4)
+
+
+def test_logsumexps_gradient_for_a_weight_of_zero():
+    # where(b == 0, -inf, a) cut b_j out of the graph: d/db_j was 0 for exp(a_j - out),
+    # so a mixture weight at 0 never moved (scipy's differences and the formula agree)
+    a, b = np.array([0.5, 1.0, -0.3]), np.array([1.0, 0.0, 2.0])
+    out = sc.logsumexp(a, b=b)
+    grad_b = xpgrad.grad(lambda w: xa.special.logsumexp(xpgrad.tensor(a), b=w))(b)
+    np.testing.assert_allclose(grad_b, np.exp(a - out), rtol=1e-13)
+    grad_a = xpgrad.grad(lambda t: xa.special.logsumexp(t, b=xpgrad.tensor(b)))(a)
+    np.testing.assert_allclose(grad_a, b * np.exp(a - out), rtol=1e-13)
+    for av in ([np.inf, 1.0], [np.nan, 1.0], [1000.0, 1.0]):  # weight 0: adds nothing
+        got = float(xa.special.logsumexp(xpgrad.tensor(np.array(av)), b=xpgrad.tensor(np.array([0.0, 1.0]))))
+        assert got == 1.0

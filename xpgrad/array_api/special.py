@@ -151,16 +151,21 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
             a, b = xa.astype(a, dt), xa.astype(b, dt)
         if tuple(a.shape) != tuple(b.shape):
             a, b = xa.broadcast_arrays(a, b)
-        # An element with weight 0 adds nothing, even an infinite or nan one (scipy).
-        a = xa.where(b == 0, -_math.inf, a)
     if a.ndim == 0:
         a = xa.reshape(a, (1,))
         b = None if b is None else xa.reshape(b, (1,))
     axes = _axes("logsumexp", axis, a.ndim)
-    m = _shift(xa, a, axes, finite=True)
-    e = xa.exp(a - m)
-    if b is not None:
-        e = b * e
+    if b is None:
+        m = _shift(xa, a, axes, finite=True)
+        e = xa.exp(a - m)
+    else:
+        # An element with weight 0 adds nothing, even an infinite or nan one (scipy), and
+        # sets no shift; its b still gets the gradient exp(a - out) (it was cut off: 0)
+        zero = b == 0
+        m = _shift(xa, xa.where(zero, -_math.inf, a), axes, finite=True)
+        z = xa.where(zero & ~xa.isfinite(a), -_math.inf, a) - m
+        cap = _math.log(float(xa.finfo(a.dtype).max)) / 2  # exp of it times 0 stays 0
+        e = b * xa.exp(xa.where(zero, xa.minimum(z, cap), z))
     s = xa.sum(e, axis=axes, keepdims=True)
     with _np.errstate(divide="ignore", invalid="ignore"):  # -inf and nan are results here
         if return_sign:
