@@ -383,3 +383,19 @@ def test_float16_gradients_over_more_elements_than_float16_counts(backend):
         f(t).backward()
         assert dtype_name(t.grad) == "float16"
         np.testing.assert_allclose(float(host(t.grad)[10]), want, rtol=2e-2)
+
+
+@pytest.mark.parametrize("backend", backend_params(("numpy", "torch", "jax")), indirect=True)
+def test_float16_cumulative_sums_and_products_accumulate_in_float32(backend):
+    # float16's running sum of 3000 times 1.001 stopped gaining at 2048 and ended at 3954
+    # for 3003, and the reverse cumulative sum of the gradient gave 2048 for 3000
+    a = np.full(3000, 1.001, np.float16)
+    t = xpgrad.tensor(backend.asarray(a), requires_grad=True)
+    c = xa.cumulative_sum(t)
+    xa.cumulative_sum(t).backward(xpgrad.tensor(backend.asarray(np.ones(3000), "float16")))
+    assert dtype_name(c) == dtype_name(t.grad) == "float16"
+    exact = np.cumsum(a.astype(np.float64))
+    np.testing.assert_allclose(host(c).astype(np.float64), exact, rtol=1e-3)
+    np.testing.assert_allclose(float(host(t.grad)[0]), 3000.0, rtol=1e-3)
+    p = xa.cumulative_prod(xpgrad.tensor(backend.asarray(a)))
+    np.testing.assert_allclose(float(host(p)[-1]), np.prod(a.astype(np.float64)), rtol=2e-3)

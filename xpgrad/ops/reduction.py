@@ -477,9 +477,15 @@ def _cumulate(op, x, axis, dtype, include_initial):
         # (JAX's cumulative_prod keeps int8 and overflows): the dtype sum gives
         native = run(op, scope, lambda: xp.sum(xp.zeros((0,), dtype=x.dtype, device=getattr(
             x, "device", None))).dtype)
+    # half precision runs in float32 and rounds once, as sum does (float16's running sum
+    # of 3000 times 1.001 stopped at 2048 and ended at 3954 for 3003)
+    wide = info.accum if native is None else None
     out = run(op, scope, lambda: getattr(xp, op)(
-        x, axis=ax, dtype=native, include_initial=bool(include_initial)))
-    return xp, scope, ax, out, (info.inexact,)
+        x, axis=ax, dtype=wide or native, include_initial=bool(include_initial)))
+    if wide is not None:
+        out = run(op, scope, xp.astype, out, x.dtype)
+    # an integer dtype= result carries no gradient
+    return xp, scope, ax, out, (info.inexact and dtype_info(xp, out.dtype).inexact,)
 
 
 def _cumulative_axis(op, x, axis) -> int:
@@ -518,8 +524,10 @@ class cumulative_sum(Rule):
 
 
 def _rev_cumsum(xp, g, ax):
-    """out[k] = sum(g[k:]) along ``ax``."""
-    return xp.flip(xp.cumulative_sum(xp.flip(g, axis=ax), axis=ax), axis=ax)
+    """out[k] = sum(g[k:]) along ``ax`` (in float32 for half precision, which the
+    callers cast back)."""
+    wide = dtype_info(xp, g.dtype).accum
+    return xp.flip(xp.cumulative_sum(xp.flip(g, axis=ax), axis=ax, dtype=wide), axis=ax)
 
 
 class CumProd(NamedTuple):
