@@ -584,7 +584,11 @@ def test_sorting_gathering_and_rolling_errors_name_their_op(backend):
     for call, kind, match in cases:
         with pytest.raises(kind, match=match):
             call()
-    np.testing.assert_array_equal(host(xp.roll(t, (), axis=())), host(t))  # torch asked for shifts
+    w = xpgrad.tensor(backend.asarray(np.arange(3.0)), requires_grad=True)
+    xp.sum(xp.roll(w, (), axis=()) * 2.0).backward()  # torch asked for shifts, both ways
+    np.testing.assert_array_equal(host(w.grad), [2.0, 2.0, 2.0])
+    s = xpgrad.tensor(backend.asarray(np.arange(3.0)))
+    np.testing.assert_array_equal(host(xp.roll(s, np.int64(1))), [2.0, 0.0, 1.0])
     np.testing.assert_array_equal(host(xp.tile(t, (np.int64(2), 1))), np.tile(np.arange(6.0).reshape(2, 3), (2, 1)))
     np.testing.assert_array_equal(host(xp.tril(t, k=np.int64(-1))), [[0.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
     assert xp.repeat(t, np.int64(2)).shape == (12,)  # a number, not a NumPy array beside torch's

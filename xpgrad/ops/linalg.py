@@ -783,7 +783,7 @@ def _cofactor(xp, x, d):
     recorded = getattr(type(x), "_xpgrad_tensor", False)
     if not recorded or n > _MINORS_UP_TO or is_lazy(x):
         cof = xp.where(s4, _cofactor_svd(xp, x), by_inverse)
-        if recorded and n > _MINORS_UP_TO:  # the README's limit, where it would be wrong
+        if recorded and (n > _MINORS_UP_TO or is_lazy(x)):  # where the SVD's form is wrong
             bad = _rank_below_n_minus_1(x.data, singular.data)
             if bad is not None:  # lazy: NaN, times cof so that its derivatives are NaN too
                 cof = cof * xp.where(bad, math.nan, xp.ones_like(cof))

@@ -346,7 +346,8 @@ class roll(Unary):
             axis, shift, many = tuple(merged), tuple(merged.values()), True
         elif axis is not None:
             normalize_axis(axis, x.ndim, "roll", x.shape)
-        back = tuple(-operator.index(k) for k in shift) if many else -operator.index(shift)
+        shift = tuple(operator.index(k) for k in shift) if many else operator.index(shift)
+        back = tuple(-k for k in shift) if many else -shift
         if many and not shift:  # no axis to roll (torch asks for shifts): x as it is
             out = run("roll", scope, lambda: xp.asarray(x, copy=True))
         else:
@@ -355,7 +356,7 @@ class roll(Unary):
 
     @staticmethod
     def grad(xp, g, s):
-        return xp.roll(g, s.back, axis=s.axis)
+        return g if s.back == () else xp.roll(g, s.back, axis=s.axis)  # torch: shifts required
 
 
 class Banded(NamedTuple):
