@@ -579,6 +579,9 @@ def test_sorting_gathering_and_rolling_errors_name_their_op(backend):
         (lambda: xp.take_along_axis(t, backend.asarray(np.array([[0]])), axis=5), ValueError,
          r"^take_along_axis: axis 5 is out of range"),
         (lambda: xp.roll(t, 1.5), TypeError, r"^roll: shift must be an int"),
+        (lambda: xp.take(t, idx, axis=(0, 1)), TypeError, r"^take: axis must be an int"),
+        (lambda: xp.take_along_axis(t, backend.asarray(np.array([[0]])), axis=(1,)), TypeError,
+         r"^take_along_axis: axis must be an int"),
         (lambda: xp.tile(t, (1.0, 1)), TypeError, r"^tile: repetitions must be"),
     ]
     for call, kind, match in cases:

@@ -54,7 +54,7 @@ class Torch(Library):
             indices = indices.to(torch.int64)
         if indices.numel():
             n = x.numel() if axis is None else x.shape[axis]
-            low, high = (int(v) for v in torch.aminmax(indices))
+            low, high = torch.stack(torch.aminmax(indices)).tolist()  # one read of the device
             if low < -n or high >= n:
                 raise IndexError(f"index {low if low < -n else high} is out of bounds for axis "
                                  f"{axis} with size {n}")

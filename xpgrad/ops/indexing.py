@@ -184,7 +184,7 @@ class take(_Gather):
             )
         _check_indices("take", xp, indices)
         if axis is not None:  # torch's says "tuple index out of range", unnamed
-            (axis,) = normalize_axis(axis, x.ndim, "take", x.shape)
+            axis = _one_axis("take", axis, x)
         return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
@@ -216,7 +216,7 @@ class take_along_axis(_Gather):
                 f"(shape {fmt(x.shape)}); they must have as many"
             )
         if axis is not None:
-            (axis,) = normalize_axis(axis, x.ndim, "take_along_axis", x.shape)
+            axis = _one_axis("take_along_axis", axis, x)
         return cls._forward(xp, scope, x, indices, axis)
 
     @staticmethod
@@ -283,6 +283,13 @@ class tile(_Gather):
     @staticmethod
     def gather(xp, x, reps):
         return xp.tile(x, reps)
+
+
+def _one_axis(op, axis, x) -> int:
+    """``axis``, one int, from the end or not, as a non-negative one of ``x``."""
+    if type(axis) is tuple:
+        raise TypeError(f"{op}: axis must be an int; got {axis!r}")
+    return normalize_axis(axis, x.ndim, op, x.shape)[0]
 
 
 def _check_indices(op, xp, indices, name="indices"):
