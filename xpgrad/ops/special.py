@@ -596,6 +596,10 @@ def _prepare(xp, name: str, inputs):
                 out.append(xp.asarray(v, dtype=fdt, device=dev))
         elif i not in ints and not dtype_info(xp, v.dtype).inexact:
             out.append(xp.astype(v, fdt))
+        elif i not in ints and v.dtype != fdt and not dtype_info(xp, v.dtype).complex:
+            # a float32 beside a float64: the compositions (betaln's lgamma(a), boxcox's
+            # log(x)) ran on it in float32 before promotion (8.8e-9 off on torch)
+            out.append(xp.astype(v, fdt))
         else:
             out.append(v)
     return out, fdt
