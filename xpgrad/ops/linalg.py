@@ -815,6 +815,13 @@ def _rank_below_n_minus_1(x, singular):
         axes=(-1,))
 
 
+def _eye(xp, m: int, n: int, k: int, dtype, device):
+    """eye(m, n, k) from two ranges: dask's eye drops a block of a rectangular eye (a
+    missing dependency when computed: trace's and diagonal's gradients of a wide x)."""
+    rows = xp.reshape(xp.arange(m, device=device), (m, 1))
+    return xp.astype(rows + k == xp.reshape(xp.arange(n, device=device), (1, n)), dtype)
+
+
 def _square(op, x):
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise ValueError(f"{op}: x must be a (batch of) square matrices; got shape {fmt(x.shape)}")
@@ -842,7 +849,7 @@ class trace(Rule):
     @staticmethod
     def gradients(xp, g, s, needs):
         x, offset = s.x, s.offset
-        eye = xp.eye(x.shape[-2], x.shape[-1], k=offset, dtype=x.dtype, device=_dev(x))
+        eye = _eye(xp, x.shape[-2], x.shape[-1], offset, x.dtype, _dev(x))
         return (cast(xp, xp.reshape(g, tuple(g.shape) + (1, 1)) * eye, x.dtype),)
 
 
@@ -1008,10 +1015,7 @@ class diagonal(Rule):
         if g.shape[-1] != size:
             pad = xp.zeros(tuple(g.shape[:-1]) + (size - g.shape[-1],), dtype=g.dtype, device=_dev(g))
             g = xp.concat([g, pad], axis=-1)
-        # eye(m, n, k) from two ranges: dask's eye drops a block of a
-        # rectangular eye (a missing dependency when computed)
-        rows = xp.reshape(xp.arange(m, device=_dev(g)), (m, 1))
-        eye = xp.astype(rows + k == xp.reshape(xp.arange(n, device=_dev(g)), (1, n)), g.dtype)
+        eye = _eye(xp, m, n, k, g.dtype, _dev(g))
         return (cast(xp, xp.expand_dims(g, axis=axis) * eye, s.dtype),)
 
 
