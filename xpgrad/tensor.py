@@ -1482,8 +1482,6 @@ def _outputs(outs: tuple, ctx) -> tuple:
     return tuple(tensors)
 
 
-
-
 def _run_backward(root: Tensor, grad, xp, retain_graph: bool) -> None:
     """The backward walk: each node's rule turns its gradient into its inputs'
     gradients, newest node first, and (unless ``retain_graph``) the node lets

@@ -97,11 +97,13 @@ def broadcast_chunks(x, shape: tuple, normalize) -> tuple:
     )
 
 
-def in_bounds(idx, n: int, axis: int) -> None:
+def in_bounds(idx, n: int, axis: int, low=None, high=None) -> None:
     """IndexError, in NumPy's words, for a NumPy index array ``idx`` (not empty) that
-    reaches past an axis of size ``n``: for the lazy libraries' gathers, which would read
-    past it (dask's of a 2-D index, cubed's take) where NumPy raises."""
-    low, high = int(idx.min()), int(idx.max())
+    reaches past an axis of size ``n``: for the gathers that would read past it or wrap
+    (dask's of a 2-D index, cubed's take, torch's take_along_axis) where NumPy raises.
+    ``low`` and ``high``, where given, are idx's bounds, read already."""
+    if low is None:
+        low, high = int(idx.min()), int(idx.max())
     if low < -n or high >= n:
         raise IndexError(f"index {low if low < -n else high} is out of bounds for axis {axis} "
                          f"with size {n}")

@@ -11,14 +11,10 @@ from __future__ import annotations
 import sys
 
 from .._device import CPU, Device
-from . import Library
+from . import Library, in_bounds
 
 
 _UINT8 = ("uint8", "torch.uint8")
-
-
-def _torch():
-    return sys.modules["torch"]
 
 
 class Torch(Library):
@@ -42,22 +38,20 @@ class Torch(Library):
 
     def take(self, xp, x, indices, axis):
         # index_select takes int32 and int64 indices only; the standard, any integers
-        if indices.dtype not in (_torch().int32, _torch().int64):
-            indices = indices.to(_torch().int64)
+        torch = sys.modules["torch"]
+        if indices.dtype not in (torch.int32, torch.int64):
+            indices = indices.to(torch.int64)
         return xp.take(x, indices, axis=axis)
 
     def take_along_axis(self, xp, x, indices, axis=-1):
         # take_along_dim takes int64 only, and wraps an index out of range round the axis
         # (3 on an axis of 3 read 0, whose gradient went elsewhere): NumPy's IndexError
-        torch = _torch()
+        torch = sys.modules["torch"]
         if indices.dtype != torch.int64:
             indices = indices.to(torch.int64)
         if indices.numel():
-            n = x.numel() if axis is None else x.shape[axis]
             low, high = torch.stack(torch.aminmax(indices)).tolist()  # one read of the device
-            if low < -n or high >= n:
-                raise IndexError(f"index {low if low < -n else high} is out of bounds for axis "
-                                 f"{axis} with size {n}")
+            in_bounds(indices, x.numel() if axis is None else x.shape[axis], axis, low, high)
         return super().take_along_axis(xp, x, indices, axis=axis)
 
     def index_key(self, key):

@@ -783,7 +783,7 @@ def _cofactor(xp, x, d):
     recorded = getattr(type(x), "_xpgrad_tensor", False)
     if not recorded or n > _MINORS_UP_TO or is_lazy(x):
         cof = xp.where(s4, _cofactor_svd(xp, x), by_inverse)
-        if recorded and (n > _MINORS_UP_TO or is_lazy(x)):  # where the SVD's form is wrong
+        if recorded:  # the SVD's form, differentiated again: wrong below rank n - 1
             bad = _rank_below_n_minus_1(x.data, singular.data)
             if bad is not None:  # lazy: NaN, times cof so that its derivatives are NaN too
                 cof = cof * xp.where(bad, math.nan, xp.ones_like(cof))
@@ -806,7 +806,7 @@ def _rank_below_n_minus_1(x, singular):
     xp, _ = resolve("det", x)
     sv = xp.linalg.svd(x, full_matrices=False)[1]  # dask's has no svdvals of its own
     tol = x.shape[-1] * float(xp.finfo(x.dtype).eps) * xp.max(sv, axis=-1, keepdims=True)
-    low = xp.sum(xp.astype(sv <= tol, xp.int32), axis=-1) >= 2
+    low = xp.count_nonzero(sv <= tol, axis=-1) >= 2
     return _undefined(
         xp, xp.expand_dims(low & singular, axis=-1),  # (..., 1): the mask comes (..., 1, 1)
         f"det.backward: a second derivative of det at a singular matrix larger than "
@@ -933,9 +933,7 @@ class solve(Rule):
                 f"b must be ({a.shape[-1]},) or (..., {a.shape[-1]}, K)"
             )
         fn = linalg_function("solve", xp)
-        half_a = getattr(a.dtype, "itemsize", 0) == 2
-        out = _solver_run("solve", scope, lambda: fn(a, b), a if half_a else b,
-                          "x1" if half_a else "x2")
+        out = _solver_run("solve", scope, lambda: fn(a, b), (a, "x1"), (b, "x2"))
         needs = (differentiable(xp, a), differentiable(xp, b))
         return solve.record(xp, scope, Solved(a, b, out, b.ndim == 1), needs, out)
 
@@ -1086,20 +1084,22 @@ def _decompose(op, x, name, *, square=True, floating=True, **kwargs):
     if floating and not dtype_info(xp, x.dtype).inexact:
         raise TypeError(f"{op}: x has dtype {x.dtype}; {op} needs a floating-point array, cast it first")
     fn = linalg_function(op, xp, name)
-    return xp, scope, _solver_run(op, scope, lambda: fn(x, **kwargs), x)
+    return xp, scope, _solver_run(op, scope, lambda: fn(x, **kwargs), (x, "x"))
 
 
-def _solver_run(op, scope, fn, x, name="x"):
+def _solver_run(op, scope, fn, *args):
     """``run(op, scope, fn)``, where a library that refuses half precision in its linear
     algebra (NumPy, torch, JAX: TypeError, RuntimeError, NotImplementedError) gets one
-    TypeError that says to cast ``x`` (argument ``name``)."""
+    TypeError that says to cast the first of ``args`` (pairs of an array and its name)
+    in half precision."""
     try:
         return run(op, scope, fn)
     except (TypeError, ValueError) as exc:
-        refusal = half_precision_refusal(op, x, name)
-        if refusal is None:
-            raise
-        raise refusal from exc
+        for x, name in args:
+            refusal = half_precision_refusal(op, x, name)
+            if refusal is not None:
+                raise refusal from exc
+        raise
 
 
 def half_precision_refusal(op: str, x, name: str = "x"):
@@ -1673,7 +1673,7 @@ class pinv(Rule):
         elif isinstance(rtol, numbers.Real) and not rtol >= 0:
             raise ValueError(f"pinv: rtol must be >= 0; got {rtol!r}")
         fn = linalg_function("pinv", xp)
-        out = _solver_run("pinv", scope, lambda: fn(x, rtol=rtol), x)
+        out = _solver_run("pinv", scope, lambda: fn(x, rtol=rtol), (x, "x"))
         return pinv.record(xp, scope, Matrix(x, out, 0), (differentiable(xp, x),), out)
 
     @staticmethod

@@ -405,8 +405,13 @@ def _g_betaln(xp, a, b):
     return lg(a) + lg(b) - lg(a + b)
 
 
+def _gamma_poles(xp, z):
+    """Where ``z`` is a pole of gamma: 0 and the negative integers."""
+    return (z <= 0) & (xp.floor(z) == z)
+
+
 def _g_rgamma(xp, z):
-    pole = (z <= 0) & (xp.floor(z) == z)
+    pole = _gamma_poles(xp, z)
     return xp.where(pole, 0.0, 1.0 / _f(xp, "gamma")(xp.where(pole, 0.5, z)))
 
 
@@ -1660,7 +1665,7 @@ class rgamma(Special):
     @staticmethod
     def d_z(xp, s):
         z = s.z
-        pole = (z <= 0) & (xp.floor(z) == z)
+        pole = _gamma_poles(xp, z)
         zs = _safe(xp, pole, z, 0.5)
         at_pole = _rgamma_slope_at_pole(xp, xp.where(pole, z, 0.0))
         top = z == _INF  # 1 / gamma decays faster than psi grows: 0 (0 * inf as written)
@@ -1691,8 +1696,8 @@ class poch(Special):
     @staticmethod
     def d_z(xp, s):
         z, w = s.z, s.z + s.m
-        pole = (z <= 0) & (xp.floor(z) == z)
-        both = pole & (w <= 0) & (xp.floor(w) == w)
+        pole = _gamma_poles(xp, z)
+        both = pole & _gamma_poles(xp, w)
         only = pole & ~both
         psi = _sf(xp, "psi")
         # gamma(w) rgamma(z)'s product rule: its first term is 0 at the pole, not its derivative
